@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from tenants import audit
+from tenants.api.base import TenantNestedViewSet
+from tenants.api.views import TenantAdministeredMixin
+
+from ..models import IntakeSource
+from .serializers import (
+    IntakeSourceSerializer,
+    IntakeSourceUpdateSerializer,
+    IntakeSourceWithKeySerializer,
+)
+
+
+class IntakeSourceViewSet(
+    TenantAdministeredMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNestedViewSet
+):
+    """A tenant's SIEMs and sensors. The intake key is shown once, at creation or rotation.
+    Deleting a source disables it (its alerts keep pointing at it) and voids its key."""
+
+    scoped_model = IntakeSource
+    serializer_class = IntakeSourceSerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["kind", "status"]
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "tenant": getattr(self, "tenant", None)}
+
+    @extend_schema(request=IntakeSourceSerializer, responses={201: IntakeSourceWithKeySerializer})
+    def create(self, request, tenant_slug=None):
+        serializer = IntakeSourceSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        source = IntakeSource(tenant=self.tenant, **serializer.validated_data)
+        key = source.set_new_key()
+        source.save()
+        audit.record(
+            "intake_key.created",
+            tenant=self.tenant,
+            obj=source,
+            request=request._request,
+            summary=f"intake source '{source.name}' ({source.kind}) created",
+        )
+        return self._with_key(source, key, status.HTTP_201_CREATED)
+
+    @extend_schema(request=IntakeSourceUpdateSerializer, responses=IntakeSourceSerializer)
+    def partial_update(self, request, tenant_slug=None, pk=None):
+        source = self.get_object()
+        serializer = IntakeSourceUpdateSerializer(
+            source, data=request.data, partial=True, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        audit.record(
+            "intake_source.updated",
+            tenant=self.tenant,
+            obj=source,
+            request=request._request,
+            summary=f"intake source '{source.name}' changed",
+            data={k: str(v) for k, v in serializer.validated_data.items()},
+        )
+        return Response(IntakeSourceSerializer(source).data)
+
+    @extend_schema(request=None, responses={201: IntakeSourceWithKeySerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-key")
+    def rotate_key(self, request, tenant_slug=None, pk=None):
+        """A new key for the source; the old one stops working at once."""
+        source = self.get_object()
+        key = source.set_new_key()
+        source.key_rotated_at = timezone.now()
+        source.status = IntakeSource.Status.ACTIVE
+        source.save(update_fields=["key_prefix", "key_digest", "key_rotated_at", "status"])
+        audit.record(
+            "intake_key.rotated",
+            tenant=self.tenant,
+            obj=source,
+            request=request._request,
+            summary=f"intake key of '{source.name}' rotated; the old key is void",
+        )
+        return self._with_key(source, key, status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, tenant_slug=None, pk=None):
+        source = self.get_object()
+        source.status = IntakeSource.Status.DISABLED
+        # A digest no key can have: the old key is void even if the source is re-enabled.
+        source.key_digest = f"revoked:{source.pk.hex}"
+        source.save(update_fields=["status", "key_digest"])
+        audit.record(
+            "intake_key.revoked",
+            tenant=self.tenant,
+            obj=source,
+            request=request._request,
+            summary=f"intake source '{source.name}' disabled and its key revoked",
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _with_key(self, source: IntakeSource, key: str, code: int) -> Response:
+        body = IntakeSourceSerializer(source).data
+        body["key"] = key
+        return Response(body, status=code)

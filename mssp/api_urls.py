@@ -1,0 +1,31 @@
+"""/api/v1/: the apps' API views wired together (dependencies point one way, mssp/ joins them)."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from alerts.api.views import IntakeSourceViewSet
+from tenants.api.views import (
+    AuditEventViewSet,
+    AuthTokenView,
+    MemberViewSet,
+    MeView,
+    StaffViewSet,
+    TenantViewSet,
+    TokenViewSet,
+)
+
+TENANT = r"tenants/(?P<tenant_slug>[-a-zA-Z0-9_]+)"
+
+router = SimpleRouter()
+router.register("tokens", TokenViewSet, basename="token")
+router.register("tenants", TenantViewSet, basename="tenant")
+router.register(f"{TENANT}/members", MemberViewSet, basename="member")
+router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
+router.register("staff", StaffViewSet, basename="staff")
+router.register("audit", AuditEventViewSet, basename="audit")
+
+urlpatterns = [
+    path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
+    path("me/", MeView.as_view(), name="me"),
+    *router.urls,
+]

@@ -1,0 +1,52 @@
+"""The two PostgreSQL roles: the owner (runs migrations, owns every table) and the app role
+(what the portal connects as: not superuser, no BYPASSRLS, owns nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dj_database_url
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+
+CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
+
+
+@contextmanager
+def owner_connection(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Run the block connected as the schema owner (DATABASE_OWNER_URL)."""
+    connection = connections[alias]
+    owner_url = settings.DATABASE_OWNER_URL
+    if connection.vendor != "postgresql" or not owner_url or owner_url == settings.DATABASE_URL:
+        yield
+        return
+    owner = dj_database_url.parse(owner_url)
+    saved = {key: connection.settings_dict.get(key) for key in (*CREDENTIALS, "OPTIONS")}
+    _reconnect(connection, {key: owner[key] for key in CREDENTIALS}, pool=False)
+    try:
+        yield
+    finally:
+        _reconnect(connection, saved, pool=True)
+
+
+def _reconnect(connection, values: dict, *, pool: bool) -> None:
+    connection.close()
+    if hasattr(connection, "close_pool"):
+        connection.close_pool()
+    options = dict(values.pop("OPTIONS", None) or connection.settings_dict.get("OPTIONS") or {})
+    if not pool:
+        options.pop("pool", None)
+    connection.settings_dict.update(values)
+    connection.settings_dict["OPTIONS"] = options
+
+
+def ensure_app_role(cursor, role: str, password: str | None) -> None:
+    """Create the app role if missing, and make sure it has no privilege it should not."""
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+    quoted = connections[DEFAULT_DB_ALIAS].ops.quote_name(role)
+    if cursor.fetchone() is None:
+        cursor.execute(f"CREATE ROLE {quoted} LOGIN")
+    cursor.execute(f"ALTER ROLE {quoted} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    if password:
+        cursor.execute(f"ALTER ROLE {quoted} PASSWORD %s", [password])

@@ -1,0 +1,69 @@
+"""GET /healthz: each dependency's state, no authentication, no tenant data."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger("mssp.health")
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def check_channel_layer() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+
+    async def round_trip() -> None:
+        import asyncio
+
+        channel = await layer.new_channel("healthz.")
+        marker = uuid.uuid4().hex
+        await layer.send(channel, {"type": "healthz", "marker": marker})
+        message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+        if message.get("marker") != marker:
+            raise RuntimeError("channel layer returned another message")
+
+    async_to_sync(round_trip)()
+
+
+def check_broker() -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return  # embedded mode: tasks run in-process, there is no broker to be down
+    from mssp.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+CHECKS = {"database": check_database, "channel_layer": check_channel_layer, "broker": check_broker}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    body: dict[str, str] = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+            body[name] = "ok"
+        except Exception as exc:  # a health check reports every failure, whatever it is
+            logger.warning("healthz: %s is down: %s", name, exc)
+            body[name] = "down"
+    healthy = all(value == "ok" for value in body.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "down", **body}, status=200 if healthy else 503
+    )

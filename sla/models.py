@@ -1,0 +1,1 @@
+"""Time: SLA policies, clocks and escalation (built in the SLA issue)."""

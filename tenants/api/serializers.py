@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from rest_framework import serializers
+
+from ..models import ApiToken, AuditEvent, Membership, StaffRole, Tenant, User
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = [
+            "slug",
+            "name",
+            "service_model",
+            "timezone",
+            "business_hours",
+            "holidays",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class TenantUpdateSerializer(TenantSerializer):
+    class Meta(TenantSerializer.Meta):
+        # The slug is in every URL and event of the tenant: it does not change.
+        read_only_fields = ["slug", "created_at", "updated_at"]
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    is_active = serializers.BooleanField(source="user.is_active", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "email", "role", "is_active", "created_at", "invited_at"]
+        read_only_fields = ["id", "created_at", "invited_at"]
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    username = serializers.RegexField(
+        r"^[\w.@+-]{1,150}$",
+        max_length=150,
+        error_messages={"invalid": "Letters, digits and @/./+/-/_ only, at most 150."},
+    )
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        style={"input_type": "password"},
+        help_text="Without one, the user is emailed a set-password link.",
+    )
+
+    def validate_username(self, value: str) -> str:
+        if User.objects.filter(username__iexact=value).exists():
+            raise serializers.ValidationError("That username is taken.")
+        return value
+
+    def validate(self, attrs):
+        password = attrs.get("password")
+        if password:
+            try:
+                validate_password(password, User(username=attrs["username"], email=attrs["email"]))
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+        ]
+        read_only_fields = fields
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiToken.Scope.choices),
+        required=False,
+        allow_empty=False,
+        max_length=4,
+        help_text="Default: every scope your role allows.",
+    )
+    expires_in_days = serializers.IntegerField(
+        min_value=1,
+        max_value=settings.API_TOKEN_MAX_TTL.days,
+        required=False,
+        help_text=f"Default {settings.API_TOKEN_DEFAULT_TTL.days}.",
+    )
+
+    def validate(self, attrs):
+        days = attrs.pop("expires_in_days", None)
+        ttl = timedelta(days=days) if days else settings.API_TOKEN_DEFAULT_TTL
+        attrs["expires_at"] = timezone.now() + ttl
+        return attrs
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = ["token", *TokenSerializer.Meta.fields]
+        read_only_fields = fields
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class LoginTokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class StaffSerializer(serializers.ModelSerializer):
+    tenants = serializers.SerializerMethodField(help_text="Slugs of the tenants this user works.")
+    leads = serializers.SerializerMethodField(help_text="Slugs of the tenants this user leads.")
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "staff_role",
+            "is_active",
+            "tenants",
+            "leads",
+        ]
+        read_only_fields = fields
+
+    def get_tenants(self, user: User) -> list[str]:
+        return sorted(self.context["worked"].get(user.pk, ()))
+
+    def get_leads(self, user: User) -> list[str]:
+        return sorted(self.context["led"].get(user.pk, ()))
+
+
+class TenantSlugsField(serializers.ListField):
+    child = serializers.SlugField(max_length=63)
+
+    def to_internal_value(self, data):
+        slugs = set(super().to_internal_value(data))
+        tenants = list(Tenant.objects.filter(slug__in=slugs))
+        missing = slugs - {t.slug for t in tenants}
+        if missing:
+            raise serializers.ValidationError(f"No such tenant: {', '.join(sorted(missing))}.")
+        return tenants
+
+
+class StaffWriteSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]{1,150}$", max_length=150, required=False)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    staff_role = serializers.ChoiceField(choices=StaffRole.choices, required=False)
+    password = serializers.CharField(write_only=True, required=False, max_length=128)
+    is_active = serializers.BooleanField(required=False)
+    tenants = TenantSlugsField(required=False, max_length=10000)
+    leads = TenantSlugsField(required=False, max_length=10000)
+
+    def validate_username(self, value: str) -> str:
+        existing = User.objects.filter(username__iexact=value)
+        if self.instance is not None:
+            existing = existing.exclude(pk=self.instance.pk)
+        if existing.exists():
+            raise serializers.ValidationError("That username is taken.")
+        return value
+
+    def validate(self, attrs):
+        if self.instance is None:
+            for required in ("username", "staff_role"):
+                if required not in attrs:
+                    raise serializers.ValidationError({required: ["This field is required."]})
+        if attrs.get("password"):
+            user = self.instance or User(username=attrs.get("username", ""))
+            try:
+                validate_password(attrs["password"], user)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "at",
+            "actor_name",
+            "tenant",
+            "action",
+            "object_type",
+            "object_id",
+            "summary",
+            "data",
+            "ip",
+        ]
+        read_only_fields = fields

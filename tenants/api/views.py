@@ -1,0 +1,381 @@
+from __future__ import annotations
+
+from axes.exceptions import AxesBackendPermissionDenied
+from axes.handlers.proxy import AxesProxyHandler
+from django.contrib.auth import authenticate
+from django.db import models
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema, inline_serializer
+from guardian.utils import get_user_obj_perms_model
+from rest_framework import mixins, serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+
+from .. import audit, services
+from ..access import Access
+from ..auth import lockout_response
+from ..models import ApiToken, AuditEvent, Membership, StaffRole, Tenant, User
+from ..permissions import IsMsspAdminOrReadOnly
+from .base import (
+    CallerScopedViewSet,
+    ScopedGenericAPIView,
+    TenantNestedViewSet,
+    TenantScopedViewSet,
+)
+from .errors import error_response
+from .serializers import (
+    AuditEventSerializer,
+    LoginSerializer,
+    LoginTokenSerializer,
+    MemberCreateSerializer,
+    MemberSerializer,
+    MemberUpdateSerializer,
+    StaffSerializer,
+    StaffWriteSerializer,
+    TenantSerializer,
+    TenantUpdateSerializer,
+    TokenCreatedSerializer,
+    TokenCreateSerializer,
+    TokenSerializer,
+)
+
+
+class LoginThrottle(AnonRateThrottle):
+    rate = "30/min"
+
+
+class AuthTokenView(ScopedGenericAPIView):
+    """Exchange a username and password for an API token (locked out like the login page)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [LoginThrottle]
+    serializer_class = LoginSerializer
+
+    @extend_schema(request=LoginSerializer, responses={201: LoginTokenSerializer})
+    def post(self, request):
+        serializer = LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        credentials = serializer.validated_data
+        django_request = request._request
+        if AxesProxyHandler.is_locked(
+            django_request, credentials={"username": credentials["username"]}
+        ):
+            return lockout_response(django_request)
+        try:
+            user = authenticate(django_request, **credentials)
+        except AxesBackendPermissionDenied:
+            return lockout_response(django_request)
+        if getattr(django_request, "axes_locked_out", False):
+            return lockout_response(django_request)
+        if user is None:
+            return error_response(
+                400, "Unknown username or wrong password.", code="invalid_credentials"
+            )
+        raw, token = services.token_issue(user, name="login", request=django_request)
+        audit.record(
+            "auth.login",
+            actor=user,
+            obj=user,
+            request=django_request,
+            tenant=services.tenant_id_of(user),
+            summary=f"{user.username} got an API token",
+        )
+        return Response({"token": raw, "expires_at": token.expires_at}, status=201)
+
+
+class MeView(ScopedGenericAPIView):
+    """Who the caller is and what it may see."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "username": serializers.CharField(),
+                "staff_role": serializers.CharField(),
+                "customer_role": serializers.CharField(),
+                "tenants": serializers.ListField(child=serializers.CharField()),
+                "scopes": serializers.ListField(child=serializers.CharField(), allow_null=True),
+            },
+        )
+    )
+    def get(self, request):
+        slugs = Tenant.objects.filter(pk__in=self.access.tenant_ids).values_list("slug", flat=True)
+        scopes = self.access.token_scopes
+        return Response(
+            {
+                "username": request.user.username,
+                "staff_role": self.access.staff_role,
+                "customer_role": self.access.customer_role,
+                "tenants": sorted(slugs),
+                "scopes": sorted(scopes) if scopes is not None else None,
+            }
+        )
+
+
+class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
+    """The caller's own API tokens. Creating one shows it once; deleting one revokes it."""
+
+    scoped_model = ApiToken
+    serializer_class = TokenSerializer
+    cursor_ordering = "-created_at"
+
+    def rows_for(self, access: Access) -> models.QuerySet:
+        return ApiToken.objects.filter(user_id=access.user_id)
+
+    @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
+    def create(self, request):
+        serializer = TokenCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        scopes = frozenset(data["scopes"]) if "scopes" in data else None
+        current = self.access.token_scopes
+        if current is not None and scopes is None:
+            scopes = current  # a token never mints a broader one
+        if current is not None and not scopes <= current:
+            raise PermissionDenied("A token cannot create a token with scopes it lacks.")
+        try:
+            raw, token = services.token_issue(
+                request.user,
+                name=data["name"],
+                scopes=scopes,
+                expires_at=data["expires_at"],
+                request=request._request,
+            )
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        body = TokenCreatedSerializer(token).data
+        body["token"] = raw
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        services.token_revoke(self.get_object(), request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TenantViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    CallerScopedViewSet,
+):
+    """Customers. Everyone sees the tenants they may work with; MSSP admins create and edit.
+    Tenants are suspended (status), never deleted: their history stays."""
+
+    scoped_model = Tenant
+    serializer_class = TenantSerializer
+    permission_classes = [*CallerScopedViewSet.permission_classes, IsMsspAdminOrReadOnly]
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    cursor_ordering = "slug"
+    filterset_fields = ["service_model", "status"]
+
+    def rows_for(self, access: Access) -> models.QuerySet:
+        return Tenant.objects.filter(pk__in=access.tenant_ids)
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update"):
+            return TenantUpdateSerializer
+        return TenantSerializer
+
+    def perform_create(self, serializer) -> None:
+        tenant = serializer.save()
+        audit.record(
+            "tenant.created",
+            tenant=tenant,
+            obj=tenant,
+            request=self.request._request,
+            summary=f"tenant {tenant.slug} created",
+            data=serializer.data,
+        )
+
+    def perform_update(self, serializer) -> None:
+        before = TenantSerializer(serializer.instance).data
+        tenant = serializer.save()
+        after = TenantSerializer(tenant).data
+        changed = {
+            k: {"from": before[k], "to": after[k]}
+            for k in after
+            if before.get(k) != after[k] and k != "updated_at"
+        }
+        audit.record(
+            "tenant.updated",
+            tenant=tenant,
+            obj=tenant,
+            request=self.request._request,
+            summary=f"tenant {tenant.slug} changed: {', '.join(changed) or 'nothing'}",
+            data=changed,
+        )
+
+
+class TenantAdministeredMixin:
+    """Read: whoever sees the tenant (customer admins and MSSP staff). Write: MSSP admins and
+    the tenant's own customer admins."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        access = self.access
+        if access.is_customer and not access.is_customer_admin:
+            raise PermissionDenied("Only your organisation's admins manage this.")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not access.can_administer(
+            self.tenant.pk
+        ):
+            raise PermissionDenied("Only MSSP admins and this customer's admins may change this.")
+
+
+class MemberViewSet(
+    TenantAdministeredMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNestedViewSet
+):
+    """Customer users of one tenant and their roles."""
+
+    scoped_model = Membership
+    serializer_class = MemberSerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["role"]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("user")
+
+    @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
+    def create(self, request, tenant_slug=None):
+        serializer = MemberCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        membership = services.member_add(
+            self.tenant,
+            username=data["username"],
+            email=data["email"],
+            role=data["role"],
+            password=data.get("password") or None,
+            request=request._request,
+        )
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
+    def partial_update(self, request, tenant_slug=None, pk=None):
+        membership = self.get_object()
+        serializer = MemberUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.member_set_role(
+            membership, serializer.validated_data["role"], request=request._request
+        )
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, tenant_slug=None, pk=None):
+        membership = self.get_object()
+        if membership.user_id == request.user.pk:
+            return error_response(400, "You cannot remove yourself.")
+        services.member_remove(membership, request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
+    """MSSP staff and the tenants each one works (read: leads, managers, admins; write: admins)."""
+
+    scoped_model = User
+    serializer_class = StaffSerializer
+    permission_classes = [*CallerScopedViewSet.permission_classes, IsMsspAdminOrReadOnly]
+    cursor_ordering = "username"
+    lookup_value_converter = "int"
+    filterset_fields = ["staff_role", "is_active"]
+
+    def rows_for(self, access: Access) -> models.QuerySet:
+        if not (access.is_mssp_admin or access.staff_role in (StaffRole.MANAGER, StaffRole.LEAD)):
+            raise PermissionDenied("Only MSSP leads, managers and admins see the staff list.")
+        return User.objects.filter(Q(staff_role__gt="") | Q(is_superuser=True))
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        worked: dict[int, set[str]] = {}
+        led: dict[int, set[str]] = {}
+        rows = (
+            get_user_obj_perms_model()
+            .objects.filter(permission__codename__in=["work_tenant", "lead_tenant"])
+            .values_list("user_id", "permission__codename", "content_object__slug")
+        )
+        for user_id, codename, slug in rows:
+            (worked if codename == "work_tenant" else led).setdefault(user_id, set()).add(slug)
+        return {**context, "worked": worked, "led": led}
+
+    @extend_schema(request=StaffWriteSerializer, responses={201: StaffSerializer})
+    def create(self, request):
+        serializer = StaffWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = self._save(User(), serializer.validated_data, created=True)
+        return Response(
+            StaffSerializer(user, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=StaffWriteSerializer, responses=StaffSerializer)
+    def partial_update(self, request, pk=None):
+        user = self.get_object()
+        serializer = StaffWriteSerializer(user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        if user.pk == request.user.pk and serializer.validated_data.get("is_active") is False:
+            return error_response(400, "You cannot deactivate yourself.")
+        self._save(user, serializer.validated_data, created=False)
+        return Response(StaffSerializer(user, context=self.get_serializer_context()).data)
+
+    def _save(self, user: User, data: dict, *, created: bool) -> User:
+        for field in ("username", "email", "first_name", "last_name", "staff_role", "is_active"):
+            if field in data:
+                setattr(user, field, data[field])
+        if data.get("password"):
+            user.set_password(data["password"])
+        elif created:
+            user.set_unusable_password()
+        user.is_staff = user.staff_role == StaffRole.ADMIN  # Django admin site for MSSP admins
+        user.save()
+        request = self.request._request
+        audit.record(
+            "staff.created" if created else "staff.updated",
+            obj=user,
+            request=request,
+            summary=f"staff {user.username} ({user.staff_role})",
+            data={k: v for k, v in data.items() if k not in ("password", "tenants", "leads")},
+        )
+        if "tenants" in data:
+            services.staff_set_tenants(user, data["tenants"], request=request)
+        if "leads" in data:
+            services.staff_set_tenants(user, data["leads"], perm="lead_tenant", request=request)
+        return user
+
+
+class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The audit log: MSSP admins read all of it, a customer admin their own tenant's."""
+
+    scoped_model = AuditEvent
+    serializer_class = AuditEventSerializer
+    include_mssp_rows = True
+    cursor_ordering = "-id"
+    filterset_fields = {
+        "action": ["exact", "startswith"],
+        "at": ["gte", "lt"],
+        "actor_name": ["exact"],
+    }
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not (self.access.is_mssp_admin or self.access.is_customer_admin):
+            raise PermissionDenied("Only MSSP admins and customer admins read the audit log.")
+
+    def tenant_ids(self) -> frozenset[int]:
+        slug = self.request.query_params.get("tenant")
+        if slug:
+            return frozenset(
+                Tenant.objects.filter(slug=slug, pk__in=self.access.tenant_ids).values_list(
+                    "pk", flat=True
+                )
+            )
+        return self.access.tenant_ids
+
+    def scope_queryset(self, queryset):
+        if not self.access.is_mssp_admin or self.request.query_params.get("tenant"):
+            queryset = queryset.exclude(tenant__isnull=True)
+        return queryset.select_related("tenant")

@@ -1,0 +1,44 @@
+"""Writing the audit log. Every entry says who, what, which object, when and from where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from .models import AuditEvent, Tenant, User
+
+
+def client_ip(request) -> str | None:
+    if request is None:
+        return None
+    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a trusted proxy
+    # rewrites it, and an audit log must not record what an attacker chose.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    action: str,
+    *,
+    actor: User | None = None,
+    tenant: Tenant | int | None = None,
+    obj: models.Model | None = None,
+    summary: str = "",
+    data: dict[str, Any] | None = None,
+    request=None,
+) -> AuditEvent:
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        actor = user if getattr(user, "is_authenticated", False) else None
+    return AuditEvent.objects.create(
+        action=action,
+        actor=actor,
+        actor_name=getattr(actor, "username", "") or "",
+        tenant_id=getattr(tenant, "pk", tenant),
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        summary=summary[:300],
+        data=data or {},
+        ip=client_ip(request),
+        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
+    )

@@ -1,0 +1,80 @@
+"""API authentication: bearer tokens (hashed at rest, scoped, expiring, revocable) and the
+lockout answer for too many failed logins."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from .models import ApiToken
+
+# last_used_at is bookkeeping, not a log: write it at most once a minute per token.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("The Authorization header is 'Bearer <token>'.")
+        try:
+            raw = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("The token is not valid.") from None
+        return self.authenticate_token(raw)
+
+    def authenticate_token(self, raw: str):
+        token = (
+            ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(raw)).first()
+        )
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The token is not valid.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("The token has been revoked.")
+        now = timezone.now()
+        if token.expires_at is not None and token.expires_at <= now:
+            raise exceptions.AuthenticationFailed("The token has expired.")
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The portal's own pages call the API with their session (and CSRF token)."""
+
+
+def token_scopes(request) -> frozenset[str] | None:
+    """The scopes the request's token carries; None when the caller used a session."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiToken):
+        return frozenset(auth.scopes)
+    return None
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials=None
+) -> HttpResponse:
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    detail = (
+        "Too many failed logins for this account from this address. "
+        f"Try again in {minutes} minutes."
+    )
+    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse({"error": "locked_out", "detail": detail}, status=429)
+    else:
+        response = render(request, "registration/locked_out.html", {"detail": detail}, status=429)
+    response["Retry-After"] = retry_after
+    return response

@@ -1,0 +1,140 @@
+"""Demo data: three tenants (one per service model), MSSP staff of every role, customer users of
+every role, teams and intake sources. Prints the logins and the intake keys (shown once).
+
+Runs once: a second run sees the demo tenants and only reprints the logins. `--rotate-keys`
+issues new intake keys for the demo sources (the old ones stop working)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from guardian.shortcuts import assign_perm
+
+from alerts.models import IntakeSource, SourceKind
+from tenants.models import Membership, StaffRole, Team, Tenant, User
+from tenants.rls import rls_bypass
+
+DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105  (printed demo logins; refused when DEBUG is off)
+
+TENANTS = [
+    ("acme", "Acme Retail", Tenant.ServiceModel.OUTSOURCED, "Europe/London"),
+    ("globex", "Globex Manufacturing", Tenant.ServiceModel.HYBRID, "Europe/Berlin"),
+    ("initech", "Initech Finance", Tenant.ServiceModel.IN_HOUSE, "America/New_York"),
+]
+# (username, role, tenants worked, tenants led)
+STAFF = [
+    ("admin", StaffRole.ADMIN, [], []),
+    ("manager", StaffRole.MANAGER, [], []),
+    ("lead", StaffRole.LEAD, ["acme", "globex"], ["acme", "globex"]),
+    ("analyst1", StaffRole.ANALYST_L1, ["acme", "globex"], []),
+    ("analyst2", StaffRole.ANALYST_L2, ["globex", "initech"], []),
+    ("analyst3", StaffRole.ANALYST_L3, ["acme", "globex", "initech"], []),
+]
+SOURCES = {
+    "acme": [("Wazuh manager", SourceKind.WAZUH), ("Suricata edge", SourceKind.SURICATA)],
+    "globex": [
+        ("Elastic Security", SourceKind.ELASTIC),
+        ("Alertmanager", SourceKind.ALERTMANAGER),
+        ("Firewall CEF", SourceKind.CEF),
+    ],
+    "initech": [("Splunk", SourceKind.SPLUNK), ("Custom scripts", SourceKind.GENERIC)],
+}
+
+
+class Command(BaseCommand):
+    help = "Create demo tenants, users and intake sources, and print the logins and keys."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--rotate-keys",
+            action="store_true",
+            help="Issue new intake keys for the demo sources and print them.",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DEBUG off (never on a real deployment).",
+        )
+
+    def handle(self, *args, rotate_keys: bool = False, force: bool = False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates users with a published password; it runs "
+                "only with DEBUG on (or --force)."
+            )
+        with transaction.atomic(), rls_bypass("seed_demo creates every demo tenant"):
+            fresh = not Tenant.objects.filter(slug="acme").exists()
+            keys = self._seed() if fresh else {}
+            if rotate_keys and not fresh:
+                keys = self._rotate_keys()
+        self._print(fresh, keys)
+
+    def _seed(self) -> dict[str, str]:
+        tenants = {}
+        for slug, name, model, tz in TENANTS:
+            tenants[slug] = Tenant.objects.create(
+                slug=slug, name=name, service_model=model, timezone=tz
+            )
+        for username, role, worked, led in STAFF:
+            user = self._user(username, staff_role=role, is_staff=role == StaffRole.ADMIN)
+            for slug in worked:
+                assign_perm("tenants.work_tenant", user, tenants[slug])
+            for slug in led:
+                assign_perm("tenants.lead_tenant", user, tenants[slug])
+        for tier in ("L1", "L2", "L3"):
+            Team.objects.create(name=f"SOC {tier}", kind=Team.Kind.MSSP_TIER)
+        Team.objects.create(name="MSSP NOC", kind=Team.Kind.NOC, email="noc@mssp.example")
+        for slug, tenant in tenants.items():
+            for role in Membership.Role.values:
+                user = self._user(f"{slug}-{role}", email=f"{role}@{slug}.example")
+                Membership.objects.create(tenant=tenant, user=user, role=role)
+            if tenant.service_model != Tenant.ServiceModel.OUTSOURCED:
+                team = Team.objects.create(
+                    tenant=tenant, name=f"{tenant.name} security team", kind=Team.Kind.IN_HOUSE
+                )
+                team.members.add(User.objects.get(username=f"{slug}-responder"))
+        keys = {}
+        for slug, sources in SOURCES.items():
+            for name, kind in sources:
+                source = IntakeSource(
+                    tenant=tenants[slug], name=name, kind=kind, expected_interval_minutes=60
+                )
+                keys[f"{slug} / {name} ({kind})"] = source.set_new_key()
+                source.save()
+        return keys
+
+    def _rotate_keys(self) -> dict[str, str]:
+        keys = {}
+        for source in (
+            IntakeSource.objects.dangerously_unscoped("seed_demo --rotate-keys")
+            .filter(tenant__slug__in=SOURCES)
+            .select_related("tenant")
+        ):
+            keys[f"{source.tenant.slug} / {source.name} ({source.kind})"] = source.set_new_key()
+            source.save(update_fields=["key_prefix", "key_digest"])
+        return keys
+
+    def _user(self, username: str, **fields) -> User:
+        user = User(username=username, **fields)
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        return user
+
+    def _print(self, fresh: bool, keys: dict[str, str]) -> None:
+        out = self.stdout.write
+        out(self.style.SUCCESS("Demo data created." if fresh else "Demo data already present."))
+        out(f"\nEvery demo login has the password: {DEMO_PASSWORD}\n")
+        out("MSSP staff:      " + ", ".join(u for u, *_ in STAFF))
+        for slug, name, model, _ in TENANTS:
+            logins = ", ".join(f"{slug}-{role}" for role in Membership.Role.values)
+            out(f"{name} ({model}): {logins}")
+        if keys:
+            out("\nIntake keys (shown once; POST /api/v1/intake/<kind>/ with Bearer <key>):")
+            for label, key in keys.items():
+                out(f"  {label}: {key}")
+        elif not fresh:
+            out(
+                "\nIntake keys were printed when the demo was first seeded; "
+                "`manage.py seed_demo --rotate-keys` prints new ones."
+            )

@@ -1,0 +1,375 @@
+"""Who may see what: tenants, MSSP staff, customer memberships, teams, API tokens, audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zoneinfo
+from datetime import datetime, time
+
+import uuid_utils.compat as uuid_compat
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from .querysets import TenantScopedManager
+
+
+def new_public_id():
+    """Time-ordered UUIDv7: unguessable in URLs, and kind to B-tree indexes on insert."""
+    return uuid_compat.uuid7()
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def default_business_hours() -> dict[str, list[list[str]]]:
+    return {day: [["09:00", "17:00"]] for day in WEEKDAYS[:5]} | {"sat": [], "sun": []}
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not an IANA time zone such as 'Europe/Berlin'.")
+
+
+def _parse_hhmm(value: object) -> time:
+    if not isinstance(value, str):
+        raise ValidationError(f"'{value}' is not a time of day as HH:MM.")
+    if value == "24:00":
+        return time.max
+    try:
+        return datetime.strptime(value, "%H:%M").time()  # noqa: DTZ007 (a wall-clock time)
+    except ValueError:
+        raise ValidationError(f"'{value}' is not a time of day as HH:MM.") from None
+
+
+def validate_business_hours(value: object) -> None:
+    """{"mon": [["09:00", "17:00"]], ...}: each weekday a list of non-overlapping intervals."""
+    if not isinstance(value, dict):
+        raise ValidationError("Business hours are an object keyed by weekday (mon ... sun).")
+    unknown = set(value) - set(WEEKDAYS)
+    if unknown:
+        raise ValidationError(f"Unknown weekday(s): {', '.join(sorted(unknown))}.")
+    for day, intervals in value.items():
+        if not isinstance(intervals, list):
+            raise ValidationError(f"{day}: a list of [start, end] intervals.")
+        previous_end = time.min
+        for interval in intervals:
+            if not isinstance(interval, list | tuple) or len(interval) != 2:
+                raise ValidationError(f'{day}: each interval is ["HH:MM", "HH:MM"].')
+            start, end = (_parse_hhmm(part) for part in interval)
+            if start >= end:
+                raise ValidationError(f"{day}: {interval[0]}-{interval[1]} ends before it starts.")
+            if start < previous_end:
+                raise ValidationError(f"{day}: intervals overlap or are out of order.")
+            previous_end = end
+
+
+def validate_holidays(value: object) -> None:
+    """[{"date": "2026-12-25", "name": "Christmas Day"}, ...]"""
+    if not isinstance(value, list):
+        raise ValidationError('Holidays are a list of {"date", "name"} objects.')
+    seen = set()
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("date"), str):
+            raise ValidationError('Each holiday is {"date": "YYYY-MM-DD", "name": "..."}.')
+        try:
+            day = datetime.strptime(item["date"], "%Y-%m-%d").date()  # noqa: DTZ007
+        except ValueError:
+            raise ValidationError(f"'{item['date']}' is not a date as YYYY-MM-DD.") from None
+        if day in seen:
+            raise ValidationError(f"{item['date']} is listed twice.")
+        seen.add(day)
+        if len(str(item.get("name", ""))) > 200:
+            raise ValidationError("A holiday name is at most 200 characters.")
+
+
+class Tenant(models.Model):
+    """One customer organisation."""
+
+    class ServiceModel(models.TextChoices):
+        OUTSOURCED = "outsourced", "Outsourced"
+        HYBRID = "hybrid", "Hybrid"
+        IN_HOUSE = "in_house", "In-house"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=63, unique=True)
+    service_model = models.CharField(max_length=20, choices=ServiceModel.choices)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    business_hours = models.JSONField(
+        default=default_business_hours, validators=[validate_business_hours]
+    )
+    holidays = models.JSONField(default=list, blank=True, validators=[validate_holidays])
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("work_tenant", "Works this tenant's queue (MSSP analyst)"),
+            ("lead_tenant", "Leads the analysts of this tenant (MSSP lead)"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class TenantUserObjectPermission(UserObjectPermissionBase):
+    """guardian's direct-FK permission row: this user holds this permission on this tenant."""
+
+    content_object = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+
+
+class TenantGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        abstract = False
+
+
+class StaffRole(models.TextChoices):
+    ANALYST_L1 = "analyst_l1", "Analyst L1"
+    ANALYST_L2 = "analyst_l2", "Analyst L2"
+    ANALYST_L3 = "analyst_l3", "Analyst L3"
+    LEAD = "lead", "Lead"
+    MANAGER = "manager", "Manager"
+    ADMIN = "admin", "Admin"
+
+
+ANALYST_ROLES = frozenset({StaffRole.ANALYST_L1, StaffRole.ANALYST_L2, StaffRole.ANALYST_L3})
+
+
+class User(AbstractUser):
+    """A person: MSSP staff when `staff_role` is set, otherwise a customer user (Membership)."""
+
+    staff_role = models.CharField(max_length=20, choices=StaffRole.choices, blank=True, default="")
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+    @property
+    def is_mssp_staff(self) -> bool:
+        return bool(self.staff_role) or self.is_superuser
+
+    @property
+    def is_mssp_admin(self) -> bool:
+        return self.is_superuser or self.staff_role == StaffRole.ADMIN
+
+
+class TenantOwnedModel(models.Model):
+    """Base of every row that belongs to exactly one tenant.
+
+    The tenant is never null, the default manager refuses unscoped queries, and on PostgreSQL
+    the table gets row-level security (tenants.rls) from the same declaration.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantScopedManager()
+
+    # Extra SQL (OR-ed into the row-level policy) for rows a caller may see outside its
+    # tenants; see Membership. Empty for almost every model.
+    rls_also_visible_when: str = ""
+
+    class Meta:
+        abstract = True
+
+
+class Membership(TenantOwnedModel):
+    """A customer user's place in exactly one tenant."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "Viewer"
+        RESPONDER = "responder", "Responder"
+        ADMIN = "admin", "Admin"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="membership")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the set-password link went out (users added without a password).
+    invited_at = models.DateTimeField(null=True, blank=True)
+
+    # A user reads their own membership before any tenant is known (it is how the tenant
+    # becomes known).
+    rls_also_visible_when = "user_id = nullif(current_setting('mssp.user_id', true), '')::bigint"
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role} of {self.tenant_id})"
+
+
+class Team(models.Model):
+    """Something an incident can be escalated to: an MSSP tier, an in-house team, a NOC.
+
+    MSSP tiers belong to no tenant; an in-house team belongs to its tenant; a NOC may be the
+    MSSP's or a tenant's own.
+    """
+
+    class Kind(models.TextChoices):
+        MSSP_TIER = "mssp_tier", "MSSP tier"
+        IN_HOUSE = "in_house", "In-house team"
+        NOC = "noc", "NOC"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="teams"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    email = models.EmailField(blank=True)
+    members = models.ManyToManyField(User, blank=True, related_name="teams")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedManager()
+    tenant_nullable_reason = "MSSP tiers and the MSSP's NOC belong to no customer."
+    rls_also_visible_when = "tenant_id IS NULL"
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                name="team_in_house_has_tenant",
+                condition=~models.Q(kind="in_house") | models.Q(tenant__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="team_mssp_tier_has_no_tenant",
+                condition=~models.Q(kind="mssp_tier") | models.Q(tenant__isnull=True),
+            ),
+            models.UniqueConstraint(fields=["tenant", "name"], name="team_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self) -> ApiTokenQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API. Only its SHA-256 digest is stored.
+
+    The token is 32 random bytes, so a fast digest is the right tool (a slow password hash
+    would only slow every request); the prefix lets a user tell their tokens apart.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Write"
+        INTAKE = "intake", "Intake"
+        ADMIN = "admin", "Admin"
+
+    PREFIX = "mssp_"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> tuple[str, str, str]:
+        """A new raw token, its display prefix and its digest."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        return raw, raw[: len(cls.PREFIX) + 8], cls.digest_of(raw)
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class AuditEvent(models.Model):
+    """Append-only: who did what to which object, when, from where.
+
+    Not a TenantOwnedModel: events about the MSSP itself (staff, failed logins of unknown
+    users) have no tenant. The app role may only INSERT and SELECT this table (tenants.rls).
+    """
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    objects = TenantScopedManager()
+    tenant_nullable_reason = "Events about the MSSP itself belong to no customer."
+    # Anyone may append (a failed login has no tenant context yet); reading follows the
+    # tenants, and MSSP-level events are for MSSP staff only.
+    rls_policy_sql = (
+        "CREATE POLICY {policy}_read ON {table} FOR SELECT USING ("
+        "mssp_tenant_visible(tenant_id) OR (tenant_id IS NULL AND "
+        "coalesce(current_setting('mssp.staff', true), '') = 'on'))",
+        "CREATE POLICY {policy}_append ON {table} FOR INSERT WITH CHECK (true)",
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValidationError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("The audit log is append-only.")

@@ -1,0 +1,231 @@
+"""Workflows of the tenants app: members, tokens, staff entitlements. Each writes the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+
+from . import audit, events
+from .models import ApiToken, Membership, StaffRole, Tenant, User
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Membership.Role.VIEWER: frozenset({"read"}),
+    Membership.Role.RESPONDER: frozenset({"read", "write"}),
+    Membership.Role.ADMIN: frozenset({"read", "write", "admin", "intake"}),
+    StaffRole.ANALYST_L1: frozenset({"read", "write"}),
+    StaffRole.ANALYST_L2: frozenset({"read", "write"}),
+    StaffRole.ANALYST_L3: frozenset({"read", "write"}),
+    StaffRole.LEAD: frozenset({"read", "write"}),
+    StaffRole.MANAGER: frozenset({"read", "write"}),
+    StaffRole.ADMIN: frozenset({"read", "write", "admin", "intake"}),
+}
+
+
+def scopes_allowed(user: User) -> frozenset[str]:
+    if user.is_superuser:
+        return ROLE_SCOPES[StaffRole.ADMIN]
+    if user.staff_role:
+        return ROLE_SCOPES[user.staff_role]
+    membership = getattr(user, "membership", None)
+    return ROLE_SCOPES.get(membership.role, frozenset()) if membership else frozenset()
+
+
+# --- tokens ------------------------------------------------------------------------------------
+def token_issue(
+    user: User,
+    *,
+    name: str,
+    scopes: frozenset[str] | None = None,
+    expires_at: datetime | None = None,
+    request=None,
+) -> tuple[str, ApiToken]:
+    """Create a token; returns the raw token, which is never stored and never shown again."""
+    allowed = scopes_allowed(user)
+    scopes = allowed if scopes is None else frozenset(scopes)
+    if not scopes <= allowed:
+        raise ValueError("Your role cannot grant: " + ", ".join(sorted(scopes - allowed)) + ".")
+    raw, prefix, digest = ApiToken.generate()
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=prefix,
+        digest=digest,
+        scopes=sorted(scopes),
+        expires_at=expires_at or timezone.now() + settings.API_TOKEN_DEFAULT_TTL,
+    )
+    audit.record(
+        "token.created",
+        actor=user,
+        tenant=tenant_id_of(user),
+        obj=token,
+        request=request,
+        summary=f"API token '{name}' created",
+        data={"scopes": token.scopes},
+    )
+    return raw, token
+
+
+def token_revoke(token: ApiToken, *, request=None) -> None:
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if updated:
+        audit.record(
+            "token.revoked",
+            tenant=tenant_id_of(token.user),
+            obj=token,
+            request=request,
+            summary=f"API token '{token.name}' revoked",
+        )
+
+
+def tenant_id_of(user: User) -> int | None:
+    membership = getattr(user, "membership", None) if not user.staff_role else None
+    return membership.tenant_id if membership else None
+
+
+# --- members -----------------------------------------------------------------------------------
+def member_add(
+    tenant: Tenant, *, username: str, email: str, role: str, password: str | None, request=None
+) -> Membership:
+    """A new customer user in `tenant`. Without a password they get a set-password link."""
+    user = User(username=username, email=email)
+    if password:
+        validate_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+    audit.record(
+        "membership.created",
+        tenant=tenant,
+        obj=membership,
+        request=request,
+        summary=f"{username} added as {role}",
+        data={"username": username, "role": role},
+    )
+    if not password:
+        from .tasks import send_set_password_link
+
+        send_set_password_link.delay_on_commit(tenant.pk, str(membership.pk))
+    return membership
+
+
+def member_set_role(membership: Membership, role: str, *, request=None) -> Membership:
+    previous = membership.role
+    if previous != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit.record(
+            "membership.role_changed",
+            tenant=membership.tenant_id,
+            obj=membership,
+            request=request,
+            summary=f"{membership.user.username}: {previous} → {role}",
+            data={"from": previous, "to": role},
+        )
+    return membership
+
+
+def member_remove(membership: Membership, *, request=None) -> None:
+    """A customer user belongs to exactly one tenant: leaving it ends the account."""
+    user = membership.user
+    audit.record(
+        "membership.removed",
+        tenant=membership.tenant_id,
+        obj=membership,
+        request=request,
+        summary=f"{user.username} removed",
+        data={"username": user.username},
+    )
+    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    membership.delete()
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+
+def member_send_set_password_link(tenant_id: int, membership_id: str) -> bool:
+    """Send the link once: the membership row is locked and marked in the same transaction."""
+    membership = (
+        Membership.objects.for_tenant(tenant_id)
+        .select_for_update()
+        .select_related("user", "tenant")
+        .filter(pk=membership_id)
+        .first()
+    )
+    if membership is None or membership.invited_at is not None:
+        return False
+    user = membership.user
+    if user.has_usable_password() or not user.email:
+        return False
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    link = f"{settings.PORTAL_BASE_URL}/reset/{uid}/{token}/"
+    send_mail(
+        subject=f"Your {membership.tenant.name} security portal account",
+        message=(
+            f"Hello {user.username},\n\nan account was created for you on the security portal "
+            f"of {membership.tenant.name}. Choose your password here:\n\n{link}\n\n"
+            "The link works once and expires in a few days.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
+    membership.invited_at = timezone.now()
+    membership.save(update_fields=["invited_at"])
+    return True
+
+
+# --- staff -------------------------------------------------------------------------------------
+def staff_tenants(user: User, perm: str = "work_tenant") -> list[Tenant]:
+    return list(
+        get_objects_for_user(
+            user,
+            f"tenants.{perm}",
+            klass=Tenant,
+            accept_global_perms=False,
+            with_superuser=False,
+        )
+    )
+
+
+@transaction.atomic
+def staff_set_tenants(
+    user: User, tenants: list[Tenant], *, perm: str = "work_tenant", request=None
+) -> None:
+    """Make `user` work exactly `tenants` (guardian object permissions), audited per change."""
+    current = {t.pk: t for t in staff_tenants(user, perm)}
+    wanted = {t.pk: t for t in tenants}
+    for tenant_id in wanted.keys() - current.keys():
+        assign_perm(perm, user, wanted[tenant_id])
+        audit.record(
+            "permission.granted",
+            tenant=tenant_id,
+            obj=user,
+            request=request,
+            summary=f"{user.username} may now {perm.replace('_', ' ')} {wanted[tenant_id].slug}",
+            data={"permission": perm, "user": user.username},
+        )
+    for tenant_id in current.keys() - wanted.keys():
+        remove_perm(perm, user, current[tenant_id])
+        audit.record(
+            "permission.revoked",
+            tenant=tenant_id,
+            obj=user,
+            request=request,
+            summary=f"{user.username} no longer may {perm.replace('_', ' ')} "
+            f"{current[tenant_id].slug}",
+            data={"permission": perm, "user": user.username},
+        )
+    if wanted.keys() != current.keys():
+        events.entitlements_changed(user.pk)

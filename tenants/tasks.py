@@ -1,0 +1,43 @@
+"""Thin tasks: they take ids, load inside the tenant's scope, re-check state, call a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+from django.db import connection
+
+from . import rls
+
+
+class CarriedTenantContext(RuntimeError):
+    """A task found a tenant context left on its connection by earlier work."""
+
+
+class TenantTask(Task):
+    """A task about one tenant: its first argument is the tenant id, and it runs in one
+    transaction whose row-level-security context names exactly that tenant.
+
+    Before it sets its own, it checks that the connection carries none from whatever ran
+    before on this worker, and refuses to run if it does.
+    """
+
+    def __call__(self, tenant_id: int, *args: Any, **kwargs: Any) -> Any:
+        if connection.in_atomic_block:
+            # Eager mode inside a caller's transaction would run on the caller's context.
+            raise CarriedTenantContext(f"{self.name} started inside an open transaction.")
+        carried = {k: v for k, v in rls.current_context().items() if v}
+        if carried:
+            raise CarriedTenantContext(f"{self.name} found {carried} on its connection.")
+        with rls.tenant_scope([int(tenant_id)]):
+            return super().__call__(tenant_id, *args, **kwargs)
+
+
+@shared_task(base=TenantTask, bind=True, max_retries=5, default_retry_delay=30)
+def send_set_password_link(self, tenant_id: int, membership_id: str) -> bool:
+    from .services import member_send_set_password_link
+
+    try:
+        return member_send_set_password_link(tenant_id, membership_id)
+    except OSError as exc:  # mail server unreachable: try again later
+        raise self.retry(exc=exc) from exc

@@ -1,0 +1,69 @@
+"""Portal pages of the tenants app: login, password, the home page."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import reverse_lazy
+
+from . import audit, rls
+from .access import access_for
+from .models import Membership, Tenant
+
+
+def portal_view(view):
+    """A logged-in page: computes the caller's Access, sets it as the transaction's tenant
+    context (the request runs in one: ATOMIC_REQUESTS), and passes it to the view."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        access = access_for(request.user)
+        rls.activate(access)
+        request.access = access
+        return view(request, access, *args, **kwargs)
+
+    return wrapper
+
+
+@portal_view
+def home(request, access):
+    tenants = Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")
+    membership = None
+    if access.is_customer:
+        membership = (
+            Membership.objects.for_tenant(access.customer_tenant_id)
+            .filter(user=request.user)
+            .first()
+        )
+    return render(
+        request,
+        "home.html",
+        {
+            "tenants": list(tenants),
+            "membership": membership,
+        },
+    )
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "registration/password_change_form.html"
+    success_url = reverse_lazy("password_change_done")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit.record(
+            "auth.password_changed",
+            obj=self.request.user,
+            request=self.request,
+            summary=f"{self.request.user.username} changed their password",
+        )
+        return response

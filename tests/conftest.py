@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from tests import services
+from tests.factories import (
+    IntakeSourceFactory,
+    MembershipFactory,
+    StaffFactory,
+    TenantFactory,
+    issue_token,
+)
+
+pytest_plugins: list[str] = []
+
+
+def pytest_report_header(config):
+    lines = []
+    for name, why in services.AVAILABLE.items():
+        lines.append(f"{name}: {'available' if not why else why}")
+    return lines
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = item.get_closest_marker("services")
+        if marker is None:
+            continue
+        needed = marker.args or ("postgresql", "redis")
+        why = services.missing(*needed)
+        if why:
+            if services.REQUIRED:
+                item.add_marker(pytest.mark.xfail(reason=why, strict=True, run=False))
+                item.user_properties.append(("missing", why))
+            else:
+                item.add_marker(pytest.mark.skip(reason=f"needs {', '.join(needed)}: {why}"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    missing = dict(item.user_properties).get("missing")
+    if missing and report.when == "setup":
+        # MSSP_REQUIRE_SERVICES=1: a test that would be skipped for want of a service fails.
+        report.outcome = "failed"
+        report.longrepr = f"MSSP_REQUIRE_SERVICES=1 and {missing}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    """Create and migrate the test database as the schema owner, then run every test as the
+    application role (row-level security applies to it, as in production)."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    from mssp.db import owner_connection
+
+    with django_db_blocker.unblock():
+        with owner_connection():
+            config = setup_databases(verbosity=0, interactive=False, keepdb=False)
+            connection = connections["default"]
+            if connection.vendor == "postgresql" and settings.DATABASE_APP_ROLE:
+                role = connection.ops.quote_name(settings.DATABASE_APP_ROLE)
+                with connection.cursor() as cursor:
+                    # Test runs only: transactional tests empty the tables between tests.
+                    cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {role}")
+    yield
+    with django_db_blocker.unblock():
+        with owner_connection():
+            teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture
+def is_postgresql() -> bool:
+    return connections["default"].vendor == "postgresql"
+
+
+@pytest.fixture
+def make_tenant(db):
+    return TenantFactory
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user(tenant, role) -> a customer user; make_user(None, staff_role, tenants=[...])."""
+
+    def make(tenant=None, role="viewer", **kwargs):
+        if tenant is None:
+            return StaffFactory(staff_role=role, **kwargs)
+        return MembershipFactory(tenant=tenant, role=role, **kwargs).user
+
+    return make
+
+
+@pytest.fixture
+def make_source(db):
+    return IntakeSourceFactory
+
+
+@pytest.fixture
+def two_tenants(db):
+    """Tenant A and tenant B, each with admin/responder/viewer users and a source, plus an
+    analyst who works only A and an outsider with no tenant at all."""
+    a = TenantFactory(slug="tenant-a", name="Tenant A")
+    b = TenantFactory(slug="tenant-b", name="Tenant B")
+    world = {"a": a, "b": b}
+    for key, tenant in (("a", a), ("b", b)):
+        for role in ("admin", "responder", "viewer"):
+            world[f"{key}_{role}"] = MembershipFactory(tenant=tenant, role=role).user
+        world[f"{key}_source"] = IntakeSourceFactory(tenant=tenant)
+    world["analyst_a"] = StaffFactory(staff_role="analyst_l1", tenants=[a])
+    world["analyst_b"] = StaffFactory(staff_role="analyst_l2", tenants=[b])
+    world["mssp_admin"] = StaffFactory(staff_role="admin")
+    world["outsider"] = StaffFactory(staff_role="analyst_l1")
+    return world
+
+
+@pytest.fixture
+def api():
+    """An API client authenticated with a fresh token of `user` (all its role's scopes)."""
+    from rest_framework.test import APIClient
+
+    def client_for(user=None, scopes=None):
+        client = APIClient()
+        if user is not None:
+            raw = issue_token(user, scopes=scopes)
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return client_for
