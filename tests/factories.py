@@ -72,7 +72,7 @@ class IntakeSourceFactory(BypassingFactory):
     name = factory.Sequence(lambda n: f"Sensor {n}")
     kind = SourceKind.WAZUH
     key_digest = factory.LazyFunction(lambda: IntakeSource.digest_of(IntakeSource().set_new_key()))
-    key_prefix = "mssp_ik_test"
+    key_prefix = factory.Sequence(lambda n: f"mssp_ik_{n:06d}")
 
 
 def issue_token(user: User, scopes=None) -> str:

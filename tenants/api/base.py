@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import Http404
 from rest_framework import generics, serializers, viewsets
@@ -84,7 +85,8 @@ class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
         lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
         try:
             obj = queryset.get(**{self.lookup_field: self.kwargs[lookup_url_kwarg]})
-        except (queryset.model.DoesNotExist, ValueError, TypeError, serializers.ValidationError):
+        except (queryset.model.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+            # A malformed id is as absent as a missing one (and as another tenant's).
             raise Http404 from None
         self.check_object_permissions(self.request, obj)
         return obj

@@ -1,0 +1,174 @@
+"""A caller of tenant A, attacking every API route and method with tenant B's objects, gets
+exactly what it would get for an object that does not exist, and nothing of B changes or leaks.
+
+The routes come from the URL conf (tests/isolation.py); this file only knows, per model, where
+tenant B's object is (B_OBJECTS). A route over a model missing here fails
+`test_every_api_route_has_an_isolation_case`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import path
+from rest_framework import viewsets
+
+from alerts.models import IntakeSource
+from tenants import audit
+from tenants.api.base import TenantScopedViewSet
+from tenants.models import ApiToken, AuditEvent, Membership, Team, Tenant, User
+from tenants.rls import rls_bypass, tenant_related_models
+from tests.factories import issue_token
+from tests.isolation import MissingIsolationCase, isolation_routes, string_values
+
+# model -> (B's object, the value of its lookup in the URL, a caller that may see it)
+B_OBJECTS = {
+    Tenant: lambda w: (w["b"], w["b"].slug, w["mssp_admin"]),
+    Membership: lambda w: (w["b_member"], w["b_member"].pk, w["mssp_admin"]),
+    IntakeSource: lambda w: (w["b_source"], w["b_source"].pk, w["mssp_admin"]),
+    ApiToken: lambda w: (w["b_token"], w["b_token"].pk, w["b_admin"]),
+    User: lambda w: (w["analyst_b"], w["analyst_b"].pk, w["mssp_admin"]),
+    AuditEvent: lambda w: (w["b_audit"], w["b_audit"].pk, w["mssp_admin"]),
+}
+MISSING = {Tenant: "no-such-tenant", User: 987654321}
+ATTACKERS = ["a_admin", "analyst_a"]
+ROUTES = isolation_routes(B_OBJECTS)
+
+
+@pytest.fixture
+def world(two_tenants):
+    w = dict(two_tenants)
+    with rls_bypass("test fixture"):
+        w["b_member"] = Membership.objects.for_tenant(w["b"]).get(user=w["b_viewer"])
+        w["b_audit"] = audit.record("test.event", tenant=w["b"], summary="B's secret event")
+    issue_token(w["b_admin"])
+    w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
+    return w
+
+
+def b_identifiers(w) -> set[str]:
+    with rls_bypass("test: what B owns"):
+        ids = {w["b"].slug, w["b"].name, str(w["b_audit"].pk), w["b_audit"].summary}
+        for membership in Membership.objects.for_tenant(w["b"]).select_related("user"):
+            ids |= {str(membership.pk), membership.user.username, membership.user.email}
+        for source in IntakeSource.objects.for_tenant(w["b"]):
+            ids |= {str(source.pk), source.name, source.key_prefix}
+        for token in ApiToken.objects.filter(user__membership__tenant=w["b"]):
+            ids |= {str(token.pk), token.prefix}
+    ids.add(w["analyst_b"].username)
+    return ids
+
+
+def snapshot_b(w) -> dict:
+    """Everything of tenant B, to prove an attack changed nothing."""
+    with rls_bypass("test: snapshot of B"):
+        state = {
+            model._meta.label: list(
+                model.objects.dangerously_unscoped("snapshot")
+                .filter(tenant=w["b"])
+                .order_by("pk")
+                .values()
+            )
+            for model in tenant_related_models()
+        }
+        state["tenant"] = list(Tenant.objects.filter(pk=w["b"].pk).values())
+        state["users"] = list(
+            User.objects.filter(membership__tenant=w["b"])
+            .order_by("pk")
+            .values("username", "is_active", "password", "email")
+        )
+        state["tokens"] = list(
+            ApiToken.objects.filter(user__membership__tenant=w["b"])
+            .order_by("pk")
+            .values("pk", "revoked_at", "scopes")
+        )
+        state["staff_b"] = list(User.objects.filter(pk=w["analyst_b"].pk).values())
+    return state
+
+
+def call(client, method: str, url: str):
+    response = getattr(client, method.lower())(url, data={}, format="json")
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.content
+    return response.status_code, body
+
+
+def test_every_api_route_has_an_isolation_case():
+    # isolation_routes() raised at import if not; this names the routes it covers.
+    ids = {route.id for route in ROUTES}
+    assert "api/v1/tenants/{tenant_slug}/members/{pk}/" in ids
+    assert "api/v1/tenants/{tenant_slug}/sources/{pk}/rotate-key/" in ids
+    assert len(ROUTES) >= 12
+
+
+def test_a_route_missing_from_the_matrix_fails_the_suite():
+    class UnknownModelViewSet(TenantScopedViewSet, viewsets.ReadOnlyModelViewSet):
+        scoped_model = Team  # a model B_OBJECTS does not know
+
+    extra = [path("api/v1/teams/<pk>/", UnknownModelViewSet.as_view({"get": "retrieve"}))]
+    with pytest.raises(MissingIsolationCase, match="api/v1/teams"):
+        isolation_routes(B_OBJECTS, urlpatterns=extra)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("attacker", ATTACKERS)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.id)
+def test_tenant_a_caller_cannot_reach_tenant_b(route, attacker, world, api):
+    client = api(world[attacker])
+    model = route.model
+    if route.object_param:
+        b_object, b_key, b_viewer = B_OBJECTS[model](world)
+        # B's object exists and this very URL serves it to someone entitled: a real target.
+        if "GET" in route.methods:
+            control = api(b_viewer)
+            status, body = call(
+                control,
+                "GET",
+                route.url(tenant_slug=world["b"].slug, **{route.object_param: b_key}),
+            )
+            assert status == 200, f"control: B's own caller cannot read {route.id}: {body}"
+            assert str(b_key) in string_values(body)
+    before = snapshot_b(world)
+    forbidden = b_identifiers(world)
+
+    if route.object_param:
+        missing_key = MISSING.get(model, uuid.uuid4())
+        tenant_variants = (
+            [world["b"].slug, world["a"].slug] if "tenant_slug" in route.params else [None]
+        )
+        for slug in tenant_variants:
+            params = {"tenant_slug": slug} if slug else {}
+            for method in route.methods:
+                attack = call(client, method, route.url(**params, **{route.object_param: b_key}))
+                absent = call(
+                    client, method, route.url(**params, **{route.object_param: missing_key})
+                )
+                assert attack[0] in (400, 403, 404, 405), (method, slug, attack)
+                assert attack == absent, f"{method} {route.id} tells B's object from a missing one"
+    else:
+        for method in route.methods:
+            if "tenant_slug" in route.params:
+                attack = call(client, method, route.url(tenant_slug=world["b"].slug))
+                absent = call(client, method, route.url(tenant_slug="no-such-tenant"))
+                assert attack[0] in (403, 404), (method, attack)
+                assert attack == absent
+                own_url = route.url(tenant_slug=world["a"].slug)
+            else:
+                own_url = route.url()
+            status, body = call(client, method, own_url)
+            assert status < 500, (method, own_url, body)
+            leaked = string_values(body) & forbidden
+            assert not leaked, f"{method} {own_url} leaked B's {leaked}"
+            if method == "GET":
+                filtered = own_url + (
+                    f"?tenant={world['b'].slug}&tenant_slug={world['b'].slug}"
+                    f"&tenant_id={world['b'].pk}"
+                )
+                status, body = call(client, "GET", filtered)
+                assert status < 500
+                assert not (string_values(body) & forbidden), f"filter leaked B on {filtered}"
+
+    assert snapshot_b(world) == before, f"{route.id}: tenant B changed"
