@@ -15,6 +15,7 @@ from django.utils.http import urlsafe_base64_encode
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from . import audit, events
+from .access import access_for
 from .models import ApiToken, Membership, StaffRole, Tenant, User
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -31,12 +32,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 
 
 def scopes_allowed(user: User) -> frozenset[str]:
-    if user.is_superuser:
-        return ROLE_SCOPES[StaffRole.ADMIN]
-    if user.staff_role:
-        return ROLE_SCOPES[user.staff_role]
-    membership = getattr(user, "membership", None)
-    return ROLE_SCOPES.get(membership.role, frozenset()) if membership else frozenset()
+    access = access_for(user)
+    return ROLE_SCOPES.get(access.staff_role or access.customer_role, frozenset())
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -89,8 +86,8 @@ def token_revoke(token: ApiToken, *, request=None) -> None:
 
 
 def tenant_id_of(user: User) -> int | None:
-    membership = getattr(user, "membership", None) if not user.staff_role else None
-    return membership.tenant_id if membership else None
+    """The customer tenant of `user` (None for MSSP staff), for audit entries."""
+    return access_for(user).customer_tenant_id
 
 
 # --- members -----------------------------------------------------------------------------------

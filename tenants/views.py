@@ -64,6 +64,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             "auth.password_changed",
             obj=self.request.user,
             request=self.request,
+            tenant=access_for(self.request.user).customer_tenant_id,
             summary=f"{self.request.user.username} changed their password",
         )
         return response
