@@ -20,10 +20,19 @@ class MsspAdminSite(admin.AdminSite):
 
         @wraps(view)
         def scoped(request, *args, **kwargs):
-            # Runs inside the request's transaction (ATOMIC_REQUESTS wraps this callable).
-            if request.user.is_authenticated:
-                rls.activate(access_for(request.user))
-            return view(request, *args, **kwargs)
+            # Runs inside the request's transaction (ATOMIC_REQUESTS wraps this callable), so
+            # the admin's tenant context holds for the view and, rendered here rather than after
+            # the transaction, for the template's queries too.
+            if not request.user.is_authenticated:
+                return view(request, *args, **kwargs)
+            rls.activate(access_for(request.user))
+            try:
+                response = view(request, *args, **kwargs)
+                if hasattr(response, "render") and not response.is_rendered:
+                    response.render()
+                return response
+            finally:
+                rls.deactivate()
 
         return super().admin_view(scoped, cacheable)
 

@@ -117,7 +117,9 @@ def grant_app_role(cursor, app_role: str) -> None:
     cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {audit} FROM {role}")
 
 
-def install_after_migrate(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+def install_after_migrate(sender, using: str = DEFAULT_DB_ALIAS, plan=None, **kwargs) -> None:
+    if plan is None:  # `flush` (transactional tests) emits post_migrate too: data only, as app role
+        return
     install(using=using)
 
 
@@ -156,6 +158,19 @@ def activate(access: Access, using: str = DEFAULT_DB_ALIAS) -> None:
         raise RuntimeError("Tenant context needs a transaction; it would vanish at once.")
     with connection.cursor() as cursor:
         _set(cursor, _values_for(access.tenant_ids, access.user_id, access.is_mssp_staff))
+
+
+def deactivate(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Clear the context before the transaction ends. COMMIT would clear it anyway; this keeps
+    work that shares the transaction afterwards (on_commit hooks run eagerly inside a test's
+    transaction, a nested caller) from inheriting the request's tenants."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return
+    if connection.needs_rollback or not connection.is_usable():
+        return
+    with connection.cursor() as cursor:
+        _set(cursor, dict.fromkeys(SETTINGS, ""))
 
 
 def _values_for(tenant_ids: Iterable[int], user_id: int | None, staff: bool) -> dict[str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task, shared_task
-from django.db import connection
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 
 from . import rls
 
@@ -14,7 +14,7 @@ class CarriedTenantContext(RuntimeError):
     """A task found a tenant context left on its connection by earlier work."""
 
 
-class TenantTask(Task):
+class TenantTask(DjangoTask):
     """A task about one tenant: its first argument is the tenant id, and it runs in one
     transaction whose row-level-security context names exactly that tenant.
 
@@ -23,9 +23,8 @@ class TenantTask(Task):
     """
 
     def __call__(self, tenant_id: int, *args: Any, **kwargs: Any) -> Any:
-        if connection.in_atomic_block:
-            # Eager mode inside a caller's transaction would run on the caller's context.
-            raise CarriedTenantContext(f"{self.name} started inside an open transaction.")
+        # Also catches a task run eagerly inside a caller's scoped transaction (.delay() where
+        # .delay_on_commit() was meant): it would otherwise run with the caller's tenants.
         carried = {k: v for k, v in rls.current_context().items() if v}
         if carried:
             raise CarriedTenantContext(f"{self.name} found {carried} on its connection.")

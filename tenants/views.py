@@ -24,7 +24,10 @@ def portal_view(view):
         access = access_for(request.user)
         rls.activate(access)
         request.access = access
-        return view(request, access, *args, **kwargs)
+        try:
+            return view(request, access, *args, **kwargs)
+        finally:
+            rls.deactivate()
 
     return wrapper
 

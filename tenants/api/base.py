@@ -51,6 +51,11 @@ class ScopedAPIView(APIView):
         self.access = access_for(request.user, token_scopes(request))
         rls.activate(self.access)
 
+    def finalize_response(self, request, response, *args: Any, **kwargs: Any):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        rls.deactivate()
+        return response
+
 
 class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
     """A viewset over one tenant-owned model, limited to the caller's tenants."""
