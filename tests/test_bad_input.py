@@ -1,0 +1,191 @@
+"""Bad input to every API route: a 4xx with the contract's JSON error, never a 500, nothing
+half-written. Routes come from the URL conf, so a new endpoint is attacked too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tenants.models import AuditEvent
+from tenants.rls import rls_bypass
+from tests.isolation import api_routes
+
+pytestmark = pytest.mark.django_db
+
+ROUTES = api_routes()
+
+HOSTILE_BODIES = [
+    ("malformed json", b'{"name": ', "application/json"),
+    ("json array", b"[1, 2, 3]", "application/json"),
+    ("json string", b'"hello"', "application/json"),
+    ("json null", b"null", "application/json"),
+    (
+        "wrong types",
+        json.dumps(
+            {
+                "name": 5,
+                "slug": [],
+                "role": {},
+                "kind": None,
+                "scopes": "x",
+                "tenants": "a",
+                "username": ["x"],
+                "password": 7,
+                "business_hours": "always",
+                "holidays": {"a": 1},
+                "expires_in_days": "soon",
+                "status": 3,
+            }
+        ).encode(),
+        "application/json",
+    ),
+    (
+        "huge strings",
+        json.dumps(
+            {
+                k: "x" * 100_000
+                for k in (
+                    "name",
+                    "slug",
+                    "username",
+                    "email",
+                    "password",
+                    "role",
+                    "kind",
+                    "timezone",
+                )
+            }
+        ).encode(),
+        "application/json",
+    ),
+    ("deep nesting", b'{"business_hours": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json"),
+    (
+        "nul bytes",
+        json.dumps(
+            {
+                "name": "a\x00b",
+                "username": "u\x00",
+                "slug": "s\x00",
+                "kind": "cef",
+                "role": "viewer",
+                "email": "a@b.c",
+                "service_model": "hybrid",
+            }
+        ).encode(),
+        "application/json",
+    ),
+    ("invalid utf-8", b'{"name": "\xff\xfe\xfa"}', "application/json"),
+    ("form encoded", b"name=x&kind=cef", "application/x-www-form-urlencoded"),
+    ("xml", b"<name>x</name>", "application/xml"),
+    (
+        "huge int",
+        b'{"expires_in_days": 1e400, "expected_interval_minutes": 99999999999999999999}',
+        "application/json",
+    ),
+]
+BAD_IDS = ["not-a-uuid", "99999999999999999999999", "-1", "%00", "..", "' OR 1=1 --", "0" * 300]
+
+
+def _url(route, world, bad_id=None):
+    values = {
+        "tenant_slug": world["a"].slug,
+        "slug": world["a"].slug,
+        "pk": str(world["a_source"].pk),
+    }
+    if bad_id is not None:
+        values = {k: bad_id for k in values}
+    return route.url(**values)
+
+
+def assert_clean_4xx(response, what):
+    assert 400 <= response.status_code < 500, (
+        f"{what}: {response.status_code} {response.content[:300]}"
+    )
+    body = response.json()
+    assert set(body) >= {"error", "detail"}, f"{what}: {body}"
+    assert isinstance(body["detail"], str)
+
+
+def audit_count() -> int:
+    with rls_bypass("test"):
+        return AuditEvent.objects.dangerously_unscoped("test").count()
+
+
+@pytest.fixture(scope="module")
+def schema_paths(django_db_blocker):
+    from drf_spectacular.generators import SchemaGenerator
+
+    with django_db_blocker.unblock():
+        return SchemaGenerator().get_schema(request=None, public=True)["paths"]
+
+
+def takes_a_body(route, method, paths) -> bool:
+    operation = paths["/" + route.id.replace("{pk}", "{id}")][method.lower()]
+    return "requestBody" in operation
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.id)
+def test_hostile_bodies_get_a_4xx_json_error(route, two_tenants, api, schema_paths):
+    client = api(two_tenants["mssp_admin"])
+    before = audit_count()
+    for method in route.methods:
+        if method in ("GET", "HEAD", "DELETE") or not takes_a_body(route, method, schema_paths):
+            continue
+        for label, body, content_type in HOSTILE_BODIES:
+            response = client.generic(
+                method, _url(route, two_tenants), body, content_type=content_type
+            )
+            assert_clean_4xx(response, f"{method} {route.id} with {label}")
+    assert audit_count() == before, "a rejected request wrote to the audit log"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.params], ids=lambda r: r.id)
+def test_malformed_ids_in_the_path_are_4xx(route, two_tenants, api):
+    client = api(two_tenants["mssp_admin"])
+    for bad_id in BAD_IDS:
+        for method in route.methods:
+            response = client.generic(
+                method, _url(route, two_tenants, bad_id), b"{}", content_type="application/json"
+            )
+            assert_clean_4xx(response, f"{method} {route.id} with id {bad_id!r}")
+
+
+def test_oversized_body_is_413(api, two_tenants, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    client = api(two_tenants["mssp_admin"])
+    response = client.post(
+        "/api/v1/tenants/", b'{"name": "' + b"x" * 4096 + b'"}', content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+
+
+def test_unknown_api_url_is_a_json_404(client):
+    response = client.get("/api/v1/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "Not found."}
+
+
+def test_query_parameters_that_make_no_sense_are_4xx_or_ignored(api, two_tenants):
+    client = api(two_tenants["mssp_admin"])
+    for query in (
+        "?cursor=garbage",
+        "?page_size=-5",
+        "?page_size=abc",
+        "?status=nope",
+        "?at__gte=yesterday",
+        "?tenant=%00",
+        "?role=" + "x" * 5000,
+    ):
+        for url in (
+            "/api/v1/tenants/",
+            "/api/v1/audit/",
+            "/api/v1/staff/",
+            "/api/v1/tenants/tenant-a/members/",
+            "/api/v1/tokens/",
+        ):
+            response = client.get(url + query)
+            assert response.status_code < 500, (url + query, response.content[:200])
+            if response.status_code >= 400:
+                assert_clean_4xx(response, url + query)
