@@ -224,13 +224,21 @@ def access_scope(access: Access, using: str = DEFAULT_DB_ALIAS) -> Iterator[None
 
 
 @contextmanager
-def rls_bypass(reason: str, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+def rls_bypass(
+    reason: str, *, audit: bool = False, using: str = DEFAULT_DB_ALIAS
+) -> Iterator[None]:
     """Every tenant's rows, on purpose: system work that spans customers by nature
-    (seeding, sweeping due clocks, resolving an intake key). `reason` is logged."""
+    (seeding, sweeping due clocks, finding a login's tenant). `reason` is always logged; with
+    `audit=True` the bypass is also written to the audit log (for deliberate, rare uses; not
+    for hot paths that are audited by what they do)."""
     if not reason:
         raise ValueError("rls_bypass() needs a reason.")
     logger.info("row-level security bypassed: %s", reason)
     values = dict.fromkeys(SETTINGS, "")
     values.update({"mssp.bypass": "on", "mssp.staff": "on"})
     with _scoped(values, using):
+        if audit:
+            from .audit import record
+
+            record("rls.bypass", summary=reason[:300], data={"reason": reason})
         yield

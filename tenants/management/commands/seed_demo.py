@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 "seed_demo creates users with a published password; it runs "
                 "only with DEBUG on (or --force)."
             )
-        with transaction.atomic(), rls_bypass("seed_demo creates every demo tenant"):
+        with transaction.atomic(), rls_bypass("seed_demo creates every demo tenant", audit=True):
             fresh = not Tenant.objects.filter(slug="acme").exists()
             keys = self._seed() if fresh else {}
             if rotate_keys and not fresh:

@@ -1,0 +1,78 @@
+"""The Django admin for MSSP admins only, the home page, seed_demo and the migrate command."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from tenants.models import AuditEvent, Membership, Tenant, User
+from tenants.rls import rls_bypass
+
+pytestmark = pytest.mark.django_db
+
+
+def test_django_admin_is_for_mssp_admins_and_sees_every_tenant(client, two_tenants):
+    client.force_login(two_tenants["a_admin"])
+    assert client.get("/admin/").status_code == 302  # customers are sent to the admin login
+    client.force_login(two_tenants["analyst_a"])
+    assert client.get("/admin/").status_code == 302
+    admin = two_tenants["mssp_admin"]
+    admin.is_staff = True
+    admin.save()
+    client.force_login(admin)
+    page = client.get("/admin/tenants/membership/")
+    assert page.status_code == 200
+    # Row-level security is in force for the admin's request too; its context admits all.
+    for user in (two_tenants["a_viewer"], two_tenants["b_viewer"]):
+        assert user.username.encode() in page.content
+    assert client.get("/admin/alerts/intakesource/").status_code == 200
+
+
+def test_home_page_shows_only_the_callers_tenants(client, two_tenants):
+    client.force_login(two_tenants["analyst_a"])
+    page = client.get("/")
+    assert b"Tenant A" in page.content and b"Tenant B" not in page.content
+    client.force_login(two_tenants["outsider"])
+    assert b"You do not work any customer yet" in client.get("/").content
+
+
+def test_seed_demo_creates_every_role_once_and_prints_logins(db, settings):
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    assert "demo-portal-2026" in text and "mssp_ik_" in text
+    assert set(Tenant.objects.values_list("service_model", flat=True)) == {
+        "outsourced",
+        "hybrid",
+        "in_house",
+    }
+    assert set(User.objects.exclude(staff_role="").values_list("staff_role", flat=True)) == {
+        "analyst_l1",
+        "analyst_l2",
+        "analyst_l3",
+        "lead",
+        "manager",
+        "admin",
+    }
+    with rls_bypass("test"):
+        roles = set(Membership.objects.dangerously_unscoped("test").values_list("role", flat=True))
+        assert roles == {"viewer", "responder", "admin"}
+        assert AuditEvent.objects.dangerously_unscoped("test").filter(action="rls.bypass").exists()
+    again = io.StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "already present" in again.getvalue() and "mssp_ik_" not in again.getvalue()
+    assert Tenant.objects.count() == 3
+    rotated = io.StringIO()
+    call_command("seed_demo", "--rotate-keys", stdout=rotated)
+    assert rotated.getvalue().count("mssp_ik_") == 7
+
+
+def test_seed_demo_refuses_with_debug_off(db, settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", stdout=io.StringIO())

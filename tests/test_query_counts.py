@@ -1,0 +1,65 @@
+"""List endpoints answer in a number of queries that does not grow with the rows (no N+1)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import IntakeSourceFactory, MembershipFactory, StaffFactory
+from tests.isolation import api_routes
+
+pytestmark = pytest.mark.django_db
+
+
+def add_rows(route, world, n: int) -> None:
+    from tenants import audit
+    from tests.factories import issue_token
+
+    name = route.view.__name__
+    if name == "MemberViewSet":
+        for _ in range(n):
+            MembershipFactory(tenant=world["a"])
+    elif name == "IntakeSourceViewSet":
+        for _ in range(n):
+            IntakeSourceFactory(tenant=world["a"])
+    elif name == "StaffViewSet":
+        for _ in range(n):
+            StaffFactory(staff_role="analyst_l2", tenants=[world["a"], world["b"]])
+    elif name == "AuditEventViewSet":
+        for _ in range(n):
+            audit.record("test.event", tenant=world["a"], actor=world["a_admin"])
+    elif name == "TokenViewSet":
+        for _ in range(n):
+            issue_token(world["mssp_admin"])
+    elif name == "TenantViewSet":
+        from tests.factories import TenantFactory
+
+        for _ in range(n):
+            TenantFactory()
+    else:
+        raise AssertionError(f"{name}: add a row maker here to pin its query count")
+
+
+LIST_ROUTES = [
+    r for r in api_routes() if "GET" in r.methods and not r.object_param and r.model is not None
+]
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=lambda r: r.id)
+def test_list_query_count_does_not_grow_with_rows(route, two_tenants, api):
+    client = api(two_tenants["mssp_admin"])
+    url = route.url(tenant_slug=two_tenants["a"].slug)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url + "?page_size=100")
+        assert response.status_code == 200
+        return len(captured)
+
+    add_rows(route, two_tenants, 2)
+    queries()  # warm-up: the token's first use records last_used_at
+    few = queries()
+    add_rows(route, two_tenants, 15)
+    many = queries()
+    assert many == few, f"{route.id}: {few} queries for a few rows, {many} for more"
