@@ -125,3 +125,71 @@ def string_values(data: Any) -> set[str]:
     elif data is not None:
         found.add(str(data))
     return found
+
+
+def cross_tenant_references() -> list[str]:
+    """Rows whose foreign key points at another tenant's row: must always be none.
+
+    Walks every tenant-related model and each of its foreign keys to another tenant-related
+    model (or to Tenant, besides `tenant` itself), and asks the database for mismatches."""
+    from django.db import models
+
+    from tenants.models import Tenant
+    from tenants.rls import rls_bypass, tenant_related_models
+
+    related = set(tenant_related_models())
+    problems = []
+    with rls_bypass("test: cross-tenant reference check"):
+        for model in related:
+            for field in model._meta.get_fields():
+                if not isinstance(field, models.ForeignKey) or field.name == "tenant":
+                    continue
+                target = field.related_model
+                if target is Tenant:
+                    mismatch = models.Q(**{f"{field.name}__isnull": False}) & ~models.Q(
+                        **{field.name: models.F("tenant")}
+                    )
+                elif target in related:
+                    mismatch = models.Q(**{f"{field.name}__isnull": False}) & ~models.Q(
+                        **{f"{field.name}__tenant": models.F("tenant")}
+                    )
+                else:
+                    continue
+                rows = model.objects.dangerously_unscoped("check").filter(mismatch)
+                if target is not Tenant and model._meta.get_field("tenant").null:
+                    rows = rows.exclude(**{f"{field.name}__tenant__isnull": True})
+                if rows.exists():
+                    problems.append(f"{model._meta.label}.{field.name}")
+    return problems
+
+
+def body_of_b_values(schema: dict, components: dict, b: dict[str, Any]) -> dict[str, Any]:
+    """A request body whose every property names tenant B's things, by the property's type."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    body: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("readOnly"):
+            continue
+        if "$ref" in prop or "allOf" in prop:
+            ref = prop.get("$ref") or prop["allOf"][0].get("$ref", "")
+            target = components.get(ref.rsplit("/", 1)[-1], {})
+            body[name] = (target.get("enum") or [b["slug"]])[0]
+            continue
+        kind, fmt = prop.get("type"), prop.get("format")
+        if kind == "array":
+            item = prop.get("items", {})
+            body[name] = [b["uuid"] if item.get("format") == "uuid" else b["slug"]]
+        elif fmt == "uuid":
+            body[name] = b["uuid"]
+        elif kind == "integer":
+            body[name] = b["pk"]
+        elif "enum" in prop:
+            body[name] = prop["enum"][0]
+        elif fmt == "email":
+            body[name] = "attacker@example.com"
+        elif kind == "boolean":
+            body[name] = False
+        elif kind == "string":
+            body[name] = b["slug"]
+    return body

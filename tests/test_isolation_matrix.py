@@ -20,7 +20,13 @@ from tenants.api.base import TenantScopedViewSet
 from tenants.models import ApiToken, AuditEvent, Membership, Team, Tenant, User
 from tenants.rls import rls_bypass, tenant_related_models
 from tests.factories import issue_token
-from tests.isolation import MissingIsolationCase, isolation_routes, string_values
+from tests.isolation import (
+    MissingIsolationCase,
+    body_of_b_values,
+    cross_tenant_references,
+    isolation_routes,
+    string_values,
+)
 
 # model -> (B's object, the value of its lookup in the URL, a caller that may see it)
 B_OBJECTS = {
@@ -41,6 +47,7 @@ def world(two_tenants):
     w = dict(two_tenants)
     with rls_bypass("test fixture"):
         w["b_member"] = Membership.objects.for_tenant(w["b"]).get(user=w["b_viewer"])
+        w["a_member"] = Membership.objects.for_tenant(w["a"]).get(user=w["a_viewer"])
         w["b_audit"] = audit.record("test.event", tenant=w["b"], summary="B's secret event")
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
@@ -172,3 +179,57 @@ def test_tenant_a_caller_cannot_reach_tenant_b(route, attacker, world, api):
                 assert not (string_values(body) & forbidden), f"filter leaked B on {filtered}"
 
     assert snapshot_b(world) == before, f"{route.id}: tenant B changed"
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker):
+    from drf_spectacular.generators import SchemaGenerator
+
+    with django_db_blocker.unblock():
+        return SchemaGenerator().get_schema(request=None, public=True)
+
+
+WRITE_ROUTES = [r for r in ROUTES if {"POST", "PUT", "PATCH"} & set(r.methods)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("attacker", ATTACKERS)
+@pytest.mark.parametrize("route", WRITE_ROUTES, ids=lambda r: r.id)
+def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api, schema):
+    """Every property of every write body set to tenant B's ids and slugs, sent to the caller's
+    own tenant: refused, or accepted without any row of A pointing into B."""
+    client = api(world[attacker])
+    b = {"slug": world["b"].slug, "uuid": str(world["b_source"].pk), "pk": world["b"].pk}
+    own = {"tenant_slug": world["a"].slug, "slug": world["a"].slug, "pk": str(world["a_source"].pk)}
+    if route.object_param:
+        a_object = {
+            Tenant: world["a"].slug,
+            IntakeSource: world["a_source"].pk,
+            Membership: world["a_member"].pk,
+            ApiToken: None,
+            User: world["analyst_a"].pk,
+            AuditEvent: None,
+        }.get(route.model)
+        if a_object is None:
+            pytest.skip(f"{route.model.__name__}: no object of A to write through this route")
+        own[route.object_param] = a_object
+    before = snapshot_b(world)
+    operations = schema["paths"]["/" + route.id.replace("{pk}", "{id}")]
+    for method in {"POST", "PUT", "PATCH"} & set(route.methods):
+        request_body = operations[method.lower()].get("requestBody")
+        if not request_body:
+            continue
+        body_schema = request_body["content"]["application/json"]["schema"]
+        body = body_of_b_values(body_schema, schema["components"]["schemas"], b)
+        status, response = call_json(client, method, route.url(**own), body)
+        assert status < 500, (method, route.id, body, response)
+    assert snapshot_b(world) == before
+    assert cross_tenant_references() == []
+
+
+def call_json(client, method: str, url: str, body: dict):
+    response = getattr(client, method.lower())(url, data=body, format="json")
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, response.content
