@@ -1,13 +1,15 @@
-"""What arrives: intake sources (and, in later work, alerts and incidents)."""
+"""What arrives and how it is worked: intake sources, alerts, incidents and their timeline."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
-from tenants.models import Tenant, TenantOwnedModel, new_public_id
+from tenants.models import Team, Tenant, TenantOwnedModel, new_public_id
 
 
 class SourceKind(models.TextChoices):
@@ -39,8 +41,16 @@ class IntakeSource(TenantOwnedModel):
     # A source silent for longer than this is itself worth an alert; null means "don't watch".
     expected_interval_minutes = models.PositiveIntegerField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # When the silence of this source was last raised as an alert (once per silence).
+    silence_alerted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     key_rotated_at = models.DateTimeField(null=True, blank=True)
+    # Optional HMAC signing: when set, every request must carry a fresh signature.
+    signing_secret = models.CharField(max_length=100, blank=True, editable=False)
+
+    # The intake key is the credential: a request presenting it may read the source it
+    # unlocks before any tenant is known (tenants.rls sets mssp.intake_key to its digest).
+    rls_also_visible_when = "key_digest = nullif(current_setting('mssp.intake_key', true), '')"
 
     class Meta:
         ordering = ["name"]
@@ -61,3 +71,227 @@ class IntakeSource(TenantOwnedModel):
         self.key_prefix = raw[: len(self.KEY_PREFIX) + 6]
         self.key_digest = self.digest_of(raw)
         return raw
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+class Alert(TenantOwnedModel):
+    """One normalised signal from one source."""
+
+    class Status(models.TextChoices):
+        FIRING = "firing", "Firing"
+        RESOLVED = "resolved", "Resolved"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(IntakeSource, on_delete=models.PROTECT, related_name="alerts")
+    # Redelivery identity: the sender's own id, or a digest of the record when it has none.
+    dedup_key = models.CharField(max_length=255)
+    source_ref = models.CharField(max_length=255, blank=True)
+    fingerprint = models.CharField(max_length=128)
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    severity_rank = models.PositiveSmallIntegerField()
+    category = models.CharField(max_length=100, blank=True)
+    observed_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    rule_id = models.CharField(max_length=255, blank=True)
+    rule_name = models.TextField(blank=True)
+    mitre = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    observables = models.JSONField(default=list, blank=True)
+    raw = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.FIRING)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    incident = models.ForeignKey(
+        "Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "dedup_key"], name="alert_unique_delivery")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-received_at"], name="alert_tenant_received"),
+            models.Index(fields=["incident", "-received_at"], name="alert_incident_received"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IncidentStatus(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    INVESTIGATING = "investigating", "Investigating"
+    CONTAINED = "contained", "Contained"
+    AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATUSES = (
+    IncidentStatus.NEW,
+    IncidentStatus.ACKNOWLEDGED,
+    IncidentStatus.INVESTIGATING,
+    IncidentStatus.CONTAINED,
+    IncidentStatus.AWAITING_CUSTOMER,
+)
+
+
+class Resolution(models.TextChoices):
+    TRUE_POSITIVE = "true_positive", "True positive"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    BENIGN = "benign", "Benign"
+    DUPLICATE = "duplicate", "Duplicate"
+
+
+class Incident(TenantOwnedModel):
+    """The unit of work: alerts of one tenant grouped by fingerprint (and correlation)."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=500)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    severity_rank = models.PositiveSmallIntegerField()
+    category = models.CharField(max_length=100, blank=True)
+    status = models.CharField(
+        max_length=20, choices=IncidentStatus.choices, default=IncidentStatus.NEW
+    )
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    # Alerts with this fingerprint join this incident while it is open.
+    fingerprint = models.CharField(max_length=128)
+    source = models.ForeignKey(
+        IntakeSource, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    alert_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    owner_team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    awaiting_reason = models.TextField(blank=True)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    contained_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-severity_rank", "created_at"]
+        constraints = [
+            # One open incident per fingerprint and tenant: concurrent intake upserts into it.
+            models.UniqueConstraint(
+                fields=["tenant", "fingerprint"],
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="incident_one_open_per_fingerprint",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "status", "-severity_rank", "created_at"], name="incident_queue"
+            ),
+            models.Index(fields=["-severity_rank", "created_at", "id"], name="incident_urgency"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class Visibility(models.TextChoices):
+    INTERNAL = "internal", "Internal (MSSP only)"
+    SHARED = "shared", "Shared with the customer"
+
+
+class IncidentEvent(TenantOwnedModel):
+    """The timeline: every change to an incident, with who and when."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    kind = models.CharField(max_length=40)
+    summary = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.SHARED
+    )
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["incident", "at"], name="incident_event_timeline")]
+
+
+class Comment(TenantOwnedModel):
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    author_name = models.CharField(max_length=150, blank=True)
+    body = models.TextField()
+    visibility = models.CharField(max_length=10, choices=Visibility.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class ContainmentAction(TenantOwnedModel):
+    """What was done to limit impact: action, target, who, when, result."""
+
+    class Result(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="containment")
+    action = models.CharField(max_length=200)
+    target = models.CharField(max_length=500)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    result = models.CharField(max_length=20, choices=Result.choices, default=Result.PENDING)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]

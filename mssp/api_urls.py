@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from alerts.api.intake import IntakeView
 from alerts.api.views import IntakeSourceViewSet
 from tenants.api.views import (
     AuditEventViewSet,
@@ -27,5 +28,6 @@ router.register("audit", AuditEventViewSet, basename="audit")
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     path("me/", MeView.as_view(), name="me"),
+    path("intake/<str:source>/", IntakeView.as_view(), name="intake"),
     *router.urls,
 ]

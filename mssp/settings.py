@@ -148,6 +148,26 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache: replay protection of signed intake requests, rate limits. Shared through Redis
+# when there is one, so that every daphne process sees the same state.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CHANNELS_REDIS_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Intake -----------------------------------------------------------------------------------
+INTAKE_MAX_BATCH = env_int("INTAKE_MAX_BATCH", 5000)
+INTAKE_QUOTA_PER_MINUTE = env_int("INTAKE_QUOTA_PER_MINUTE", 120_000)
+INTAKE_SIGNATURE_MAX_AGE = env_int("INTAKE_SIGNATURE_MAX_AGE", 300)
+# limits' storage URI: Redis in the scaled-out mode, process memory in the embedded one.
+RATE_LIMIT_STORAGE = REDIS_URL.replace("redis://", "redis://", 1) if REDIS_URL else "memory://"
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL) or "memory://"
 # Embedded mode: no broker, so tasks run in-process right after the commit that enqueued them.
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or env_str("CELERY_BROKER_URL"))

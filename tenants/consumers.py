@@ -19,6 +19,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from .access import NO_ACCESS, Access, access_for
 from .auth import BearerTokenAuthentication
 from .events import tenant_group, user_group
+from .models import ApiToken
 
 logger = logging.getLogger("mssp.stream")
 
@@ -51,12 +52,18 @@ def _access_for_token(raw: str) -> Access:
 
 
 @database_sync_to_async
-def _refresh_access(user_id: int, token_scopes) -> Access:
+def _refresh_access(user_id: int, token_scopes, token_digest: str | None) -> Access:
     from django.db import transaction
 
-    from .models import User
+    from .models import ApiToken, User
 
     with transaction.atomic():
+        # A socket opened with a token lives only as long as the token does.
+        if (
+            token_digest
+            and not ApiToken.objects.usable().filter(digest=token_digest, user_id=user_id).exists()
+        ):
+            return NO_ACCESS
         user = User.objects.filter(pk=user_id).first()
         return access_for(user, token_scopes)
 
@@ -64,6 +71,7 @@ def _refresh_access(user_id: int, token_scopes) -> Access:
 class StreamConsumer(AsyncWebsocketConsumer):
     access: Access = NO_ACCESS
     groups_joined: set[str]
+    token_digest: str | None = None
 
     async def connect(self) -> None:
         self.groups_joined = set()
@@ -123,6 +131,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if not isinstance(token, str) or not token:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 return
+            self.token_digest = ApiToken.digest_of(token)
             await self._authenticated(await _access_for_token(token))
             return
         if kind == "ping":
@@ -135,10 +144,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- channel-layer handlers --------------------------------------------------------------
     async def stream_event(self, message) -> None:
+        if not self.access.is_authenticated:
+            return  # closing: nothing more for this socket
         await self.send(text_data=json.dumps(message["event"]))
 
     async def stream_access_changed(self, message) -> None:
-        self.access = await _refresh_access(self.access.user_id, self.access.token_scopes)
+        self.access = await _refresh_access(
+            self.access.user_id, self.access.token_scopes, self.token_digest
+        )
         if not self.access.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return

@@ -107,6 +107,9 @@ class Tenant(models.Model):
     )
     holidays = models.JSONField(default=list, blank=True, validators=[validate_holidays])
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # Alerts per minute this tenant may send; empty means the portal's default
+    # (INTAKE_QUOTA_PER_MINUTE). One noisy tenant is answered 429, the others go on.
+    intake_quota_per_minute = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,6 +8,8 @@ the transaction's allowed set:
     mssp.user_id     the authenticated user (lets a user read their own membership)
     mssp.staff       'on' for MSSP staff (MSSP-level audit events, MSSP teams)
     mssp.bypass      'on' only inside `rls_bypass(reason)`, the explicit, logged escape hatch
+    mssp.intake_key  the digest of a presented intake key: lets the request read the one
+                     intake source that key unlocks, before its tenant is known
 
 All four are set with set_config(..., is_local => true): they vanish at COMMIT/ROLLBACK, so a
 pooled connection can never carry one request's tenants into the next. No setting at all
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mssp.rls")
 
-SETTINGS = ("mssp.tenant_ids", "mssp.user_id", "mssp.staff", "mssp.bypass")
+SETTINGS = ("mssp.tenant_ids", "mssp.user_id", "mssp.staff", "mssp.bypass", "mssp.intake_key")
 POLICY = "mssp_tenant_isolation"
 
 VISIBLE_FUNCTION = """
@@ -173,12 +175,15 @@ def deactivate(using: str = DEFAULT_DB_ALIAS) -> None:
         _set(cursor, dict.fromkeys(SETTINGS, ""))
 
 
-def _values_for(tenant_ids: Iterable[int], user_id: int | None, staff: bool) -> dict[str, str]:
+def _values_for(
+    tenant_ids: Iterable[int], user_id: int | None, staff: bool, intake_key: str = ""
+) -> dict[str, str]:
     return {
         "mssp.tenant_ids": ",".join(str(int(t)) for t in sorted(set(tenant_ids))),
         "mssp.user_id": str(int(user_id)) if user_id else "",
         "mssp.staff": "on" if staff else "",
         "mssp.bypass": "",
+        "mssp.intake_key": intake_key,
     }
 
 
@@ -208,10 +213,11 @@ def tenant_scope(
     *,
     user_id: int | None = None,
     staff: bool = False,
+    intake_key: str = "",
     using: str = DEFAULT_DB_ALIAS,
 ) -> Iterator[None]:
     """A transaction that may touch exactly these tenants' rows (consumers, tasks, commands)."""
-    with _scoped(_values_for(tenant_ids, user_id, staff), using):
+    with _scoped(_values_for(tenant_ids, user_id, staff, intake_key), using):
         yield
 
 

@@ -83,6 +83,7 @@ def token_revoke(token: ApiToken, *, request=None) -> None:
             request=request,
             summary=f"API token '{token.name}' revoked",
         )
+        events.entitlements_changed(token.user_id)  # its open sockets close
 
 
 def tenant_id_of(user: User) -> int | None:
@@ -149,6 +150,7 @@ def member_remove(membership: Membership, *, request=None) -> None:
     membership.delete()
     user.is_active = False
     user.save(update_fields=["is_active"])
+    events.entitlements_changed(user.pk)
 
 
 def member_send_set_password_link(tenant_id: int, membership_id: str) -> bool:

@@ -49,6 +49,27 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"MSSP_REQUIRE_SERVICES=1 and {missing}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_redis_db():
+    """The test run's own Redis db starts empty: rate-limit windows and replay markers of a
+    previous run (whose tenant ids this run reuses) must not leak into this one."""
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    from django.core.cache import cache
+
+    from alerts.intake import guard
+
+    yield
+    cache.clear()
+    guard._limiter().storage.reset()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker):
     """Create and migrate the test database as the schema owner, then run every test as the

@@ -12,6 +12,6 @@ from mssp.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# The test process runs tasks in-process; tests of the real worker start one (tests/worker.py).
+# The test process runs tasks in-process; tests of the real worker start one (tests/live.py).
 CELERY_TASK_ALWAYS_EAGER = True
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

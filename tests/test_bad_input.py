@@ -92,6 +92,7 @@ def _url(route, world, bad_id=None):
         "tenant_slug": world["a"].slug,
         "slug": world["a"].slug,
         "pk": str(world["a_source"].pk),
+        "source": "generic",
     }
     if bad_id is not None:
         values = {k: bad_id for k in values}

@@ -120,7 +120,7 @@ def test_alternating_tenants_through_pooled_connections_never_carry_tenant_conte
                 if kind == "me":
                     path = "/api/v1/me/"
                 elif kind == "other_tenant":
-                    path = f"/api/v1/tenants/{other.slug}/{('sources', 'members')[i % 4 // 2]}/"
+                    path = f"/api/v1/tenants/{other.slug}/{('sources', 'members')[i // 8 % 2]}/"
                 else:
                     path = f"/api/v1/tenants/{caller.slug}/{kind}/"
                 response = http.get(path, headers={"Authorization": f"Bearer {caller.token}"})

@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
-from .. import audit, services
+from .. import audit, events, services
 from ..access import Access
 from ..auth import lockout_response
 from ..models import ApiToken, AuditEvent, Membership, StaffRole, Tenant, User
@@ -332,6 +332,8 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
             user.set_unusable_password()
         user.is_staff = user.staff_role == StaffRole.ADMIN  # Django admin site for MSSP admins
         user.save()
+        if not created:
+            events.entitlements_changed(user.pk)  # role or activity may change what they see
         request = self.request._request
         audit.record(
             "staff.created" if created else "staff.updated",

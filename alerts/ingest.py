@@ -1,0 +1,254 @@
+"""The intake pipeline after parsing: store alerts once, group them into incidents, tell the
+stream. Runs inside the request's transaction, whose tenant context is the source's tenant;
+the caller answers 202 only after that transaction commits.
+
+Redelivery never duplicates: each alert carries a dedup key (the sender's id, or a digest of
+the record) under a unique constraint (source, dedup_key), and rows are inserted with
+ON CONFLICT DO NOTHING, so two concurrent deliveries of one alert store it once. Incidents are
+upserted against a partial unique index (one open incident per tenant and fingerprint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from tenants import events
+from tenants.models import new_public_id
+
+from .intake.base import NormalizedAlert, content_digest
+from .models import (
+    OPEN_STATUSES,
+    SEVERITY_RANK,
+    Alert,
+    Incident,
+    IncidentEvent,
+    IntakeSource,
+    Visibility,
+)
+
+LAST_SEEN_RESOLUTION = timedelta(seconds=30)
+
+
+@dataclass
+class IngestResult:
+    alert_ids: list[str] = field(default_factory=list)  # per accepted record, in order
+    created: int = 0
+    duplicates: int = 0
+    resolved: int = 0
+    incidents_created: list[str] = field(default_factory=list)
+    incidents_updated: list[str] = field(default_factory=list)
+
+
+def dedup_key_of(alert: NormalizedAlert) -> str:
+    return alert.source_ref or content_digest(alert.raw)
+
+
+def ingest(source: IntakeSource, alerts: list[NormalizedAlert]) -> IngestResult:
+    now = timezone.now()
+    result = IngestResult()
+    firing: list[tuple[int, NormalizedAlert]] = []
+    for index, alert in enumerate(alerts):
+        if alert.status == Alert.Status.RESOLVED and alert.source_ref:
+            alert_id = _resolve(source, alert, now)
+            if alert_id is not None:
+                result.alert_ids.append(alert_id)
+                result.resolved += 1
+                continue
+        firing.append((index, alert))
+    inserted = _insert(source, [a for _, a in firing], now, result)
+    if inserted:
+        _group_into_incidents(source, inserted, now, result)
+    _mark_seen(source, now)
+    _publish(source, inserted, result)
+    return result
+
+
+def _resolve(source: IntakeSource, alert: NormalizedAlert, now: datetime) -> str | None:
+    """A `resolved` notification updates the alert it resolves (Alertmanager)."""
+    row = (
+        Alert.objects.for_tenant(source.tenant_id)
+        .filter(source=source, dedup_key=dedup_key_of(alert))
+        .values_list("pk", "incident_id")
+        .first()
+    )
+    if row is None:
+        return None  # resolved before we saw it fire: store it as an alert of its own
+    alert_id, incident_id = row
+    Alert.objects.for_tenant(source.tenant_id).filter(pk=alert_id).update(
+        status=Alert.Status.RESOLVED, ends_at=alert.ends_at or now
+    )
+    if incident_id:
+        IncidentEvent.objects.create(
+            tenant_id=source.tenant_id,
+            incident_id=incident_id,
+            kind="alert_resolved",
+            summary=f"Source reports resolved: {alert.title}",
+            data={"alert": str(alert_id)},
+        )
+    return str(alert_id)
+
+
+def _insert(
+    source: IntakeSource, alerts: list[NormalizedAlert], now: datetime, result: IngestResult
+) -> list[Alert]:
+    rows: list[Alert] = []
+    by_key: dict[str, Alert] = {}
+    order: list[str] = []
+    for alert in alerts:
+        key = dedup_key_of(alert)
+        order.append(key)
+        if key in by_key:
+            continue  # the same alert twice in one batch
+        row = Alert(
+            id=new_public_id(),
+            tenant_id=source.tenant_id,
+            source_id=source.pk,
+            dedup_key=key,
+            source_ref=alert.source_ref,
+            fingerprint=alert.fingerprint,
+            title=alert.title,
+            description=alert.description,
+            severity=alert.severity,
+            severity_rank=SEVERITY_RANK[alert.severity],
+            category=alert.category,
+            observed_at=alert.observed_at,
+            received_at=now,
+            rule_id=alert.rule_id,
+            rule_name=alert.rule_name,
+            mitre=alert.mitre,
+            tags=alert.tags,
+            observables=[o.as_dict() for o in alert.observables],
+            raw=alert.raw,
+            status=alert.status,
+            ends_at=alert.ends_at,
+        )
+        by_key[key] = row
+        rows.append(row)
+    if not rows:
+        return []
+    Alert.objects.bulk_create(rows, ignore_conflicts=True)
+    stored = dict(
+        Alert.objects.for_tenant(source.tenant_id)
+        .filter(source=source, dedup_key__in=list(by_key))
+        .values_list("dedup_key", "pk")
+    )
+    inserted = [row for row in rows if stored.get(row.dedup_key) == row.pk]
+    result.created = len(inserted)
+    result.duplicates = len(order) - len(inserted)
+    result.alert_ids.extend(str(stored[key]) for key in order)
+    return inserted
+
+
+def _group_into_incidents(
+    source: IntakeSource, alerts: list[Alert], now: datetime, result: IngestResult
+) -> None:
+    groups: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        if alert.status == Alert.Status.FIRING:
+            groups.setdefault(alert.fingerprint, []).append(alert)
+    for fingerprint, members in groups.items():
+        incident_id, created = _upsert_incident(source, fingerprint, members, now)
+        for alert in members:
+            alert.incident_id = incident_id
+        Alert.objects.for_tenant(source.tenant_id).filter(pk__in=[a.pk for a in members]).update(
+            incident_id=incident_id
+        )
+        (result.incidents_created if created else result.incidents_updated).append(str(incident_id))
+        IncidentEvent.objects.create(
+            tenant_id=source.tenant_id,
+            incident_id=incident_id,
+            at=now,
+            kind="created" if created else "alerts_added",
+            summary=(
+                f"Opened from {len(members)} alert(s) of {source.name}"
+                if created
+                else f"{len(members)} more alert(s) from {source.name}"
+            ),
+            data={"alerts": [str(a.pk) for a in members[:50]], "count": len(members)},
+            visibility=Visibility.SHARED,
+        )
+
+
+UPSERT_SQL = """
+INSERT INTO {table} AS i (id, tenant_id, title, severity, severity_rank, category, status,
+    resolution, fingerprint, source_id, alert_count, first_seen, last_seen, awaiting_reason,
+    created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, 'new', '', %s, %s, %s, %s, %s, '', %s, %s)
+ON CONFLICT (tenant_id, fingerprint) WHERE status IN ({open_statuses})
+DO UPDATE SET alert_count = i.alert_count + EXCLUDED.alert_count,
+    last_seen = CASE WHEN EXCLUDED.last_seen > i.last_seen THEN EXCLUDED.last_seen
+                     ELSE i.last_seen END,
+    severity = CASE WHEN EXCLUDED.severity_rank > i.severity_rank THEN EXCLUDED.severity
+                    ELSE i.severity END,
+    severity_rank = CASE WHEN EXCLUDED.severity_rank > i.severity_rank
+                         THEN EXCLUDED.severity_rank ELSE i.severity_rank END,
+    updated_at = EXCLUDED.updated_at
+RETURNING id
+"""
+
+
+def _upsert_incident(
+    source: IntakeSource, fingerprint: str, members: list[Alert], now: datetime
+) -> tuple[object, bool]:
+    """One statement, safe under concurrency: opens the incident or adds to the open one."""
+    worst = max(members, key=lambda a: a.severity_rank)
+    seen = [a.observed_at or a.received_at for a in members]
+    new_id = new_public_id()
+    fields = {f.name: f for f in Incident._meta.concrete_fields}
+    values = [
+        ("id", new_id),
+        ("tenant", source.tenant_id),
+        ("title", members[0].title),
+        ("severity", worst.severity),
+        ("severity_rank", worst.severity_rank),
+        ("category", members[0].category),
+        ("fingerprint", fingerprint),
+        ("source", source.pk),
+        ("alert_count", len(members)),
+        ("first_seen", min(seen)),
+        ("last_seen", max(seen)),
+        ("created_at", now),
+        ("updated_at", now),
+    ]
+    params = [fields[name].get_db_prep_save(value, connection) for name, value in values]
+    sql = UPSERT_SQL.format(
+        table=connection.ops.quote_name(Incident._meta.db_table),
+        open_statuses=", ".join(f"'{s.value}'" for s in OPEN_STATUSES),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = fields["id"].to_python(cursor.fetchone()[0])
+    return returned, returned == new_id
+
+
+def _mark_seen(source: IntakeSource, now: datetime) -> None:
+    # Only when stale: a busy source would otherwise serialise every request on its row lock.
+    if source.last_seen_at is None or now - source.last_seen_at > LAST_SEEN_RESOLUTION:
+        IntakeSource.objects.for_tenant(source.tenant_id).filter(pk=source.pk).update(
+            last_seen_at=now, silence_alerted_at=None
+        )
+
+
+def _publish(source: IntakeSource, inserted: list[Alert], result: IngestResult) -> None:
+    tenant_id, slug = source.tenant_id, source.tenant.slug
+    for alert in inserted:
+        events.tenant_event(
+            tenant_id,
+            slug,
+            "alert.created",
+            str(alert.pk),
+            {
+                "severity": alert.severity,
+                "incident": str(alert.incident_id or ""),
+            },
+        )
+    for incident_id in result.incidents_created:
+        events.tenant_event(tenant_id, slug, "incident.created", incident_id)
+    for incident_id in result.incidents_updated:
+        events.tenant_event(
+            tenant_id, slug, "incident.updated", incident_id, {"change": "alerts_added"}
+        )
