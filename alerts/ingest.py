@@ -234,21 +234,19 @@ def _mark_seen(source: IntakeSource, now: datetime) -> None:
 
 
 def _publish(source: IntakeSource, inserted: list[Alert], result: IngestResult) -> None:
-    tenant_id, slug = source.tenant_id, source.tenant.slug
-    for alert in inserted:
-        events.tenant_event(
-            tenant_id,
-            slug,
+    """One log append and one channel-layer message for the whole batch, after commit."""
+    items = [
+        (
             "alert.created",
             str(alert.pk),
-            {
-                "severity": alert.severity,
-                "incident": str(alert.incident_id or ""),
-            },
+            {"severity": alert.severity, "incident": str(alert.incident_id or "")},
+            events.ALERTS,
         )
-    for incident_id in result.incidents_created:
-        events.tenant_event(tenant_id, slug, "incident.created", incident_id)
-    for incident_id in result.incidents_updated:
-        events.tenant_event(
-            tenant_id, slug, "incident.updated", incident_id, {"change": "alerts_added"}
-        )
+        for alert in inserted
+    ]
+    items += [("incident.created", i, None, events.EVERYONE) for i in result.incidents_created]
+    items += [
+        ("incident.updated", i, {"change": "alerts_added"}, events.EVERYONE)
+        for i in result.incidents_updated
+    ]
+    events.tenant_events(source.tenant_id, source.tenant.slug, items)

@@ -12,10 +12,12 @@ import asyncio
 import json
 import logging
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework.exceptions import AuthenticationFailed
 
+from . import events
 from .access import NO_ACCESS, Access, access_for
 from .auth import BearerTokenAuthentication
 from .events import tenant_group, user_group
@@ -136,6 +138,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         if kind == "ping":
             await self.send(text_data=json.dumps({"type": "pong"}))
+        elif kind == "resume":
+            await self._resume(message.get("after"))
         else:
             await self._error(f"Unknown message type {kind!r}.")
 
@@ -144,9 +148,41 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- channel-layer handlers --------------------------------------------------------------
     async def stream_event(self, message) -> None:
+        await self.stream_events({"events": [message["event"]]})
+
+    async def stream_events(self, message) -> None:
         if not self.access.is_authenticated:
             return  # closing: nothing more for this socket
-        await self.send(text_data=json.dumps(message["event"]))
+        for event in message["events"]:
+            await self._forward(event)
+
+    async def _forward(self, event: dict) -> None:
+        audience = event.get("audience")
+        if audience is not None and self.audience not in audience:
+            return
+        await self.send(
+            text_data=json.dumps({key: value for key, value in event.items() if key != "audience"})
+        )
+
+    @property
+    def audience(self) -> str:
+        """Whom this socket is for: MSSP staff, a customer's portal user, an in-house team."""
+        if self.access.is_mssp_staff:
+            return events.STAFF
+        if self.access.customer_role == "responder":
+            return events.WORK
+        return events.CUSTOMER
+
+    async def _resume(self, after) -> None:
+        if not isinstance(after, str) or len(after) > 40:
+            await self._error('resume needs {"after": "<event_id>"}.')
+            return
+        missed = await sync_to_async(events.missed_events)(self.access.tenant_ids, after)
+        if missed is None:
+            await self.send(text_data=json.dumps({"type": "reload"}))
+            return
+        for event in missed:
+            await self._forward(event)
 
     async def stream_access_changed(self, message) -> None:
         self.access = await _refresh_access(

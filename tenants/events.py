@@ -1,24 +1,46 @@
-"""Publishing events to the live stream: after commit, to the groups entitled to them.
+"""Publishing events to the live stream: after commit, logged for resume, sent to the groups
+entitled to them.
 
-Group names are computed here and only here, from ids:
-    tenant.<id>   everyone entitled to see that tenant's events
+Groups are computed here and only here, from ids:
+    tenant.<id>   every socket entitled to some of that tenant's events
     user.<id>     one user's sockets (their entitlements changed: recompute groups)
+Each event names its audience (MSSP staff, the customer's portal users, the in-house team);
+a socket drops what is not for its audience before anything reaches the client.
+
 Messages say what changed; clients fetch details through the API, which re-checks permission.
+
+The event log keeps each tenant's recent events (Redis streams when REDIS_URL is set, so every
+daphne process sees them; process memory in the embedded mode) so that a reconnecting client
+can resume after the last event id it saw, or is told to reload when that is too far back.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
+from collections import deque
+from functools import cache
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import new_public_id
-
 logger = logging.getLogger("mssp.events")
+
+STAFF, CUSTOMER, WORK = "staff", "customer", "work"
+EVERYONE = (STAFF, CUSTOMER, WORK)
+# Alerts are for the SOC and the customer's portal; an in-house team works incidents and
+# escalations (CONTRACT.md).
+ALERTS = (STAFF, CUSTOMER)
+
+LOG_LENGTH = 5000  # events kept per tenant
+RESUME_LIMIT = 1000  # more missed events than this: reload
+RESUME_MAX_AGE_SECONDS = 15 * 60
 
 
 def tenant_group(tenant_id: int) -> str:
@@ -29,6 +51,111 @@ def user_group(user_id: int) -> str:
     return f"user.{int(user_id)}"
 
 
+# --- the event log ---------------------------------------------------------------------------
+def _stream_key(tenant_id: int) -> str:
+    return f"{settings.CHANNELS_REDIS_PREFIX}:events:{int(tenant_id)}"
+
+
+def _id_tuple(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class MemoryEventLog:
+    """The embedded mode's log: one process, so process memory is the whole truth."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logs: dict[int, deque] = {}
+        self._trimmed: dict[int, tuple[int, int]] = {}
+        self._last = (0, 0)
+
+    def append(self, tenant_id: int, events: list[dict]) -> list[str]:
+        ids = []
+        with self._lock:
+            log = self._logs.setdefault(tenant_id, deque())
+            for event in events:
+                ms = int(time.time() * 1000)
+                self._last = (ms, 0) if ms > self._last[0] else (self._last[0], self._last[1] + 1)
+                event_id = f"{self._last[0]}-{self._last[1]}"
+                if len(log) >= LOG_LENGTH:
+                    dropped, _ = log.popleft()
+                    self._trimmed[tenant_id] = _id_tuple(dropped)
+                log.append((event_id, event))
+                ids.append(event_id)
+        return ids
+
+    def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
+        after_key = _id_tuple(after)
+        found = []
+        with self._lock:
+            for tenant_id in tenant_ids:
+                trimmed = self._trimmed.get(tenant_id)
+                if trimmed is not None and trimmed > after_key:
+                    return None
+                found += [
+                    (i, e) for i, e in self._logs.get(tenant_id, ()) if _id_tuple(i) > after_key
+                ]
+        return found
+
+
+class RedisEventLog:
+    """Redis streams, one per tenant, capped at about LOG_LENGTH entries. XINFO's
+    max-deleted-entry-id tells whether events newer than a client's last were trimmed."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+
+    def append(self, tenant_id: int, events: list[dict]) -> list[str]:
+        pipe = self._redis.pipeline(transaction=False)
+        key = _stream_key(tenant_id)
+        for event in events:
+            pipe.xadd(key, {"e": json.dumps(event)}, maxlen=LOG_LENGTH, approximate=True)
+        return [i.decode() for i in pipe.execute()]
+
+    def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
+        after_key = _id_tuple(after)
+        pipe = self._redis.pipeline(transaction=False)
+        for tenant_id in tenant_ids:
+            pipe.xinfo_stream(_stream_key(tenant_id))
+            pipe.xrange(_stream_key(tenant_id), min=f"({after}", max="+", count=RESUME_LIMIT + 1)
+        replies = pipe.execute(raise_on_error=False)
+        found = []
+        for info, newer in zip(replies[0::2], replies[1::2], strict=True):
+            if isinstance(info, Exception):
+                continue  # no stream: this tenant has had no events
+            deleted = info.get("max-deleted-entry-id") or b"0-0"
+            deleted = deleted.decode() if isinstance(deleted, bytes) else str(deleted)
+            if _id_tuple(deleted) > after_key:
+                return None  # some events after `after` were trimmed away
+            found += [(i.decode(), json.loads(f[b"e"])) for i, f in newer]
+        return found
+
+
+@cache
+def event_log() -> MemoryEventLog | RedisEventLog:
+    return RedisEventLog(settings.REDIS_URL) if settings.REDIS_URL else MemoryEventLog()
+
+
+def missed_events(tenant_ids, after: str) -> list[dict] | None:
+    """The events of these tenants after `after`, oldest first; None: too many or too old
+    (the client reloads)."""
+    try:
+        after_key = _id_tuple(after)
+    except ValueError:
+        return None
+    if after_key[0] < (time.time() - RESUME_MAX_AGE_SECONDS) * 1000:
+        return None
+    found = event_log().since(sorted(tenant_ids), after)
+    if found is None or len(found) > RESUME_LIMIT:
+        return None
+    found.sort(key=lambda pair: _id_tuple(pair[0]))
+    return [event for _, event in found]
+
+
+# --- publishing --------------------------------------------------------------------------------
 def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -39,8 +166,39 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.exception("could not publish %s to %s", message.get("type"), group)
 
 
-def publish_after_commit(group: str, message: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: _send(group, message))
+def _deliver(tenant_id: int, events: list[dict]) -> None:
+    try:
+        ids = event_log().append(tenant_id, events)
+    except Exception:  # an unreachable log must not hold the live stream back
+        logger.exception("could not log %d events of tenant %s", len(events), tenant_id)
+        ids = [f"{int(time.time() * 1000)}-{n}" for n in range(len(events))]
+    for event, event_id in zip(events, ids, strict=True):
+        event["event_id"] = event_id
+    _send(tenant_group(tenant_id), {"type": "stream.events", "events": events})
+
+
+def tenant_events(
+    tenant_id: int, tenant_slug: str, items: list[tuple[str, str, dict | None, tuple[str, ...]]]
+) -> list[dict]:
+    """Publish [(event type, object id, data, audience), ...] of one tenant, in order, once the
+    transaction commits: one log append and one channel-layer message for all of them."""
+    if not items:
+        return []
+    at = timezone.now().isoformat()
+    events = [
+        {
+            "type": event_type,
+            "event_id": "",
+            "tenant": tenant_slug,
+            "id": str(object_id),
+            "at": at,
+            "data": data or {},
+            "audience": list(audience),
+        }
+        for event_type, object_id, data, audience in items
+    ]
+    transaction.on_commit(lambda: _deliver(tenant_id, events))
+    return events  # their event_id is filled in at delivery
 
 
 def tenant_event(
@@ -49,20 +207,11 @@ def tenant_event(
     event_type: str,
     object_id: str,
     data: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Publish `event_type` about an object of one tenant, once the transaction commits."""
-    event = {
-        "type": event_type,
-        "event_id": str(new_public_id()),
-        "tenant": tenant_slug,
-        "id": str(object_id),
-        "at": timezone.now().isoformat(),
-        "data": data or {},
-    }
-    publish_after_commit(tenant_group(tenant_id), {"type": "stream.event", "event": event})
-    return event
+    audience: tuple[str, ...] = EVERYONE,
+) -> dict:
+    return tenant_events(tenant_id, tenant_slug, [(event_type, object_id, data, audience)])[0]
 
 
 def entitlements_changed(user_id: int) -> None:
     """The user's tenants changed: their open sockets recompute their groups."""
-    publish_after_commit(user_group(user_id), {"type": "stream.access_changed"})
+    transaction.on_commit(lambda: _send(user_group(user_id), {"type": "stream.access_changed"}))

@@ -1,0 +1,290 @@
+"""Incident workflows: acknowledge, transition, assign, comment, contain, merge.
+
+Each change writes the incident's timeline and publishes an event after commit. Illegal
+changes raise WorkflowError with a message the caller can show as is.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tenants import events
+from tenants.models import Team, User
+
+from .models import (
+    OPEN_STATUSES,
+    Alert,
+    Comment,
+    ContainmentAction,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    Resolution,
+    Visibility,
+)
+
+S = IncidentStatus
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset(
+        {S.ACKNOWLEDGED, S.INVESTIGATING, S.CONTAINED, S.AWAITING_CUSTOMER, S.RESOLVED}
+    ),
+    S.ACKNOWLEDGED: frozenset({S.INVESTIGATING, S.CONTAINED, S.AWAITING_CUSTOMER, S.RESOLVED}),
+    S.INVESTIGATING: frozenset({S.CONTAINED, S.AWAITING_CUSTOMER, S.RESOLVED}),
+    S.CONTAINED: frozenset({S.INVESTIGATING, S.AWAITING_CUSTOMER, S.RESOLVED}),
+    S.AWAITING_CUSTOMER: frozenset({S.ACKNOWLEDGED, S.INVESTIGATING, S.CONTAINED, S.RESOLVED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.INVESTIGATING}),  # reopen, or close for good
+    S.CLOSED: frozenset(),
+}
+# When a status is first reached, its timestamp is set (the SLA clocks read these).
+REACHED_AT = {
+    S.ACKNOWLEDGED: "acknowledged_at",
+    S.CONTAINED: "contained_at",
+    S.RESOLVED: "resolved_at",
+    S.CLOSED: "closed_at",
+}
+
+
+class WorkflowError(Exception):
+    """A change the incident's state does not allow; the message says why."""
+
+
+def _locked(incident: Incident) -> Incident:
+    return (
+        Incident.objects.for_tenant(incident.tenant_id)
+        .select_for_update()
+        .select_related("tenant")
+        .get(pk=incident.pk)
+    )
+
+
+def _timeline(
+    incident: Incident,
+    actor: User | None,
+    kind: str,
+    summary: str,
+    data: dict | None = None,
+    visibility: str = Visibility.SHARED,
+) -> IncidentEvent:
+    return IncidentEvent.objects.create(
+        tenant_id=incident.tenant_id,
+        incident=incident,
+        actor=actor,
+        actor_name=getattr(actor, "username", "") or "",
+        kind=kind,
+        summary=summary[:500],
+        data=data or {},
+        visibility=visibility,
+    )
+
+
+def _publish(incident: Incident, change: str, visibility: str = Visibility.SHARED) -> None:
+    audience = ("staff",) if visibility == Visibility.INTERNAL else events.EVERYONE
+    events.tenant_event(
+        incident.tenant_id,
+        incident.tenant.slug,
+        "incident.updated",
+        str(incident.pk),
+        {"change": change, "status": incident.status},
+        audience=audience,
+    )
+
+
+@transaction.atomic
+def incident_transition(
+    incident: Incident,
+    to_status: str,
+    *,
+    actor: User | None,
+    reason: str = "",
+    resolution: str = "",
+) -> Incident:
+    incident = _locked(incident)
+    current = incident.status
+    if to_status not in S.values:
+        raise WorkflowError(f"'{to_status}' is not a status; one of {', '.join(S.values)}.")
+    if to_status == current:
+        raise WorkflowError(f"The incident is already {current}.")
+    if to_status not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is closed)"
+        raise WorkflowError(
+            f"An incident that is {current} can move to {allowed}, not to {to_status}."
+        )
+    reason = reason.strip()
+    if to_status == S.AWAITING_CUSTOMER and not reason:
+        raise WorkflowError("Say what you are waiting for: awaiting_customer needs a reason.")
+    if to_status == S.RESOLVED:
+        if resolution not in Resolution.values:
+            raise WorkflowError(f"Resolving needs a resolution: {', '.join(Resolution.values)}.")
+        incident.resolution = resolution
+    elif resolution:
+        raise WorkflowError("A resolution is only given when resolving.")
+    if current == S.RESOLVED and to_status == S.INVESTIGATING:
+        incident.resolution = ""
+    incident.status = to_status
+    incident.awaiting_reason = reason if to_status == S.AWAITING_CUSTOMER else ""
+    stamp = REACHED_AT.get(to_status)
+    now = timezone.now()
+    if stamp and getattr(incident, stamp) is None:
+        setattr(incident, stamp, now)
+    if to_status in (S.RESOLVED, S.CONTAINED, S.INVESTIGATING) and incident.acknowledged_at is None:
+        incident.acknowledged_at = now  # working an incident acknowledges it
+    try:
+        with transaction.atomic():
+            incident.save()
+    except IntegrityError:
+        raise WorkflowError(
+            "Another open incident of this tenant has the same fingerprint; "
+            "merge this one into it instead of reopening."
+        ) from None
+    summary = f"{current} → {to_status}"
+    if reason:
+        summary += f": {reason}"
+    if resolution:
+        summary += f" ({resolution})"
+    _timeline(
+        incident,
+        actor,
+        "status_changed",
+        summary,
+        {"from": current, "to": to_status, "reason": reason, "resolution": resolution},
+    )
+    _publish(incident, "status")
+    return incident
+
+
+def incident_acknowledge(incident: Incident, *, actor: User) -> Incident:
+    """Acknowledge a new incident; the acknowledging analyst owns it unless someone does."""
+    with transaction.atomic():
+        incident = _locked(incident)
+        if incident.status != S.NEW:
+            raise WorkflowError(
+                f"Only a new incident can be acknowledged; this one is {incident.status}."
+            )
+        if incident.owner_id is None and incident.owner_team_id is None:
+            incident.owner = actor
+            incident.save(update_fields=["owner", "updated_at"])
+        return incident_transition(incident, S.ACKNOWLEDGED, actor=actor)
+
+
+@transaction.atomic
+def incident_assign(
+    incident: Incident, *, actor: User, owner: User | None = None, team: Team | None = None
+) -> Incident:
+    incident = _locked(incident)
+    if not incident.is_open:
+        raise WorkflowError(f"A {incident.status} incident cannot be reassigned.")
+    before = (incident.owner_id, incident.owner_team_id)
+    incident.owner, incident.owner_team = owner, team
+    incident.save(update_fields=["owner", "owner_team", "updated_at"])
+    if before != (incident.owner_id, incident.owner_team_id):
+        who = owner.username if owner else team.name if team else "nobody"
+        _timeline(
+            incident,
+            actor,
+            "owner_changed",
+            f"Assigned to {who}",
+            {"owner": owner.username if owner else None, "team": str(team.pk) if team else None},
+        )
+        _publish(incident, "owner")
+    return incident
+
+
+@transaction.atomic
+def incident_comment(incident: Incident, *, author: User, body: str, visibility: str) -> Comment:
+    body = body.strip()
+    if not body:
+        raise WorkflowError("A comment needs some text.")
+    comment = Comment.objects.create(
+        tenant_id=incident.tenant_id,
+        incident=incident,
+        author=author,
+        author_name=author.username,
+        body=body,
+        visibility=visibility,
+    )
+    _timeline(
+        incident, author, "comment", body[:200], {"comment": str(comment.pk)}, visibility=visibility
+    )
+    Incident.objects.for_tenant(incident.tenant_id).filter(pk=incident.pk).update(
+        updated_at=timezone.now()
+    )
+    _publish(incident, "comment", visibility)
+    return comment
+
+
+@transaction.atomic
+def incident_contain(
+    incident: Incident,
+    *,
+    actor: User,
+    action: str,
+    target: str,
+    result: str = ContainmentAction.Result.PENDING,
+    notes: str = "",
+) -> ContainmentAction:
+    if not incident.is_open:
+        raise WorkflowError(f"A {incident.status} incident takes no more containment actions.")
+    record = ContainmentAction.objects.create(
+        tenant_id=incident.tenant_id,
+        incident=incident,
+        action=action.strip(),
+        target=target.strip(),
+        actor=actor,
+        actor_name=actor.username,
+        result=result,
+        notes=notes,
+    )
+    _timeline(
+        incident,
+        actor,
+        "containment",
+        f"{record.action} on {record.target}: {result}",
+        {"containment": str(record.pk), "result": result},
+    )
+    _publish(incident, "containment")
+    return record
+
+
+@transaction.atomic
+def incident_merge(incident: Incident, into: Incident, *, actor: User) -> Incident:
+    """Fold `incident` into `into` (same tenant): its alerts move, it is resolved as a
+    duplicate and points at the incident it joined."""
+    if incident.tenant_id != into.tenant_id:
+        raise WorkflowError("No such incident to merge into.")  # never says it exists
+    if incident.pk == into.pk:
+        raise WorkflowError("An incident cannot be merged into itself.")
+    first, second = sorted([incident, into], key=lambda i: str(i.pk))  # lock order
+    _locked(first), _locked(second)
+    incident, into = _locked(incident), _locked(into)
+    if not incident.is_open or not into.is_open:
+        raise WorkflowError("Both incidents must be open to merge them.")
+    moved = (
+        Alert.objects.for_tenant(incident.tenant_id).filter(incident=incident).update(incident=into)
+    )
+    into.alert_count += incident.alert_count
+    into.first_seen = min(into.first_seen, incident.first_seen)
+    into.last_seen = max(into.last_seen, incident.last_seen)
+    if incident.severity_rank > into.severity_rank:
+        into.severity, into.severity_rank = incident.severity, incident.severity_rank
+    into.save()
+    incident.merged_into = into
+    incident.status = S.RESOLVED
+    incident.resolution = Resolution.DUPLICATE
+    incident.resolved_at = incident.resolved_at or timezone.now()
+    incident.save()
+    _timeline(incident, actor, "merged", f"Merged into {into.title}", {"into": str(into.pk)})
+    _timeline(
+        into,
+        actor,
+        "merged",
+        f"{incident.title} merged in ({moved} alerts)",
+        {"from": str(incident.pk), "alerts": moved},
+    )
+    _publish(incident, "merged")
+    _publish(into, "merged")
+    return into
+
+
+def open_statuses() -> tuple[str, ...]:
+    return tuple(s.value for s in OPEN_STATUSES)
