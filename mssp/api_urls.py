@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from alerts.api.intake import IntakeView
-from alerts.api.views import IntakeSourceViewSet
+from alerts.api.views import AlertViewSet, IncidentViewSet, IntakeSourceViewSet, QueueViewSet
 from tenants.api.views import (
     AuditEventViewSet,
     AuthTokenView,
@@ -24,6 +24,9 @@ router.register(f"{TENANT}/members", MemberViewSet, basename="member")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
 router.register("staff", StaffViewSet, basename="staff")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("alerts", AlertViewSet, basename="alert")
+router.register("incidents", IncidentViewSet, basename="incident")
+router.register("queue", QueueViewSet, basename="queue")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),

@@ -250,6 +250,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TenantStatusEnum": "tenants.models.Tenant.Status",
         "IntakeSourceStatusEnum": "alerts.models.IntakeSource.Status",
+        "AlertStatusEnum": "alerts.models.Alert.Status",
+        "IncidentStatusEnum": "alerts.models.IncidentStatus",
+        "VisibilityEnum": "alerts.models.Visibility",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -3,6 +3,8 @@ a fixture sets up several tenants at once, which no real caller may."""
 
 from __future__ import annotations
 
+import uuid
+
 import factory
 from guardian.shortcuts import assign_perm
 
@@ -80,3 +82,50 @@ def issue_token(user: User, scopes=None) -> str:
 
     raw, _ = token_issue(user, name="test", scopes=frozenset(scopes) if scopes else None)
     return raw
+
+
+def ingest_alerts(
+    source: IntakeSource, count: int = 1, *, title: str = "Suspicious login", distinct: bool = True
+) -> list:
+    """Alerts through the real intake pipeline (generic format) as the source's tenant; with
+    `distinct`, each gets its own fingerprint (its own incident)."""
+    from alerts.ingest import ingest
+    from alerts.intake.generic import parse
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([source.tenant_id]):
+        source = (
+            IntakeSource.objects.for_tenant(source.tenant_id)
+            .select_related("tenant")
+            .get(pk=source.pk)
+        )
+        records = [
+            parse(
+                {
+                    "title": f"{title} {n}" if distinct else title,
+                    "severity": "high",
+                    "source_ref": f"{title}-{n}-{uuid.uuid4().hex}",
+                    "observables": [{"type": "ip", "value": f"10.0.{n % 250}.{n // 250 + 1}"}],
+                }
+            )
+            for n in range(count)
+        ]
+        return ingest(source, records).alert_ids
+
+
+def populate_tenant(tenant, author: User) -> None:
+    """One row in every tenant-owned table of this tenant (for tests that must see rows)."""
+    from alerts.models import Incident
+    from alerts.services import incident_comment, incident_contain
+    from tenants import audit
+    from tenants.models import Team
+    from tenants.rls import tenant_scope
+
+    source = IntakeSourceFactory(tenant=tenant)
+    ingest_alerts(source, 2)
+    with tenant_scope([tenant.pk]):
+        incident = Incident.objects.for_tenant(tenant).first()
+        incident_comment(incident, author=author, body="note", visibility="internal")
+        incident_contain(incident, actor=author, action="isolate host", target="ws-1")
+        Team.objects.create(tenant=tenant, name=f"{tenant.slug} team", kind="in_house")
+        audit.record("test.event", tenant=tenant)

@@ -183,7 +183,7 @@ def body_of_b_values(schema: dict, components: dict, b: dict[str, Any]) -> dict[
         kind, fmt = prop.get("type"), prop.get("format")
         if kind == "array":
             item = prop.get("items", {})
-            body[name] = [b["uuid"] if item.get("format") == "uuid" else b["slug"]]
+            body[name] = list(b["uuids"]) if item.get("format") == "uuid" else [b["slug"]]
         elif fmt == "uuid":
             body[name] = b["uuid"]
         elif kind == "integer":

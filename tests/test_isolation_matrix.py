@@ -14,7 +14,7 @@ import pytest
 from django.urls import path
 from rest_framework import viewsets
 
-from alerts.models import IntakeSource
+from alerts.models import Alert, Incident, IntakeSource
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
 from tenants.models import ApiToken, AuditEvent, Membership, Team, Tenant, User
@@ -36,6 +36,8 @@ B_OBJECTS = {
     ApiToken: lambda w: (w["b_token"], w["b_token"].pk, w["b_admin"]),
     User: lambda w: (w["analyst_b"], w["analyst_b"].pk, w["mssp_admin"]),
     AuditEvent: lambda w: (w["b_audit"], w["b_audit"].pk, w["mssp_admin"]),
+    Alert: lambda w: (w["b_alert"], w["b_alert"].pk, w["mssp_admin"]),
+    Incident: lambda w: (w["b_incident"], w["b_incident"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -49,9 +51,50 @@ def world(two_tenants):
         w["b_member"] = Membership.objects.for_tenant(w["b"]).get(user=w["b_viewer"])
         w["a_member"] = Membership.objects.for_tenant(w["a"]).get(user=w["a_viewer"])
         w["b_audit"] = audit.record("test.event", tenant=w["b"], summary="B's secret event")
+    for name in ("a", "b"):
+        w[f"{name}_alert"], w[f"{name}_incident"] = ingest_one(
+            w[f"{name}_source"], f"{name.upper()}'s secret alert"
+        )
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
     return w
+
+
+def ingest_one(source, title):
+    from alerts.ingest import ingest
+    from alerts.intake.generic import parse
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([source.tenant_id]):
+        source = (
+            IntakeSource.objects.for_tenant(source.tenant_id)
+            .select_related("tenant")
+            .get(pk=source.pk)
+        )
+        result = ingest(
+            source,
+            [
+                parse(
+                    {
+                        "title": title,
+                        "severity": "high",
+                        "observables": [{"type": "ip", "value": "10.9.9.9"}],
+                    }
+                )
+            ],
+        )
+        alert = Alert.objects.for_tenant(source.tenant_id).get(pk=result.alert_ids[0])
+        incident = Incident.objects.for_tenant(source.tenant_id).get(pk=alert.incident_id)
+    with rls_bypass("test fixture"):
+        from alerts.services import incident_comment
+
+        incident_comment(
+            incident,
+            author=User.objects.filter(is_superuser=False).first(),
+            body=f"{title}: internal note",
+            visibility="internal",
+        )
+    return alert, incident
 
 
 def b_identifiers(w) -> set[str]:
@@ -63,6 +106,10 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(source.pk), source.name, source.key_prefix}
         for token in ApiToken.objects.filter(user__membership__tenant=w["b"]):
             ids |= {str(token.pk), token.prefix}
+        for alert in Alert.objects.for_tenant(w["b"]):
+            ids |= {str(alert.pk), alert.title}
+        for incident in Incident.objects.for_tenant(w["b"]):
+            ids |= {str(incident.pk), incident.title}
     ids.add(w["analyst_b"].username)
     return ids
 
@@ -137,7 +184,8 @@ def test_tenant_a_caller_cannot_reach_tenant_b(route, attacker, world, api):
                 route.url(tenant_slug=world["b"].slug, **{route.object_param: b_key}),
             )
             assert status == 200, f"control: B's own caller cannot read {route.id}: {body}"
-            assert str(b_key) in string_values(body)
+            if route.id.endswith(("{pk}/", "{slug}/")):
+                assert str(b_key) in string_values(body)
     before = snapshot_b(world)
     forbidden = b_identifiers(world)
 
@@ -199,7 +247,12 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
     """Every property of every write body set to tenant B's ids and slugs, sent to the caller's
     own tenant: refused, or accepted without any row of A pointing into B."""
     client = api(world[attacker])
-    b = {"slug": world["b"].slug, "uuid": str(world["b_source"].pk), "pk": world["b"].pk}
+    b = {
+        "slug": world["b"].slug,
+        "uuid": str(world["b_incident"].pk),
+        "pk": world["b"].pk,
+        "uuids": [str(world[k].pk) for k in ("b_incident", "b_alert", "b_source")],
+    }
     own = {"tenant_slug": world["a"].slug, "slug": world["a"].slug, "pk": str(world["a_source"].pk)}
     if route.object_param:
         a_object = {
@@ -209,6 +262,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             ApiToken: None,
             User: world["analyst_a"].pk,
             AuditEvent: None,
+            Alert: world["a_alert"].pk,
+            Incident: world["a_incident"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

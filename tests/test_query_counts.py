@@ -32,6 +32,11 @@ def add_rows(route, world, n: int) -> None:
     elif name == "TokenViewSet":
         for _ in range(n):
             issue_token(world["mssp_admin"])
+    elif name in ("AlertViewSet", "IncidentViewSet", "QueueViewSet"):
+        from tests.factories import ingest_alerts
+
+        ingest_alerts(world["a_source"], n)
+        ingest_alerts(world["b_source"], n)
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

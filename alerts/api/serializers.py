@@ -1,6 +1,15 @@
 from rest_framework import serializers
 
-from ..models import IntakeSource, SourceKind
+from ..models import (
+    Alert,
+    Comment,
+    ContainmentAction,
+    Incident,
+    IncidentEvent,
+    IntakeSource,
+    SourceKind,
+    Visibility,
+)
 
 
 class IntakeSourceSerializer(serializers.ModelSerializer):
@@ -55,3 +64,137 @@ class IntakeSourceWithKeySerializer(IntakeSourceSerializer):
     class Meta(IntakeSourceSerializer.Meta):
         fields = [*IntakeSourceSerializer.Meta.fields, "key"]
         read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    source_kind = serializers.CharField(source="source.kind", read_only=True)
+    source_name = serializers.CharField(source="source.name", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "tenant",
+            "source",
+            "source_kind",
+            "source_name",
+            "title",
+            "severity",
+            "category",
+            "status",
+            "observed_at",
+            "received_at",
+            "ends_at",
+            "rule_id",
+            "rule_name",
+            "mitre",
+            "tags",
+            "observables",
+            "fingerprint",
+            "incident",
+        ]
+        read_only_fields = fields
+
+
+class AlertDetailSerializer(AlertSerializer):
+    class Meta(AlertSerializer.Meta):
+        fields = [*AlertSerializer.Meta.fields, "description", "source_ref", "raw"]
+        read_only_fields = fields
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    owner_team = serializers.CharField(source="owner_team.name", read_only=True, default=None)
+    source_kind = serializers.CharField(source="source.kind", read_only=True, default=None)
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "tenant",
+            "title",
+            "severity",
+            "category",
+            "status",
+            "resolution",
+            "alert_count",
+            "first_seen",
+            "last_seen",
+            "owner",
+            "owner_team",
+            "source_kind",
+            "awaiting_reason",
+            "merged_into",
+            "created_at",
+            "updated_at",
+            "acknowledged_at",
+            "contained_at",
+            "resolved_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Comment
+        fields = ["id", "author_name", "body", "visibility", "created_at"]
+        read_only_fields = ["id", "author_name", "created_at"]
+        extra_kwargs = {"body": {"max_length": 20_000}}
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=20_000)
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices,
+        required=False,
+        help_text="internal: MSSP only; shared: the customer sees it. Customers always post "
+        "shared comments; MSSP staff default to internal.",
+    )
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IncidentEvent
+        fields = ["id", "at", "actor_name", "kind", "summary", "data", "visibility"]
+        read_only_fields = fields
+
+
+class ContainmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ContainmentAction
+        fields = ["id", "action", "target", "result", "notes", "actor_name", "at"]
+        read_only_fields = ["id", "actor_name", "at"]
+        extra_kwargs = {
+            "action": {"max_length": 200},
+            "target": {"max_length": 500},
+            "notes": {"max_length": 5000, "required": False},
+        }
+
+
+class TransitionSerializer(serializers.Serializer):
+    status = serializers.CharField(max_length=30)
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    resolution = serializers.CharField(max_length=30, required=False, allow_blank=True)
+
+
+class AssignSerializer(serializers.Serializer):
+    owner = serializers.CharField(
+        max_length=150, required=False, allow_null=True, help_text="Username, or null for nobody."
+    )
+    team = serializers.UUIDField(required=False, allow_null=True)
+
+
+class MergeSerializer(serializers.Serializer):
+    into = serializers.UUIDField(help_text="The incident to merge this one into.")
+
+
+class BulkSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=500)
+    action = serializers.ChoiceField(choices=["acknowledge", "claim", "transition", "assign"])
+    status = serializers.CharField(max_length=30, required=False)
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    resolution = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    owner = serializers.CharField(max_length=150, required=False, allow_null=True)

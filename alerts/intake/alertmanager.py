@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -221,14 +222,18 @@ def _lenient_string_map(value: Any) -> dict[str, str]:
     return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
-def _time(value: Any, name: str):
+def _time(value: Any, name: str) -> datetime | None:
+    """An RFC 3339 time in UTC; Go's zero time ("no end") is None."""
     try:
         parsed = parse_time(value)
     except RecordError as exc:
         raise RecordError(f"{name}: {exc}") from None
-    if parsed is not None and parsed.year == _ZERO_TIME_YEAR:
+    if parsed is None or parsed.year == _ZERO_TIME_YEAR:
         return None
-    return parsed
+    try:
+        return parsed.astimezone(UTC)  # parse_time keeps the sender's offset
+    except (OverflowError, ValueError):
+        raise RecordError(f"{name}: time {clip(value, 60)!r} is out of range") from None
 
 
 def _description(annotations: dict[str, str]) -> str:

@@ -14,10 +14,11 @@ Escaping (Implementing ArcSight CEF):
 - extension: `key=value` pairs separated by spaces. Values may contain unescaped spaces: a new
   key starts only at ` key=` (a word, optionally `.sub` parts and an `[n]` index, followed by
   an unescaped `=`). In values `\\=` is `=`, `\\\\` is a backslash, `\\n` and `\\r` are a newline
-  and a carriage return; `\\|` (escaped although it need not be) is a pipe; any other
-  backslash is kept as it is (`duser=CORP\\jdoe` written unescaped stays `CORP\\jdoe`).
-  Spaces around a value are not part of it. A key given twice keeps its last value. Full key
-  names (`sourceAddress`, `deviceCustomString1` ...) are read as their short forms.
+  and a carriage return; `\\|` and `\\/` (over-escaped by some producers: FortiOS escapes
+  slashes) are a pipe and a slash; any other backslash is kept as it is (`duser=CORP\\jdoe`
+  written unescaped stays `CORP\\jdoe`). Spaces around a value are not part of it. A key given
+  twice keeps its last value. Full key names (`sourceAddress`, `deviceCustomString1` ...) are
+  read as their short forms.
 
 Mapping:
 - title: Name; rule_id: Device Event Class ID; rule_name: Name; category: `cat`.
@@ -37,8 +38,10 @@ Mapping:
 - observables: src, dst, sourceTranslatedAddress, destinationTranslatedAddress, dvc,
   deviceTranslatedAddress, c6a1-c6a4 (ip); shost, dhost, dvchost (ip when an address, else
   hostname); sourceDnsDomain, destinationDnsDomain (domain); suser, duser (user, and email when
-  they are addresses); request (url); fileHash, oldFileHash (hash); and from custom strings,
-  values that are clearly an ip, a url, a hash or an email.
+  they are addresses); request (url, with a scheme or as `host.tld/path`); fileHash,
+  oldFileHash (hash, an `SHA256:` style prefix dropped); and from custom strings, values that
+  are clearly an ip, a url, a hash or an email. Surrounding quotes are dropped and placeholders
+  (`-`, `n/a`, `none`, `unknown` ...) are not observables.
 
 Severity (the CEF standard's own bands, and its words):
 
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -153,11 +157,12 @@ TIME_FIELDS = ("rt", "end", "start")
 # codec's rule, which accepts the non-conforming keys real connectors emit). It starts the
 # extension or follows whitespace.
 _KEY = re.compile(r"(?:^|(?<=\s))(\w+(?:\.[^.=\s|\\\[\]]+)*(?:\[[0-9]+\])?)=")
-_EXTENSION_ESCAPES = {"\\": "\\", "=": "=", "n": "\n", "r": "\r", "|": "|"}
+_EXTENSION_ESCAPES = {"\\": "\\", "=": "=", "n": "\n", "r": "\r", "|": "|", "/": "/"}
 _HEADER_ESCAPES = {"\\": "\\", "|": "|"}
 _MITRE_HINT = re.compile(r"mitre|technique|att&ck|attack[ _-]?id", re.IGNORECASE)
 _SCHEMELESS_URL = re.compile(r"(?:[a-z0-9-]+\.)+[a-z]{2,63}(?::\d+)?/\S*", re.IGNORECASE)
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PLACEHOLDERS = frozenset({"", "-", "n/a", "na", "none", "null", "unknown", "(null)", "undefined"})
 
 
 def records(body: bytes, content_type: str) -> list[Any]:
@@ -184,7 +189,7 @@ def parse(record: Any) -> NormalizedAlert:
     class_id = header["device_event_class_id"].strip()
     name = header["name"].strip()
 
-    title = name or class_id or f"{vendor} {product} event".strip()
+    title = name or class_id or (f"{vendor} {product} event".strip() if vendor or product else "")
     return NormalizedAlert(
         title=title,
         severity=severity(header["severity"]),
@@ -285,7 +290,7 @@ def severity(value: str) -> str:
         number = float(text)
     except ValueError:
         return DEFAULT_SEVERITY
-    if number != number:  # NaN
+    if not math.isfinite(number):
         return DEFAULT_SEVERITY
     return severity_from_scale(number, SEVERITY_SCALE, DEFAULT_SEVERITY)
 
@@ -407,9 +412,11 @@ def _observed_at(fields: dict[str, str]) -> datetime | None:
         value = fields.get(key, "").strip()
         if value:
             try:
-                return parse_cef_time(value)
+                return parse_cef_time(value).astimezone(UTC)
             except RecordError as exc:
                 raise RecordError(f"{key}: {exc}") from None
+            except (OverflowError, ValueError):  # astimezone at the edges of the calendar
+                raise RecordError(f"{key}: time {clip(value, 60)!r} is out of range") from None
     return None
 
 
@@ -487,7 +494,6 @@ def _host(value: str) -> list[Observable]:
 
 
 def _request(value: str) -> list[Observable]:
-    value = value.strip()
     if _SCHEME.match(value) or _SCHEMELESS_URL.fullmatch(value):
         return observables(("url", value))
     return []
@@ -498,23 +504,32 @@ def _hash(value: str) -> list[Observable]:
     return observables(("hash", re.split(r"[:=]", value.strip())[-1].strip()))
 
 
+def _value(fields: dict[str, str], key: str) -> str:
+    """A field's value for use as an observable: unquoted, and empty for placeholders."""
+    value = fields.get(key, "").strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1].strip()
+    return "" if value.lower() in _PLACEHOLDERS else value
+
+
 def _observables(fields: dict[str, str]) -> list[Observable]:
-    found = observables(*(("ip", fields.get(key)) for key in IP_FIELDS))
+    found = observables(*(("ip", _value(fields, key)) for key in IP_FIELDS))
     for key in HOST_FIELDS:
-        value = fields.get(key, "").strip()
+        value = _value(fields, key)
         if value and not any(c.isspace() for c in value):
             found += _host(value)
-    found += observables(
-        ("domain", fields.get("sourceDnsDomain")), ("domain", fields.get("destinationDnsDomain"))
-    )
+    for key in ("sourceDnsDomain", "destinationDnsDomain"):
+        found += observables(("domain", _value(fields, key)))
     for key in ("suser", "duser"):
-        found += observables(("user", fields.get(key)), ("email", fields.get(key)))
-    found += _request(fields.get("request", ""))
+        value = _value(fields, key)
+        found += observables(("user", value), ("email", value))
+    found += _request(_value(fields, "request"))
     for key in ("fileHash", "oldFileHash"):
-        if fields.get(key):
-            found += _hash(fields[key])
-    for _key, _label, value in _labelled(fields):
-        guessed = guess_observable(value)
+        value = _value(fields, key)
+        if value:
+            found += _hash(value)
+    for key, _label, _raw in _labelled(fields):
+        guessed = guess_observable(_value(fields, key))
         if guessed is not None and guessed.type in ("ip", "url", "hash", "email"):
             found.append(guessed)
     return found

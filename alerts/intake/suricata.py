@@ -36,14 +36,16 @@ times) are not. An alert without flow_id (packet/decoder alerts) uses base.conte
 
 MITRE: `alert.metadata.mitre_technique_id` (ET rules carry it; values are lists of strings).
 Observables: src_ip/dest_ip, alert.source/target ip, http hostname + full URL, tls sni, dns
-query and answer names/addresses, fileinfo hashes, email from/to. The sensor (`host`) is kept
-as a tag (`sensor:<name>`), not as an observable: it reports the traffic, it is not part of it.
+query and answer names/addresses, fileinfo (and Suricata 7 `files`) hashes, email from/to.
+The sensor (`host`) is kept as a tag (`sensor:<name>`), not as an observable: it reports the
+traffic, it is not part of it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from .base import (
@@ -110,7 +112,7 @@ def parse(record: Any) -> NormalizedAlert:
 
     timestamp = record.get("timestamp")
     try:
-        observed_at = parse_time(timestamp)
+        observed_at = _utc(parse_time(timestamp))
     except RecordError as exc:
         raise RecordError(f"timestamp: {exc}") from None
     metadata = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
@@ -141,6 +143,16 @@ def parse(record: Any) -> NormalizedAlert:
 
 
 # --- helpers --------------------------------------------------------------------------------
+def _utc(value: datetime | None) -> datetime | None:
+    """parse_time keeps the sender's offset; the portal stores UTC."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise RecordError(f"time {value.isoformat()} is out of range") from None
+
+
 def _fingerprint(gid: int | None, sid: int | None, title: str, src: str, dest: str) -> str:
     rule = f"{gid if gid is not None else 1}:{sid}" if sid is not None else title
     return f"suricata:{rule}:{src}->{dest}"
@@ -264,9 +276,10 @@ def _description(record: dict, alert: dict, title: str, sid: int | None) -> str:
     names = _dns_names(_dict(record.get("dns")))
     if names:
         lines.append(f"DNS: {', '.join(clip(n, 255) for n in names[:5])}")
-    filename = _text(_dict(record.get("fileinfo")).get("filename"))
-    if filename:
-        lines.append(f"File: {clip(filename, 500)}")
+    for fileinfo in _files(record)[:5]:
+        filename = _text(fileinfo.get("filename"))
+        if filename:
+            lines.append(f"File: {clip(filename, 500)}")
     action = _text(alert.get("action"))
     if action:
         lines.append(f"Action: {action}")
@@ -275,6 +288,14 @@ def _description(record: dict, alert: dict, title: str, sid: int | None) -> str:
 
 def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def _files(record: dict) -> list[dict]:
+    """`fileinfo` (one file) and Suricata 7's `files` (the transaction's files) in alerts."""
+    files = [record["fileinfo"]] if isinstance(record.get("fileinfo"), dict) else []
+    if isinstance(record.get("files"), list):
+        files += [f for f in record["files"] if isinstance(f, dict)]
+    return files[:50]
 
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -349,8 +370,8 @@ def _observables(record: dict, alert: dict) -> list[Observable]:
     dns = _dict(record.get("dns"))
     for name in _dns_names(dns) + _dns_answers(dns):
         found += _host_observable(name)
-    fileinfo = _dict(record.get("fileinfo"))
-    found += observables(*(("hash", fileinfo.get(k)) for k in ("md5", "sha1", "sha256")))
+    for fileinfo in _files(record):
+        found += observables(*(("hash", fileinfo.get(k)) for k in ("md5", "sha1", "sha256")))
     email = _dict(record.get("email"))
     for key in ("from", "to", "cc"):
         for value in _strings(email.get(key)):

@@ -36,6 +36,9 @@ Identity: `source_ref` is the alert's `id` ("<epoch>.<offset in alerts.json>"). 
 host are one problem, whichever source address they come from. Without an agent it is left to
 the default.
 
+Description: `full_log`, else the Windows event's message (event channel rules set
+no_full_log).
+
 Category: the most telling of `rule.groups` (attack kinds before authentication outcomes
 before monitoring modules, see _CATEGORY_GROUPS), else the last group (Wazuh lists the rule's
 own groups after those of its file). All groups are kept as tags, with `manager:<name>`.
@@ -107,6 +110,7 @@ _TECHNIQUE = re.compile(r"(?<![A-Z0-9])T\d{4}(?:\.\d{3})?(?![0-9])")
 _SYSMON_HASH = re.compile(r"(?<![A-Z])(MD5|SHA1|SHA256|SHA512)=([0-9A-Fa-f]+)")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _LEGACY_TIME = "%Y %b %d %H:%M:%S"  # Wazuh 2.x / OSSEC: "2017 Jan 05 14:11:21"
+_LEVEL_TEXT = re.compile(r"-?[0-9]{1,3}")
 
 
 def parse(record: Any) -> NormalizedAlert:
@@ -130,13 +134,14 @@ def parse(record: Any) -> NormalizedAlert:
     data = _object(alert.get("data"))
     groups = _strings(rule.get("groups"))
     manager_name = _text(manager.get("name"))
-    full_log = alert.get("full_log")
+    # Windows event channel rules use no_full_log: the event's own message stands in.
+    full_log = _text(alert.get("full_log")) or _text(dig(data, "win.system.message")).strip('"')
 
     return NormalizedAlert(
         title=description,
         severity=severity_from_scale(max(0, min(level, 16)), LEVEL_SCALE, "medium"),
         raw=record,
-        description=full_log if isinstance(full_log, str) else "",
+        description=full_log,
         category=_category(groups),
         observed_at=_observed_at(alert),
         source_ref=alert_id,
@@ -161,23 +166,24 @@ def _unwrap(record: dict) -> dict:
 
 
 def _level(value: Any) -> int:
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and _LEVEL_TEXT.fullmatch(value.strip()):
+        return int(value.strip())
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int):
-        raise RecordError("rule.level is required: a number from 0 to 16")
-    return value
+        return max(-1, min(int(value), 99))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise RecordError("rule.level is required: a number from 0 to 16")
 
 
 def _identifier(value: Any, name: str) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    text = _identifier_or_empty(value)
+    if not text:
+        if isinstance(value, str):
+            return ""
         raise RecordError(f"{name} must be a string or a number")
-    return str(value).strip()
+    return text
 
 
 def _object(value: Any) -> dict:
@@ -239,7 +245,11 @@ def _fingerprint(rule: str, agent: dict, manager_name: str) -> str:
 
 
 def _identifier_or_empty(value: Any) -> str:
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**18:
+        return str(value)
+    return ""
 
 
 def _techniques(*values: Any) -> list[str]:

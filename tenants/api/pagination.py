@@ -11,3 +11,101 @@ class CursorPagination(pagination.CursorPagination):
     def get_ordering(self, request, queryset, view):
         ordering = getattr(view, "cursor_ordering", None) or self.ordering
         return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+
+
+class KeysetPagination(pagination.BasePagination):
+    """Cursor pagination on a composite, mixed-direction ordering (e.g. urgency: severity
+    descending, then oldest first, then id). The cursor holds the last row's key, so page 500
+    costs what page 1 costs (an index range scan), and inserts never shift pages.
+
+    Views set `keyset_ordering` (fields, "-" for descending; the last must be unique) and may
+    set `count_cap` to answer a capped total ("count", "count_is_capped")."""
+
+    page_size = 50
+    max_page_size = 500
+    count_cap = 10_000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        import base64
+        import json
+
+        from django.db.models import Q
+        from rest_framework.exceptions import ValidationError
+
+        self.request = request
+        self.ordering = list(view.keyset_ordering)
+        self.fields = [f.lstrip("-") for f in self.ordering]
+        try:
+            self.size = min(int(request.query_params.get("page_size", self.page_size)),
+                            self.max_page_size)
+        except ValueError:
+            raise ValidationError({"page_size": "A whole number."}) from None
+        if self.size < 1:
+            raise ValidationError({"page_size": "At least 1."})
+        self.count = self.capped = None
+        if getattr(view, "count_cap", None):
+            capped = queryset.order_by()[: view.count_cap + 1].count()
+            self.count, self.capped = min(capped, view.count_cap), capped > view.count_cap
+        cursor = request.query_params.get("cursor")
+        if cursor:
+            try:
+                values = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
+                assert isinstance(values, list) and len(values) == len(self.fields)
+            except Exception:  # any malformed cursor is the client's error
+                raise ValidationError({"cursor": "Not a cursor this list gave out."}) from None
+            after = Q()
+            # (a, b, c) after (x, y, z) = a>x OR (a=x AND (b>y OR (b=y AND c>z))), per direction
+            for index in reversed(range(len(self.fields))):
+                field, value = self.fields[index], values[index]
+                op = "lt" if self.ordering[index].startswith("-") else "gt"
+                step = Q(**{f"{field}__{op}": value})
+                after = step if index == len(self.fields) - 1 else step | (
+                    Q(**{field: value}) & after)
+            queryset = queryset.filter(after)
+        rows = list(queryset.order_by(*self.ordering)[: self.size + 1])
+        self.has_next = len(rows) > self.size
+        rows = rows[: self.size]
+        self.next_values = None
+        if self.has_next and rows:
+            last = rows[-1]
+            self.next_values = [self._json_value(getattr(last, f)) for f in self.fields]
+        return rows
+
+    @staticmethod
+    def _json_value(value):
+        from datetime import datetime
+        from uuid import UUID
+
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, UUID):
+            return str(value)
+        return value
+
+    def get_paginated_response(self, data):
+        import base64
+        import json
+
+        from rest_framework.response import Response
+        from rest_framework.utils.urls import replace_query_param
+
+        next_url = None
+        if self.next_values is not None:
+            cursor = base64.urlsafe_b64encode(json.dumps(self.next_values).encode()).decode()
+            next_url = replace_query_param(self.request.build_absolute_uri(), "cursor", cursor)
+        body = {"next": next_url, "results": data}
+        if self.count is not None:
+            body = {"count": self.count, "count_is_capped": self.capped, **body}
+        return Response(body)
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "count": {"type": "integer", "description": "Up to the cap."},
+                "count_is_capped": {"type": "boolean"},
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
