@@ -47,7 +47,9 @@ def dedup_key_of(alert: NormalizedAlert) -> str:
     return alert.source_ref or content_digest(alert.raw)
 
 
-def ingest(source: IntakeSource, alerts: list[NormalizedAlert]) -> IngestResult:
+def ingest(
+    source: IntakeSource, alerts: list[NormalizedAlert], *, mark_seen: bool = True
+) -> IngestResult:
     now = timezone.now()
     result = IngestResult()
     firing: list[tuple[int, NormalizedAlert]] = []
@@ -62,7 +64,8 @@ def ingest(source: IntakeSource, alerts: list[NormalizedAlert]) -> IngestResult:
     inserted = _insert(source, [a for _, a in firing], now, result)
     if inserted:
         _group_into_incidents(source, inserted, now, result)
-    _mark_seen(source, now)
+    if mark_seen:  # alerts the portal raises about a source (silence) are not signs of life
+        _mark_seen(source, now)
     _publish(source, inserted, result)
     return result
 

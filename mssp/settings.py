@@ -182,7 +182,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+# Periodic work: Celery beat in the scaled-out mode; `manage.py run_periodic` (started by
+# `make run`) runs the same schedule in-process in the embedded mode.
+CELERY_BEAT_SCHEDULE: dict = {
+    "silent-intake-sources": {"task": "alerts.tasks.check_silent_sources", "schedule": 60.0},
+}
 
 # --- Authentication ----------------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"

@@ -35,7 +35,7 @@ from tests.factories import MembershipFactory, StaffFactory, TenantFactory, issu
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://testserver")
-WAIT = 5  # seconds a socket may take to get a message it is due (bounded, normally ms)
+WAIT = 10  # seconds a socket may take to get a message it is due (bounded, normally ms)
 QUIET = 0.2  # after the last due message: nothing more may arrive
 
 

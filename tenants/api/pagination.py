@@ -36,8 +36,9 @@ class KeysetPagination(pagination.BasePagination):
         self.ordering = list(view.keyset_ordering)
         self.fields = [f.lstrip("-") for f in self.ordering]
         try:
-            self.size = min(int(request.query_params.get("page_size", self.page_size)),
-                            self.max_page_size)
+            self.size = min(
+                int(request.query_params.get("page_size", self.page_size)), self.max_page_size
+            )
         except ValueError:
             raise ValidationError({"page_size": "A whole number."}) from None
         if self.size < 1:
@@ -50,7 +51,8 @@ class KeysetPagination(pagination.BasePagination):
         if cursor:
             try:
                 values = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
-                assert isinstance(values, list) and len(values) == len(self.fields)
+                if not isinstance(values, list) or len(values) != len(self.fields):
+                    raise ValueError("cursor shape")
             except Exception:  # any malformed cursor is the client's error
                 raise ValidationError({"cursor": "Not a cursor this list gave out."}) from None
             after = Q()
@@ -59,8 +61,9 @@ class KeysetPagination(pagination.BasePagination):
                 field, value = self.fields[index], values[index]
                 op = "lt" if self.ordering[index].startswith("-") else "gt"
                 step = Q(**{f"{field}__{op}": value})
-                after = step if index == len(self.fields) - 1 else step | (
-                    Q(**{field: value}) & after)
+                after = (
+                    step if index == len(self.fields) - 1 else step | (Q(**{field: value}) & after)
+                )
             queryset = queryset.filter(after)
         rows = list(queryset.order_by(*self.ordering)[: self.size + 1])
         self.has_next = len(rows) > self.size
