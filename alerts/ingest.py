@@ -14,19 +14,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from tenants import events
 from tenants.models import new_public_id
 
+from . import rules
 from .intake.base import NormalizedAlert, content_digest
 from .models import (
     OPEN_STATUSES,
     SEVERITY_RANK,
     Alert,
+    CorrelationRule,
     Incident,
     IncidentEvent,
     IntakeSource,
+    SuppressionRule,
     Visibility,
 )
 
@@ -61,9 +65,10 @@ def ingest(
                 result.resolved += 1
                 continue
         firing.append((index, alert))
-    inserted = _insert(source, [a for _, a in firing], now, result)
+    suppression, correlation = rules.active_rules(source.tenant_id)
+    inserted = _insert(source, [a for _, a in firing], now, result, suppression)
     if inserted:
-        _group_into_incidents(source, inserted, now, result)
+        _group_into_incidents(source, inserted, now, result, correlation)
     if mark_seen:  # alerts the portal raises about a source (silence) are not signs of life
         _mark_seen(source, now)
     _publish(source, inserted, result)
@@ -96,8 +101,13 @@ def _resolve(source: IntakeSource, alert: NormalizedAlert, now: datetime) -> str
 
 
 def _insert(
-    source: IntakeSource, alerts: list[NormalizedAlert], now: datetime, result: IngestResult
+    source: IntakeSource,
+    alerts: list[NormalizedAlert],
+    now: datetime,
+    result: IngestResult,
+    suppression: list[SuppressionRule],
 ) -> list[Alert]:
+    source_id = str(source.pk)
     rows: list[Alert] = []
     by_key: dict[str, Alert] = {}
     order: list[str] = []
@@ -128,7 +138,12 @@ def _insert(
             raw=alert.raw,
             status=alert.status,
             ends_at=alert.ends_at,
+            suppressed_by_id=next(
+                (r.pk for r in suppression if rules.suppresses(r.conditions, alert, source_id)),
+                None,
+            ),
         )
+        row.normalized = alert  # for correlation, below
         by_key[key] = row
         rows.append(row)
     if not rows:
@@ -140,20 +155,50 @@ def _insert(
         .values_list("dedup_key", "pk")
     )
     inserted = [row for row in rows if stored.get(row.dedup_key) == row.pk]
+    _count_suppression_hits(source, inserted, now)
     result.created = len(inserted)
     result.duplicates = len(order) - len(inserted)
     result.alert_ids.extend(str(stored[key]) for key in order)
     return inserted
 
 
+def _count_suppression_hits(source: IntakeSource, inserted: list[Alert], now: datetime) -> None:
+    hits: dict = {}
+    for alert in inserted:
+        if alert.suppressed_by_id:
+            hits[alert.suppressed_by_id] = hits.get(alert.suppressed_by_id, 0) + 1
+    for rule_id, count in hits.items():
+        SuppressionRule.objects.for_tenant(source.tenant_id).filter(pk=rule_id).update(
+            hit_count=F("hit_count") + count, last_hit_at=now
+        )
+
+
 def _group_into_incidents(
-    source: IntakeSource, alerts: list[Alert], now: datetime, result: IngestResult
+    source: IntakeSource,
+    alerts: list[Alert],
+    now: datetime,
+    result: IngestResult,
+    correlation: list[CorrelationRule],
 ) -> None:
+    """Suppressed alerts stay out of incidents; a correlation rule's group key replaces the
+    alert's own fingerprint when the alert has every field the rule groups by."""
     groups: dict[str, list[Alert]] = {}
+    windows: dict[str, int] = {}
+    source_id = str(source.pk)
     for alert in alerts:
-        if alert.status == Alert.Status.FIRING:
-            groups.setdefault(alert.fingerprint, []).append(alert)
-    for fingerprint, members in groups.items():
+        if alert.status != Alert.Status.FIRING or alert.suppressed_by_id:
+            continue
+        key = alert.fingerprint
+        for rule in correlation:
+            correlated = rules.correlation_key(rule, alert.normalized, source_id)
+            if correlated is not None:
+                key, windows[correlated] = correlated, rule.window_minutes
+                break
+        groups.setdefault(key, []).append(alert)
+    for key, members in groups.items():
+        fingerprint = key
+        if key in windows:
+            fingerprint = _correlated_fingerprint(source, key, windows[key], now)
         incident_id, created = _upsert_incident(source, fingerprint, members, now)
         for alert in members:
             alert.incident_id = incident_id
@@ -174,6 +219,31 @@ def _group_into_incidents(
             data={"alerts": [str(a.pk) for a in members[:50]], "count": len(members)},
             visibility=Visibility.SHARED,
         )
+
+
+def _correlated_fingerprint(
+    source: IntakeSource, key: str, window_minutes: int, now: datetime
+) -> str:
+    """The open incident of this correlation group whose last alert is within the window
+    (a sliding window), or a new group anchored now. A transaction-scoped advisory lock makes
+    concurrent batches of the same group agree on one incident."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", [key, source.tenant_id]
+            )
+    current = (
+        Incident.objects.for_tenant(source.tenant_id)
+        .filter(
+            fingerprint__startswith=f"{key}#",
+            status__in=[s.value for s in OPEN_STATUSES],
+            last_seen__gte=now - timedelta(minutes=window_minutes),
+        )
+        .order_by("-last_seen")
+        .values_list("fingerprint", flat=True)
+        .first()
+    )
+    return current or f"{key}#{int(now.timestamp() * 1000)}"
 
 
 UPSERT_SQL = """

@@ -116,6 +116,10 @@ class Alert(TenantOwnedModel):
     incident = models.ForeignKey(
         "Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
     )
+    # Stored, never lost, but not raised: a suppression rule matched it.
+    suppressed_by = models.ForeignKey(
+        "SuppressionRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -295,3 +299,57 @@ class ContainmentAction(TenantOwnedModel):
 
     class Meta:
         ordering = ["at", "id"]
+
+
+class SuppressionRule(TenantOwnedModel):
+    """Alerts matching every condition are stored but not raised (no incident) until the rule
+    expires. Every rule has an owner and an expiry: suppression never silently outlives
+    the reason it was made for."""
+
+    CONDITIONS = ("rule_id", "title_contains", "category", "source", "severity", "observable")
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    reason = models.TextField()
+    conditions = models.JSONField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    is_active = models.BooleanField(default=True)
+    hit_count = models.PositiveIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CorrelationRule(TenantOwnedModel):
+    """Alerts that share the values of `group_by` within `window_minutes` of the group's last
+    alert form one incident, whatever their own fingerprints."""
+
+    FIELDS = ("rule_id", "category", "source", "title", "observable:ip", "observable:hostname",
+              "observable:user", "observable:domain", "observable:hash", "observable:email",
+              "observable:url")
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    group_by = models.JSONField()
+    window_minutes = models.PositiveIntegerField()
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -228,6 +228,8 @@ def _time(value: Any, name: str) -> datetime | None:
         parsed = parse_time(value)
     except RecordError as exc:
         raise RecordError(f"{name}: {exc}") from None
+    except (OverflowError, ValueError):  # base.parse_time on a huge integer
+        raise RecordError(f"{name}: {clip(repr(value), 40)} is out of range") from None
     if parsed is None or parsed.year == _ZERO_TIME_YEAR:
         return None
     try:

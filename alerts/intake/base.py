@@ -7,6 +7,8 @@ A source module (alerts/intake/<kind>.py) provides:
         split one request body into the records it carries (a Wazuh alert, an Alertmanager
         webhook's alerts, CEF lines ...). Raises BodyError when the body as a whole is unusable.
         Most JSON sources use `json_records` below.
+        The list may hold RecordError instances in place of records that could not even be
+        read (a bad NDJSON line): parse() is not called for those, they are reported as is.
     def parse(record: Any) -> NormalizedAlert
         one record -> one normalised alert. Raises RecordError (a message a human can act on)
         for a record that cannot be an alert; the rest of the batch is still stored.
@@ -83,7 +85,13 @@ class NormalizedAlert:
         self.source_ref = clip(self.source_ref, 255)
         self.rule_id = clip(self.rule_id, 255)
         self.rule_name = clip(self.rule_name, MAX_FIELD)
-        self.mitre = sorted({t for t in self.mitre if MITRE_TECHNIQUE.fullmatch(t)})
+        self.mitre = sorted(
+            {
+                t.strip().upper()
+                for t in self.mitre
+                if isinstance(t, str) and MITRE_TECHNIQUE.fullmatch(t.strip().upper())
+            }
+        )
         self.tags = sorted({clip(t, 100) for t in self.tags if isinstance(t, str) and t})[:50]
         self.observables = dedupe_observables(self.observables)
         if self.observed_at is not None and self.observed_at.tzinfo is None:
@@ -133,13 +141,13 @@ def parse_time(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 10_000_000_000 else value
         try:
+            seconds = value / 1000 if value > 10_000_000_000 else value
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
-            raise RecordError(f"time {value!r} is out of range") from None
-    if not isinstance(value, str):
-        raise RecordError(f"time {value!r} is not a timestamp")
+            raise RecordError(f"time {str(value)[:40]} is out of range") from None
+    if not isinstance(value, str) or not value.isascii():
+        raise RecordError(f"time {str(value)[:40]!r} is not a timestamp")
     text = value.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -149,13 +157,20 @@ def parse_time(value: Any) -> datetime | None:
     except ValueError:
         try:
             return parse_time(float(text))
-        except (ValueError, RecordError):
-            raise RecordError(f"time {value!r} is not ISO 8601") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except (ValueError, OverflowError, RecordError):
+            raise RecordError(f"time {value[:40]!r} is not ISO 8601") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise RecordError(f"time {value[:40]!r} is out of range") from None
 
 
 def normalise_observable(kind: str, value: Any) -> Observable | None:
     """A typed observable with a canonical value, or None when the value is not one."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None  # a dict or list is never an observable's value
     text = clip(value, MAX_FIELD)
     if not text or kind not in OBSERVABLE_TYPES:
         return None
@@ -216,9 +231,13 @@ def dedupe_observables(items: list[Observable]) -> list[Observable]:
 
 def severity_from_scale(value: Any, thresholds: list[tuple[float, str]], default: str) -> str:
     """Map a number with [(minimum, severity), ...] sorted from highest minimum down."""
+    if isinstance(value, str) and not value.isascii():
+        return default
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return default
+    if number != number:  # NaN
         return default
     for minimum, severity in thresholds:
         if number >= minimum:
@@ -257,8 +276,16 @@ def dig(document: Any, path: str, default: Any = None) -> Any:
         if part in current:
             current = current[part]
             continue
-        rest = ".".join(parts[index:])
-        return current.get(rest, default) if rest in current else default
+        # a flattened prefix with a nested rest: {"kibana.alert.rule": {"name": ...}}
+        for cut in range(len(parts), index, -1):
+            prefix = ".".join(parts[index:cut])
+            if prefix in current:
+                return (
+                    dig(current[prefix], ".".join(parts[cut:]), default)
+                    if cut < len(parts)
+                    else current[prefix]
+                )
+        return default
     return current
 
 

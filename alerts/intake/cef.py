@@ -244,7 +244,7 @@ def split(line: str) -> tuple[dict[str, str], str]:
             "(Version|Vendor|Product|Version|Event Class ID|Name|Severity|Extension)"
         )
     version = parts[0].strip()
-    if not version.isdigit():
+    if not re.fullmatch(r"[0-9]{1,3}", version):
         raise RecordError(f"CEF version must be a number, not {clip(repr(version), 20)}")
     parts[0] = version
     return dict(zip(HEADER_FIELDS, parts, strict=True)), extension
@@ -306,9 +306,11 @@ _MONTHS = {
 _CEF_TIME = re.compile(
     r"(?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})(?:\s+(?P<year>\d{4}))?\s+"
     r"(?P<hour>\d{1,2}):(?P<minute>\d{2}):(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?"
-    r"(?:\s*(?P<zone>\S.*))?"
+    r"(?:\s*(?P<zone>\S.*))?",
+    re.ASCII,
 )
-_OFFSET = re.compile(r"(?:GMT|UTC|UT|Z)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+_EPOCH = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,9})?")
+_OFFSET = re.compile(r"(?:GMT|UTC|UT|Z)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE | re.ASCII)
 _ZONE_HOURS = {
     "UTC": 0,
     "GMT": 0,
@@ -349,12 +351,16 @@ _ZONE_HOURS = {
 def parse_cef_time(value: str, now: datetime | None = None) -> datetime:
     """One CEF timestamp (see the module docstring); RecordError when unreadable."""
     text = value.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        number = float(text) if "." in text else int(text)
-        return parse_time(number)
-    match = _CEF_TIME.fullmatch(text)
-    if match is None:
-        return parse_time(text)  # ISO 8601 and its near forms, or RecordError
+    try:
+        if _EPOCH.fullmatch(text):
+            return parse_time(float(text) if "." in text else int(text))
+        match = _CEF_TIME.fullmatch(text)
+        if match is None:
+            return parse_time(text)  # ISO 8601 and its near forms, or RecordError
+    except RecordError:
+        raise
+    except (OverflowError, ValueError):  # base.parse_time on a number beyond float
+        raise RecordError(f"time {clip(text, 60)!r} is out of range") from None
     month = _MONTHS.get(match["month"].lower())
     if month is None:
         raise RecordError(f"time {clip(text, 60)!r}: unknown month {match['month']!r}")

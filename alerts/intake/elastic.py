@@ -221,16 +221,22 @@ def _description(doc: dict) -> str:
 def _observed_at(doc: dict) -> datetime | None:
     for path in ("kibana.alert.original_time", "signal.original_time", "@timestamp"):
         value = _first(dig(doc, path))
-        if value in (None, ""):
-            continue
-        try:
-            moment = parse_time(value)
-            return moment.astimezone(UTC) if moment else None
-        except RecordError as exc:
-            raise RecordError(f"{path}: {exc}") from None
-        except (OverflowError, ValueError):
-            raise RecordError(f"{path}: {clip(value, 40)!r} is out of range") from None
+        if value not in (None, ""):
+            return _moment(value, path)
     return None
+
+
+def _moment(value: Any, name: str) -> datetime | None:
+    """base.parse_time in UTC, every failure a RecordError that names the field."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise RecordError(f"{name} must be an ISO 8601 time or epoch seconds")
+    try:
+        moment = parse_time(value)
+        return moment.astimezone(UTC) if moment else None
+    except RecordError as exc:
+        raise RecordError(f"{name}: {clip(exc, 200)}") from None
+    except (OverflowError, ValueError):  # beyond what a datetime holds
+        raise RecordError(f"{name} is out of range") from None
 
 
 def _threats(threat: Any) -> list[dict]:

@@ -210,24 +210,26 @@ def _description(result: dict, notable: bool, title: str, results_link: str) -> 
 
 
 def _observed_at(result: dict) -> datetime | None:
-    name, value = "_time", result.get("_time")
+    value = result.get("_time")
     if value not in (None, ""):
-        try:
-            moment = parse_time(_text(value) or value)
-        except RecordError as exc:
-            raise RecordError(f"result._time: {exc}") from None
-    else:
-        name, value = "firstTime", _text(result.get("firstTime"))
-        try:  # firstTime is often display text (convert ctime): use it only when it is a time
-            moment = parse_time(value or None)
-        except RecordError:
-            moment = None
-    if moment is None:
+        return _moment(_text(value) or value, "result._time")
+    try:  # firstTime is often display text (convert ctime): use it only when it is a time
+        return _moment(_text(result.get("firstTime")) or None, "result.firstTime")
+    except RecordError:
         return None
+
+
+def _moment(value: Any, name: str) -> datetime | None:
+    """base.parse_time in UTC, every failure a RecordError that names the field."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise RecordError(f"{name} must be an ISO 8601 time or epoch seconds")
     try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise RecordError(f"result.{name}: {clip(value, 40)!r} is out of range") from None
+        moment = parse_time(value)
+        return moment.astimezone(UTC) if moment else None
+    except RecordError as exc:
+        raise RecordError(f"{name}: {clip(exc, 200)}") from None
+    except (OverflowError, ValueError):  # beyond what a datetime holds
+        raise RecordError(f"{name} is out of range") from None
 
 
 def _source_ref(sid: str, result: dict, notable: bool) -> str:
@@ -237,7 +239,12 @@ def _source_ref(sid: str, result: dict, notable: bool) -> str:
     if not sid:
         return ""  # the ingest identifies the payload by its digest
     address = _text(result.get("_cd"))
-    return f"{sid}:{address or content_digest(result).removeprefix('sha256:')[:32]}"
+    if not address:
+        try:
+            address = content_digest(result).removeprefix("sha256:")[:32]
+        except ValueError:  # an integer too long for JSON: not storable either
+            raise RecordError("result holds a number too large to store") from None
+    return f"{sid}:{address}"
 
 
 def _techniques(result: dict) -> list[str]:

@@ -68,6 +68,7 @@ CONTENT_TYPES = DEFAULT_CONTENT_TYPES
 # alert.severity is a priority (lower is more urgent): compare its negation against the scale.
 _PRIORITY_SCALE = [(-1, "high"), (-2, "medium"), (-3, "low"), (float("-inf"), "info")]
 _DEFAULT_SEVERITY = "medium"
+_DIGITS = re.compile(r"[0-9]{1,18}")  # not str.isdigit(): "²" is a digit to it, not to int()
 
 
 def records(body: bytes, content_type: str) -> list[Any]:
@@ -115,6 +116,8 @@ def parse(record: Any) -> NormalizedAlert:
         observed_at = _utc(parse_time(timestamp))
     except RecordError as exc:
         raise RecordError(f"timestamp: {exc}") from None
+    except (OverflowError, ValueError):  # base.parse_time on a huge integer
+        raise RecordError(f"timestamp: {clip(repr(timestamp), 40)} is out of range") from None
     metadata = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
 
     src_ip = _ip(record.get("src_ip"))
@@ -165,7 +168,7 @@ def _integer(value: Any, name: str) -> int | None:
         raise RecordError(f"{name} must be a number")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         return int(value.strip())
     raise RecordError(f"{name} must be a number, not {clip(repr(value), 40)}")
 
@@ -214,7 +217,7 @@ def _severity(value: Any, metadata: dict) -> str:
 def _is_number(value: Any) -> bool:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond float
         return False
     return number == number and number not in (float("inf"), float("-inf"))
 

@@ -49,13 +49,16 @@ Sysmon `ruleName` ("technique_id=T1003,...", sysmon-modular).
 Observables: agent name/ip and the syslog host (hostname, ip); data srcip/dstip (also the
 src_ip/dest_ip of JSON-decoded logs), srcuser/dstuser; Windows eventdata (ipAddress,
 sourceIp, destinationIp, workstationName, targetUserName, subjectUserName, user, queryName,
-destinationHostname, hashes); syscheck hashes and who-data user; data.url when it is an
+destinationHostname, hashes); syscheck hashes and who-data user; the file hashes of a
+VirusTotal integration alert (data.virustotal.source); data.url when it is an
 absolute URL, data.hostname. Loopback and unspecified addresses and "-" placeholders are
 dropped. Wazuh 2.x alerts (fields at the top level, "2017 Jan 05 14:11:21" timestamps, read as
 UTC) are accepted too.
 
 Optional parts of the wrong shape (an `agent` that is a string, a `data` list ...) are ignored;
-a record without a usable rule (an object with a description and a level) is rejected.
+a record without a usable rule (an object with a description and a level) is rejected, and so
+is one whose `id` or `rule.id` is neither a string nor a number, or whose timestamp is not a
+time. Times are stored in UTC.
 """
 
 from __future__ import annotations
@@ -201,22 +204,29 @@ def _strings(value: Any) -> list[str]:
 
 
 def _observed_at(alert: dict) -> datetime | None:
-    value = alert.get("timestamp")
-    name = "timestamp"
+    value, name = alert.get("timestamp"), "timestamp"
     if value in (None, ""):
         value, name = alert.get("@timestamp"), "@timestamp"
     try:
-        moment = parse_time(value)
-    except RecordError as exc:
-        moment = _legacy_time(value)
-        if moment is None:
-            raise RecordError(f"{name}: {exc}") from None
-    if moment is None:
-        return None
+        return _moment(value, name)
+    except RecordError:
+        legacy = _legacy_time(value)
+        if legacy is None:
+            raise
+        return legacy
+
+
+def _moment(value: Any, name: str) -> datetime | None:
+    """base.parse_time in UTC, every failure a RecordError that names the field."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise RecordError(f"{name} must be an ISO 8601 time or epoch seconds")
     try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise RecordError(f"{name}: {clip(value, 40)!r} is out of range") from None
+        moment = parse_time(value)
+        return moment.astimezone(UTC) if moment else None
+    except RecordError as exc:
+        raise RecordError(f"{name}: {clip(exc, 200)}") from None
+    except (OverflowError, ValueError):  # beyond what a datetime holds
+        raise RecordError(f"{name} is out of range") from None
 
 
 def _legacy_time(value: Any) -> datetime | None:
@@ -307,6 +317,8 @@ def _observables(alert: dict, agent: dict, data: dict) -> list[Observable]:
             ),
         ),
         ("user", _values(dig(syscheck, "audit.user.name"))),
+        # The VirusTotal integration's verdict alert names the file it looked up.
+        ("hash", _values(dig(data, "virustotal.source.md5"), dig(data, "virustotal.source.sha1"))),
     )
     return found
 

@@ -350,6 +350,8 @@ def test_malformed_json_is_a_body_error():
         ({"startsAt": "last tuesday"}, "startsAt: time 'last tuesday'"),
         ({"startsAt": ["2026-11-27T10:00:00Z"]}, "startsAt:"),
         ({"status": "resolved", "endsAt": "soon"}, "endsAt: time 'soon'"),
+        ({"startsAt": 10**400}, "startsAt: .* is out of range"),
+        ({"status": "resolved", "endsAt": -(10**400)}, "endsAt: .* is out of range"),
     ],
 )
 def test_bad_alerts_are_rejected_with_a_clear_message(change, message):
@@ -382,6 +384,9 @@ ODD_VALUES = [
     0,
     -1,
     2**63,
+    10**400,
+    "²",
+    "9" * 5000,
     1.5,
     "",
     " ",

@@ -397,6 +397,7 @@ def test_rt_wins_over_end_and_start():
         ("Nov 27 2026 25:61:00", "is not a valid date"),
         ("yesterday at noon", "rt: time 'yesterday at noon' is not ISO 8601"),
         ("99999999999999999999999", "rt: time"),
+        ("9" * 5000, "rt: time '9999"),
     ],
 )
 def test_unreadable_times_reject_the_record_naming_the_field(value, message):
@@ -546,6 +547,12 @@ def test_truncated_headers_are_rejected(line):
         cef.parse(line)
 
 
+@pytest.mark.parametrize("version", ["X", "²", "٣", "1.0", "", "0 0"])
+def test_version_must_be_ascii_digits(version):
+    with pytest.raises(RecordError, match="CEF version must be a number"):
+        cef.parse(f"CEF:{version}|V|P|1|id|N|5|src=10.0.0.1")
+
+
 @pytest.mark.parametrize("record", [None, b"CEF:0|V|P|1|id|N|5|", 5, ["CEF:0|V|P|1|id|N|5|"], {}])
 def test_records_that_are_not_text_are_rejected(record):
     with pytest.raises(RecordError, match="one line of text"):
@@ -604,6 +611,9 @@ def test_fuzz_random_edits_with_the_format_s_special_characters():
         "0001-01-01T00:00:00+01:00",
         "9999-12-31T23:59:59-01:00",
         "Nov 27 2026 10:00:00.1234567890",
+        "9" * 5000,
+        "1" * 25 + ".5",
+        "Nov ٢٧ 2026 10:00:00",
         "Nov 27 2026 10:00:00 " + "x/" * 40,
         "💥",
     ],

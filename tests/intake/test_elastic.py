@@ -372,6 +372,7 @@ def test_a_body_that_is_not_json_is_refused_whole():
         ({"kibana.alert.rule.name": "x", "kibana.alert.uuid": 42}, "kibana.alert.uuid must be"),
         ({"kibana.alert.rule.name": "x", "@timestamp": "last tuesday"}, "@timestamp"),
         ({"kibana.alert.rule.name": "x", "kibana.alert.original_time": []}, "original_time"),
+        ({"kibana.alert.rule.name": "x", "@timestamp": 10**400}, "out of range"),
         (
             {"kibana.alert.rule.name": "x", "@timestamp": "9999-12-31T23:59:59-05:00"},
             "out of range",

@@ -290,6 +290,7 @@ def test_a_body_that_is_not_json_is_refused_whole():
         ({"result": {}, "search_name": "  ", "sid": ""}, "search_name"),
         ({"result": {"_time": "yesterday"}, "search_name": "x"}, "result._time"),
         ({"result": {"_time": {"x": 1}}, "search_name": "x"}, "result._time"),
+        ({"result": {"_time": 10**400}, "search_name": "x"}, "out of range"),
     ],
 )
 def test_bad_records_are_rejected_with_a_reason(record, message):

@@ -284,6 +284,8 @@ def test_missing_timestamp_leaves_observed_at_empty():
         ([1], "medium"),
         ({"level": 1}, "medium"),
         ("nan", "medium"),
+        (10**400, "medium"),
+        ("²", "medium"),
     ],
 )
 def test_severity_from_priority(priority, expected):
@@ -397,6 +399,9 @@ def test_title_falls_back_to_the_signature_id():
         (lambda r: r.update(timestamp="yesterday"), "timestamp: time 'yesterday'"),
         (lambda r: r.update(timestamp={"at": 1}), "timestamp:"),
         (lambda r: r.update(timestamp="0001-01-01T00:00:00+0100"), "out of range"),
+        (lambda r: r.update(timestamp=10**400), "timestamp: .* is out of range"),
+        (lambda r: r["alert"].update(signature_id="²"), "alert.signature_id must be a number"),
+        (lambda r: r["alert"].update(signature_id="9" * 5000), "must be a number"),
     ],
 )
 def test_bad_records_are_rejected_with_a_clear_message(mutate, message):
@@ -420,6 +425,10 @@ ODD_VALUES = [
     -1,
     2**63,
     -(10**30),
+    10**400,
+    "²",
+    "٣",
+    "9" * 5000,
     1.5,
     "",
     " ",

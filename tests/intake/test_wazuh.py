@@ -150,6 +150,30 @@ def test_absolute_urls_and_json_decoded_addresses_are_observables():
     }
 
 
+def test_virustotal_integration_alert_names_the_file_hashes():
+    record = alert_with(
+        data={
+            "virustotal": {
+                "found": "1",
+                "malicious": "1",
+                "source": {
+                    "alert_id": "1710238965.2871144",
+                    "file": "/var/www/html/uploads/shell.php",
+                    "md5": "844764f56f7b6fd871d505f3adf30eee",
+                    "sha1": "9f360cf5d47a3985085989e8c9e15cc4b5e8fe5e",
+                },
+                "positives": "51",
+                "total": "68",
+            },
+            "integration": "virustotal",
+        }
+    )
+    assert observed(wazuh.parse(record)) >= {
+        ("hash", "844764f56f7b6fd871d505f3adf30eee"),
+        ("hash", "9f360cf5d47a3985085989e8c9e15cc4b5e8fe5e"),
+    }
+
+
 def test_sysmon_dns_query_is_a_domain_and_loopback_addresses_are_dropped():
     record = alert_with(
         data={
@@ -321,6 +345,8 @@ def test_a_body_that_is_not_json_is_refused_whole():
         ({"rule": {"description": "x", "level": 5}, "id": [1]}, "id must be"),
         ({"rule": {"description": "x", "level": 5}, "timestamp": "yesterday"}, "timestamp"),
         ({"rule": {"description": "x", "level": 5}, "timestamp": {"t": 1}}, "timestamp"),
+        # A 401-digit number is valid JSON; as a time it is out of any range.
+        ({"rule": {"description": "x", "level": 5}, "timestamp": 10**400}, "out of range"),
         (
             {"rule": {"description": "x", "level": 5}, "timestamp": "0001-01-01T00:00:00+05:00"},
             "out of range",
