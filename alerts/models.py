@@ -333,9 +333,19 @@ class CorrelationRule(TenantOwnedModel):
     """Alerts that share the values of `group_by` within `window_minutes` of the group's last
     alert form one incident, whatever their own fingerprints."""
 
-    FIELDS = ("rule_id", "category", "source", "title", "observable:ip", "observable:hostname",
-              "observable:user", "observable:domain", "observable:hash", "observable:email",
-              "observable:url")
+    FIELDS = (
+        "rule_id",
+        "category",
+        "source",
+        "title",
+        "observable:ip",
+        "observable:hostname",
+        "observable:user",
+        "observable:domain",
+        "observable:hash",
+        "observable:email",
+        "observable:url",
+    )
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")

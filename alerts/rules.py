@@ -19,32 +19,40 @@ def validate_conditions(conditions: Any) -> dict:
     "severity": ["low", "info"], "observable": {"type": "ip", "value": "10.0.0.1"}}: all given
     conditions must hold; at least one is required."""
     if not isinstance(conditions, dict) or not conditions:
-        raise ValueError("Conditions are an object with at least one of: "
-                         + ", ".join(SuppressionRule.CONDITIONS) + ".")
+        raise ValueError(
+            "Conditions are an object with at least one of: "
+            + ", ".join(SuppressionRule.CONDITIONS)
+            + "."
+        )
     unknown = set(conditions) - set(SuppressionRule.CONDITIONS)
     if unknown:
         raise ValueError(f"Unknown condition(s): {', '.join(sorted(unknown))}.")
     for key in ("rule_id", "title_contains", "category", "source"):
         value = conditions.get(key)
-        if value is not None and (not isinstance(value, str) or not value.strip()
-                                  or len(value) > 500):
+        if value is not None and (
+            not isinstance(value, str) or not value.strip() or len(value) > 500
+        ):
             raise ValueError(f"{key} is a non-empty string.")
     severity = conditions.get("severity")
-    if severity is not None and (not isinstance(severity, list) or not severity
-                                 or not set(severity) <= set(SEVERITIES)):
+    if severity is not None and (
+        not isinstance(severity, list) or not severity or not set(severity) <= set(SEVERITIES)
+    ):
         raise ValueError(f"severity is a list of {', '.join(SEVERITIES)}.")
     observable = conditions.get("observable")
-    if observable is not None and (not isinstance(observable, dict)
-                                   or set(observable) != {"type", "value"}
-                                   or not all(isinstance(v, str) for v in observable.values())):
+    if observable is not None and (
+        not isinstance(observable, dict)
+        or set(observable) != {"type", "value"}
+        or not all(isinstance(v, str) for v in observable.values())
+    ):
         raise ValueError('observable is {"type": ..., "value": ...}.')
     return conditions
 
 
 def validate_group_by(fields: Any) -> list[str]:
     if not isinstance(fields, list) or not fields or len(fields) > 5:
-        raise ValueError("group_by is a list of 1 to 5 of: "
-                         + ", ".join(CorrelationRule.FIELDS) + ".")
+        raise ValueError(
+            "group_by is a list of 1 to 5 of: " + ", ".join(CorrelationRule.FIELDS) + "."
+        )
     unknown = [f for f in fields if f not in CorrelationRule.FIELDS]
     if unknown:
         raise ValueError(f"Unknown field(s): {', '.join(map(str, unknown))}.")
@@ -54,8 +62,10 @@ def validate_group_by(fields: Any) -> list[str]:
 def suppresses(conditions: dict, alert: NormalizedAlert, source_id: str) -> bool:
     if "rule_id" in conditions and alert.rule_id != conditions["rule_id"]:
         return False
-    if "title_contains" in conditions and \
-            conditions["title_contains"].lower() not in alert.title.lower():
+    if (
+        "title_contains" in conditions
+        and conditions["title_contains"].lower() not in alert.title.lower()
+    ):
         return False
     if "category" in conditions and alert.category != conditions["category"].lower():
         return False
@@ -79,8 +89,12 @@ def correlation_key(rule: CorrelationRule, alert: NormalizedAlert, source_id: st
             found = sorted(o.value for o in alert.observables if o.type == kind)
             value = found[0] if found else None
         else:
-            value = {"rule_id": alert.rule_id, "category": alert.category,
-                     "source": source_id, "title": alert.title}[name] or None
+            value = {
+                "rule_id": alert.rule_id,
+                "category": alert.category,
+                "source": source_id,
+                "title": alert.title,
+            }[name] or None
         if value is None:
             return None
         values.append(value)
@@ -90,7 +104,10 @@ def correlation_key(rule: CorrelationRule, alert: NormalizedAlert, source_id: st
 
 def active_rules(tenant_id: int) -> tuple[list[SuppressionRule], list[CorrelationRule]]:
     now = timezone.now()
-    suppression = list(SuppressionRule.objects.for_tenant(tenant_id)
-                       .filter(is_active=True, expires_at__gt=now).order_by("created_at"))
+    suppression = list(
+        SuppressionRule.objects.for_tenant(tenant_id)
+        .filter(is_active=True, expires_at__gt=now)
+        .order_by("created_at")
+    )
     correlation = list(CorrelationRule.objects.for_tenant(tenant_id).filter(is_active=True))
     return suppression, correlation

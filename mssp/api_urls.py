@@ -4,7 +4,14 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from alerts.api.intake import IntakeView
-from alerts.api.views import AlertViewSet, IncidentViewSet, IntakeSourceViewSet, QueueViewSet
+from alerts.api.views import (
+    AlertViewSet,
+    CorrelationRuleViewSet,
+    IncidentViewSet,
+    IntakeSourceViewSet,
+    QueueViewSet,
+    SuppressionRuleViewSet,
+)
 from tenants.api.views import (
     AuditEventViewSet,
     AuthTokenView,
@@ -22,6 +29,8 @@ router.register("tokens", TokenViewSet, basename="token")
 router.register("tenants", TenantViewSet, basename="tenant")
 router.register(f"{TENANT}/members", MemberViewSet, basename="member")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
+router.register(f"{TENANT}/suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
+router.register(f"{TENANT}/correlation-rules", CorrelationRuleViewSet, basename="correlation-rule")
 router.register("staff", StaffViewSet, basename="staff")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("alerts", AlertViewSet, basename="alert")

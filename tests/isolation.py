@@ -82,7 +82,7 @@ def api_routes(urlpatterns=None) -> list[Route]:
         view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
         actions = getattr(callback, "actions", None)
         if actions:
-            methods = sorted(m.upper() for m in actions)
+            methods = sorted(m.upper() for m in actions if m in view.http_method_names)
         else:
             methods = sorted(
                 m.upper() for m in view.http_method_names if hasattr(view, m) and m != "options"

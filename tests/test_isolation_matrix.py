@@ -9,12 +9,14 @@ tenant B's object is (B_OBJECTS). A route over a model missing here fails
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.urls import path
+from django.utils import timezone
 from rest_framework import viewsets
 
-from alerts.models import Alert, Incident, IntakeSource
+from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
 from tenants.models import ApiToken, AuditEvent, Membership, Team, Tenant, User
@@ -38,6 +40,8 @@ B_OBJECTS = {
     AuditEvent: lambda w: (w["b_audit"], w["b_audit"].pk, w["mssp_admin"]),
     Alert: lambda w: (w["b_alert"], w["b_alert"].pk, w["mssp_admin"]),
     Incident: lambda w: (w["b_incident"], w["b_incident"].pk, w["mssp_admin"]),
+    SuppressionRule: lambda w: (w["b_suppression"], w["b_suppression"].pk, w["mssp_admin"]),
+    CorrelationRule: lambda w: (w["b_correlation"], w["b_correlation"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -51,6 +55,22 @@ def world(two_tenants):
         w["b_member"] = Membership.objects.for_tenant(w["b"]).get(user=w["b_viewer"])
         w["a_member"] = Membership.objects.for_tenant(w["a"]).get(user=w["a_viewer"])
         w["b_audit"] = audit.record("test.event", tenant=w["b"], summary="B's secret event")
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):
+            w[f"{name}_suppression"] = SuppressionRule.objects.create(
+                tenant=w[name],
+                name=f"{name.upper()}'s secret suppression",
+                reason="x",
+                conditions={"rule_id": "never"},
+                owner=w["mssp_admin"],
+                expires_at=timezone.now() + timedelta(days=1),
+            )
+            w[f"{name}_correlation"] = CorrelationRule.objects.create(
+                tenant=w[name],
+                name=f"{name.upper()}'s secret correlation",
+                group_by=["rule_id"],
+                window_minutes=5,
+            )
     for name in ("a", "b"):
         w[f"{name}_alert"], w[f"{name}_incident"] = ingest_one(
             w[f"{name}_source"], f"{name.upper()}'s secret alert"
@@ -110,6 +130,9 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(alert.pk), alert.title}
         for incident in Incident.objects.for_tenant(w["b"]):
             ids |= {str(incident.pk), incident.title}
+        for model in (SuppressionRule, CorrelationRule):
+            for rule in model.objects.for_tenant(w["b"]):
+                ids |= {str(rule.pk), rule.name}
     ids.add(w["analyst_b"].username)
     return ids
 
@@ -264,6 +287,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             AuditEvent: None,
             Alert: world["a_alert"].pk,
             Incident: world["a_incident"].pk,
+            SuppressionRule: world["a_suppression"].pk,
+            CorrelationRule: world["a_correlation"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

@@ -37,6 +37,27 @@ def add_rows(route, world, n: int) -> None:
 
         ingest_alerts(world["a_source"], n)
         ingest_alerts(world["b_source"], n)
+    elif name in ("SuppressionRuleViewSet", "CorrelationRuleViewSet"):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from alerts.models import CorrelationRule, SuppressionRule
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            for i in range(n):
+                SuppressionRule.objects.create(
+                    tenant=world["a"],
+                    name=f"s{i}",
+                    reason="x",
+                    conditions={"rule_id": "x"},
+                    owner=world["analyst_a"],
+                    expires_at=timezone.now() + timedelta(days=1),
+                )
+                CorrelationRule.objects.create(
+                    tenant=world["a"], name=f"c{i}", group_by=["rule_id"], window_minutes=5
+                )
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

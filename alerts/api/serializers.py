@@ -4,10 +4,12 @@ from ..models import (
     Alert,
     Comment,
     ContainmentAction,
+    CorrelationRule,
     Incident,
     IncidentEvent,
     IntakeSource,
     SourceKind,
+    SuppressionRule,
     Visibility,
 )
 
@@ -198,3 +200,68 @@ class BulkSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     resolution = serializers.CharField(max_length=30, required=False, allow_blank=True)
     owner = serializers.CharField(max_length=150, required=False, allow_null=True)
+
+
+class SuppressionRuleSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+
+    class Meta:
+        model = SuppressionRule
+        fields = [
+            "id",
+            "name",
+            "reason",
+            "conditions",
+            "owner",
+            "expires_at",
+            "is_active",
+            "hit_count",
+            "last_hit_at",
+            "created_at",
+        ]
+        read_only_fields = ["id", "owner", "hit_count", "last_hit_at", "created_at"]
+        extra_kwargs = {"name": {"max_length": 200}, "reason": {"max_length": 5000}}
+
+    def validate_conditions(self, value):
+        from .. import rules
+
+        try:
+            return rules.validate_conditions(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_expires_at(self, value):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        now = timezone.now()
+        if value <= now:
+            raise serializers.ValidationError("The expiry must be in the future.")
+        if value > now + timedelta(days=MAX_SUPPRESSION_DAYS):
+            raise serializers.ValidationError(
+                f"Suppress for at most {MAX_SUPPRESSION_DAYS} days; renew it if still needed."
+            )
+        return value
+
+
+MAX_SUPPRESSION_DAYS = 90
+
+
+class CorrelationRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CorrelationRule
+        fields = ["id", "name", "group_by", "window_minutes", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {
+            "name": {"max_length": 200},
+            "window_minutes": {"min_value": 1, "max_value": 7 * 24 * 60},
+        }
+
+    def validate_group_by(self, value):
+        from .. import rules
+
+        try:
+            return rules.validate_group_by(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
