@@ -99,21 +99,43 @@ class MemoryEventLog:
         return found
 
 
+# Ids are "<ms>-<n>" with n from one counter shared by every tenant's stream, so ids order
+# events across tenants (a socket that spans several resumes after one id) and never tie.
+# The script makes taking the number and appending one step, so each stream stays ordered.
+_APPEND = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if top[1] then
+  local top_ms = tonumber(string.match(top[1][1], '^(%d+)'))
+  if top_ms > ms then ms = top_ms end
+end
+local ids = {}
+for i = 2, #ARGV do
+  local id = ms .. '-' .. redis.call('INCR', KEYS[2])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, 'e', ARGV[i])
+  ids[#ids + 1] = id
+end
+return ids
+"""
+
+
 class RedisEventLog:
-    """Redis streams, one per tenant, capped at about LOG_LENGTH entries. XINFO's
-    max-deleted-entry-id tells whether events newer than a client's last were trimmed."""
+    """Redis streams, one per tenant, capped at about LOG_LENGTH entries."""
 
     def __init__(self, url: str) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url)
+        self._append = self._redis.register_script(_APPEND)
 
     def append(self, tenant_id: int, events: list[dict]) -> list[str]:
-        pipe = self._redis.pipeline(transaction=False)
-        key = _stream_key(tenant_id)
-        for event in events:
-            pipe.xadd(key, {"e": json.dumps(event)}, maxlen=LOG_LENGTH, approximate=True)
-        return [i.decode() for i in pipe.execute()]
+        sequence = f"{settings.CHANNELS_REDIS_PREFIX}:events:sequence"
+        ids = self._append(
+            keys=[_stream_key(tenant_id), sequence],
+            args=[LOG_LENGTH, *(json.dumps(e) for e in events)],
+        )
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
         after_key = _id_tuple(after)
@@ -126,11 +148,15 @@ class RedisEventLog:
         for info, newer in zip(replies[0::2], replies[1::2], strict=True):
             if isinstance(info, Exception):
                 continue  # no stream: this tenant has had no events
-            deleted = info.get("max-deleted-entry-id") or b"0-0"
-            deleted = deleted.decode() if isinstance(deleted, bytes) else str(deleted)
-            if _id_tuple(deleted) > after_key:
-                return None  # some events after `after` were trimmed away
-            found += [(i.decode(), json.loads(f[b"e"])) for i, f in newer]
+            trimmed = int(info.get("entries-added", 0)) > int(info.get("length", 0))
+            first = info.get("recorded-first-entry-id") or b"0-0"
+            first = first.decode() if isinstance(first, bytes) else str(first)
+            if trimmed and _id_tuple(first) > after_key:
+                return None  # events after `after` may have been trimmed away: reload
+            for raw_id, fields in newer:
+                event = json.loads(fields[b"e"])
+                event["event_id"] = raw_id.decode()  # assigned at append, after it was built
+                found.append((event["event_id"], event))
         return found
 
 
