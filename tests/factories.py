@@ -115,7 +115,11 @@ def ingest_alerts(
 
 def populate_tenant(tenant, author: User) -> None:
     """One row in every tenant-owned table of this tenant (for tests that must see rows)."""
-    from alerts.models import Incident
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from alerts.models import CorrelationRule, Incident, SuppressionRule
     from alerts.services import incident_comment, incident_contain
     from tenants import audit
     from tenants.models import Team
@@ -129,3 +133,8 @@ def populate_tenant(tenant, author: User) -> None:
         incident_contain(incident, actor=author, action="isolate host", target="ws-1")
         Team.objects.create(tenant=tenant, name=f"{tenant.slug} team", kind="in_house")
         audit.record("test.event", tenant=tenant)
+        SuppressionRule.objects.create(
+            tenant=tenant, name="scanner", reason="authorised scan", owner=author,
+            conditions={"rule_id": "scan"}, expires_at=timezone.now() + timedelta(days=1))
+        CorrelationRule.objects.create(tenant=tenant, name="per host",
+                                       group_by=["observable:hostname"], window_minutes=30)
