@@ -10,9 +10,12 @@ upserted against a partial unique index (one open incident per tenant and finger
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
+import orjson
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
@@ -20,7 +23,7 @@ from django.utils import timezone
 from tenants import events
 from tenants.models import new_public_id
 
-from . import rules
+from . import rules, signals
 from .intake.base import NormalizedAlert, content_digest
 from .models import (
     OPEN_STATUSES,
@@ -148,18 +151,82 @@ def _insert(
         rows.append(row)
     if not rows:
         return []
-    Alert.objects.bulk_create(rows, ignore_conflicts=True)
-    stored = dict(
-        Alert.objects.for_tenant(source.tenant_id)
-        .filter(source=source, dedup_key__in=list(by_key))
-        .values_list("dedup_key", "pk")
-    )
+    if connection.vendor == "postgresql":
+        stored = _insert_postgresql(rows)  # {dedup_key: id} of the rows that are new
+    else:
+        Alert.objects.bulk_create(rows, ignore_conflicts=True)
+        stored = {}
+    missing = [key for key in by_key if key not in stored]
+    if missing:  # redeliveries (or SQLite): the id each alert was stored with
+        stored.update(
+            Alert.objects.for_tenant(source.tenant_id)
+            .filter(source=source, dedup_key__in=missing)
+            .values_list("dedup_key", "pk")
+        )
     inserted = [row for row in rows if stored.get(row.dedup_key) == row.pk]
     _count_suppression_hits(source, inserted, now)
     result.created = len(inserted)
     result.duplicates = len(order) - len(inserted)
     result.alert_ids.extend(str(stored[key]) for key in order)
     return inserted
+
+
+# PostgreSQL: the whole batch in one INSERT whose rows arrive as one JSON document, expanded by
+# json_populate_recordset() on the server. Django's bulk_create() binds every value on the client
+# (psycopg's client-side binding quotes each array element with a regular expression), which cost
+# more than the insert itself. ON CONFLICT DO NOTHING keeps the unique constraint the judge of
+# redelivery; RETURNING says which rows are new, so only redeliveries need a second look. Rows
+# are inserted in dedup-key order, so concurrent batches of one source take locks alike.
+INSERT_SQL = """
+INSERT INTO {table} AS a ({columns})
+SELECT {values} FROM json_populate_recordset(NULL::{table}, %s::json) AS r
+ORDER BY r.dedup_key
+ON CONFLICT DO NOTHING
+RETURNING a.dedup_key, a.id
+"""
+
+
+@cache
+def _row_plan() -> tuple[str, list[tuple[str, str]]]:
+    """(INSERT statement, [(column, attribute)]) for Alert's concrete fields."""
+    fields = Alert._meta.concrete_fields
+    quote = connection.ops.quote_name
+    values = [
+        # json_populate_recordset() reads JSON null as SQL NULL: store it as Django does
+        f"coalesce(r.{quote(f.column)}, 'null'::jsonb)"
+        if f.get_internal_type() == "JSONField" and not f.null
+        else f"r.{quote(f.column)}"
+        for f in fields
+    ]
+    sql = INSERT_SQL.format(
+        table=quote(Alert._meta.db_table),
+        columns=", ".join(quote(f.column) for f in fields),
+        values=", ".join(values),
+    )
+    return sql, [(f.column, f.attname) for f in fields]
+
+
+def _insert_postgresql(rows: list[Alert]) -> dict[str, object]:
+    """Insert the rows that are new; {dedup_key: id} of those."""
+    sql, plan = _row_plan()
+    document = [{column: getattr(row, attname) for column, attname in plan} for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_json_text(document)])
+        return dict(cursor.fetchall())
+
+
+def _json_text(document) -> str:
+    """JSON for PostgreSQL's json functions: orjson (UUIDs and aware datetimes in ISO 8601
+    natively, ~10x faster than json on a batch), json for what orjson refuses (integers
+    beyond 64 bits in a raw payload, lone surrogates)."""
+    try:
+        return orjson.dumps(document).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(document, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _count_suppression_hits(source: IntakeSource, inserted: list[Alert], now: datetime) -> None:
@@ -195,30 +262,53 @@ def _group_into_incidents(
                 key, windows[correlated] = correlated, rule.window_minutes
                 break
         groups.setdefault(key, []).append(alert)
+    by_fingerprint: dict[str, list[Alert]] = {}
+    opened = []
     for key, members in groups.items():
         fingerprint = key
         if key in windows:
             fingerprint = _correlated_fingerprint(source, key, windows[key], now)
-        incident_id, created = _upsert_incident(source, fingerprint, members, now)
+        by_fingerprint.setdefault(fingerprint, []).extend(members)
+    if connection.vendor == "postgresql":
+        outcome = _upsert_incidents_postgresql(source, by_fingerprint, now)
+    else:
+        outcome = {}
+        for fingerprint, members in by_fingerprint.items():
+            incident_id, created = _upsert_incident(source, fingerprint, members, now)
+            Alert.objects.for_tenant(source.tenant_id).filter(
+                pk__in=[a.pk for a in members]
+            ).update(incident_id=incident_id)
+            IncidentEvent.objects.create(
+                tenant_id=source.tenant_id,
+                incident_id=incident_id,
+                at=now,
+                kind="created" if created else "alerts_added",
+                summary=_event_summary(source, members, created),
+                data=_event_data(members),
+                visibility=Visibility.SHARED,
+            )
+            outcome[fingerprint] = (incident_id, created)
+    for fingerprint, members in by_fingerprint.items():
+        incident_id, created = outcome[fingerprint]
         for alert in members:
             alert.incident_id = incident_id
-        Alert.objects.for_tenant(source.tenant_id).filter(pk__in=[a.pk for a in members]).update(
-            incident_id=incident_id
-        )
         (result.incidents_created if created else result.incidents_updated).append(str(incident_id))
-        IncidentEvent.objects.create(
-            tenant_id=source.tenant_id,
-            incident_id=incident_id,
-            at=now,
-            kind="created" if created else "alerts_added",
-            summary=(
-                f"Opened from {len(members)} alert(s) of {source.name}"
-                if created
-                else f"{len(members)} more alert(s) from {source.name}"
-            ),
-            data={"alerts": [str(a.pk) for a in members[:50]], "count": len(members)},
-            visibility=Visibility.SHARED,
+        if created:
+            opened.append(incident_id)
+    if opened:  # the SLA app starts the new incidents' clocks, in this transaction
+        signals.incidents_opened.send(
+            sender=Incident, tenant_id=source.tenant_id, incident_ids=opened, at=now
         )
+
+
+def _event_summary(source: IntakeSource, members: list[Alert], created: bool) -> str:
+    if created:
+        return f"Opened from {len(members)} alert(s) of {source.name}"
+    return f"{len(members)} more alert(s) from {source.name}"
+
+
+def _event_data(members: list[Alert]) -> dict:
+    return {"alerts": [str(a.pk) for a in members[:50]], "count": len(members)}
 
 
 def _correlated_fingerprint(
@@ -246,11 +336,7 @@ def _correlated_fingerprint(
     return current or f"{key}#{int(now.timestamp() * 1000)}"
 
 
-UPSERT_SQL = """
-INSERT INTO {table} AS i (id, tenant_id, title, severity, severity_rank, category, status,
-    resolution, fingerprint, source_id, alert_count, first_seen, last_seen, awaiting_reason,
-    created_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, 'new', '', %s, %s, %s, %s, %s, '', %s, %s)
+ON_OPEN_INCIDENT = """
 ON CONFLICT (tenant_id, fingerprint) WHERE status IN ({open_statuses})
 DO UPDATE SET alert_count = i.alert_count + EXCLUDED.alert_count,
     last_seen = CASE WHEN EXCLUDED.last_seen > i.last_seen THEN EXCLUDED.last_seen
@@ -260,8 +346,105 @@ DO UPDATE SET alert_count = i.alert_count + EXCLUDED.alert_count,
     severity_rank = CASE WHEN EXCLUDED.severity_rank > i.severity_rank
                          THEN EXCLUDED.severity_rank ELSE i.severity_rank END,
     updated_at = EXCLUDED.updated_at
+"""
+
+UPSERT_SQL = """
+INSERT INTO {table} AS i (id, tenant_id, title, severity, severity_rank, category, status,
+    resolution, fingerprint, source_id, alert_count, first_seen, last_seen, awaiting_reason,
+    created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, 'new', '', %s, %s, %s, %s, %s, '', %s, %s)
+{on_open_incident}
 RETURNING id
 """
+
+# PostgreSQL: every incident of the batch in one round trip, whatever the number of groups:
+# upsert them (in fingerprint order, so concurrent batches of a tenant lock alike), point the
+# new alerts at them, and write one timeline event each. The groups and the alert -> group map
+# travel as JSON documents.
+GROUP_SQL = """
+WITH g AS (
+    SELECT * FROM json_to_recordset(%(groups)s::json) AS g(
+        proposed uuid, fingerprint text, title text, severity text, severity_rank smallint,
+        category text, alert_count integer, first_seen timestamptz, last_seen timestamptz,
+        event_id uuid, opened text, added text, data jsonb)
+),
+upserted AS (
+    INSERT INTO {incident} AS i (id, tenant_id, title, severity, severity_rank, category,
+        status, resolution, fingerprint, source_id, alert_count, first_seen, last_seen,
+        awaiting_reason, created_at, updated_at)
+    SELECT proposed, %(tenant)s, title, severity, severity_rank, category, 'new', '',
+        fingerprint, %(source)s, alert_count, first_seen, last_seen, '', %(now)s, %(now)s
+    FROM g ORDER BY fingerprint
+    {on_open_incident}
+    RETURNING i.id, i.fingerprint
+),
+linked AS (
+    UPDATE {alert} AS a SET incident_id = u.id
+    FROM json_to_recordset(%(members)s::json) AS m(id uuid, fingerprint text)
+    JOIN upserted u ON u.fingerprint = m.fingerprint
+    WHERE a.id = m.id AND a.tenant_id = %(tenant)s
+),
+logged AS (
+    INSERT INTO {event} (id, tenant_id, incident_id, at, actor_id, actor_name, kind, summary,
+        data, visibility)
+    SELECT g.event_id, %(tenant)s, u.id, %(now)s, NULL, '',
+        CASE WHEN u.id = g.proposed THEN 'created' ELSE 'alerts_added' END,
+        CASE WHEN u.id = g.proposed THEN g.opened ELSE g.added END, g.data, %(visibility)s
+    FROM upserted u JOIN g ON g.fingerprint = u.fingerprint
+)
+SELECT u.fingerprint, u.id, u.id = g.proposed
+FROM upserted u JOIN g ON g.fingerprint = u.fingerprint
+"""
+
+
+def _on_open_incident() -> str:
+    return ON_OPEN_INCIDENT.format(open_statuses=", ".join(f"'{s.value}'" for s in OPEN_STATUSES))
+
+
+def _upsert_incidents_postgresql(
+    source: IntakeSource, by_fingerprint: dict[str, list[Alert]], now: datetime
+) -> dict[str, tuple[object, bool]]:
+    """{fingerprint: (incident id, created)} for every group, in one statement."""
+    groups, members = [], []
+    for fingerprint, alerts in by_fingerprint.items():
+        worst = max(alerts, key=lambda a: a.severity_rank)
+        seen = [a.observed_at or a.received_at for a in alerts]
+        groups.append(
+            {
+                "proposed": str(new_public_id()),
+                "fingerprint": fingerprint,
+                "title": alerts[0].title,
+                "severity": worst.severity,
+                "severity_rank": worst.severity_rank,
+                "category": alerts[0].category,
+                "alert_count": len(alerts),
+                "first_seen": min(seen).isoformat(),
+                "last_seen": max(seen).isoformat(),
+                "event_id": str(new_public_id()),
+                "opened": _event_summary(source, alerts, True),
+                "added": _event_summary(source, alerts, False),
+                "data": _event_data(alerts),
+            }
+        )
+        members += [{"id": str(a.pk), "fingerprint": fingerprint} for a in alerts]
+    quote = connection.ops.quote_name
+    sql = GROUP_SQL.format(
+        incident=quote(Incident._meta.db_table),
+        alert=quote(Alert._meta.db_table),
+        event=quote(IncidentEvent._meta.db_table),
+        on_open_incident=_on_open_incident(),
+    )
+    params = {
+        "groups": _json_text(groups),
+        "members": _json_text(members),
+        "tenant": source.tenant_id,
+        "source": source.pk,
+        "now": now,
+        "visibility": Visibility.SHARED.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {fingerprint: (pk, created) for fingerprint, pk, created in cursor.fetchall()}
 
 
 def _upsert_incident(
@@ -290,7 +473,7 @@ def _upsert_incident(
     params = [fields[name].get_db_prep_save(value, connection) for name, value in values]
     sql = UPSERT_SQL.format(
         table=connection.ops.quote_name(Incident._meta.db_table),
-        open_statuses=", ".join(f"'{s.value}'" for s in OPEN_STATUSES),
+        on_open_incident=_on_open_incident(),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

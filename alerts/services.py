@@ -12,6 +12,7 @@ from django.utils import timezone
 from tenants import events
 from tenants.models import Team, User
 
+from . import signals
 from .models import (
     OPEN_STATUSES,
     Alert,
@@ -142,6 +143,15 @@ def incident_transition(
         summary += f": {reason}"
     if resolution:
         summary += f" ({resolution})"
+    signals.incident_changed.send(
+        sender=Incident,
+        incident=incident,
+        change="status",
+        before=current,
+        after=to_status,
+        at=now,
+        actor=actor,
+    )
     _timeline(
         incident,
         actor,
@@ -206,9 +216,19 @@ def incident_comment(incident: Incident, *, author: User, body: str, visibility:
     _timeline(
         incident, author, "comment", body[:200], {"comment": str(comment.pk)}, visibility=visibility
     )
-    Incident.objects.for_tenant(incident.tenant_id).filter(pk=incident.pk).update(
-        updated_at=timezone.now()
-    )
+    now = timezone.now()
+    Incident.objects.for_tenant(incident.tenant_id).filter(pk=incident.pk).update(updated_at=now)
+    if visibility == Visibility.SHARED and author.is_mssp_staff:
+        # the MSSP told the customer: the "notify" target is met
+        signals.incident_changed.send(
+            sender=Incident,
+            incident=incident,
+            change="customer_notified",
+            before=None,
+            after=None,
+            at=now,
+            actor=author,
+        )
     _publish(incident, "comment", visibility)
     return comment
 

@@ -12,6 +12,7 @@ from alerts.api.views import (
     QueueViewSet,
     SuppressionRuleViewSet,
 )
+from sla.api.views import SlaPolicyViewSet, SlaSummaryView
 from tenants.api.views import (
     AuditEventViewSet,
     AuthTokenView,
@@ -36,10 +37,12 @@ router.register("audit", AuditEventViewSet, basename="audit")
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("queue", QueueViewSet, basename="queue")
+router.register("sla/policies", SlaPolicyViewSet, basename="sla-policy")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     path("me/", MeView.as_view(), name="me"),
     path("intake/<str:source>/", IntakeView.as_view(), name="intake"),
+    path("sla/summary/", SlaSummaryView.as_view(), name="sla-summary"),
     *router.urls,
 ]

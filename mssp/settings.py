@@ -186,6 +186,7 @@ CELERY_TIMEZONE = "UTC"
 # `make run`) runs the same schedule in-process in the embedded mode.
 CELERY_BEAT_SCHEDULE: dict = {
     "silent-intake-sources": {"task": "alerts.tasks.check_silent_sources", "schedule": 60.0},
+    "sla-sweep": {"task": "sla.tasks.sweep_clocks", "schedule": 1.0},
 }
 
 # --- Authentication ----------------------------------------------------------------------------

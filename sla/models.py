@@ -1,1 +1,129 @@
-"""Time: SLA policies, clocks and escalation (built in the SLA issue)."""
+"""Time: SLA policies and the clocks they start on incidents."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from alerts.models import Incident, Severity
+from tenants.models import Tenant, TenantOwnedModel, new_public_id
+from tenants.querysets import TenantScopedManager
+
+
+class Target(models.TextChoices):
+    ACKNOWLEDGE = "acknowledge", "Acknowledge"
+    NOTIFY = "notify", "Notify the customer"
+    CONTAIN = "contain", "Contain"
+    RESOLVE = "resolve", "Resolve"
+
+
+class Coverage(models.TextChoices):
+    ALWAYS = "24x7", "24x7"
+    BUSINESS_HOURS = "business_hours", "The tenant's business hours"
+
+
+class SlaPolicy(models.Model):
+    """Targets for one severity: the MSSP's default contract (no tenant) or a tenant's own,
+    which overrides the default for that severity. Minutes are covered minutes (business
+    minutes under business-hours coverage); an empty target is not measured."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    acknowledge_minutes = models.PositiveIntegerField(null=True, blank=True)
+    notify_minutes = models.PositiveIntegerField(null=True, blank=True)
+    contain_minutes = models.PositiveIntegerField(null=True, blank=True)
+    resolve_minutes = models.PositiveIntegerField(null=True, blank=True)
+    coverage = models.CharField(max_length=20, choices=Coverage.choices, default=Coverage.ALWAYS)
+    at_risk_percent = models.PositiveSmallIntegerField(default=75)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedManager()
+    tenant_nullable_reason = "The MSSP's default contract template belongs to no customer."
+    rls_also_visible_when = "tenant_id IS NULL"
+
+    class Meta:
+        ordering = ["tenant_id", "severity"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "severity"],
+                name="sla_policy_per_tenant",
+                condition=models.Q(tenant__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["severity"],
+                name="sla_policy_default",
+                condition=models.Q(tenant__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} SLA of {self.tenant_id or 'the default contract'}"
+
+    def minutes_for(self, target: str) -> int | None:
+        return getattr(self, f"{target}_minutes")
+
+
+class ClockState(models.TextChoices):
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    AT_RISK = "at_risk", "At risk"
+    MET = "met", "Met"
+    BREACHED = "breached", "Breached"
+
+
+class SlaClock(TenantOwnedModel):
+    """One target on one incident. `due_at` and `at_risk_at` are indexed deadlines that the
+    sweeper claims (FOR UPDATE SKIP LOCKED); `*_fired_at` make each firing happen once."""
+
+    class Owner(models.TextChoices):
+        MSSP = "mssp", "MSSP"
+        CUSTOMER = "customer", "Customer"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="sla_clocks")
+    target = models.CharField(max_length=20, choices=Target.choices)
+    owner = models.CharField(max_length=10, choices=Owner.choices, default=Owner.MSSP)
+    state = models.CharField(max_length=10, choices=ClockState.choices, default=ClockState.RUNNING)
+    coverage = models.CharField(max_length=20, choices=Coverage.choices)
+    target_minutes = models.PositiveIntegerField()
+    at_risk_percent = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    # Covered seconds used before the current run (pauses excluded); the clock's deadlines
+    # are computed from the moment it last (re)started.
+    consumed_seconds = models.FloatField(default=0)
+    resumed_at = models.DateTimeField()
+    paused_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    at_risk_at = models.DateTimeField(null=True, blank=True)
+    met_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    at_risk_fired_at = models.DateTimeField(null=True, blank=True)
+    breach_fired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["due_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "target", "owner"], name="sla_clock_one_per_target"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                name="sla_clock_due",
+                condition=models.Q(state__in=["running", "at_risk"], breach_fired_at__isnull=True),
+            ),
+            models.Index(
+                fields=["at_risk_at"],
+                name="sla_clock_at_risk",
+                condition=models.Q(state="running", at_risk_fired_at__isnull=True),
+            ),
+            models.Index(fields=["tenant", "started_at"], name="sla_clock_tenant_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target} of {self.incident_id} ({self.state})"

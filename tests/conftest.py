@@ -120,10 +120,35 @@ def make_source(db):
     return IntakeSourceFactory
 
 
+def ensure_default_contract() -> None:
+    """The default SLA contract comes from a data migration; transactional tests empty every
+    table between tests (flush), so put it back for the tests that follow one."""
+    from importlib import import_module
+
+    from sla.models import SlaPolicy
+    from tenants.rls import rls_bypass
+
+    defaults = import_module("sla.migrations.0002_default_contract").DEFAULTS
+    with rls_bypass("test fixture: default contract"):
+        for severity, ack, notify, contain, resolve, coverage in defaults:
+            SlaPolicy.objects.dangerously_unscoped("fixture").get_or_create(
+                tenant=None,
+                severity=severity,
+                defaults={
+                    "acknowledge_minutes": ack,
+                    "notify_minutes": notify,
+                    "contain_minutes": contain,
+                    "resolve_minutes": resolve,
+                    "coverage": coverage,
+                },
+            )
+
+
 @pytest.fixture
 def two_tenants(db):
     """Tenant A and tenant B, each with admin/responder/viewer users and a source, plus an
     analyst who works only A and an outsider with no tenant at all."""
+    ensure_default_contract()
     a = TenantFactory(slug="tenant-a", name="Tenant A")
     b = TenantFactory(slug="tenant-b", name="Tenant B")
     world = {"a": a, "b": b}

@@ -134,7 +134,16 @@ def populate_tenant(tenant, author: User) -> None:
         Team.objects.create(tenant=tenant, name=f"{tenant.slug} team", kind="in_house")
         audit.record("test.event", tenant=tenant)
         SuppressionRule.objects.create(
-            tenant=tenant, name="scanner", reason="authorised scan", owner=author,
-            conditions={"rule_id": "scan"}, expires_at=timezone.now() + timedelta(days=1))
-        CorrelationRule.objects.create(tenant=tenant, name="per host",
-                                       group_by=["observable:hostname"], window_minutes=30)
+            tenant=tenant,
+            name="scanner",
+            reason="authorised scan",
+            owner=author,
+            conditions={"rule_id": "scan"},
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+        CorrelationRule.objects.create(
+            tenant=tenant, name="per host", group_by=["observable:hostname"], window_minutes=30
+        )
+        from sla.models import SlaPolicy
+
+        SlaPolicy.objects.create(tenant=tenant, severity="critical", acknowledge_minutes=5)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import viewsets
 
 from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
+from sla.models import SlaPolicy
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
 from tenants.models import ApiToken, AuditEvent, Membership, Team, Tenant, User
@@ -42,6 +43,7 @@ B_OBJECTS = {
     Incident: lambda w: (w["b_incident"], w["b_incident"].pk, w["mssp_admin"]),
     SuppressionRule: lambda w: (w["b_suppression"], w["b_suppression"].pk, w["mssp_admin"]),
     CorrelationRule: lambda w: (w["b_correlation"], w["b_correlation"].pk, w["mssp_admin"]),
+    SlaPolicy: lambda w: (w["b_policy"], w["b_policy"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -64,6 +66,9 @@ def world(two_tenants):
                 conditions={"rule_id": "never"},
                 owner=w["mssp_admin"],
                 expires_at=timezone.now() + timedelta(days=1),
+            )
+            w[f"{name}_policy"] = SlaPolicy.objects.create(
+                tenant=w[name], severity="critical", acknowledge_minutes=7
             )
             w[f"{name}_correlation"] = CorrelationRule.objects.create(
                 tenant=w[name],
@@ -130,6 +135,7 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(alert.pk), alert.title}
         for incident in Incident.objects.for_tenant(w["b"]):
             ids |= {str(incident.pk), incident.title}
+        ids |= {str(p.pk) for p in SlaPolicy.objects.for_tenant(w["b"])}
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
@@ -288,6 +294,7 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Alert: world["a_alert"].pk,
             Incident: world["a_incident"].pk,
             SuppressionRule: world["a_suppression"].pk,
+            SlaPolicy: world["a_policy"].pk,
             CorrelationRule: world["a_correlation"].pk,
         }.get(route.model)
         if a_object is None:

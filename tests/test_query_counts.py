@@ -58,6 +58,16 @@ def add_rows(route, world, n: int) -> None:
                 CorrelationRule.objects.create(
                     tenant=world["a"], name=f"c{i}", group_by=["rule_id"], window_minutes=5
                 )
+    elif name == "SlaPolicyViewSet":
+        from sla.models import SlaPolicy
+        from tenants.rls import rls_bypass
+        from tests.factories import TenantFactory
+
+        with rls_bypass("test fixture"):
+            for _ in range(n):
+                SlaPolicy.objects.create(
+                    tenant=TenantFactory(), severity="high", acknowledge_minutes=5
+                )
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

@@ -74,10 +74,15 @@ class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
     # True for models whose rows may also belong to no tenant (the MSSP's own: audit events
     # about staff, MSSP teams); MSSP staff then see those rows too.
     include_mssp_rows: ClassVar[bool] = False
+    # ... and everyone else too (the MSSP's default SLA contract is every customer's).
+    mssp_rows_for_everyone: ClassVar[bool] = False
 
     def get_queryset(self) -> models.QuerySet:
         manager = self.scoped_model.objects
-        if self.include_mssp_rows and self.access.is_mssp_staff:
+        if self.include_mssp_rows and (
+            self.access.is_mssp_staff
+            or (self.mssp_rows_for_everyone and self.access.is_authenticated)
+        ):
             queryset = manager.dangerously_unscoped("MSSP staff read MSSP-level rows").filter(
                 models.Q(tenant_id__in=sorted(self.tenant_ids())) | models.Q(tenant__isnull=True)
             )

@@ -1,0 +1,13 @@
+"""What the alerts app tells the apps above it (sla) without importing them.
+
+Sent inside the transaction that made the change, so a receiver's writes commit or roll back
+with it. Receivers must be quick and must not fail on ordinary input.
+"""
+
+from django.dispatch import Signal
+
+# kwargs: tenant_id, incident_ids (list), at (datetime)
+incidents_opened = Signal()
+# kwargs: incident (Incident), change ("status" | "customer_notified" | "severity"),
+#         before, after, at, actor
+incident_changed = Signal()

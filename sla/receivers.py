@@ -1,0 +1,13 @@
+"""The SLA app's reactions to what the alerts app reports (alerts.signals)."""
+
+from __future__ import annotations
+
+from . import services
+
+
+def incidents_opened(sender, tenant_id, incident_ids, at, **kwargs) -> None:
+    services.start_clocks(tenant_id, incident_ids, at)
+
+
+def incident_changed(sender, incident, change, before, after, at, **kwargs) -> None:
+    services.on_incident_changed(incident, change, before, after, at)

@@ -1,0 +1,227 @@
+"""SLA clocks: started when an incident opens, met by the workflow, paused while waiting for
+the customer, and fired (at risk, breached) exactly once by the sweeper."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from alerts.models import Incident, IncidentEvent, IncidentStatus, Visibility
+from tenants import audit, events
+from tenants.models import Tenant
+from tenants.rls import rls_bypass
+
+from .models import ClockState, Coverage, SlaClock, SlaPolicy, Target
+
+logger = logging.getLogger("mssp.sla")
+
+LIVE = (ClockState.RUNNING, ClockState.AT_RISK)
+# Which workflow status meets which targets (reaching a later status meets earlier ones).
+MEETS = {
+    IncidentStatus.ACKNOWLEDGED: {Target.ACKNOWLEDGE},
+    IncidentStatus.INVESTIGATING: {Target.ACKNOWLEDGE},
+    IncidentStatus.CONTAINED: {Target.ACKNOWLEDGE, Target.CONTAIN},
+    IncidentStatus.RESOLVED: {Target.ACKNOWLEDGE, Target.CONTAIN, Target.RESOLVE},
+    IncidentStatus.CLOSED: {Target.ACKNOWLEDGE, Target.CONTAIN, Target.RESOLVE},
+}
+
+
+def calendar_for(tenant: Tenant, coverage: str):
+    from .calendar import Calendar
+
+    if coverage == Coverage.ALWAYS:
+        return Calendar.always()
+    return Calendar.from_tenant_fields(tenant.timezone, tenant.business_hours, tenant.holidays)
+
+
+def effective_policies(tenant_id: int) -> dict[str, SlaPolicy]:
+    """severity -> the tenant's own policy, or the MSSP default."""
+    rows = SlaPolicy.objects.dangerously_unscoped("default template and this tenant's").filter(
+        Q(tenant__isnull=True) | Q(tenant_id=tenant_id)
+    )
+    found: dict[str, SlaPolicy] = {}
+    for policy in sorted(rows, key=lambda p: p.tenant_id is not None):
+        found[policy.severity] = policy  # tenant rows come last and override
+    return found
+
+
+def _deadlines(clock: SlaClock, calendar, now: datetime) -> None:
+    remaining = clock.target_minutes * 60 - clock.consumed_seconds
+    start = clock.resumed_at
+    clock.due_at = calendar.add(start, timedelta(seconds=max(remaining, 0)))
+    risk_total = clock.target_minutes * 60 * clock.at_risk_percent / 100
+    risk_remaining = risk_total - clock.consumed_seconds
+    clock.at_risk_at = (
+        calendar.add(start, timedelta(seconds=risk_remaining)) if risk_remaining > 0 else None
+    )
+
+
+def start_clocks(tenant_id: int, incident_ids: list, at: datetime) -> int:
+    policies = effective_policies(tenant_id)
+    if not policies:
+        return 0
+    tenant = Tenant.objects.get(pk=tenant_id)
+    incidents = (
+        Incident.objects.for_tenant(tenant_id).filter(pk__in=incident_ids).only("pk", "severity")
+    )
+    clocks = []
+    calendars = {}
+    for incident in incidents:
+        policy = policies.get(incident.severity)
+        if policy is None:
+            continue
+        calendar = calendars.setdefault(policy.coverage, calendar_for(tenant, policy.coverage))
+        for target in Target.values:
+            minutes = policy.minutes_for(target)
+            if minutes is None:
+                continue
+            clock = SlaClock(
+                tenant_id=tenant_id,
+                incident_id=incident.pk,
+                target=target,
+                coverage=policy.coverage,
+                target_minutes=minutes,
+                at_risk_percent=policy.at_risk_percent,
+                started_at=at,
+                resumed_at=at,
+            )
+            _deadlines(clock, calendar, at)
+            clocks.append(clock)
+    SlaClock.objects.bulk_create(clocks, ignore_conflicts=True)
+    return len(clocks)
+
+
+def on_incident_changed(incident: Incident, change: str, before, after, at: datetime, **_) -> None:
+    clocks = SlaClock.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+    if change == "customer_notified":
+        _meet(incident, clocks.filter(target=Target.NOTIFY), at)
+        return
+    if change != "status":
+        return
+    if after == IncidentStatus.AWAITING_CUSTOMER:
+        _pause(incident, clocks, at)
+    elif before == IncidentStatus.AWAITING_CUSTOMER:
+        _resume(incident, clocks, at)
+    met = MEETS.get(after, set())
+    if met:
+        _meet(incident, clocks.filter(target__in=sorted(met)), at)
+
+
+def _meet(incident: Incident, clocks, at: datetime) -> None:
+    """Met: the covered time it took (pauses excluded) is kept for MTTA/MTTC/MTTR."""
+    tenant = Tenant.objects.get(pk=incident.tenant_id)
+    for clock in clocks.select_for_update().filter(state__in=[*LIVE, ClockState.PAUSED]):
+        if clock.state != ClockState.PAUSED:
+            calendar = calendar_for(tenant, clock.coverage)
+            clock.consumed_seconds += calendar.elapsed(clock.resumed_at, at).total_seconds()
+        clock.state, clock.met_at, clock.paused_at = ClockState.MET, at, None
+        clock.save(update_fields=["consumed_seconds", "state", "met_at", "paused_at"])
+
+
+def _pause(incident: Incident, clocks, at: datetime) -> None:
+    tenant = Tenant.objects.get(pk=incident.tenant_id)
+    for clock in clocks.select_for_update().filter(state__in=LIVE):
+        calendar = calendar_for(tenant, clock.coverage)
+        clock.consumed_seconds += calendar.elapsed(clock.resumed_at, at).total_seconds()
+        clock.state, clock.paused_at = ClockState.PAUSED, at
+        clock.due_at = clock.at_risk_at = None
+        clock.save(update_fields=["consumed_seconds", "state", "paused_at", "due_at", "at_risk_at"])
+
+
+def _resume(incident: Incident, clocks, at: datetime) -> None:
+    tenant = Tenant.objects.get(pk=incident.tenant_id)
+    for clock in clocks.select_for_update().filter(state=ClockState.PAUSED):
+        clock.state, clock.paused_at, clock.resumed_at = ClockState.RUNNING, None, at
+        if clock.at_risk_fired_at is not None:
+            clock.state = ClockState.AT_RISK
+        _deadlines(clock, calendar_for(tenant, clock.coverage), at)
+        clock.save(update_fields=["state", "paused_at", "resumed_at", "due_at", "at_risk_at"])
+
+
+# --- the sweeper --------------------------------------------------------------------------------
+SWEEP_BATCH = 500
+
+
+def sweep(now: datetime | None = None, batch: int = SWEEP_BATCH) -> tuple[int, int]:
+    """Fire what has fallen due: at-risk warnings, then breaches. Each clock is claimed with
+    FOR UPDATE SKIP LOCKED and marked fired in the same transaction, so two sweepers never
+    fire one clock twice and a crashed sweeper's claims go back to the pool. Returns
+    (at_risk, breached) fired."""
+    now = now or timezone.now()
+    at_risk = _sweep_one(
+        Q(state=ClockState.RUNNING, at_risk_fired_at__isnull=True, at_risk_at__lte=now),
+        "at_risk_at",
+        _fire_at_risk,
+        now,
+        batch,
+    )
+    breached = _sweep_one(
+        Q(state__in=LIVE, breach_fired_at__isnull=True, due_at__lte=now),
+        "due_at",
+        _fire_breach,
+        now,
+        batch,
+    )
+    return at_risk, breached
+
+
+def _sweep_one(condition: Q, order: str, fire, now: datetime, batch: int) -> int:
+    with transaction.atomic(), rls_bypass("SLA sweep: due clocks of every tenant"):
+        clocks = list(
+            SlaClock.objects.dangerously_unscoped("SLA sweep")
+            .filter(condition)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("incident", "tenant")
+            .order_by(order)[:batch]
+        )
+        for clock in clocks:
+            fire(clock, now)
+        return len(clocks)
+
+
+def _fire_at_risk(clock: SlaClock, now: datetime) -> None:
+    clock.state, clock.at_risk_fired_at = ClockState.AT_RISK, now
+    clock.save(update_fields=["state", "at_risk_fired_at"])
+    _announce(
+        clock, "sla.at_risk", f"SLA {clock.target} at risk: due {clock.due_at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def _fire_breach(clock: SlaClock, now: datetime) -> None:
+    clock.state, clock.breach_fired_at, clock.breached_at = ClockState.BREACHED, now, clock.due_at
+    clock.save(update_fields=["state", "breach_fired_at", "breached_at"])
+    _announce(
+        clock,
+        "sla.breached",
+        f"SLA {clock.target} breached: was due {clock.due_at:%Y-%m-%d %H:%M} UTC",
+    )
+
+
+def _announce(clock: SlaClock, event_type: str, summary: str) -> None:
+    data = {
+        "target": clock.target,
+        "due_at": clock.due_at.isoformat() if clock.due_at else None,
+        "clock": str(clock.pk),
+        "owner": clock.owner,
+    }
+    IncidentEvent.objects.create(
+        tenant_id=clock.tenant_id,
+        incident_id=clock.incident_id,
+        kind=event_type.replace(".", "_"),
+        summary=summary,
+        data=data,
+        visibility=Visibility.SHARED,
+    )
+    audit.record(event_type, tenant=clock.tenant_id, obj=clock.incident, summary=summary, data=data)
+    events.tenant_event(
+        clock.tenant_id,
+        clock.tenant.slug,
+        event_type,
+        str(clock.incident_id),
+        data,
+        audience=events.EVERYONE,
+    )

@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(ignore_result=True)
+def sweep_clocks() -> tuple[int, int]:
+    """Every second (beat, or run_periodic in the embedded mode)."""
+    return services.sweep()
