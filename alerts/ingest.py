@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
-import orjson
+try:
+    import orjson
+except ImportError:  # a dependency (pyproject.toml); json does the same job, slower
+    orjson = None
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
@@ -219,10 +222,12 @@ def _json_text(document) -> str:
     """JSON for PostgreSQL's json functions: orjson (UUIDs and aware datetimes in ISO 8601
     natively, ~10x faster than json on a batch), json for what orjson refuses (integers
     beyond 64 bits in a raw payload, lone surrogates)."""
-    try:
-        return orjson.dumps(document).decode()
-    except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(document, separators=(",", ":"), default=_json_default)
+    if orjson is not None:
+        try:
+            return orjson.dumps(document).decode()
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return json.dumps(document, separators=(",", ":"), default=_json_default)
 
 
 def _json_default(value) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -161,6 +162,9 @@ class Resolution(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
 
 
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
 class Incident(TenantOwnedModel):
     """The unit of work: alerts of one tenant grouped by fingerprint (and correlation)."""
 
@@ -193,6 +197,9 @@ class Incident(TenantOwnedModel):
         Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     awaiting_reason = models.TextField(blank=True)
+    # The earliest deadline of its running SLA clocks, written by the SLA app (NO_DEADLINE when
+    # none): the queue's first ordering key, so that the least time left comes first.
+    respond_by = models.DateTimeField(default=NO_DEADLINE, db_default=NO_DEADLINE)
     merged_into = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged"
     )
@@ -217,7 +224,9 @@ class Incident(TenantOwnedModel):
             models.Index(
                 fields=["tenant", "status", "-severity_rank", "created_at"], name="incident_queue"
             ),
-            models.Index(fields=["-severity_rank", "created_at", "id"], name="incident_urgency"),
+            models.Index(
+                fields=["respond_by", "-severity_rank", "created_at", "id"], name="incident_urgency"
+            ),
         ]
 
     def __str__(self) -> str:

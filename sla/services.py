@@ -7,10 +7,11 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from alerts.models import Incident, IncidentEvent, IncidentStatus, Visibility
+from alerts.models import NO_DEADLINE, Incident, IncidentEvent, IncidentStatus, Visibility
 from tenants import audit, events
 from tenants.models import Tenant
 from tenants.rls import rls_bypass
@@ -92,10 +93,35 @@ def start_clocks(tenant_id: int, incident_ids: list, at: datetime) -> int:
             _deadlines(clock, calendar, at)
             clocks.append(clock)
     SlaClock.objects.bulk_create(clocks, ignore_conflicts=True)
+    update_respond_by(tenant_id, incident_ids)
     return len(clocks)
 
 
+def update_respond_by(tenant_id: int, incident_ids) -> None:
+    """Write each incident's earliest deadline of its unmet, unpaused MSSP clocks onto it
+    (breached ones count: they are the most urgent of all); the queue sorts by it."""
+    earliest = (
+        SlaClock.objects.for_tenant(tenant_id)
+        .filter(
+            incident=OuterRef("pk"),
+            state__in=[*LIVE, ClockState.BREACHED],
+            owner=SlaClock.Owner.MSSP,
+            due_at__isnull=False,
+        )
+        .order_by("due_at")
+        .values("due_at")[:1]
+    )
+    Incident.objects.for_tenant(tenant_id).filter(pk__in=list(incident_ids)).update(
+        respond_by=Coalesce(Subquery(earliest), Value(NO_DEADLINE))
+    )
+
+
 def on_incident_changed(incident: Incident, change: str, before, after, at: datetime, **_) -> None:
+    _apply_change(incident, change, before, after, at)
+    update_respond_by(incident.tenant_id, [incident.pk])
+
+
+def _apply_change(incident: Incident, change: str, before, after, at: datetime) -> None:
     clocks = SlaClock.objects.for_tenant(incident.tenant_id).filter(incident=incident)
     if change == "customer_notified":
         _meet(incident, clocks.filter(target=Target.NOTIFY), at)

@@ -4,6 +4,7 @@ actions, and the multi-tenant queue."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from alerts.models import Incident, IncidentEvent
 from tenants.rls import rls_bypass
@@ -204,7 +205,7 @@ def test_queue_spans_the_analysts_tenants_most_urgent_first(api, two_tenants, ma
     with rls_bypass("test"):
         target = Incident.objects.for_tenant(two_tenants["b"]).first()
         Incident.objects.for_tenant(two_tenants["b"]).filter(pk=target.pk).update(
-            severity="critical", severity_rank=4
+            severity="critical", severity_rank=4, respond_by=timezone.now()
         )
     queue = api(both).get("/api/v1/queue/?page_size=2").json()
     assert queue["count"] == 5 and queue["count_is_capped"] is False

@@ -219,3 +219,21 @@ def test_policies_read_by_all_written_by_mssp_admins(api, two_tenants):
     assert admin.post("/api/v1/sla/policies/", body, format="json").status_code == 400
     b_view = api(two_tenants["b_admin"]).get("/api/v1/sla/policies/").json()["results"]
     assert all(p["tenant"] in (None, "tenant-b") for p in b_view)
+
+
+def test_queue_orders_by_sla_time_left_across_tenants(api, two_tenants):
+    from tests.factories import StaffFactory
+
+    ingest_alerts(two_tenants["b_source"], 1)  # high: acknowledge within 30 minutes
+    with rls_bypass("test"):
+        SlaPolicy.objects.create(tenant=two_tenants["a"], severity="high", acknowledge_minutes=5)
+    ingest_alerts(two_tenants["a_source"], 1)  # newer, same severity, but due in 5 minutes
+    both = StaffFactory(staff_role="analyst_l2", tenants=[two_tenants["a"], two_tenants["b"]])
+    queue = api(both).get("/api/v1/queue/").json()["results"]
+    assert [row["tenant"] for row in queue] == ["tenant-a", "tenant-b"]
+    assert queue[0]["respond_by"] < queue[1]["respond_by"]
+    # acknowledged: its next deadline is the later notify target
+    incident = the_incident(two_tenants["a"])
+    api(both).post(url(incident, "acknowledge"))
+    queue = api(both).get("/api/v1/queue/").json()["results"]
+    assert [row["tenant"] for row in queue] == ["tenant-b", "tenant-a"]

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from ..models import (
+    NO_DEADLINE,
     Alert,
     Comment,
     ContainmentAction,
@@ -107,6 +108,9 @@ class AlertDetailSerializer(AlertSerializer):
 
 class IncidentSerializer(serializers.ModelSerializer):
     tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    respond_by = serializers.SerializerMethodField(
+        help_text="The earliest deadline of its running SLA clocks; null when none runs."
+    )
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
     owner_team = serializers.CharField(source="owner_team.name", read_only=True, default=None)
     source_kind = serializers.CharField(source="source.kind", read_only=True, default=None)
@@ -128,6 +132,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "owner_team",
             "source_kind",
             "awaiting_reason",
+            "respond_by",
             "merged_into",
             "created_at",
             "updated_at",
@@ -137,6 +142,11 @@ class IncidentSerializer(serializers.ModelSerializer):
             "closed_at",
         ]
         read_only_fields = fields
+
+    def get_respond_by(self, incident: Incident) -> str | None:
+        if incident.respond_by is None or incident.respond_by == NO_DEADLINE:
+            return None
+        return serializers.DateTimeField().to_representation(incident.respond_by)
 
 
 class CommentSerializer(serializers.ModelSerializer):

@@ -138,7 +138,8 @@ class IntakeSourceViewSet(
 
 
 # --- alerts and incidents ----------------------------------------------------------------------
-URGENCY = ("-severity_rank", "created_at", "id")
+# Least SLA time left first (respond_by, written by the SLA app), then severity, then age.
+URGENCY = ("respond_by", "-severity_rank", "created_at", "id")
 
 
 def can_work(access: Access, incident: Incident) -> bool:
