@@ -525,7 +525,7 @@ class Calendar:
             if finished:
                 return
             if high is None and not pending and bound - progress > horizon:
-                self._raise_no_coverage(low)
+                self._raise_no_coverage(progress)
             day += 1
 
     def _raise_no_coverage(self, low: int) -> NoReturn:
