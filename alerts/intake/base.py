@@ -167,6 +167,16 @@ def parse_time(value: Any) -> datetime | None:
         raise RecordError(f"time {value[:40]!r} is out of range") from None
 
 
+def parse_time_field(value: Any, name: str) -> datetime | None:
+    """parse_time for a named field: every failure is a RecordError that names the field."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise RecordError(f"{name} must be an ISO 8601 time or epoch seconds")
+    try:
+        return parse_time(value)
+    except RecordError as exc:
+        raise RecordError(f"{name}: {clip(exc, 200)}") from None
+
+
 def normalise_observable(kind: str, value: Any) -> Observable | None:
     """A typed observable with a canonical value, or None when the value is not one."""
     if isinstance(value, bool) or not isinstance(value, str | int):

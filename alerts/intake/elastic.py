@@ -54,7 +54,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .base import (
@@ -62,11 +62,10 @@ from .base import (
     NormalizedAlert,
     Observable,
     RecordError,
-    clip,
     dig,
     json_records,
     observables,
-    parse_time,
+    parse_time_field,
     severity_from_scale,
 )
 
@@ -226,17 +225,7 @@ def _observed_at(doc: dict) -> datetime | None:
     return None
 
 
-def _moment(value: Any, name: str) -> datetime | None:
-    """base.parse_time in UTC, every failure a RecordError that names the field."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
-        raise RecordError(f"{name} must be an ISO 8601 time or epoch seconds")
-    try:
-        moment = parse_time(value)
-        return moment.astimezone(UTC) if moment else None
-    except RecordError as exc:
-        raise RecordError(f"{name}: {clip(exc, 200)}") from None
-    except (OverflowError, ValueError):  # beyond what a datetime holds
-        raise RecordError(f"{name} is out of range") from None
+_moment = parse_time_field  # base.parse_time (UTC), failures name the field
 
 
 def _threats(threat: Any) -> list[dict]:

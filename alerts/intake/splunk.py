@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .base import (
@@ -64,12 +64,11 @@ from .base import (
     NormalizedAlert,
     Observable,
     RecordError,
-    clip,
     content_digest,
     json_records,
     normalise_observable,
     observables,
-    parse_time,
+    parse_time_field,
     severity_from_scale,
 )
 
@@ -219,17 +218,7 @@ def _observed_at(result: dict) -> datetime | None:
         return None
 
 
-def _moment(value: Any, name: str) -> datetime | None:
-    """base.parse_time in UTC, every failure a RecordError that names the field."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
-        raise RecordError(f"{name} must be an ISO 8601 time or epoch seconds")
-    try:
-        moment = parse_time(value)
-        return moment.astimezone(UTC) if moment else None
-    except RecordError as exc:
-        raise RecordError(f"{name}: {clip(exc, 200)}") from None
-    except (OverflowError, ValueError):  # beyond what a datetime holds
-        raise RecordError(f"{name} is out of range") from None
+_moment = parse_time_field  # base.parse_time (UTC), failures name the field
 
 
 def _source_ref(sid: str, result: dict, notable: bool) -> str:
