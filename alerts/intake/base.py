@@ -145,7 +145,7 @@ def parse_time(value: Any) -> datetime | None:
             seconds = value / 1000 if value > 10_000_000_000 else value
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
-            raise RecordError(f"time {str(value)[:40]} is out of range") from None
+            raise RecordError("time is out of range") from None  # (str() of a huge int fails)
     if not isinstance(value, str) or not value.isascii():
         raise RecordError(f"time {str(value)[:40]!r} is not a timestamp")
     text = value.strip()
