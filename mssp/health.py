@@ -1,4 +1,7 @@
-"""GET /healthz: each dependency's state, no authentication, no tenant data."""
+"""GET /healthz: each dependency's state, no authentication, no tenant data.
+
+`scheduler` is the pulse of the SLA sweep (sla.heartbeat): when it stops, breaches stop firing,
+so the portal is not healthy even though every server still answers."""
 
 from __future__ import annotations
 
@@ -49,7 +52,19 @@ def check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
-CHECKS = {"database": check_database, "channel_layer": check_channel_layer, "broker": check_broker}
+def check_scheduler() -> None:
+    from sla import heartbeat
+
+    if not heartbeat.alive():
+        raise RuntimeError(f"no SLA sweep for {heartbeat.seconds_since_beat()} s")
+
+
+CHECKS = {
+    "database": check_database,
+    "channel_layer": check_channel_layer,
+    "broker": check_broker,
+    "scheduler": check_scheduler,
+}
 
 
 @never_cache

@@ -1,9 +1,11 @@
 from celery import shared_task
 
-from . import services
+from . import heartbeat, services
 
 
 @shared_task(ignore_result=True)
 def sweep_clocks() -> tuple[int, int]:
     """Every second (beat, or run_periodic in the embedded mode)."""
-    return services.sweep()
+    fired = services.sweep()
+    heartbeat.beat()  # only after a sweep that completed
+    return fired

@@ -64,7 +64,9 @@ def fresh_cache():
     from django.core.cache import cache
 
     from alerts.intake import guard
+    from sla import heartbeat
 
+    heartbeat.beat()  # the scheduler is alive unless a test says otherwise
     yield
     cache.clear()
     guard._limiter().storage.reset()

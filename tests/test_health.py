@@ -12,7 +12,7 @@ from tests.factories import IntakeSourceFactory, MembershipFactory, TenantFactor
 
 pytestmark = pytest.mark.django_db
 
-PARTS = {"status", "database", "channel_layer", "broker"}
+PARTS = {"status", "database", "channel_layer", "broker", "scheduler"}
 
 
 @pytest.fixture
@@ -74,6 +74,7 @@ def test_healthz_names_the_broker_when_it_is_unreachable(client, broker_at, clos
         "database": "ok",
         "channel_layer": "ok",
         "broker": "down",
+        "scheduler": "ok",
     }
     assert str(closed_port) not in response.content.decode()  # says what, not where or why
 
@@ -97,6 +98,7 @@ def test_healthz_names_the_channel_layer_when_it_is_down(client, settings, close
         "database": "ok",
         "channel_layer": "down",
         "broker": "ok",
+        "scheduler": "ok",
     }
     assert str(closed_port) not in response.content.decode()
 
@@ -115,3 +117,18 @@ def test_healthz_is_healthy_again_once_the_channel_layer_is_back(client, setting
     settings.CHANNEL_LAYERS = original
     channel_layers.backends.clear()
     assert client.get("/healthz").status_code == 200
+
+
+def test_healthz_turns_red_when_the_scheduler_stops(client):
+    from django.core.cache import cache
+
+    from sla import heartbeat
+    from sla.tasks import sweep_clocks
+
+    cache.delete(heartbeat.KEY)
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["scheduler"] == "down"
+    sweep_clocks.apply()  # one sweep is a pulse
+    assert client.get("/healthz").json()["scheduler"] == "ok"
+    cache.set(heartbeat.KEY, 0)  # a pulse from long ago
+    assert client.get("/healthz").json()["scheduler"] == "down"

@@ -10,4 +10,5 @@ def test_healthz_reports_each_dependency(client):
         "database": "ok",
         "channel_layer": "ok",
         "broker": "ok",
+        "scheduler": "ok",
     }
