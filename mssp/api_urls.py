@@ -16,11 +16,13 @@ from sla.api.views import SlaPolicyViewSet, SlaSummaryView
 from tenants.api.views import (
     AuditEventViewSet,
     AuthTokenView,
+    ContactViewSet,
     MemberViewSet,
     MeView,
     StaffViewSet,
     TenantViewSet,
     TokenViewSet,
+    WebhookViewSet,
 )
 
 TENANT = r"tenants/(?P<tenant_slug>[-a-zA-Z0-9_]+)"
@@ -29,6 +31,8 @@ router = SimpleRouter()
 router.register("tokens", TokenViewSet, basename="token")
 router.register("tenants", TenantViewSet, basename="tenant")
 router.register(f"{TENANT}/members", MemberViewSet, basename="member")
+router.register(f"{TENANT}/contacts", ContactViewSet, basename="contact")
+router.register(f"{TENANT}/webhooks", WebhookViewSet, basename="webhook")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
 router.register(f"{TENANT}/suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
 router.register(f"{TENANT}/correlation-rules", CorrelationRuleViewSet, basename="correlation-rule")

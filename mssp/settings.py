@@ -165,6 +165,9 @@ else:
 INTAKE_MAX_BATCH = env_int("INTAKE_MAX_BATCH", 5000)
 INTAKE_QUOTA_PER_MINUTE = env_int("INTAKE_QUOTA_PER_MINUTE", 120_000)
 INTAKE_SIGNATURE_MAX_AGE = env_int("INTAKE_SIGNATURE_MAX_AGE", 300)
+# Customer webhooks may not target private or loopback addresses (SSRF) unless this is set
+# (a lab, or the test suite's local receiver).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 # limits' storage URI: Redis in the scaled-out mode, process memory in the embedded one.
 RATE_LIMIT_STORAGE = REDIS_URL.replace("redis://", "redis://", 1) if REDIS_URL else "memory://"
 
@@ -187,6 +190,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     "silent-intake-sources": {"task": "alerts.tasks.check_silent_sources", "schedule": 60.0},
     "sla-sweep": {"task": "sla.tasks.sweep_clocks", "schedule": 1.0},
+    "sla-notifications": {"task": "sla.tasks.deliver_notifications", "schedule": 10.0},
 }
 
 # --- Authentication ----------------------------------------------------------------------------

@@ -127,3 +127,52 @@ class SlaClock(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.target} of {self.incident_id} ({self.state})"
+
+
+class Notification(TenantOwnedModel):
+    """One message to one recipient about one firing: written in the transaction that fired,
+    delivered after commit by a task, retried from the table if the task is lost. The unique
+    key makes a second firing of the same thing impossible to notify twice."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (gave up)"
+
+    MAX_ATTEMPTS = 8
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=300)
+    event_type = models.CharField(max_length=40)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    recipient = models.CharField(max_length=500)
+    webhook = models.ForeignKey(
+        "tenants.Webhook", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    subject = models.CharField(max_length=300)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="notification_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notification_due",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} to {self.recipient} ({self.status})"

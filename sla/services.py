@@ -16,6 +16,7 @@ from tenants import audit, events
 from tenants.models import Tenant
 from tenants.rls import rls_bypass
 
+from . import notify
 from .models import ClockState, Coverage, SlaClock, SlaPolicy, Target
 
 logger = logging.getLogger("mssp.sla")
@@ -251,3 +252,4 @@ def _announce(clock: SlaClock, event_type: str, summary: str) -> None:
         data,
         audience=events.EVERYONE,
     )
+    notify.queue_for_firing(clock, event_type, summary, data)

@@ -9,3 +9,11 @@ def sweep_clocks() -> tuple[int, int]:
     fired = services.sweep()
     heartbeat.beat()  # only after a sweep that completed
     return fired
+
+
+@shared_task(ignore_result=True)
+def deliver_notifications() -> int:
+    """After each firing's commit, and every 10 s (beat) for retries and lost tasks."""
+    from .notify import deliver_due
+
+    return deliver_due()

@@ -376,3 +376,44 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("The audit log is append-only.")
+
+
+class Contact(TenantOwnedModel):
+    """A person at the customer the SOC tells things: SLA warnings and breaches, reports."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    phone = models.CharField(max_length=50, blank=True)
+    notify_sla = models.BooleanField(default=True, help_text="SLA at-risk and breach notices.")
+    receive_reports = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Webhook(TenantOwnedModel):
+    """An outgoing webhook of the customer's: events are POSTed as JSON, signed with HMAC-SHA256
+    over "<timestamp>." + body (X-MSSP-Timestamp, X-MSSP-Signature: sha256=<hex>)."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100, editable=False)
+    events = models.JSONField(default=list, help_text="Event types; empty means all.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return self.is_active and (not self.events or event_type in self.events)

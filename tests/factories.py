@@ -147,3 +147,18 @@ def populate_tenant(tenant, author: User) -> None:
         from sla.models import SlaPolicy
 
         SlaPolicy.objects.create(tenant=tenant, severity="critical", acknowledge_minutes=5)
+        from sla.models import Notification
+        from tenants.models import Contact, Webhook
+
+        Contact.objects.create(tenant=tenant, name="CISO", email=f"ciso@{tenant.slug}.example")
+        Webhook.objects.create(tenant=tenant, url="https://hooks.example/in", secret="s")
+        Notification.objects.create(
+            tenant=tenant,
+            incident=incident,
+            key="k",
+            event_type="x",
+            channel="email",
+            recipient="a@b.c",
+            subject="s",
+            payload={},
+        )

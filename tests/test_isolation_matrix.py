@@ -20,7 +20,16 @@ from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, Suppre
 from sla.models import SlaPolicy
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
-from tenants.models import ApiToken, AuditEvent, Membership, Team, Tenant, User
+from tenants.models import (
+    ApiToken,
+    AuditEvent,
+    Contact,
+    Membership,
+    Team,
+    Tenant,
+    User,
+    Webhook,
+)
 from tenants.rls import rls_bypass, tenant_related_models
 from tests.factories import issue_token
 from tests.isolation import (
@@ -44,6 +53,8 @@ B_OBJECTS = {
     SuppressionRule: lambda w: (w["b_suppression"], w["b_suppression"].pk, w["mssp_admin"]),
     CorrelationRule: lambda w: (w["b_correlation"], w["b_correlation"].pk, w["mssp_admin"]),
     SlaPolicy: lambda w: (w["b_policy"], w["b_policy"].pk, w["mssp_admin"]),
+    Contact: lambda w: (w["b_contact"], w["b_contact"].pk, w["mssp_admin"]),
+    Webhook: lambda w: (w["b_webhook"], w["b_webhook"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -66,6 +77,14 @@ def world(two_tenants):
                 conditions={"rule_id": "never"},
                 owner=w["mssp_admin"],
                 expires_at=timezone.now() + timedelta(days=1),
+            )
+            w[f"{name}_contact"] = Contact.objects.create(
+                tenant=w[name],
+                name=f"{name.upper()}'s secret contact",
+                email=f"contact@{name}.example",
+            )
+            w[f"{name}_webhook"] = Webhook.objects.create(
+                tenant=w[name], url=f"https://hooks.{name}.example/in", secret="s"
             )
             w[f"{name}_policy"] = SlaPolicy.objects.create(
                 tenant=w[name], severity="critical", acknowledge_minutes=7
@@ -136,6 +155,10 @@ def b_identifiers(w) -> set[str]:
         for incident in Incident.objects.for_tenant(w["b"]):
             ids |= {str(incident.pk), incident.title}
         ids |= {str(p.pk) for p in SlaPolicy.objects.for_tenant(w["b"])}
+        for contact in Contact.objects.for_tenant(w["b"]):
+            ids |= {str(contact.pk), contact.name, contact.email}
+        for hook in Webhook.objects.for_tenant(w["b"]):
+            ids |= {str(hook.pk), hook.url}
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
@@ -295,6 +318,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Incident: world["a_incident"].pk,
             SuppressionRule: world["a_suppression"].pk,
             SlaPolicy: world["a_policy"].pk,
+            Contact: world["a_contact"].pk,
+            Webhook: world["a_webhook"].pk,
             CorrelationRule: world["a_correlation"].pk,
         }.get(route.model)
         if a_object is None:

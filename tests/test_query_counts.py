@@ -68,6 +68,14 @@ def add_rows(route, world, n: int) -> None:
                 SlaPolicy.objects.create(
                     tenant=TenantFactory(), severity="high", acknowledge_minutes=5
                 )
+    elif name in ("ContactViewSet", "WebhookViewSet"):
+        from tenants.models import Contact, Webhook
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            for i in range(n):
+                Contact.objects.create(tenant=world["a"], name=f"c{i}", email=f"c{i}@a.example")
+                Webhook.objects.create(tenant=world["a"], url=f"https://h{i}.example", secret="s")
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
-from ..models import ApiToken, AuditEvent, Membership, StaffRole, Tenant, User
+from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
+from ..webhooks import check_destination
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -227,3 +228,38 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "ip",
         ]
         read_only_fields = fields
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "email", "phone", "notify_sla", "receive_reports", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        required=False,
+        max_length=20,
+        help_text="Event types; empty means all.",
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "events", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_url(self, value: str) -> str:
+        try:
+            check_destination(value)
+        except (ValueError, OSError) as exc:
+            raise serializers.ValidationError(f"Not a reachable public URL: {exc}") from None
+        return value
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The signing secret, shown once.")
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]

@@ -16,7 +16,7 @@ from rest_framework.throttling import AnonRateThrottle
 from .. import audit, events, services
 from ..access import Access
 from ..auth import lockout_response
-from ..models import ApiToken, AuditEvent, Membership, StaffRole, Tenant, User
+from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
 from ..permissions import IsMsspAdminOrReadOnly
 from .base import (
     CallerScopedViewSet,
@@ -27,6 +27,7 @@ from .base import (
 from .errors import error_response
 from .serializers import (
     AuditEventSerializer,
+    ContactSerializer,
     LoginSerializer,
     LoginTokenSerializer,
     MemberCreateSerializer,
@@ -39,6 +40,8 @@ from .serializers import (
     TokenCreatedSerializer,
     TokenCreateSerializer,
     TokenSerializer,
+    WebhookCreatedSerializer,
+    WebhookSerializer,
 )
 
 
@@ -381,3 +384,68 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         if not self.access.is_mssp_admin or self.request.query_params.get("tenant"):
             queryset = queryset.exclude(tenant__isnull=True)
         return queryset.select_related("tenant")
+
+
+class TenantSettingViewSet(
+    TenantAdministeredMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantNestedViewSet,
+):
+    """Per-tenant settings rows, audited: read by MSSP staff and the customer's admins,
+    written by MSSP admins and the customer's admins."""
+
+    cursor_ordering = "-created_at"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    audit_name = "setting"
+
+    def _audit(self, action: str, obj) -> None:
+        audit.record(
+            f"{self.audit_name}.{action}",
+            tenant=self.tenant,
+            obj=obj,
+            request=self.request._request,
+            summary=f"{self.audit_name} {obj} {action}",
+            data=self.get_serializer(obj).data,
+        )
+
+    def perform_create(self, serializer):
+        self._audit("created", serializer.save(tenant=self.tenant))
+
+    def perform_update(self, serializer):
+        self._audit("updated", serializer.save())
+
+    def perform_destroy(self, instance):
+        self._audit("deleted", instance)
+        instance.delete()
+
+
+class ContactViewSet(TenantSettingViewSet):
+    """Who at the customer is told of SLA warnings and breaches, and receives reports."""
+
+    scoped_model = Contact
+    serializer_class = ContactSerializer
+    audit_name = "contact"
+
+
+class WebhookViewSet(TenantSettingViewSet):
+    """The customer's outgoing webhooks. The signing secret is shown once, at creation."""
+
+    scoped_model = Webhook
+    serializer_class = WebhookSerializer
+    audit_name = "webhook"
+
+    @extend_schema(request=WebhookSerializer, responses={201: WebhookCreatedSerializer})
+    def create(self, request, tenant_slug=None):
+        import secrets
+
+        serializer = WebhookSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        hook = serializer.save(tenant=self.tenant, secret=secrets.token_urlsafe(32))
+        self._audit("created", hook)
+        body = WebhookSerializer(hook).data
+        body["secret"] = hook.secret
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,144 @@
+"""Notifications of SLA firings: email to the tenant's contacts and signed POSTs to its
+webhooks. Written to the outbox (Notification) in the firing's transaction, delivered after
+commit, retried with backoff from the table, so a lost task or a dead worker loses nothing
+and nothing is queued twice. Delivery is at least once: a worker killed between sending and
+recording it sends again on retry, so webhooks carry X-MSSP-Delivery (the notification id)
+for the receiver to drop repeats."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from tenants.models import Contact, Webhook
+from tenants.rls import rls_bypass
+from tenants.webhooks import check_destination
+
+from .models import Notification, SlaClock
+
+logger = logging.getLogger("mssp.notify")
+WEBHOOK_TIMEOUT = 5.0
+
+
+def queue_for_firing(clock: SlaClock, event_type: str, summary: str, data: dict) -> int:
+    """Outbox rows for everyone this tenant wants told; call inside the firing transaction."""
+    incident = clock.incident
+    payload = {
+        "type": event_type,
+        "tenant": clock.tenant.slug,
+        "incident": str(incident.pk),
+        "title": incident.title,
+        "severity": incident.severity,
+        **data,
+    }
+    subject = f"[{clock.tenant.name}] {summary}"
+    rows = [
+        Notification(
+            tenant_id=clock.tenant_id,
+            incident=incident,
+            event_type=event_type,
+            channel=Notification.Channel.EMAIL,
+            recipient=contact.email,
+            key=f"{event_type}:{clock.pk}:email:{contact.email}",
+            subject=subject,
+            payload=payload,
+        )
+        for contact in Contact.objects.for_tenant(clock.tenant_id).filter(notify_sla=True)
+    ]
+    rows += [
+        Notification(
+            tenant_id=clock.tenant_id,
+            incident=incident,
+            event_type=event_type,
+            channel=Notification.Channel.WEBHOOK,
+            recipient=hook.url,
+            webhook=hook,
+            key=f"{event_type}:{clock.pk}:webhook:{hook.pk}",
+            subject=subject,
+            payload=payload,
+        )
+        for hook in Webhook.objects.for_tenant(clock.tenant_id).filter(is_active=True)
+        if hook.wants(event_type)
+    ]
+    if rows:
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        from .tasks import deliver_notifications
+
+        deliver_notifications.delay_on_commit()
+    return len(rows)
+
+
+def deliver_due(now: datetime | None = None, batch: int = 50) -> int:
+    """Send what is due; each row is claimed with SKIP LOCKED so workers never share one."""
+    now = now or timezone.now()
+    sent = 0
+    with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
+        due = list(
+            Notification.objects.dangerously_unscoped("notification delivery")
+            .filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("webhook")
+            .order_by("next_attempt_at")[:batch]
+        )
+        for note in due:
+            try:
+                _send(note)
+            except Exception as exc:  # any delivery failure is retried, then given up on
+                note.attempts += 1
+                note.last_error = str(exc)[:500]
+                if note.attempts >= Notification.MAX_ATTEMPTS:
+                    note.status = Notification.Status.FAILED
+                    logger.warning("giving up on notification %s: %s", note.pk, exc)
+                else:
+                    note.next_attempt_at = now + timedelta(seconds=30 * 2**note.attempts)
+            else:
+                note.status, note.sent_at, note.attempts = (
+                    Notification.Status.SENT,
+                    timezone.now(),
+                    note.attempts + 1,
+                )
+                sent += 1
+            note.save(
+                update_fields=["status", "sent_at", "attempts", "last_error", "next_attempt_at"]
+            )
+    return sent
+
+
+def _send(note: Notification) -> None:
+    if note.channel == Notification.Channel.EMAIL:
+        body = "\n".join(f"{key}: {value}" for key, value in note.payload.items())
+        send_mail(note.subject, body, settings.DEFAULT_FROM_EMAIL, [note.recipient])
+        return
+    hook = note.webhook
+    if hook is None or not hook.is_active:
+        raise RuntimeError("the webhook was removed or disabled")
+    check_destination(hook.url)
+    body = json.dumps(note.payload, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    signature = hmac.new(
+        hook.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
+    response = httpx.post(
+        hook.url,
+        content=body,
+        timeout=WEBHOOK_TIMEOUT,
+        headers={
+            "Content-Type": "application/json",
+            "X-MSSP-Event": note.event_type,
+            "X-MSSP-Delivery": str(note.pk),
+            "X-MSSP-Timestamp": timestamp,
+            "X-MSSP-Signature": f"sha256={signature}",
+        },
+    )
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"webhook answered {response.status_code}")
