@@ -12,6 +12,11 @@ from alerts.api.views import (
     QueueViewSet,
     SuppressionRuleViewSet,
 )
+from sla.api.escalations import (
+    EscalationPolicyViewSet,
+    EscalationViewSet,
+    IncidentEscalationViewSet,
+)
 from sla.api.views import SlaPolicyViewSet, SlaSummaryView
 from tenants.api.views import (
     AuditEventViewSet,
@@ -42,6 +47,11 @@ router.register("alerts", AlertViewSet, basename="alert")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("queue", QueueViewSet, basename="queue")
 router.register("sla/policies", SlaPolicyViewSet, basename="sla-policy")
+router.register("incidents", IncidentEscalationViewSet, basename="incident-escalation")
+router.register("escalations", EscalationViewSet, basename="escalation")
+router.register(
+    f"{TENANT}/escalation-policies", EscalationPolicyViewSet, basename="escalation-policy"
+)
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),

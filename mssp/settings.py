@@ -168,6 +168,8 @@ INTAKE_SIGNATURE_MAX_AGE = env_int("INTAKE_SIGNATURE_MAX_AGE", 300)
 # Customer webhooks may not target private or loopback addresses (SSRF) unless this is set
 # (a lab, or the test suite's local receiver).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# The NOC's own acknowledge target for availability incidents (covered minutes, 24x7).
+NOC_ACKNOWLEDGE_MINUTES = env_int("NOC_ACKNOWLEDGE_MINUTES", 15)
 # limits' storage URI: Redis in the scaled-out mode, process memory in the embedded one.
 RATE_LIMIT_STORAGE = REDIS_URL.replace("redis://", "redis://", 1) if REDIS_URL else "memory://"
 

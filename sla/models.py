@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -80,7 +81,8 @@ class SlaClock(TenantOwnedModel):
 
     class Owner(models.TextChoices):
         MSSP = "mssp", "MSSP"
-        CUSTOMER = "customer", "Customer"
+        CUSTOMER = "customer", "Customer (after an accepted hand-off)"
+        NOC = "noc", "NOC (its internal target)"
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="sla_clocks")
@@ -108,7 +110,9 @@ class SlaClock(TenantOwnedModel):
         ordering = ["due_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["incident", "target", "owner"], name="sla_clock_one_per_target"
+                fields=["incident", "target", "owner"],
+                condition=models.Q(state__in=["running", "paused", "at_risk"]),
+                name="sla_clock_one_live_per_target",
             ),
         ]
         indexes = [
@@ -176,3 +180,120 @@ class Notification(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.event_type} to {self.recipient} ({self.status})"
+
+
+class StepAction(models.TextChoices):
+    NOTIFY_TIER = "notify_tier", "Notify an MSSP tier"
+    PAGE_LEAD = "page_lead", "Page the MSSP lead"
+    HANDOFF_IN_HOUSE = "handoff_in_house", "Hand off to the in-house team"
+    NOTIFY_NOC = "notify_noc", "Notify the NOC"
+
+
+class EscalationPolicy(TenantOwnedModel):
+    """A tenant's ordered escalation steps. Each step:
+    {"action": StepAction, "team": "<team id>" (optional), "wait_minutes": n (after the
+    previous step), "respond_minutes": n (hand-offs), "if": {"severity": [...],
+    "category": [...], "unacknowledged": true}}. The whole list repeats `repeat` more times.
+    Frozen onto an incident when its escalation starts: later edits do not change it."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    name = models.CharField(max_length=200)
+    steps = models.JSONField()
+    repeat = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(is_active=True),
+                name="escalation_policy_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EscalationRun(TenantOwnedModel):
+    """A frozen policy walking on one incident: which step is next and when."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    incident = models.OneToOneField(
+        Incident, on_delete=models.CASCADE, related_name="escalation_run"
+    )
+    policy = models.JSONField(help_text="The policy as it was when the run started.")
+    next_step = models.PositiveSmallIntegerField(default=0)
+    repeats_done = models.PositiveSmallIntegerField(default=0)
+    # Null while a hand-off awaits an answer, and once the run is over.
+    next_step_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_step_at"],
+                name="escalation_run_due",
+                condition=models.Q(finished_at__isnull=True, next_step_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"escalation of {self.incident_id}"
+
+
+class Escalation(TenantOwnedModel):
+    """One hand-off of an incident to a team, either way, or a notice to a NOC or tier."""
+
+    class Direction(models.TextChoices):
+        TO_CUSTOMER = "to_customer", "MSSP → in-house team"
+        TO_MSSP = "to_mssp", "In-house team → MSSP"
+        TO_NOC = "to_noc", "To the NOC"
+        TO_TIER = "to_tier", "To an MSSP tier or lead"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        NOTIFIED = "notified", "Notified (no answer expected)"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="escalations")
+    run = models.ForeignKey(
+        EscalationRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="escalations"
+    )
+    step_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    direction = models.CharField(max_length=20, choices=Direction.choices)
+    team = models.ForeignKey(
+        "tenants.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    respond_by = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    reason = models.TextField(blank=True, help_text="Why it was declined.")
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [
+            models.Index(
+                fields=["respond_by"],
+                name="escalation_pending_due",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.status} ({self.incident_id})"

@@ -78,6 +78,50 @@ def queue_for_firing(clock: SlaClock, event_type: str, summary: str, data: dict)
     return len(rows)
 
 
+def queue_for_escalation(esc, event_type: str, emails: list[str]) -> int:
+    """Email the people an escalation concerns (its team, or the leads); once per address."""
+    recipients = set(filter(None, emails))
+    if esc.team_id:
+        from tenants.models import Team
+
+        team = (
+            Team.objects.dangerously_unscoped("the escalation's team")
+            .filter(pk=esc.team_id)
+            .prefetch_related("members")
+            .first()
+        )
+        if team is not None:
+            recipients |= {team.email} | {m.email for m in team.members.all()}
+    recipients.discard("")
+    incident = esc.incident
+    rows = [
+        Notification(
+            tenant_id=esc.tenant_id,
+            incident=incident,
+            event_type=event_type,
+            channel=Notification.Channel.EMAIL,
+            recipient=email,
+            key=f"{event_type}:{esc.pk}:email:{email}",
+            subject=f"[{incident.tenant.name}] {event_type}: {incident.title}",
+            payload={
+                "type": event_type,
+                "escalation": str(esc.pk),
+                "incident": str(incident.pk),
+                "title": incident.title,
+                "direction": esc.direction,
+                "status": esc.status,
+            },
+        )
+        for email in sorted(recipients)
+    ]
+    if rows:
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        from .tasks import deliver_notifications
+
+        deliver_notifications.delay_on_commit()
+    return len(rows)
+
+
 def deliver_due(now: datetime | None = None, batch: int = 50) -> int:
     """Send what is due; each row is claimed with SKIP LOCKED so workers never share one."""
     now = now or timezone.now()

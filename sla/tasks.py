@@ -1,12 +1,13 @@
 from celery import shared_task
 
-from . import heartbeat, services
+from . import escalation, heartbeat, services
 
 
 @shared_task(ignore_result=True)
 def sweep_clocks() -> tuple[int, int]:
     """Every second (beat, or run_periodic in the embedded mode)."""
     fired = services.sweep()
+    escalation.sweep()
     heartbeat.beat()  # only after a sweep that completed
     return fired
 

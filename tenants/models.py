@@ -118,6 +118,7 @@ class Tenant(models.Model):
         permissions = [
             ("work_tenant", "Works this tenant's queue (MSSP analyst)"),
             ("lead_tenant", "Leads the analysts of this tenant (MSSP lead)"),
+            ("respond_escalations", "Accepts or declines escalations (in-house responder)"),
         ]
 
     def __str__(self) -> str:

@@ -92,6 +92,16 @@ def tenant_id_of(user: User) -> int | None:
 
 
 # --- members -----------------------------------------------------------------------------------
+def sync_responder_permission(membership: Membership, *, removed: bool = False) -> None:
+    """Responders of a tenant hold guardian's respond_escalations on it: the permission that
+    lets them accept or decline its escalations. Others do not."""
+    tenant, user = membership.tenant, membership.user
+    if membership.role == Membership.Role.RESPONDER and not removed:
+        assign_perm("tenants.respond_escalations", user, tenant)
+    else:
+        remove_perm("tenants.respond_escalations", user, tenant)
+
+
 def member_add(
     tenant: Tenant, *, username: str, email: str, role: str, password: str | None, request=None
 ) -> Membership:
@@ -104,6 +114,7 @@ def member_add(
         user.set_unusable_password()
     user.save()
     membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+    sync_responder_permission(membership)
     audit.record(
         "membership.created",
         tenant=tenant,
@@ -124,6 +135,7 @@ def member_set_role(membership: Membership, role: str, *, request=None) -> Membe
     if previous != role:
         membership.role = role
         membership.save(update_fields=["role"])
+        sync_responder_permission(membership)
         audit.record(
             "membership.role_changed",
             tenant=membership.tenant_id,
@@ -147,6 +159,7 @@ def member_remove(membership: Membership, *, request=None) -> None:
         data={"username": user.username},
     )
     ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    sync_responder_permission(membership, removed=True)
     membership.delete()
     user.is_active = False
     user.save(update_fields=["is_active"])

@@ -60,10 +60,18 @@ class StaffFactory(UserFactory):
 class MembershipFactory(BypassingFactory):
     class Meta:
         model = Membership
+        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.VIEWER
+
+    @factory.post_generation
+    def responder_permission(self, create, extracted, **kwargs):
+        if create:
+            from tenants.services import sync_responder_permission
+
+            sync_responder_permission(self)
 
 
 class IntakeSourceFactory(BypassingFactory):
@@ -162,3 +170,11 @@ def populate_tenant(tenant, author: User) -> None:
             subject="s",
             payload={},
         )
+        from sla.escalation import escalation_request
+        from sla.models import EscalationPolicy, EscalationRun
+
+        EscalationPolicy.objects.create(tenant=tenant, name="p", steps=[{"action": "page_lead"}])
+        EscalationRun.objects.create(
+            tenant=tenant, incident=incident, policy={"steps": [], "name": "p"}
+        )
+        escalation_request(incident, direction="to_tier", actor=author)

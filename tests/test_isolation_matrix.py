@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework import viewsets
 
 from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
-from sla.models import SlaPolicy
+from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
 from tenants.models import (
@@ -55,6 +55,8 @@ B_OBJECTS = {
     SlaPolicy: lambda w: (w["b_policy"], w["b_policy"].pk, w["mssp_admin"]),
     Contact: lambda w: (w["b_contact"], w["b_contact"].pk, w["mssp_admin"]),
     Webhook: lambda w: (w["b_webhook"], w["b_webhook"].pk, w["mssp_admin"]),
+    Escalation: lambda w: (w["b_escalation"], w["b_escalation"].pk, w["mssp_admin"]),
+    EscalationPolicy: lambda w: (w["b_esc_policy"], w["b_esc_policy"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -95,10 +97,29 @@ def world(two_tenants):
                 group_by=["rule_id"],
                 window_minutes=5,
             )
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):
+            Team.objects.create(tenant=w[name], name=f"{name} in-house", kind="in_house")
+            w[f"{name}_esc_policy"] = EscalationPolicy.objects.create(
+                tenant=w[name],
+                name=f"{name.upper()}'s secret policy",
+                steps=[{"action": "notify_tier"}],
+                is_active=False,
+            )
     for name in ("a", "b"):
         w[f"{name}_alert"], w[f"{name}_incident"] = ingest_one(
             w[f"{name}_source"], f"{name.upper()}'s secret alert"
         )
+    from sla.escalation import escalation_request
+
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):
+            w[f"{name}_escalation"] = escalation_request(
+                w[f"{name}_incident"],
+                direction="to_customer",
+                actor=w["mssp_admin"],
+                note=f"{name.upper()}'s secret hand-off",
+            )
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
     return w
@@ -159,6 +180,10 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(contact.pk), contact.name, contact.email}
         for hook in Webhook.objects.for_tenant(w["b"]):
             ids |= {str(hook.pk), hook.url}
+        for esc in Escalation.objects.for_tenant(w["b"]):
+            ids |= {str(esc.pk), esc.note}
+        for policy in EscalationPolicy.objects.for_tenant(w["b"]):
+            ids |= {str(policy.pk), policy.name}
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
@@ -320,6 +345,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             SlaPolicy: world["a_policy"].pk,
             Contact: world["a_contact"].pk,
             Webhook: world["a_webhook"].pk,
+            Escalation: world["a_escalation"].pk,
+            EscalationPolicy: world["a_esc_policy"].pk,
             CorrelationRule: world["a_correlation"].pk,
         }.get(route.model)
         if a_object is None:

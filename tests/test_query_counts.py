@@ -76,6 +76,26 @@ def add_rows(route, world, n: int) -> None:
             for i in range(n):
                 Contact.objects.create(tenant=world["a"], name=f"c{i}", email=f"c{i}@a.example")
                 Webhook.objects.create(tenant=world["a"], url=f"https://h{i}.example", secret="s")
+    elif name in ("EscalationViewSet", "EscalationPolicyViewSet"):
+        from alerts.models import Incident
+        from sla.escalation import escalation_request
+        from sla.models import EscalationPolicy
+        from tenants.models import Team
+        from tenants.rls import rls_bypass
+        from tests.factories import ingest_alerts
+
+        ingest_alerts(world["a_source"], n)
+        with rls_bypass("test fixture"):
+            Team.objects.get_or_create(tenant=world["a"], name="in-house", kind="in_house")
+            for incident in Incident.objects.for_tenant(world["a"]).filter(escalations=None):
+                escalation_request(incident, direction="to_customer", actor=world["analyst_a"])
+            for i in range(n):
+                EscalationPolicy.objects.create(
+                    tenant=world["a"],
+                    name=f"p{i}",
+                    steps=[{"action": "notify_tier"}],
+                    is_active=False,
+                )
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

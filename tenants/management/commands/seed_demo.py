@@ -14,6 +14,7 @@ from guardian.shortcuts import assign_perm
 from alerts.models import IntakeSource, SourceKind
 from tenants.models import Membership, StaffRole, Team, Tenant, User
 from tenants.rls import rls_bypass
+from tenants.services import sync_responder_permission
 
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105  (printed demo logins; refused when DEBUG is off)
 
@@ -88,7 +89,9 @@ class Command(BaseCommand):
         for slug, tenant in tenants.items():
             for role in Membership.Role.values:
                 user = self._user(f"{slug}-{role}", email=f"{role}@{slug}.example")
-                Membership.objects.create(tenant=tenant, user=user, role=role)
+                sync_responder_permission(
+                    Membership.objects.create(tenant=tenant, user=user, role=role)
+                )
             if tenant.service_model != Tenant.ServiceModel.OUTSOURCED:
                 team = Team.objects.create(
                     tenant=tenant, name=f"{tenant.name} security team", kind=Team.Kind.IN_HOUSE

@@ -1,0 +1,273 @@
+"""/api/v1/escalations/ (+ accept, decline, withdraw), /api/v1/incidents/{id}/escalate/ and
+/api/v1/tenants/{slug}/escalation-policies/."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from alerts.models import Incident
+from tenants import audit
+from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
+from tenants.models import Membership, Team
+
+from .. import escalation
+from ..models import Escalation, EscalationPolicy, StepAction
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    team = serializers.CharField(source="team.name", read_only=True, default=None)
+    requested_by = serializers.CharField(
+        source="requested_by.username", read_only=True, default=None
+    )
+    responded_by = serializers.CharField(
+        source="responded_by.username", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "id",
+            "tenant",
+            "incident",
+            "direction",
+            "team",
+            "status",
+            "step_index",
+            "requested_by",
+            "requested_at",
+            "respond_by",
+            "responded_at",
+            "responded_by",
+            "note",
+            "reason",
+        ]
+        read_only_fields = fields
+
+
+class DeclineSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000)
+
+
+class EscalateSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=["in_house", "mssp", "noc", "tier"])
+    team = serializers.UUIDField(required=False, allow_null=True)
+    respond_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
+DIRECTIONS = {
+    "in_house": Escalation.Direction.TO_CUSTOMER,
+    "mssp": Escalation.Direction.TO_MSSP,
+    "noc": Escalation.Direction.TO_NOC,
+    "tier": Escalation.Direction.TO_TIER,
+}
+
+
+class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Escalations of the caller's tenants. Customers never see MSSP-internal tier
+    notices. Hand-offs to a customer are answered by its responders; requests for assistance
+    by the MSSP staff who work the tenant."""
+
+    scoped_model = Escalation
+    serializer_class = EscalationSerializer
+    cursor_ordering = "-requested_at"
+    filterset_fields = ["status", "direction", "incident"]
+
+    def scope_queryset(self, queryset):
+        if not self.access.is_mssp_staff:
+            queryset = queryset.exclude(direction=Escalation.Direction.TO_TIER)
+        return queryset.select_related("tenant", "team", "requested_by", "responded_by")
+
+    def _answer(self, change):
+        esc = self.get_object()
+        if not escalation.may_answer(self.request.user, esc):
+            raise PermissionDenied("Only the team this escalation went to may answer it.")
+        try:
+            with transaction.atomic():
+                change(esc)
+        except escalation.EscalationError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(EscalationSerializer(self.get_queryset().get(pk=esc.pk)).data)
+
+    @extend_schema(request=None, responses=EscalationSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        return self._answer(lambda esc: escalation.escalation_accept(esc, actor=request.user))
+
+    @extend_schema(request=DeclineSerializer, responses=EscalationSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        serializer = DeclineSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reason = serializer.validated_data["reason"]
+        return self._answer(
+            lambda esc: escalation.escalation_decline(esc, actor=request.user, reason=reason)
+        )
+
+    @extend_schema(request=None, responses=EscalationSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        esc = self.get_object()
+        asked_by_mssp = esc.direction == Escalation.Direction.TO_CUSTOMER
+        if asked_by_mssp != self.access.is_mssp_staff:
+            raise PermissionDenied("Only the side that asked may withdraw an escalation.")
+        try:
+            with transaction.atomic():
+                escalation.escalation_withdraw(esc, actor=request.user)
+        except escalation.EscalationError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(EscalationSerializer(self.get_queryset().get(pk=esc.pk)).data)
+
+
+class IncidentEscalationViewSet(TenantScopedViewSet):
+    """POST /incidents/{id}/escalate/: MSSP staff hand off to the in-house team, a NOC or a
+    tier; a customer's responders and admins ask the MSSP for assistance ("to": "mssp")."""
+
+    scoped_model = Incident
+    serializer_class = EscalateSerializer
+
+    @extend_schema(request=EscalateSerializer, responses={201: EscalationSerializer})
+    @action(detail=True, methods=["post"])
+    def escalate(self, request, pk=None):
+        incident = self.get_object()
+        serializer = EscalateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        direction = DIRECTIONS[data["to"]]
+        if self.access.is_mssp_staff == (direction == Escalation.Direction.TO_MSSP):
+            raise PermissionDenied("MSSP staff escalate to a team; customers ask the MSSP.")
+        if not self.access.is_mssp_staff and self.access.customer_role not in (
+            Membership.Role.RESPONDER,
+            Membership.Role.ADMIN,
+        ):
+            raise PermissionDenied("Your role does not escalate incidents.")
+        team = None
+        if data.get("team"):
+            team = (
+                Team.objects.dangerously_unscoped("the MSSP's teams and this tenant's")
+                .filter(pk=data["team"], tenant_id__in=[incident.tenant_id])
+                .first()
+                or Team.objects.dangerously_unscoped("the MSSP's teams")
+                .filter(pk=data["team"], tenant__isnull=True)
+                .first()
+            )
+            if team is None:
+                raise ValidationError({"team": "No such team."})
+        try:
+            with transaction.atomic():
+                esc = escalation.escalation_request(
+                    incident,
+                    direction=direction,
+                    actor=request.user,
+                    team=team,
+                    respond_minutes=data.get("respond_minutes"),
+                    note=data.get("note", ""),
+                )
+        except escalation.EscalationError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        esc = (
+            Escalation.objects.for_tenant(incident.tenant_id)
+            .select_related("tenant", "team", "requested_by", "responded_by")
+            .get(pk=esc.pk)
+        )
+        return Response(EscalationSerializer(esc).data, status=201)
+
+
+class EscalationPolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EscalationPolicy
+        fields = ["id", "name", "steps", "repeat", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"repeat": {"max_value": 10}, "name": {"max_length": 200}}
+
+    def validate_steps(self, steps):
+        if not isinstance(steps, list) or not 1 <= len(steps) <= 20:
+            raise serializers.ValidationError("steps is a list of 1 to 20 steps.")
+        for number, step in enumerate(steps, start=1):
+            if not isinstance(step, dict) or step.get("action") not in StepAction.values:
+                raise serializers.ValidationError(
+                    f"step {number}: action is one of {', '.join(StepAction.values)}."
+                )
+            unknown = set(step) - {"action", "team", "wait_minutes", "respond_minutes", "if"}
+            if unknown:
+                raise serializers.ValidationError(
+                    f"step {number}: unknown key(s) {', '.join(sorted(unknown))}."
+                )
+            for key in ("wait_minutes", "respond_minutes"):
+                value = step.get(key, 0)
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not 0 <= value <= 7 * 24 * 60
+                ):
+                    raise serializers.ValidationError(
+                        f"step {number}: {key} is whole minutes, 0 to a week."
+                    )
+            conditions = step.get("if", {})
+            if not isinstance(conditions, dict) or set(conditions) - {
+                "severity",
+                "category",
+                "unacknowledged",
+            }:
+                raise serializers.ValidationError(
+                    f"step {number}: 'if' takes severity, category and unacknowledged."
+                )
+        return steps
+
+
+class EscalationPolicyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantNestedViewSet,
+):
+    """A tenant's escalation policy (one active at a time). Read: MSSP staff and the
+    customer's responders and admins. Write: MSSP admins and leads."""
+
+    scoped_model = EscalationPolicy
+    serializer_class = EscalationPolicySerializer
+    cursor_ordering = "-created_at"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        access = self.access
+        if access.is_customer and access.customer_role == Membership.Role.VIEWER:
+            raise PermissionDenied("Your role does not see escalation policies.")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not (
+            access.is_mssp_admin or access.staff_role == "lead"
+        ):
+            raise PermissionDenied("Only MSSP admins and leads change escalation policies.")
+
+    def _audit(self, verb: str, policy) -> None:
+        audit.record(
+            f"escalation_policy.{verb}",
+            tenant=self.tenant,
+            obj=policy,
+            request=self.request._request,
+            data=EscalationPolicySerializer(policy).data,
+        )
+
+    def perform_create(self, serializer):
+        if serializer.validated_data.get("is_active", True):
+            EscalationPolicy.objects.for_tenant(self.tenant).update(is_active=False)
+        self._audit("created", serializer.save(tenant=self.tenant))
+
+    def perform_update(self, serializer):
+        if serializer.validated_data.get("is_active"):
+            EscalationPolicy.objects.for_tenant(self.tenant).exclude(
+                pk=serializer.instance.pk
+            ).update(is_active=False)
+        self._audit("updated", serializer.save())
+
+    def perform_destroy(self, instance):
+        self._audit("deleted", instance)
+        instance.delete()
