@@ -39,16 +39,19 @@ def commands() -> list[list[str]]:
                 os.path.join("var", "celerybeat-schedule"),
             ]
         )
+    else:
+        parts.append([python, "manage.py", "run_periodic"])  # beat's schedule, in-process
     return parts
 
 
 def main() -> int:
     os.makedirs("var", exist_ok=True)
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+    broker = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL")
     mode = (
         "PostgreSQL/Redis with Celery worker and beat"
-        if len(commands()) > 1
-        else ("embedded (SQLite, in-process channel layer and tasks)")
+        if broker
+        else "embedded: in-process channel layer, tasks and schedule"
     )
     print(f"Serving the portal at http://{host}:{port}/  [{mode}]", flush=True)
     children = [subprocess.Popen(cmd) for cmd in commands()]  # noqa: S603

@@ -159,7 +159,14 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Files, not process memory: the embedded mode runs daphne and the in-process scheduler as
+    # two processes, and /healthz in one reads the scheduler's heartbeat written by the other.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(BASE_DIR / "var" / "cache"),
+        }
+    }
 
 # --- Intake -----------------------------------------------------------------------------------
 INTAKE_MAX_BATCH = env_int("INTAKE_MAX_BATCH", 5000)

@@ -76,6 +76,7 @@ HOSTILE_BODIES = [
         "application/json",
     ),
     ("invalid utf-8", b'{"name": "\xff\xfe\xfa"}', "application/json"),
+    ("lone surrogate", b'{"name": "\\ud800", "username": "\\udfff"}', "application/json"),
     ("form encoded", b"name=x&kind=cef", "application/x-www-form-urlencoded"),
     ("xml", b"<name>x</name>", "application/xml"),
     (

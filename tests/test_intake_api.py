@@ -190,6 +190,7 @@ def test_unknown_source_kind_is_404(client, intake):
     [
         (b'{"title": ', "application/json", 400),
         (b'{"title": "\xff\xfe"}', "application/json", 400),
+        (b'{"title": "\\ud800 half a character", "severity": "low"}', "application/json", 400),
         (b"[" * 500 + b"]" * 500, "application/json", 400),
         (b"title=x", "application/x-www-form-urlencoded", 415),
         (b'{"title": "x", "severity": "low"}', "", 415),

@@ -76,3 +76,59 @@ def test_seed_demo_refuses_with_debug_off(db, settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("seed_demo", stdout=io.StringIO())
+
+
+@pytest.mark.slow
+def test_embedded_mode_serves_a_healthy_portal(tmp_path):
+    """What `make run` starts with no configuration: daphne and the in-process scheduler,
+    on SQLite; /healthz goes green (the scheduler's pulse crosses processes)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.live import free_port
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "PYTEST", "DJANGO_SETTINGS"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        PORT=str(free_port()),
+        DJANGO_SETTINGS_MODULE="mssp.settings",
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True, timeout=120
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mssp.serve"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, body = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=2).json()
+                if body["status"] == "ok":
+                    break
+            except (httpx.TransportError, ValueError):
+                pass
+            time.sleep(0.5)
+        assert body == {
+            "status": "ok",
+            "database": "ok",
+            "channel_layer": "ok",
+            "broker": "ok",
+            "scheduler": "ok",
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

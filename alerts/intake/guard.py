@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import threading
 import time
 from functools import cache
 
@@ -84,9 +85,18 @@ def verify_signature(source: IntakeSource, meta: dict, body: bytes) -> None:
         raise IntakeRefused(401, "replayed_signature", "This signed request was already seen.")
 
 
+_limiter_lock = threading.Lock()
+
+
 @cache
-def _limiter() -> FixedWindowRateLimiter:
+def _make_limiter() -> FixedWindowRateLimiter:
     return FixedWindowRateLimiter(storage_from_string(settings.RATE_LIMIT_STORAGE))
+
+
+def _limiter() -> FixedWindowRateLimiter:
+    # daphne runs each request in a thread: the first requests must not race to build it
+    with _limiter_lock:
+        return _make_limiter()
 
 
 def take_quota(source: IntakeSource, records: int) -> None:

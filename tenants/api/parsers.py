@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,17 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ParseError("JSON strings may not contain NUL (\\u0000) characters.")
+    # json accepts "\ud800" escapes that name half a character; no database can store them
+    if _LONE_SURROGATE.search(text):
+        raise ParseError("JSON strings may not contain unpaired surrogates (\\ud800-\\udfff).")
+
+
 def check_structure(document: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Depth and NUL check without recursion (a hostile document cannot overflow the stack)."""
     stack: list[tuple[Any, int]] = [(document, 1)]
@@ -35,11 +47,11 @@ def check_structure(document: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
                 raise ParseError(f"JSON nested deeper than {max_depth} levels.")
             children = node.items() if isinstance(node, dict) else enumerate(node)
             for key, value in children:
-                if isinstance(key, str) and "\x00" in key:
-                    raise ParseError("JSON strings may not contain NUL (\\u0000) characters.")
+                if isinstance(key, str):
+                    _check_text(key)
                 stack.append((value, depth + 1))
-        elif isinstance(node, str) and "\x00" in node:
-            raise ParseError("JSON strings may not contain NUL (\\u0000) characters.")
+        elif isinstance(node, str):
+            _check_text(node)
 
 
 def loads(raw: bytes) -> Any:

@@ -26,6 +26,7 @@ class Command(BaseCommand):
             name: (entry["task"], float(entry["schedule"]))
             for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
         }
+        current_app.loader.import_default_modules()  # the apps' tasks modules (autodiscovery)
         next_run = dict.fromkeys(schedule, 0.0)
         while True:
             now = time.monotonic()

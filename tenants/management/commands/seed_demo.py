@@ -12,7 +12,8 @@ from django.db import transaction
 from guardian.shortcuts import assign_perm
 
 from alerts.models import IntakeSource, SourceKind
-from tenants.models import Membership, StaffRole, Team, Tenant, User
+from sla.models import EscalationPolicy
+from tenants.models import Contact, Membership, StaffRole, Team, Tenant, User
 from tenants.rls import rls_bypass
 from tenants.services import sync_responder_permission
 
@@ -83,8 +84,10 @@ class Command(BaseCommand):
                 assign_perm("tenants.work_tenant", user, tenants[slug])
             for slug in led:
                 assign_perm("tenants.lead_tenant", user, tenants[slug])
-        for tier in ("L1", "L2", "L3"):
-            Team.objects.create(name=f"SOC {tier}", kind=Team.Kind.MSSP_TIER)
+        tiers = {
+            tier: Team.objects.create(name=f"SOC {tier}", kind=Team.Kind.MSSP_TIER)
+            for tier in ("L1", "L2", "L3")
+        }
         Team.objects.create(name="MSSP NOC", kind=Team.Kind.NOC, email="noc@mssp.example")
         for slug, tenant in tenants.items():
             for role in Membership.Role.values:
@@ -97,6 +100,25 @@ class Command(BaseCommand):
                     tenant=tenant, name=f"{tenant.name} security team", kind=Team.Kind.IN_HOUSE
                 )
                 team.members.add(User.objects.get(username=f"{slug}-responder"))
+        for slug, tenant in tenants.items():
+            Contact.objects.create(
+                tenant=tenant, name=f"{tenant.name} CISO", email=f"ciso@{slug}.example"
+            )
+        tier2 = tiers["L2"]
+        EscalationPolicy.objects.create(
+            tenant=tenants["globex"],
+            name="Hybrid hand-off",
+            steps=[
+                {
+                    "action": "notify_tier",
+                    "team": str(tier2.pk),
+                    "wait_minutes": 0,
+                    "if": {"severity": ["high", "critical"]},
+                },
+                {"action": "handoff_in_house", "wait_minutes": 15, "respond_minutes": 30},
+                {"action": "page_lead", "wait_minutes": 0, "if": {"unacknowledged": True}},
+            ],
+        )
         keys = {}
         for slug, sources in SOURCES.items():
             for name, kind in sources:
