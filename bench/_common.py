@@ -29,7 +29,9 @@ if str(ROOT) not in sys.path:
 LOG_DIR = ROOT / "var" / "bench"
 HOST = "127.0.0.1"
 
-OWNER_URL = os.environ.get("BENCH_DATABASE_OWNER_URL", f"postgresql://postgres@{HOST}:5432/mssp_bench")
+OWNER_URL = os.environ.get(
+    "BENCH_DATABASE_OWNER_URL", f"postgresql://postgres@{HOST}:5432/mssp_bench"
+)
 APP_URL = os.environ.get(
     "BENCH_DATABASE_URL", f"postgresql://mssp_app:mssp_app@{HOST}:5432/mssp_bench"
 )
@@ -73,7 +75,9 @@ def loadavg() -> str:
 
 def uptime() -> str:
     try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+        return subprocess.run(
+            ["uptime"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         return "load average: " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -112,7 +116,9 @@ def _proc_cpu(pid: int | str) -> float:
 
 def _cmdline(pid: str) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
@@ -378,22 +384,76 @@ def count_rows() -> dict[str, int]:
 # --- the workload ------------------------------------------------------------------------------
 RULES = [
     # rule id, title, category, mitre, severity weights (info, low, medium, high, critical)
-    ("EDR-1001", "Suspicious PowerShell encoded command", "execution", ["T1059.001"], (0, 1, 4, 4, 1)),
-    ("EDR-1002", "Credential dumping via LSASS access", "credential-access", ["T1003.001"], (0, 0, 1, 4, 3)),
+    (
+        "EDR-1001",
+        "Suspicious PowerShell encoded command",
+        "execution",
+        ["T1059.001"],
+        (0, 1, 4, 4, 1),
+    ),
+    (
+        "EDR-1002",
+        "Credential dumping via LSASS access",
+        "credential-access",
+        ["T1003.001"],
+        (0, 0, 1, 4, 3),
+    ),
     ("EDR-1003", "Office application spawned a shell", "execution", ["T1204.002"], (0, 1, 3, 4, 1)),
-    ("EDR-1004", "Unsigned binary in temp directory executed", "execution", ["T1204"], (1, 3, 4, 1, 0)),
-    ("EDR-1005", "Scheduled task created for persistence", "persistence", ["T1053.005"], (0, 2, 4, 2, 0)),
+    (
+        "EDR-1004",
+        "Unsigned binary in temp directory executed",
+        "execution",
+        ["T1204"],
+        (1, 3, 4, 1, 0),
+    ),
+    (
+        "EDR-1005",
+        "Scheduled task created for persistence",
+        "persistence",
+        ["T1053.005"],
+        (0, 2, 4, 2, 0),
+    ),
     ("EDR-1006", "Ransomware-like file rename burst", "impact", ["T1486"], (0, 0, 0, 2, 5)),
-    ("NET-2001", "Outbound connection to known C2", "command-and-control", ["T1071.001"], (0, 0, 1, 4, 3)),
+    (
+        "NET-2001",
+        "Outbound connection to known C2",
+        "command-and-control",
+        ["T1071.001"],
+        (0, 0, 1, 4, 3),
+    ),
     ("NET-2002", "DNS tunnelling suspected", "exfiltration", ["T1048.003"], (0, 1, 3, 3, 0)),
     ("NET-2003", "Port scan from internal host", "discovery", ["T1046"], (1, 4, 3, 0, 0)),
-    ("NET-2004", "Large upload to file sharing service", "exfiltration", ["T1567.002"], (0, 2, 4, 2, 0)),
+    (
+        "NET-2004",
+        "Large upload to file sharing service",
+        "exfiltration",
+        ["T1567.002"],
+        (0, 2, 4, 2, 0),
+    ),
     ("IAM-3001", "Brute force on VPN", "credential-access", ["T1110"], (0, 2, 4, 3, 0)),
     ("IAM-3002", "Impossible travel sign-in", "initial-access", ["T1078"], (0, 1, 4, 3, 0)),
-    ("IAM-3003", "MFA fatigue: repeated push denials", "credential-access", ["T1621"], (0, 1, 3, 3, 1)),
-    ("IAM-3004", "New global admin assigned", "privilege-escalation", ["T1098.003"], (0, 0, 2, 4, 2)),
+    (
+        "IAM-3003",
+        "MFA fatigue: repeated push denials",
+        "credential-access",
+        ["T1621"],
+        (0, 1, 3, 3, 1),
+    ),
+    (
+        "IAM-3004",
+        "New global admin assigned",
+        "privilege-escalation",
+        ["T1098.003"],
+        (0, 0, 2, 4, 2),
+    ),
     ("MAIL-4001", "Phishing link clicked", "initial-access", ["T1566.002"], (0, 1, 4, 3, 0)),
-    ("MAIL-4002", "Malicious attachment delivered", "initial-access", ["T1566.001"], (0, 1, 3, 3, 1)),
+    (
+        "MAIL-4002",
+        "Malicious attachment delivered",
+        "initial-access",
+        ["T1566.001"],
+        (0, 1, 3, 3, 1),
+    ),
     ("WEB-5001", "SQL injection attempt blocked", "initial-access", ["T1190"], (2, 4, 2, 0, 0)),
     ("WEB-5002", "Web shell upload detected", "persistence", ["T1505.003"], (0, 0, 1, 3, 4)),
     ("CLD-6001", "Public S3 bucket policy change", "defense-evasion", ["T1562"], (0, 2, 4, 2, 0)),
@@ -421,13 +481,22 @@ class TenantWorld:
 def tenant_world(index: int, problems: int = 40) -> TenantWorld:
     rng = random.Random(index * 7919 + 17)
     org = f"c{index:04d}"
-    hosts = [f"{rng.choice(['ws', 'srv', 'lt', 'db'])}-{n:03d}.{org}.corp.example" for n in range(24)]
+    hosts = [
+        f"{rng.choice(['ws', 'srv', 'lt', 'db'])}-{n:03d}.{org}.corp.example" for n in range(24)
+    ]
     users = [f"{rng.choice(['j', 'a', 'm', 's', 'k'])}.user{n}@{org}.example" for n in range(30)]
     attackers = [
-        f"{rng.choice([203, 198, 192])}.{rng.choice([0, 51, 18])}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        ".".join(
+            str(part)
+            for part in (rng.choice([203, 198, 192]), rng.choice([0, 51, 18]), rng.randrange(256))
+        )
+        + f".{rng.randrange(1, 255)}"
         for _ in range(20)
     ]
-    domains = [f"{rng.choice(['cdn', 'upd', 'login', 'files'])}-{n}.bad-{index % 97}.example" for n in range(10)]
+    domains = [
+        f"{rng.choice(['cdn', 'upd', 'login', 'files'])}-{n}.bad-{index % 97}.example"
+        for n in range(10)
+    ]
     world = TenantWorld(index, hosts, users, attackers, domains)
     world.problems = [
         (rng.choice(RULES), rng.choice(hosts), rng.choice(attackers)) for _ in range(problems)
@@ -444,7 +513,7 @@ def make_alert(world: TenantWorld, seq: int, rng: random.Random, at: datetime) -
     extra = rng.randrange(3)
     choices = [
         {"type": "user", "value": user},
-        {"type": "hash", "value": "%064x" % rng.getrandbits(256)},
+        {"type": "hash", "value": f"{rng.getrandbits(256):064x}"},
         {"type": "domain", "value": rng.choice(world.domains)},
         {"type": "url", "value": f"https://{rng.choice(world.domains)}/p/{rng.getrandbits(32):x}"},
     ]
@@ -506,8 +575,7 @@ class Workload:
 
     def history_payloads(self) -> list[bytes]:
         return [
-            copy_payload(source, self.history[n], self.at)
-            for n, source in enumerate(self.sources)
+            copy_payload(source, self.history[n], self.at) for n, source in enumerate(self.sources)
         ]
 
     def batch(self, tenant: int, size: int, redelivered: float) -> list[dict]:
@@ -595,6 +663,9 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> None
             status, body = asyncio.run(_get_once(port, "/healthz"))
             if status == 200:
                 return
+            parts = json.loads(body) if body.startswith(b"{") else {}
+            if parts.get("database") == "ok" and parts.get("channel_layer") == "ok":
+                return  # what intake needs is up (no Celery worker/beat runs in the bench)
             last = f"{status} {body[:200]!r}"
         except OSError as exc:
             last = str(exc)
@@ -605,9 +676,7 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> None
 async def _get_once(port: int, path: str) -> tuple[int, bytes]:
     conn = await Connection.open(port)
     try:
-        return await conn.request(
-            f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
-        )
+        return await conn.request(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode())
     finally:
         conn.close()
 
