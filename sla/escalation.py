@@ -280,7 +280,7 @@ def escalation_accept(esc: Escalation, *, actor: User) -> Escalation:
         incident.owner, incident.owner_team = actor, esc.team
         incident.save(update_fields=["owner", "owner_team", "updated_at"])
         _start_customer_clocks(incident, now)
-        _finish_run(esc.run_id, now)
+        _finish_run(esc, now)
     else:
         incident.owner, incident.owner_team = actor, None
         incident.save(update_fields=["owner", "owner_team", "updated_at"])
@@ -342,7 +342,7 @@ def escalation_decline(esc: Escalation, *, actor: User, reason: str) -> Escalati
         Incident.objects.for_tenant(esc.tenant_id).filter(pk=esc.incident_id).update(
             owner=None, owner_team=None, respond_by=now
         )
-        _continue_run(esc.run_id, now)
+        _continue_run(esc, now)
     _tell(
         esc,
         "escalation.declined",
@@ -414,7 +414,7 @@ def _expire(esc: Escalation, now: datetime) -> None:
     from .notify import queue_for_escalation
 
     queue_for_escalation(esc, "escalation.expired", [u.email for u in _leads(esc.tenant_id)])
-    _continue_run(esc.run_id, now)
+    _continue_run(esc, now)
 
 
 def _leads(tenant_id: int) -> list[User]:
@@ -428,19 +428,19 @@ def _leads(tenant_id: int) -> list[User]:
     ]
 
 
-def _continue_run(run_id, now: datetime) -> None:
-    if run_id is None:
+def _continue_run(esc: Escalation, now: datetime) -> None:
+    if esc.run_id is None:
         return
-    EscalationRun.objects.dangerously_unscoped("escalation run of this escalation").filter(
-        pk=run_id, finished_at__isnull=True
+    EscalationRun.objects.for_tenant(esc.tenant_id).filter(
+        pk=esc.run_id, finished_at__isnull=True
     ).update(next_step_at=now)
 
 
-def _finish_run(run_id, now: datetime) -> None:
-    if run_id is not None:
-        EscalationRun.objects.dangerously_unscoped("escalation run of this escalation").filter(
-            pk=run_id
-        ).update(finished_at=now, next_step_at=None)
+def _finish_run(esc: Escalation, now: datetime) -> None:
+    if esc.run_id is not None:
+        EscalationRun.objects.for_tenant(esc.tenant_id).filter(pk=esc.run_id).update(
+            finished_at=now, next_step_at=None
+        )
 
 
 def _conditions_hold(step: dict, incident: Incident) -> bool:
