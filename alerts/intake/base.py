@@ -167,6 +167,13 @@ def parse_time(value: Any) -> datetime | None:
         raise RecordError(f"time {value[:40]!r} is out of range") from None
 
 
+def strings(value: Any) -> list[str]:
+    """A field's values as stripped, non-empty strings: one string or a list of them (the
+    multivalue shape SIEMs use); anything else is dropped."""
+    items = value if isinstance(value, list) else [value]
+    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+
+
 def parse_time_field(value: Any, name: str) -> datetime | None:
     """parse_time for a named field: every failure is a RecordError that names the field."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):

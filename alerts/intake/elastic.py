@@ -67,6 +67,7 @@ from .base import (
     observables,
     parse_time_field,
     severity_from_scale,
+    strings,
 )
 
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
@@ -184,9 +185,7 @@ def _optional_text(doc: dict, path: str) -> str:
     return value.strip()
 
 
-def _strings(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+_strings = strings  # base.strings: one string or a list of them
 
 
 def _severity(doc: dict) -> str:

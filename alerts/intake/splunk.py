@@ -70,6 +70,7 @@ from .base import (
     observables,
     parse_time_field,
     severity_from_scale,
+    strings,
 )
 
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
@@ -160,10 +161,7 @@ def _optional_text(record: dict, name: str) -> str:
     return value.strip()
 
 
-def _strings(value: Any) -> list[str]:
-    """A field's values: one string, or a multivalue list of strings."""
-    items = value if isinstance(value, list) else [value]
-    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+_strings = strings  # base.strings: one string or a list of them
 
 
 def _text(value: Any) -> str:

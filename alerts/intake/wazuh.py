@@ -80,6 +80,7 @@ from .base import (
     observables,
     parse_time_field,
     severity_from_scale,
+    strings,
 )
 
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
@@ -196,10 +197,7 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _strings(value: Any) -> list[str]:
-    """A list of strings (or one string), anything else dropped."""
-    items = value if isinstance(value, list) else [value]
-    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+_strings = strings  # base.strings: one string or a list of them
 
 
 def _observed_at(alert: dict) -> datetime | None:
