@@ -268,7 +268,7 @@ def _group_into_incidents(
                 break
         groups.setdefault(key, []).append(alert)
     by_fingerprint: dict[str, list[Alert]] = {}
-    opened = []
+    opened, details = [], {}
     for key, members in groups.items():
         fingerprint = key
         if key in windows:
@@ -300,9 +300,19 @@ def _group_into_incidents(
         (result.incidents_created if created else result.incidents_updated).append(str(incident_id))
         if created:
             opened.append(incident_id)
+            worst = max(members, key=lambda a: a.severity_rank)
+            details[incident_id] = {
+                "severity": worst.severity,
+                "category": members[0].category,
+                "source_kind": source.kind,
+            }
     if opened:  # the SLA app starts the new incidents' clocks, in this transaction
         signals.incidents_opened.send(
-            sender=Incident, tenant_id=source.tenant_id, incident_ids=opened, at=now
+            sender=Incident,
+            tenant_id=source.tenant_id,
+            incident_ids=opened,
+            at=now,
+            details=details,
         )
 
 

@@ -6,7 +6,8 @@ with it. Receivers must be quick and must not fail on ordinary input.
 
 from django.dispatch import Signal
 
-# kwargs: tenant_id, incident_ids (list), at (datetime)
+# kwargs: tenant_id, incident_ids (list), at (datetime), and optionally details
+#         ({incident_id: {"severity", "category", "source_kind"}}) so receivers need not re-read
 incidents_opened = Signal()
 # kwargs: incident (Incident), change ("status" | "customer_notified" | "severity"),
 #         before, after, at, actor

@@ -545,6 +545,16 @@ def _run_step(
     return False
 
 
-def on_incidents_opened(tenant_id: int, incident_ids: list, at: datetime) -> None:
+def on_incidents_opened(tenant_id: int, incident_ids: list, at: datetime, details=None) -> None:
     start_runs(tenant_id, incident_ids, at)
+    if (
+        details
+        and all(i in details for i in incident_ids)
+        and not any(
+            details[i]["category"] in AVAILABILITY_CATEGORIES
+            or details[i]["source_kind"] == "alertmanager"
+            for i in incident_ids
+        )
+    ):
+        return  # nothing for the NOC: no need to read the incidents again
     route_availability_to_noc(tenant_id, incident_ids, at)

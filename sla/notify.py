@@ -123,18 +123,23 @@ def queue_for_escalation(esc, event_type: str, emails: list[str]) -> int:
 
 
 def deliver_due(now: datetime | None = None, batch: int = 50) -> int:
-    """Send what is due; each row is claimed with SKIP LOCKED so workers never share one."""
+    """Send what is due; each row is claimed with SKIP LOCKED so workers never share one, and
+    sent and recorded in a transaction of its own: a worker killed mid-batch sends again only
+    the one it was sending, not every row of the batch it had sent but not yet committed."""
     now = now or timezone.now()
     sent = 0
-    with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
-        due = list(
-            Notification.objects.dangerously_unscoped("notification delivery")
-            .filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("webhook")
-            .order_by("next_attempt_at")[:batch]
-        )
-        for note in due:
+    for _ in range(batch):
+        with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
+            note = (
+                Notification.objects.dangerously_unscoped("notification delivery")
+                .filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related("webhook")
+                .order_by("next_attempt_at")
+                .first()
+            )
+            if note is None:
+                break
             try:
                 _send(note)
             except Exception as exc:  # any delivery failure is retried, then given up on

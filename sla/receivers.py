@@ -5,9 +5,9 @@ from __future__ import annotations
 from . import escalation, services
 
 
-def incidents_opened(sender, tenant_id, incident_ids, at, **kwargs) -> None:
-    services.start_clocks(tenant_id, incident_ids, at)
-    escalation.on_incidents_opened(tenant_id, incident_ids, at)
+def incidents_opened(sender, tenant_id, incident_ids, at, details=None, **kwargs) -> None:
+    services.start_clocks(tenant_id, incident_ids, at, details=details)
+    escalation.on_incidents_opened(tenant_id, incident_ids, at, details=details)
 
 
 def incident_changed(sender, incident, change, before, after, at, **kwargs) -> None:

@@ -62,28 +62,37 @@ def _deadlines(clock: SlaClock, calendar, now: datetime) -> None:
     )
 
 
-def start_clocks(tenant_id: int, incident_ids: list, at: datetime) -> int:
+def start_clocks(tenant_id: int, incident_ids: list, at: datetime, details=None) -> int:
     policies = effective_policies(tenant_id)
     if not policies:
         return 0
-    tenant = Tenant.objects.get(pk=tenant_id)
-    incidents = (
-        Incident.objects.for_tenant(tenant_id).filter(pk__in=incident_ids).only("pk", "severity")
-    )
+    if details and all(i in details for i in incident_ids):
+        severities = [(i, details[i]["severity"]) for i in incident_ids]
+    else:
+        severities = list(
+            Incident.objects.for_tenant(tenant_id)
+            .filter(pk__in=incident_ids)
+            .values_list("pk", "severity")
+        )
     clocks = []
-    calendars = {}
-    for incident in incidents:
-        policy = policies.get(incident.severity)
+    calendars: dict = {}
+    tenant = None
+    for incident_id, severity in severities:
+        policy = policies.get(severity)
         if policy is None:
             continue
-        calendar = calendars.setdefault(policy.coverage, calendar_for(tenant, policy.coverage))
+        if policy.coverage not in calendars:
+            if policy.coverage != Coverage.ALWAYS and tenant is None:
+                tenant = Tenant.objects.get(pk=tenant_id)
+            calendars[policy.coverage] = calendar_for(tenant, policy.coverage)
+        calendar = calendars[policy.coverage]
         for target in Target.values:
             minutes = policy.minutes_for(target)
             if minutes is None:
                 continue
             clock = SlaClock(
                 tenant_id=tenant_id,
-                incident_id=incident.pk,
+                incident_id=incident_id,
                 target=target,
                 coverage=policy.coverage,
                 target_minutes=minutes,

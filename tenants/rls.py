@@ -162,6 +162,19 @@ def activate(access: Access, using: str = DEFAULT_DB_ALIAS) -> None:
         _set(cursor, _values_for(access.tenant_ids, access.user_id, access.is_mssp_staff))
 
 
+def present_intake_key(digest: str, using: str = DEFAULT_DB_ALIAS) -> None:
+    """For the rest of the current transaction (an intake request), admit the one intake
+    source whose key has this digest and nothing else. `activate()` later replaces it with
+    the source's tenant."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("Tenant context needs a transaction; it would vanish at once.")
+    with connection.cursor() as cursor:
+        _set(cursor, _values_for([], None, False, digest))
+
+
 def deactivate(using: str = DEFAULT_DB_ALIAS) -> None:
     """Clear the context before the transaction ends. COMMIT would clear it anyway; this keeps
     work that shares the transaction afterwards (on_commit hooks run eagerly inside a test's

@@ -37,13 +37,13 @@ def source_for_key(raw_key: str) -> IntakeSource:
     """The source this intake key unlocks. Row-level security admits exactly that source:
     the request presents the key's digest, not a tenant (tenants.rls, mssp.intake_key)."""
     digest = IntakeSource.digest_of(raw_key)
-    with rls.tenant_scope([], intake_key=digest):
-        source = (
-            IntakeSource.objects.dangerously_unscoped("lookup by the presented intake key")
-            .select_related("tenant")
-            .filter(key_digest=digest)
-            .first()
-        )
+    rls.present_intake_key(digest)  # one statement, in the request's own transaction
+    source = (
+        IntakeSource.objects.dangerously_unscoped("lookup by the presented intake key")
+        .select_related("tenant")
+        .filter(key_digest=digest)
+        .first()
+    )
     if source is None:
         raise IntakeRefused(401, "invalid_key", "The intake key is not valid.")
     if source.status != IntakeSource.Status.ACTIVE:

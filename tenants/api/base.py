@@ -49,7 +49,8 @@ class ScopedAPIView(APIView):
     def perform_authentication(self, request) -> None:
         super().perform_authentication(request)
         self.access = access_for(request.user, token_scopes(request))
-        rls.activate(self.access)
+        if self.access.is_authenticated:  # an anonymous caller's transaction has none already
+            rls.activate(self.access)
 
     def finalize_response(self, request, response, *args: Any, **kwargs: Any):
         response = super().finalize_response(request, response, *args, **kwargs)
