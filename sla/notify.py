@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 import httpx
@@ -28,53 +29,72 @@ from .models import Notification, SlaClock
 
 logger = logging.getLogger("mssp.notify")
 WEBHOOK_TIMEOUT = 5.0
+DELIVERY_BATCH = 50  # notifications one delivery task sends at most
 
 
 def queue_for_firing(clock: SlaClock, event_type: str, summary: str, data: dict) -> int:
     """Outbox rows for everyone this tenant wants told; call inside the firing transaction."""
-    incident = clock.incident
-    payload = {
-        "type": event_type,
-        "tenant": clock.tenant.slug,
-        "incident": str(incident.pk),
-        "title": incident.title,
-        "severity": incident.severity,
-        **data,
-    }
-    subject = f"[{clock.tenant.name}] {summary}"
-    rows = [
-        Notification(
-            tenant_id=clock.tenant_id,
-            incident=incident,
-            event_type=event_type,
-            channel=Notification.Channel.EMAIL,
-            recipient=contact.email,
-            key=f"{event_type}:{clock.pk}:email:{contact.email}",
-            subject=subject,
-            payload=payload,
-        )
-        for contact in Contact.objects.for_tenant(clock.tenant_id).filter(notify_sla=True)
-    ]
-    rows += [
-        Notification(
-            tenant_id=clock.tenant_id,
-            incident=incident,
-            event_type=event_type,
-            channel=Notification.Channel.WEBHOOK,
-            recipient=hook.url,
-            webhook=hook,
-            key=f"{event_type}:{clock.pk}:webhook:{hook.pk}",
-            subject=subject,
-            payload=payload,
-        )
-        for hook in Webhook.objects.for_tenant(clock.tenant_id).filter(is_active=True)
-        if hook.wants(event_type)
-    ]
+    return queue_for_firings([(clock, summary, data)], event_type)
+
+
+def queue_for_firings(firings: list[tuple[SlaClock, str, dict]], event_type: str) -> int:
+    """queue_for_firing() of a batch of (clock, summary, data), as the sweep fires them: the
+    contacts and webhooks of the batch's tenants read once, every row written in one INSERT,
+    and enough delivery tasks queued after commit for all of them (deliver_due sends up to
+    DELIVERY_BATCH a task)."""
+    tenant_ids = sorted({clock.tenant_id for clock, _, _ in firings})
+    contacts: dict[int, list[Contact]] = defaultdict(list)
+    for contact in Contact.objects.for_tenants(tenant_ids).filter(notify_sla=True):
+        contacts[contact.tenant_id].append(contact)
+    hooks: dict[int, list[Webhook]] = defaultdict(list)
+    for hook in Webhook.objects.for_tenants(tenant_ids).filter(is_active=True):
+        if hook.wants(event_type):
+            hooks[hook.tenant_id].append(hook)
+    rows = []
+    for clock, summary, data in firings:
+        incident = clock.incident
+        payload = {
+            "type": event_type,
+            "tenant": clock.tenant.slug,
+            "incident": str(incident.pk),
+            "title": incident.title,
+            "severity": incident.severity,
+            **data,
+        }
+        subject = f"[{clock.tenant.name}] {summary}"
+        rows += [
+            Notification(
+                tenant_id=clock.tenant_id,
+                incident=incident,
+                event_type=event_type,
+                channel=Notification.Channel.EMAIL,
+                recipient=contact.email,
+                key=f"{event_type}:{clock.pk}:email:{contact.email}",
+                subject=subject,
+                payload=payload,
+            )
+            for contact in contacts[clock.tenant_id]
+        ]
+        rows += [
+            Notification(
+                tenant_id=clock.tenant_id,
+                incident=incident,
+                event_type=event_type,
+                channel=Notification.Channel.WEBHOOK,
+                recipient=hook.url,
+                webhook=hook,
+                key=f"{event_type}:{clock.pk}:webhook:{hook.pk}",
+                subject=subject,
+                payload=payload,
+            )
+            for hook in hooks[clock.tenant_id]
+        ]
     if rows:
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
         from .tasks import deliver_notifications
 
-        deliver_notifications.delay_on_commit()
+        for _ in range(-(-len(rows) // DELIVERY_BATCH)):
+            deliver_notifications.delay_on_commit()
     return len(rows)
 
 
@@ -122,7 +142,7 @@ def queue_for_escalation(esc, event_type: str, emails: list[str]) -> int:
     return len(rows)
 
 
-def deliver_due(now: datetime | None = None, batch: int = 50) -> int:
+def deliver_due(now: datetime | None = None, batch: int = DELIVERY_BATCH) -> int:
     """Send what is due; each row is claimed with SKIP LOCKED so workers never share one, and
     sent and recorded in a transaction of its own: a worker killed mid-batch sends again only
     the one it was sending, not every row of the batch it had sent but not yet committed."""

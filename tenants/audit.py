@@ -27,10 +27,33 @@ def record(
     data: dict[str, Any] | None = None,
     request=None,
 ) -> AuditEvent:
+    event = entry(
+        action, actor=actor, tenant=tenant, obj=obj, summary=summary, data=data, request=request
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Write entries built by entry() in one INSERT (a sweep firing many things at once)."""
+    return AuditEvent.objects.bulk_create(events)
+
+
+def entry(
+    action: str,
+    *,
+    actor: User | None = None,
+    tenant: Tenant | int | None = None,
+    obj: models.Model | None = None,
+    summary: str = "",
+    data: dict[str, Any] | None = None,
+    request=None,
+) -> AuditEvent:
+    """The entry record() writes, not yet saved."""
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         actor = user if getattr(user, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
+    return AuditEvent(
         action=action,
         actor=actor,
         actor_name=getattr(actor, "username", "") or "",

@@ -85,6 +85,9 @@ class MemoryEventLog:
                 ids.append(event_id)
         return ids
 
+    def append_many(self, per_tenant: dict[int, list[dict]]) -> dict[int, list[str]]:
+        return {tenant: self.append(tenant, events) for tenant, events in per_tenant.items()}
+
     def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
         after_key = _id_tuple(after)
         found = []
@@ -136,6 +139,22 @@ class RedisEventLog:
             args=[LOG_LENGTH, *(json.dumps(e) for e in events)],
         )
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    def append_many(self, per_tenant: dict[int, list[dict]]) -> dict[int, list[str]]:
+        """append() for several tenants in one round trip (a pipeline of the same script)."""
+        sequence = f"{settings.CHANNELS_REDIS_PREFIX}:events:sequence"
+        pipe = self._redis.pipeline(transaction=False)
+        tenants = list(per_tenant)
+        for tenant_id in tenants:
+            self._append(
+                keys=[_stream_key(tenant_id), sequence],
+                args=[LOG_LENGTH, *(json.dumps(e) for e in per_tenant[tenant_id])],
+                client=pipe,
+            )
+        return {
+            tenant_id: [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+            for tenant_id, ids in zip(tenants, pipe.execute(), strict=True)
+        }
 
     def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
         after_key = _id_tuple(after)
@@ -203,15 +222,75 @@ def _deliver(tenant_id: int, events: list[dict]) -> None:
     _send(tenant_group(tenant_id), {"type": "stream.events", "events": events})
 
 
-def tenant_events(
-    tenant_id: int, tenant_slug: str, items: list[tuple[str, str, dict | None, tuple[str, ...]]]
-) -> list[dict]:
+def _send_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """_send() of several messages from one event loop, so that they share its connections."""
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+
+    async def send_all() -> None:
+        for group, message in messages:
+            try:
+                await layer.group_send(group, message)
+            except Exception:  # the stream is best effort; the data is already committed
+                logger.exception("could not publish %s to %s", message.get("type"), group)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:
+        logger.exception("could not publish %d stream messages", len(messages))
+
+
+def _deliver_many(per_tenant: dict[int, list[dict]]) -> None:
+    try:
+        ids = event_log().append_many(per_tenant)
+    except Exception:  # an unreachable log must not hold the live stream back
+        logger.exception("could not log the events of %d tenants", len(per_tenant))
+        ms = int(time.time() * 1000)
+        ids = {t: [f"{ms}-{n}" for n in range(len(e))] for t, e in per_tenant.items()}
+    for tenant_id, events in per_tenant.items():
+        for event, event_id in zip(events, ids[tenant_id], strict=True):
+            event["event_id"] = event_id
+    _send_many(
+        [
+            (tenant_group(tenant_id), {"type": "stream.events", "events": events})
+            for tenant_id, events in per_tenant.items()
+        ]
+    )
+
+
+Items = list[tuple[str, str, dict | None, tuple[str, ...]]]
+
+
+def tenant_events(tenant_id: int, tenant_slug: str, items: Items) -> list[dict]:
     """Publish [(event type, object id, data, audience), ...] of one tenant, in order, once the
     transaction commits: one log append and one channel-layer message for all of them."""
+    events = _build(tenant_slug, items)
+    if events:
+        transaction.on_commit(lambda: _deliver(tenant_id, events))
+    return events  # their event_id is filled in at delivery
+
+
+def tenants_events(per_tenant: dict[int, tuple[str, Items]]) -> dict[int, list[dict]]:
+    """tenant_events() of several tenants ({tenant id: (slug, items)}), for work that spans
+    customers (the SLA sweep): still one log append and one channel-layer message per tenant,
+    but all in one callback after commit, the appends in one Redis round trip and the messages
+    sent from one event loop."""
+    built = {
+        tenant_id: events
+        for tenant_id, (slug, items) in per_tenant.items()
+        if (events := _build(slug, items))
+    }
+    if built:
+        transaction.on_commit(lambda: _deliver_many(built))
+    return built
+
+
+def _build(tenant_slug: str, items: Items) -> list[dict]:
     if not items:
         return []
     at = timezone.now().isoformat()
-    events = [
+    return [
         {
             "type": event_type,
             "event_id": "",
@@ -223,8 +302,6 @@ def tenant_events(
         }
         for event_type, object_id, data, audience in items
     ]
-    transaction.on_commit(lambda: _deliver(tenant_id, events))
-    return events  # their event_id is filled in at delivery
 
 
 def tenant_event(
