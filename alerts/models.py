@@ -224,8 +224,25 @@ class Incident(TenantOwnedModel):
             models.Index(
                 fields=["tenant", "status", "-severity_rank", "created_at"], name="incident_queue"
             ),
+            # The urgency order (alerts.api.views.URGENCY) behind each way the lists are read, so
+            # that a page is an index range scan that stops after 50 rows, never a sort of every
+            # match: all incidents; open ones (the queue); one tenant's open ones; one owner's.
             models.Index(
                 fields=["respond_by", "-severity_rank", "created_at", "id"], name="incident_urgency"
+            ),
+            models.Index(
+                fields=["respond_by", "-severity_rank", "created_at", "id"],
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="incident_open_urgency",
+            ),
+            models.Index(
+                fields=["tenant", "respond_by", "-severity_rank", "created_at", "id"],
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="incident_tenant_open_urgency",
+            ),
+            models.Index(
+                fields=["owner", "respond_by", "-severity_rank", "created_at", "id"],
+                name="incident_owner_urgency",
             ),
         ]
 

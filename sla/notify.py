@@ -25,6 +25,7 @@ from tenants.models import Contact, Webhook
 from tenants.rls import rls_bypass
 from tenants.webhooks import check_destination
 
+from . import bulk
 from .models import Notification, SlaClock
 
 logger = logging.getLogger("mssp.notify")
@@ -90,7 +91,7 @@ def queue_for_firings(firings: list[tuple[SlaClock, str, dict]], event_type: str
             for hook in hooks[clock.tenant_id]
         ]
     if rows:
-        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        bulk.insert(Notification, rows, ignore_conflicts=True)
         from .tasks import deliver_notifications
 
         for _ in range(-(-len(rows) // DELIVERY_BATCH)):

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from alerts.models import NO_DEADLINE, Incident, IncidentEvent, IncidentStatus, Visibility
 from tenants import audit, events
-from tenants.models import Tenant
+from tenants.models import AuditEvent, Tenant
 from tenants.rls import rls_bypass
 
-from . import notify
+from . import bulk, notify
 from .models import ClockState, Coverage, SlaClock, SlaPolicy, Target
 
 logger = logging.getLogger("mssp.sla")
@@ -184,6 +184,8 @@ SWEEP_BATCH = 500
 # One sweep() drains a backlog batch after batch for at most this long; the next beat's sweep
 # (on another worker process, SKIP LOCKED) goes on from there.
 SWEEP_MAX_SECONDS = 5.0
+# What firing reads of a claimed clock.
+SWEPT_FIELDS = ("id", "tenant_id", "incident_id", "target", "owner", "state", "due_at")
 
 
 def sweep(
@@ -226,11 +228,14 @@ def _sweep_one(condition: Q, order: str, fire, now: datetime, batch: int) -> int
             SlaClock.objects.dangerously_unscoped("SLA sweep")
             .filter(condition)
             .select_for_update(skip_locked=True, of=("self",))
+            .only(*SWEPT_FIELDS)
             .order_by(order)[:batch]
         )
         if clocks:
-            incidents = Incident.objects.dangerously_unscoped("SLA sweep: claimed clocks").in_bulk(
-                {clock.incident_id for clock in clocks}
+            incidents = (
+                Incident.objects.dangerously_unscoped("SLA sweep: claimed clocks")
+                .only("id", "tenant_id", "title", "severity")
+                .in_bulk({clock.incident_id for clock in clocks})
             )
             tenants = Tenant.objects.in_bulk({clock.tenant_id for clock in clocks})
             for clock in clocks:
@@ -284,7 +289,8 @@ def _announce(clocks: list[SlaClock], event_type: str, summary_of) -> None:
             "owner": clock.owner,
         }
         firings.append((clock, summary_of(clock), data))
-    IncidentEvent.objects.bulk_create(
+    bulk.insert(
+        IncidentEvent,
         [
             IncidentEvent(
                 tenant_id=clock.tenant_id,
@@ -295,15 +301,16 @@ def _announce(clocks: list[SlaClock], event_type: str, summary_of) -> None:
                 visibility=Visibility.SHARED,
             )
             for clock, summary, data in firings
-        ]
+        ],
     )
-    audit.record_many(
+    bulk.insert(
+        AuditEvent,
         [
             audit.entry(
                 event_type, tenant=clock.tenant_id, obj=clock.incident, summary=summary, data=data
             )
             for clock, summary, data in firings
-        ]
+        ],
     )
     per_tenant: dict[int, tuple[str, list]] = {}
     for clock, _, data in firings:

@@ -34,11 +34,6 @@ def record(
     return event
 
 
-def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
-    """Write entries built by entry() in one INSERT (a sweep firing many things at once)."""
-    return AuditEvent.objects.bulk_create(events)
-
-
 def entry(
     action: str,
     *,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
@@ -142,6 +142,25 @@ class IntakeSourceViewSet(
 URGENCY = ("respond_by", "-severity_rank", "created_at", "id")
 
 
+def pin_list_filters(request, queryset):
+    """The ?tenant=<slug> and ?owner=<username>|me filters (IncidentFilter) join on the slug or
+    username, which hides from PostgreSQL that they name one tenant or one owner. Repeating them
+    as an id equality (a scalar subquery for a name) lets one tenant's or one owner's urgency
+    index return the page in order; the filters still apply, so the rows are the same."""
+    params = request.query_params
+    slug = params.get("tenant")
+    if slug:
+        tenant = Tenant.objects.filter(slug=slug).values("pk")[:1]
+        queryset = queryset.filter(tenant_id=Subquery(tenant))
+    owner = params.get("owner")
+    if owner == "me":
+        queryset = queryset.filter(owner_id=request.user.pk)
+    elif owner and owner != "none" and len(owner) <= 150:
+        user = User.objects.filter(username=owner).values("pk")[:1]
+        queryset = queryset.filter(owner_id=Subquery(user))
+    return queryset
+
+
 def can_work(access: Access, incident: Incident) -> bool:
     """MSSP staff work every incident they see; a customer's responders and admins work their
     own tenant's when the tenant works incidents itself (hybrid, in-house)."""
@@ -186,6 +205,8 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     keyset_ordering = URGENCY
 
     def scope_queryset(self, queryset):
+        if self.action == "list":
+            queryset = pin_list_filters(self.request, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
 
     def _workable(self) -> Incident:
@@ -418,6 +439,7 @@ class QueueViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def scope_queryset(self, queryset):
         if "status" not in self.request.query_params:
             queryset = queryset.filter(status__in=services.open_statuses())
+        queryset = pin_list_filters(self.request, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
 
 
