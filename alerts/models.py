@@ -224,24 +224,30 @@ class Incident(TenantOwnedModel):
             models.Index(
                 fields=["tenant", "status", "-severity_rank", "created_at"], name="incident_queue"
             ),
-            # The urgency order (alerts.api.views.URGENCY) behind each way the lists are read, so
-            # that a page is an index range scan that stops after 50 rows, never a sort of every
-            # match: all incidents; open ones (the queue); one tenant's open ones; one owner's.
+            # The urgency order (alerts.api.views.URGENCY) for each way the lists are read: all
+            # incidents, the open ones (the queue), one owner's. A page's keys are read in order
+            # from the index alone (the columns after the unique id, which never change the
+            # order, answer the tenant check, row-level security and the common filters without
+            # visiting the table), and the scan stops after a page, at page 1 as at page 500
+            # (tenants.api.pagination.KeysetPagination). Trailing key columns rather than
+            # INCLUDE, which SQLite (the embedded mode) lacks.
             models.Index(
-                fields=["respond_by", "-severity_rank", "created_at", "id"], name="incident_urgency"
+                fields=["respond_by", "-severity_rank", "created_at", "id", "tenant"],
+                name="incident_urgency",
             ),
             models.Index(
-                fields=["respond_by", "-severity_rank", "created_at", "id"],
+                fields=[
+                    *("respond_by", "-severity_rank", "created_at", "id"),
+                    *("tenant", "status", "severity", "owner", "owner_team"),
+                ],
                 condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
                 name="incident_open_urgency",
             ),
             models.Index(
-                fields=["tenant", "respond_by", "-severity_rank", "created_at", "id"],
-                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
-                name="incident_tenant_open_urgency",
-            ),
-            models.Index(
-                fields=["owner", "respond_by", "-severity_rank", "created_at", "id"],
+                fields=[
+                    *("owner", "respond_by", "-severity_rank", "created_at", "id"),
+                    *("tenant", "status"),
+                ],
                 name="incident_owner_urgency",
             ),
         ]

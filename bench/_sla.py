@@ -9,6 +9,7 @@ Nothing at import time touches Django, so the worker can import it before Django
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -308,6 +309,18 @@ class Celery:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"worker not ready after {timeout}s; see {LOG_DIR}")
+
+    def kill(self) -> None:
+        """Stop at once (SIGKILL to the worker, its pool processes and beat): for a worker that
+        holds tens of thousands of ETA tasks, whose warm shutdown would hand each back to the
+        broker first. The phase's results are already read; Redis is flushed before the next."""
+        if self.worker is not None and self.worker.poll() is None:
+            pool = children(self.worker.pid)
+            self.worker.kill()
+            for pid in pool:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.__exit__(None, None, None)
 
     def __exit__(self, *exc) -> None:
         for proc in (self.beat, self.worker):
@@ -619,21 +632,36 @@ def due_count() -> int:
         return conn.execute("SELECT count(*) FROM bench_due_set").fetchone()[0]
 
 
-def arm(start: datetime, window: float, count: int) -> float:
-    """Give the due set deadlines spread evenly over [start, start + window] in the order of
-    their random positions; empty what previous firings wrote (timeline, audit, outbox); park
-    nothing else. Each armed clock is live (at_risk: its warning fired at 75 % of its target),
-    unfired, started `target_minutes` before it falls due. VACUUM ANALYZE after, so that each
-    phase starts from the same table. Returns the seconds it took."""
+def park() -> None:
+    """Before a phase's worker starts: empty what previous firings wrote (timeline, audit,
+    outbox), and move the due set's clocks that could still fire (a previous phase's leftovers)
+    far away, so that nothing fires until arm()."""
     import psycopg
 
-    began = time.perf_counter()
     with psycopg.connect(OWNER_URL) as conn:
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute(
             "TRUNCATE alerts_incidentevent, sla_notification, tenants_auditevent, sla_escalation,"
             " sla_escalationrun"
         )
+        conn.execute(
+            f"UPDATE sla_slaclock c SET due_at = '{PARKED}' FROM bench_due_set d "
+            f"WHERE c.id = d.id AND c.due_at < '{PARKED}' AND c.breach_fired_at IS NULL"
+        )
+        conn.commit()
+
+
+def arm(start: datetime, window: float, count: int) -> float:
+    """Give the due set deadlines spread evenly over [start, start + window] in the order of
+    their random positions (after park(): nothing else changes). Each armed clock is live
+    (at_risk: its warning fired at 75 % of its target), unfired, started `target_minutes`
+    before it falls due. VACUUM ANALYZE after, so that each phase starts from the same table.
+    Returns the seconds it took."""
+    import psycopg
+
+    began = time.perf_counter()
+    with psycopg.connect(OWNER_URL) as conn:
+        conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute(
             """
             WITH timed AS (
@@ -685,7 +713,9 @@ class Outcome:
     delivered: int
     first_fired: float  # seconds after the window opened
     last_fired: float
-    by_due: list[tuple[float, float | None]]  # (due, seconds after the window opened; lag)
+    # per due clock: (due_at as seconds after the window opened, lag fired, lag visible);
+    # None where it never fired / never reached the stream
+    by_due: list[tuple[float, float | None, float | None]]
     ended: float = 0.0  # when the phase stopped looking, seconds after the window opened
 
 
@@ -737,9 +767,6 @@ def outcome(window_start: datetime, client) -> Outcome:
         ).fetchone()
     due_at = {clock: float(due) for clock, due, _ in rows}
     opened = window_start.timestamp()
-    by_due = sorted(
-        (float(due) - opened, None if lag is None else float(lag)) for _, due, lag in rows
-    )
     fired_lag = sorted(float(lag) for _, _, lag in rows if lag is not None)
 
     published: dict[str, list[float]] = {}
@@ -753,6 +780,14 @@ def outcome(window_start: datetime, client) -> Outcome:
                 published.setdefault(event["data"]["clock"], []).append(ms / 1000)
     published_lag = sorted(
         min(times) - due_at[clock] for clock, times in published.items() if clock in due_at
+    )
+    by_due = sorted(
+        (
+            float(due) - opened,
+            None if lag is None else float(lag),
+            min(published[clock]) - float(due) if clock in published else None,
+        )
+        for clock, due, lag in rows
     )
     return Outcome(
         due=len(rows),
@@ -842,6 +877,7 @@ def profile_sweep(due: int, passes: int = 3) -> list[str]:
     from sla.models import SlaClock
     from tenants.rls import rls_bypass
 
+    park()
     arm(datetime.now(UTC) - timedelta(seconds=120), 60.0, due)
     common.flush_redis()
     lines = []
@@ -852,15 +888,23 @@ def profile_sweep(due: int, passes: int = 3) -> list[str]:
         .select_for_update(skip_locked=True, of=("self",))
     )
     claims = {
-        "the claim as it is": base.only(*services.SWEPT_FIELDS),
-        "the claim as it was (select_related incident, tenant)": base.select_related(
-            "incident", "tenant"
+        "the claim as it is (walking the deadline index)": (
+            base.only(*services.SWEPT_FIELDS),
+            services._walk_the_deadline_index,
+        ),
+        "the same claim with the planner left alone": (
+            base.only(*services.SWEPT_FIELDS),
+            contextlib.nullcontext,
+        ),
+        "the claim as it was (select_related incident, tenant)": (
+            base.select_related("incident", "tenant"),
+            contextlib.nullcontext,
         ),
     }
-    for title, claim in claims.items():
+    for title, (claim, planner) in claims.items():
         with transaction.atomic(), rls_bypass("bench: EXPLAIN of the sweep's claim"):
             sql, params = claim.order_by("due_at")[: services.SWEEP_BATCH].query.sql_with_params()
-            with connection.cursor() as cursor:
+            with planner(), connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
                 plan = [row[0] for row in cursor.fetchall()]
             transaction.set_rollback(True)

@@ -1,32 +1,39 @@
 """Ingest-to-websocket benchmark (not a test): latency from an alert's intake request to its
 alert.created message on every socket entitled to it, with 2,000 sockets open over 500
-tenants while 1,000 alerts/s arrive, next to two BASELINES measured in the same run.
+tenants while alerts arrive, next to two BASELINES measured in the same run.
 
-    .venv/bin/python bench/ingest_to_websocket.py            # full run, about 2 minutes
-    .venv/bin/python bench/ingest_to_websocket.py --quick    # smoke run, about 1 minute
+    .venv/bin/python bench/ingest_to_websocket.py            # full run, about 3 minutes
+    .venv/bin/python bench/ingest_to_websocket.py --quick    # smoke run, about 2 minutes
 
 Sockets: 2,000 over two daphne processes (socket i on process i mod 2) sharing one
 channels-redis layer: 20 MSSP analysts (analyst_l2) each working 50 tenants (every tenant is
 worked by two of them), and 1,980 customer portal users (viewer role, 3-4 per tenant), each
-authenticated with its own API token ({"type": "auth", "token": ...}, tokens issued with
-tenants.services.token_issue). They live in a separate client process (asyncio + websockets)
-that timestamps every message on arrival.
+authenticated with its own API token ({"type": "auth", "token": ...}; tokens issued with
+tenants.services.token_issue and kept in var/bench/stream-tokens.json while usable). They live
+in a separate client process (asyncio + websockets) that timestamps every message on arrival.
 
-Load: generic alerts POSTed to /api/v1/intake/generic/ (each tenant's intake key, tenants in
-turn, small batches: --batch alerts a request, 1 = single-alert requests), scheduled at a fixed
-rate (open loop: the schedule does not wait for the server) over a pool of keep-alive
-connections to both daphnes. Latency runs from the request's *scheduled* send time to the
-arrival of alert.created on a socket, matched by the alert id of the 202 answer. Lost: an
-(alert, entitled socket) pair that never arrived; wrong tenant: any message on a socket whose
-tenant the socket may not see (checked on the socket, and again against the 202 answers).
+Loads, both through POST /api/v1/intake/generic/ with each tenant's intake key, tenants in
+turn, fresh source_refs (a redelivery raises no event), scheduled at a fixed rate (open loop:
+the schedule does not wait for the server) over a pool of keep-alive connections to both
+daphnes:
+  main    --rate alerts/s (1,000) in requests of --batch alerts (100): the target rate. On two
+          cores the intake cannot take 1,000 requests/s, nor 200 of 5, nor (with the sockets'
+          fan-out) 20 of 50: ~20 ms of CPU per request (docs/PERFORMANCE.md); batches of 100
+          are the smallest it absorbs with the sockets open.
+  single  --single-rate single-alert requests/s (40): the latency of one alert, at a rate
+          the intake sustains on this machine.
+Latency runs from the request's *scheduled* send time to the arrival of alert.created on a
+socket, matched by the alert id in the 202 answer. Lost: an (alert, entitled socket) pair that
+never arrived (after the load, the client waits until no message came for 2 s); wrong tenant:
+any message on a socket whose tenant the socket may not see (checked on the socket, and again
+against the 202 answers).
 
 Baselines, in the same run and on the same machine:
   raw channel layer  channels-redis group_send -> receive between processes, no daphne, no
                      database: the same groups (2,000 channels, same memberships, split over
-                     two receiver processes), the same number of group sends a second carrying
-                     the same events; latency from group_send to receive.
-  intake alone       the same offered load through the same daphnes with no socket open:
-                     request -> 202 latency.
+                     two receiver processes), one group_send per request of the main load
+                     carrying the events of its alerts; latency from group_send to receive.
+  intake alone       each load through the same daphnes with no socket open: request -> 202.
 """
 
 from __future__ import annotations
@@ -131,20 +138,28 @@ async def _sockets_main(pipe, specs, ports, concurrency) -> None:
     opened = sum(ws is not None for ws in sockets)
     pipe.send(("ready", opened, loop.time() - started, dict(failures)))
 
-    command = await loop.run_in_executor(None, pipe.recv)  # ("drain", quiet, limit)
-    _, quiet, limit = command
-    deadline = loop.time() + limit
-    while loop.time() < deadline:
-        await asyncio.sleep(0.1)
-        if time.monotonic() - last_arrival[0] >= quiet:
+    while True:
+        command = await loop.run_in_executor(None, pipe.recv)
+        if command[0] != "drain":  # ("close",)
             break
-    pipe.send(("records", records, wrong, dict(kinds), dict(failures), opened))
+        _, quiet, limit = command  # wait until nothing arrived for `quiet` s (at most `limit`)
+        deadline = loop.time() + limit
+        while loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            if time.monotonic() - last_arrival[0] >= quiet:
+                break
+        alive = sum(1 for ws in sockets if ws is not None and ws.state.name == "OPEN")
+        pipe.send(("records", list(records), list(wrong), dict(kinds), dict(failures), alive))
+        records.clear()
+        wrong.clear()
+        kinds.clear()
     for task in readers:
         task.cancel()
     await asyncio.gather(
         *(asyncio.wait_for(ws.close(), 5) for ws in sockets if ws is not None),
         return_exceptions=True,
     )
+    pipe.send(("closed",))
 
 
 # --- the raw channel-layer baseline -----------------------------------------------------------
@@ -376,9 +391,12 @@ def intake_line(done: list[Sent], measure_from: float) -> tuple[str, list[float]
 # --- analysis -----------------------------------------------------------------------------------
 def analyse(done: list[Sent], measure_from: float, records, members, specs, slugs):
     alerts: dict[str, tuple[float, int]] = {}
+    answered: dict[str, float] = {}
     for request in done:
         for alert_id in request.alert_ids:
             alerts[alert_id] = (request.scheduled, request.tenant)
+            answered[alert_id] = request.answered
+    versus_answer: list[tuple[float, float]] = []
     latencies: list[float] = []
     by_kind: dict[str, list[float]] = defaultdict(list)
     got: set[tuple[str, int]] = set()
@@ -399,6 +417,7 @@ def analyse(done: list[Sent], measure_from: float, records, members, specs, slug
         if scheduled >= measure_from:
             latencies.append(arrived - scheduled)
             by_kind[specs[sock].kind].append(arrived - scheduled)
+            versus_answer.append((arrived, answered[alert_id]))
     expected = sum(len(members[tenant]) for _, tenant in alerts.values())
     lost_pairs = expected - len(got)
     lost_alerts = 0
@@ -418,6 +437,7 @@ def analyse(done: list[Sent], measure_from: float, records, members, specs, slug
         "unmatched": unmatched,
         "latencies": latencies,
         "by_kind": by_kind,
+        "arrival_vs_answer": versus_answer,
     }
 
 
@@ -449,6 +469,24 @@ def build_sockets(sources, total: int, analysts: int, analyst_tenants: int):
     return specs, members, slugs
 
 
+@dataclass
+class Load:
+    label: str  # "main" | "single"
+    rate: float  # alerts a second
+    batch: int  # alerts a request
+    duration: float
+    batches: object = None  # bench.ingest_batch.Batches
+
+    @property
+    def request_rate(self) -> float:
+        return self.rate / self.batch
+
+    def describe(self) -> str:
+        if self.batch == 1:
+            return f"{self.rate:,.0f} single-alert requests/s"
+        return f"{self.rate:,.0f} alerts/s in {self.request_rate:,.0f} requests/s of {self.batch}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds each")
@@ -457,18 +495,27 @@ def main() -> int:
     parser.add_argument("--analysts", type=int, default=20, help="analyst sockets among them")
     parser.add_argument("--analyst-tenants", type=int, default=50, help="tenants each works")
     parser.add_argument("--rate", type=float, default=1000, help="alerts a second")
-    parser.add_argument("--batch", type=int, default=5, help="alerts a request (1 = single)")
-    parser.add_argument("--duration", type=float, default=30, help="seconds measured")
-    parser.add_argument("--warmup", type=float, default=5)
-    parser.add_argument("--baseline-duration", type=float, default=15)
+    parser.add_argument(
+        "--batch", type=int, default=100, help="alerts a request at --rate (1 = single alerts)"
+    )
+    parser.add_argument(
+        "--single-rate",
+        type=float,
+        default=40,
+        help="a second load: single-alert requests a second, at a rate the intake sustains on "
+        "this machine (0: skip)",
+    )
+    parser.add_argument("--duration", type=float, default=25, help="seconds measured")
+    parser.add_argument("--single-duration", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=4)
+    parser.add_argument("--baseline-duration", type=float, default=12)
     parser.add_argument("--pool", type=int, default=48, help="HTTP connections, all daphnes")
     parser.add_argument("--connect-concurrency", type=int, default=50)
     parser.add_argument("--only", default="", help="comma-separated phases: raw,intake,sockets")
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.baseline_duration = 8, 2, 5
+        args.duration, args.single_duration, args.warmup, args.baseline_duration = 8, 6, 2, 5
     phases = set(args.only.split(",")) if args.only else {"raw", "intake", "sockets"}
-    request_rate = args.rate / args.batch
 
     common.configure_environment()
     limit = stream.raise_open_files(args.sockets + args.pool + 1024)
@@ -488,7 +535,15 @@ def main() -> int:
             sources, args.sockets, args.analysts, args.analyst_tenants
         )
         workload = common.Workload(sources, 0)
-        batches = Batches(workload, args.batch, 0.0)
+        loads = [Load("main", args.rate, args.batch, args.duration)]
+        if args.single_rate:
+            loads.append(Load("single", args.single_rate, 1, args.single_duration))
+        for n, load in enumerate(loads):
+            # Never-sent source_refs in every phase (a redelivery raises no alert.created):
+            # each load numbers its alerts from its own range and phases continue it.
+            load.batches = Batches(workload, load.batch, 0.0, seed=7 + n)
+            load.batches.first_seq = n * 500_000_000
+            load.batches.reset()
         per_alert = sum(len(m) for m in members) / len(members)
         print(
             f"   {len(sources)} tenants; {len(specs)} sockets: "
@@ -496,23 +551,23 @@ def main() -> int:
             f"{sum(s.kind == 'analyst' for s in specs)} analysts x {args.analyst_tenants} "
             f"tenants; {per_alert:.1f} entitled sockets per alert on average"
         )
-        print(
-            f"   load: {args.rate:,.0f} alerts/s as {request_rate:,.0f} requests/s of "
-            f"{args.batch} alert(s); open files limit {limit}"
-        )
+        print(f"   loads: {'; '.join(load.describe() for load in loads)}; open files {limit}")
 
     if "raw" in phases:
+        main_load = loads[0]
         with common.section(
-            f"BASELINE raw channel layer: {request_rate:,.0f} group_send/s to {len(slugs)} "
-            f"groups, {len(specs)} channels in 2 receiver processes (no daphne, no database)"
+            f"BASELINE raw channel layer: {main_load.request_rate:,.0f} group_send/s of "
+            f"{main_load.batch} alerts' events (one per request of the main load) to "
+            f"{len(slugs)} groups, {len(specs)} channels in 2 receiver processes (no daphne, "
+            "no database)"
         ):
             common.flush_redis()
             raw = run_raw_baseline(
                 specs,
                 slugs,
                 members,
-                request_rate,
-                args.batch,
+                main_load.request_rate,
+                main_load.batch,
                 args.baseline_duration,
                 args.warmup / 2,
             )
@@ -529,47 +584,51 @@ def main() -> int:
         common.reset_alerts([])
         with common.Daphnes(2, "mssp.settings", "ws") as daphnes:
             if "intake" in phases:
-                with common.section(
-                    f"BASELINE intake alone: {args.rate:,.0f} alerts/s, daphne x2, no socket open"
-                ):
-                    batches.reset()
-                    meter = stream.CpuMeter(daphnes.pids).start()
-                    done, errors, measure_from, _, lateness = asyncio.run(
-                        offered_load(
-                            batches,
-                            sources,
-                            daphnes.ports,
-                            request_rate,
-                            args.batch == 1,
-                            args.baseline_duration,
-                            args.warmup,
-                            args.pool,
+                for load in loads:
+                    with common.section(
+                        f"BASELINE intake alone: {load.describe()}, daphne x2, no socket open"
+                    ):
+                        results[f"intake_{load.label}"] = run_intake_only(
+                            args, daphnes, sources, load
                         )
-                    )
-                    cpu = meter.stop()
-                    line, latencies = intake_line(done, measure_from)
-                    results["intake"] = latencies
-                    answered = sum(len(s.alert_ids) for s in done if s.scheduled >= measure_from)
-                    print(f"   request -> 202: {line}")
-                    print(
-                        f"   {answered / args.baseline_duration:,.0f} alerts/s answered; "
-                        f"client lag at most {lateness * 1000:.1f} ms"
-                    )
-                    print(f"   {stream.format_cpu(cpu)}")
-                    if errors:
-                        print(f"   !! {sum(errors.values())} failed: {dict(errors.most_common(3))}")
-
             if "sockets" in phases:
-                run_sockets_phase(args, daphnes, specs, members, slugs, sources, batches, results)
+                run_sockets_phase(args, daphnes, specs, members, slugs, sources, loads, results)
 
-    summarize(args, results)
+    summarize(args, loads, results)
     print(f"\nload after: {common.uptime()}")
     print(f"total {time.monotonic() - run_started:.0f} s")
     return 0
 
 
-def run_sockets_phase(args, daphnes, specs, members, slugs, sources, batches, results) -> None:
-    request_rate = args.rate / args.batch
+def run_intake_only(args, daphnes, sources, load: Load) -> list[float]:
+    meter = stream.CpuMeter(daphnes.pids).start()
+    done, errors, measure_from, _, lateness = asyncio.run(
+        offered_load(
+            load.batches,
+            sources,
+            daphnes.ports,
+            load.request_rate,
+            load.batch == 1,
+            args.baseline_duration,
+            args.warmup,
+            args.pool,
+        )
+    )
+    cpu = meter.stop()
+    line, latencies = intake_line(done, measure_from)
+    answered = sum(len(s.alert_ids) for s in done if s.scheduled >= measure_from)
+    print(f"   request -> 202: {line}")
+    print(
+        f"   {answered / args.baseline_duration:,.0f} alerts/s answered; client lag at most "
+        f"{lateness * 1000:.1f} ms"
+    )
+    print(f"   {stream.format_cpu(cpu)}")
+    if errors:
+        print(f"   !! {sum(errors.values())} failed requests: {dict(errors.most_common(3))}")
+    return latencies
+
+
+def run_sockets_phase(args, daphnes, specs, members, slugs, sources, loads, results) -> None:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(
@@ -585,100 +644,118 @@ def run_sockets_phase(args, daphnes, specs, members, slugs, sources, batches, re
         if failures:
             print(f"   !! failures: {failures}")
     try:
-        with common.section(
-            f"OURS: {args.rate:,.0f} alerts/s through intake -> {opened:,} sockets, daphne x2"
-        ):
-            batches.reset()
-            meter = stream.CpuMeter(daphnes.pids, extra={"sockets": [proc.pid]}).start()
-            done, errors, measure_from, _, lateness = asyncio.run(
-                offered_load(
-                    batches,
-                    sources,
-                    daphnes.ports,
-                    request_rate,
-                    args.batch == 1,
-                    args.duration,
-                    args.warmup,
-                    args.pool,
+        for load in loads:
+            with common.section(f"OURS: {load.describe()} -> {opened:,} sockets, daphne x2"):
+                results[f"ours_{load.label}"] = run_load_on_sockets(
+                    args, daphnes, specs, members, slugs, sources, load, parent, proc.pid
                 )
-            )
-            cpu = meter.stop()
-            parent.send(("drain", 2.0, 20))
-            _, records, wrong, kinds, failures, _ = parent.recv()
-            outcome = analyse(done, measure_from, records, members, specs, slugs)
-            outcome["wrong_on_socket"] = len(wrong)
-            outcome["cpu"] = cpu
-            results["ours"] = outcome
-            line, intake_latencies = intake_line(done, measure_from)
-            results["ours_intake"] = intake_latencies
-            answered = sum(len(s.alert_ids) for s in done if s.scheduled >= measure_from)
-            print(
-                f"   intake -> socket (alert.created): {stream.latency_line(outcome['latencies'])}"
-            )
-            for kind, values in sorted(outcome["by_kind"].items()):
-                print(f"     {kind} sockets: {stream.latency_line(values)}")
-            print(f"   request -> 202 meanwhile: {line}")
-            print(
-                f"   {answered / args.duration:,.0f} alerts/s answered; client lag at most "
-                f"{lateness * 1000:.1f} ms"
-            )
-            print(
-                f"   alerts accepted {outcome['alerts']:,}; deliveries {outcome['delivered']:,} "
-                f"of {outcome['expected']:,} expected; LOST {outcome['lost']:,} "
-                f"({outcome['lost_alerts']:,} alerts short of a socket); WRONG TENANT "
-                f"{len(wrong)} on sockets, {outcome['wrong_cross_check']} by alert id; "
-                f"duplicates {outcome['duplicates']}, unmatched {outcome['unmatched']}"
-            )
-            print(f"   other messages: {kinds}")
-            print(f"   {stream.format_cpu(cpu)}")
-            if errors:
-                print(
-                    f"   !! {sum(errors.values())} failed requests: {dict(errors.most_common(3))}"
-                )
-            if failures:
-                print(f"   !! socket failures: {failures}")
     finally:
+        parent.send(("close",))
+        if parent.poll(30):
+            parent.recv()
         proc.join(timeout=30)
         if proc.is_alive():
             proc.terminate()
             proc.join()
 
 
-def summarize(args, results) -> None:
+def run_load_on_sockets(args, daphnes, specs, members, slugs, sources, load, parent, pid):
+    meter = stream.CpuMeter(daphnes.pids, extra={"sockets": [pid]}).start()
+    done, errors, measure_from, _, lateness = asyncio.run(
+        offered_load(
+            load.batches,
+            sources,
+            daphnes.ports,
+            load.request_rate,
+            load.batch == 1,
+            load.duration,
+            args.warmup,
+            args.pool,
+        )
+    )
+    cpu = meter.stop()
+    parent.send(("drain", 2.0, 20))
+    _, records, wrong, kinds, failures, alive = parent.recv()
+    outcome = analyse(done, measure_from, records, members, specs, slugs)
+    outcome["wrong_on_socket"] = len(wrong)
+    outcome["cpu"] = cpu
+    line, outcome["intake"] = intake_line(done, measure_from)
+    after_202 = [
+        arrived - answered
+        for arrived, answered in outcome.pop("arrival_vs_answer")
+        if arrived is not None
+    ]
+    answered = sum(len(s.alert_ids) for s in done if s.scheduled >= measure_from)
     print(
-        f"\n== SUMMARY ({args.rate:,.0f} alerts/s in requests of {args.batch}, {args.sockets:,} "
-        f"sockets over {args.tenants} tenants, daphne x2, channels-redis, PostgreSQL)"
+        f"   intake request -> socket (alert.created): {stream.latency_line(outcome['latencies'])}"
+    )
+    for kind, values in sorted(outcome["by_kind"].items()):
+        print(f"     {kind} sockets: {stream.latency_line(values)}")
+    print(f"   request -> 202 meanwhile: {line}")
+    if after_202:
+        s = stream.summary(after_202)
+        print(
+            f"   socket arrival minus the 202's arrival: p50 {s['p50']:+.1f} ms, p99 "
+            f"{s['p99']:+.1f} ms (events are published after COMMIT, before the 202 is sent)"
+        )
+    print(
+        f"   {answered / load.duration:,.0f} alerts/s answered; client lag at most "
+        f"{lateness * 1000:.1f} ms; {alive:,} sockets open at the end"
+    )
+    print(
+        f"   alerts accepted {outcome['alerts']:,}; deliveries {outcome['delivered']:,} of "
+        f"{outcome['expected']:,} expected; LOST {outcome['lost']:,} ({outcome['lost_alerts']:,} "
+        f"alerts short of a socket); WRONG TENANT {len(wrong)} on sockets, "
+        f"{outcome['wrong_cross_check']} by alert id; duplicates {outcome['duplicates']}, "
+        f"unmatched {outcome['unmatched']}"
+    )
+    print(f"   other messages: {kinds}")
+    print(f"   {stream.format_cpu(cpu)}")
+    if errors:
+        print(f"   !! {sum(errors.values())} failed requests: {dict(errors.most_common(3))}")
+    if failures:
+        print(f"   !! socket failures: {failures}")
+    return outcome
+
+
+def summarize(args, loads, results) -> None:
+    print(
+        f"\n== SUMMARY ({args.sockets:,} sockets over {args.tenants} tenants, daphne x2, "
+        "channels-redis, PostgreSQL; ms)"
     )
 
     def row(label: str, values: list[float] | None) -> None:
         if values:
             s = stream.summary(values)
             print(
-                f"   {label:<44} p50 {s['p50']:>6.1f} ms  p99 {s['p99']:>7.1f} ms  "
-                f"max {s['max']:>7.1f} ms"
+                f"   {label:<72} p50 {s['p50']:>7.1f}  p99 {s['p99']:>7.1f}  max {s['max']:>7.1f}"
             )
 
     raw = results.get("raw")
-    row("BASELINE raw channel layer send->receive", raw["latencies"] if raw else None)
-    row("BASELINE intake alone request->202", results.get("intake"))
-    row("ours request->202 (sockets open)", results.get("ours_intake"))
-    ours = results.get("ours")
-    if ours:
-        row("OURS intake request->socket", ours["latencies"])
-        s = stream.summary(ours["latencies"])
-        verdict = "MET" if s["p50"] < 20 else "NOT MET"
-        print(f"   p50 {s['p50']:.1f} ms (target < 20 ms: {verdict}, {s['p50'] / 20:.2f}x target)")
-        verdict = "MET" if s["p99"] < 100 else "NOT MET"
-        print(
-            f"   p99 {s['p99']:.1f} ms (target < 100 ms: {verdict}, {s['p99'] / 100:.2f}x target)"
+    row("BASELINE raw channel layer, group_send -> receive", raw["latencies"] if raw else None)
+    for load in loads:
+        row(
+            f"BASELINE intake alone, request -> 202 ({load.describe()})",
+            results.get(f"intake_{load.label}"),
         )
-        lost = ours["lost"]
+        ours = results.get(f"ours_{load.label}")
+        if ours:
+            row(f"ours request -> 202, sockets open ({load.describe()})", ours["intake"])
+            row(f"OURS intake request -> socket ({load.describe()})", ours["latencies"])
+    for load in loads:
+        ours = results.get(f"ours_{load.label}")
+        if not ours or not ours["latencies"]:
+            continue
+        s = stream.summary(ours["latencies"])
         wrong = ours["wrong_on_socket"] + ours["wrong_cross_check"]
-        print(f"   lost {lost:,} (target 0: {'MET' if lost == 0 else 'NOT MET'})")
-        print(f"   wrong tenant {wrong} (target 0: {'MET' if wrong == 0 else 'NOT MET'})")
-        if raw and raw["latencies"]:
-            extra = s["p50"] - stream.summary(raw["latencies"])["p50"]
-            print(f"   ours p50 - raw channel layer p50: {extra:.1f} ms")
+        print(f"   {load.describe()}:")
+        print(
+            f"     p50 {s['p50']:.1f} ms (target < 20 ms: {'MET' if s['p50'] < 20 else 'NOT MET'}"
+            f", {s['p50'] / 20:.2f}x); p99 {s['p99']:.1f} ms (target < 100 ms: "
+            f"{'MET' if s['p99'] < 100 else 'NOT MET'}, {s['p99'] / 100:.2f}x); lost "
+            f"{ours['lost']:,} (target 0: {'MET' if ours['lost'] == 0 else 'NOT MET'}); wrong "
+            f"tenant {wrong} (target 0: {'MET' if wrong == 0 else 'NOT MET'})"
+        )
 
 
 if __name__ == "__main__":

@@ -57,29 +57,27 @@ Lag = tuple[float, bool]  # seconds, and whether it is only a lower bound (never
 
 def lags(out: sla.Outcome, which: str) -> list[Lag]:
     """Every due clock's lag, sorted. A clock that never fired (or never reached the stream)
-    by the end of the phase counts with the lower bound end - due_at, so that percentiles are
-    over all due clocks, not only over the ones that fired."""
+    by the end of the phase counts with its lower bound, end - due_at, so that percentiles
+    are over all due clocks, not only over the ones that fired."""
     values = out.fired_lag if which == "fired" else out.published_lag
     fired = [(lag, False) for lag in values]
-    missing = out.due - len(values)
-    if missing:
-        if which == "fired":
-            bounds = sorted(out.ended - due for due, lag in out.by_due if lag is None)
-        else:  # which clocks are missing from the stream is not kept: the smallest bound
-            bounds = [out.ended - out.by_due[-1][0]] * missing
-        fired += [(bound, True) for bound in bounds]
+    column = 1 if which == "fired" else 2
+    fired += [(out.ended - row[0], True) for row in out.by_due if row[column] is None]
     return sorted(fired)
 
 
 def pick(values: list[Lag], q: float) -> Lag:
+    """The q-th percentile; while any clock is unfired it is only a lower bound (replacing
+    unknown lags by smaller bounds can only lower an order statistic)."""
     if not values:
         return (float("nan"), False)
-    return values[min(len(values) - 1, max(0, round(q / 100 * len(values) + 0.5) - 1))]
+    value = values[min(len(values) - 1, max(0, round(q / 100 * len(values) + 0.5) - 1))][0]
+    return (value, any(bound for _, bound in values))
 
 
 def fmt(lag: Lag) -> str:
     value, bound = lag
-    return f"> {value:.1f} s" if bound else f"{value:.3f} s"
+    return f">= {value:.1f} s" if bound else f"{value:.3f} s"
 
 
 def lag_line(values: list[Lag]) -> str:
@@ -87,7 +85,7 @@ def lag_line(values: list[Lag]) -> str:
         return "none"
     return (
         f"p50 {fmt(pick(values, 50))}, p90 {fmt(pick(values, 90))}, "
-        f"p99 {fmt(pick(values, 99))}, max {fmt(values[-1])} (n={len(values):,})"
+        f"p99 {fmt(pick(values, 99))}, max {fmt(pick(values, 100))} (n={len(values):,})"
     )
 
 
@@ -96,7 +94,7 @@ def slices(out: sla.Outcome, width: float, window: float) -> list[str]:
     lines = []
     start = 0.0
     while start < window - 1e-9:
-        part = [lag for due, lag in out.by_due if start <= due < start + width]
+        part = [lag for due, lag, _ in out.by_due if start <= due < start + width]
         fired = sorted(lag for lag in part if lag is not None)
         if part:
             lines.append(
@@ -120,6 +118,7 @@ def run_phase(name: str, args, due: int, budget: list[float]) -> dict:
     budget[0] -= waited
     print(f"   waited {waited:.0f} s for load; 1-min load now {load:.2f}", flush=True)
     print(f"   {uptime()}", flush=True)
+    sla.park()
     common.flush_redis()
     client = sla.redis_client()
     eta = name == "eta"
@@ -182,6 +181,8 @@ def run_phase(name: str, args, due: int, budget: list[float]) -> dict:
         elapsed = time.monotonic() - opened
         ended = (datetime.now(UTC) - start).total_seconds()
         time.sleep(1.0)  # late stream appends (after commit) land before we read them
+        if eta:
+            celery.kill()
     out = sla.outcome(start, client)
     out.ended = ended
     rss = samples.worker_rss[window_first:]
@@ -199,6 +200,10 @@ def run_phase(name: str, args, due: int, budget: list[float]) -> dict:
         "rss_max": max(rss),
         "rss_end": rss[-1],
         "rss_slope": sla.slope_per_minute(at, rss),
+        "rss_slope_late": sla.slope_per_minute(
+            [t for t in at if t >= args.window / 2],
+            [v for t, v in zip(at, rss, strict=True) if t >= args.window / 2],
+        ),  # fmt: skip
         "rss_series": [
             (t, value)
             for n, (t, value) in enumerate(zip(samples.at, samples.worker_rss, strict=True))
@@ -246,8 +251,9 @@ def report_phase(r: dict, args) -> None:
     print(
         f"   worker RSS (main + 2 pool processes): {r['rss_ready']:.0f} MiB when ready, "
         f"{r['rss_start']:.0f} when the window opened, max {r['rss_max']:.0f}, end "
-        f"{r['rss_end']:.0f}; slope from the window's opening {r['rss_slope']:+.1f} MiB/min; "
-        f"main process max {r['main_max']:.0f} MiB"
+        f"{r['rss_end']:.0f}; slope from the window's opening {r['rss_slope']:+.1f} MiB/min, "
+        f"from its middle {r['rss_slope_late']:+.1f} MiB/min; main process max "
+        f"{r['main_max']:.0f} MiB"
     )
     print(
         "   worker RSS every 10 s: "
@@ -268,9 +274,9 @@ def summary(results: list[dict], args) -> None:
         values = {
             "lag p50": fmt(pick(fired, 50)),
             "lag p99": fmt(pick(fired, 99)),
-            "lag max": fmt(fired[-1]) if fired else "-",
+            "lag max": fmt(pick(fired, 100)),
             "visible p99": fmt(pick(visible, 99)),
-            "visible max": fmt(visible[-1]) if visible else "-",
+            "visible max": fmt(pick(visible, 100)),
             "fired / due": f"{out.fired:,} / {out.due:,}",
             "duplicates": str(
                 out.timeline_dupes + out.audit_dupes + out.outbox_dupes + out.stream_dupes
@@ -279,6 +285,7 @@ def summary(results: list[dict], args) -> None:
             "worker RSS open/max/end": f"{r['rss_start']:.0f}/{r['rss_max']:.0f}/"
             f"{r['rss_end']:.0f} MiB",
             "worker RSS slope": f"{r['rss_slope']:+.1f} MiB/min",
+            "RSS slope, 2nd half": f"{r['rss_slope_late']:+.1f} MiB/min",
             "broker keys max": f"{r['broker_max'] / 2**20:.1f} MiB",
             "worker CPU": f"{r['cpu']['worker']:.2f} cores",
             "PostgreSQL CPU": f"{r['cpu']['pg_bench'] + r['cpu']['pg_exited']:.2f} cores",
@@ -290,7 +297,8 @@ def summary(results: list[dict], args) -> None:
     names = {"sweep": "ours (sweep)", "eta": "baseline (ETA)"}
     keys = (
         "lag p50", "lag p99", "lag max", "visible p99", "visible max", "fired / due",
-        "duplicates", "worker RSS open/max/end", "worker RSS slope", "broker keys max",
+        "duplicates", "worker RSS open/max/end", "worker RSS slope", "RSS slope, 2nd half",
+        "broker keys max",
         "worker CPU", "PostgreSQL CPU", "others' CPU", "load before",
     )  # fmt: skip
     print(f"   {'':26}" + "".join(f"{names[r['name']]:>26}" for r in results))
@@ -324,7 +332,7 @@ def main() -> int:
     parser.add_argument(
         "--eta-ingest-rate",
         type=float,
-        default=1000,
+        default=1100,
         help="ETA tasks/s the worker is assumed to take from the broker (places the baseline's "
         "window after it)",
     )
@@ -337,7 +345,7 @@ def main() -> int:
     parser.add_argument(
         "--eta-drain",
         type=float,
-        default=10,
+        default=5,
         help="seconds after the window the baseline may still fire (it cannot catch up here)",
     )
     parser.add_argument(
@@ -345,6 +353,12 @@ def main() -> int:
         choices=("0", "1"),
         help="DB_POOL for the baseline's worker (default: as the portal, 1; Celery's Django "
         "fixup then closes the pool around every task, so each task opens new connections)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after setup, EXPLAIN ANALYZE the sweep's claim with the whole due set overdue "
+        "and time sweep() in-process (use with --only '' to skip the phases)",
     )
     parser.add_argument(
         "--deliver",
@@ -380,6 +394,10 @@ def main() -> int:
                   f"({due:,} in the due set) over {loaded.tenants} tenants")  # fmt: skip
             for what, took in loaded.timings.items():
                 print(f"     {what}: {took:.1f} s")
+    if args.profile:
+        with section("profile: the breach claim (EXPLAIN ANALYZE) and sweep() in this process"):
+            for line in sla.profile_sweep(due):
+                print(f"   {line}")
     budget = [args.max_wait]
     results = []
     titles = {
@@ -389,8 +407,9 @@ def main() -> int:
     for name in phases:
         with section(titles[name]):
             results.append(run_phase(name, args, due, budget))
-    with section("ours vs baseline, same run"):
-        summary(results, args)
+    if results:
+        with section("ours vs baseline, same run"):
+            summary(results, args)
     print(f"\n   after: {uptime()}")
     waited = args.max_wait - budget[0]
     print(f"   total {time.monotonic() - began:.0f} s, of which {waited:.0f} s waiting for load")

@@ -5,11 +5,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tenants import views as portal
 
+from . import views
 from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("", portal.home, name="home"),
+    path("", views.home, name="home"),
     path("login/", portal.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", portal.PasswordChangeView.as_view(), name="password_change"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -223,26 +224,46 @@ def sweep(
 def _sweep_one(condition: Q, order: str, fire, now: datetime, batch: int) -> int:
     with transaction.atomic(), rls_bypass("SLA sweep: due clocks of every tenant"):
         # The clocks alone, their incidents and tenants read after: claimed joined to them,
-        # the planner sorted the join of every overdue clock (11 s for 500 of 100,000).
-        clocks = list(
+        # the planner joined and sorted every overdue clock (0.8 to 11 s for 500 of 100,000).
+        claim = (
             SlaClock.objects.dangerously_unscoped("SLA sweep")
             .filter(condition)
             .select_for_update(skip_locked=True, of=("self",))
             .only(*SWEPT_FIELDS)
             .order_by(order)[:batch]
         )
+        with _walk_the_deadline_index():
+            clocks = list(claim)
         if clocks:
             incidents = (
                 Incident.objects.dangerously_unscoped("SLA sweep: claimed clocks")
                 .only("id", "tenant_id", "title", "severity")
                 .in_bulk({clock.incident_id for clock in clocks})
             )
-            tenants = Tenant.objects.in_bulk({clock.tenant_id for clock in clocks})
+            tenants = Tenant.objects.only("id", "slug", "name").in_bulk(
+                {clock.tenant_id for clock in clocks}
+            )
             for clock in clocks:
                 clock.incident = incidents[clock.incident_id]
                 clock.tenant = tenants[clock.tenant_id]
             fire(clocks, now)
         return len(clocks)
+
+
+@contextmanager
+def _walk_the_deadline_index():
+    """The claim reads its partial index in deadline order and stops after `batch` clocks.
+    Left alone, the planner guesses that the row-level security filter keeps 0.5 % of the
+    overdue clocks, expects fewer than a batch, and fetches and sorts all of them instead:
+    100 to 230 ms instead of 2 to 16 ms for 500 of 100,000 overdue, a cost that grows with
+    the backlog just when the sweep is behind."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        yield  # on an error the transaction rolls back, and SET LOCAL with it
+        cursor.execute("RESET enable_bitmapscan; RESET enable_sort")
 
 
 def _claimed(clocks: list[SlaClock]):

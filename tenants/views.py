@@ -1,4 +1,4 @@
-"""Portal pages of the tenants app: login, password, the home page."""
+"""Portal pages of the tenants app: login, password, and `portal_view`, which every page uses."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from functools import wraps
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
 from django.urls import reverse_lazy
 
 from . import audit, rls
 from .access import access_for
-from .models import Membership, Tenant
 
 
 def portal_view(view):
@@ -30,26 +28,6 @@ def portal_view(view):
             rls.deactivate()
 
     return wrapper
-
-
-@portal_view
-def home(request, access):
-    tenants = Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")
-    membership = None
-    if access.is_customer:
-        membership = (
-            Membership.objects.for_tenant(access.customer_tenant_id)
-            .filter(user=request.user)
-            .first()
-        )
-    return render(
-        request,
-        "home.html",
-        {
-            "tenants": list(tenants),
-            "membership": membership,
-        },
-    )
 
 
 class LoginView(auth_views.LoginView):

@@ -150,13 +150,13 @@ def pin_list_filters(request, queryset):
     params = request.query_params
     slug = params.get("tenant")
     if slug:
-        tenant = Tenant.objects.filter(slug=slug).values("pk")[:1]
+        tenant = Tenant.objects.filter(slug=slug).order_by().values("pk")[:1]
         queryset = queryset.filter(tenant_id=Subquery(tenant))
     owner = params.get("owner")
     if owner == "me":
         queryset = queryset.filter(owner_id=request.user.pk)
     elif owner and owner != "none" and len(owner) <= 150:
-        user = User.objects.filter(username=owner).values("pk")[:1]
+        user = User.objects.filter(username=owner).order_by().values("pk")[:1]
         queryset = queryset.filter(owner_id=Subquery(user))
     return queryset
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -17,7 +16,8 @@ from tenants import audit
 from tenants.api.base import ScopedGenericAPIView, TenantScopedViewSet
 from tenants.models import Tenant
 
-from ..models import ClockState, SlaClock, SlaPolicy, Target
+from ..models import SlaClock, SlaPolicy, Target
+from ..selectors import get_sla_summary
 
 
 class SlaPolicySerializer(serializers.ModelSerializer):
@@ -137,12 +137,14 @@ class SlaSummaryView(ScopedGenericAPIView):
             OpenApiParameter("to", str),
             OpenApiParameter("tenant", str),
             OpenApiParameter("severity", str),
+            OpenApiParameter("owner", str, enum=SlaClock.Owner.values),
         ],
         responses=inline_serializer(
             "SlaSummary",
             {
                 "from": serializers.DateTimeField(),
                 "to": serializers.DateTimeField(),
+                "owner": serializers.CharField(),
                 "targets": serializers.DictField(),
                 "mtta_seconds": serializers.FloatField(),
                 "mttc_seconds": serializers.FloatField(),
@@ -163,39 +165,13 @@ class SlaSummaryView(ScopedGenericAPIView):
                     "pk", flat=True
                 )
             )
-        clocks = SlaClock.objects.for_tenants(tenant_ids).filter(
-            started_at__gte=start, started_at__lt=end
-        )
-        if params.get("severity"):
-            clocks = clocks.filter(incident__severity=params["severity"])
-        targets = {}
-        rows = clocks.values("target").annotate(
-            total=Count("id"),
-            met=Count("id", filter=Q(state=ClockState.MET)),
-            breached=Count("id", filter=Q(state=ClockState.BREACHED)),
-            open=Count("id", filter=Q(state__in=["running", "at_risk", "paused"])),
-            mean_met_seconds=Avg("consumed_seconds", filter=Q(state=ClockState.MET)),
-        )
-        for row in rows:
-            decided = row["met"] + row["breached"]
-            targets[row["target"]] = {
-                "clocks": row["total"],
-                "met": row["met"],
-                "breached": row["breached"],
-                "open": row["open"],
-                "compliance": round(row["met"] / decided, 4) if decided else None,
-                "mean_seconds_to_met": row["mean_met_seconds"],
-            }
-        means = {row["target"]: row["mean_met_seconds"] for row in rows}
+        owner = params.get("owner") or SlaClock.Owner.MSSP
+        if owner not in SlaClock.Owner.values:
+            raise ValidationError({"owner": f"One of {', '.join(SlaClock.Owner.values)}."})
         return Response(
-            {
-                "from": start,
-                "to": end,
-                "targets": targets,
-                "mtta_seconds": means.get(Target.ACKNOWLEDGE),
-                "mttc_seconds": means.get(Target.CONTAIN),
-                "mttr_seconds": means.get(Target.RESOLVE),
-            }
+            get_sla_summary(
+                tenant_ids, start, end, severity=params.get("severity") or None, owner=owner
+            )
         )
 
     @staticmethod
