@@ -224,7 +224,7 @@ class Incident(TenantOwnedModel):
             models.Index(
                 fields=["tenant", "status", "-severity_rank", "created_at"], name="incident_queue"
             ),
-            # The urgency order (alerts.api.views.URGENCY) for each way the lists are read: all
+            # The urgency order (alerts.selectors.URGENCY) for each way the lists are read: all
             # incidents, the open ones (the queue), one owner's. A page's keys are read in order
             # from the index alone (the columns after the unique id, which never change the
             # order, answer the tenant check, row-level security and the common filters without

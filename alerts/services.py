@@ -306,5 +306,32 @@ def incident_merge(incident: Incident, into: Incident, *, actor: User) -> Incide
     return into
 
 
+BULK_ACTIONS = ("acknowledge", "claim", "transition", "assign")
+
+
+def incident_bulk_action(
+    incident: Incident,
+    action: str,
+    *,
+    actor: User,
+    owner: User | None = None,
+    status: str = "",
+    reason: str = "",
+    resolution: str = "",
+) -> None:
+    """One action of a bulk request (the API's and the queue page's) on one incident."""
+    match action:
+        case "acknowledge":
+            incident_acknowledge(incident, actor=actor)
+        case "claim":
+            incident_assign(incident, actor=actor, owner=actor)
+        case "assign":
+            incident_assign(incident, actor=actor, owner=owner)
+        case "transition":
+            incident_transition(incident, status, actor=actor, reason=reason, resolution=resolution)
+        case _:
+            raise WorkflowError(f"Unknown action {action!r}.")
+
+
 def open_statuses() -> tuple[str, ...]:
     return tuple(s.value for s in OPEN_STATUSES)

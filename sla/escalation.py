@@ -18,7 +18,7 @@ from guardian.shortcuts import get_users_with_perms
 
 from alerts.models import Incident, IncidentEvent, IncidentStatus, Visibility
 from tenants import audit, events
-from tenants.models import Team, Tenant, User
+from tenants.models import Membership, Team, Tenant, User
 from tenants.rls import rls_bypass
 
 from .models import (
@@ -244,6 +244,70 @@ def escalation_request(
     )
     _tell(esc, "escalation.requested", f"Escalated to {who}" + (f": {note}" if note else ""), actor)
     return esc
+
+
+class NotAllowed(Exception):
+    """The caller may not do this (the API answers 403, a page refuses it)."""
+
+
+# What a caller asks for ("to") and the direction it means.
+DIRECTIONS = {
+    "in_house": Escalation.Direction.TO_CUSTOMER,
+    "mssp": Escalation.Direction.TO_MSSP,
+    "noc": Escalation.Direction.TO_NOC,
+    "tier": Escalation.Direction.TO_TIER,
+}
+
+
+def escalate_as(
+    access,
+    incident: Incident,
+    to: str,
+    *,
+    actor: User,
+    team_id=None,
+    respond_minutes: int | None = None,
+    note: str = "",
+) -> Escalation:
+    """An escalation asked for by a caller (the API's and the incident page's): MSSP staff
+    hand off to the in-house team, a NOC or a tier; a customer's responders and admins ask the
+    MSSP for assistance. Raises NotAllowed or EscalationError with a human message."""
+    direction = DIRECTIONS[to]
+    if access.is_mssp_staff == (direction == Escalation.Direction.TO_MSSP):
+        raise NotAllowed("MSSP staff escalate to a team; customers ask the MSSP.")
+    if not access.is_mssp_staff and access.customer_role not in (
+        Membership.Role.RESPONDER,
+        Membership.Role.ADMIN,
+    ):
+        raise NotAllowed("Your role does not escalate incidents.")
+    team = None
+    if team_id:
+        team = (
+            Team.objects.dangerously_unscoped("the MSSP's teams and this tenant's")
+            .filter(pk=team_id, tenant_id__in=[incident.tenant_id])
+            .first()
+            or Team.objects.dangerously_unscoped("the MSSP's teams")
+            .filter(pk=team_id, tenant__isnull=True)
+            .first()
+        )
+        if team is None:
+            raise EscalationError("No such team.")
+    return escalation_request(
+        incident,
+        direction=direction,
+        actor=actor,
+        team=team,
+        respond_minutes=respond_minutes,
+        note=note,
+    )
+
+
+def withdraw_as(access, esc: Escalation, *, actor: User) -> Escalation:
+    """Only the side that asked withdraws an escalation, while it is pending."""
+    asked_by_mssp = esc.direction != Escalation.Direction.TO_MSSP
+    if asked_by_mssp != access.is_mssp_staff:
+        raise NotAllowed("Only the side that asked may withdraw an escalation.")
+    return escalation_withdraw(esc, actor=actor)
 
 
 def _pending(esc: Escalation) -> Escalation:

@@ -1,15 +1,36 @@
-"""Portal pages of the tenants app: login, password, and `portal_view`, which every page uses."""
+"""Portal pages of the tenants app: login, password, the settings pages (members, API tokens,
+contacts, audit log), and `portal_view`, which every page uses."""
 
 from __future__ import annotations
 
+import json
+import uuid
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.urls import reverse_lazy
+from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_POST
 
-from . import audit, rls
-from .access import access_for
+from . import audit, rls, services
+from .access import Access, access_for
+from .api.serializers import ContactSerializer
+from .forms import AuditFilterForm, ContactForm, MemberAddForm, MemberRoleForm, TokenCreateForm
+from .models import ApiToken, AuditEvent, Contact, Membership, Tenant
 
 
 def portal_view(view):
@@ -49,3 +70,426 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             summary=f"{self.request.user.username} changed their password",
         )
         return response
+
+
+# --- settings pages ----------------------------------------------------------------------------
+# A customer admin manages their own tenant here; an MSSP admin reaches the same pages for any
+# tenant with ?tenant=<slug>. Everyone else is refused with a page that says why. The rules are
+# the API's: the same serializers validate (tenants.forms), the same services and audit entries
+# change things, and another tenant's object is the same 404 as a missing one.
+
+
+@dataclass(frozen=True)
+class SettingsScope:
+    """The tenant a settings page administers, and how its links keep pointing at it."""
+
+    tenant: Tenant
+    query: str = ""  # "?tenant=<slug>" for an MSSP admin, "" for the tenant's own admins
+    by_mssp: bool = False
+
+    def url(self, name: str, *args: Any) -> str:
+        return reverse(name, args=args) + self.query
+
+    def tabs(self, current: str) -> list[dict]:
+        pages = [
+            ("Members", "settings-members"),
+            ("Intake sources", "settings-sources"),
+            ("Contacts", "settings-contacts"),
+            ("Audit log", "settings-audit"),
+        ]
+        tabs = []
+        for label, name in pages:
+            try:
+                url = self.url(name)
+            except NoReverseMatch:
+                continue
+            tabs.append({"label": label, "url": url, "current": name == current})
+        return tabs
+
+
+def settings_render(
+    request, scope: SettingsScope, template: str, context: dict, *, page: str, status: int = 200
+) -> HttpResponse:
+    context = {"scope": scope, "tenant": scope.tenant, "tabs": scope.tabs(page), **context}
+    return render(request, template, context, status=status)
+
+
+def forbidden_page(request, reason: str) -> HttpResponse:
+    return render(request, "tenants/settings_forbidden.html", {"reason": reason}, status=403)
+
+
+def shown_once(response: HttpResponse) -> HttpResponse:
+    """A page carrying a secret: no cache, no back-button copy of it."""
+    add_never_cache_headers(response)
+    return response
+
+
+def tenant_settings_view(view: Callable) -> Callable:
+    """A page of one tenant's settings: view(request, access, scope, ...)."""
+
+    @portal_view
+    @wraps(view)
+    def wrapper(request, access: Access, *args, **kwargs):
+        slug = request.GET.get("tenant", "")
+        if access.is_customer_admin:
+            tenant = Tenant.objects.get(pk=access.customer_tenant_id)
+            if slug and slug != tenant.slug:
+                raise Http404
+            scope = SettingsScope(tenant)
+        elif access.is_mssp_admin:
+            if not slug:
+                if request.method != "GET":
+                    raise Http404
+                tenants = Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")
+                return render(
+                    request,
+                    "tenants/settings_choose_tenant.html",
+                    {"tenants": list(tenants), "path": request.path},
+                )
+            tenant = Tenant.objects.filter(slug=slug[:63], pk__in=access.tenant_ids).first()
+            if tenant is None:
+                raise Http404
+            scope = SettingsScope(tenant, "?" + urlencode({"tenant": tenant.slug}), by_mssp=True)
+        else:
+            return forbidden_page(
+                request,
+                "These settings are managed by your organisation's admins. Ask one of them to "
+                "make the change, or to give you the admin role.",
+            )
+        return view(request, access, scope, *args, **kwargs)
+
+    return wrapper
+
+
+def _member_or_404(scope: SettingsScope, member_id) -> Membership:
+    membership = (
+        Membership.objects.for_tenant(scope.tenant)
+        .select_related("user", "tenant")
+        .filter(pk=member_id)
+        .first()
+    )
+    if membership is None:
+        raise Http404
+    return membership
+
+
+def _members_page(
+    request, scope: SettingsScope, form: MemberAddForm, *, role_error=None, status: int = 200
+) -> HttpResponse:
+    members = list(
+        Membership.objects.for_tenant(scope.tenant)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    for member in members:
+        member.role_form = MemberRoleForm(
+            initial={"role": member.role}, auto_id=f"id_{member.pk}_%s"
+        )
+        member.role_errors = role_error[1] if role_error and role_error[0] == member.pk else []
+        member.is_self = member.user_id == request.user.pk
+    return settings_render(
+        request,
+        scope,
+        "tenants/settings_members.html",
+        {"members": members, "form": form, "roles": Membership.Role.choices},
+        page="settings-members",
+        status=status,
+    )
+
+
+@tenant_settings_view
+def settings_members(request, access: Access, scope: SettingsScope):
+    if request.method != "POST":
+        return _members_page(request, scope, MemberAddForm())
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        data = form.validated_data
+        try:
+            with transaction.atomic():
+                membership = services.member_add(
+                    scope.tenant,
+                    username=data["username"],
+                    email=data["email"],
+                    role=data["role"],
+                    password=data.get("password") or None,
+                    request=request,
+                )
+        except IntegrityError:  # the same username, added a moment ago by someone else
+            form.add_error("username", "That username is taken.")
+        else:
+            how = (
+                "They can log in with the password you chose."
+                if data.get("password")
+                else f"A link to choose a password is on its way to {membership.user.email}."
+            )
+            messages.success(request, f"{membership.user.username} added as {data['role']}. {how}")
+            return redirect(scope.url("settings-members"))
+    return _members_page(request, scope, form, status=400)
+
+
+def _leaves_no_admin(membership: Membership, new_role: str | None) -> bool:
+    """True when this change would leave the tenant without a customer admin."""
+    if membership.role != Membership.Role.ADMIN or new_role == Membership.Role.ADMIN:
+        return False
+    others = (
+        Membership.objects.for_tenant(membership.tenant_id)
+        .filter(role=Membership.Role.ADMIN, user__is_active=True)
+        .exclude(pk=membership.pk)
+    )
+    return not others.exists()
+
+
+@require_POST
+@tenant_settings_view
+def settings_member_role(request, access: Access, scope: SettingsScope, member_id):
+    membership = _member_or_404(scope, member_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        errors = [e for errs in form.errors.values() for e in errs]
+        return _members_page(
+            request, scope, MemberAddForm(), role_error=(membership.pk, errors), status=400
+        )
+    role = form.validated_data["role"]
+    if _leaves_no_admin(membership, role):
+        messages.error(
+            request,
+            f"{membership.user.username} is the only admin of {scope.tenant.name}: make someone "
+            "else admin first.",
+        )
+        return _members_page(request, scope, MemberAddForm(), status=400)
+    previous = membership.role
+    services.member_set_role(membership, role, request=request)
+    if previous == role:
+        messages.info(request, f"{membership.user.username} already is {role}.")
+    else:
+        messages.success(request, f"{membership.user.username} is now {role} (was {previous}).")
+    if membership.user_id == request.user.pk and role != Membership.Role.ADMIN:
+        return redirect("home")  # no longer an admin: these pages are closed to them now
+    return redirect(scope.url("settings-members"))
+
+
+@require_POST
+@tenant_settings_view
+def settings_member_remove(request, access: Access, scope: SettingsScope, member_id):
+    membership = _member_or_404(scope, member_id)
+    if membership.user_id == request.user.pk:
+        messages.error(request, "You cannot remove yourself.")
+        return _members_page(request, scope, MemberAddForm(), status=400)
+    username = membership.user.username
+    services.member_remove(membership, request=request)
+    messages.success(
+        request, f"{username} removed: their account is closed and their API tokens revoked."
+    )
+    return redirect(scope.url("settings-members"))
+
+
+# --- API tokens (every user, their own) ---------------------------------------------------------
+TOKENS_PER_PAGE = 50
+
+
+def _tokens_page(request, form: TokenCreateForm, *, created=None, status: int = 200):
+    tokens = ApiToken.objects.filter(user_id=request.user.pk).order_by("-created_at", "-id")
+    page = Paginator(tokens, TOKENS_PER_PAGE).get_page(request.GET.get("page"))
+    now = timezone.now()
+    for token in page:
+        token.is_expired = token.expires_at is not None and token.expires_at <= now
+    response = render(
+        request,
+        "tenants/settings_tokens.html",
+        {
+            "page": page,
+            "form": form,
+            "can_create": bool(form.fields["scopes"].choices),
+            "created": created,
+        },
+        status=status,
+    )
+    return shown_once(response) if created else response
+
+
+@portal_view
+def settings_tokens(request, access: Access):
+    allowed = services.scopes_allowed(request.user)
+    if request.method != "POST":
+        return _tokens_page(request, TokenCreateForm(allowed_scopes=allowed))
+    form = TokenCreateForm(request.POST, allowed_scopes=allowed)
+    if form.is_valid():
+        data = form.validated_data
+        try:
+            raw, token = services.token_issue(
+                request.user,
+                name=data["name"],
+                scopes=frozenset(data["scopes"]),
+                expires_at=data["expires_at"],
+                request=request,
+            )
+        except ValueError as exc:  # scopes beyond the role (the service's own check)
+            form.add_error("scopes", str(exc))
+        else:
+            blank = TokenCreateForm(allowed_scopes=allowed)
+            return _tokens_page(request, blank, created={"token": token, "raw": raw})
+    return _tokens_page(request, form, status=400)
+
+
+@require_POST
+@portal_view
+def settings_token_revoke(request, access: Access, token_id):
+    token = ApiToken.objects.filter(user_id=request.user.pk, pk=token_id).first()
+    if token is None:
+        raise Http404
+    if token.revoked_at is not None:
+        messages.info(request, f"'{token.name}' was already revoked.")
+    else:
+        services.token_revoke(token, request=request)
+        messages.success(request, f"'{token.name}' revoked: it no longer works.")
+    return redirect("settings-tokens")
+
+
+# --- contacts ----------------------------------------------------------------------------------
+def _audit_contact(request, scope: SettingsScope, action: str, contact: Contact) -> None:
+    """The entry the API writes (tenants.api.views.TenantSettingViewSet._audit)."""
+    audit.record(
+        f"contact.{action}",
+        tenant=scope.tenant,
+        obj=contact,
+        request=request,
+        summary=f"contact {contact} {action}",
+        data=ContactSerializer(contact).data,
+    )
+
+
+def _contact_or_404(scope: SettingsScope, contact_id) -> Contact:
+    contact = Contact.objects.for_tenant(scope.tenant).filter(pk=contact_id).first()
+    if contact is None:
+        raise Http404
+    return contact
+
+
+@tenant_settings_view
+def settings_contacts(request, access: Access, scope: SettingsScope):
+    form = ContactForm()
+    if request.method == "POST":
+        form = ContactForm(request.POST)
+        if form.is_valid():
+            contact = form.serializer.save(tenant=scope.tenant)
+            _audit_contact(request, scope, "created", contact)
+            messages.success(request, f"{contact.name} added to the contacts.")
+            return redirect(scope.url("settings-contacts"))
+    contacts = list(Contact.objects.for_tenant(scope.tenant).order_by("name", "id"))
+    return settings_render(
+        request,
+        scope,
+        "tenants/settings_contacts.html",
+        {"contacts": contacts, "form": form},
+        page="settings-contacts",
+        status=400 if form.is_bound else 200,
+    )
+
+
+@tenant_settings_view
+def settings_contact_edit(request, access: Access, scope: SettingsScope, contact_id):
+    contact = _contact_or_404(scope, contact_id)
+    form = ContactForm(instance=contact)
+    if request.method == "POST":
+        form = ContactForm(request.POST, instance=contact)
+        if form.is_valid():
+            contact = form.serializer.save()
+            _audit_contact(request, scope, "updated", contact)
+            messages.success(request, f"{contact.name} saved.")
+            return redirect(scope.url("settings-contacts"))
+    return settings_render(
+        request,
+        scope,
+        "tenants/settings_contact_edit.html",
+        {"contact": contact, "form": form},
+        page="settings-contacts",
+        status=400 if form.is_bound else 200,
+    )
+
+
+@require_POST
+@tenant_settings_view
+def settings_contact_delete(request, access: Access, scope: SettingsScope, contact_id):
+    contact = _contact_or_404(scope, contact_id)
+    _audit_contact(request, scope, "deleted", contact)
+    name = contact.name
+    contact.delete()
+    messages.success(request, f"{name} removed from the contacts.")
+    return redirect(scope.url("settings-contacts"))
+
+
+# --- audit log ---------------------------------------------------------------------------------
+AUDIT_PAGE_SIZE = 50
+
+
+def _audit_cursor(event: AuditEvent) -> str:
+    return f"{event.at.isoformat()}|{event.pk}"
+
+
+def _parse_audit_cursor(value: str) -> tuple[datetime, uuid.UUID] | None:
+    at, _, pk = value.partition("|")
+    try:
+        moment = datetime.fromisoformat(at)
+        return (moment, uuid.UUID(pk)) if moment.tzinfo is not None else None
+    except ValueError:
+        return None
+
+
+@tenant_settings_view
+def settings_audit(request, access: Access, scope: SettingsScope):
+    """Newest first, 50 a page, keyset-paginated on (at, id): as fast on page 1,000 as on 1."""
+    tz = zoneinfo.ZoneInfo(scope.tenant.timezone)
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.for_tenant(scope.tenant)
+    filtered = False
+    status = 200
+    if form.is_bound and not form.is_valid():
+        events, status = events.none(), 400
+    elif form.is_bound:
+        data = form.cleaned_data
+        if data["action"]:
+            events = events.filter(action__startswith=data["action"])
+        if data["actor"]:
+            events = events.filter(actor_name=data["actor"])
+        if data["since"]:
+            events = events.filter(at__gte=datetime.combine(data["since"], time.min, tzinfo=tz))
+        if data["until"]:
+            end = datetime.combine(data["until"] + timedelta(days=1), time.min, tzinfo=tz)
+            events = events.filter(at__lt=end)
+        filtered = any(data[k] for k in ("action", "actor", "since", "until"))
+        if data["cursor"]:
+            after = _parse_audit_cursor(data["cursor"])
+            if after is None:
+                form.add_error("cursor", "This page link is damaged; start from the newest.")
+                events, status = events.none(), 400
+            else:
+                at, pk = after
+                events = events.filter(Q(at__lt=at) | Q(at=at, id__lt=pk))
+    rows = list(events.order_by("-at", "-id")[: AUDIT_PAGE_SIZE + 1])
+    older = None
+    if len(rows) > AUDIT_PAGE_SIZE:
+        rows = rows[:AUDIT_PAGE_SIZE]
+        params = {k: v for k, v in request.GET.items() if k not in ("cursor", "tenant")}
+        params["cursor"] = _audit_cursor(rows[-1])
+        older = scope.url("settings-audit") + ("&" if scope.query else "?") + urlencode(params)
+    for row in rows:
+        row.data_text = json.dumps(row.data, indent=1, ensure_ascii=False, default=str)[:4000]
+    newest = scope.url("settings-audit")
+    if filtered:
+        params = {k: v for k, v in request.GET.items() if k not in ("cursor", "tenant")}
+        newest += ("&" if scope.query else "?") + urlencode(params)
+    return settings_render(
+        request,
+        scope,
+        "tenants/settings_audit.html",
+        {
+            "events": rows,
+            "form": form,
+            "filtered": filtered,
+            "older": older,
+            "newest": newest if form.is_bound and form.cleaned_data.get("cursor") else None,
+            "tz": tz,
+        },
+        page="settings-audit",
+        status=status,
+    )

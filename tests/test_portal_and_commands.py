@@ -1,4 +1,4 @@
-"""The Django admin for MSSP admins only, the home page, seed_demo and the migrate command."""
+"""The Django admin for MSSP admins only, the landing page, seed_demo and the migrate command."""
 
 from __future__ import annotations
 
@@ -30,10 +30,11 @@ def test_django_admin_is_for_mssp_admins_and_sees_every_tenant(client, two_tenan
     assert client.get("/admin/alerts/intakesource/").status_code == 200
 
 
-def test_home_page_shows_only_the_callers_tenants(client, two_tenants):
+def test_home_sends_each_persona_to_its_first_page(client, two_tenants):
     client.force_login(two_tenants["analyst_a"])
-    page = client.get("/")
-    assert b"Tenant A" in page.content and b"Tenant B" not in page.content
+    assert client.get("/")["Location"] == "/console/"
+    client.force_login(two_tenants["a_viewer"])
+    assert client.get("/")["Location"] == "/dashboard/"
     client.force_login(two_tenants["outsider"])
     assert b"You do not work any customer yet" in client.get("/").content
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
@@ -10,11 +10,11 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from tenants import audit
-from tenants.access import Access, access_for
+from tenants.access import access_for
 from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
 from tenants.api.views import TenantAdministeredMixin
-from tenants.models import Membership, Team, Tenant, User
+from tenants.models import Membership, Team, User
 
 from .. import services
 from ..models import (
@@ -26,6 +26,7 @@ from ..models import (
     SuppressionRule,
     Visibility,
 )
+from ..selectors import URGENCY, can_comment, can_work, pin_list_filters
 from .filters import AlertFilter, IncidentFilter
 from .serializers import (
     AlertDetailSerializer,
@@ -138,45 +139,6 @@ class IntakeSourceViewSet(
 
 
 # --- alerts and incidents ----------------------------------------------------------------------
-# Least SLA time left first (respond_by, written by the SLA app), then severity, then age.
-URGENCY = ("respond_by", "-severity_rank", "created_at", "id")
-
-
-def pin_list_filters(request, queryset):
-    """The ?tenant=<slug> and ?owner=<username>|me filters (IncidentFilter) join on the slug or
-    username, which hides from PostgreSQL that they name one tenant or one owner. Repeating them
-    as an id equality (a scalar subquery for a name) lets one tenant's or one owner's urgency
-    index return the page in order; the filters still apply, so the rows are the same."""
-    params = request.query_params
-    slug = params.get("tenant")
-    if slug:
-        tenant = Tenant.objects.filter(slug=slug).order_by().values("pk")[:1]
-        queryset = queryset.filter(tenant_id=Subquery(tenant))
-    owner = params.get("owner")
-    if owner == "me":
-        queryset = queryset.filter(owner_id=request.user.pk)
-    elif owner and owner != "none" and len(owner) <= 150:
-        user = User.objects.filter(username=owner).order_by().values("pk")[:1]
-        queryset = queryset.filter(owner_id=Subquery(user))
-    return queryset
-
-
-def can_work(access: Access, incident: Incident) -> bool:
-    """MSSP staff work every incident they see; a customer's responders and admins work their
-    own tenant's when the tenant works incidents itself (hybrid, in-house)."""
-    if access.is_mssp_staff:
-        return True
-    return (
-        access.customer_role in (Membership.Role.RESPONDER, Membership.Role.ADMIN)
-        and incident.tenant.service_model != Tenant.ServiceModel.OUTSOURCED
-    )
-
-
-def can_comment(access: Access) -> bool:
-    return access.is_mssp_staff or access.customer_role in (
-        Membership.Role.RESPONDER,
-        Membership.Role.ADMIN,
-    )
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -206,7 +168,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
 
     def scope_queryset(self, queryset):
         if self.action == "list":
-            queryset = pin_list_filters(self.request, queryset)
+            queryset = pin_list_filters(self.request.query_params, self.request.user, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
 
     def _workable(self) -> Incident:
@@ -406,23 +368,18 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         return Response({"results": results})
 
     def _bulk_one(self, incident: Incident, data: dict) -> None:
-        actor = self.request.user
-        match data["action"]:
-            case "acknowledge":
-                services.incident_acknowledge(incident, actor=actor)
-            case "claim":
-                services.incident_assign(incident, actor=actor, owner=actor)
-            case "assign":
-                owner, _ = self._assignee(incident, {"owner": data.get("owner")})
-                services.incident_assign(incident, actor=actor, owner=owner)
-            case "transition":
-                services.incident_transition(
-                    incident,
-                    data.get("status", ""),
-                    actor=actor,
-                    reason=data.get("reason", ""),
-                    resolution=data.get("resolution", ""),
-                )
+        owner = None
+        if data["action"] == "assign":
+            owner, _ = self._assignee(incident, {"owner": data.get("owner")})
+        services.incident_bulk_action(
+            incident,
+            data["action"],
+            actor=self.request.user,
+            owner=owner,
+            status=data.get("status", ""),
+            reason=data.get("reason", ""),
+            resolution=data.get("resolution", ""),
+        )
 
 
 class QueueViewSet(mixins.ListModelMixin, TenantScopedViewSet):
@@ -439,7 +396,7 @@ class QueueViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     def scope_queryset(self, queryset):
         if "status" not in self.request.query_params:
             queryset = queryset.filter(status__in=services.open_statuses())
-        queryset = pin_list_filters(self.request, queryset)
+        queryset = pin_list_filters(self.request.query_params, self.request.user, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
 
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from alerts.models import Incident
 from tenants import audit
 from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
-from tenants.models import Membership, Team
+from tenants.models import Membership
 
 from .. import escalation
 from ..models import Escalation, EscalationPolicy, StepAction
@@ -61,14 +61,6 @@ class EscalateSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
-DIRECTIONS = {
-    "in_house": Escalation.Direction.TO_CUSTOMER,
-    "mssp": Escalation.Direction.TO_MSSP,
-    "noc": Escalation.Direction.TO_NOC,
-    "tier": Escalation.Direction.TO_TIER,
-}
-
-
 class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Escalations of the caller's tenants. Customers never see MSSP-internal tier
     notices. Hand-offs to a customer are answered by its responders; requests for assistance
@@ -114,12 +106,11 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
         esc = self.get_object()
-        asked_by_mssp = esc.direction == Escalation.Direction.TO_CUSTOMER
-        if asked_by_mssp != self.access.is_mssp_staff:
-            raise PermissionDenied("Only the side that asked may withdraw an escalation.")
         try:
             with transaction.atomic():
-                escalation.escalation_withdraw(esc, actor=request.user)
+                escalation.withdraw_as(self.access, esc, actor=request.user)
+        except escalation.NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from None
         except escalation.EscalationError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(EscalationSerializer(self.get_queryset().get(pk=esc.pk)).data)
@@ -139,36 +130,19 @@ class IncidentEscalationViewSet(TenantScopedViewSet):
         serializer = EscalateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        direction = DIRECTIONS[data["to"]]
-        if self.access.is_mssp_staff == (direction == Escalation.Direction.TO_MSSP):
-            raise PermissionDenied("MSSP staff escalate to a team; customers ask the MSSP.")
-        if not self.access.is_mssp_staff and self.access.customer_role not in (
-            Membership.Role.RESPONDER,
-            Membership.Role.ADMIN,
-        ):
-            raise PermissionDenied("Your role does not escalate incidents.")
-        team = None
-        if data.get("team"):
-            team = (
-                Team.objects.dangerously_unscoped("the MSSP's teams and this tenant's")
-                .filter(pk=data["team"], tenant_id__in=[incident.tenant_id])
-                .first()
-                or Team.objects.dangerously_unscoped("the MSSP's teams")
-                .filter(pk=data["team"], tenant__isnull=True)
-                .first()
-            )
-            if team is None:
-                raise ValidationError({"team": "No such team."})
         try:
             with transaction.atomic():
-                esc = escalation.escalation_request(
+                esc = escalation.escalate_as(
+                    self.access,
                     incident,
-                    direction=direction,
+                    data["to"],
                     actor=request.user,
-                    team=team,
+                    team_id=data.get("team"),
                     respond_minutes=data.get("respond_minutes"),
                     note=data.get("note", ""),
                 )
+        except escalation.NotAllowed as exc:
+            raise PermissionDenied(str(exc)) from None
         except escalation.EscalationError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         esc = (

@@ -1,0 +1,50 @@
+"""Reads and permission checks that the API and the portal pages share, so that a page offers
+exactly what the API allows and lists incidents in the same order."""
+
+from __future__ import annotations
+
+from django.db.models import Subquery
+
+from tenants.access import Access
+from tenants.models import Membership, Tenant, User
+
+from .models import Incident
+
+# Least SLA time left first (respond_by, written by the SLA app), then severity, then age.
+URGENCY = ("respond_by", "-severity_rank", "created_at", "id")
+
+
+def pin_list_filters(params, user, queryset):
+    """The ?tenant=<slug> and ?owner=<username>|me filters (IncidentFilter) join on the slug or
+    username, which hides from PostgreSQL that they name one tenant or one owner. Repeating them
+    as an id equality (a scalar subquery for a name) lets one tenant's or one owner's urgency
+    index return the page in order; the filters still apply, so the rows are the same."""
+    slug = params.get("tenant")
+    if slug:
+        tenant = Tenant.objects.filter(slug=slug).order_by().values("pk")[:1]
+        queryset = queryset.filter(tenant_id=Subquery(tenant))
+    owner = params.get("owner")
+    if owner == "me":
+        queryset = queryset.filter(owner_id=user.pk)
+    elif owner and owner != "none" and len(owner) <= 150:
+        owner_id = User.objects.filter(username=owner).order_by().values("pk")[:1]
+        queryset = queryset.filter(owner_id=Subquery(owner_id))
+    return queryset
+
+
+def can_work(access: Access, incident: Incident) -> bool:
+    """MSSP staff work every incident they see; a customer's responders and admins work their
+    own tenant's when the tenant works incidents itself (hybrid, in-house)."""
+    if access.is_mssp_staff:
+        return True
+    return (
+        access.customer_role in (Membership.Role.RESPONDER, Membership.Role.ADMIN)
+        and incident.tenant.service_model != Tenant.ServiceModel.OUTSOURCED
+    )
+
+
+def can_comment(access: Access) -> bool:
+    return access.is_mssp_staff or access.customer_role in (
+        Membership.Role.RESPONDER,
+        Membership.Role.ADMIN,
+    )
