@@ -194,6 +194,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# Three queues, so that a breach storm's sweep never waits behind a backlog of deliveries
+# (about 5 ms each) or reports. A worker started without -Q consumes all three (make run's
+# does); to scale out, give each its own workers: `celery -A mssp worker -Q sla`, `-Q
+# notifications`, `-Q celery`.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"celery": {}, "sla": {}, "notifications": {}}
+CELERY_TASK_ROUTES = {
+    "sla.tasks.sweep_clocks": {"queue": "sla"},
+    "sla.tasks.deliver_notifications": {"queue": "notifications"},
+}
 # Periodic work: Celery beat in the scaled-out mode; `manage.py run_periodic` (started by
 # `make run`) runs the same schedule in-process in the embedded mode.
 CELERY_BEAT_SCHEDULE: dict = {

@@ -166,6 +166,20 @@ def two_tenants(db):
 
 
 @pytest.fixture
+def broker_app():
+    """The Celery app, sending to the broker instead of running tasks in-process (the test
+    settings' default) for the duration of one test."""
+    from mssp.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield app
+    finally:
+        app.conf.task_always_eager = previous
+
+
+@pytest.fixture
 def api():
     """An API client authenticated with a fresh token of `user` (all its role's scopes)."""
     from rest_framework.test import APIClient

@@ -53,20 +53,6 @@ def outcomes(log_text: str) -> dict[str, str]:
     return dict(re.findall(pattern, log_text))
 
 
-@pytest.fixture
-def broker_app():
-    """The Celery app, sending to the broker instead of running tasks in-process (the test
-    settings' default) for the duration of one test."""
-    from mssp.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    try:
-        yield app
-    finally:
-        app.conf.task_always_eager = previous
-
-
 @pytest.mark.django_db(transaction=True)
 def test_worker_running_alternating_tenants_tasks_never_carries_tenant_context(
     tmp_path, broker_app
