@@ -309,7 +309,8 @@ def _tokens_page(request, form: TokenCreateForm, *, created=None, status: int = 
 
 @portal_view
 def settings_tokens(request, access: Access):
-    allowed = services.scopes_allowed(request.user)
+    # services.scopes_allowed(), from the access this request already computed
+    allowed = services.ROLE_SCOPES.get(access.staff_role or access.customer_role, frozenset())
     if request.method != "POST":
         return _tokens_page(request, TokenCreateForm(allowed_scopes=allowed))
     form = TokenCreateForm(request.POST, allowed_scopes=allowed)
@@ -327,7 +328,12 @@ def settings_tokens(request, access: Access):
             form.add_error("scopes", str(exc))
         else:
             blank = TokenCreateForm(allowed_scopes=allowed)
-            return _tokens_page(request, blank, created={"token": token, "raw": raw})
+            created = {
+                "title": f"Token '{token.name}' created",
+                "secret": raw,
+                "what": "Send it in the Authorization header as: Bearer, a space, then the token.",
+            }
+            return _tokens_page(request, blank, created=created)
     return _tokens_page(request, form, status=400)
 
 

@@ -1,0 +1,37 @@
+"""Portal pages of the tenants app: the settings pages (included from mssp/urls.py)."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("settings/members/", views.settings_members, name="settings-members"),
+    path(
+        "settings/members/<uuid:member_id>/role/",
+        views.settings_member_role,
+        name="settings-member-role",
+    ),
+    path(
+        "settings/members/<uuid:member_id>/remove/",
+        views.settings_member_remove,
+        name="settings-member-remove",
+    ),
+    path("settings/tokens/", views.settings_tokens, name="settings-tokens"),
+    path(
+        "settings/tokens/<uuid:token_id>/revoke/",
+        views.settings_token_revoke,
+        name="settings-token-revoke",
+    ),
+    path("settings/contacts/", views.settings_contacts, name="settings-contacts"),
+    path(
+        "settings/contacts/<uuid:contact_id>/",
+        views.settings_contact_edit,
+        name="settings-contact-edit",
+    ),
+    path(
+        "settings/contacts/<uuid:contact_id>/delete/",
+        views.settings_contact_delete,
+        name="settings-contact-delete",
+    ),
+    path("settings/audit/", views.settings_audit, name="settings-audit"),
+]
