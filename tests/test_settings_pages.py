@@ -753,3 +753,22 @@ def test_mssp_admin_rotates_a_customers_key(world, as_user):
     wrong = reverse("settings-source-rotate", args=[source.pk]) + "?tenant=tenant-a"
     assert as_user(world["mssp_admin"]).post(wrong).status_code == 404
     assert read(IntakeSource, pk=source.pk)[0].key_digest == after.key_digest
+
+
+def test_the_account_menu_offers_exactly_the_pages_the_caller_may_open(world, as_user):
+    admin_page = as_user(world["a_admin"]).get(reverse("settings-tokens")).content.decode()
+    for page in ALL_PAGES:
+        assert f'href="{reverse(page)}"' in admin_page, page
+    viewer_page = as_user(world["a_viewer"]).get(reverse("settings-tokens")).content.decode()
+    assert f'href="{reverse("settings-tokens")}"' in viewer_page
+    for page in TENANT_PAGES:
+        assert f'href="{reverse(page)}"' not in viewer_page, page
+
+
+def test_an_oversized_form_post_is_refused_without_a_500(world, as_user):
+    huge = "x" * (6 * 1024 * 1024)
+    response = as_user(world["a_admin"]).post(
+        reverse("settings-contacts"), {"name": huge, "email": "a@b.example"}
+    )
+    assert 400 <= response.status_code < 500
+    assert len(read(Contact, tenant=world["a"])) == 1
