@@ -87,7 +87,8 @@ class PeriodForm(forms.Form):
 
 
 class StaffTenantsForm(forms.Form):
-    """Exactly the tenants a staff member works (the staff API's `tenants`). Choices are given
+    """Exactly the tenants a staff member works (the staff API's `tenants`) and, for a lead,
+    leads (`leads`). Choices are given
     by the page (the tenants its caller may assign), so many forms on a page cost no query."""
 
     tenants = forms.TypedMultipleChoiceField(
@@ -97,6 +98,17 @@ class StaffTenantsForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, tenant_choices=(), **kwargs):
+    leads = forms.TypedMultipleChoiceField(
+        label="Tenants led",
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, tenant_choices=(), with_leads: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["tenants"].choices = list(tenant_choices)
+        if with_leads:  # a lead: also the tenants they lead (the staff API's `leads`)
+            self.fields["leads"].choices = list(tenant_choices)
+        else:
+            del self.fields["leads"]

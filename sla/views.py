@@ -297,6 +297,28 @@ def inbox_assistance(request, access, pk):
     return _after_change(request, access)
 
 
+@require_POST
+@portal_view
+def inbox_withdraw(request, access, pk):
+    """Withdraw the team's own pending request for assistance (the API's withdraw/: only the
+    side that asked)."""
+    if not _inbox_allowed(access):
+        return _refuse(request, "The inbox is for your organisation's in-house team.")
+    esc = get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
+    try:
+        with transaction.atomic():
+            escalation.withdraw_as(access, esc, actor=request.user)
+    except escalation.NotAllowed as exc:
+        return _refuse(request, str(exc))
+    except ERRORS as exc:
+        messages.error(request, f"Not withdrawn: {exc}")
+    else:
+        messages.success(
+            request, f"Your request for help with “{esc.incident.title}” is withdrawn."
+        )
+    return _after_change(request, access)
+
+
 # --- manager: SLA health and staff -------------------------------------------------------------
 def _supervises(access: Access) -> bool:
     return access.is_superuser or access.staff_role in (
@@ -455,8 +477,9 @@ def _staff_rows(access: Access, tenants: dict[int, Tenant], *, forms=None) -> li
         form = None
         if can_assign and not works_all:
             form = forms.get(member.pk) or StaffTenantsForm(
-                initial={"tenants": sorted(mine)},
+                initial={"tenants": sorted(mine), "leads": sorted(led.get(member.pk, ()))},
                 tenant_choices=choices,
+                with_leads=role == StaffRole.LEAD,
                 auto_id=f"staff-{member.pk}-%s",
             )
         rows.append(
@@ -509,15 +532,18 @@ def staff_tenants(request, access, pk):
         User.objects.filter(Q(staff_role__gt="") | Q(is_superuser=True)), pk=pk
     )
     tenants = list(Tenant.objects.filter(pk__in=sorted(access.tenant_ids)).order_by("name"))
+    is_lead = member.staff_role == StaffRole.LEAD and not member.is_superuser
     form = StaffTenantsForm(
         request.POST,
         tenant_choices=[(t.pk, t.name) for t in tenants],
+        with_leads=is_lead,
         auto_id=f"staff-{member.pk}-%s",
     )
     if not form.is_valid():
         messages.error(request, f"Nothing changed: {_first_error(form)}")
         return _health_page(request, access, status=400, staff_forms={member.pk: form})
     chosen = set(form.cleaned_data["tenants"])
+    leads = set(form.cleaned_data.get("leads") or ())
     with transaction.atomic():
         audit.record(
             "staff.updated",
@@ -527,8 +553,15 @@ def staff_tenants(request, access, pk):
             data={},
         )
         services.staff_set_tenants(member, [t for t in tenants if t.pk in chosen], request=request)
+        if is_lead:
+            services.staff_set_tenants(
+                member, [t for t in tenants if t.pk in leads], perm="lead_tenant", request=request
+            )
     names = ", ".join(t.name for t in tenants if t.pk in chosen) or "no tenant"
-    messages.success(request, f"{member.username} now works {names}.")
+    message = f"{member.username} now works {names}"
+    if is_lead:
+        message += " and leads " + (", ".join(t.name for t in tenants if t.pk in leads) or "none")
+    messages.success(request, message + ".")
     return redirect(reverse("sla-health") + "#staff")
 
 

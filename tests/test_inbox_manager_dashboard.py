@@ -259,6 +259,25 @@ def test_the_in_house_team_asks_the_mssp_for_assistance(client, world):
     assert client.post(f"/inbox/incidents/{incident.pk}/assistance/", {}).status_code == 403
 
 
+def test_the_team_withdraws_its_own_request_but_not_the_mssps_handoff(client, world):
+    (incident,) = incidents_of(world, "a", title="Odd PowerShell")
+    esc = hand_off(world, "a", incident)
+    login(client, world["a_responder"])
+    # a hand-off the MSSP asked for is withdrawn by the MSSP only, as through the API
+    assert client.post(f"/inbox/escalations/{esc.pk}/withdraw/").status_code == 403
+    client.post(f"/inbox/escalations/{esc.pk}/accept/")
+    client.post(f"/inbox/incidents/{incident.pk}/assistance/", {"note": "help"})
+    (request,) = rows(Escalation, world["a"], incident=incident, direction="to_mssp")
+    page = client.get("/inbox/").content.decode()
+    assert f"/inbox/escalations/{request.pk}/withdraw/" in page
+    done = client.post(f"/inbox/escalations/{request.pk}/withdraw/", follow=True)
+    assert any("withdrawn" in m for m in messages_of(done))
+    assert rows(Escalation, world["a"], pk=request.pk)[0].status == "withdrawn"
+    again = client.post(f"/inbox/escalations/{request.pk}/withdraw/", follow=True)
+    assert any("already withdrawn" in m for m in messages_of(again))
+    assert {"escalation.withdrawn"} <= {a.action for a in rows(AuditEvent, world["a"])}
+
+
 def test_inbox_query_count_does_not_grow_with_escalations(client, world):
     login(client, world["a_responder"])
     first, accepted = incidents_of(world, "a", 2)
@@ -273,7 +292,7 @@ def test_inbox_query_count_does_not_grow_with_escalations(client, world):
         esc = hand_off(world, "a", incident)
         client.post(f"/inbox/escalations/{esc.pk}/accept/")
     many = count_queries(client, "/inbox/")
-    assert many == few, f"{few} queries for a few escalations, {many} for more"
+    assert many == few <= 20, f"{few} queries for a few escalations, {many} for more"
 
 
 # --- the manager's SLA health -------------------------------------------------------------------
@@ -348,7 +367,7 @@ def test_sla_health_query_count_does_not_grow_with_tenants_or_staff(client, worl
         StaffFactory(staff_role="analyst_l2", tenants=[tenant, world["a"]])
     incidents_of(world, "b", 3)
     many = count_queries(client, "/manager/")
-    assert many == few, f"{few} queries for a few tenants, {many} for more"
+    assert many == few <= 14, f"{few} queries for a few tenants, {many} for more"
 
 
 def test_a_manager_changes_the_tenants_an_analyst_works_audited(client, world):
@@ -371,6 +390,24 @@ def test_a_manager_changes_the_tenants_an_analyst_works_audited(client, world):
     assert ("permission.granted", world["b"].pk, world["manager"].pk) in actions
     assert ("permission.revoked", world["a"].pk, world["manager"].pk) in actions
     assert ("staff.updated", None, world["manager"].pk) in actions
+
+
+def test_an_admin_changes_what_a_lead_works_and_leads(client, world):
+    lead = world["lead"]  # works B, leads A
+    response = login(client, world["mssp_admin"]).post(
+        f"/manager/staff/{lead.pk}/tenants/",
+        {"tenants": [world["a"].pk], "leads": [world["a"].pk, world["b"].pk]},
+        follow=True,
+    )
+    assert any("leads Tenant A, Tenant B" in m for m in messages_of(response))
+    fresh = type(lead).objects.get(pk=lead.pk)
+    assert fresh.has_perm("tenants.work_tenant", world["a"])
+    assert not fresh.has_perm("tenants.work_tenant", world["b"])
+    assert fresh.has_perm("tenants.lead_tenant", world["b"])
+    granted = rows(AuditEvent, world["b"], action="permission.granted", object_id=str(lead.pk))
+    assert [e.data["permission"] for e in granted] == ["lead_tenant"]
+    page = login(client, lead).get("/manager/")
+    assert {row["tenant"].name for row in page.context["rows"]} == {"Tenant A", "Tenant B"}
 
 
 def test_staff_assignment_is_refused_to_leads_and_analysts_and_checks_input(client, world):
@@ -506,7 +543,7 @@ def test_dashboard_query_count_does_not_grow_with_incidents(client, world):
     worked_incidents(world)
     incidents_of(world, "a", 12, title="More")
     many = count_queries(client, "/dashboard/")
-    assert many == few, f"{few} queries for a few incidents, {many} for more"
+    assert many == few <= 20, f"{few} queries for a few incidents, {many} for more"
 
 
 def test_dashboard_is_refused_without_a_tenant(client, world):
