@@ -658,7 +658,7 @@ def dashboard(request, access):
     start, end = form.period(tenant.timezone)
     severity = form.cleaned_data.get("severity") or None
     figures = [_figures(tenant, start, end, severity, SlaClock.Owner.MSSP, "MSSP")]
-    if tenant.service_model != Tenant.ServiceModel.OUTSOURCED:
+    if tenant.service_model == Tenant.ServiceModel.HYBRID:  # hand-offs give the team clocks
         figures.append(
             _figures(tenant, start, end, severity, SlaClock.Owner.CUSTOMER, "your in-house team")
         )
