@@ -12,6 +12,7 @@ from alerts.api.views import (
     QueueViewSet,
     SuppressionRuleViewSet,
 )
+from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
     EscalationViewSet,
@@ -52,6 +53,7 @@ router.register("escalations", EscalationViewSet, basename="escalation")
 router.register(
     f"{TENANT}/escalation-policies", EscalationPolicyViewSet, basename="escalation-policy"
 )
+router.register("reports", ReportViewSet, basename="report")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "tenants",
     "alerts",
     "sla",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -210,6 +211,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "silent-intake-sources": {"task": "alerts.tasks.check_silent_sources", "schedule": 60.0},
     "sla-sweep": {"task": "sla.tasks.sweep_clocks", "schedule": 1.0},
     "sla-notifications": {"task": "sla.tasks.deliver_notifications", "schedule": 10.0},
+    # Idempotent: creates each tenant's due scheduled report once (the 1st of the month in
+    # the tenant's time zone, or later if the scheduler was down then).
+    "scheduled-reports": {"task": "reports.tasks.schedule_reports", "schedule": 900.0},
+    # Reports whose task was lost or whose worker died are taken up again.
+    "stalled-reports": {"task": "reports.tasks.resume_stalled_reports", "schedule": 60.0},
 }
 
 # --- Authentication ----------------------------------------------------------------------------
@@ -281,6 +287,9 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "alerts.models.Alert.Status",
         "IncidentStatusEnum": "alerts.models.IncidentStatus",
         "VisibilityEnum": "alerts.models.Visibility",
+        "ReportStatusEnum": "reports.models.Report.Status",
+        "ReportKindEnum": "reports.models.Report.Kind",
+        "SourceKindEnum": "alerts.models.SourceKind",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

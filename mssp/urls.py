@@ -28,6 +28,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("admin/", admin.site.urls),
+    path("", include("reports.urls")),
     path("", include("tenants.urls")),
     path("", include("alerts.urls_settings")),
     path("", include("sla.urls")),

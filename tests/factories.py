@@ -178,3 +178,28 @@ def populate_tenant(tenant, author: User) -> None:
             tenant=tenant, incident=incident, policy={"steps": [], "name": "p"}
         )
         escalation_request(incident, direction="to_tier", actor=author)
+        from reports.models import ReportSchedule
+
+        ReportSchedule.objects.create(tenant=tenant, frequency="weekly")
+    generated_report(tenant, author)
+
+
+def generated_report(tenant, requested_by: User | None = None, *, days: int = 1, **kwargs):
+    """A report of the last `days` days of `tenant`, requested and generated (done) through
+    the real services, as a worker would."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reports.models import Report
+    from reports.services import Period, report_generate, report_request
+    from tenants.rls import tenant_scope
+
+    end = timezone.now()
+    with tenant_scope([tenant.pk]):
+        report = report_request(
+            tenant, Period(end - timedelta(days=days), end), requested_by, **kwargs
+        )
+    report_generate(tenant.pk, report.pk)
+    with tenant_scope([tenant.pk]):
+        return Report.objects.for_tenant(tenant).get(pk=report.pk)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import viewsets
 
 from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
+from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
@@ -31,7 +32,7 @@ from tenants.models import (
     Webhook,
 )
 from tenants.rls import rls_bypass, tenant_related_models
-from tests.factories import issue_token
+from tests.factories import generated_report, issue_token
 from tests.isolation import (
     MissingIsolationCase,
     body_of_b_values,
@@ -57,6 +58,7 @@ B_OBJECTS = {
     Webhook: lambda w: (w["b_webhook"], w["b_webhook"].pk, w["mssp_admin"]),
     Escalation: lambda w: (w["b_escalation"], w["b_escalation"].pk, w["mssp_admin"]),
     EscalationPolicy: lambda w: (w["b_esc_policy"], w["b_esc_policy"].pk, w["mssp_admin"]),
+    Report: lambda w: (w["b_report"], w["b_report"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -120,6 +122,8 @@ def world(two_tenants):
                 actor=w["mssp_admin"],
                 note=f"{name.upper()}'s secret hand-off",
             )
+    for name in ("a", "b"):  # done, with figures naming the tenant's alerts, PDF and CSV
+        w[f"{name}_report"] = generated_report(w[name], w[f"{name}_admin"])
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
     return w
@@ -184,6 +188,8 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(esc.pk), esc.note}
         for policy in EscalationPolicy.objects.for_tenant(w["b"]):
             ids |= {str(policy.pk), policy.name}
+        for report in Report.objects.for_tenant(w["b"]):
+            ids |= {str(report.pk)}
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}

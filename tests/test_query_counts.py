@@ -96,6 +96,12 @@ def add_rows(route, world, n: int) -> None:
                     steps=[{"action": "notify_tier"}],
                     is_active=False,
                 )
+    elif name == "ReportViewSet":
+        from tests.factories import generated_report
+
+        for _ in range(n):
+            generated_report(world["a"], world["a_admin"])
+            generated_report(world["b"], world["analyst_b"])
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

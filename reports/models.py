@@ -1,0 +1,117 @@
+"""Reports: a tenant's period summary, computed once and stored with its PDF and CSV."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import Tenant, TenantOwnedModel, new_public_id
+
+
+class Report(TenantOwnedModel):
+    """One tenant's report over [period_start, period_end). `figures` holds everything the
+    page, the PDF, the CSV and the API show, computed once, so all four show the same numbers.
+    The PDF and CSV are stored in the row (under row-level security like the figures), so any
+    daphne process serves them without a shared filesystem."""
+
+    class Kind(models.TextChoices):
+        ON_DEMAND = "on_demand", "On demand"
+        SCHEDULED = "scheduled", "Scheduled"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField(help_text="Exclusive: the report covers [start, end).")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ON_DEMAND)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    step = models.CharField(max_length=200, blank=True, help_text="What generation is doing.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    email_contacts = models.BooleanField(
+        default=False, help_text="Email the tenant's report contacts when done."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Bumped by every progress step: a running report whose worker died goes stale and is
+    # picked up again (reports.services.report_resume_stalled).
+    updated_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    figures = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    pdf = models.BinaryField(null=True, blank=True, editable=False)
+    csv = models.BinaryField(null=True, blank=True, editable=False)
+    pdf_size = models.PositiveIntegerField(default=0)
+    csv_size = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    emailed_to = models.JSONField(default=list, blank=True)
+    email_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "period_start", "period_end"],
+                condition=models.Q(kind="scheduled"),
+                name="report_one_scheduled_per_period",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_start__lt=models.F("period_end")),
+                name="report_period_not_empty",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="report_tenant_created"),
+            models.Index(
+                fields=["updated_at"],
+                name="report_unfinished",
+                condition=models.Q(status__in=["queued", "running"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"report of {self.tenant_id} from {self.period_start:%Y-%m-%d %H:%M}"
+
+    @property
+    def period_label(self) -> str:
+        """The period in the tenant's time zone, its exclusive end shown as the last day."""
+        from .figures import period_label
+
+        return period_label(self.tenant, self.period_start, self.period_end)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class ReportSchedule(TenantOwnedModel):
+    """How often a tenant gets a scheduled report. A tenant without a row gets the default,
+    monthly (the previous calendar month in the tenant's time zone)."""
+
+    class Frequency(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+        WEEKLY = "weekly", "Weekly (Monday to Monday)"
+        OFF = "off", "No scheduled reports"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default="monthly")
+    email_contacts = models.BooleanField(
+        default=True, help_text="Email each scheduled report to the tenant's report contacts."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.frequency} reports of {self.tenant_id}"

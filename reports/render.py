@@ -1,0 +1,336 @@
+"""A report's stored figures as charts, a PDF and a CSV. Only the figures are read: the page,
+the PDF and the CSV show the same numbers because they all come from the one stored dict."""
+
+from __future__ import annotations
+
+import csv
+import io
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import (
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from sla.charts import Chart, compliance_chart, counts_chart, severity_chart
+from sla.models import Target
+
+TARGET_LABELS = {t.value: t.label for t in Target}
+
+
+# --- formatting (also the template filters', reports/templatetags) ---------------------------
+def duration(seconds: float | None) -> str:
+    """12 s, 14 min, 2 h 05 min, 3 d 4 h; an em dash when there is nothing to show."""
+    if seconds is None:
+        return "—"
+    seconds = round(float(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def percent(share: float | None) -> str:
+    if share is None:
+        return "—"
+    text = f"{share * 100:.1f}"
+    return (text[:-2] if text.endswith(".0") else text) + " %"
+
+
+# --- charts -----------------------------------------------------------------------------------
+def report_charts(figures: dict) -> dict[str, Chart]:
+    """The report's charts, built from its figures (the page inlines them as SVG; the PDF
+    draws the same drawings)."""
+    alerts, incidents = figures["alerts"], figures["incidents"]
+    return {
+        "compliance": compliance_chart(figures["sla"]["trend"], title="SLA compliance over time"),
+        "alert_severity": severity_chart(alerts["by_severity"], title="Alerts by severity"),
+        "alert_category": counts_chart(
+            [(row["category"] or "(none)", row["count"]) for row in alerts["by_category"]],
+            title="Alerts by category",
+        ),
+        "alert_source": counts_chart(
+            [(row["name"], row["count"]) for row in alerts["by_source"]],
+            title="Alerts by source",
+        ),
+        "incident_severity": severity_chart(
+            incidents["by_severity"], title="Incidents by severity"
+        ),
+    }
+
+
+# --- PDF --------------------------------------------------------------------------------------
+GRID = colors.HexColor("#d9dde3")
+HEAD = colors.HexColor("#eef2ff")
+
+
+def _table(rows: list[list], widths=None, header: bool = True) -> Table:
+    table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
+    style = [
+        ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.5, GRID),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+    ]
+    if header:
+        style += [
+            ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 9),
+            ("BACKGROUND", (0, 0), (-1, 0), HEAD),
+        ]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def render_pdf(figures: dict) -> bytes:
+    styles = getSampleStyleSheet()
+    body = styles["BodyText"]
+    small = ParagraphStyle("small", parent=body, fontSize=8, leading=10)
+    h1, h2 = styles["Title"], styles["Heading2"]
+    tenant, period = figures["tenant"], figures["period"]
+    head, alerts, incidents = figures["headline"], figures["alerts"], figures["incidents"]
+    sla, escalations = figures["sla"], figures["escalations"]
+    charts = report_charts(figures)
+
+    def text(value) -> Paragraph:
+        # Tenant data (titles, rule names) is text, never reportlab markup.
+        return Paragraph(escape(str(value)), small)
+
+    story: list = [
+        Paragraph(f"Security report: {escape(tenant['name'])}", h1),
+        Paragraph(
+            f"{escape(period['label'])} ({escape(tenant['timezone'])}). "
+            f"Generated {escape(figures['generated_at'][:16].replace('T', ' '))} UTC.",
+            body,
+        ),
+        Spacer(1, 4 * mm),
+        _table(
+            [
+                ["Alerts", "Incidents", "MTTA", "MTTC", "MTTR", "SLA compliance", "Escalations"],
+                [
+                    head["alerts"],
+                    head["incidents"],
+                    duration(head["mtta_seconds"]),
+                    duration(head["mttc_seconds"]),
+                    duration(head["mttr_seconds"]),
+                    percent(head["compliance"]),
+                    head["escalations"],
+                ],
+            ]
+        ),
+        Paragraph(
+            "MTTA, MTTC and MTTR are the mean covered time to acknowledge, contain and resolve "
+            "(clocks met in the period; paused time and, under business-hours coverage, time "
+            "outside business hours excluded).",
+            small,
+        ),
+        Paragraph("SLA compliance per target", h2),
+        _table(
+            [["Target", "Clocks", "Met", "Breached", "Open", "Compliance", "Mean to met"]]
+            + [
+                [
+                    TARGET_LABELS.get(name, name),
+                    row["clocks"],
+                    row["met"],
+                    row["breached"],
+                    row["open"],
+                    percent(row["compliance"]),
+                    duration(row["mean_seconds_to_met"]),
+                ]
+                for name, row in ordered_targets(sla["summary"])
+            ]
+        ),
+    ]
+    if sla.get("customer"):
+        story += [
+            Paragraph("Your in-house team's clocks (after accepted hand-offs)", styles["Heading3"]),
+            _table(
+                [["Target", "Clocks", "Met", "Breached", "Open", "Compliance"]]
+                + [
+                    [
+                        TARGET_LABELS.get(name, name),
+                        row["clocks"],
+                        row["met"],
+                        row["breached"],
+                        row["open"],
+                        percent(row["compliance"]),
+                    ]
+                    for name, row in ordered_targets(sla["customer"])
+                ]
+            ),
+        ]
+    story += [
+        Spacer(1, 3 * mm),
+        KeepTogether([charts["compliance"]]),
+        Paragraph("Volumes", h2),
+        _table(
+            [["", *[s.capitalize() for s in alerts["by_severity"]], "Total"]]
+            + [
+                ["Alerts", *alerts["by_severity"].values(), alerts["total"]],
+                ["Incidents", *incidents["by_severity"].values(), incidents["total"]],
+            ]
+        ),
+        Paragraph(
+            f"{alerts['suppressed']} alerts were suppressed by rules; "
+            f"{incidents['open']} of the period's incidents are still open.",
+            small,
+        ),
+        KeepTogether([charts["alert_severity"]]),
+        KeepTogether([charts["alert_category"]]),
+        KeepTogether([charts["alert_source"]]),
+        Paragraph("Escalations and their outcomes", h2),
+        _table(
+            [
+                [
+                    "Direction",
+                    "Total",
+                    "Accepted",
+                    "Declined",
+                    "Expired",
+                    "Withdrawn",
+                    "Pending",
+                    "Notified",
+                    "Mean answer",
+                ]
+            ]
+            + [
+                [
+                    row["label"],
+                    row["total"],
+                    row["accepted"],
+                    row["declined"],
+                    row["expired"],
+                    row["withdrawn"],
+                    row["pending"],
+                    row["notified"],
+                    duration(row["mean_answer_seconds"]),
+                ]
+                for row in escalations["by_direction"]
+            ]
+        ),
+        Paragraph("Top detections", h2),
+    ]
+    detections = figures["top_detections"]
+    if detections:
+        story.append(
+            _table(
+                [["Detection", "Severity", "Alerts", "Incidents"]]
+                + [
+                    [text(d["detection"]), d["severity"], d["alerts"], d["incidents"]]
+                    for d in detections
+                ],
+                widths=[100 * mm, 25 * mm, 20 * mm, 20 * mm],
+            )
+        )
+    else:
+        story.append(Paragraph("No alerts in this period.", body))
+
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        title=f"Security report: {tenant['name']}, {period['label']}",
+        author="MSSP portal",
+        subject=f"{tenant['name']} {period['from']} to {period['to']}",
+    )
+    document.build(story)
+    return buffer.getvalue()
+
+
+def ordered_targets(summary: dict) -> list[tuple[str, dict]]:
+    order = list(TARGET_LABELS)
+    return sorted(
+        summary["targets"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
+    )
+
+
+# --- CSV --------------------------------------------------------------------------------------
+CSV_HEADER = ["section", "key", "metric", "value"]
+SLA_METRICS = ("clocks", "met", "breached", "open", "compliance", "mean_seconds_to_met")
+
+
+def _cell(value):
+    """Spreadsheet-safe: text that a spreadsheet would run as a formula is quoted with '."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def render_csv(figures: dict) -> bytes:
+    """One figure a row: section, key, metric, value (easy to filter in a spreadsheet and to
+    parse in a script)."""
+    rows: list[list] = []
+    add = rows.append
+    tenant, period, head = figures["tenant"], figures["period"], figures["headline"]
+    add(["report", "tenant", "slug", tenant["slug"]])
+    add(["report", "tenant", "name", tenant["name"]])
+    add(["report", "period", "from", period["from"]])
+    add(["report", "period", "to", period["to"]])
+    add(["report", "period", "timezone", tenant["timezone"]])
+    add(["report", "report", "generated_at", figures["generated_at"]])
+    for metric, value in head.items():
+        add(["headline", "all", metric, value])
+    alerts, incidents = figures["alerts"], figures["incidents"]
+    add(["alerts", "all", "suppressed", alerts["suppressed"]])
+    for severity, n in alerts["by_severity"].items():
+        add(["alerts_by_severity", severity, "alerts", n])
+    for row in alerts["by_source"]:
+        add(["alerts_by_source", row["name"], "alerts", row["count"]])
+    for row in alerts["by_category"]:
+        add(["alerts_by_category", row["category"], "alerts", row["count"]])
+    add(["incidents", "all", "open", incidents["open"]])
+    add(["incidents", "all", "merged", incidents["merged"]])
+    for severity, n in incidents["by_severity"].items():
+        add(["incidents_by_severity", severity, "incidents", n])
+    for row in incidents["by_category"]:
+        add(["incidents_by_category", row["category"], "incidents", row["count"]])
+    for status, n in incidents["by_status"].items():
+        add(["incidents_by_status", status, "incidents", n])
+    for resolution, n in incidents["by_resolution"].items():
+        add(["incidents_by_resolution", resolution, "incidents", n])
+    for section, summary in (
+        ("sla", figures["sla"]["summary"]),
+        ("sla_customer", figures["sla"]["customer"]),
+    ):
+        if not summary:
+            continue
+        for target, row in ordered_targets(summary):
+            for metric in SLA_METRICS:
+                add([section, target, metric, row[metric]])
+    for point in figures["sla"]["trend"]:
+        add(["sla_trend", point["period_start"], "compliance", point["compliance"]])
+        add(["sla_trend", point["period_start"], "decided", point["decided"]])
+    for row in figures["escalations"]["by_direction"]:
+        for metric, value in row.items():
+            if metric not in ("direction", "label"):
+                add(["escalations", row["direction"], metric, value])
+    for rank, d in enumerate(figures["top_detections"], start=1):
+        key = d["detection"]
+        add(["top_detections", key, "rank", rank])
+        add(["top_detections", key, "alerts", d["alerts"]])
+        add(["top_detections", key, "incidents", d["incidents"]])
+        add(["top_detections", key, "severity", d["severity"]])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows([[_cell(c) for c in row] for row in rows])
+    return out.getvalue().encode("utf-8")

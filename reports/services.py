@@ -1,0 +1,402 @@
+"""Reports: requesting one, generating it (figures, PDF, CSV, with progress), emailing it to
+the tenant's report contacts, the schedule, and taking up reports whose work was lost.
+
+State lives in the Report row; tasks are nudges. Generation claims the row (queued → running)
+under a row lock, commits its progress in short transactions of its own so that a page polling
+the report sees it move, and ends done or failed with a message: a request is never lost. A
+report left queued or running by a lost task or a dead worker is enqueued again by the
+periodic `report_resume_stalled`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from tenants import audit
+from tenants.models import Contact, Tenant, User
+from tenants.rls import rls_bypass, tenant_scope
+
+from .figures import compute_figures, period_label
+from .models import Report, ReportSchedule
+from .render import duration, percent, render_csv, render_pdf
+
+logger = logging.getLogger("mssp.reports")
+
+MAX_PERIOD = timedelta(days=366, hours=1)  # a leap year, and a daylight-saving hour
+MAX_UNFINISHED_PER_TENANT = 3
+MAX_ATTEMPTS = 3
+STALE_QUEUED = timedelta(minutes=2)
+STALE_RUNNING = timedelta(minutes=10)
+
+
+class ReportError(Exception):
+    """A request the rules do not allow; the message says why, for the person asking."""
+
+
+class ReportBusy(ReportError):
+    """Too many reports of this tenant are being generated already."""
+
+
+# --- the period -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+
+
+def report_period(
+    tenant: Tenant,
+    start: date | datetime,
+    end: date | datetime,
+    *,
+    now: datetime | None = None,
+) -> Period:
+    """The period [start, end) a request names. Dates are whole days in the tenant's time zone,
+    `end` included (1 Nov to 30 Nov is November); date-times are exact, `end` excluded. A
+    period ending today ends now. At most a year, never in the future."""
+    now = now or timezone.now()
+    zone = ZoneInfo(tenant.timezone or "UTC")
+
+    def moment(value: date | datetime, *, is_end: bool) -> datetime:
+        if isinstance(value, datetime):
+            return value if timezone.is_aware(value) else timezone.make_aware(value, zone)
+        day = value + timedelta(days=1) if is_end else value
+        return datetime.combine(day, time.min, tzinfo=zone)
+
+    begins, ends = moment(start, is_end=False), moment(end, is_end=True)
+    if begins >= ends:
+        raise ReportError("The period must start before it ends.")
+    if begins >= now:
+        raise ReportError("The period starts in the future; a report covers time that has passed.")
+    if ends > now:
+        if isinstance(end, datetime) or end > timezone.localdate(now, zone):
+            raise ReportError("The period ends in the future; choose an end no later than today.")
+        ends = now  # "up to today": the report covers the day so far
+    if ends - begins > MAX_PERIOD:
+        raise ReportError("A report covers at most one year; choose a shorter period.")
+    return Period(begins, ends)
+
+
+# --- requesting -------------------------------------------------------------------------------
+def report_request(
+    tenant: Tenant,
+    period: Period,
+    requested_by: User | None,
+    *,
+    email_contacts: bool = False,
+    kind: str = Report.Kind.ON_DEMAND,
+    request=None,
+) -> Report:
+    """Store the request and enqueue its generation after commit. Runs inside the caller's
+    transaction and tenant context (a request's, or a scope naming the tenant)."""
+    from .tasks import generate_report
+
+    unfinished = Report.objects.for_tenant(tenant).filter(status__in=Report.UNFINISHED).count()
+    if kind == Report.Kind.ON_DEMAND and unfinished >= MAX_UNFINISHED_PER_TENANT:
+        raise ReportBusy(
+            f"{unfinished} reports of {tenant.name} are being generated; "
+            "request another when one of them is done."
+        )
+    report = Report.objects.create(
+        tenant=tenant,
+        period_start=period.start,
+        period_end=period.end,
+        kind=kind,
+        requested_by=requested_by,
+        email_contacts=email_contacts,
+        step="Waiting for a worker",
+    )
+    audit.record(
+        "report.requested",
+        tenant=tenant,
+        actor=requested_by,
+        obj=report,
+        request=request,
+        summary=f"{report.get_kind_display()} report requested for "
+        f"{period_label(tenant, period.start, period.end)}",
+    )
+    generate_report.delay_on_commit(tenant.pk, str(report.pk))
+    return report
+
+
+# --- generating -------------------------------------------------------------------------------
+def _load(tenant_id: int, report_id):
+    return Report.objects.for_tenant(tenant_id).filter(pk=report_id)
+
+
+def _progress(tenant_id: int, report_id, percent_done: int, step: str) -> None:
+    """Committed at once, in its own transaction: a page polling the report sees it move."""
+    with tenant_scope([tenant_id]):
+        _load(tenant_id, report_id).filter(status=Report.Status.RUNNING).update(
+            progress=percent_done, step=step[:200], updated_at=timezone.now()
+        )
+
+
+def _claim(tenant_id: int, report_id) -> Report | None:
+    """Queued → running, under a row lock; a running report whose worker went silent is taken
+    over. None when there is nothing to do (already done, failed, or being worked)."""
+    now = timezone.now()
+    with tenant_scope([tenant_id]):
+        report = (
+            _load(tenant_id, report_id)
+            .select_for_update(skip_locked=True)
+            .select_related("tenant")
+            .defer("pdf", "csv", "figures")
+            .first()
+        )
+        if report is None:
+            return None
+        stale = report.status == Report.Status.RUNNING and report.updated_at < now - STALE_RUNNING
+        if report.status != Report.Status.QUEUED and not stale:
+            return None
+        if report.attempts >= MAX_ATTEMPTS:
+            report.status = Report.Status.FAILED
+            report.error = (
+                f"Generation was interrupted {report.attempts} times (a worker stopped); "
+                "request the report again."
+            )
+            report.finished_at = report.updated_at = now
+            report.save(update_fields=["status", "error", "finished_at", "updated_at"])
+            return None
+        report.status = Report.Status.RUNNING
+        report.attempts = F("attempts") + 1
+        report.progress, report.step = 1, "Starting"
+        report.started_at = report.updated_at = now
+        report.save(
+            update_fields=["status", "attempts", "progress", "step", "started_at", "updated_at"]
+        )
+        report.refresh_from_db(fields=["attempts"])
+        return report
+
+
+def report_generate(tenant_id: int, report_id) -> bool:
+    """Generate a queued report: figures, PDF, CSV, then (if asked) the email. True when this
+    call finished it. Safe to call twice: the second finds nothing to claim."""
+    report = _claim(tenant_id, report_id)
+    if report is None:
+        return False
+    tenant = report.tenant
+    step = "Starting"
+
+    def progress(percent_done: int, text: str) -> None:
+        nonlocal step
+        step = text
+        _progress(tenant_id, report_id, percent_done, text)
+
+    try:
+        figures = compute_figures(
+            tenant,
+            report.period_start,
+            report.period_end,
+            progress=progress,
+            scope=lambda: tenant_scope([tenant_id]),
+        )
+        progress(80, "Drawing the PDF")
+        pdf = render_pdf(figures)
+        progress(92, "Writing the CSV")
+        csv = render_csv(figures)
+    except Exception as exc:
+        logger.exception("report %s of tenant %s failed at %r", report_id, tenant_id, step)
+        _fail(tenant_id, report_id, step, exc)
+        return False
+    from .tasks import email_report
+
+    with tenant_scope([tenant_id]):
+        finished = (
+            _load(tenant_id, report_id)
+            .filter(status=Report.Status.RUNNING)
+            .update(
+                status=Report.Status.DONE,
+                progress=100,
+                step="Done",
+                figures=figures,
+                pdf=pdf,
+                csv=csv,
+                pdf_size=len(pdf),
+                csv_size=len(csv),
+                error="",
+                finished_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+        )
+        if finished and report.email_contacts:
+            email_report.delay_on_commit(tenant_id, str(report_id))
+    return bool(finished)
+
+
+def _fail(tenant_id: int, report_id, step: str, exc: Exception) -> None:
+    message = (
+        f"The report could not be generated (while {step[:1].lower() + step[1:]}: "
+        f"{type(exc).__name__}). The error is logged for the SOC; request the report again."
+    )
+    with tenant_scope([tenant_id]):
+        _load(tenant_id, report_id).exclude(status=Report.Status.DONE).update(
+            status=Report.Status.FAILED,
+            error=message,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+
+
+# --- emailing ---------------------------------------------------------------------------------
+def report_recipients(tenant_id: int) -> list[str]:
+    return list(
+        Contact.objects.for_tenant(tenant_id)
+        .filter(receive_reports=True)
+        .order_by("email")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+
+
+def report_email(tenant_id: int, report_id) -> list[str]:
+    """Email a done report, PDF attached, to each of its tenant's report contacts once (one
+    message per contact: they need not see each other's addresses). Each delivery is
+    committed as it happens, so a retry after a mail-server failure sends only the rest.
+    Returns the addresses sent to by this call."""
+    with tenant_scope([tenant_id]):
+        report = (
+            _load(tenant_id, report_id)
+            .filter(status=Report.Status.DONE)
+            .select_related("tenant")
+            .first()
+        )
+        if report is None or report.emailed_at is not None:
+            return []
+        recipients = report_recipients(tenant_id)
+        pdf = bytes(report.pdf)
+    already = set(report.emailed_to)
+    figures, tenant = report.figures, report.tenant
+    head = figures["headline"]
+    label = figures["period"]["label"]
+    link = f"{settings.PORTAL_BASE_URL.rstrip('/')}/reports/{report.pk}/"
+    body = (
+        f"The security report of {tenant.name} for {label} is attached.\n\n"
+        f"Alerts: {head['alerts']}\nIncidents: {head['incidents']}\n"
+        f"MTTA: {duration(head['mtta_seconds'])}   MTTC: {duration(head['mttc_seconds'])}   "
+        f"MTTR: {duration(head['mttr_seconds'])}\n"
+        f"SLA compliance: {percent(head['compliance'])}\n"
+        f"Escalations: {head['escalations']}\n\n"
+        f"The report, its charts and a CSV of its figures: {link}\n"
+    )
+    filename = f"security-report-{tenant.slug}-{report.period_start:%Y-%m-%d}.pdf"
+    sent = []
+    for address in recipients:
+        if address in already:
+            continue
+        message = EmailMessage(
+            subject=f"Security report: {tenant.name}, {label}",
+            body=body,
+            to=[address],
+        )
+        message.attach(filename, pdf, "application/pdf")
+        try:
+            message.send()
+        except OSError as exc:  # smtplib's errors included: the task retries the rest
+            with tenant_scope([tenant_id]):
+                _load(tenant_id, report_id).update(email_error=f"{address}: {exc}"[:500])
+            raise
+        sent.append(address)
+        with tenant_scope([tenant_id]):
+            _load(tenant_id, report_id).update(emailed_to=sorted(already | set(sent)))
+    with tenant_scope([tenant_id]):
+        _load(tenant_id, report_id).update(
+            emailed_at=timezone.now(),
+            email_error="" if recipients else "No contact of this tenant receives reports.",
+        )
+    return sent
+
+
+# --- the schedule -----------------------------------------------------------------------------
+def due_period(frequency: str, tenant: Tenant, now: datetime) -> Period | None:
+    """The last complete period of `frequency` before `now`, in the tenant's time zone."""
+    zone = ZoneInfo(tenant.timezone or "UTC")
+    today = timezone.localdate(now, zone)
+    if frequency == ReportSchedule.Frequency.MONTHLY:
+        end = today.replace(day=1)
+        start = (end - timedelta(days=1)).replace(day=1)
+    elif frequency == ReportSchedule.Frequency.WEEKLY:
+        end = today - timedelta(days=today.weekday())
+        start = end - timedelta(days=7)
+    else:
+        return None
+    return Period(
+        datetime.combine(start, time.min, tzinfo=zone), datetime.combine(end, time.min, tzinfo=zone)
+    )
+
+
+def schedule_due_reports(now: datetime | None = None) -> int:
+    """Create each active tenant's due scheduled report, once: the unique constraint on
+    (tenant, period) makes a second run, or a second beat, create nothing. Tenants that did
+    not exist for the whole period get none for it. Returns the number created."""
+    now = now or timezone.now()
+    with rls_bypass("the report schedule reads every tenant's frequency"):
+        schedules = {
+            s.tenant_id: s
+            for s in ReportSchedule.objects.dangerously_unscoped("the report schedule")
+        }
+    created = 0
+    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("pk"):
+        schedule = schedules.get(tenant.pk)
+        frequency = schedule.frequency if schedule else ReportSchedule.Frequency.MONTHLY
+        period = due_period(frequency, tenant, now)
+        if period is None or tenant.created_at > period.end:
+            continue
+        try:
+            with tenant_scope([tenant.pk]):
+                exists = (
+                    Report.objects.for_tenant(tenant)
+                    .filter(
+                        kind=Report.Kind.SCHEDULED,
+                        period_start=period.start,
+                        period_end=period.end,
+                    )
+                    .exists()
+                )
+                if exists:
+                    continue
+                report_request(
+                    tenant,
+                    period,
+                    None,
+                    kind=Report.Kind.SCHEDULED,
+                    email_contacts=schedule.email_contacts if schedule else True,
+                )
+        except IntegrityError:  # a concurrent run created it first
+            continue
+        created += 1
+    return created
+
+
+def report_resume_stalled(now: datetime | None = None) -> int:
+    """Enqueue again the reports whose task was lost (queued too long) or whose worker died
+    (running without progress too long). Claiming is conditional, so a report that is in
+    fact being worked is not generated twice."""
+    from .tasks import generate_report
+
+    now = now or timezone.now()
+    with rls_bypass("resume stalled reports of every tenant"):
+        reports = Report.objects.dangerously_unscoped("the stalled-report sweep")
+        stalled = list(
+            reports.filter(
+                Q(status=Report.Status.QUEUED, updated_at__lt=now - STALE_QUEUED)
+                | Q(status=Report.Status.RUNNING, updated_at__lt=now - STALE_RUNNING)
+            ).values_list("tenant_id", "pk", "status")[:100]
+        )
+        # A queued report waits its turn again before the next nudge (a running one must stay
+        # stale, so that the claim may take it over).
+        reports.filter(
+            pk__in=[pk for _, pk, status in stalled if status == Report.Status.QUEUED]
+        ).update(updated_at=now)
+    for tenant_id, report_id, _ in stalled:
+        transaction.on_commit(lambda t=tenant_id, r=str(report_id): generate_report.delay(t, r))
+    return len(stalled)

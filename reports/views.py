@@ -1,0 +1,191 @@
+"""The reports pages: the list with the request form, a report (progress while it runs, its
+figures and charts when done) and its downloads. Every query names the caller's tenants; a
+report of another tenant is a 404 like a missing one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django_htmx.http import HttpResponseClientRefresh
+
+from tenants.access import Access
+from tenants.models import Tenant
+from tenants.views import portal_view
+
+from . import services
+from .forms import ReportRequestForm
+from .models import Report
+from .render import TARGET_LABELS, ordered_targets, report_charts
+from .render import duration as fmt_duration
+from .render import percent as fmt_percent
+
+PAGE_SIZE = 25
+
+
+def _reports(access: Access, *defer: str):
+    return (
+        Report.objects.for_tenants(access.tenant_ids)
+        .select_related("tenant", "requested_by")
+        .defer(*defer)
+    )
+
+
+def _report_or_404(access: Access, pk, *defer: str) -> Report:
+    report = _reports(access, *defer).filter(pk=pk).first()
+    if report is None:
+        raise Http404("No such report.")
+    return report
+
+
+def _last_month() -> dict:
+    first_of_this = timezone.localdate().replace(day=1)
+    last = first_of_this - timedelta(days=1)
+    return {"start": last.replace(day=1), "end": last}
+
+
+@portal_view
+def report_list(request, access: Access):
+    choices = Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")
+    tenants = list(choices)
+    status = 200
+    if request.method == "POST" and tenants:
+        form = ReportRequestForm(request.POST, tenants=choices)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                period = services.report_period(data["tenant"], data["start"], data["end"])
+                report = services.report_request(
+                    data["tenant"],
+                    period,
+                    request.user,
+                    email_contacts=data["email_contacts"],
+                    request=request,
+                )
+            except services.ReportError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "Report requested: it is being generated.")
+                return redirect("report", pk=report.pk)
+        status = 400
+    else:
+        initial = _last_month()
+        for name in ("start", "end"):  # "request again" links carry the period
+            if request.GET.get(name):
+                initial[name] = request.GET[name]
+        chosen = next((t for t in tenants if t.slug == request.GET.get("tenant")), None)
+        if chosen:
+            initial["tenant"] = chosen
+        form = ReportRequestForm(initial=initial, tenants=choices)
+
+    reports = _reports(access, "figures", "pdf", "csv").order_by("-id")
+    shown_tenant = next((t for t in tenants if t.slug == request.GET.get("tenant")), None)
+    if shown_tenant is not None:
+        reports = reports.filter(tenant=shown_tenant)
+    page = Paginator(reports, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "reports/list.html",
+        {
+            "form": form,
+            "tenants": tenants,
+            "shown_tenant": shown_tenant,
+            "page": page,
+            "reports": list(page.object_list),
+        },
+        status=status,
+    )
+
+
+def _figures_context(figures: dict) -> dict:
+    """What the page shows beyond the raw figures: formatted SLA rows and the inline charts."""
+    from sla.charts import to_svg
+
+    def rows(summary):
+        return [
+            {
+                "label": TARGET_LABELS.get(name, name),
+                "target": name,
+                "row": row,
+                "compliance": fmt_percent(row["compliance"]),
+                "mean": fmt_duration(row["mean_seconds_to_met"]),
+            }
+            for name, row in ordered_targets(summary)
+        ]
+
+    sla = figures["sla"]
+    head = figures["headline"]
+    return {
+        "sla_rows": rows(sla["summary"]),
+        "customer_rows": rows(sla["customer"]) if sla.get("customer") else None,
+        "charts": {name: to_svg(chart) for name, chart in report_charts(figures).items()},
+        "head": {
+            **head,
+            "mtta": fmt_duration(head["mtta_seconds"]),
+            "mttc": fmt_duration(head["mttc_seconds"]),
+            "mttr": fmt_duration(head["mttr_seconds"]),
+            "compliance_text": fmt_percent(head["compliance"]),
+        },
+        "escalation_rows": [
+            {**row, "mean": fmt_duration(row["mean_answer_seconds"])}
+            for row in figures["escalations"]["by_direction"]
+        ],
+    }
+
+
+@portal_view
+def report_detail(request, access: Access, pk):
+    report = _report_or_404(access, pk, "pdf", "csv")
+    context = {"report": report, "figures": report.figures}
+    if report.status == Report.Status.DONE:
+        context.update(_figures_context(report.figures))
+    elif report.status == Report.Status.FAILED:
+        zone = ZoneInfo(report.tenant.timezone or "UTC")
+        last = report.period_end - timedelta(microseconds=1)
+        context["again"] = urlencode(
+            {
+                "tenant": report.tenant.slug,
+                "start": timezone.localtime(report.period_start, zone).date().isoformat(),
+                "end": timezone.localtime(last, zone).date().isoformat(),
+            }
+        )
+    return render(request, "reports/detail.html", context)
+
+
+@portal_view
+def report_progress(request, access: Access, pk):
+    """The progress bar, polled by htmx while the report runs; once it is finished the page
+    reloads itself to show the figures (or the failure)."""
+    report = _report_or_404(access, pk, "figures", "pdf", "csv")
+    if not request.htmx:
+        return redirect("report", pk=report.pk)
+    if report.is_finished:
+        return HttpResponseClientRefresh()
+    return render(request, "reports/_progress.html", {"report": report})
+
+
+@portal_view
+def report_download(request, access: Access, pk, fmt: str):
+    other = {"pdf": "csv", "csv": "pdf"}[fmt]
+    report = _report_or_404(access, pk, "figures", other)
+    if report.status != Report.Status.DONE:
+        messages.error(
+            request,
+            "This report failed; request it again."
+            if report.status == Report.Status.FAILED
+            else "This report is still being generated; download it when it is done.",
+        )
+        return redirect("report", pk=report.pk)
+    content_type = "application/pdf" if fmt == "pdf" else "text/csv; charset=utf-8"
+    filename = f"security-report-{report.tenant.slug}-{report.period_start:%Y-%m-%d}.{fmt}"
+    return HttpResponse(
+        bytes(getattr(report, fmt)),
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
