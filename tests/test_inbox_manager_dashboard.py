@@ -278,6 +278,16 @@ def test_the_team_withdraws_its_own_request_but_not_the_mssps_handoff(client, wo
     assert {"escalation.withdrawn"} <= {a.action for a in rows(AuditEvent, world["a"])}
 
 
+def test_an_in_house_tenants_team_owns_what_the_mssp_has_not_taken(client, world):
+    with rls_bypass("test fixture"):
+        Tenant.objects.filter(pk=world["a"].pk).update(service_model="in_house")
+    mine, taken = incidents_of(world, "a", 2, title="In-house")
+    with rls_bypass("test fixture"):
+        Incident.objects.for_tenant(world["a"]).filter(pk=taken.pk).update(owner=world["analyst_a"])
+    owned = login(client, world["a_responder"]).get("/inbox/").context["owned"]
+    assert [i.pk for i in owned] == [mine.pk]
+
+
 def test_inbox_query_count_does_not_grow_with_escalations(client, world):
     login(client, world["a_responder"])
     first, accepted = incidents_of(world, "a", 2)
