@@ -9,18 +9,20 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants import events
+from tenants import audit, events
 from tenants.models import Team, User
 
 from . import signals
 from .models import (
     OPEN_STATUSES,
+    SEVERITY_RANK,
     Alert,
     Comment,
     ContainmentAction,
     Incident,
     IncidentEvent,
     IncidentStatus,
+    IntakeSource,
     Resolution,
     Visibility,
 )
@@ -304,6 +306,160 @@ def incident_merge(incident: Incident, into: Incident, *, actor: User) -> Incide
     _publish(incident, "merged")
     _publish(into, "merged")
     return into
+
+
+# --- intake sources: the API's and the settings page's changes --------------------------------
+
+
+def source_create(source: IntakeSource, *, request=None) -> str:
+    """Saves a new source (its tenant, name and kind set) with a fresh key; returns the key,
+    which is shown this once. Raises IntegrityError for a name the tenant already uses."""
+    key = source.set_new_key()
+    with transaction.atomic():
+        source.save()
+    audit.record(
+        "intake_key.created",
+        tenant=source.tenant_id,
+        obj=source,
+        request=request,
+        summary=f"intake source '{source.name}' ({source.kind}) created",
+    )
+    return key
+
+
+def source_updated(source: IntakeSource, changes: dict, *, request=None) -> None:
+    audit.record(
+        "intake_source.updated",
+        tenant=source.tenant_id,
+        obj=source,
+        request=request,
+        summary=f"intake source '{source.name}' changed",
+        data={k: str(v) for k, v in changes.items()},
+    )
+
+
+def source_rotate_key(source: IntakeSource, *, request=None) -> str:
+    """A new key; the old one stops working at once, and a disabled source is active again."""
+    key = source.set_new_key()
+    source.key_rotated_at = timezone.now()
+    source.status = IntakeSource.Status.ACTIVE
+    source.save(update_fields=["key_prefix", "key_digest", "key_rotated_at", "status"])
+    audit.record(
+        "intake_key.rotated",
+        tenant=source.tenant_id,
+        obj=source,
+        request=request,
+        summary=f"intake key of '{source.name}' rotated; the old key is void",
+    )
+    return key
+
+
+def source_revoke(source: IntakeSource, *, request=None) -> None:
+    """Disables the source and voids its key; its alerts stay."""
+    source.status = IntakeSource.Status.DISABLED
+    # A digest no key can have: the old key is void even if the source is re-enabled.
+    source.key_digest = f"revoked:{source.pk.hex}"
+    source.save(update_fields=["status", "key_digest"])
+    audit.record(
+        "intake_key.revoked",
+        tenant=source.tenant_id,
+        obj=source,
+        request=request,
+        summary=f"intake source '{source.name}' disabled and its key revoked",
+    )
+
+
+@transaction.atomic
+def incident_raise_severity(
+    incident: Incident,
+    severity: str,
+    *,
+    reason: str,
+    actor: User | None = None,
+    visibility: str = Visibility.SHARED,
+    data: dict | None = None,
+) -> bool:
+    """Raise the incident to at least `severity` (never lowers it): timeline, the apps above
+    (incident_changed), the stream. False when it already was that severe."""
+    if severity not in SEVERITY_RANK:
+        raise WorkflowError(f"'{severity}' is not a severity.")
+    incident = _locked(incident)
+    before = incident.severity
+    if SEVERITY_RANK[severity] <= incident.severity_rank:
+        return False
+    incident.severity, incident.severity_rank = severity, SEVERITY_RANK[severity]
+    incident.save(update_fields=["severity", "severity_rank", "updated_at"])
+    signals.incident_changed.send(
+        sender=Incident,
+        incident=incident,
+        change="severity",
+        before=before,
+        after=severity,
+        at=timezone.now(),
+        actor=actor,
+    )
+    _timeline(
+        incident,
+        actor,
+        "severity_raised",
+        f"Severity {before} → {severity}: {reason}",
+        {"from": before, "to": severity, "reason": reason, **(data or {})},
+        visibility=visibility,
+    )
+    _publish(incident, "severity", visibility)
+    return True
+
+
+@transaction.atomic
+def incident_raise_severity(
+    incident: Incident,
+    to_severity: str,
+    *,
+    reason: str,
+    cause: str,
+    data: dict | None = None,
+    actor: User | None = None,
+) -> bool:
+    """Raise an open incident's severity to at least `to_severity` (never lowers it), with a
+    timeline entry naming the reason. `cause` names who raises it (e.g. "findings"); a cause
+    raises an incident once: a later call with the same cause does nothing, even if someone
+    lowered the severity since. True when it changed the incident."""
+    from .models import SEVERITY_RANK, Severity
+
+    if to_severity not in Severity.values:
+        raise WorkflowError(f"'{to_severity}' is not a severity.")
+    incident = _locked(incident)
+    if not incident.is_open or incident.severity_rank >= SEVERITY_RANK[to_severity]:
+        return False
+    already = (
+        IncidentEvent.objects.for_tenant(incident.tenant_id)
+        .filter(incident=incident, kind="severity_raised", data__cause=cause)
+        .exists()
+    )
+    if already:
+        return False
+    before = incident.severity
+    incident.severity, incident.severity_rank = to_severity, SEVERITY_RANK[to_severity]
+    incident.save(update_fields=["severity", "severity_rank", "updated_at"])
+    now = timezone.now()
+    signals.incident_changed.send(
+        sender=Incident,
+        incident=incident,
+        change="severity",
+        before=before,
+        after=to_severity,
+        at=now,
+        actor=actor,
+    )
+    _timeline(
+        incident,
+        actor,
+        "severity_raised",
+        f"Severity {before} → {to_severity}: {reason}",
+        {"from": before, "to": to_severity, "cause": cause, **(data or {})},
+    )
+    _publish(incident, "severity")
+    return True
 
 
 BULK_ACTIONS = ("acknowledge", "claim", "transition", "assign")

@@ -18,11 +18,11 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from tenants import audit
 from tenants.access import Access
 from tenants.forms import SerializerForm
 from tenants.views import SettingsScope, settings_render, shown_once, tenant_settings_view
 
+from . import services
 from .api.serializers import IntakeSourceSerializer, IntakeSourceUpdateSerializer
 from .models import IntakeSource, SourceKind
 
@@ -102,20 +102,11 @@ def settings_sources(request, access: Access, scope: SettingsScope):
     form = SourceCreateForm(request.POST, context=context)
     if form.is_valid():
         source = IntakeSource(tenant=scope.tenant, **form.validated_data)
-        key = source.set_new_key()
         try:
-            with transaction.atomic():
-                source.save()
+            key = services.source_create(source, request=request)
         except IntegrityError:  # the same name, created a moment ago by someone else
             form.add_error("name", "This tenant already has a source of that name.")
         else:
-            audit.record(
-                "intake_key.created",
-                tenant=scope.tenant,
-                obj=source,
-                request=request,
-                summary=f"intake source '{source.name}' ({source.kind}) created",
-            )
             shown = {
                 "title": f"Intake key of '{source.name}'",
                 "secret": key,
@@ -140,14 +131,7 @@ def settings_source_edit(request, access: Access, scope: SettingsScope, source_i
             except IntegrityError:
                 form.add_error("name", "This tenant already has a source of that name.")
             else:
-                audit.record(
-                    "intake_source.updated",
-                    tenant=scope.tenant,
-                    obj=source,
-                    request=request,
-                    summary=f"intake source '{source.name}' changed",
-                    data={k: str(v) for k, v in form.validated_data.items()},
-                )
+                services.source_updated(source, form.validated_data, request=request)
                 messages.success(request, f"'{source.name}' saved.")
                 return redirect(scope.url("settings-sources"))
     return settings_render(
@@ -166,17 +150,7 @@ def settings_source_rotate(request, access: Access, scope: SettingsScope, source
     """A new key for the source; the old one stops working at once (and a revoked source is
     active again with it), as POST .../sources/{id}/rotate-key/."""
     source = _source_or_404(scope, source_id)
-    key = source.set_new_key()
-    source.key_rotated_at = timezone.now()
-    source.status = IntakeSource.Status.ACTIVE
-    source.save(update_fields=["key_prefix", "key_digest", "key_rotated_at", "status"])
-    audit.record(
-        "intake_key.rotated",
-        tenant=scope.tenant,
-        obj=source,
-        request=request,
-        summary=f"intake key of '{source.name}' rotated; the old key is void",
-    )
+    key = services.source_rotate_key(source, request=request)
     form = SourceCreateForm(context={"tenant": scope.tenant})
     shown = {
         "title": f"New intake key of '{source.name}'",
@@ -192,17 +166,7 @@ def settings_source_rotate(request, access: Access, scope: SettingsScope, source
 def settings_source_revoke(request, access: Access, scope: SettingsScope, source_id):
     """Disable the source and void its key, as DELETE .../sources/{id}/: its alerts stay."""
     source = _source_or_404(scope, source_id)
-    source.status = IntakeSource.Status.DISABLED
-    # A digest no key can have: the old key is void even if the source is re-enabled.
-    source.key_digest = f"revoked:{source.pk.hex}"
-    source.save(update_fields=["status", "key_digest"])
-    audit.record(
-        "intake_key.revoked",
-        tenant=scope.tenant,
-        obj=source,
-        request=request,
-        summary=f"intake source '{source.name}' disabled and its key revoked",
-    )
+    services.source_revoke(source, request=request)
     messages.success(
         request,
         f"'{source.name}' disabled and its key revoked. Rotate its key to use it again.",

@@ -130,8 +130,24 @@ def member_add(
     return membership
 
 
+class LastAdmin(ValueError):
+    """The change would leave the tenant without a customer admin to manage it."""
+
+
 def member_set_role(membership: Membership, role: str, *, request=None) -> Membership:
+    """Raises LastAdmin rather than demote the tenant's only active admin."""
     previous = membership.role
+    if previous == Membership.Role.ADMIN and role != Membership.Role.ADMIN:
+        others = (
+            Membership.objects.for_tenant(membership.tenant_id)
+            .filter(role=Membership.Role.ADMIN, user__is_active=True)
+            .exclude(pk=membership.pk)
+        )
+        if not others.exists():
+            raise LastAdmin(
+                f"{membership.user.username} is the only admin of {membership.tenant.name}: "
+                "make someone else admin first."
+            )
     if previous != role:
         membership.role = role
         membership.save(update_fields=["role"])

@@ -227,18 +227,6 @@ def settings_members(request, access: Access, scope: SettingsScope):
     return _members_page(request, scope, form, status=400)
 
 
-def _leaves_no_admin(membership: Membership, new_role: str | None) -> bool:
-    """True when this change would leave the tenant without a customer admin."""
-    if membership.role != Membership.Role.ADMIN or new_role == Membership.Role.ADMIN:
-        return False
-    others = (
-        Membership.objects.for_tenant(membership.tenant_id)
-        .filter(role=Membership.Role.ADMIN, user__is_active=True)
-        .exclude(pk=membership.pk)
-    )
-    return not others.exists()
-
-
 @require_POST
 @tenant_settings_view
 def settings_member_role(request, access: Access, scope: SettingsScope, member_id):
@@ -250,15 +238,12 @@ def settings_member_role(request, access: Access, scope: SettingsScope, member_i
             request, scope, MemberAddForm(), role_error=(membership.pk, errors), status=400
         )
     role = form.validated_data["role"]
-    if _leaves_no_admin(membership, role):
-        messages.error(
-            request,
-            f"{membership.user.username} is the only admin of {scope.tenant.name}: make someone "
-            "else admin first.",
-        )
-        return _members_page(request, scope, MemberAddForm(), status=400)
     previous = membership.role
-    services.member_set_role(membership, role, request=request)
+    try:
+        services.member_set_role(membership, role, request=request)
+    except services.LastAdmin as exc:
+        messages.error(request, str(exc))
+        return _members_page(request, scope, MemberAddForm(), status=400)
     if previous == role:
         messages.info(request, f"{membership.user.username} already is {role}.")
     else:

@@ -156,6 +156,17 @@ def test_member_role_change_and_removal(api, two_tenants):
     assert "membership.role_changed" in actions and "membership.removed" in actions
 
 
+def test_the_only_customer_admin_cannot_be_demoted(api, two_tenants):
+    with rls_bypass("test"):
+        me = Membership.objects.for_tenant(two_tenants["a"]).get(user=two_tenants["a_admin"])
+    url = f"/api/v1/tenants/tenant-a/members/{me.pk}/"
+    for client in (api(two_tenants["mssp_admin"]), api(two_tenants["a_admin"])):
+        refused = client.patch(url, {"role": "viewer"}, format="json")
+        assert refused.status_code == 400 and "only admin" in refused.json()["detail"]
+    with rls_bypass("test"):
+        assert Membership.objects.for_tenant(two_tenants["a"]).get(pk=me.pk).role == "admin"
+
+
 def test_customer_viewer_and_responder_cannot_manage_members(api, two_tenants):
     for who in ("a_viewer", "a_responder"):
         client = api(two_tenants[who])
@@ -218,6 +229,20 @@ def test_intake_source_name_unique_per_tenant_and_kind_checked(api, two_tenants)
         "/api/v1/tenants/tenant-b/sources/", {"name": "S", "kind": "cef"}, format="json"
     )
     assert other.status_code == 201
+
+
+def test_intake_source_kind_cannot_be_changed(api, two_tenants):
+    """The kind decides how payloads are parsed: a different kind is a different source."""
+    client = api(two_tenants["a_admin"])
+    created = client.post(
+        "/api/v1/tenants/tenant-a/sources/", {"name": "K", "kind": "wazuh"}, format="json"
+    ).json()
+    url = f"/api/v1/tenants/tenant-a/sources/{created['id']}/"
+    refused = client.patch(url, {"kind": "cef", "name": "K2"}, format="json")
+    assert refused.status_code == 400 and "cannot change" in refused.json()["detail"]
+    changed = client.patch(url, {"kind": "wazuh", "name": "K2"}, format="json")
+    assert changed.status_code == 200
+    assert changed.json()["kind"] == "wazuh" and changed.json()["name"] == "K2"
 
 
 def test_staff_api_assigns_tenants_and_audits_it(api, two_tenants):

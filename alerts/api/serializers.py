@@ -51,6 +51,17 @@ class IntakeSourceSerializer(serializers.ModelSerializer):
 
 
 class IntakeSourceUpdateSerializer(IntakeSourceSerializer):
+    # Declared again: a declared field ignores Meta.read_only_fields.
+    kind = serializers.ChoiceField(choices=SourceKind.choices, read_only=True)
+
+    def validate(self, attrs):
+        sent = self.initial_data.get("kind", self.instance.kind)
+        if sent != self.instance.kind:  # said out loud rather than silently ignored
+            raise serializers.ValidationError(
+                {"kind": "The kind of a source cannot change: create a new source instead."}
+            )
+        return super().validate(attrs)
+
     class Meta(IntakeSourceSerializer.Meta):
         # The kind decides how payloads are parsed; a different kind is a different source.
         read_only_fields = [*IntakeSourceSerializer.Meta.read_only_fields, "kind"]

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -69,15 +68,12 @@ class IntakeSourceViewSet(
         )
         serializer.is_valid(raise_exception=True)
         source = IntakeSource(tenant=self.tenant, **serializer.validated_data)
-        key = source.set_new_key()
-        source.save()
-        audit.record(
-            "intake_key.created",
-            tenant=self.tenant,
-            obj=source,
-            request=request._request,
-            summary=f"intake source '{source.name}' ({source.kind}) created",
-        )
+        try:
+            key = services.source_create(source, request=request._request)
+        except IntegrityError:
+            raise ValidationError(
+                {"name": "This tenant already has a source of that name."}
+            ) from None
         return self._with_key(source, key, status.HTTP_201_CREATED)
 
     @extend_schema(request=IntakeSourceUpdateSerializer, responses=IntakeSourceSerializer)
@@ -88,14 +84,7 @@ class IntakeSourceViewSet(
         )
         serializer.is_valid(raise_exception=True)
         serializer.save()
-        audit.record(
-            "intake_source.updated",
-            tenant=self.tenant,
-            obj=source,
-            request=request._request,
-            summary=f"intake source '{source.name}' changed",
-            data={k: str(v) for k, v in serializer.validated_data.items()},
-        )
+        services.source_updated(source, serializer.validated_data, request=request._request)
         return Response(IntakeSourceSerializer(source).data)
 
     @extend_schema(request=None, responses={201: IntakeSourceWithKeySerializer})
@@ -103,33 +92,13 @@ class IntakeSourceViewSet(
     def rotate_key(self, request, tenant_slug=None, pk=None):
         """A new key for the source; the old one stops working at once."""
         source = self.get_object()
-        key = source.set_new_key()
-        source.key_rotated_at = timezone.now()
-        source.status = IntakeSource.Status.ACTIVE
-        source.save(update_fields=["key_prefix", "key_digest", "key_rotated_at", "status"])
-        audit.record(
-            "intake_key.rotated",
-            tenant=self.tenant,
-            obj=source,
-            request=request._request,
-            summary=f"intake key of '{source.name}' rotated; the old key is void",
-        )
+        key = services.source_rotate_key(source, request=request._request)
         return self._with_key(source, key, status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, tenant_slug=None, pk=None):
         source = self.get_object()
-        source.status = IntakeSource.Status.DISABLED
-        # A digest no key can have: the old key is void even if the source is re-enabled.
-        source.key_digest = f"revoked:{source.pk.hex}"
-        source.save(update_fields=["status", "key_digest"])
-        audit.record(
-            "intake_key.revoked",
-            tenant=self.tenant,
-            obj=source,
-            request=request._request,
-            summary=f"intake source '{source.name}' disabled and its key revoked",
-        )
+        services.source_revoke(source, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _with_key(self, source: IntakeSource, key: str, code: int) -> Response:

@@ -263,9 +263,12 @@ class MemberViewSet(
         membership = self.get_object()
         serializer = MemberUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.member_set_role(
-            membership, serializer.validated_data["role"], request=request._request
-        )
+        try:
+            services.member_set_role(
+                membership, serializer.validated_data["role"], request=request._request
+            )
+        except services.LastAdmin as exc:
+            return error_response(400, str(exc))
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None})
