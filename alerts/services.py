@@ -410,58 +410,6 @@ def incident_raise_severity(
     return True
 
 
-@transaction.atomic
-def incident_raise_severity(
-    incident: Incident,
-    to_severity: str,
-    *,
-    reason: str,
-    cause: str,
-    data: dict | None = None,
-    actor: User | None = None,
-) -> bool:
-    """Raise an open incident's severity to at least `to_severity` (never lowers it), with a
-    timeline entry naming the reason. `cause` names who raises it (e.g. "findings"); a cause
-    raises an incident once: a later call with the same cause does nothing, even if someone
-    lowered the severity since. True when it changed the incident."""
-    from .models import SEVERITY_RANK, Severity
-
-    if to_severity not in Severity.values:
-        raise WorkflowError(f"'{to_severity}' is not a severity.")
-    incident = _locked(incident)
-    if not incident.is_open or incident.severity_rank >= SEVERITY_RANK[to_severity]:
-        return False
-    already = (
-        IncidentEvent.objects.for_tenant(incident.tenant_id)
-        .filter(incident=incident, kind="severity_raised", data__cause=cause)
-        .exists()
-    )
-    if already:
-        return False
-    before = incident.severity
-    incident.severity, incident.severity_rank = to_severity, SEVERITY_RANK[to_severity]
-    incident.save(update_fields=["severity", "severity_rank", "updated_at"])
-    now = timezone.now()
-    signals.incident_changed.send(
-        sender=Incident,
-        incident=incident,
-        change="severity",
-        before=before,
-        after=to_severity,
-        at=now,
-        actor=actor,
-    )
-    _timeline(
-        incident,
-        actor,
-        "severity_raised",
-        f"Severity {before} → {to_severity}: {reason}",
-        {"from": before, "to": to_severity, "cause": cause, **(data or {})},
-    )
-    _publish(incident, "severity")
-    return True
-
-
 BULK_ACTIONS = ("acknowledge", "claim", "transition", "assign")
 
 
