@@ -11,12 +11,15 @@ class ReportRequestForm(forms.Form):
     tenant = forms.ModelChoiceField(
         queryset=Tenant.objects.none(), empty_label=None, label="Customer"
     )
+    # <input type=date> speaks ISO dates, whatever the locale's display format.
     start = forms.DateField(
-        label="From", widget=forms.DateInput(attrs={"type": "date"}), input_formats=["%Y-%m-%d"]
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
     )
     end = forms.DateField(
         label="To (included)",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         input_formats=["%Y-%m-%d"],
     )
     email_contacts = forms.BooleanField(

@@ -20,8 +20,11 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from alerts.models import IncidentStatus, Resolution
 from sla.charts import Chart, compliance_chart, counts_chart, severity_chart
-from sla.models import Target
+from sla.models import Escalation, Target
+
+from .figures import SEVERITIES
 
 TARGET_LABELS = {t.value: t.label for t in Target}
 
@@ -177,10 +180,14 @@ def render_pdf(figures: dict) -> bytes:
         KeepTogether([charts["compliance"]]),
         Paragraph("Volumes", h2),
         _table(
-            [["", *[s.capitalize() for s in alerts["by_severity"]], "Total"]]
+            [["", *[s.capitalize() for s in SEVERITIES], "Total"]]
             + [
-                ["Alerts", *alerts["by_severity"].values(), alerts["total"]],
-                ["Incidents", *incidents["by_severity"].values(), incidents["total"]],
+                ["Alerts", *[alerts["by_severity"].get(s, 0) for s in SEVERITIES], alerts["total"]],
+                [
+                    "Incidents",
+                    *[incidents["by_severity"].get(s, 0) for s in SEVERITIES],
+                    incidents["total"],
+                ],
             ]
         ),
         Paragraph(
@@ -263,6 +270,15 @@ def ordered_targets(summary: dict) -> list[tuple[str, dict]]:
 
 # --- CSV --------------------------------------------------------------------------------------
 CSV_HEADER = ["section", "key", "metric", "value"]
+HEADLINE = (
+    "alerts",
+    "incidents",
+    "mtta_seconds",
+    "mttc_seconds",
+    "mttr_seconds",
+    "compliance",
+    "escalations",
+)
 SLA_METRICS = ("clocks", "met", "breached", "open", "compliance", "mean_seconds_to_met")
 
 
@@ -287,25 +303,27 @@ def render_csv(figures: dict) -> bytes:
     add(["report", "period", "to", period["to"]])
     add(["report", "period", "timezone", tenant["timezone"]])
     add(["report", "report", "generated_at", figures["generated_at"]])
-    for metric, value in head.items():
-        add(["headline", "all", metric, value])
+    for metric in HEADLINE:
+        add(["headline", "all", metric, head.get(metric)])
     alerts, incidents = figures["alerts"], figures["incidents"]
     add(["alerts", "all", "suppressed", alerts["suppressed"]])
-    for severity, n in alerts["by_severity"].items():
-        add(["alerts_by_severity", severity, "alerts", n])
+    for severity in SEVERITIES:
+        add(["alerts_by_severity", severity, "alerts", alerts["by_severity"].get(severity, 0)])
     for row in alerts["by_source"]:
         add(["alerts_by_source", row["name"], "alerts", row["count"]])
     for row in alerts["by_category"]:
         add(["alerts_by_category", row["category"], "alerts", row["count"]])
     add(["incidents", "all", "open", incidents["open"]])
     add(["incidents", "all", "merged", incidents["merged"]])
-    for severity, n in incidents["by_severity"].items():
+    for severity in SEVERITIES:
+        n = incidents["by_severity"].get(severity, 0)
         add(["incidents_by_severity", severity, "incidents", n])
     for row in incidents["by_category"]:
         add(["incidents_by_category", row["category"], "incidents", row["count"]])
-    for status, n in incidents["by_status"].items():
-        add(["incidents_by_status", status, "incidents", n])
-    for resolution, n in incidents["by_resolution"].items():
+    for status in IncidentStatus.values:
+        add(["incidents_by_status", status, "incidents", incidents["by_status"].get(status, 0)])
+    for resolution in Resolution.values:
+        n = incidents["by_resolution"].get(resolution, 0)
         add(["incidents_by_resolution", resolution, "incidents", n])
     for section, summary in (
         ("sla", figures["sla"]["summary"]),
@@ -320,9 +338,8 @@ def render_csv(figures: dict) -> bytes:
         add(["sla_trend", point["period_start"], "compliance", point["compliance"]])
         add(["sla_trend", point["period_start"], "decided", point["decided"]])
     for row in figures["escalations"]["by_direction"]:
-        for metric, value in row.items():
-            if metric not in ("direction", "label"):
-                add(["escalations", row["direction"], metric, value])
+        for metric in ["total", *Escalation.Status.values, "mean_answer_seconds"]:
+            add(["escalations", row["direction"], metric, row.get(metric)])
     for rank, d in enumerate(figures["top_detections"], start=1):
         key = d["detection"]
         add(["top_detections", key, "rank", rank])

@@ -20,6 +20,7 @@ from tenants.models import Tenant
 from tenants.views import portal_view
 
 from . import services
+from .figures import SEVERITIES
 from .forms import ReportRequestForm
 from .models import Report
 from .render import TARGET_LABELS, ordered_targets, report_charts
@@ -121,7 +122,17 @@ def _figures_context(figures: dict) -> dict:
 
     sla = figures["sla"]
     head = figures["headline"]
+    alerts, incidents = figures["alerts"], figures["incidents"]
     return {
+        "severities": SEVERITIES,
+        "volume_rows": [
+            ("Alerts", [alerts["by_severity"].get(s, 0) for s in SEVERITIES], alerts["total"]),
+            (
+                "Incidents",
+                [incidents["by_severity"].get(s, 0) for s in SEVERITIES],
+                incidents["total"],
+            ),
+        ],
         "sla_rows": rows(sla["summary"]),
         "customer_rows": rows(sla["customer"]) if sla.get("customer") else None,
         "charts": {name: to_svg(chart) for name, chart in report_charts(figures).items()},

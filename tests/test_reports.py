@@ -560,6 +560,9 @@ def test_report_pages_request_show_progress_and_figures(
     page = client.get("/reports/")
     assert page.status_code == 200 and b"Generate report" in page.content
     assert b"No report yet" in page.content
+    last = timezone.localdate().replace(day=1) - timedelta(days=1)  # prefilled: last month
+    assert f'value="{last.replace(day=1).isoformat()}"'.encode() in page.content
+    assert f'value="{last.isoformat()}"'.encode() in page.content
     day = yesterday()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(
