@@ -650,3 +650,84 @@ def test_escalation_counts_never_include_mssp_internal_notices(known):
     assert tier == 1
     directions = {r["direction"] for r in report.figures["escalations"]["by_direction"]}
     assert "to_tier" not in directions
+
+
+# --- a real worker ------------------------------------------------------------------------------
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_generates_and_emails_a_requested_report(known, tmp_path, broker_app):
+    """The whole path with a Celery worker process (its own connections, as the app role, so
+    row-level security applies): the request enqueues after commit, the worker generates,
+    commits progress as it goes, stores the files and emails the report contacts."""
+    import email
+    import time
+    from email.policy import default as default_policy
+
+    from tests.conftest import ensure_default_contract
+    from tests.live import running_worker
+
+    ensure_default_contract()
+    mail_dir = tmp_path / "mail"
+    mail_dir.mkdir()
+    with running_worker(
+        tmp_path,
+        "celery",
+        CELERY_BROKER_URL=broker_app.conf.broker_url,
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(mail_dir),
+    ) as log:
+        with tenant_scope([known["a"].pk]):
+            report = services.report_request(
+                known["a"],
+                services.Period(known["start"], known["end"]),
+                known["a_admin"],
+                email_contacts=True,
+            )
+        seen, deadline = [], time.monotonic() + 60
+        while True:
+            row = load(known["a"], report.pk)
+            seen.append(row.progress)
+            if row.status in ("done", "failed") and (row.emailed_at or row.status == "failed"):
+                break
+            assert "Traceback" not in log.read_text(errors="replace")
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.01)
+    assert row.status == "done", row.error
+    assert bytes(row.pdf).startswith(b"%PDF") and row.figures["alerts"]["total"] == 6
+    assert seen == sorted(seen) and seen[-1] == 100
+    assert row.emailed_to == ["ciso@a.example"]
+    (path,) = mail_dir.glob("*.log")
+    message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+    assert message["To"] == "ciso@a.example"
+    (attachment,) = message.iter_attachments()
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_content().startswith(b"%PDF")
+
+
+def test_the_report_list_answers_in_a_fixed_number_of_queries(two_tenants, api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api(two_tenants["a_viewer"])
+    client.get("/api/v1/reports/")  # the token's first use records last_used_at
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get("/api/v1/reports/?page_size=100")
+        assert response.status_code == 200
+        assert all("figures" not in row for row in response.json()["results"])
+        # The stored files and figures are never read for a list.
+        listing = next(q["sql"] for q in captured if '"reports_report"' in q["sql"])
+        assert '"pdf"' not in listing and '"figures"' not in listing
+        # One query reads the page, tenant and requester joined; the rest is authentication
+        # and the row-level-security context, the same for every endpoint.
+        assert sum('"reports_report"' in q["sql"] for q in captured) == 1
+        return len(captured)
+
+    generated_report(two_tenants["a"])
+    few = queries()
+    for _ in range(10):
+        generated_report(two_tenants["a"])
+    assert queries() == few <= 12, few
