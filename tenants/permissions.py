@@ -39,3 +39,14 @@ class IsMsspAdmin(BasePermission):
 class IsMsspAdminOrReadOnly(IsMsspAdmin):
     def has_permission(self, request, view) -> bool:
         return request.method in SAFE_METHODS or super().has_permission(request, view)
+
+
+class StaffPermission(IsMsspAdmin):
+    """The staff list: admins write; managers may also PATCH, for assignments only (which
+    tenants staff work and lead: the view refuses any other field to them)."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS or super().has_permission(request, view):
+            return True
+        access = getattr(view, "access", None)
+        return bool(access and access.staff_role == "manager" and request.method == "PATCH")

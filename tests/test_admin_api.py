@@ -290,6 +290,20 @@ def test_only_mssp_admins_change_staff(api, two_tenants):
     assert access_for(target).tenant_ids == {two_tenants["a"].pk}
 
 
+def test_managers_change_assignments_but_not_accounts(api, make_user, two_tenants):
+    target = two_tenants["analyst_a"]
+    manager = api(make_user(None, "manager"))
+    url = f"/api/v1/staff/{target.pk}/"
+    moved = manager.patch(url, {"tenants": ["tenant-b"]}, format="json")
+    assert moved.status_code == 200 and moved.json()["tenants"] == ["tenant-b"]
+    assert access_for(target).tenant_ids == {two_tenants["b"].pk}
+    for change in ({"staff_role": "admin"}, {"is_active": False}, {"password": "x" * 20}):
+        assert manager.patch(url, change, format="json").status_code == 403
+    assert manager.post("/api/v1/staff/", {"username": "m"}, format="json").status_code == 403
+    target.refresh_from_db()
+    assert target.staff_role == "analyst_l1" and target.is_active
+
+
 def test_manager_and_admin_see_every_tenant_analyst_only_theirs(make_user, two_tenants):
     manager = make_user(None, "manager")
     assert access_for(manager).tenant_ids == {two_tenants["a"].pk, two_tenants["b"].pk}

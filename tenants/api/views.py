@@ -17,7 +17,7 @@ from .. import audit, events, services
 from ..access import Access
 from ..auth import lockout_response
 from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
-from ..permissions import IsMsspAdminOrReadOnly
+from ..permissions import IsMsspAdminOrReadOnly, StaffPermission
 from .base import (
     CallerScopedViewSet,
     ScopedGenericAPIView,
@@ -280,12 +280,16 @@ class MemberViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+ASSIGNMENTS = {"tenants", "leads"}
+
+
 class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
-    """MSSP staff and the tenants each one works (read: leads, managers, admins; write: admins)."""
+    """MSSP staff and the tenants each one works (read: leads, managers, admins; write: admins;
+    managers change assignments: which tenants each works and leads)."""
 
     scoped_model = User
     serializer_class = StaffSerializer
-    permission_classes = [*CallerScopedViewSet.permission_classes, IsMsspAdminOrReadOnly]
+    permission_classes = [*CallerScopedViewSet.permission_classes, StaffPermission]
     cursor_ordering = "username"
     lookup_value_converter = "int"
     filterset_fields = ["staff_role", "is_active"]
@@ -323,6 +327,11 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
         user = self.get_object()
         serializer = StaffWriteSerializer(user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        if not self.access.is_mssp_admin and set(serializer.validated_data) - ASSIGNMENTS:
+            raise PermissionDenied(
+                "Managers change which tenants staff work and lead; accounts and roles are "
+                "the MSSP admins'."
+            )
         if user.pk == request.user.pk and serializer.validated_data.get("is_active") is False:
             return error_response(400, "You cannot deactivate yourself.")
         self._save(user, serializer.validated_data, created=False)
