@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from .render import duration, percent, render_csv, render_pdf
 
 logger = logging.getLogger("mssp.reports")
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_PERIOD = timedelta(days=366, hours=1)  # a leap year, and a daylight-saving hour
 MAX_UNFINISHED_PER_TENANT = 3
 MAX_ATTEMPTS = 3
@@ -72,7 +73,14 @@ def report_period(
         day = value + timedelta(days=1) if is_end else value
         return datetime.combine(day, time.min, tzinfo=zone)
 
-    begins, ends = moment(start, is_end=False), moment(end, is_end=True)
+    try:
+        begins, ends = moment(start, is_end=False), moment(end, is_end=True)
+        begins < now  # noqa: B015 (comparing converts to UTC, which may overflow)
+        ends < now  # noqa: B015
+    except (OverflowError, ValueError):  # year 1 or 9999 at the edge of what datetime holds
+        raise ReportError("A date of the period is out of range.") from None
+    if begins < EARLIEST:
+        raise ReportError("A date of the period is out of range: nothing happened before 2000.")
     if begins >= ends:
         raise ReportError("The period must start before it ends.")
     if begins >= now:
