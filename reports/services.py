@@ -344,8 +344,9 @@ def due_period(frequency: str, tenant: Tenant, now: datetime) -> Period | None:
 
 def schedule_due_reports(now: datetime | None = None) -> int:
     """Create each active tenant's due scheduled report, once: the unique constraint on
-    (tenant, period) makes a second run, or a second beat, create nothing. Tenants that did
-    not exist for the whole period get none for it. Returns the number created."""
+    (tenant, period) makes a second run, or a second beat, create nothing. A tenant created
+    after a period ended gets none for it (one created during it does). Returns the number
+    created."""
     now = now or timezone.now()
     with rls_bypass("the report schedule reads every tenant's frequency"):
         schedules = {
