@@ -1,0 +1,210 @@
+"""What the browser tests share besides fixtures: where Chromium is, the password every persona
+has, logging in through the real form, reading the header, waiting for the live stream, and a
+small Celery beat runner. Fixtures are in tests/browser/conftest.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.live import PYTHON, ROOT, _stop, _tail, process_env
+
+PASSWORD = "correct-horse-battery"  # every persona's (tests.factories uses the same)
+SCREENSHOTS = ROOT / "var" / "screenshots"
+LOGS = ROOT / "var" / "browser-logs"
+TIMEOUT_MS = 15_000  # Playwright's default wait for any one action or expectation
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (`apt-get install chromium`), or MSSP_CHROMIUM when set."""
+    wanted = os.environ.get("MSSP_CHROMIUM")
+    candidates = [wanted] if wanted else ["/usr/bin/chromium", shutil.which("chromium")]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def browser_missing() -> str:
+    """Why the browser tests cannot run here ("" when they can)."""
+    reasons = []
+    if importlib.util.find_spec("playwright") is None:
+        reasons.append("the playwright package is not installed (make install)")
+    if chromium_path() is None:
+        where = os.environ.get("MSSP_CHROMIUM") or "/usr/bin/chromium"
+        reasons.append(f"no Chromium at {where} (apt-get install chromium)")
+    return "; ".join(reasons)
+
+
+# --- in the page ---------------------------------------------------------------------------------
+def log_in(page, username: str, password: str = PASSWORD, *, expect_success: bool = True):
+    """Fill and submit the real login form at /login/. On success, waits until the browser has
+    left the login page (the landing page the portal chose) and returns the page."""
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    if expect_success:
+        if "/login/" in page.url:
+            errors = page.locator("ul.errors").all_inner_texts()
+            raise AssertionError(f"login of {username} failed: {errors or page.url}")
+        page.wait_for_load_state("load")
+    return page
+
+
+def log_out(page) -> None:
+    """Through the account menu, as a person would."""
+    page.locator("header details.menu > summary").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log out").click()
+
+
+def header_user(page) -> str:
+    """The user name the header's account menu shows."""
+    return page.locator("header details.menu > summary").inner_text().strip()
+
+
+def navigation_urls() -> set[str]:
+    """The URL of every page mssp.navigation knows of and the URL conf has."""
+    from django.urls import NoReverseMatch, reverse
+
+    from mssp.navigation import PAGES
+
+    urls = set()
+    for entry in PAGES:
+        try:
+            urls.add(reverse(entry.url_name))
+        except NoReverseMatch:
+            continue
+    return urls
+
+
+def nav_labels(page, group: str = "main") -> list[str]:
+    """Labels of the navigation entries on the page: "main" is the top bar, "settings" the
+    account menu's links to pages of mssp.navigation (not its fixed links: password, API
+    documentation, log out ...)."""
+    if group == "main":
+        return [t.strip() for t in page.locator('nav[aria-label="Main"] a').all_text_contents()]
+    known = navigation_urls()
+    links = page.locator("header details.menu .menu-body a")
+    return [
+        link.text_content().strip()
+        for link in links.all()
+        if (link.get_attribute("href") or "").split("?")[0] in known
+    ]
+
+
+def expected_nav(user) -> dict[str, list[dict]]:
+    """What mssp.navigation offers `user`, computed in the test process from the same code and
+    database as the server: {"main": [{"label", "url", ...}], "settings": [...]}."""
+    from mssp.navigation import pages_for
+    from tenants.access import access_for
+
+    return pages_for(access_for(user))
+
+
+def landing_path(user) -> str:
+    """Where mssp.views.home sends `user`: the first main page, or the home page itself."""
+    from tenants.access import access_for
+
+    access = access_for(user)
+    pages = expected_nav(user)["main"]
+    return pages[0]["url"] if pages and access.tenant_ids else "/"
+
+
+def allow_console_errors(page, *substrings: str) -> None:
+    """A test that expects some errors on `page` (say, the 404 of a page it may not open) names
+    them: errors containing one of `substrings` do not fail it."""
+    page.mssp_watch.allowed.extend(substrings)
+
+
+def wait_live(page, timeout: float = TIMEOUT_MS) -> None:
+    """Until portal.js's websocket has had the stream's "ready" (body[data-live-ready="1"])."""
+    page.wait_for_selector('body[data-live-ready="1"]', state="attached", timeout=timeout)
+
+
+def record_stream_events(page) -> None:
+    """From now on, every stream message portal.js dispatches is kept in window.streamEvents
+    (see stream_events)."""
+    page.evaluate(
+        """() => {
+            if (window.streamEvents) return;
+            window.streamEvents = [];
+            document.body.addEventListener(
+                "portal:event", (e) => window.streamEvents.push(e.detail)
+            );
+        }"""
+    )
+
+
+def stream_events(page) -> list[dict]:
+    return page.evaluate("() => window.streamEvents || []")
+
+
+def wait_for_stream_event(page, type_: str, timeout: float = TIMEOUT_MS, **fields) -> dict:
+    """The first recorded stream message of `type_` whose top-level fields equal `fields`
+    (record_stream_events must have been called on the page before the event happened)."""
+    page.wait_for_function(
+        """([type, fields]) => (window.streamEvents || []).some((m) => m.type === type &&
+            Object.entries(fields).every(([k, v]) => m[k] === v))""",
+        arg=[type_, fields],
+        timeout=timeout,
+    )
+    return next(
+        m
+        for m in stream_events(page)
+        if m.get("type") == type_ and all(m.get(k) == v for k, v in fields.items())
+    )
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:120] or "page"
+
+
+# --- Celery beat ---------------------------------------------------------------------------------
+@contextmanager
+def running_beat(log_dir: Path, *, timeout: float = 60, **env: str) -> Iterator[Path]:
+    """`celery beat` with the production schedule (the SLA sweep every second) against the test
+    run's broker; yields its log once it has sent its first sweep."""
+    log = log_dir / "beat.log"
+    command = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "mssp",
+        "beat",
+        "--schedule",
+        str(log_dir / "beat-schedule"),
+        "--pidfile",
+        "",
+        "--loglevel",
+        "INFO",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while "Sending due task sla-sweep" not in _tail(log, 100_000):
+            if process.poll() is not None:
+                raise RuntimeError(f"beat exited with {process.returncode}:\n{_tail(log)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"beat sent nothing after {timeout}s:\n{_tail(log)}")
+            time.sleep(0.2)
+        yield log
+    finally:
+        _stop(process)
+
+
+def tail(path: Path, chars: int = 3000) -> str:
+    return _tail(path, chars)
