@@ -54,7 +54,10 @@ def main() -> int:
         else "embedded: in-process channel layer, tasks and schedule"
     )
     print(f"Serving the portal at http://{host}:{port}/  [{mode}]", flush=True)
-    children = [subprocess.Popen(cmd) for cmd in commands()]  # noqa: S603
+    env = dict(os.environ)
+    if not broker:  # no worker: requested reports are generated in a thread of daphne's
+        env.setdefault("REPORTS_BACKGROUND_THREAD", "1")
+    children = [subprocess.Popen(cmd, env=env) for cmd in commands()]  # noqa: S603
     stopping = False
 
     def stop(*_args) -> None:

@@ -185,6 +185,9 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL) or "memory://"
 # Embedded mode: no broker, so tasks run in-process right after the commit that enqueued them.
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or env_str("CELERY_BROKER_URL"))
 CELERY_TASK_EAGER_PROPAGATES = True
+# Embedded mode only (`make run` sets it for daphne): a requested report is generated in a
+# thread beside the server, so its page shows the progress instead of waiting for it.
+REPORTS_BACKGROUND_THREAD = env_bool("REPORTS_BACKGROUND_THREAD", False)
 # A task is acknowledged only once it has run; a worker that dies hands it back to the broker.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

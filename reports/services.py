@@ -11,13 +11,14 @@ periodic `report_resume_stalled`.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -132,8 +133,27 @@ def report_request(
         summary=f"{report.get_kind_display()} report requested for "
         f"{period_label(tenant, period.start, period.end)}",
     )
-    generate_report.delay_on_commit(tenant.pk, str(report.pk))
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.REPORTS_BACKGROUND_THREAD:
+        # The embedded mode has no worker: generate beside the server rather than inside the
+        # request, so that the page answers at once and shows the progress.
+        transaction.on_commit(lambda: _generate_in_thread(tenant.pk, report.pk))
+    else:
+        generate_report.delay_on_commit(tenant.pk, str(report.pk))
     return report
+
+
+def _generate_in_thread(tenant_id: int, report_id) -> None:
+    def run() -> None:
+        try:
+            report_generate(tenant_id, report_id)
+        except Exception:  # the report stays running; report_resume_stalled takes it up
+            logger.exception(
+                "report %s of tenant %s: background thread failed", report_id, tenant_id
+            )
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    threading.Thread(target=run, name=f"report-{report_id}", daemon=True).start()
 
 
 # --- generating -------------------------------------------------------------------------------

@@ -734,3 +734,28 @@ def test_the_report_list_answers_in_a_fixed_number_of_queries(two_tenants, api):
     for _ in range(10):
         generated_report(two_tenants["a"])
     assert queries() == few <= 12, few
+
+
+@pytest.mark.django_db(transaction=True)
+def test_embedded_mode_generates_beside_the_server_and_the_page_shows_progress(
+    known, client, settings
+):
+    """No worker (`make run` without Redis): the request answers at once with the progress
+    page, and a thread of the server's generates the report."""
+    import time
+
+    from tests.conftest import ensure_default_contract
+
+    ensure_default_contract()
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.REPORTS_BACKGROUND_THREAD = True
+    client.force_login(known["a_viewer"])
+    day = yesterday()
+    response = client.post("/reports/", {"start": day, "end": day, "tenant": known["a"].pk})
+    assert response.status_code == 302
+    deadline = time.monotonic() + 30
+    while b"Download PDF" not in (page := client.get(response["Location"])).content:
+        assert b"<progress" in page.content
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert b"<svg" in page.content
