@@ -341,6 +341,13 @@ def report_email(tenant_id: int, report_id) -> list[str]:
             emailed_at=timezone.now(),
             email_error="" if recipients else "No contact of this tenant receives reports.",
         )
+        audit.record(
+            "report.emailed",
+            tenant=tenant_id,
+            obj=report,
+            summary=f"Report of {label} emailed to {len(recipients)} report contact(s)",
+            data={"to": recipients},
+        )
     return sent
 
 

@@ -367,6 +367,11 @@ def test_the_report_is_emailed_to_report_contacts_of_its_tenant_only(
     assert mimetype == "application/pdf" and content.startswith(b"%PDF")
     report = load(known["a"], report.pk)
     assert report.emailed_to == ["ciso@a.example"] and report.emailed_at is not None
+    with rls_bypass("test"):
+        from tenants.models import AuditEvent
+
+        emailed = AuditEvent.objects.for_tenant(known["a"]).get(action="report.emailed")
+    assert emailed.data == {"to": ["ciso@a.example"]} and emailed.object_id == str(report.pk)
     # Sent once: another run sends nothing.
     assert services.report_email(known["a"].pk, report.pk) == []
     assert len(mail.outbox) == 1
@@ -466,6 +471,11 @@ def test_staff_request_a_report_of_a_tenant_they_work(two_tenants, api):
         "/api/v1/reports/", {"from": yesterday(), "to": yesterday()}, format="json"
     )
     assert unnamed.status_code == 400 and "Name the tenant" in unnamed.json()["detail"]
+    nobody = api(two_tenants["outsider"])  # staff who work no tenant
+    refused = nobody.post(
+        "/api/v1/reports/", {"from": yesterday(), "to": yesterday()}, format="json"
+    )
+    assert refused.status_code == 400 and "none to report on" in refused.json()["detail"]
 
 
 @pytest.mark.parametrize("caller", ["a_admin", "analyst_a"])

@@ -240,6 +240,8 @@ class ReportViewSet(
 
     def _tenant(self, slug: str | None) -> Tenant:
         access = self.access
+        if not access.tenant_ids:
+            raise ValidationError({"tenant": "You see no tenant, so there is none to report on."})
         if access.is_customer:
             tenant = Tenant.objects.filter(pk=access.customer_tenant_id).first()
             if slug and (tenant is None or tenant.slug != slug):
