@@ -99,6 +99,8 @@ def report_list(request, access: Access):
             "shown_tenant": shown_tenant,
             "page": page,
             "reports": list(page.object_list),
+            # The table refreshes itself while a report on it is being generated.
+            "unfinished": any(r.status in Report.UNFINISHED for r in page.object_list),
         },
         status=status,
     )

@@ -583,6 +583,8 @@ def test_report_pages_request_show_progress_and_figures(
         )
     assert response.status_code == 302
     report_url = response["Location"]
+    listed = client.get("/reports/")
+    assert b'hx-trigger="every 3s"' in listed.content  # the list follows the running report
     running = client.get(report_url)
     assert b'hx-get="' + report_url.encode() + b'progress/"' in running.content
     assert b"<progress" in running.content
@@ -599,6 +601,7 @@ def test_report_pages_request_show_progress_and_figures(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     listing = client.get("/reports/")
     assert report_url.encode() in listing.content
+    assert b'hx-trigger="every 3s"' not in listing.content
 
 
 def test_bad_period_on_the_page_is_a_form_error_not_a_500(two_tenants, client):
