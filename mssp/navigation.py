@@ -33,16 +33,17 @@ def supervisor(access: Access) -> bool:
     )
 
 
-def customer(access: Access) -> bool:
-    return access.is_customer
-
-
 def responder(access: Access) -> bool:
     return access.customer_role in (Membership.Role.RESPONDER, Membership.Role.ADMIN)
 
 
-def customer_admin(access: Access) -> bool:
-    return access.is_customer_admin
+def tenant_admin(access: Access) -> bool:
+    """A customer admin for their tenant; an MSSP admin for any (the page asks which)."""
+    return access.is_customer_admin or access.is_mssp_admin
+
+
+def intel_user(access: Access) -> bool:
+    return access.is_mssp_staff or access.is_customer_admin
 
 
 def anyone(access: Access) -> bool:
@@ -51,17 +52,19 @@ def anyone(access: Access) -> bool:
 
 PAGES: list[Page] = [
     Page("Queue", "console", staff),
-    Page("Dashboard", "dashboard", customer),
+    Page("Dashboard", "dashboard", anyone),  # MSSP staff pick one of their customers
     Page("Inbox", "inbox", responder),
-    Page("Incidents", "incidents", customer),
+    Page("Incidents", "incidents", anyone),
     Page("Alerts", "alerts", anyone),
     Page("SLA health", "sla-health", supervisor),
+    Page("Findings", "findings", anyone),
     Page("Reports", "reports", anyone),
-    Page("Members", "settings-members", customer_admin, "settings"),
-    Page("Intake sources", "settings-sources", customer_admin, "settings"),
-    Page("Contacts", "settings-contacts", customer_admin, "settings"),
-    Page("Escalation policy", "settings-escalation", customer_admin, "settings"),
-    Page("Audit log", "settings-audit", customer_admin, "settings"),
+    Page("Intel", "intel", intel_user),
+    Page("Members", "settings-members", tenant_admin, "settings"),
+    Page("Intake sources", "settings-sources", tenant_admin, "settings"),
+    Page("Contacts", "settings-contacts", tenant_admin, "settings"),
+    Page("Escalation policy", "settings-escalation", responder, "settings"),
+    Page("Audit log", "settings-audit", tenant_admin, "settings"),
     Page("API tokens", "settings-tokens", anyone, "settings"),
 ]
 
