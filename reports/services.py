@@ -107,8 +107,6 @@ def report_request(
 ) -> Report:
     """Store the request and enqueue its generation after commit. Runs inside the caller's
     transaction and tenant context (a request's, or a scope naming the tenant)."""
-    from .tasks import generate_report
-
     unfinished = Report.objects.for_tenant(tenant).filter(status__in=Report.UNFINISHED).count()
     if kind == Report.Kind.ON_DEMAND and unfinished >= MAX_UNFINISHED_PER_TENANT:
         raise ReportBusy(
@@ -133,13 +131,20 @@ def report_request(
         summary=f"{report.get_kind_display()} report requested for "
         f"{period_label(tenant, period.start, period.end)}",
     )
-    if settings.CELERY_TASK_ALWAYS_EAGER and settings.REPORTS_BACKGROUND_THREAD:
-        # The embedded mode has no worker: generate beside the server rather than inside the
-        # request, so that the page answers at once and shows the progress.
-        transaction.on_commit(lambda: _generate_in_thread(tenant.pk, report.pk))
-    else:
-        generate_report.delay_on_commit(tenant.pk, str(report.pk))
+    _enqueue(tenant.pk, report.pk)
     return report
+
+
+def _enqueue(tenant_id: int, report_id) -> None:
+    """Generation, after the current transaction commits: a Celery task or, in the embedded
+    mode (no worker), a thread beside the server or scheduler, so that the page answers at
+    once and shows the progress, and the scheduler's SLA sweep never waits for a report."""
+    from .tasks import generate_report
+
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.REPORTS_BACKGROUND_THREAD:
+        transaction.on_commit(lambda: _generate_in_thread(tenant_id, report_id))
+    else:
+        generate_report.delay_on_commit(tenant_id, str(report_id))
 
 
 def _generate_in_thread(tenant_id: int, report_id) -> None:
@@ -417,8 +422,6 @@ def report_resume_stalled(now: datetime | None = None) -> int:
     """Enqueue again the reports whose task was lost (queued too long) or whose worker died
     (running without progress too long). Claiming is conditional, so a report that is in
     fact being worked is not generated twice."""
-    from .tasks import generate_report
-
     now = now or timezone.now()
     with rls_bypass("resume stalled reports of every tenant"):
         reports = Report.objects.dangerously_unscoped("the stalled-report sweep")
@@ -434,5 +437,5 @@ def report_resume_stalled(now: datetime | None = None) -> int:
             pk__in=[pk for _, pk, status in stalled if status == Report.Status.QUEUED]
         ).update(updated_at=now)
     for tenant_id, report_id, _ in stalled:
-        transaction.on_commit(lambda t=tenant_id, r=str(report_id): generate_report.delay(t, r))
+        _enqueue(tenant_id, report_id)
     return len(stalled)
