@@ -380,37 +380,36 @@ def schedule_due_reports(now: datetime | None = None) -> int:
     after a period ended gets none for it (one created during it does). Returns the number
     created."""
     now = now or timezone.now()
-    with rls_bypass("the report schedule reads every tenant's frequency"):
+    due: list[tuple[Tenant, Period, bool]] = []
+    with rls_bypass("the report schedule reads every tenant's frequency and reports"):
         schedules = {
             s.tenant_id: s
             for s in ReportSchedule.objects.dangerously_unscoped("the report schedule")
         }
+        for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("pk"):
+            schedule = schedules.get(tenant.pk)
+            frequency = schedule.frequency if schedule else ReportSchedule.Frequency.MONTHLY
+            period = due_period(frequency, tenant, now)
+            if period is not None and tenant.created_at <= period.end:
+                due.append((tenant, period, schedule.email_contacts if schedule else True))
+        # One query for what exists already: a run with nothing to do costs two queries.
+        existing = set(
+            Report.objects.dangerously_unscoped("the report schedule")
+            .filter(
+                kind=Report.Kind.SCHEDULED,
+                tenant_id__in=[tenant.pk for tenant, _, _ in due],
+                period_start__in={period.start for _, period, _ in due},
+            )
+            .values_list("tenant_id", "period_start", "period_end")
+        )
     created = 0
-    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE).order_by("pk"):
-        schedule = schedules.get(tenant.pk)
-        frequency = schedule.frequency if schedule else ReportSchedule.Frequency.MONTHLY
-        period = due_period(frequency, tenant, now)
-        if period is None or tenant.created_at > period.end:
+    for tenant, period, email_contacts in due:
+        if (tenant.pk, period.start, period.end) in existing:
             continue
         try:
             with tenant_scope([tenant.pk]):
-                exists = (
-                    Report.objects.for_tenant(tenant)
-                    .filter(
-                        kind=Report.Kind.SCHEDULED,
-                        period_start=period.start,
-                        period_end=period.end,
-                    )
-                    .exists()
-                )
-                if exists:
-                    continue
                 report_request(
-                    tenant,
-                    period,
-                    None,
-                    kind=Report.Kind.SCHEDULED,
-                    email_contacts=schedule.email_contacts if schedule else True,
+                    tenant, period, None, kind=Report.Kind.SCHEDULED, email_contacts=email_contacts
                 )
         except IntegrityError:  # a concurrent run created it first
             continue

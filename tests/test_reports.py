@@ -317,7 +317,13 @@ def test_the_monthly_schedule_creates_one_report_per_tenant_and_period(two_tenan
     a = two_tenants["a"]  # Europe/Berlin
     now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
     assert services.schedule_due_reports(now=now) >= 2
-    assert services.schedule_due_reports(now=now) == 0
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as idle:  # every 15 minutes: must stay cheap
+        assert services.schedule_due_reports(now=now) == 0
+    selects = [q for q in idle if q["sql"].startswith("SELECT") and "set_config" not in q["sql"]]
+    assert len(selects) <= 4, [q["sql"][:80] for q in selects]
     assert services.schedule_due_reports(now=now + timedelta(days=3)) == 0
     (report,) = scheduled(a)
     assert report.period_start == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)  # 1 Nov, Berlin
