@@ -778,3 +778,24 @@ def test_embedded_mode_generates_beside_the_server_and_the_page_shows_progress(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert b"<svg" in page.content
+
+
+def test_staff_pick_a_tenant_among_theirs_on_the_page(two_tenants, client):
+    admin = two_tenants["mssp_admin"]
+    client.force_login(admin)
+    page = client.get("/reports/")
+    assert b'<select name="tenant"' in page.content
+    assert b"Tenant A" in page.content and b"Tenant B" in page.content
+    day = yesterday()
+    response = client.post("/reports/", {"tenant": two_tenants["b"].pk, "start": day, "end": day})
+    assert response.status_code == 302
+    with rls_bypass("test"):
+        assert Report.objects.for_tenant(two_tenants["b"]).get().requested_by == admin
+    # An analyst who works only A is offered A alone and cannot post B.
+    client.force_login(two_tenants["analyst_a"])
+    page = client.get("/reports/")
+    assert b"Tenant B" not in page.content
+    refused = client.post("/reports/", {"tenant": two_tenants["b"].pk, "start": day, "end": day})
+    assert refused.status_code == 400
+    with rls_bypass("test"):
+        assert Report.objects.for_tenant(two_tenants["b"]).count() == 1
