@@ -181,7 +181,9 @@ def _claim(tenant_id: int, report_id) -> Report | None:
     with tenant_scope([tenant_id]):
         report = (
             _load(tenant_id, report_id)
-            .select_for_update(skip_locked=True)
+            # The report's row only: locking its tenant too would make two reports of one
+            # tenant skip each other.
+            .select_for_update(skip_locked=True, of=("self",))
             .select_related("tenant")
             .defer("pdf", "csv", "figures")
             .first()

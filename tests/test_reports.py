@@ -799,3 +799,33 @@ def test_staff_pick_a_tenant_among_theirs_on_the_page(two_tenants, client):
     assert refused.status_code == 400
     with rls_bypass("test"):
         assert Report.objects.for_tenant(two_tenants["b"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reports_of_one_tenant_are_claimed_side_by_side(known, monkeypatch):
+    """Claiming locks the report's row only: a worker generating one report of a tenant does
+    not make another worker skip the tenant's next report."""
+    from tests.conftest import ensure_default_contract
+
+    ensure_default_contract()
+    monkeypatch.setattr(services, "_enqueue", lambda tenant_id, report_id: None)  # no worker
+    period = services.Period(known["start"], known["end"])
+    with tenant_scope([known["a"].pk]):
+        first = services.report_request(known["a"], period, None)
+        second = services.report_request(known["a"], period, None)
+    claimed = []
+    with transaction.atomic():
+        # The first report's claim, its locks held (this transaction stays open) while a
+        # second worker claims the second report.
+        assert services._claim(known["a"].pk, first.pk) is not None
+
+        def other_worker():
+            try:
+                claimed.append(services._claim(known["a"].pk, second.pk))
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        thread.join(timeout=30)
+    assert claimed and claimed[0] is not None and claimed[0].pk == second.pk
