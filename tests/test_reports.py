@@ -755,6 +755,9 @@ def test_the_report_list_answers_in_a_fixed_number_of_queries(two_tenants, api):
     assert queries() == few <= 12, few
 
 
+# Two threads writing: SQLite's in-memory test database locks whole tables across threads
+# (the embedded mode's own database is a file in WAL mode, which does not).
+@pytest.mark.services("postgresql")
 @pytest.mark.django_db(transaction=True)
 def test_embedded_mode_generates_beside_the_server_and_the_page_shows_progress(
     known, client, settings
@@ -801,6 +804,7 @@ def test_staff_pick_a_tenant_among_theirs_on_the_page(two_tenants, client):
         assert Report.objects.for_tenant(two_tenants["b"]).count() == 1
 
 
+@pytest.mark.services("postgresql")  # row locks
 @pytest.mark.django_db(transaction=True)
 def test_two_reports_of_one_tenant_are_claimed_side_by_side(known, monkeypatch):
     """Claiming locks the report's row only: a worker generating one report of a tenant does
