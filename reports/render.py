@@ -159,7 +159,9 @@ def render_pdf(figures: dict) -> bytes:
     ]
     if sla.get("customer"):
         story += [
-            Paragraph("Your in-house team's clocks (after accepted hand-offs)", styles["Heading3"]),
+            Paragraph(
+                "The in-house team's own clocks (after accepted hand-offs)", styles["Heading3"]
+            ),
             _table(
                 [["Target", "Clocks", "Met", "Breached", "Open", "Compliance"]]
                 + [
