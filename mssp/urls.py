@@ -29,6 +29,8 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("", include("reports.urls")),
+    path("", include("alerts.urls")),
+    path("", include("sla.urls_incident")),
     path("", include("tenants.urls")),
     path("", include("alerts.urls_settings")),
     path("", include("sla.urls")),
