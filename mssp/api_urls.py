@@ -12,6 +12,7 @@ from alerts.api.views import (
     QueueViewSet,
     SuppressionRuleViewSet,
 )
+from findings.api.views import EngagementViewSet, FindingViewSet, ScanImportViewSet
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -54,6 +55,10 @@ router.register(
     f"{TENANT}/escalation-policies", EscalationPolicyViewSet, basename="escalation-policy"
 )
 router.register("reports", ReportViewSet, basename="report")
+# Before "findings": its detail route would otherwise read "imports" as a finding's id.
+router.register("findings/imports", ScanImportViewSet, basename="finding-import")
+router.register("findings/engagements", EngagementViewSet, basename="engagement")
+router.register("findings", FindingViewSet, basename="finding")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "alerts",
     "sla",
     "reports",
+    "findings",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +220,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scheduled-reports": {"task": "reports.tasks.schedule_reports", "schedule": 900.0},
     # Reports whose task was lost or whose worker died are taken up again.
     "stalled-reports": {"task": "reports.tasks.resume_stalled_reports", "schedule": 60.0},
+    # Scanner imports whose task was lost go on from their last committed chunk.
+    "stalled-finding-imports": {"task": "findings.tasks.resume_stalled_imports", "schedule": 60.0},
 }
 
 # --- Authentication ----------------------------------------------------------------------------
@@ -293,6 +296,9 @@ SPECTACULAR_SETTINGS = {
         "ReportStatusEnum": "reports.models.Report.Status",
         "ReportKindEnum": "reports.models.Report.Kind",
         "SourceKindEnum": "alerts.models.SourceKind",
+        "FindingStatusEnum": "findings.models.FindingStatus",
+        "EngagementKindEnum": "findings.models.Engagement.Kind",
+        "ScannerEnum": "findings.models.Scanner",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -301,6 +307,8 @@ SPECTACULAR_SETTINGS = {
 
 # Request bodies: the API refuses larger ones with 413 rather than buffering them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 5 * 1024 * 1024)
+# Scanner files (Nessus, OpenVAS, Nuclei, CSV) uploaded for import: larger ones get 413.
+FINDINGS_IMPORT_MAX_BYTES = env_int("FINDINGS_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 
 # --- Email -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(

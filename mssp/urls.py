@@ -29,6 +29,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("", include("reports.urls")),
+    path("", include("findings.urls")),
     path("", include("alerts.urls")),
     path("", include("sla.urls_incident")),
     path("", include("tenants.urls")),

@@ -150,7 +150,11 @@ class Notification(TenantOwnedModel):
     MAX_ATTEMPTS = 8
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="+")
+    # Empty for firings that are not an incident's (a finding's remediation clock): the
+    # payload then names what fired.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     key = models.CharField(max_length=300)
     event_type = models.CharField(max_length=40)
     channel = models.CharField(max_length=10, choices=Channel.choices)

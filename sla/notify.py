@@ -99,6 +99,57 @@ def queue_for_firings(firings: list[tuple[SlaClock, str, dict]], event_type: str
     return len(rows)
 
 
+def queue_for_notices(notices: list[tuple[object, str, str, dict]], event_type: str) -> int:
+    """Outbox rows about firings that are not an incident's (a finding's remediation clock,
+    swept in the same pass): [(tenant, firing id, summary, payload), ...], each told to the
+    tenant's SLA contacts and webhooks exactly as queue_for_firings() does; the firing id keys
+    the rows, so a second firing of the same thing is never notified twice."""
+    tenant_ids = sorted({tenant.pk for tenant, _, _, _ in notices})
+    contacts: dict[int, list[Contact]] = defaultdict(list)
+    for contact in Contact.objects.for_tenants(tenant_ids).filter(notify_sla=True):
+        contacts[contact.tenant_id].append(contact)
+    hooks: dict[int, list[Webhook]] = defaultdict(list)
+    for hook in Webhook.objects.for_tenants(tenant_ids).filter(is_active=True):
+        if hook.wants(event_type):
+            hooks[hook.tenant_id].append(hook)
+    rows = []
+    for tenant, firing_id, summary, data in notices:
+        payload = {"type": event_type, "tenant": tenant.slug, **data}
+        subject = f"[{tenant.name}] {summary}"
+        rows += [
+            Notification(
+                tenant_id=tenant.pk,
+                event_type=event_type,
+                channel=Notification.Channel.EMAIL,
+                recipient=contact.email,
+                key=f"{event_type}:{firing_id}:email:{contact.email}",
+                subject=subject,
+                payload=payload,
+            )
+            for contact in contacts[tenant.pk]
+        ]
+        rows += [
+            Notification(
+                tenant_id=tenant.pk,
+                event_type=event_type,
+                channel=Notification.Channel.WEBHOOK,
+                recipient=hook.url,
+                webhook=hook,
+                key=f"{event_type}:{firing_id}:webhook:{hook.pk}",
+                subject=subject,
+                payload=payload,
+            )
+            for hook in hooks[tenant.pk]
+        ]
+    if rows:
+        bulk.insert(Notification, rows, ignore_conflicts=True)
+        from .tasks import deliver_notifications
+
+        for _ in range(-(-len(rows) // DELIVERY_BATCH)):
+            deliver_notifications.delay_on_commit()
+    return len(rows)
+
+
 def queue_for_escalation(esc, event_type: str, emails: list[str]) -> int:
     """Email the people an escalation concerns (its team, or the leads); once per address."""
     recipients = set(filter(None, emails))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -181,6 +182,28 @@ def _resume(incident: Incident, clocks, at: datetime) -> None:
 
 
 # --- the sweeper --------------------------------------------------------------------------------
+# Clocks of apps built on this one (findings' remediation clocks) are swept in the same pass
+# (sla.tasks.sweep_clocks): the app that owns them registers its sweep at startup, so that this
+# app imports none of them. Each takes `now` (None: the current time) and claims its due rows
+# as sweep() does (FOR UPDATE SKIP LOCKED, fired-at markers).
+_OTHER_SWEEPS: dict[str, Callable[[datetime | None], object]] = {}
+
+
+def register_sweep(name: str, sweep_function: Callable[[datetime | None], object]) -> None:
+    _OTHER_SWEEPS[name] = sweep_function
+
+
+def sweep_others(now: datetime | None = None) -> dict[str, object]:
+    """Run every registered sweep; one that fails is logged and does not stop the others."""
+    results: dict[str, object] = {}
+    for name, sweep_function in list(_OTHER_SWEEPS.items()):
+        try:
+            results[name] = sweep_function(now)
+        except Exception:
+            logger.exception("the %s sweep failed", name)
+    return results
+
+
 SWEEP_BATCH = 500
 # One sweep() drains a backlog batch after batch for at most this long; the next beat's sweep
 # (on another worker process, SKIP LOCKED) goes on from there.

@@ -8,6 +8,7 @@ def sweep_clocks() -> tuple[int, int]:
     """Every second (beat, or run_periodic in the embedded mode)."""
     fired = services.sweep()
     escalation.sweep()
+    services.sweep_others()  # remediation clocks of findings, registered by their app
     heartbeat.beat()  # only after a sweep that completed
     return fired
 

@@ -182,6 +182,47 @@ def populate_tenant(tenant, author: User) -> None:
 
         ReportSchedule.objects.create(tenant=tenant, frequency="weekly")
     generated_report(tenant, author)
+    populate_findings(tenant, author)
+
+
+def scan_imported(tenant, content: str, *, file_name: str = "findings.csv", engagement=None):
+    """A scanner file imported for `tenant` through the real services, as a worker would."""
+    from findings import importers
+    from findings.models import ScanImport
+    from findings.services import import_request
+    from findings.tasks import run_import
+    from tenants.rls import tenant_scope
+
+    data = content.encode()
+    with tenant_scope([tenant.pk]):
+        scan = import_request(
+            tenant,
+            data=data,
+            file_name=file_name,
+            kind=importers.detect(data, file_name),
+            engagement=engagement,
+            actor=None,
+        )
+    while run_import(tenant.pk, str(scan.pk)):
+        pass
+    with tenant_scope([tenant.pk]):
+        return ScanImport.objects.for_tenant(tenant).get(pk=scan.pk)
+
+
+def populate_findings(tenant, author: User) -> None:
+    """An engagement, an import and its finding (with its remediation clock and timeline) on
+    the 10.0.0.1 of ingest_alerts, and a tenant remediation policy."""
+    from findings.models import Engagement, RemediationPolicy
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([tenant.pk]):
+        engagement = Engagement.objects.create(tenant=tenant, name="pentest", created_by=author)
+        RemediationPolicy.objects.create(tenant=tenant, severity="high", days=14)
+    scan_imported(
+        tenant,
+        "host,title,severity,id\n10.0.0.1,Weak TLS configuration,high,PT-1\n",
+        engagement=engagement,
+    )
 
 
 def generated_report(tenant, requested_by: User | None = None, *, days: int = 1, **kwargs):

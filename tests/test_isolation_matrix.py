@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import viewsets
 
 from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
+from findings.models import Engagement, Finding, ScanImport
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
@@ -59,6 +60,9 @@ B_OBJECTS = {
     Escalation: lambda w: (w["b_escalation"], w["b_escalation"].pk, w["mssp_admin"]),
     EscalationPolicy: lambda w: (w["b_esc_policy"], w["b_esc_policy"].pk, w["mssp_admin"]),
     Report: lambda w: (w["b_report"], w["b_report"].pk, w["mssp_admin"]),
+    Finding: lambda w: (w["b_finding"], w["b_finding"].pk, w["mssp_admin"]),
+    Engagement: lambda w: (w["b_engagement"], w["b_engagement"].pk, w["mssp_admin"]),
+    ScanImport: lambda w: (w["b_scan"], w["b_scan"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -124,6 +128,21 @@ def world(two_tenants):
             )
     for name in ("a", "b"):  # done, with figures naming the tenant's alerts, PDF and CSV
         w[f"{name}_report"] = generated_report(w[name], w[f"{name}_admin"])
+    from tests.factories import scan_imported
+
+    for name in ("a", "b"):  # an engagement, its import and a finding on the alert's host
+        with rls_bypass("test fixture"):
+            w[f"{name}_engagement"] = Engagement.objects.create(
+                tenant=w[name], name=f"{name.upper()}'s secret pentest"
+            )
+        w[f"{name}_scan"] = scan_imported(
+            w[name],
+            f"host,title,severity,id\n10.9.9.9,{name.upper()}'s secret finding,critical,F-1\n",
+            file_name=f"{name}-secret-findings.csv",
+            engagement=w[f"{name}_engagement"],
+        )
+        with rls_bypass("test fixture"):
+            w[f"{name}_finding"] = Finding.objects.for_tenant(w[name]).get()
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
     return w
@@ -190,6 +209,12 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(policy.pk), policy.name}
         for report in Report.objects.for_tenant(w["b"]):
             ids |= {str(report.pk)}
+        for finding in Finding.objects.for_tenant(w["b"]).select_related("asset"):
+            ids |= {str(finding.pk), finding.title, str(finding.asset_id)}
+        for engagement in Engagement.objects.for_tenant(w["b"]):
+            ids |= {str(engagement.pk), engagement.name}
+        for scan in ScanImport.objects.for_tenant(w["b"]):
+            ids |= {str(scan.pk), scan.file_name, scan.sha256}
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
@@ -354,6 +379,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Escalation: world["a_escalation"].pk,
             EscalationPolicy: world["a_esc_policy"].pk,
             CorrelationRule: world["a_correlation"].pk,
+            Finding: world["a_finding"].pk,
+            Engagement: world["a_engagement"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

@@ -102,6 +102,18 @@ def add_rows(route, world, n: int) -> None:
         for _ in range(n):
             generated_report(world["a"], world["a_admin"])
             generated_report(world["b"], world["analyst_b"])
+    elif name in ("FindingViewSet", "EngagementViewSet", "ScanImportViewSet"):
+        from findings.models import Engagement
+        from tenants.rls import rls_bypass
+        from tests.factories import scan_imported
+
+        for tenant in (world["a"], world["b"]):
+            with rls_bypass("test fixture"):
+                engagement = Engagement.objects.create(
+                    tenant=tenant, name=f"e{Engagement.objects.for_tenant(tenant).count()}"
+                )
+            rows = "".join(f"10.0.0.{i},Finding {i},high,F-{i}\n" for i in range(n * 3))
+            scan_imported(tenant, "host,title,severity,id\n" + rows, engagement=engagement)
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

@@ -1,0 +1,315 @@
+"""/api/v1/findings/ (+ accept-risk, mark-remediated, verify, start-remediation,
+false-positive, reopen, timeline), /api/v1/findings/engagements/ and /api/v1/findings/imports/
+(multipart upload of a scanner file, imported in the background)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from tenants.access import Access
+from tenants.api.base import TenantScopedViewSet
+from tenants.api.errors import PayloadTooLarge
+from tenants.api.pagination import KeysetPagination
+from tenants.api.parsers import SafeJSONParser
+from tenants.models import Tenant
+
+from .. import importers, services
+from ..models import Engagement, Finding, FindingEvent, ScanImport
+from ..selectors import MSSP_ONLY, can_import, can_work_findings
+from .filters import FindingFilter
+from .serializers import (
+    AcceptRiskSerializer,
+    EngagementCreateSerializer,
+    EngagementSerializer,
+    FindingDetailSerializer,
+    FindingEventSerializer,
+    FindingSerializer,
+    NoteSerializer,
+    ReasonSerializer,
+    ScanImportCreateSerializer,
+    ScanImportSerializer,
+)
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def target_tenant(access: Access, slug: str | None) -> Tenant:
+    """The tenant a new engagement or import is for: a customer's own; for MSSP staff the one
+    named (required when they work several). One they cannot see reads as unknown."""
+    if access.is_customer:
+        tenant = Tenant.objects.get(pk=access.customer_tenant_id)
+        if slug and slug != tenant.slug:
+            raise ValidationError({"tenant": "No such tenant."})
+        return tenant
+    if not slug:
+        if len(access.tenant_ids) == 1:
+            return Tenant.objects.get(pk=next(iter(access.tenant_ids)))
+        raise ValidationError({"tenant": "Name the tenant (its slug)."})
+    tenant = Tenant.objects.filter(slug=str(slug)[:63], pk__in=access.tenant_ids).first()
+    if tenant is None:
+        raise ValidationError({"tenant": "No such tenant."})
+    return tenant
+
+
+class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Findings of the tenants the caller may see, most severe first, with the remediation
+    workflow. Customers' responders and admins accept risk and mark remediated (awaiting
+    verification); MSSP staff also verify, mark false positives and reopen."""
+
+    scoped_model = Finding
+    serializer_class = FindingSerializer
+    filterset_class = FindingFilter
+    pagination_class = KeysetPagination
+    keyset_ordering = ("-severity_rank", "id")
+    count_cap = None
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("tenant", "asset", "clock")
+
+    def get_serializer_class(self):
+        return FindingSerializer if self.action == "list" else FindingDetailSerializer
+
+    def _workable(self, action_name: str) -> Finding:
+        finding = self.get_object()
+        if not can_work_findings(self.access):
+            raise PermissionDenied("Your role reads findings but does not change them.")
+        if action_name in MSSP_ONLY and not self.access.is_mssp_staff:
+            raise PermissionDenied("Only MSSP staff do this.")
+        return finding
+
+    def _run(self, change) -> Response:
+        try:
+            with transaction.atomic():
+                finding = change()
+        except services.FindingError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        finding = self.get_queryset().get(pk=finding.pk)
+        return Response(FindingDetailSerializer(finding).data)
+
+    @extend_schema(request=AcceptRiskSerializer, responses=FindingDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="accept-risk")
+    def accept_risk(self, request, pk=None):
+        """Accept the risk until a date (the end of that day in the tenant's time zone), with a
+        reason; the finding reopens when the date has passed."""
+        finding = self._workable("accept-risk")
+        serializer = AcceptRiskSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return self._run(
+            lambda: services.finding_accept_risk(
+                finding,
+                actor=request.user,
+                reason=data["reason"],
+                until=data["until"],
+                request=request._request,
+            )
+        )
+
+    @extend_schema(request=NoteSerializer, responses=FindingDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="mark-remediated")
+    def mark_remediated(self, request, pk=None):
+        """Remediated: by a customer, awaiting verification (the MSSP's or the next scan's);
+        by MSSP staff, verified at once."""
+        finding = self._workable("mark-remediated")
+        serializer = NoteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._run(
+            lambda: services.finding_mark_remediated(
+                finding,
+                actor=request.user,
+                verified=self.access.is_mssp_staff,
+                note=serializer.validated_data.get("note", ""),
+                request=request._request,
+            )
+        )
+
+    @extend_schema(request=None, responses=FindingDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="start-remediation")
+    def start_remediation(self, request, pk=None):
+        finding = self._workable("start-remediation")
+        return self._run(
+            lambda: services.finding_start_remediation(
+                finding, actor=request.user, request=request._request
+            )
+        )
+
+    @extend_schema(request=None, responses=FindingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        """MSSP staff confirm a customer's remediation."""
+        finding = self._workable("verify")
+        return self._run(
+            lambda: services.finding_verify(finding, actor=request.user, request=request._request)
+        )
+
+    @extend_schema(request=ReasonSerializer, responses=FindingDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="false-positive")
+    def false_positive(self, request, pk=None):
+        finding = self._workable("false-positive")
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._run(
+            lambda: services.finding_mark_false_positive(
+                finding,
+                actor=request.user,
+                reason=serializer.validated_data["reason"],
+                request=request._request,
+            )
+        )
+
+    @extend_schema(request=ReasonSerializer, responses=FindingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        finding = self._workable("reopen")
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._run(
+            lambda: services.finding_reopen(
+                finding,
+                actor=request.user,
+                reason=serializer.validated_data["reason"],
+                request=request._request,
+            )
+        )
+
+    @extend_schema(request=None, responses=FindingEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        finding = self.get_object()
+        entries = (
+            FindingEvent.objects.for_tenant(finding.tenant_id)
+            .filter(finding=finding)
+            .order_by("at", "id")[:2000]
+        )
+        return Response(FindingEventSerializer(entries, many=True).data)
+
+
+class EngagementViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    TenantScopedViewSet,
+):
+    """Assessments and penetration tests: read by everyone of the tenant, written by MSSP
+    staff and the customer's admins."""
+
+    scoped_model = Engagement
+    serializer_class = EngagementSerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["kind"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("tenant")
+
+    def _check_writer(self) -> None:
+        if not (self.access.is_mssp_staff or self.access.is_customer_admin):
+            raise PermissionDenied("Engagements are written by MSSP staff and customer admins.")
+
+    @extend_schema(request=EngagementCreateSerializer, responses={201: EngagementSerializer})
+    def create(self, request):
+        self._check_writer()
+        serializer = EngagementCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        tenant = target_tenant(self.access, data.pop("tenant", None))
+        if Engagement.objects.for_tenant(tenant).filter(name=data["name"]).exists():
+            raise ValidationError({"name": "This tenant already has an engagement of that name."})
+        engagement = Engagement.objects.create(tenant=tenant, created_by=request.user, **data)
+        from tenants import audit
+
+        audit.record(
+            "engagement.created",
+            tenant=tenant,
+            obj=engagement,
+            request=request._request,
+            summary=f"engagement '{engagement.name}' created",
+        )
+        return Response(EngagementSerializer(engagement).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        self._check_writer()
+        return super().update(request, *args, **kwargs)
+
+    def perform_update(self, serializer) -> None:
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise ValidationError(
+                {"name": "This tenant already has an engagement of that name."}
+            ) from None
+
+
+class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Scanner imports: upload a file (multipart `file`, optional `kind`, `tenant`,
+    `engagement`); it is checked at once (size: 413; malformed or hostile XML such as entity
+    expansion or external entities: 400) and imported in the background. Poll the import for
+    its progress, counts and per-record errors."""
+
+    scoped_model = ScanImport
+    serializer_class = ScanImportSerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["status", "kind"]
+    parser_classes = [MultiPartParser, FormParser, SafeJSONParser]
+
+    def scope_queryset(self, queryset):
+        return queryset.defer("content").select_related("tenant", "requested_by")
+
+    @extend_schema(request=ScanImportCreateSerializer, responses={202: ScanImportSerializer})
+    def create(self, request):
+        if not can_import(self.access):
+            raise PermissionDenied(
+                "Imports are made by MSSP staff and customer responders and admins."
+            )
+        # Refuse what is too large before reading it (multipart parsing spools it to disk).
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > services.max_upload_bytes() + 1024 * 1024:
+            raise PayloadTooLarge(
+                f"The upload is {length:,} bytes; imports take files of at most "
+                f"{services.max_upload_bytes():,} bytes."
+            )
+        if not hasattr(request.data, "get"):
+            raise ValidationError({"file": "Upload the file as multipart/form-data."})
+        tenant = target_tenant(self.access, _text(request.data.get("tenant")))
+        serializer = ScanImportCreateSerializer(
+            data=request.data, context={"view": self, "tenant": tenant}
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        upload = data["file"]
+        if upload.size > services.max_upload_bytes():
+            raise PayloadTooLarge(
+                f"The file is {upload.size:,} bytes; imports take at most "
+                f"{services.max_upload_bytes():,}."
+            )
+        content = upload.read()
+        try:
+            kind = services.check_upload(content, upload.name or "", data.get("kind", ""))
+        except services.UploadTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
+        except importers.FileRefused as exc:
+            raise ValidationError({"file": str(exc)}) from None
+        scan = services.import_request(
+            tenant,
+            data=content,
+            file_name=upload.name or "upload",
+            kind=kind,
+            engagement=data.get("engagement"),
+            actor=request.user,
+            request=request._request,
+        )
+        scan = self.get_queryset().get(pk=scan.pk)
+        return Response(ScanImportSerializer(scan).data, status=status.HTTP_202_ACCEPTED)

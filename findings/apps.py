@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class FindingsConfig(AppConfig):
+    name = "findings"
+    verbose_name = "Vulnerability findings"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from alerts.signals import incidents_opened
+        from sla.services import register_sweep
+
+        from . import services
+
+        # Remediation clocks and risk expiries fire in the SLA engine's once-a-second pass.
+        register_sweep("findings", services.sweep)
+        incidents_opened.connect(
+            services.incidents_opened, dispatch_uid="findings-raise-incidents-on-overdue-hosts"
+        )

@@ -1,0 +1,153 @@
+"""Reads that the API, the pages, the incident page and reports share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+from django.utils import timezone
+
+from tenants.access import Access
+from tenants.models import Membership
+
+from .models import OPEN_FINDING_STATUSES, Asset, Finding, FindingStatus, Scanner
+from .services import asset_names
+
+S = FindingStatus
+CUSTOMER_WORKERS = (Membership.Role.RESPONDER, Membership.Role.ADMIN)
+
+# action -> statuses it applies to (the services re-check).
+ACTIONS = {
+    "start-remediation": (S.OPEN,),
+    "mark-remediated": OPEN_FINDING_STATUSES,
+    "verify": (S.REMEDIATED,),
+    "accept-risk": OPEN_FINDING_STATUSES,
+    "false-positive": (S.OPEN, S.IN_REMEDIATION, S.REMEDIATED, S.RISK_ACCEPTED),
+    "reopen": (S.REMEDIATED, S.RISK_ACCEPTED, S.FALSE_POSITIVE),
+}
+MSSP_ONLY = {"verify", "false-positive"}
+
+
+def can_work_findings(access: Access) -> bool:
+    """MSSP staff, and a customer's responders and admins."""
+    return access.is_mssp_staff or access.customer_role in CUSTOMER_WORKERS
+
+
+def can_import(access: Access) -> bool:
+    return can_work_findings(access) and access.has_scope("write")
+
+
+def allowed_actions(access: Access, finding: Finding) -> list[str]:
+    """What this caller may do to this finding now (pages offer exactly these)."""
+    if not can_work_findings(access):
+        return []
+    found = []
+    for action, statuses in ACTIONS.items():
+        if finding.status not in statuses:
+            continue
+        if action in MSSP_ONLY and not access.is_mssp_staff:
+            continue
+        if action == "verify" and finding.verified_at is not None:
+            continue
+        found.append(action)
+    return found
+
+
+def assets_for_observables(tenant_id: int, observables) -> list[Asset]:
+    """The tenant's assets that ip/hostname/domain observables name."""
+    wanted = set()
+    for item in observables or []:
+        if isinstance(item, dict) and item.get("type") in ("ip", "hostname", "domain"):
+            value = str(item.get("value") or "")[:255]
+            if value:
+                wanted.add(value)
+    if not wanted:
+        return []
+    candidates = Asset.objects.for_tenant(tenant_id).filter(
+        Q(identifier__in=wanted)
+        | Q(ip__in=[w for w in wanted if _is_ip(w)])
+        | Q(hostname__in=wanted)
+        | Q(fqdn__in=wanted)
+    )
+    found = []
+    names = {(i.get("type"), i.get("value")) for i in observables if isinstance(i, dict)}
+    for asset in candidates:
+        asset_keys = set(asset_names([asset]))
+        if asset_keys & names:
+            found.append(asset)
+    return found
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def get_open_findings_for_observables(tenant_id: int, observables, limit: int = 100):
+    """Open findings of the hosts among an incident's observables, most severe first."""
+    assets = assets_for_observables(tenant_id, observables)
+    if not assets:
+        return []
+    return list(
+        Finding.objects.for_tenant(tenant_id)
+        .filter(asset__in=assets, status__in=OPEN_FINDING_STATUSES)
+        .select_related("asset", "clock")
+        .order_by("-severity_rank", "id")[:limit]
+    )
+
+
+def get_remediation_summary(tenant_ids, start: datetime, end: datetime) -> dict:
+    """Remediation progress for a report of these tenants over [start, end):
+
+    - open_by_severity: findings open or in remediation now, per severity
+    - overdue: of those, the ones past their remediation due date now (by severity and total)
+    - new_in_period: findings first seen in the period
+    - remediated_in_period: findings remediated in the period
+    - mean_time_to_remediate_days: mean of (remediated - first seen) over those, in days
+      (None when none was remediated)
+    - breached_in_period: remediation clocks that breached in the period
+    - risk_accepted: findings whose risk is accepted now
+    """
+    now = timezone.now()
+    findings = Finding.objects.for_tenants(tenant_ids)
+    open_rows = findings.filter(status__in=OPEN_FINDING_STATUSES)
+    by_severity = dict(
+        open_rows.order_by()
+        .values_list("severity")
+        .annotate(n=Count("id"))
+        .values_list("severity", "n")
+    )
+    overdue_rows = open_rows.filter(clock__due_at__lt=now)
+    overdue = dict(
+        overdue_rows.order_by()
+        .values_list("severity")
+        .annotate(n=Count("id"))
+        .values_list("severity", "n")
+    )
+    remediated = findings.filter(remediated_at__gte=start, remediated_at__lt=end)
+    duration = ExpressionWrapper(F("remediated_at") - F("first_seen"), output_field=DurationField())
+    mean = remediated.aggregate(mean=Avg(duration))["mean"]
+    severities = ("critical", "high", "medium", "low", "info")
+    return {
+        "open_by_severity": {s: by_severity.get(s, 0) for s in severities},
+        "open_total": sum(by_severity.values()),
+        "overdue_by_severity": {s: overdue.get(s, 0) for s in severities},
+        "overdue": sum(overdue.values()),
+        "new_in_period": findings.filter(first_seen__gte=start, first_seen__lt=end).count(),
+        "remediated_in_period": remediated.count(),
+        "mean_time_to_remediate_days": round(mean.total_seconds() / 86400, 1)
+        if mean is not None
+        else None,
+        "breached_in_period": findings.filter(
+            clock__breached_at__gte=start, clock__breached_at__lt=end
+        ).count(),
+        "risk_accepted": findings.filter(status=S.RISK_ACCEPTED).count(),
+    }
+
+
+SCANNERS = Scanner.choices

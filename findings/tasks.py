@@ -1,0 +1,43 @@
+"""Thin tasks: they take ids, run inside the tenant's scope (TenantTask), and call a service
+that locks and re-checks the row, so a redelivered task is harmless."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from tenants.rls import rls_bypass
+from tenants.tasks import TenantTask
+
+STALLED_AFTER = timedelta(minutes=5)
+
+
+@shared_task(base=TenantTask, ignore_result=True)
+def run_import(tenant_id: int, import_id: str) -> bool:
+    """One chunk of an import (one transaction, so its progress commits); it queues the next
+    chunk after commit while records remain."""
+    from .services import import_run
+
+    return import_run(int(tenant_id), import_id)
+
+
+@shared_task(ignore_result=True)
+def resume_stalled_imports() -> int:
+    """Every minute: imports whose task was lost or whose worker died go on from their last
+    committed chunk."""
+    from .models import ScanImport
+
+    cutoff = timezone.now() - STALLED_AFTER
+    with transaction.atomic(), rls_bypass("stalled imports of every tenant"):
+        stalled = list(
+            ScanImport.objects.dangerously_unscoped("stalled imports")
+            .filter(status__in=[ScanImport.Status.QUEUED, ScanImport.Status.RUNNING])
+            .filter(updated_at__lt=cutoff)
+            .values_list("tenant_id", "pk")[:100]
+        )
+        for tenant_id, pk in stalled:
+            run_import.delay_on_commit(tenant_id, str(pk))
+    return len(stalled)

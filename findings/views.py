@@ -1,0 +1,352 @@
+"""Portal pages of findings: the list (filters, keyset pages), a finding (details, timeline,
+the workflow's forms), imports (upload form, list, progress and per-record errors) and
+engagements. Same filters, permission checks, validation and services as the API."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.request import Request
+
+from alerts.models import Severity
+from tenants import audit
+from tenants.api.pagination import CursorPagination, KeysetPagination
+from tenants.models import Tenant
+from tenants.views import portal_view
+
+from . import importers, services
+from .api.filters import FindingFilter
+from .api.serializers import (
+    AcceptRiskSerializer,
+    EngagementCreateSerializer,
+    ReasonSerializer,
+    ScanImportCreateSerializer,
+)
+from .api.views import target_tenant
+from .models import Engagement, Finding, FindingEvent, FindingStatus, ScanImport, Scanner
+from .selectors import MSSP_ONLY, allowed_actions, can_import, can_work_findings
+
+PAGE_SIZE = 50
+
+
+def _errors(detail) -> str:
+    if isinstance(detail, dict):
+        return " ".join(
+            f"{'' if k in ('detail', 'non_field_errors') else k + ': '}"
+            f"{' '.join(str(m) for m in (v if isinstance(v, list) else [v]))}"
+            for k, v in detail.items()
+        )
+    if isinstance(detail, list):
+        return " ".join(str(m) for m in detail)
+    return str(detail)
+
+
+class _ListView:
+    keyset_ordering = ("-severity_rank", "id")
+    count_cap = None
+
+
+def _tenants(access) -> list[Tenant]:
+    return list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name"))
+
+
+@portal_view
+def finding_list(request, access):
+    queryset = Finding.objects.for_tenants(access.tenant_ids)
+    params = request.GET.copy()
+    if "status" not in params:
+        params["status"] = "open"
+    error, rows, next_url = "", [], None
+    try:
+        filtered = FindingFilter(params, queryset=queryset, request=request)
+        if not filtered.is_valid():
+            raise ApiValidationError(dict(filtered.errors))
+        paginator = KeysetPagination()
+        paginator.page_size = PAGE_SIZE
+        rows = paginator.paginate_queryset(
+            filtered.qs.select_related("tenant", "asset", "clock"), Request(request), _ListView()
+        )
+        next_url = paginator.get_paginated_response([]).data["next"]
+    except ApiValidationError as exc:
+        error = _errors(exc.detail)
+    context = {
+        "findings": rows,
+        "next_url": next_url,
+        "error": error,
+        "params": params,
+        "tenants": _tenants(access),
+        "severities": Severity.choices,
+        "statuses": FindingStatus.choices,
+        "scanners": Scanner.choices,
+        "may_import": can_import(access),
+    }
+    return render(request, "findings/list.html", context, status=400 if error else 200)
+
+
+def _finding(access, pk) -> Finding:
+    finding = (
+        Finding.objects.for_tenants(access.tenant_ids)
+        .select_related("tenant", "asset", "engagement", "risk_accepted_by", "remediated_by")
+        .filter(pk=pk)
+        .first()
+    )
+    if finding is None:
+        raise Http404("No such finding.")
+    return finding
+
+
+@portal_view
+def finding_detail(request, access, pk):
+    finding = _finding(access, pk)
+    clock = getattr(finding, "clock", None) if _has_clock(finding) else None
+    timeline = (
+        FindingEvent.objects.for_tenant(finding.tenant_id)
+        .filter(finding=finding)
+        .order_by("-at", "-id")[:500]
+    )
+    return render(
+        request,
+        "findings/detail.html",
+        {
+            "finding": finding,
+            "clock": clock,
+            "timeline": list(timeline),
+            "actions": allowed_actions(access, finding),
+            "staff": access.is_mssp_staff,
+        },
+    )
+
+
+def _has_clock(finding) -> bool:
+    from .models import RemediationClock
+
+    try:
+        finding.clock  # noqa: B018
+    except RemediationClock.DoesNotExist:
+        return False
+    return True
+
+
+@require_POST
+@portal_view
+def finding_act(request, access, pk):
+    """The finding page's forms: one action each, with the API's rules and messages."""
+    finding = _finding(access, pk)
+    back = HttpResponseRedirect(reverse("finding", args=[finding.pk]))
+    action = request.POST.get("action", "")
+    if not can_work_findings(access):
+        raise PermissionDenied("Your role reads findings but does not change them.")
+    if action in MSSP_ONLY and not access.is_mssp_staff:
+        raise PermissionDenied("Only MSSP staff do this.")
+    actor = request.user
+    try:
+        with transaction.atomic():
+            if action == "accept-risk":
+                form = AcceptRiskSerializer(data=request.POST)
+                if not form.is_valid():
+                    messages.error(request, _errors(form.errors))
+                    return back
+                data = form.validated_data
+                services.finding_accept_risk(
+                    finding,
+                    actor=actor,
+                    reason=data["reason"],
+                    until=data["until"],
+                    request=request,
+                )
+                done = f"Risk accepted until {data['until']:%Y-%m-%d}."
+            elif action == "mark-remediated":
+                services.finding_mark_remediated(
+                    finding,
+                    actor=actor,
+                    verified=access.is_mssp_staff,
+                    note=request.POST.get("note", "")[:5000],
+                    request=request,
+                )
+                done = (
+                    "Marked remediated."
+                    if access.is_mssp_staff
+                    else "Marked remediated: the MSSP, or the next scan, will verify it."
+                )
+            elif action == "start-remediation":
+                services.finding_start_remediation(finding, actor=actor, request=request)
+                done = "Remediation started."
+            elif action == "verify":
+                services.finding_verify(finding, actor=actor, request=request)
+                done = "Remediation verified."
+            elif action in ("reopen", "false-positive"):
+                form = ReasonSerializer(data=request.POST)
+                if not form.is_valid():
+                    messages.error(request, _errors(form.errors))
+                    return back
+                reason = form.validated_data["reason"]
+                if action == "reopen":
+                    services.finding_reopen(finding, actor=actor, reason=reason, request=request)
+                    done = "Reopened."
+                else:
+                    services.finding_mark_false_positive(
+                        finding, actor=actor, reason=reason, request=request
+                    )
+                    done = "Marked as a false positive."
+            else:
+                messages.error(request, "Unknown action.")
+                return back
+    except services.FindingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return back
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+def _engagements(access) -> list[Engagement]:
+    return list(
+        Engagement.objects.for_tenants(access.tenant_ids).select_related("tenant").order_by("name")
+    )
+
+
+@portal_view
+def import_list(request, access):
+    paginator = CursorPagination()
+    paginator.ordering = "-created_at"
+    paginator.page_size = PAGE_SIZE
+    scans = paginator.paginate_queryset(
+        ScanImport.objects.for_tenants(access.tenant_ids)
+        .defer("content", "errors")
+        .select_related("tenant", "requested_by", "engagement"),
+        Request(request),
+    )
+    return render(
+        request,
+        "findings/imports.html",
+        {
+            "scans": scans,
+            "next_url": paginator.get_next_link(),
+            "tenants": _tenants(access),
+            "engagements": _engagements(access),
+            "scanners": Scanner.choices,
+            "may_import": can_import(access),
+            "may_plan": access.is_mssp_staff or access.is_customer_admin,
+            "engagement_kinds": Engagement.Kind.choices,
+            "max_bytes": services.max_upload_bytes(),
+            "staff": access.is_mssp_staff,
+        },
+    )
+
+
+@require_POST
+@portal_view
+def import_upload(request, access):
+    back = HttpResponseRedirect(reverse("finding-imports"))
+    if not can_import(access):
+        raise PermissionDenied("Imports are made by MSSP staff and customer responders and admins.")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    too_large = f"Imports take files of at most {services.max_upload_bytes():,} bytes."
+    if length > services.max_upload_bytes() + 1024 * 1024:
+        messages.error(request, too_large)
+        return render(request, "findings/refused.html", {"reason": too_large}, status=413)
+
+    class _View:
+        pass
+
+    view = _View()
+    view.access = access
+    try:
+        tenant = target_tenant(access, request.POST.get("tenant") or None)
+        form = ScanImportCreateSerializer(
+            data={**{k: v for k, v in request.POST.items() if v}, **request.FILES.dict()},
+            context={"view": view, "tenant": tenant},
+        )
+        if not form.is_valid():
+            raise ApiValidationError(form.errors)
+        data = form.validated_data
+        upload = data["file"]
+        if upload.size > services.max_upload_bytes():
+            return render(request, "findings/refused.html", {"reason": too_large}, status=413)
+        content = upload.read()
+        kind = services.check_upload(content, upload.name or "", data.get("kind", ""))
+    except ApiValidationError as exc:
+        messages.error(request, _errors(exc.detail))
+        return back
+    except services.UploadTooLarge as exc:
+        return render(request, "findings/refused.html", {"reason": str(exc)}, status=413)
+    except importers.FileRefused as exc:
+        messages.error(request, f"{upload.name}: {exc}")
+        return back
+    scan = services.import_request(
+        tenant,
+        data=content,
+        file_name=upload.name or "upload",
+        kind=kind,
+        engagement=data.get("engagement"),
+        actor=request.user,
+        request=request,
+    )
+    messages.success(request, f"{scan.file_name} is being imported.")
+    return HttpResponseRedirect(reverse("finding-import", args=[scan.pk]))
+
+
+def _scan(access, pk) -> ScanImport:
+    scan = (
+        ScanImport.objects.for_tenants(access.tenant_ids)
+        .defer("content")
+        .select_related("tenant", "requested_by", "engagement")
+        .filter(pk=pk)
+        .first()
+    )
+    if scan is None:
+        raise Http404("No such import.")
+    return scan
+
+
+@portal_view
+def import_detail(request, access, pk):
+    scan = _scan(access, pk)
+    template = (
+        "findings/_import_progress.html"
+        if request.htmx and request.GET.get("fragment") == "progress"
+        else "findings/import_detail.html"
+    )
+    return render(request, template, {"scan": scan})
+
+
+@require_POST
+@portal_view
+def engagement_create(request, access):
+    back = HttpResponseRedirect(reverse("finding-imports"))
+    if not (access.is_mssp_staff or access.is_customer_admin):
+        raise PermissionDenied("Engagements are written by MSSP staff and customer admins.")
+    form = EngagementCreateSerializer(data={k: v for k, v in request.POST.items() if v})
+    try:
+        if not form.is_valid():
+            raise ApiValidationError(form.errors)
+        data = dict(form.validated_data)
+        tenant = target_tenant(access, data.pop("tenant", None))
+        with transaction.atomic():
+            engagement = Engagement.objects.create(tenant=tenant, created_by=request.user, **data)
+    except ApiValidationError as exc:
+        messages.error(request, _errors(exc.detail))
+        return back
+    except IntegrityError:
+        messages.error(request, "This tenant already has an engagement of that name.")
+        return back
+    audit.record(
+        "engagement.created",
+        tenant=tenant,
+        obj=engagement,
+        request=request,
+        summary=f"engagement '{engagement.name}' created",
+    )
+    messages.success(request, f"Engagement '{engagement.name}' created.")
+    return back
