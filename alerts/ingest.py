@@ -77,6 +77,14 @@ def ingest(
         _group_into_incidents(source, inserted, now, result, correlation)
     if mark_seen:  # alerts the portal raises about a source (silence) are not signs of life
         _mark_seen(source, now)
+    if inserted and signals.alerts_ingested.has_listeners(Alert):
+        signals.alerts_ingested.send(
+            sender=Alert,
+            tenant_id=source.tenant_id,
+            tenant_slug=source.tenant.slug,
+            alerts=[(a.pk, a.observables, a.severity, a.incident_id) for a in inserted],
+            at=now,
+        )
     _publish(source, inserted, result)
     return result
 

@@ -12,3 +12,7 @@ incidents_opened = Signal()
 # kwargs: incident (Incident), change ("status" | "customer_notified" | "severity"),
 #         before, after, at, actor
 incident_changed = Signal()
+# kwargs: tenant_id, tenant_slug, alerts ([(alert id, observables [{"type", "value"}],
+#         severity, incident id or None)] of the alerts this batch stored), at (datetime).
+#         Sent once per intake batch, inside its transaction (threat-intelligence matching).
+alerts_ingested = Signal()

@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _common as common  # noqa: E402
+from bench import _intel as intel  # noqa: E402
 
 INTAKE_PATH = "/api/v1/intake/generic/"
 BASELINE_PATH = "/bench/baseline/intake/"
@@ -237,6 +238,19 @@ def main() -> int:
     parser.add_argument(
         "--only", default="", help="comma-separated phases: copy,baseline,inproc,ingest,http"
     )
+    parser.add_argument(
+        "--indicators",
+        type=int,
+        default=None,
+        help="load this many active global indicators first (COPY; kept between runs)",
+    )
+    parser.add_argument(
+        "--intel",
+        choices=("on", "off", "both"),
+        default="on",
+        help="threat-intelligence matching at intake: on (as shipped), off (receiver "
+        "disconnected), or both (each 'ours' phase run off, then on)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup, args.baseline_duration, args.inproc_duration = 4, 1, 3, 3
@@ -269,6 +283,16 @@ def main() -> int:
         sample = json.loads(batches.next()[1])[0]
         batches.reset()
         print(f"   one alert: {len(common.dumps(sample))} bytes of JSON, e.g. {sample['title']!r}")
+        if args.indicators is not None:
+            print(f"   {intel.ensure_indicators(args.indicators)}")
+        print(f"   threat intelligence: {intel.loaded():,} bench indicators, matching {args.intel}")
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.intel]
+
+    def tag(enabled: bool) -> str:
+        return "" if args.intel != "both" else (" [intel on]" if enabled else " [intel off]")
+
+    def matches_note() -> None:
+        print(f"   intel matches stored: {intel.count_matches():,}")
 
     def fresh_sent(done_count: int) -> int:
         return history_rows + done_count * (args.batch - old)
@@ -298,29 +322,36 @@ def main() -> int:
                 "baseline", *out, cpu=meter.stop(), expect_rows=fresh_sent(batches.index)
             )
 
-    if "inproc" in phases:
-        with common.section("OURS in-process: Django handler -> IntakeView, no HTTP server"):
+    for enabled in modes if "inproc" in phases else []:
+        intel.set_matching(enabled)
+        with common.section(
+            "OURS in-process: Django handler -> IntakeView, no HTTP server" + tag(enabled)
+        ):
             common.reset_alerts(history)
             batches.reset()
             meter = common.CpuMeter().start()
             out = common.run_in_loop_thread(
                 run_in_process, batches, sources, INTAKE_PATH, args.inproc_duration, 1
             )
-            results["ours_inproc"] = report(
+            results["ours_inproc" + tag(enabled)] = report(
                 "ours", *out, cpu=meter.stop(), expect_rows=fresh_sent(batches.index)
             )
+            matches_note()
 
-    if "ingest" in phases:
-        with common.section("OURS parse + ingest only (no Django request handling)"):
+    for enabled in modes if "ingest" in phases else []:
+        intel.set_matching(enabled)
+        with common.section("OURS parse + ingest only (no Django request handling)" + tag(enabled)):
             common.reset_alerts(history)
             batches.reset()
             meter = common.CpuMeter().start()
             out = common.run_in_loop_thread(
                 run_ingest_only, batches, sources, args.inproc_duration, 1
             )
-            results["ours_ingest_only"] = report(
+            results["ours_ingest_only" + tag(enabled)] = report(
                 "ours", *out, cpu=meter.stop(), expect_rows=fresh_sent(batches.index)
             )
+            matches_note()
+    intel.set_matching(True)
 
     if "http" in phases:
         with common.section(
@@ -345,11 +376,14 @@ def main() -> int:
             results["baseline_http"] = report(
                 "baseline", *out, cpu=cpu, expect_rows=fresh_sent(batches.index)
             )
-        for count in workers:
-            with common.section(f"OURS over HTTP: daphne x{count}, {args.conns} connections each"):
+        for count, enabled in [(c, e) for c in workers for e in modes]:
+            with common.section(
+                f"OURS over HTTP: daphne x{count}, {args.conns} connections each" + tag(enabled)
+            ):
                 common.reset_alerts(history)
                 batches.reset()
-                with common.Daphnes(count, "mssp.settings", f"ours-x{count}") as daphnes:
+                settings_module = "mssp.settings" if enabled else "bench.settings_nointel"
+                with common.Daphnes(count, settings_module, f"ours-x{count}") as daphnes:
                     meter = common.CpuMeter(daphnes.pids).start()
                     out = asyncio.run(
                         drive_http(
@@ -363,9 +397,10 @@ def main() -> int:
                         )
                     )
                     cpu = meter.stop()
-                results[f"ours_http_x{count}"] = report(
+                results[f"ours_http_x{count}" + tag(enabled)] = report(
                     f"ours x{count}", *out, cpu=cpu, expect_rows=fresh_sent(batches.index)
                 )
+                matches_note()
 
     print(
         "\n== SUMMARY (alerts/s; PostgreSQL; batches of "
@@ -376,22 +411,35 @@ def main() -> int:
         ("CEILING  COPY into alerts_alert", results.get("copy")),
         ("baseline in-process (DRF + create())", results.get("baseline_inproc")),
         ("baseline over HTTP", results.get("baseline_http")),
-        ("ours parse + ingest only", results.get("ours_ingest_only")),
-        ("ours in-process (Django handler)", results.get("ours_inproc")),
-        *[(f"ours over HTTP, daphne x{w}", results.get(f"ours_http_x{w}")) for w in workers],
+        *[
+            (f"ours parse + ingest only{tag(e)}", results.get("ours_ingest_only" + tag(e)))
+            for e in modes
+        ],
+        *[
+            (f"ours in-process (Django handler){tag(e)}", results.get("ours_inproc" + tag(e)))
+            for e in modes
+        ],
+        *[
+            (f"ours over HTTP, daphne x{w}{tag(e)}", results.get(f"ours_http_x{w}" + tag(e)))
+            for w in workers
+            for e in modes
+        ],
     ]
     for label, value in rows:
         if value is not None:
-            print(f"   {label:<40} {value:>10,.0f}")
+            print(f"   {label:<52} {value:>10,.0f}")
     if best_http and results.get("baseline_http"):
         speedup = best_http / results["baseline_http"]
         verdict = "MET" if speedup >= 5 else "NOT MET"
         print(f"   ours / baseline over HTTP: {speedup:.1f}x (target >= 5x: {verdict})")
-    if results.get("ours_inproc") and results.get("baseline_inproc"):
-        print(
-            f"   ours / baseline in-process: "
-            f"{results['ours_inproc'] / results['baseline_inproc']:.1f}x"
-        )
+    ours_inproc = results.get("ours_inproc" + tag(modes[-1]))
+    if ours_inproc and results.get("baseline_inproc"):
+        print(f"   ours / baseline in-process: {ours_inproc / results['baseline_inproc']:.1f}x")
+    if args.intel == "both":
+        for key in ("ours_ingest_only", "ours_inproc", *(f"ours_http_x{w}" for w in workers)):
+            off, on = results.get(key + tag(False)), results.get(key + tag(True))
+            if off and on:
+                print(f"   {key}: intel on / off = {on / off:.0%}")
     if best_http:
         verdict = "MET" if best_http >= 10_000 else "NOT MET"
         print(f"   best over HTTP: {best_http:,.0f} alerts/s (target >= 10,000: {verdict})")

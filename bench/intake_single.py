@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _common as common  # noqa: E402
+from bench import _intel as intel  # noqa: E402
 from bench.ingest_batch import BASELINE_PATH, INTAKE_PATH, Batches  # noqa: E402
 
 FLOOR_PATH = "/bench/floor/"
@@ -192,6 +193,18 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--load", type=float, default=0.7, help="open loop: share of max")
     parser.add_argument("--rate", type=float, default=0, help="open loop: fixed req/s instead")
+    parser.add_argument(
+        "--indicators",
+        type=int,
+        default=None,
+        help="load this many active global indicators first (COPY; kept between runs)",
+    )
+    parser.add_argument(
+        "--intel",
+        choices=("on", "off"),
+        default="on",
+        help="threat-intelligence matching at intake: on (as shipped) or off",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.open_duration, args.baseline_duration, args.warmup = 4, 5, 3, 1
@@ -210,6 +223,11 @@ def main() -> int:
         workload = common.Workload(sources, 0)
         singles = Singles(workload)
         print(f"   {len(sources)} tenants; one alert = {len(singles.next()[1])} bytes of JSON")
+        if args.indicators is not None:
+            print(f"   {intel.ensure_indicators(args.indicators)}")
+        print(f"   threat intelligence: {intel.loaded():,} bench indicators, matching {args.intel}")
+        intel.set_matching(args.intel == "on")
+    ours_settings = "mssp.settings" if args.intel == "on" else "bench.settings_nointel"
 
     def fresh() -> None:
         common.reset_alerts([])
@@ -231,7 +249,7 @@ def main() -> int:
     for count in workers:
         with common.section(f"OURS closed loop: daphne x{count}, {args.conns} connections each"):
             fresh()
-            with common.Daphnes(count, "mssp.settings", f"single-x{count}") as daphnes:
+            with common.Daphnes(count, ours_settings, f"single-x{count}") as daphnes:
                 meter = common.CpuMeter(daphnes.pids).start()
                 rate, latencies, errors = asyncio.run(
                     closed_loop(
@@ -311,7 +329,7 @@ def main() -> int:
 
     with common.section(f"OURS open loop: daphne x{best_workers}, {offered:,} req/s offered"):
         fresh()
-        with common.Daphnes(best_workers, "mssp.settings", "single-open") as daphnes:
+        with common.Daphnes(best_workers, ours_settings, "single-open") as daphnes:
             meter = common.CpuMeter(daphnes.pids).start()
             lat, errors, achieved, lateness = asyncio.run(
                 open_loop(

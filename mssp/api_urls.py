@@ -13,6 +13,13 @@ from alerts.api.views import (
     SuppressionRuleViewSet,
 )
 from findings.api.views import EngagementViewSet, FindingViewSet, ScanImportViewSet
+from intel.api.views import (
+    ImportViewSet,
+    IndicatorViewSet,
+    MatchViewSet,
+    RetroHuntViewSet,
+    SightingsView,
+)
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -59,11 +66,16 @@ router.register("reports", ReportViewSet, basename="report")
 router.register("findings/imports", ScanImportViewSet, basename="finding-import")
 router.register("findings/engagements", EngagementViewSet, basename="engagement")
 router.register("findings", FindingViewSet, basename="finding")
+router.register("intel/indicators", IndicatorViewSet, basename="intel-indicator")
+router.register("intel/imports", ImportViewSet, basename="intel-import")
+router.register("intel/retro-hunts", RetroHuntViewSet, basename="intel-retro-hunt")
+router.register("intel/matches", MatchViewSet, basename="intel-match")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),
     path("me/", MeView.as_view(), name="me"),
     path("intake/<str:source>/", IntakeView.as_view(), name="intake"),
     path("sla/summary/", SlaSummaryView.as_view(), name="sla-summary"),
+    path("intel/sightings/", SightingsView.as_view(), name="intel-sightings"),
     *router.urls,
 ]

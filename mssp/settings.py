@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "alerts",
     "sla",
     "reports",
+    "intel",
     "findings",
 ]
 
@@ -222,7 +223,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "stalled-reports": {"task": "reports.tasks.resume_stalled_reports", "schedule": 60.0},
     # Scanner imports whose task was lost go on from their last committed chunk.
     "stalled-finding-imports": {"task": "findings.tasks.resume_stalled_imports", "schedule": 60.0},
+    # Indicators whose validity ended are marked expired (matching ignores them already).
+    "expire-indicators": {"task": "intel.tasks.expire_indicators", "schedule": 60.0},
 }
+
+# --- Threat intelligence ----------------------------------------------------------------------
+# How far back a new indicator (or import) searches earlier alerts, and how far back the
+# incident page looks for the same observable at other customers (MSSP staff only).
+INTEL_RETRO_HUNT_DAYS = env_int("INTEL_RETRO_HUNT_DAYS", 30)
+INTEL_SIGHTING_DAYS = env_int("INTEL_SIGHTING_DAYS", 30)
+# An uploaded indicator list: larger files are answered 413, more records 400.
+INTEL_IMPORT_MAX_BYTES = env_int("INTEL_IMPORT_MAX_BYTES", 4 * 1024 * 1024)
+INTEL_IMPORT_MAX_RECORDS = env_int("INTEL_IMPORT_MAX_RECORDS", 100_000)
 
 # --- Authentication ----------------------------------------------------------------------------
 AUTH_USER_MODEL = "tenants.User"
@@ -299,6 +311,11 @@ SPECTACULAR_SETTINGS = {
         "FindingStatusEnum": "findings.models.FindingStatus",
         "EngagementKindEnum": "findings.models.Engagement.Kind",
         "ScannerEnum": "findings.models.Scanner",
+        "IndicatorTypeEnum": "intel.models.IndicatorType",
+        "IndicatorStatusEnum": "intel.models.Indicator.Status",
+        "IntelJobStatusEnum": "intel.models.IndicatorImport.Status",
+        "TlpEnum": "intel.models.Tlp",
+        "IndicatorListFormatEnum": "intel.models.IndicatorImport.Format",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -30,6 +30,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("reports.urls")),
     path("", include("findings.urls")),
+    path("", include("intel.urls")),
     path("", include("alerts.urls")),
     path("", include("sla.urls_incident")),
     path("", include("tenants.urls")),

@@ -182,6 +182,7 @@ def populate_tenant(tenant, author: User) -> None:
 
         ReportSchedule.objects.create(tenant=tenant, frequency="weekly")
     generated_report(tenant, author)
+    populate_intel(tenant, author)
     populate_findings(tenant, author)
 
 
@@ -225,6 +226,20 @@ def populate_findings(tenant, author: User) -> None:
     )
 
 
+def populate_intel(tenant, author: User) -> None:
+    """The tenant's own indicator (naming the 10.0.0.1 of ingest_alerts), an import, and a
+    retro-hunt that finds that alert (a match)."""
+    from intel.models import IndicatorImport
+    from intel.services import indicator_create, retro_hunt_run, retro_hunt_start
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([tenant.pk]):
+        own, _, _ = indicator_create(tenant.pk, "ip", "10.0.0.1", {}, actor=author, hunt=False)
+        IndicatorImport.objects.create(tenant=tenant, format="text", content="10.0.0.1", total=1)
+        hunt = retro_hunt_start(tenant.pk, indicator=own, actor=author)
+    retro_hunt_run(str(hunt.pk), tenant.pk)
+
+
 def generated_report(tenant, requested_by: User | None = None, *, days: int = 1, **kwargs):
     """A report of the last `days` days of `tenant`, requested and generated (done) through
     the real services, as a worker would."""
@@ -244,3 +259,50 @@ def generated_report(tenant, requested_by: User | None = None, *, days: int = 1,
     report_generate(tenant.pk, report.pk)
     with tenant_scope([tenant.pk]):
         return Report.objects.for_tenant(tenant).get(pk=report.pk)
+
+
+def intel_rows(world: dict, n: int) -> None:
+    """n global indicators and n of tenant A's own, each with an import, a retro-hunt and a
+    match on an alert of A (for list query counts)."""
+    from alerts.ingest import ingest
+    from alerts.intake.generic import parse
+    from intel.models import IndicatorImport
+    from intel.services import indicator_create, retro_hunt_run, retro_hunt_start
+    from tenants.rls import rls_bypass, tenant_scope
+
+    a = world["a"]
+    for i in range(n):
+        number = uuid.uuid4().int
+        value = f"198.18.{number % 250}.{number // 250 % 250 + 1}"
+        with rls_bypass("test fixture"):
+            for tenant_id in (None, a.pk):
+                own, _, _ = indicator_create(
+                    tenant_id,
+                    "ip",
+                    value,
+                    {"confidence": 10},
+                    actor=world["mssp_admin"],
+                    hunt=False,
+                )
+                IndicatorImport.objects.create(tenant_id=tenant_id, format="text", total=1)
+                hunt = retro_hunt_start(tenant_id, indicator=own, actor=world["mssp_admin"])
+        with tenant_scope([a.pk]):
+            source = (
+                IntakeSource.objects.for_tenant(a)
+                .select_related("tenant")
+                .get(pk=world["a_source"].pk)
+            )
+            ingest(
+                source,
+                [
+                    parse(
+                        {
+                            "title": f"intel {i}",
+                            "severity": "low",
+                            "source_ref": uuid.uuid4().hex,
+                            "observables": [{"type": "ip", "value": value}],
+                        }
+                    )
+                ],
+            )
+        retro_hunt_run(str(hunt.pk), a.pk)

@@ -160,7 +160,11 @@ def cross_tenant_references() -> list[str]:
                 else:
                     continue
                 rows = model.objects.dangerously_unscoped("check").filter(mismatch)
-                if target is not Tenant and model._meta.get_field("tenant").null:
+                if target is not Tenant and (
+                    model._meta.get_field("tenant").null or target._meta.get_field("tenant").null
+                ):
+                    # a row of the MSSP's own (no tenant) may be pointed at from any tenant:
+                    # a global indicator's matches, a default SLA contract
                     rows = rows.exclude(**{f"{field.name}__tenant__isnull": True})
                 if rows.exists():
                     problems.append(f"{model._meta.label}.{field.name}")

@@ -18,6 +18,7 @@ from rest_framework import viewsets
 
 from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
 from findings.models import Engagement, Finding, ScanImport
+from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
@@ -60,6 +61,10 @@ B_OBJECTS = {
     Escalation: lambda w: (w["b_escalation"], w["b_escalation"].pk, w["mssp_admin"]),
     EscalationPolicy: lambda w: (w["b_esc_policy"], w["b_esc_policy"].pk, w["mssp_admin"]),
     Report: lambda w: (w["b_report"], w["b_report"].pk, w["mssp_admin"]),
+    Indicator: lambda w: (w["b_indicator"], w["b_indicator"].pk, w["mssp_admin"]),
+    IndicatorImport: lambda w: (w["b_import"], w["b_import"].pk, w["mssp_admin"]),
+    RetroHunt: lambda w: (w["b_hunt"], w["b_hunt"].pk, w["mssp_admin"]),
+    IndicatorMatch: lambda w: (w["b_match"], w["b_match"].pk, w["mssp_admin"]),
     Finding: lambda w: (w["b_finding"], w["b_finding"].pk, w["mssp_admin"]),
     Engagement: lambda w: (w["b_engagement"], w["b_engagement"].pk, w["mssp_admin"]),
     ScanImport: lambda w: (w["b_scan"], w["b_scan"].pk, w["mssp_admin"]),
@@ -112,10 +117,31 @@ def world(two_tenants):
                 steps=[{"action": "notify_tier"}],
                 is_active=False,
             )
+    from intel.services import indicator_create, retro_hunt_start
+
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):  # each tenant's own indicator names its alert's observable
+            w[f"{name}_indicator"], _, _ = indicator_create(
+                w[name].pk,
+                "ip",
+                "10.9.9.9",
+                {"source": f"{name.upper()}'s secret feed"},
+                actor=w["mssp_admin"],
+                hunt=False,
+            )
+            w[f"{name}_import"] = IndicatorImport.objects.create(
+                tenant=w[name], format="text", filename=f"{name}-secret.txt", total=1
+            )
+            w[f"{name}_hunt"] = retro_hunt_start(
+                w[name].pk, indicator=w[f"{name}_indicator"], actor=w["mssp_admin"]
+            )
     for name in ("a", "b"):
         w[f"{name}_alert"], w[f"{name}_incident"] = ingest_one(
             w[f"{name}_source"], f"{name.upper()}'s secret alert"
         )
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):
+            w[f"{name}_match"] = IndicatorMatch.objects.for_tenant(w[name]).get()
     from sla.escalation import escalation_request
 
     with rls_bypass("test fixture"):
@@ -215,6 +241,9 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(engagement.pk), engagement.name}
         for scan in ScanImport.objects.for_tenant(w["b"]):
             ids |= {str(scan.pk), scan.file_name, scan.sha256}
+        for model in (Indicator, IndicatorImport, RetroHunt, IndicatorMatch):
+            ids |= {str(pk) for pk in model.objects.for_tenant(w["b"]).values_list("pk", flat=True)}
+        ids.add("B's secret feed")
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
@@ -379,6 +408,7 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Escalation: world["a_escalation"].pk,
             EscalationPolicy: world["a_esc_policy"].pk,
             CorrelationRule: world["a_correlation"].pk,
+            Indicator: world["a_indicator"].pk,
             Finding: world["a_finding"].pk,
             Engagement: world["a_engagement"].pk,
         }.get(route.model)

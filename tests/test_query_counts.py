@@ -114,6 +114,10 @@ def add_rows(route, world, n: int) -> None:
                 )
             rows = "".join(f"10.0.0.{i},Finding {i},high,F-{i}\n" for i in range(n * 3))
             scan_imported(tenant, "host,title,severity,id\n" + rows, engagement=engagement)
+    elif name in ("IndicatorViewSet", "ImportViewSet", "RetroHuntViewSet", "MatchViewSet"):
+        from tests.factories import intel_rows
+
+        intel_rows(world, n)
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

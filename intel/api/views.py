@@ -1,0 +1,371 @@
+"""/api/v1/intel/: indicators, imports, retro-hunts, matches and (MSSP staff) sightings.
+
+Rules (intel.services): MSSP staff read global indicators and those of their tenants; admins,
+managers, leads and L2/L3 analysts change global ones and those of the tenants they work;
+customer admins manage their own tenant's. Customers never see global indicators, only the
+matches on their own alerts (never those of TLP:RED global indicators), and never sightings.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, Q
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.response import Response
+
+from alerts.models import Incident, Severity
+from tenants.api.base import ScopedGenericAPIView, TenantScopedViewSet
+from tenants.api.errors import PayloadTooLarge
+from tenants.api.parsers import SafeJSONParser
+from tenants.models import Tenant
+
+from .. import parsing, selectors, services
+from ..models import Indicator, IndicatorImport, IndicatorMatch, IndicatorType, RetroHunt, Tlp
+from .serializers import (
+    ImportSerializer,
+    ImportUploadSerializer,
+    IndicatorCreatedSerializer,
+    IndicatorCreateSerializer,
+    IndicatorSerializer,
+    IndicatorUpdateSerializer,
+    MatchSerializer,
+    RetroHuntSerializer,
+    SightingSerializer,
+)
+
+
+class IntelViewMixin:
+    """Staff see global rows beside their tenants'; the management endpoints are for MSSP
+    staff and customer admins."""
+
+    include_mssp_rows = True
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not services.may_use_intel(self.access):
+            raise PermissionDenied("Threat intelligence is managed by MSSP staff and admins.")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "access": self.access}
+
+
+class ScopeFilter(django_filters.FilterSet):
+    tenant = django_filters.CharFilter(field_name="tenant__slug", max_length=63)
+    scope = django_filters.ChoiceFilter(
+        choices=[("global", "global"), ("tenant", "tenant")], method="by_scope"
+    )
+
+    def by_scope(self, queryset, name, value):
+        return queryset.filter(tenant__isnull=value == "global")
+
+
+class IndicatorFilter(ScopeFilter):
+    type = django_filters.ChoiceFilter(choices=IndicatorType.choices)
+    status = django_filters.ChoiceFilter(choices=Indicator.Status.choices)
+    tlp = django_filters.ChoiceFilter(choices=Tlp.choices)
+    severity = django_filters.ChoiceFilter(choices=Severity.choices)
+    q = django_filters.CharFilter(
+        method="text", max_length=200, help_text="Text in the value, source or description."
+    )
+
+    class Meta:
+        model = Indicator
+        fields: list[str] = []
+
+    def text(self, queryset, name, value):
+        return queryset.filter(
+            Q(value__icontains=value) | Q(source__icontains=value) | Q(description__icontains=value)
+        )
+
+
+class IndicatorViewSet(
+    IntelViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    """Indicators. Creating one starts a retro-hunt over the last INTEL_RETRO_HUNT_DAYS of
+    alerts of the tenants it applies to (`retro_hunt` in the answer). PATCH changes TLP,
+    confidence, severity, source, description, validity, or revokes it (`status: revoked`)."""
+
+    scoped_model = Indicator
+    serializer_class = IndicatorSerializer
+    filterset_class = IndicatorFilter
+    cursor_ordering = "-id"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("tenant", "created_by")
+
+    @extend_schema(request=IndicatorCreateSerializer, responses={201: IndicatorCreatedSerializer})
+    def create(self, request):
+        serializer = IndicatorCreateSerializer(
+            data=request.data,
+            context={"access": self.access, "customer_slug": self._customer_slug()},
+        )
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        tenant_id = data.pop("tenant_id")
+        if not services.may_manage(self.access, tenant_id):
+            raise PermissionDenied(self._refusal(tenant_id))
+        data.pop("tenant", None)
+        kind, value = data.pop("type"), data.pop("value")
+        indicator, created, hunt = services.indicator_create(
+            tenant_id, kind, value, data, actor=request.user
+        )
+        body = IndicatorCreatedSerializer(
+            indicator, context={"access": self.access, "retro_hunt": hunt}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=IndicatorUpdateSerializer, responses=IndicatorSerializer)
+    def partial_update(self, request, pk=None):
+        indicator = self.get_object()
+        if not services.may_manage(self.access, indicator.tenant_id):
+            raise PermissionDenied(self._refusal(indicator.tenant_id))
+        serializer = IndicatorUpdateSerializer(indicator, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.indicator_update(indicator, serializer.validated_data)
+        return Response(IndicatorSerializer(indicator, context=self.get_serializer_context()).data)
+
+    def perform_destroy(self, instance):
+        if not services.may_manage(self.access, instance.tenant_id):
+            raise PermissionDenied(self._refusal(instance.tenant_id))
+        instance.delete()
+
+    def _customer_slug(self) -> str:
+        if not self.access.is_customer:
+            return ""
+        return Tenant.objects.get(pk=self.access.customer_tenant_id).slug
+
+    def _refusal(self, tenant_id) -> str:
+        if tenant_id is None:
+            return (
+                "Global indicators are managed by MSSP admins, managers, leads and L2/L3 analysts."
+            )
+        return "You may read this tenant's indicators but not change them."
+
+
+class RawTextParser(BaseParser):
+    """An indicator list sent as the raw body (text/plain, text/csv, STIX JSON)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
+
+
+class ImportFilter(ScopeFilter):
+    status = django_filters.ChoiceFilter(choices=IndicatorImport.Status.choices)
+    format = django_filters.ChoiceFilter(choices=IndicatorImport.Format.choices)
+
+    class Meta:
+        model = IndicatorImport
+        fields: list[str] = []
+
+
+class ImportViewSet(
+    IntelViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    TenantScopedViewSet,
+):
+    """Indicator list uploads, parsed in the background: poll `status`, `progress` and the
+    per-record `errors` ([{"index", "error"}]; the index is the STIX object's position or the
+    line number). Upload as multipart (`file` plus the options as fields) or as the raw body
+    with the options as query parameters (`?kind=csv&tlp=amber`). Larger than
+    INTEL_IMPORT_MAX_BYTES: 413; unreadable (not a bundle, not UTF-8, NUL bytes, no CSV
+    `value` column) or more than INTEL_IMPORT_MAX_RECORDS records: 400."""
+
+    scoped_model = IndicatorImport
+    serializer_class = ImportSerializer
+    filterset_class = ImportFilter
+    cursor_ordering = "-id"
+    parser_classes = [MultiPartParser, SafeJSONParser, RawTextParser]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("tenant", "created_by").defer("content")
+
+    @extend_schema(
+        request={
+            "multipart/form-data": ImportUploadSerializer,
+            "text/plain": OpenApiTypes.STR,
+            "text/csv": OpenApiTypes.STR,
+            "application/json": OpenApiTypes.OBJECT,
+        },
+        parameters=[
+            OpenApiParameter("kind", str, enum=IndicatorImport.Format.values),
+            OpenApiParameter("tenant", str),
+            OpenApiParameter("tlp", str, enum=Tlp.values),
+            OpenApiParameter("confidence", int),
+            OpenApiParameter("severity", str, enum=Severity.values),
+            OpenApiParameter("source", str),
+        ],
+        responses={202: ImportSerializer},
+    )
+    def create(self, request):
+        limit = settings.INTEL_IMPORT_MAX_BYTES
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise self._too_large(limit)
+        content_type = request.content_type or ""
+        if content_type.startswith("multipart/form-data"):
+            options = request.data.dict() if hasattr(request.data, "dict") else {}
+            upload = request.data.get("file")
+            if upload is None:
+                raise ValidationError({"file": "Attach the list as 'file'."})
+            if upload.size > limit:
+                raise self._too_large(limit)
+            raw, filename = upload.read(), upload.name or ""
+            options.pop("file", None)
+        else:
+            options = request.query_params.dict()
+            raw, filename = request.body, ""
+            if len(raw) > limit:
+                raise self._too_large(limit)
+        options.pop("page_size", None)
+        serializer = ImportUploadSerializer(data=options)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if not raw.strip():
+            raise ValidationError({"file": "The list is empty."})
+        tenant_id = self._tenant_of(data.pop("tenant", "") or "")
+        if not services.may_manage(self.access, tenant_id):
+            raise PermissionDenied(
+                "Global imports are for MSSP admins, managers, leads and L2/L3 analysts."
+                if tenant_id is None
+                else "You may not import indicators for this tenant."
+            )
+        fmt = data.pop("kind")
+        data.pop("file", None)
+        try:
+            content = parsing.decode(raw)
+            record = services.import_create(
+                tenant_id, fmt, content, filename=filename, defaults=data, actor=request.user
+            )
+        except parsing.UnreadableImport as exc:
+            raise ValidationError({"file": str(exc)}) from None
+        return Response(
+            ImportSerializer(record, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    def _tenant_of(self, slug: str) -> int | None:
+        if self.access.is_customer:
+            tenant = Tenant.objects.get(pk=self.access.customer_tenant_id)
+            if slug and slug != tenant.slug:
+                raise ValidationError({"tenant": f"No such tenant: '{slug}'."})
+            return tenant.pk
+        if not slug:
+            return None
+        tenant = Tenant.objects.filter(slug=slug, pk__in=self.access.tenant_ids).first()
+        if tenant is None:
+            raise ValidationError({"tenant": f"No such tenant: '{slug}'."})
+        return tenant.pk
+
+    @staticmethod
+    def _too_large(limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"The list is larger than {limit // 1024} KiB (INTEL_IMPORT_MAX_BYTES); split it."
+        )
+
+
+class RetroHuntViewSet(
+    IntelViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
+):
+    """Retro-hunts started by new indicators and imports: progress, and how many hits on the
+    alerts of tenants you may see (list them with /api/v1/intel/matches/?retro_hunt=<id>)."""
+
+    scoped_model = RetroHunt
+    serializer_class = RetroHuntSerializer
+    cursor_ordering = "-id"
+    filterset_fields = ["status", "indicator", "indicator_import"]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("tenant")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action == "list":
+            page_ids = getattr(self, "_page_ids", None)
+            if page_ids is not None:
+                context["hit_counts"] = dict(
+                    IndicatorMatch.objects.for_tenants(self.access.tenant_ids)
+                    .filter(retro_hunt_id__in=page_ids)
+                    .values("retro_hunt_id")
+                    .annotate(n=Count("id"))
+                    .values_list("retro_hunt_id", "n")
+                )
+        return context
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        self._page_ids = [hunt.pk for hunt in page] if page is not None else None
+        return page
+
+
+class MatchFilter(django_filters.FilterSet):
+    tenant = django_filters.CharFilter(field_name="tenant__slug", max_length=63)
+    alert = django_filters.UUIDFilter(field_name="alert_id")
+    incident = django_filters.UUIDFilter(field_name="incident_id")
+    retro_hunt = django_filters.UUIDFilter(field_name="retro_hunt_id")
+    indicator = django_filters.UUIDFilter(field_name="indicator_id")
+    origin = django_filters.ChoiceFilter(choices=IndicatorMatch.Origin.choices)
+
+    class Meta:
+        model = IndicatorMatch
+        fields: list[str] = []
+
+
+class MatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Matches of indicators on the alerts of your tenants (everyone who sees the alerts;
+    customers never see those of TLP:RED global indicators)."""
+
+    scoped_model = IndicatorMatch
+    serializer_class = MatchSerializer
+    filterset_class = MatchFilter
+    cursor_ordering = "-id"
+
+    def scope_queryset(self, queryset):
+        if not self.access.is_mssp_staff:
+            queryset = queryset.filter(customer_visible=True)
+            if self.request.query_params.get("indicator"):
+                queryset = queryset.filter(indicator_global=False)
+        return queryset.select_related("tenant")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "access": self.access}
+
+
+class SightingsView(ScopedGenericAPIView):
+    """MSSP staff only: for each observable of an incident, the other tenants you work that
+    saw it in the last INTEL_SIGHTING_DAYS days, with links to their incidents or alerts."""
+
+    filter_backends: list = []
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[OpenApiParameter("incident", OpenApiTypes.UUID, required=True)],
+        responses=SightingSerializer(many=True),
+    )
+    def get(self, request):
+        if not self.access.is_mssp_staff:
+            raise PermissionDenied("Sightings across customers are for MSSP staff.")
+        incident_id = request.query_params.get("incident", "")
+        if not incident_id:
+            raise ValidationError({"incident": "Name the incident: ?incident=<id>."})
+        try:
+            incident = Incident.objects.for_tenants(self.access.tenant_ids).get(pk=incident_id)
+        except (Incident.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+            raise Http404 from None  # another tenant's incident is as absent as a missing one
+        return Response(
+            SightingSerializer(selectors.get_sightings(self.access, incident), many=True).data
+        )

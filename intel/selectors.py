@@ -1,0 +1,122 @@
+"""Reads shared by the intel API and pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from alerts.models import Alert, Incident
+from tenants.access import Access
+from tenants.models import Tenant
+
+from .models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
+
+MAX_SIGHTING_OBSERVABLES = 50
+MAX_SIGHTING_ALERTS = 5000
+LINKS_PER_TENANT = 5
+
+
+def get_indicators(access: Access) -> QuerySet:
+    """Staff: global indicators and those of their tenants; customers: their tenant's own."""
+    if access.is_mssp_staff:
+        return Indicator.objects.dangerously_unscoped("staff read global indicators").filter(
+            Q(tenant_id__in=sorted(access.tenant_ids)) | Q(tenant__isnull=True)
+        )
+    return Indicator.objects.for_tenants(access.tenant_ids)
+
+
+def get_imports(access: Access) -> QuerySet:
+    if access.is_mssp_staff:
+        return IndicatorImport.objects.dangerously_unscoped("staff read global imports").filter(
+            Q(tenant_id__in=sorted(access.tenant_ids)) | Q(tenant__isnull=True)
+        )
+    return IndicatorImport.objects.for_tenants(access.tenant_ids)
+
+
+def get_hunts(access: Access) -> QuerySet:
+    if access.is_mssp_staff:
+        return RetroHunt.objects.dangerously_unscoped("staff read global hunts").filter(
+            Q(tenant_id__in=sorted(access.tenant_ids)) | Q(tenant__isnull=True)
+        )
+    return RetroHunt.objects.for_tenants(access.tenant_ids)
+
+
+def get_matches(access: Access) -> QuerySet:
+    """The matches on the caller's tenants' alerts; a customer never sees those of TLP:RED
+    global indicators."""
+    matches = IndicatorMatch.objects.for_tenants(access.tenant_ids)
+    if not access.is_mssp_staff:
+        matches = matches.filter(customer_visible=True)
+    return matches
+
+
+def incident_observables(incident: Incident, limit: int = 100) -> list[tuple[str, str]]:
+    """The distinct (type, value) observables of the incident's latest alerts."""
+    seen: dict[tuple[str, str], None] = {}
+    rows = (
+        Alert.objects.for_tenant(incident.tenant_id)
+        .filter(incident=incident)
+        .order_by("-id")
+        .values_list("observables", flat=True)[:limit]
+    )
+    for observables in rows:
+        for item in observables or ():
+            if isinstance(item, dict) and item.get("type") and isinstance(item.get("value"), str):
+                seen.setdefault((str(item["type"]), item["value"]), None)
+    return list(seen)
+
+
+def get_sightings(access: Access, incident: Incident, days: int | None = None) -> list[dict]:
+    """For each observable of the incident: how many *other* tenants among those the caller
+    works saw it in their alerts of the last `days` (INTEL_SIGHTING_DAYS), with links to
+    their incidents (or alerts). MSSP staff only: anyone else gets nothing, not even a count.
+    """
+    if not access.is_mssp_staff:
+        return []
+    days = settings.INTEL_SIGHTING_DAYS if days is None else days
+    observables = incident_observables(incident)[:MAX_SIGHTING_OBSERVABLES]
+    others = sorted(access.tenant_ids - {incident.tenant_id})
+    result = {key: {} for key in observables}
+    if observables and others:
+        since = timezone.now() - timedelta(days=days)
+        alerts = Alert.objects.for_tenants(others).filter(received_at__gte=since)
+        wanted = set(observables)
+        if connection.vendor == "postgresql":
+            condition = Q()
+            for kind, value in observables:
+                condition |= Q(observables__contains=[{"type": kind, "value": value}])
+            alerts = alerts.filter(condition)
+        rows = alerts.order_by("-received_at").values_list(
+            "id", "tenant_id", "incident_id", "received_at", "observables"
+        )
+        for alert_id, tenant_id, incident_id, received_at, items in rows[:MAX_SIGHTING_ALERTS]:
+            for item in items or ():
+                if not isinstance(item, dict):
+                    continue
+                key = (str(item.get("type")), item.get("value"))
+                if key not in wanted:
+                    continue
+                links = result[key].setdefault(tenant_id, [])
+                target = ("incident", incident_id) if incident_id else ("alert", alert_id)
+                if len(links) < LINKS_PER_TENANT and target not in [
+                    (link["kind"], link["id"]) for link in links
+                ]:
+                    links.append({"kind": target[0], "id": target[1], "at": received_at})
+    names = dict(Tenant.objects.filter(pk__in=others).values_list("pk", "name"))
+    slugs = dict(Tenant.objects.filter(pk__in=others).values_list("pk", "slug"))
+    return [
+        {
+            "type": kind,
+            "value": value,
+            "tenants": len(per_tenant),
+            "seen": [
+                {"tenant": slugs[t], "tenant_name": names[t], "links": links}
+                for t, links in sorted(per_tenant.items(), key=lambda kv: names.get(kv[0], ""))
+            ],
+        }
+        for (kind, value), per_tenant in result.items()
+    ]

@@ -1,0 +1,511 @@
+"""Threat-intelligence workflows: saving indicators (one, or an import's), retro-hunts, expiry.
+
+Who manages what (`may_manage_global`, `may_manage_tenant`):
+- global indicators (the MSSP's, matched for every tenant): MSSP admins, managers, leads and
+  L2/L3 analysts (an L1 analyst reads them). A global indicator changes the severity of every
+  customer's incidents, so the first tier does not publish them alone.
+- a tenant's own indicators: that tenant's customer admins, and the MSSP staff above who work
+  that tenant.
+- customers never read global indicators; they see the matches on their own alerts (the
+  match rows, without the indicator's source or description) except those of TLP:RED global
+  indicators.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.models import Alert
+from tenants.access import Access
+from tenants.models import StaffRole, Tenant, User
+from tenants.rls import rls_bypass, tenant_scope
+
+from . import matching, parsing
+from .models import Indicator, IndicatorImport, IndicatorMatch, IndicatorType, RetroHunt
+
+logger = logging.getLogger("mssp.intel")
+
+GLOBAL_MANAGERS = frozenset(
+    {
+        StaffRole.ADMIN,
+        StaffRole.MANAGER,
+        StaffRole.LEAD,
+        StaffRole.ANALYST_L3,
+        StaffRole.ANALYST_L2,
+    }
+)
+IMPORT_CHUNK = 500
+HUNT_CHUNK = 2000
+ATTRS = ("tlp", "confidence", "severity", "source", "description", "valid_from", "valid_until")
+
+
+class IntelError(Exception):
+    """A change that cannot be made; the message says why."""
+
+
+def may_use_intel(access: Access) -> bool:
+    """The intel pages and management API: MSSP staff and customer admins."""
+    return access.is_mssp_staff or access.is_customer_admin
+
+
+def may_manage_global(access: Access) -> bool:
+    return access.is_superuser or access.staff_role in GLOBAL_MANAGERS
+
+
+def may_manage_tenant(access: Access, tenant_id: int) -> bool:
+    if tenant_id not in access.tenant_ids:
+        return False
+    if access.is_customer:
+        return access.is_customer_admin and access.customer_tenant_id == tenant_id
+    return may_manage_global(access)
+
+
+def may_manage(access: Access, tenant_id: int | None) -> bool:
+    return may_manage_global(access) if tenant_id is None else may_manage_tenant(access, tenant_id)
+
+
+# --- indicators ---------------------------------------------------------------------------------
+def _scope(tenant_id: int | None):
+    if tenant_id is None:
+        return Indicator.objects.dangerously_unscoped("global indicators").filter(
+            tenant__isnull=True
+        )
+    return Indicator.objects.for_tenant(tenant_id)
+
+
+def _status_for(attrs: dict, now: datetime) -> str:
+    until = attrs.get("valid_until")
+    return Indicator.Status.EXPIRED if until and until <= now else Indicator.Status.ACTIVE
+
+
+@transaction.atomic
+def indicator_create(
+    tenant_id: int | None,
+    kind: str,
+    value: str,
+    attrs: dict,
+    *,
+    actor: User | None,
+    hunt: bool = True,
+) -> tuple[Indicator, bool, RetroHunt | None]:
+    """Save one indicator (already normalised) in its scope; an existing one of the same type
+    and value is updated and made active again. A retro-hunt is started for it."""
+    now = timezone.now()
+    attrs = {k: v for k, v in attrs.items() if k in ATTRS and v is not None}
+    existing = _scope(tenant_id).select_for_update().filter(type=kind, value=value).first()
+    if existing is None:
+        indicator = Indicator(tenant_id=tenant_id, type=kind, value=value, created_by=actor)
+        created = True
+    else:
+        indicator, created = existing, False
+    for name, attr in attrs.items():
+        setattr(indicator, name, attr)
+    indicator.status = _status_for({"valid_until": indicator.valid_until}, now)
+    indicator.save()
+    retro = None
+    if hunt and indicator.status == Indicator.Status.ACTIVE:
+        retro = retro_hunt_start(tenant_id, indicator=indicator, actor=actor)
+    return indicator, created, retro
+
+
+def indicator_update(indicator: Indicator, changes: dict) -> Indicator:
+    """tlp, confidence, severity, source, description, validity and status (active|revoked)."""
+    for name, value in changes.items():
+        setattr(indicator, name, value)
+    now = timezone.now()
+    if (
+        indicator.status == Indicator.Status.ACTIVE
+        and indicator.valid_until
+        and indicator.valid_until <= now
+    ):
+        indicator.status = Indicator.Status.EXPIRED
+    indicator.save()
+    return indicator
+
+
+# --- imports --------------------------------------------------------------------------------------
+def import_create(
+    tenant_id: int | None,
+    fmt: str,
+    content: str,
+    *,
+    filename: str = "",
+    defaults: dict | None = None,
+    actor: User | None,
+) -> IndicatorImport:
+    """Check the document is readable (an unreadable one raises parsing.UnreadableImport, the
+    caller's 400), store it and start its background parse after commit."""
+    total = parsing.count(fmt, content)
+    limit = settings.INTEL_IMPORT_MAX_RECORDS
+    if total > limit:
+        raise parsing.UnreadableImport(
+            f"The file has {total} records; an import takes at most {limit}. Split it."
+        )
+    record = IndicatorImport.objects.create(
+        tenant_id=tenant_id,
+        format=fmt,
+        filename=filename[:255],
+        content=content,
+        size=len(content.encode()),
+        defaults=_json_defaults(defaults or {}),
+        total=total,
+        created_by=actor,
+    )
+    import_id, scope = str(record.pk), tenant_id
+    transaction.on_commit(lambda: _enqueue_import(import_id, scope))
+    return record
+
+
+def _enqueue_import(import_id: str, tenant_id: int | None) -> None:
+    from .tasks import run_import
+
+    run_import.delay(import_id, tenant_id)
+
+
+def _json_defaults(defaults: dict) -> dict:
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in defaults.items()
+        if v not in (None, "")
+    }
+
+
+def _import_scope(tenant_id: int | None):
+    return tenant_scope([tenant_id] if tenant_id else [], staff=tenant_id is None)
+
+
+def _imports(tenant_id: int | None):
+    if tenant_id is None:
+        return IndicatorImport.objects.dangerously_unscoped("global import").filter(
+            tenant__isnull=True
+        )
+    return IndicatorImport.objects.for_tenant(tenant_id)
+
+
+def import_run(import_id: str, tenant_id: int | None) -> str:
+    """Parse and save an import's records in chunks, each chunk its own transaction, progress
+    and per-record errors stored as it goes. Idempotent: a finished import is left alone, and
+    a redelivered one starts over (saving an indicator twice updates it)."""
+    with _import_scope(tenant_id):
+        record = _imports(tenant_id).select_for_update().filter(pk=import_id).first()
+        if record is None or record.status in (
+            IndicatorImport.Status.DONE,
+            IndicatorImport.Status.FAILED,
+        ):
+            return record.status if record else "missing"
+        record.status = IndicatorImport.Status.RUNNING
+        record.started_at = timezone.now()
+        record.processed = record.created_count = record.updated_count = 0
+        record.rejected_count = 0
+        record.errors = []
+        record.save()
+    defaults = _parsed_defaults(record.defaults)
+    errors: list[dict] = []
+    counts = {"created": 0, "updated": 0, "rejected": 0, "processed": 0}
+    chunk: list[parsing.IndicatorRecord] = []
+    try:
+        for item in parsing.records(record.format, record.content):
+            if isinstance(item, parsing.RecordError):
+                counts["rejected"] += 1
+                counts["processed"] += 1
+                if len(errors) < IndicatorImport.MAX_ERRORS:
+                    errors.append({"index": item.index, "error": item.error})
+                continue
+            chunk.append(item)
+            if len(chunk) >= IMPORT_CHUNK:
+                _save_chunk(record, chunk, defaults, counts, errors)
+                chunk = []
+        _save_chunk(record, chunk, defaults, counts, errors)
+    except parsing.UnreadableImport as exc:
+        with _import_scope(tenant_id):
+            _imports(tenant_id).filter(pk=import_id).update(
+                status=IndicatorImport.Status.FAILED,
+                error=str(exc),
+                finished_at=timezone.now(),
+                content="",
+            )
+        return IndicatorImport.Status.FAILED
+    with _import_scope(tenant_id):
+        _imports(tenant_id).filter(pk=import_id).update(
+            status=IndicatorImport.Status.DONE,
+            processed=max(counts["processed"], record.total),
+            total=max(counts["processed"], record.total),
+            created_count=counts["created"],
+            updated_count=counts["updated"],
+            rejected_count=counts["rejected"],
+            errors=errors,
+            finished_at=timezone.now(),
+            content="",
+        )
+        if counts["created"] or counts["updated"]:
+            record = _imports(tenant_id).get(pk=import_id)
+            retro_hunt_start(tenant_id, indicator_import=record, actor=record.created_by)
+    return IndicatorImport.Status.DONE
+
+
+def _parsed_defaults(defaults: dict) -> dict:
+    parsed = {}
+    for name, value in defaults.items():
+        if name in ("valid_from", "valid_until") and isinstance(value, str):
+            parsed[name] = parsing.moment_of(value, name)
+        elif name in ATTRS:
+            parsed[name] = value
+    return parsed
+
+
+def _save_chunk(
+    record: IndicatorImport,
+    chunk: list[parsing.IndicatorRecord],
+    defaults: dict,
+    counts: dict,
+    errors: list,
+) -> None:
+    """Upsert one chunk of records in the import's scope, and store the progress."""
+    tenant_id = record.tenant_id
+    now = timezone.now()
+    latest: dict[tuple[str, str], parsing.IndicatorRecord] = {}
+    for item in chunk:
+        try:
+            kind, value = matching.normalise.normalise(item.type, item.value)
+        except matching.normalise.InvalidIndicator as exc:
+            counts["rejected"] += 1
+            if len(errors) < IndicatorImport.MAX_ERRORS:
+                errors.append({"index": item.index, "error": str(exc)})
+            continue
+        latest[(kind, value)] = parsing.IndicatorRecord(item.index, kind, value, item.attrs)
+    counts["processed"] += len(chunk)
+    with _import_scope(tenant_id):
+        if latest:
+            existing = {
+                (i.type, i.value): i
+                for i in _scope(tenant_id)
+                .select_for_update()
+                .filter(value__in=sorted({v for _, v in latest}))
+            }
+            new, changed = [], []
+            for (kind, value), item in latest.items():
+                attrs = {**defaults, **item.attrs}
+                indicator = existing.get((kind, value))
+                if indicator is None:
+                    indicator = Indicator(
+                        tenant_id=tenant_id,
+                        type=kind,
+                        value=value,
+                        created_by=record.created_by,
+                        created_at=now,
+                    )
+                    new.append(indicator)
+                else:
+                    changed.append(indicator)
+                for name in ATTRS:
+                    if name in attrs:
+                        setattr(indicator, name, attrs[name])
+                if indicator.confidence is None or not 0 <= indicator.confidence <= 100:
+                    indicator.confidence = 50
+                indicator.status = _status_for(attrs, now)
+                indicator.last_import_id = record.pk
+                indicator.updated_at = now
+            Indicator.objects.bulk_create(new, ignore_conflicts=True)
+            if changed:
+                Indicator.objects.bulk_update(
+                    changed, [*ATTRS, "status", "last_import", "updated_at"]
+                )
+            counts["created"] += len(new)
+            counts["updated"] += len(changed)
+        _imports(tenant_id).filter(pk=record.pk).update(
+            processed=counts["processed"],
+            created_count=counts["created"],
+            updated_count=counts["updated"],
+            rejected_count=counts["rejected"],
+            errors=errors,
+        )
+
+
+# --- retro-hunts --------------------------------------------------------------------------------
+def retro_hunt_start(
+    tenant_id: int | None,
+    *,
+    indicator: Indicator | None = None,
+    indicator_import: IndicatorImport | None = None,
+    actor: User | None,
+    days: int | None = None,
+) -> RetroHunt:
+    """A hunt over the last `days` (INTEL_RETRO_HUNT_DAYS) of alerts of the tenants the
+    indicator(s) apply to, run in the background after commit."""
+    now = timezone.now()
+    days = settings.INTEL_RETRO_HUNT_DAYS if days is None else days
+    hunt = RetroHunt.objects.create(
+        tenant_id=tenant_id,
+        indicator=indicator,
+        indicator_import=indicator_import,
+        since=now - timedelta(days=days),
+        until=now,
+        created_by=actor,
+    )
+    hunt_id = str(hunt.pk)
+    transaction.on_commit(lambda: _enqueue_hunt(hunt_id, tenant_id))
+    return hunt
+
+
+def _enqueue_hunt(hunt_id: str, tenant_id: int | None) -> None:
+    from .tasks import run_retro_hunt
+
+    run_retro_hunt.delay(hunt_id, tenant_id)
+
+
+def _hunts(tenant_id: int | None):
+    if tenant_id is None:
+        return RetroHunt.objects.dangerously_unscoped("global retro-hunt").filter(
+            tenant__isnull=True
+        )
+    return RetroHunt.objects.for_tenant(tenant_id)
+
+
+@dataclass
+class HuntMatcher:
+    """The hunt's indicators in memory: exact values by (type, value), networks in a list."""
+
+    exact: dict
+    networks: list
+
+    @classmethod
+    def of(cls, rows: list[tuple]) -> HuntMatcher:
+        import ipaddress
+
+        exact, networks = {}, []
+        for row in rows:
+            if row[2] == IndicatorType.CIDR:
+                networks.append((ipaddress.ip_network(row[3]), row))
+            else:
+                exact[(row[2], row[3])] = row
+        return cls(exact, networks)
+
+    def hits(self, alerts: list[tuple]) -> list[matching.Hit]:
+        import ipaddress
+
+        found, seen = [], set()
+        for alert_id, observables, _severity, incident_id in alerts:
+            for kind, value, indicator_type, lookup in matching.lookups_of(observables):
+                rows = []
+                if (indicator_type, lookup) in self.exact:
+                    rows.append(self.exact[(indicator_type, lookup)])
+                if indicator_type == IndicatorType.IP and self.networks:
+                    address = ipaddress.ip_address(lookup)
+                    rows += [
+                        row
+                        for net, row in self.networks
+                        if net.version == address.version and address in net
+                    ]
+                for row in rows:
+                    if (alert_id, row[0]) not in seen:
+                        seen.add((alert_id, row[0]))
+                        found.append(matching.Hit(alert_id, incident_id, kind, value, row))
+        return found
+
+
+def _hunt_indicators(hunt: RetroHunt) -> list[tuple]:
+    rows = _scope(hunt.tenant_id).filter(status=Indicator.Status.ACTIVE)
+    if hunt.indicator_id:
+        rows = rows.filter(pk=hunt.indicator_id)
+    else:
+        rows = rows.filter(last_import_id=hunt.indicator_import_id)
+    return list(rows.values_list(*matching.INDICATOR_COLUMNS))
+
+
+def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
+    """Walk the hunt's tenants' alerts of its period in chunks (keyset on received_at, id),
+    each chunk its own transaction in that tenant's scope; the cursor and progress are stored
+    with each chunk, so a redelivered task goes on where the last one stopped."""
+    staff = tenant_id is None
+    with tenant_scope([tenant_id] if tenant_id else [], staff=staff):
+        hunt = _hunts(tenant_id).select_for_update().filter(pk=hunt_id).first()
+        if hunt is None or hunt.status in (RetroHunt.Status.DONE, RetroHunt.Status.FAILED):
+            return hunt.status if hunt else "missing"
+        matcher = HuntMatcher.of(_hunt_indicators(hunt))
+        if hunt.status == RetroHunt.Status.PENDING:
+            tenants = (
+                [tenant_id]
+                if tenant_id
+                else list(
+                    Tenant.objects.filter(status=Tenant.Status.ACTIVE)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)
+                )
+            )
+            hunt.tenant_ids = tenants
+            hunt.cursor = [0, None, None]
+            hunt.status = RetroHunt.Status.RUNNING
+            hunt.started_at = timezone.now()
+            hunt.save()
+    if hunt.status == RetroHunt.Status.RUNNING and hunt.alerts_total == 0 and hunt.tenant_ids:
+        with tenant_scope(hunt.tenant_ids, staff=staff):
+            total = (
+                Alert.objects.for_tenants(hunt.tenant_ids)
+                .filter(received_at__gte=hunt.since, received_at__lt=hunt.until)
+                .count()
+            )
+            _hunts(tenant_id).filter(pk=hunt_id).update(alerts_total=total)
+    slugs = dict(Tenant.objects.filter(pk__in=hunt.tenant_ids).values_list("pk", "slug"))
+    index, after_at, after_id = hunt.cursor or [0, None, None]
+    scanned, hits = hunt.alerts_scanned, hunt.hits
+    while index < len(hunt.tenant_ids) and (matcher.exact or matcher.networks):
+        current = hunt.tenant_ids[index]
+        with tenant_scope([current], staff=staff):
+            rows = (
+                Alert.objects.for_tenant(current)
+                .filter(received_at__gte=hunt.since, received_at__lt=hunt.until)
+                .order_by("received_at", "id")
+            )
+            if after_at is not None:
+                moment = datetime.fromisoformat(after_at)
+                rows = rows.filter(received_at__gte=moment).exclude(
+                    received_at=moment, id__lte=after_id
+                )
+            batch = list(
+                rows.values_list("id", "observables", "severity", "incident_id", "received_at")[
+                    :HUNT_CHUNK
+                ]
+            )
+            found = matcher.hits([row[:4] for row in batch])
+            recorded = matching.record_matches(
+                current,
+                slugs.get(current, ""),
+                found,
+                origin=IndicatorMatch.Origin.RETRO_HUNT,
+                retro_hunt_id=hunt.pk,
+            )
+            scanned += len(batch)
+            hits += len(recorded)
+            if len(batch) < HUNT_CHUNK:
+                index, after_at, after_id = index + 1, None, None
+            else:
+                after_at, after_id = batch[-1][4].isoformat(), str(batch[-1][0])
+            _hunts(tenant_id).filter(pk=hunt_id).update(
+                cursor=[index, after_at, after_id], alerts_scanned=scanned, hits=hits
+            )
+    with tenant_scope([tenant_id] if tenant_id else [], staff=staff):
+        _hunts(tenant_id).filter(pk=hunt_id).update(
+            status=RetroHunt.Status.DONE,
+            finished_at=timezone.now(),
+            alerts_total=max(scanned, hunt.alerts_total),
+        )
+    return RetroHunt.Status.DONE
+
+
+# --- expiry ---------------------------------------------------------------------------------------
+def expire_indicators(now: datetime | None = None) -> int:
+    """Indicators whose validity has ended become `expired` (matching already ignores them
+    from that moment; this makes the state say so)."""
+    now = now or timezone.now()
+    with rls_bypass("expiry sweep: global and every tenant's indicators"):
+        return (
+            Indicator.objects.dangerously_unscoped("expiry sweep")
+            .filter(status=Indicator.Status.ACTIVE, valid_until__lte=now)
+            .update(status=Indicator.Status.EXPIRED, updated_at=now)
+        )
