@@ -12,7 +12,12 @@ from alerts.api.views import (
     QueueViewSet,
     SuppressionRuleViewSet,
 )
-from findings.api.views import EngagementViewSet, FindingViewSet, ScanImportViewSet
+from findings.api.views import (
+    EngagementViewSet,
+    FindingViewSet,
+    RemediationPolicyViewSet,
+    ScanImportViewSet,
+)
 from intel.api.views import (
     ImportViewSet,
     IndicatorViewSet,
@@ -65,6 +70,9 @@ router.register("reports", ReportViewSet, basename="report")
 # Before "findings": its detail route would otherwise read "imports" as a finding's id.
 router.register("findings/imports", ScanImportViewSet, basename="finding-import")
 router.register("findings/engagements", EngagementViewSet, basename="engagement")
+router.register(
+    "findings/remediation-slas", RemediationPolicyViewSet, basename="remediation-policy"
+)
 router.register("findings", FindingViewSet, basename="finding")
 router.register("intel/indicators", IndicatorViewSet, basename="intel-indicator")
 router.register("intel/imports", ImportViewSet, basename="intel-import")

@@ -600,3 +600,32 @@ def test_findings_are_in_everyones_navigation(client, two_tenants):
     for user in ("a_viewer", "analyst_a"):
         client.force_login(two_tenants[user])
         assert 'href="/findings/"' in client.get("/findings/").content.decode()
+
+
+def test_mssp_admins_override_remediation_targets_per_tenant(
+    api, two_tenants, django_capture_on_commit_callbacks
+):
+    body = {"tenant": "tenant-a", "severity": "critical", "days": 3}
+    assert (
+        api(two_tenants["analyst_a"])
+        .post("/api/v1/findings/remediation-slas/", body, format="json")
+        .status_code
+        == 403
+    )
+    admin = api(two_tenants["mssp_admin"])
+    response = admin.post("/api/v1/findings/remediation-slas/", body, format="json")
+    assert response.status_code == 201, response.content
+    again = admin.post("/api/v1/findings/remediation-slas/", body, format="json")
+    assert again.status_code == 400 and "unique" in again.json()["detail"]
+    customer = api(two_tenants["a_viewer"])
+    assert [
+        p["days"] for p in customer.get("/api/v1/findings/remediation-slas/").json()["results"]
+    ] == [3]
+    assert (
+        api(two_tenants["b_viewer"]).get("/api/v1/findings/remediation-slas/").json()["results"]
+        == []
+    )
+    imported(api(two_tenants["a_admin"]), django_capture_on_commit_callbacks, "scan.nessus")
+    imported(api(two_tenants["b_admin"]), django_capture_on_commit_callbacks, "scan.nessus")
+    assert findings_of(two_tenants["a"])["156032"].clock.target_days == 3
+    assert findings_of(two_tenants["b"])["156032"].clock.target_days == 7

@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework import viewsets
 
 from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
-from findings.models import Engagement, Finding, ScanImport
+from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
@@ -68,6 +68,7 @@ B_OBJECTS = {
     Finding: lambda w: (w["b_finding"], w["b_finding"].pk, w["mssp_admin"]),
     Engagement: lambda w: (w["b_engagement"], w["b_engagement"].pk, w["mssp_admin"]),
     ScanImport: lambda w: (w["b_scan"], w["b_scan"].pk, w["mssp_admin"]),
+    RemediationPolicy: lambda w: (w["b_remediation"], w["b_remediation"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -169,6 +170,9 @@ def world(two_tenants):
         )
         with rls_bypass("test fixture"):
             w[f"{name}_finding"] = Finding.objects.for_tenant(w[name]).get()
+            w[f"{name}_remediation"] = RemediationPolicy.objects.create(
+                tenant=w[name], severity="high", days=21
+            )
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
     return w
@@ -241,6 +245,7 @@ def b_identifiers(w) -> set[str]:
             ids |= {str(engagement.pk), engagement.name}
         for scan in ScanImport.objects.for_tenant(w["b"]):
             ids |= {str(scan.pk), scan.file_name, scan.sha256}
+        ids |= {str(p.pk) for p in RemediationPolicy.objects.for_tenant(w["b"])}
         for model in (Indicator, IndicatorImport, RetroHunt, IndicatorMatch):
             ids |= {str(pk) for pk in model.objects.for_tenant(w["b"]).values_list("pk", flat=True)}
         ids.add("B's secret feed")
@@ -411,6 +416,7 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Indicator: world["a_indicator"].pk,
             Finding: world["a_finding"].pk,
             Engagement: world["a_engagement"].pk,
+            RemediationPolicy: world["a_remediation"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

@@ -102,6 +102,14 @@ def add_rows(route, world, n: int) -> None:
         for _ in range(n):
             generated_report(world["a"], world["a_admin"])
             generated_report(world["b"], world["analyst_b"])
+    elif name == "RemediationPolicyViewSet":
+        from findings.models import RemediationPolicy
+        from tenants.rls import rls_bypass
+        from tests.factories import TenantFactory
+
+        with rls_bypass("test fixture"):
+            for _ in range(n):
+                RemediationPolicy.objects.create(tenant=TenantFactory(), severity="high", days=9)
     elif name in ("FindingViewSet", "EngagementViewSet", "ScanImportViewSet"):
         from findings.models import Engagement
         from tenants.rls import rls_bypass

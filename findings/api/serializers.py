@@ -3,8 +3,18 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from tenants.api.base import ScopedRelatedField
+from tenants.models import Tenant
 
-from ..models import Asset, Engagement, Finding, FindingEvent, RemediationClock, ScanImport, Scanner
+from ..models import (
+    Asset,
+    Engagement,
+    Finding,
+    FindingEvent,
+    RemediationClock,
+    RemediationPolicy,
+    ScanImport,
+    Scanner,
+)
 
 
 class AssetSerializer(serializers.ModelSerializer):
@@ -179,3 +189,16 @@ class ScanImportCreateSerializer(serializers.Serializer):
         max_length=63, required=False, help_text="The tenant's slug (MSSP staff of several)."
     )
     engagement = ScopedRelatedField(Engagement, required=False, allow_null=True)
+
+
+class RemediationPolicySerializer(serializers.ModelSerializer):
+    tenant = serializers.SlugRelatedField(slug_field="slug", queryset=Tenant.objects.all())
+
+    class Meta:
+        model = RemediationPolicy
+        fields = ["id", "tenant", "severity", "days", "at_risk_percent", "updated_at"]
+        read_only_fields = ["id", "updated_at"]
+        extra_kwargs = {
+            "days": {"min_value": 1, "max_value": 3650},
+            "at_risk_percent": {"min_value": 1, "max_value": 99},
+        }

@@ -20,7 +20,7 @@ from tenants.api.parsers import SafeJSONParser
 from tenants.models import Tenant
 
 from .. import importers, services
-from ..models import Engagement, Finding, FindingEvent, ScanImport
+from ..models import Engagement, Finding, FindingEvent, RemediationPolicy, ScanImport
 from ..selectors import MSSP_ONLY, can_import, can_work_findings
 from .filters import FindingFilter
 from .serializers import (
@@ -32,6 +32,7 @@ from .serializers import (
     FindingSerializer,
     NoteSerializer,
     ReasonSerializer,
+    RemediationPolicySerializer,
     ScanImportCreateSerializer,
     ScanImportSerializer,
 )
@@ -313,3 +314,73 @@ class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         )
         scan = self.get_queryset().get(pk=scan.pk)
         return Response(ScanImportSerializer(scan).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RemediationPolicyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    """A tenant's own remediation targets in days per severity, overriding the defaults
+    (critical 7, high 30, medium 90, low 120, info none). Everyone reads their tenants'; MSSP
+    admins write. A new target applies to findings that reach the portal afterwards and to
+    findings the scanner re-rates; running clocks keep the target they started with, as SLA
+    clocks do. Deleting an override returns the tenant to the default."""
+
+    scoped_model = RemediationPolicy
+    serializer_class = RemediationPolicySerializer
+    cursor_ordering = "id"
+    filterset_fields = ["severity"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("tenant")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not self.access.is_mssp_admin:
+            raise PermissionDenied("Only MSSP admins change remediation targets.")
+
+    def _save(self, serializer, action: str) -> None:
+        tenant = serializer.validated_data.get("tenant") or serializer.instance.tenant
+        if tenant.pk not in self.access.tenant_ids:
+            raise ValidationError({"tenant": "No such tenant."})
+        if serializer.instance is not None and tenant.pk != serializer.instance.tenant_id:
+            raise ValidationError({"tenant": "A target stays with its tenant."})
+        try:
+            with transaction.atomic():
+                policy = serializer.save()
+        except IntegrityError:
+            raise ValidationError(
+                {"severity": "This tenant already has a target for that severity."}
+            ) from None
+        from tenants import audit
+
+        audit.record(
+            f"remediation_policy.{action}",
+            tenant=policy.tenant_id,
+            obj=policy,
+            request=self.request._request,
+            summary=f"remediation target {policy.severity}: {policy.days} days",
+        )
+
+    def perform_create(self, serializer):
+        self._save(serializer, "created")
+
+    def perform_update(self, serializer):
+        self._save(serializer, "updated")
+
+    def perform_destroy(self, instance):
+        from tenants import audit
+
+        audit.record(
+            "remediation_policy.deleted",
+            tenant=instance.tenant_id,
+            obj=instance,
+            request=self.request._request,
+            summary=f"remediation target {instance.severity} back to the default",
+        )
+        instance.delete()
