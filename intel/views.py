@@ -184,10 +184,13 @@ def imports(request, access):
 
 
 def _upload(request, access) -> IndicatorImport | str:
+    limit = settings.INTEL_IMPORT_MAX_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit + 64 * 1024:  # before Django reads it
+        return f"The list is larger than {limit // 1024} KiB; split it."
     upload = request.FILES.get("file")
     if upload is None:
         return "Choose a file to upload."
-    limit = settings.INTEL_IMPORT_MAX_BYTES
     if upload.size > limit:
         return f"The list is larger than {limit // 1024} KiB; split it."
     options = {
