@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -118,10 +119,43 @@ def import_request(
             "engagement": str(engagement.pk) if engagement else None,
         },
     )
-    from .tasks import run_import
-
-    run_import.delay_on_commit(tenant.pk, str(scan.pk))
+    enqueue_import(tenant.pk, scan.pk)
     return scan
+
+
+def _embedded_thread() -> bool:
+    """The embedded mode (no worker; `make run` sets REPORTS_BACKGROUND_THREAD for it): work
+    runs in a thread beside the server, so the page answers at once and shows the progress,
+    and the scheduler's SLA sweep never waits for an import."""
+    return settings.CELERY_TASK_ALWAYS_EAGER and settings.REPORTS_BACKGROUND_THREAD
+
+
+def enqueue_import(tenant_id: int, import_id) -> None:
+    """Run the import after the current transaction commits: a Celery task per chunk, or in
+    the embedded mode a thread that runs the chunks one after another."""
+    if _embedded_thread():
+        transaction.on_commit(lambda: _import_in_thread(tenant_id, str(import_id)))
+    else:
+        from .tasks import run_import
+
+        run_import.delay_on_commit(tenant_id, str(import_id))
+
+
+def _import_in_thread(tenant_id: int, import_id: str) -> None:
+    def run() -> None:
+        from .tasks import run_import
+
+        try:
+            while run_import(tenant_id, import_id):
+                pass
+        except Exception:  # the import stays running; resume_stalled_imports takes it up
+            logger.exception(
+                "import %s of tenant %s: background thread failed", import_id, tenant_id
+            )
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    threading.Thread(target=run, name=f"finding-import-{import_id}", daemon=True).start()
 
 
 def import_run(tenant_id: int, import_id: str) -> bool:
@@ -157,9 +191,10 @@ def import_run(tenant_id: int, import_id: str) -> bool:
         _finish(scan, now)
         return False
     scan.save()
-    from .tasks import run_import
+    if not _embedded_thread():  # the thread goes on by itself
+        from .tasks import run_import
 
-    run_import.delay_on_commit(tenant_id, str(scan.pk))
+        run_import.delay_on_commit(tenant_id, str(scan.pk))
     return True
 
 
@@ -313,9 +348,10 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
         for f in Finding.objects.for_tenant(tenant_id)
         .select_for_update()
         .filter(dedup_key__in=list(rows))
+        .order_by("dedup_key")  # one lock order for concurrent imports: no deadlock
     }
     objects, reopened, rerated = [], [], []
-    for key, (record, asset) in rows.items():
+    for key, (record, asset) in sorted(rows.items()):
         before = existing.get(key)
         finding = Finding(
             tenant_id=tenant_id,

@@ -38,6 +38,8 @@ def resume_stalled_imports() -> int:
             .filter(updated_at__lt=cutoff)
             .values_list("tenant_id", "pk")[:100]
         )
+        from .services import enqueue_import
+
         for tenant_id, pk in stalled:
-            run_import.delay_on_commit(tenant_id, str(pk))
+            enqueue_import(tenant_id, pk)
     return len(stalled)

@@ -629,3 +629,35 @@ def test_mssp_admins_override_remediation_targets_per_tenant(
     imported(api(two_tenants["b_admin"]), django_capture_on_commit_callbacks, "scan.nessus")
     assert findings_of(two_tenants["a"])["156032"].clock.target_days == 3
     assert findings_of(two_tenants["b"])["156032"].clock.target_days == 7
+
+
+@pytest.mark.services("postgresql")  # two threads writing (SQLite's test database locks)
+@pytest.mark.django_db(transaction=True)
+def test_embedded_mode_imports_beside_the_server_in_chunks(client, settings, monkeypatch):
+    """No worker (`make run` without Redis): the upload answers at once with the import's
+    page, and a thread of the server's imports the file chunk after chunk."""
+    import time
+
+    from findings import services
+    from tests.factories import MembershipFactory, TenantFactory
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.REPORTS_BACKGROUND_THREAD = True
+    tenant = TenantFactory(slug="embedded")
+    client.force_login(MembershipFactory(tenant=tenant, role="admin").user)
+    data = (SAMPLES / "scan.nessus").read_bytes()
+    response = client.post(
+        "/findings/imports/upload/", {"file": SimpleUploadedFile("scan.nessus", data)}
+    )
+    assert response.status_code == 302
+    deadline = time.monotonic() + 30
+    while b"closed (no longer found)" not in (page := client.get(response["Location"])).content or (
+        b"<progress" in page.content
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with rls_bypass("test"):
+        scan = ScanImport.objects.for_tenant(tenant).get()
+        assert (scan.status, scan.created_count, scan.rejected_count) == ("done", 6, 1)
+        assert Finding.objects.for_tenant(tenant).count() == 6
