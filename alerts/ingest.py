@@ -77,7 +77,9 @@ def ingest(
         _group_into_incidents(source, inserted, now, result, correlation)
     if mark_seen:  # alerts the portal raises about a source (silence) are not signs of life
         _mark_seen(source, now)
+    _publish(source, inserted, result)
     if inserted and signals.alerts_ingested.has_listeners(Alert):
+        # after _publish: what the receivers announce follows alert.created on the stream
         signals.alerts_ingested.send(
             sender=Alert,
             tenant_id=source.tenant_id,
@@ -85,7 +87,6 @@ def ingest(
             alerts=[(a.pk, a.observables, a.severity, a.incident_id) for a in inserted],
             at=now,
         )
-    _publish(source, inserted, result)
     return result
 
 
