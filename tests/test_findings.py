@@ -203,11 +203,19 @@ def test_xml_bombs_and_external_entities_are_refused_with_a_clear_400(
 
 
 @override_settings(FINDINGS_IMPORT_MAX_BYTES=2000)
-def test_an_oversized_upload_is_refused_with_413(api, two_tenants):
+def test_an_oversized_upload_is_refused_with_413(api, client, two_tenants):
     response = upload(api(two_tenants["a_admin"]), "scan.nessus")
     assert response.status_code == 413
     assert response.json()["error"] == "too_large"
     assert "2,000" in response.json()["detail"]
+    client.force_login(two_tenants["a_admin"])
+    data = (SAMPLES / "scan.nessus").read_bytes()
+    page = client.post(
+        "/findings/imports/upload/", {"file": SimpleUploadedFile("scan.nessus", data)}
+    )
+    assert page.status_code == 413 and "at most 2,000 bytes" in page.content.decode()
+    with rls_bypass("test"):
+        assert not ScanImport.objects.for_tenant(two_tenants["a"]).exists()
 
 
 def test_viewers_cannot_import_and_staff_must_name_a_tenant_they_work(api, two_tenants):
@@ -528,6 +536,35 @@ def test_the_remediation_summary_counts_open_overdue_and_remediated(
 
 
 # --- pages -------------------------------------------------------------------------------------
+
+
+def test_engagements_are_created_by_staff_and_customer_admins_and_scope_imports(
+    api, client, two_tenants, django_capture_on_commit_callbacks
+):
+    body = {"name": "External pentest Q4", "kind": "pentest", "scope": "192.0.2.0/24"}
+    assert (
+        api(two_tenants["a_responder"])
+        .post("/api/v1/findings/engagements/", body, format="json")
+        .status_code
+        == 403
+    )
+    created = api(two_tenants["a_admin"]).post("/api/v1/findings/engagements/", body, format="json")
+    assert created.status_code == 201 and created.json()["tenant"] == "tenant-a"
+    engagement = created.json()["id"]
+    # B cannot file an import under A's engagement: it reads as unknown.
+    refused = upload(api(two_tenants["b_admin"]), "findings.csv", engagement=engagement)
+    assert refused.status_code == 400 and "No such object" in refused.json()["detail"]
+    client.force_login(two_tenants["a_admin"])
+    page = client.get("/findings/imports/").content.decode()
+    assert "External pentest Q4" in page
+    imported(
+        api(two_tenants["a_admin"]),
+        django_capture_on_commit_callbacks,
+        "findings.csv",
+        engagement=engagement,
+    )
+    listed = api(two_tenants["a_viewer"]).get(f"/api/v1/findings/?engagement={engagement}").json()
+    assert len(listed["results"]) == 3
 
 
 def test_a_customer_imports_through_the_page_and_follows_its_progress(

@@ -223,9 +223,15 @@ class EngagementViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         tenant = target_tenant(self.access, data.pop("tenant", None))
-        if Engagement.objects.for_tenant(tenant).filter(name=data["name"]).exists():
-            raise ValidationError({"name": "This tenant already has an engagement of that name."})
-        engagement = Engagement.objects.create(tenant=tenant, created_by=request.user, **data)
+        try:
+            with transaction.atomic():
+                engagement = Engagement.objects.create(
+                    tenant=tenant, created_by=request.user, **data
+                )
+        except IntegrityError:
+            raise ValidationError(
+                {"name": "This tenant already has an engagement of that name."}
+            ) from None
         from tenants import audit
 
         audit.record(
