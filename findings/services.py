@@ -54,7 +54,7 @@ from .models import (
 
 logger = logging.getLogger("mssp.findings")
 
-IMPORT_CHUNK = 500  # records one task run imports (one transaction: its progress commits)
+IMPORT_CHUNK = 1000  # records one task run imports (one transaction: its progress commits)
 AUDIENCE = (events.STAFF, events.CUSTOMER)
 S = FindingStatus
 
