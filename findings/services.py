@@ -400,14 +400,17 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
         unique_fields=["tenant", "dedup_key"],
         update_fields=UPSERT_FIELDS,
     )
-    stored = dict(
-        Finding.objects.for_tenant(tenant_id)
+    # Which rows this statement inserted: those carrying this chunk's creation time (an
+    # update leaves created_at alone), exact even when another import raced this one.
+    stored = {
+        key: (pk, created_at)
+        for key, pk, created_at in Finding.objects.for_tenant(tenant_id)
         .filter(dedup_key__in=list(rows))
-        .values_list("dedup_key", "pk")
-    )
+        .values_list("dedup_key", "pk", "created_at")
+    }
     for finding in objects:
-        finding.pk = stored[finding.dedup_key]
-    created = [f for f in objects if f.dedup_key not in existing]
+        finding.pk = stored[finding.dedup_key][0]
+    created = [f for f in objects if stored[f.dedup_key][1] == now]
     scan.created_count += len(created)
     scan.updated_count += len(objects) - len(created)
     targets = clocks.remediation_targets(tenant_id)

@@ -698,3 +698,60 @@ def test_embedded_mode_imports_beside_the_server_in_chunks(client, settings, mon
         scan = ScanImport.objects.for_tenant(tenant).get()
         assert (scan.status, scan.created_count, scan.rejected_count) == ("done", 6, 1)
         assert Finding.objects.for_tenant(tenant).count() == 6
+
+
+@pytest.mark.services("postgresql")  # real concurrency: two transactions at once
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_the_same_scan_at_once_duplicate_nothing():
+    """The unique dedup key decides, not a lookup: two workers importing the same file at the
+    same moment end with one set of findings, one clock each."""
+    import threading
+
+    from django.db import connections
+
+    from findings import importers
+    from findings.services import import_request
+    from findings.tasks import run_import
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory(slug="racing")
+    data = (SAMPLES / "scan.nessus").read_bytes()
+    with tenant_scope([tenant.pk]):
+        scans = [
+            import_request(
+                tenant,
+                data=data,
+                file_name=f"scan{n}.nessus",
+                kind="nessus",
+                engagement=None,
+                actor=None,
+            )
+            for n in range(2)
+        ]
+    assert importers.detect(data) == "nessus"
+    barrier, errors = threading.Barrier(2), []
+
+    def work(scan_id):
+        try:
+            barrier.wait()
+            while run_import(tenant.pk, str(scan_id)):
+                pass
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(s.pk,)) for s in scans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with rls_bypass("test"):
+        assert Finding.objects.for_tenant(tenant).count() == 6
+        assert RemediationClock.objects.for_tenant(tenant).count() == 5  # info has none
+        counts = [
+            (s.created_count, s.updated_count)
+            for s in ScanImport.objects.for_tenant(tenant).order_by("file_name")
+        ]
+    assert sum(c for c, _ in counts) == 6 and sum(u for _, u in counts) == 6
