@@ -30,7 +30,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -196,6 +196,35 @@ def import_run(tenant_id: int, import_id: str) -> bool:
 
         run_import.delay_on_commit(tenant_id, str(scan.pk))
     return True
+
+
+def import_run_or_fail(tenant_id: int, import_id: str) -> bool:
+    """import_run(), and an import that hits an unexpected error (a bug, a value the database
+    refuses) is marked failed with a message instead of being retried for ever. Operational
+    errors (a lost connection, a deadlock) are raised: the task or the stalled-import check
+    tries again."""
+    try:
+        with transaction.atomic():
+            return import_run(tenant_id, import_id)
+    except OperationalError:
+        raise
+    except Exception:
+        logger.exception("import %s of tenant %s failed", import_id, tenant_id)
+        scan = (
+            ScanImport.objects.for_tenant(tenant_id)
+            .select_for_update(of=("self",))
+            .select_related("tenant")
+            .filter(pk=import_id)
+            .first()
+        )
+        if scan is not None and not scan.is_finished:
+            _finish(
+                scan,
+                timezone.now(),
+                failed="The import stopped on an unexpected error (it is logged for the MSSP); "
+                "the findings of its earlier chunks are kept.",
+            )
+        return False
 
 
 def _finish(scan: ScanImport, now: datetime, failed: str = "") -> None:

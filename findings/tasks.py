@@ -19,9 +19,9 @@ STALLED_AFTER = timedelta(minutes=5)
 def run_import(tenant_id: int, import_id: str) -> bool:
     """One chunk of an import (one transaction, so its progress commits); it queues the next
     chunk after commit while records remain."""
-    from .services import import_run
+    from .services import import_run_or_fail
 
-    return import_run(int(tenant_id), import_id)
+    return import_run_or_fail(int(tenant_id), import_id)
 
 
 @shared_task(ignore_result=True)

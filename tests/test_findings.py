@@ -755,3 +755,20 @@ def test_two_imports_of_the_same_scan_at_once_duplicate_nothing():
             for s in ScanImport.objects.for_tenant(tenant).order_by("file_name")
         ]
     assert sum(c for c, _ in counts) == 6 and sum(u for _, u in counts) == 6
+
+
+def test_an_import_that_hits_an_unexpected_error_fails_with_a_message(
+    api, two_tenants, django_capture_on_commit_callbacks, monkeypatch
+):
+    from findings import services
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(services, "_import_records", broken)
+    client = api(two_tenants["a_admin"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, "scan.nessus")
+    body = client.get(f"{IMPORTS}{response.json()['id']}/").json()
+    assert body["status"] == "failed" and "unexpected error" in body["detail"]
+    assert findings_of(two_tenants["a"]) == {}
