@@ -11,7 +11,7 @@ from tenants.access import Access
 from tenants.models import Membership
 
 from .models import OPEN_FINDING_STATUSES, Asset, Finding, FindingStatus, Scanner
-from .services import asset_names
+from .services import asset_names, open_incident_ids_on_assets
 
 S = FindingStatus
 CUSTOMER_WORKERS = (Membership.Role.RESPONDER, Membership.Role.ADMIN)
@@ -98,6 +98,21 @@ def get_open_findings_for_observables(tenant_id: int, observables, limit: int = 
         .filter(asset__in=assets, status__in=OPEN_FINDING_STATUSES)
         .select_related("asset", "clock")
         .order_by("-severity_rank", "id")[:limit]
+    )
+
+
+def get_open_incidents_on_asset(finding: Finding, limit: int = 20) -> list:
+    """The open incidents whose observables name the finding's host, most urgent first."""
+    from alerts.models import Incident
+    from alerts.selectors import URGENCY
+
+    ids = open_incident_ids_on_assets(finding.tenant_id, [finding.asset])
+    if not ids:
+        return []
+    return list(
+        Incident.objects.for_tenant(finding.tenant_id)
+        .filter(pk__in=list(ids))
+        .order_by(*URGENCY)[:limit]
     )
 
 

@@ -979,12 +979,13 @@ def asset_names(assets: Iterable[Asset]) -> dict[tuple[str, str], Asset]:
     return found
 
 
-def raise_incidents_on_assets(tenant_id: int, asset_ids: set) -> int:
-    """Raise the open incidents of this tenant whose observables name these assets."""
-    assets = list(Asset.objects.for_tenant(tenant_id).filter(pk__in=list(asset_ids)))
+def open_incident_ids_on_assets(tenant_id: int, assets: list[Asset]) -> set:
+    """The open incidents of this tenant whose alerts' observables name these assets. On
+    PostgreSQL the alerts are found by JSON containment; elsewhere (the embedded mode's
+    SQLite) the open incidents' alerts are read and matched here."""
     names = asset_names(assets)
     if not names:
-        return 0
+        return set()
     alerts = Alert.objects.for_tenant(tenant_id).filter(
         incident__status__in=_open_incident_statuses(), incident__isnull=False
     )
@@ -997,7 +998,13 @@ def raise_incidents_on_assets(tenant_id: int, asset_ids: set) -> int:
     for incident_id, observables in alerts.values_list("incident_id", "observables").iterator():
         if _names_hit(observables, names):
             incident_ids.add(incident_id)
-    return _raise(tenant_id, incident_ids)
+    return incident_ids
+
+
+def raise_incidents_on_assets(tenant_id: int, asset_ids: set) -> int:
+    """Raise the open incidents of this tenant whose observables name these assets."""
+    assets = list(Asset.objects.for_tenant(tenant_id).filter(pk__in=list(asset_ids)))
+    return _raise(tenant_id, open_incident_ids_on_assets(tenant_id, assets))
 
 
 def incidents_opened(sender, tenant_id, incident_ids, at, details=None, **kwargs) -> None:

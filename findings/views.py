@@ -30,7 +30,13 @@ from .api.serializers import (
 )
 from .api.views import target_tenant
 from .models import Engagement, Finding, FindingEvent, FindingStatus, ScanImport, Scanner
-from .selectors import MSSP_ONLY, allowed_actions, can_import, can_work_findings
+from .selectors import (
+    MSSP_ONLY,
+    allowed_actions,
+    can_import,
+    can_work_findings,
+    get_open_incidents_on_asset,
+)
 
 PAGE_SIZE = 50
 
@@ -118,6 +124,7 @@ def finding_detail(request, access, pk):
             "clock": clock,
             "timeline": list(timeline),
             "actions": allowed_actions(access, finding),
+            "incidents": get_open_incidents_on_asset(finding) if finding.is_open else [],
             "staff": access.is_mssp_staff,
         },
     )

@@ -470,6 +470,11 @@ def test_the_incident_page_shows_the_hosts_open_findings(
     other = ingest_on_host(two_tenants["a_source"], "198.51.100.7", title="Other host")
     page = client.get(f"/incidents/{other.pk}/").content.decode()
     assert "No open finding" in page
+    # And the other way: the finding's page names the open incidents on its host.
+    log4j = findings_of(two_tenants["a"])["156032"]
+    page = client.get(f"/findings/{log4j.pk}/").content.decode()
+    assert "Open incidents on this host" in page and f"/incidents/{incident.pk}/" in page
+    assert f"/incidents/{other.pk}/" not in page
 
 
 def test_overdue_critical_findings_raise_incidents_on_their_host_once(
