@@ -501,7 +501,10 @@ def _close_missing(scan: ScanImport, now: datetime) -> int:
     """What the rescan no longer finds is remediated (verified by the rescan): the findings of
     the same scanner and engagement, or without an engagement, of the same scanner on the
     hosts this scan covered, that this import did not see. Risk acceptances and false
-    positives are left alone."""
+    positives are left alone. An import that brought in no finding at all (every record
+    rejected) closes nothing: it says nothing about what is gone."""
+    if scan.created_count + scan.updated_count == 0:
+        return 0
     scope = Finding.objects.for_tenant(scan.tenant_id).filter(scanner=scan.kind)
     if scan.engagement_id:
         scope = scope.filter(engagement_id=scan.engagement_id)

@@ -126,6 +126,22 @@ def test_a_rescan_updates_closes_what_is_gone_and_adds_what_is_new(
     assert len(findings_of(two_tenants["a"])) == 7
 
 
+def test_an_import_whose_every_record_is_rejected_closes_nothing(
+    api, two_tenants, django_capture_on_commit_callbacks
+):
+    client = api(two_tenants["a_admin"])
+    engagement = client.post(
+        "/api/v1/findings/engagements/", {"name": "Pentest"}, format="json"
+    ).json()["id"]
+    imported(client, django_capture_on_commit_callbacks, "findings.csv", engagement=engagement)
+    bad = b"host,title,severity\nweb01,Broken,catastrophic\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, "findings.csv", content=bad, engagement=engagement)
+    body = client.get(f"{IMPORTS}{response.json()['id']}/").json()
+    assert (body["status"], body["rejected_count"], body["closed_count"]) == ("done", 1, 0)
+    assert {f.status for f in findings_of(two_tenants["a"]).values()} == {"open"}
+
+
 def test_a_rescan_that_still_finds_a_customer_remediated_finding_reopens_it(
     api, two_tenants, django_capture_on_commit_callbacks
 ):
