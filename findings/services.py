@@ -400,14 +400,17 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
             solution=record.solution,
             evidence=record.evidence,
             references=record.references,
-            first_seen=now,
-            last_seen=now,
+            # When the scanner saw it (never later than now); the remediation clock starts at
+            # the import all the same (findings.clocks).
+            first_seen=min(record.seen_at or now, now),
+            last_seen=min(record.seen_at or now, now),
             last_import=scan,
             created_at=now,
             updated_at=now,
         )
         if before is not None:
             finding.pk = before.pk
+            finding.last_seen = max(finding.last_seen, before.last_seen)
             finding.status = before.status
             finding.remediated_at, finding.remediated_by_id = (
                 before.remediated_at,

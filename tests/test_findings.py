@@ -538,8 +538,9 @@ def test_the_remediation_summary_counts_open_overdue_and_remediated(
     imported(client, django_capture_on_commit_callbacks, "rescan.nessus", tenant="tenant-a")
     overdue(findings_of(two_tenants["a"])["156032"])
     now = timezone.now()
+    since = now - timedelta(days=3650)  # first seen is the scanner's time (the samples' dates)
     with tenant_scope([two_tenants["a"].pk]):
-        summary = get_remediation_summary([two_tenants["a"].pk], now - timedelta(days=1), now)
+        summary = get_remediation_summary([two_tenants["a"].pk], since, now + timedelta(days=1))
     assert summary["open_by_severity"] == {
         "critical": 1,
         "high": 1,
@@ -549,7 +550,10 @@ def test_the_remediation_summary_counts_open_overdue_and_remediated(
     }
     assert summary["overdue"] == 1 and summary["overdue_by_severity"]["critical"] == 1
     assert summary["remediated_in_period"] == 1
-    assert summary["mean_time_to_remediate_days"] is not None
+    sweet32 = findings_of(two_tenants["a"])["42873"]
+    expected = (sweet32.remediated_at - sweet32.first_seen).total_seconds() / 86400
+    assert summary["mean_time_to_remediate_days"] == round(expected, 1)
+    assert sweet32.first_seen.isoformat() == "2026-11-24T10:15:02+00:00"
     assert summary["new_in_period"] == 7
     with tenant_scope([two_tenants["b"].pk]):
         empty = get_remediation_summary([two_tenants["b"].pk], now - timedelta(days=1), now)
