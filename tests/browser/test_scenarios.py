@@ -176,6 +176,17 @@ def test_sla_countdown_turns_red_when_breached(personas, page_as, screenshot, li
     screenshot(page, "queue-breached-countdown")
 
 
+def _too_wide(page) -> list[str]:
+    """The outermost elements that stick out past the right edge of the screen."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("body *")]
+            .filter((el) => el.getBoundingClientRect().right > innerWidth + 1)
+            .filter((el) => el.parentElement.getBoundingClientRect().right <= innerWidth + 1)
+            .slice(0, 5)
+            .map((el) => el.tagName + "." + el.className + "#" + el.id)"""
+    )
+
+
 TOUR = ["analyst_a", "lead", "manager", "mssp_admin", "a_admin", "a_responder", "a_viewer"]
 
 
@@ -198,7 +209,9 @@ def test_every_offered_page_renders_for_each_persona(
         phone.goto(entry["url"])
         # Nothing wider than the screen but scrollable tables.
         overflow = phone.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-        assert overflow <= 1, f"{entry['url']} is {overflow}px wider than a phone"
+        assert overflow <= 1, (
+            f"{entry['url']} is {overflow}px wider than a phone: {_too_wide(phone)}"
+        )
         screenshot(phone, f"phone-{entry['label']}")
 
 
