@@ -187,6 +187,21 @@ def _too_wide(page) -> list[str]:
     )
 
 
+def _accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page (labels, names,
+    contrast, landmarks ...), one line each with the first offending elements."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    options = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+    results = Axe().run(page, options=options)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(node["target"]) for node in v["nodes"][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 TOUR = ["analyst_a", "lead", "manager", "mssp_admin", "a_admin", "a_responder", "a_viewer"]
 
 
@@ -199,11 +214,13 @@ def test_every_offered_page_renders_for_each_persona(
     user = personas[persona]
     page = page_as(user)
     nav = expected_nav(user)
+    problems: list[str] = []
     for entry in nav["main"] + nav["settings"]:
         response = page.goto(entry["url"])
         assert response is not None and response.status == 200, entry["url"]
         assert page.locator("h1").count() >= 1, entry["url"]
         screenshot(page, entry["label"])
+        problems.extend(f"{entry['url']}: {p}" for p in _accessibility_problems(page))
     phone = page_as(user, viewport=PHONE)
     for entry in nav["main"][:2]:
         phone.goto(entry["url"])
@@ -213,6 +230,7 @@ def test_every_offered_page_renders_for_each_persona(
             f"{entry['url']} is {overflow}px wider than a phone: {_too_wide(phone)}"
         )
         screenshot(phone, f"phone-{entry['label']}")
+    assert not problems, "Accessibility (axe-core, WCAG 2.1 A/AA):\n" + "\n".join(problems)
 
 
 def test_customer_downloads_a_report_whose_figures_match_the_summary_api(
