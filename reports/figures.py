@@ -30,11 +30,12 @@ from alerts.models import (
     Resolution,
     Severity,
 )
+from findings.selectors import get_remediation_summary
 from sla.models import Escalation, SlaClock
 from sla.selectors import get_sla_summary, get_sla_trend
 from tenants.models import Tenant
 
-FIGURES_VERSION = 1
+FIGURES_VERSION = 2  # 2: remediation progress of the findings
 TOP_DETECTIONS = 10
 TOP_LABELS = 15
 SEVERITIES = [s.value for s in reversed(Severity)]  # critical first
@@ -226,13 +227,14 @@ def compute_figures(
         (40, "Computing SLA compliance", get_sla_figures),
         (55, "Counting escalations", get_escalation_figures),
         (65, "Ranking detections", get_top_detections),
+        (72, "Summing up remediation", get_remediation_summary),
     ]
     results = []
     for percent_done, text, part in parts:
         step(percent_done, text)
         with scope():
             results.append(part(ids, start, end))
-    alerts, incidents, sla, escalations, detections = results
+    alerts, incidents, sla, escalations, detections, remediation = results
     summary = sla["summary"]
     return as_json(
         {
@@ -259,6 +261,7 @@ def compute_figures(
             "sla": sla,
             "escalations": escalations,
             "top_detections": detections,
+            "remediation": remediation,
         }
     )
 

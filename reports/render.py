@@ -247,6 +247,35 @@ def render_pdf(figures: dict) -> bytes:
     else:
         story.append(Paragraph("No alerts in this period.", body))
 
+    remediation = figures.get("remediation")  # reports of version 1 have none
+    if remediation:
+        story += [
+            Paragraph("Vulnerability remediation", h2),
+            Paragraph(
+                f"{remediation['new_in_period']} findings new in the period, "
+                f"{remediation['remediated_in_period']} remediated (mean "
+                f"{_days(remediation['mean_time_to_remediate_days'])}), "
+                f"{remediation['breached_in_period']} remediation deadlines missed; "
+                f"{remediation['risk_accepted']} risks accepted now.",
+                body,
+            ),
+            _table(
+                [["Open now", *[s.capitalize() for s in SEVERITIES], "Total"]]
+                + [
+                    [
+                        "Open",
+                        *[remediation["open_by_severity"].get(s, 0) for s in SEVERITIES],
+                        remediation["open_total"],
+                    ],
+                    [
+                        "Past due",
+                        *[remediation["overdue_by_severity"].get(s, 0) for s in SEVERITIES],
+                        remediation["overdue"],
+                    ],
+                ]
+            ),
+        ]
+
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,
@@ -261,6 +290,10 @@ def render_pdf(figures: dict) -> bytes:
     )
     document.build(story)
     return buffer.getvalue()
+
+
+def _days(days: float | None) -> str:
+    return "—" if days is None else f"{days:g} days"
 
 
 def ordered_targets(summary: dict) -> list[tuple[str, dict]]:
@@ -348,6 +381,24 @@ def render_csv(figures: dict) -> bytes:
         add(["top_detections", key, "alerts", d["alerts"]])
         add(["top_detections", key, "incidents", d["incidents"]])
         add(["top_detections", key, "severity", d["severity"]])
+    remediation = figures.get("remediation")
+    if remediation:
+        for severity in SEVERITIES:
+            for section, counts in (
+                ("remediation_open", remediation["open_by_severity"]),
+                ("remediation_overdue", remediation["overdue_by_severity"]),
+            ):
+                add([section, severity, "findings", counts.get(severity, 0)])
+        for metric in (
+            "open_total",
+            "overdue",
+            "new_in_period",
+            "remediated_in_period",
+            "mean_time_to_remediate_days",
+            "breached_in_period",
+            "risk_accepted",
+        ):
+            add(["remediation", "all", metric, remediation[metric]])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)

@@ -191,6 +191,37 @@ def test_csv_parses_and_carries_the_same_figures(known):
     assert cell[("top_detections", "Ransomware note", "alerts")] == "3"
 
 
+def test_remediation_progress_of_the_tenants_findings_only(known):
+    """Reports include remediation progress (findings.selectors.get_remediation_summary) on
+    the page, in the PDF and in the CSV; another tenant's findings count nowhere."""
+    from findings.selectors import get_remediation_summary
+    from tests.factories import scan_imported
+
+    scan_imported(
+        known["a"],
+        "host,title,severity,id\n10.0.0.1,Weak TLS,high,PT-1\n10.0.0.2,Old SSH,critical,PT-2\n",
+    )
+    scan_imported(known["b"], "host,title,severity,id\n10.9.0.1,B's finding,critical,PT-9\n")
+    report = generate(known)
+    remediation = report.figures["remediation"]
+    assert remediation["open_total"] == 2 and remediation["new_in_period"] == 2
+    assert remediation["open_by_severity"]["critical"] == 1
+    period = report.figures["period"]
+    with tenant_scope([known["a"].pk]):
+        expected = get_remediation_summary(
+            [known["a"].pk],
+            datetime.fromisoformat(period["from"]),
+            datetime.fromisoformat(period["to"]),
+        )
+    assert remediation == expected
+    rows = list(csv.DictReader(io.StringIO(bytes(report.csv).decode("utf-8"))))
+    cell = {(r["section"], r["key"], r["metric"]): r["value"] for r in rows}
+    assert cell[("remediation", "all", "open_total")] == "2"
+    assert cell[("remediation_open", "critical", "findings")] == "1"
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(bytes(report.pdf))).pages)
+    assert "Vulnerability remediation" in text
+
+
 def test_csv_neutralises_spreadsheet_formulas():
     figures = {
         "tenant": {"slug": "t", "name": "=cmd|' /C calc'!A0", "timezone": "UTC"},
