@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "reports",
     "intel",
     "findings",
+    "mssp",  # the project's own commands (seed_demo: demo data across every app)
 ]
 
 MIDDLEWARE = [

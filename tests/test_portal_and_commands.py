@@ -39,10 +39,13 @@ def test_home_sends_each_persona_to_its_first_page(client, two_tenants):
     assert b"You do not work any customer yet" in client.get("/").content
 
 
-def test_seed_demo_creates_every_role_once_and_prints_logins(db, settings):
+def test_seed_demo_creates_every_role_once_and_prints_logins(
+    db, settings, django_capture_on_commit_callbacks
+):
     settings.DEBUG = True
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    with django_capture_on_commit_callbacks(execute=True):  # the import and report tasks
+        call_command("seed_demo", stdout=out)
     text = out.getvalue()
     assert "demo-portal-2026" in text and "mssp_ik_" in text
     assert set(Tenant.objects.values_list("service_model", flat=True)) == {
@@ -62,6 +65,7 @@ def test_seed_demo_creates_every_role_once_and_prints_logins(db, settings):
         roles = set(Membership.objects.dangerously_unscoped("test").values_list("role", flat=True))
         assert roles == {"viewer", "responder", "admin"}
         assert AuditEvent.objects.dangerously_unscoped("test").filter(action="rls.bypass").exists()
+    _assert_demo_activity()
     again = io.StringIO()
     call_command("seed_demo", stdout=again)
     assert "already present" in again.getvalue() and "mssp_ik_" not in again.getvalue()
@@ -69,6 +73,38 @@ def test_seed_demo_creates_every_role_once_and_prints_logins(db, settings):
     rotated = io.StringIO()
     call_command("seed_demo", "--rotate-keys", stdout=rotated)
     assert rotated.getvalue().count("mssp_ik_") == 7
+
+
+def _assert_demo_activity() -> None:
+    """The morning mssp.demo makes through the services: each tenant's alerts opened incidents
+    with SLA clocks, work was done on them, the hybrid tenant has a hand-off waiting, the
+    in-house one asked for help, intake matched the MSSP's indicator at two customers, and
+    Acme has pentest findings and a report."""
+    from alerts.models import Incident
+    from findings.models import Finding
+    from intel.models import IndicatorMatch
+    from mssp.demo import ALERTS
+    from reports.models import Report
+    from sla.models import Escalation, SlaClock
+
+    with rls_bypass("test: the demo's activity"):
+        for slug, alerts in ALERTS.items():
+            incidents = Incident.objects.dangerously_unscoped("t").filter(tenant__slug=slug)
+            assert incidents.count() == len(alerts), slug
+        assert SlaClock.objects.dangerously_unscoped("t").exists()
+        statuses = set(Incident.objects.dangerously_unscoped("t").values_list("status", flat=True))
+        assert {"new", "acknowledged", "resolved"} <= statuses
+        pending = Escalation.objects.dangerously_unscoped("t").filter(status="pending")
+        assert set(pending.values_list("tenant__slug", "direction")) == {
+            ("globex", "to_customer"),
+            ("initech", "to_mssp"),
+        }
+        matched = IndicatorMatch.objects.dangerously_unscoped("t").values_list(
+            "tenant__slug", flat=True
+        )
+        assert set(matched) == {"acme", "globex"}
+        assert Finding.objects.dangerously_unscoped("t").filter(tenant__slug="acme").count() == 4
+        assert Report.objects.dangerously_unscoped("t").filter(tenant__slug="acme").exists()
 
 
 def test_seed_demo_refuses_with_debug_off(db, settings):

@@ -1,5 +1,7 @@
 """Demo data: three tenants (one per service model), MSSP staff of every role, customer users of
-every role, teams and intake sources. Prints the logins and the intake keys (shown once).
+every role, teams and intake sources, then a morning's activity (mssp.demo: alerts,
+incidents worked to different points, hand-offs, an intelligence match, pentest findings, a
+report). Prints the logins and the intake keys (shown once).
 
 Runs once: a second run sees the demo tenants and only reprints the logins. `--rotate-keys`
 issues new intake keys for the demo sources (the old ones stop working)."""
@@ -16,6 +18,8 @@ from sla.models import EscalationPolicy
 from tenants.models import Contact, Membership, StaffRole, Team, Tenant, User
 from tenants.rls import rls_bypass
 from tenants.services import sync_responder_permission
+
+from ...demo import seed_activity
 
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105  (printed demo logins; refused when DEBUG is off)
 
@@ -70,6 +74,9 @@ class Command(BaseCommand):
             keys = self._seed() if fresh else {}
             if rotate_keys and not fresh:
                 keys = self._rotate_keys()
+        if fresh:
+            with transaction.atomic():
+                seed_activity({t.slug: t for t in Tenant.objects.all()})
         self._print(fresh, keys)
 
     def _seed(self) -> dict[str, str]:

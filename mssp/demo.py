@@ -1,0 +1,235 @@
+"""Demo activity for `seed_demo`: what a SOC's morning looks like, made through the portal's own
+services (intake, the incident workflow, escalation, threat intelligence, findings, reports)
+so that every page of `make run` has something true to show. Nothing here is a shortcut past
+a service: the SLA clocks, timelines, audit entries and stream events are the real ones."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.utils import timezone
+
+from alerts import services as incidents
+from alerts.ingest import ingest
+from alerts.intake.generic import parse
+from alerts.models import Incident, IntakeSource
+from findings.services import import_request
+from intel.services import indicator_create
+from reports.services import Period, report_request
+from sla import escalation
+from tenants.access import access_for
+from tenants.models import Tenant, User
+from tenants.rls import tenant_scope
+
+
+def _ip(value: str) -> dict:
+    return {"type": "ip", "value": value}
+
+
+def _host(value: str) -> dict:
+    return {"type": "hostname", "value": value}
+
+
+def _user(value: str) -> dict:
+    return {"type": "user", "value": value}
+
+
+# A known-bad address in the MSSP's threat intelligence, seen at two customers.
+TOR_EXIT = "185.220.101.47"
+
+ALERTS = {
+    "acme": [
+        (
+            "SSH brute force against web-01",
+            "medium",
+            "authentication",
+            "T1110",
+            [_ip(TOR_EXIT), _host("web-01"), _user("root")],
+        ),
+        (
+            "Suricata: ET POLICY curl User-Agent outbound",
+            "low",
+            "policy",
+            "T1071",
+            [_ip("10.20.0.15"), _host("pos-store-12")],
+        ),
+        (
+            "Wazuh: new local administrator created",
+            "high",
+            "persistence",
+            "T1136",
+            [_host("pos-store-12"), _user("svc_backup")],
+        ),
+        (
+            "Suricata: ET MALWARE Cobalt Strike beacon",
+            "critical",
+            "malware",
+            "T1071.001",
+            [_ip("10.20.0.31"), _ip("45.137.21.9"), _host("fin-laptop-07")],
+        ),
+        (
+            "Wazuh: file integrity changed /etc/passwd",
+            "medium",
+            "integrity",
+            "T1098",
+            [_host("web-01")],
+        ),
+    ],
+    "globex": [
+        (
+            "Elastic: credential dumping with procdump on lsass",
+            "critical",
+            "credential-access",
+            "T1003.001",
+            [_host("plc-gw-02"), _user("j.meyer")],
+        ),
+        (
+            "Alertmanager: HighRequestLatency on shop frontend",
+            "high",
+            "availability",
+            "",
+            [_host("shop-fe-1")],
+        ),
+        (
+            "CEF: VPN login from a new country",
+            "medium",
+            "authentication",
+            "T1078",
+            [_ip(TOR_EXIT), _user("a.schmidt")],
+        ),
+        (
+            "Elastic: suspicious PowerShell download cradle",
+            "high",
+            "execution",
+            "T1059.001",
+            [_host("eng-ws-114"), _user("k.weber")],
+        ),
+    ],
+    "initech": [
+        (
+            "Splunk: impossible travel for m.bolton",
+            "high",
+            "authentication",
+            "T1078",
+            [_user("m.bolton"), _ip("198.51.100.23")],
+        ),
+        (
+            "Custom: TPS report share opened by 400 hosts",
+            "medium",
+            "discovery",
+            "T1135",
+            [_host("fs-02")],
+        ),
+        (
+            "Splunk: mailbox forwarding rule to external address",
+            "high",
+            "collection",
+            "T1114.003",
+            [_user("p.gibbons"), {"type": "email", "value": "p.g@proton.example"}],
+        ),
+    ],
+}
+
+FINDINGS_CSV = """host,ip,title,severity,id,port,cvss_score,cve,description,solution
+web-01,10.20.0.5,Apache httpd path traversal,critical,PT-2026-001,443/tcp,9.8,CVE-2021-41773,\
+The server maps URLs outside the document root.,Upgrade httpd to 2.4.51 or later.
+web-01,10.20.0.5,TLS 1.0 enabled,medium,PT-2026-002,443/tcp,5.3,,Legacy protocol accepted.,\
+Disable TLS 1.0 and 1.1.
+pos-store-12,10.20.0.15,SMB signing not required,medium,PT-2026-003,445/tcp,5.9,,\
+Relay attacks are possible.,Require SMB signing.
+fin-laptop-07,10.20.0.31,Local administrator password reused,high,PT-2026-004,,8.1,,\
+The same local admin password is used on 40 laptops.,Deploy LAPS.
+"""
+
+
+def seed_activity(tenants: dict[str, Tenant]) -> None:
+    """Alerts, incidents worked to different points, hand-offs, a threat-intelligence match,
+    pentest findings and a report. Called once, right after the demo tenants are made."""
+    users = {u.username: u for u in User.objects.all()}
+    analyst, admin = users["analyst3"], users["admin"]
+    responder = users["initech-responder"]
+    # Computed before any scope is entered: access_for reads with a scope of its own.
+    analyst_access, responder_access = access_for(analyst), access_for(responder)
+
+    # The MSSP's intelligence first, so that intake matches the alerts that carry it.
+    with tenant_scope([], user_id=admin.pk, staff=True):
+        indicator_create(
+            None,
+            "ip",
+            TOR_EXIT,
+            {"tlp": "green", "confidence": 90, "severity": "high", "source": "Tor exit list"},
+            actor=admin,
+            hunt=False,
+        )
+    opened: dict[str, list[Incident]] = {}
+    for slug, alerts in ALERTS.items():
+        tenant = tenants[slug]
+        with tenant_scope([tenant.pk]):
+            source = IntakeSource.objects.for_tenant(tenant).select_related("tenant").first()
+            records = [
+                parse(
+                    {
+                        "title": title,
+                        "severity": severity,
+                        "category": category,
+                        "mitre": [mitre] if mitre else [],
+                        "observables": observables,
+                        "source_ref": f"demo-{uuid.uuid4().hex[:12]}",
+                        "observed_at": (timezone.now() - timedelta(minutes=7 * n)).isoformat(),
+                    }
+                )
+                for n, (title, severity, category, mitre, observables) in enumerate(alerts)
+            ]
+            ingest(source, records)
+            opened[slug] = list(Incident.objects.for_tenant(tenant).order_by("created_at"))
+
+    with tenant_scope([tenants["acme"].pk], user_id=analyst.pk, staff=True):
+        first, second, *_ = opened["acme"]
+        incidents.incident_acknowledge(first, actor=analyst)
+        incidents.incident_assign(first, actor=analyst, owner=analyst)
+        incidents.incident_comment(
+            first,
+            author=analyst,
+            body="Blocked the source address at the edge; no successful login in the logs.",
+            visibility="shared",
+        )
+        incidents.incident_contain(
+            first, actor=analyst, action="block IP", target=TOR_EXIT, result="succeeded"
+        )
+        incidents.incident_transition(
+            second, "resolved", actor=analyst, resolution="benign", reason="Inventory scanner."
+        )
+        import_request(
+            tenants["acme"],
+            data=FINDINGS_CSV.encode(),
+            file_name="acme-pentest-2026-11.csv",
+            kind="csv",
+            engagement=None,
+            actor=analyst,
+        )
+        end = timezone.now()
+        report_request(tenants["acme"], Period(end - timedelta(days=7), end), analyst)
+
+    globex = tenants["globex"]
+    with tenant_scope([globex.pk], user_id=analyst.pk, staff=True):
+        critical = next(i for i in opened["globex"] if i.severity == "critical")
+        escalation.escalate_as(
+            analyst_access,
+            critical,
+            "in_house",
+            actor=analyst,
+            respond_minutes=30,
+            note="Credential dumping on an OT gateway: please confirm the maintenance window.",
+        )
+
+    initech = tenants["initech"]
+    with tenant_scope([initech.pk], user_id=responder.pk):
+        forwarding = next(i for i in opened["initech"] if "forwarding" in i.title)
+        escalation.escalate_as(
+            responder_access,
+            forwarding,
+            "mssp",
+            actor=responder,
+            note="Could you check whether other mailboxes forward to this domain?",
+        )
