@@ -84,8 +84,10 @@ WHERE i.status = 'active' AND (i.tenant_id IS NULL OR i.tenant_id = %(tenant)s)
 """
 
 
-def lookups_of(observables: Iterable) -> list[tuple[str, str, str, str]]:
-    """[(observable type, observable value, indicator type, lookup value)] of an alert."""
+def lookups_of(observables: Iterable, cache: dict | None = None) -> list[tuple[str, str, str, str]]:
+    """[(observable type, observable value, indicator type, lookup value)] of an alert.
+    `cache` (per batch) keeps each distinct observable's lookups: hosts and addresses repeat
+    across a batch's alerts."""
     found = []
     for item in observables or ():
         if not isinstance(item, dict):
@@ -93,7 +95,13 @@ def lookups_of(observables: Iterable) -> list[tuple[str, str, str, str]]:
         kind, value = str(item.get("type", "")), item.get("value")
         if not isinstance(value, str) or not value:
             continue
-        for indicator_type, lookup in normalise.observable_lookups(kind, value):
+        key = (kind, value)
+        lookups = cache.get(key) if cache is not None else None
+        if lookups is None:
+            lookups = normalise.observable_lookups(kind, value)
+            if cache is not None:
+                cache[key] = lookups
+        for indicator_type, lookup in lookups:
             found.append((kind, value, indicator_type, lookup))
     return found
 
@@ -103,8 +111,9 @@ def find_hits(tenant_id: int, alerts: list[tuple], now: datetime | None = None) 
     now = now or timezone.now()
     wanted: dict[str, list[tuple]] = {}  # lookup value -> [(alert, incident, type, obs, ind type)]
     ips: dict[str, list[tuple]] = {}
+    cache: dict = {}
     for alert_id, observables, _severity, incident_id in alerts:
-        for kind, value, indicator_type, lookup in lookups_of(observables):
+        for kind, value, indicator_type, lookup in lookups_of(observables, cache):
             ref = (alert_id, incident_id, kind, value, indicator_type)
             wanted.setdefault(lookup, []).append(ref)
             if indicator_type == IndicatorType.IP:

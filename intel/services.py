@@ -389,9 +389,9 @@ class HuntMatcher:
     def hits(self, alerts: list[tuple]) -> list[matching.Hit]:
         import ipaddress
 
-        found, seen = [], set()
+        found, seen, cache = [], set(), {}
         for alert_id, observables, _severity, incident_id in alerts:
-            for kind, value, indicator_type, lookup in matching.lookups_of(observables):
+            for kind, value, indicator_type, lookup in matching.lookups_of(observables, cache):
                 rows = []
                 if (indicator_type, lookup) in self.exact:
                     rows.append(self.exact[(indicator_type, lookup)])
