@@ -378,9 +378,11 @@ def incident_raise_severity(
     actor: User | None = None,
     visibility: str = Visibility.SHARED,
     data: dict | None = None,
+    announce: bool = True,
 ) -> bool:
     """Raise the incident to at least `severity` (never lowers it): timeline, the apps above
-    (incident_changed), the stream. False when it already was that severe."""
+    (incident_changed), the stream. False when it already was that severe. `announce=False`:
+    the caller publishes the `incident.updated` event itself (with others of its batch)."""
     if severity not in SEVERITY_RANK:
         raise WorkflowError(f"'{severity}' is not a severity.")
     incident = _locked(incident)
@@ -406,7 +408,8 @@ def incident_raise_severity(
         {"from": before, "to": severity, "reason": reason, **(data or {})},
         visibility=visibility,
     )
-    _publish(incident, "severity", visibility)
+    if announce:
+        _publish(incident, "severity", visibility)
     return True
 
 

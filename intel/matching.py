@@ -252,7 +252,7 @@ def record_matches(
     if not matches:
         return []
     IndicatorMatch.objects.bulk_create(matches, ignore_conflicts=True)
-    _work_incidents(tenant_id, matches, now)
+    raised = _work_incidents(tenant_id, matches, now)
     items = [
         (
             "intel.matched",
@@ -266,24 +266,36 @@ def record_matches(
         )
         for m in matches
     ]
+    # the raised incidents' own announcement, in the same one publication as the matches
+    items += [
+        (
+            "incident.updated",
+            str(incident.pk),
+            {"change": "severity", "status": incident.status},
+            events.EVERYONE if visible else STAFF_ONLY,
+        )
+        for incident, visible in raised
+    ]
     events.tenant_events(tenant_id, tenant_slug, items)
     return matches
 
 
-def _work_incidents(tenant_id: int, matches: list[IndicatorMatch], now: datetime) -> None:
+def _work_incidents(tenant_id: int, matches: list[IndicatorMatch], now: datetime) -> list:
+    """Timeline entries and severity raises; returns [(incident, customer may see)] of the
+    incidents raised."""
     by_incident: dict = {}
     for match in matches:
         if match.incident_id:
             by_incident.setdefault(match.incident_id, []).append(match)
     if not by_incident:
-        return
+        return []
     incidents = {
         i.pk: i
         for i in Incident.objects.for_tenant(tenant_id)
         .select_related("tenant")
         .filter(pk__in=list(by_incident))
     }
-    timeline = []
+    timeline, raised = [], []
     for incident_id, found in by_incident.items():
         incident = incidents.get(incident_id)
         if incident is None:
@@ -294,8 +306,11 @@ def _work_incidents(tenant_id: int, matches: list[IndicatorMatch], now: datetime
             timeline.append(_timeline_entry(incident, shared, Visibility.SHARED, now))
         if restricted:
             timeline.append(_timeline_entry(incident, restricted, Visibility.INTERNAL, now))
-        _raise(incident, found)
+        visible = _raise(incident, found)
+        if visible is not None:
+            raised.append((incident, visible))
     IncidentEvent.objects.bulk_create(timeline)
+    return raised
 
 
 def _describe(match: IndicatorMatch) -> str:
@@ -325,14 +340,15 @@ def _timeline_entry(incident, group: list[IndicatorMatch], visibility: str, now)
     )
 
 
-def _raise(incident: Incident, found: list[IndicatorMatch]) -> None:
-    """The severity rule: confident matches lift the incident to the indicator's severity."""
+def _raise(incident: Incident, found: list[IndicatorMatch]) -> bool | None:
+    """The severity rule: confident matches lift the incident to the indicator's severity.
+    None when nothing was raised, else whether the customer may see why."""
     confident = [m for m in found if m.confidence >= RAISE_MIN_CONFIDENCE]
     if not confident or not incident.is_open:
-        return
+        return None
     strongest = max(confident, key=lambda m: (SEVERITY_RANK[m.severity], m.customer_visible))
     if SEVERITY_RANK[strongest.severity] <= incident.severity_rank:
-        return
+        return None
     visible = strongest.customer_visible
     raised = alert_services.incident_raise_severity(
         incident,
@@ -345,11 +361,14 @@ def _raise(incident: Incident, found: list[IndicatorMatch]) -> None:
         ),
         visibility=Visibility.SHARED if visible else Visibility.INTERNAL,
         data={"match": str(strongest.pk)},
+        announce=False,
     )
-    if raised:
-        IndicatorMatch.objects.for_tenant(incident.tenant_id).filter(
-            pk__in=[m.pk for m in confident if m.severity == strongest.severity]
-        ).update(severity_raised_to=strongest.severity)
+    if not raised:
+        return None
+    IndicatorMatch.objects.for_tenant(incident.tenant_id).filter(
+        pk__in=[m.pk for m in confident if m.severity == strongest.severity]
+    ).update(severity_raised_to=strongest.severity)
+    return visible
 
 
 def on_alerts_ingested(sender, tenant_id, tenant_slug, alerts, at, **kwargs) -> None:

@@ -475,11 +475,11 @@ def test_intel_matched_reaches_exactly_its_audience(two_tenants):
     tokens = {name: issue_token(w[name]) for name in names}
     tokens["analyst_b"] = issue_token(analyst_b_too)
 
-    async def drain(socket):
+    async def drain(socket, everything=False):
         got = []
         while not await socket.receive_nothing(timeout=QUIET):
             got.append(await socket.receive_json_from(timeout=WAIT))
-        return [e for e in got if e["type"].startswith("intel.")]
+        return got if everything else [e for e in got if e["type"].startswith("intel.")]
 
     async def scenario():
         sockets = {name: await token_socket(token) for name, token in tokens.items()}
@@ -495,6 +495,23 @@ def test_intel_matched_reaches_exactly_its_audience(two_tenants):
             got = {name: await drain(s) for name, s in sockets.items()}
             assert [e["type"] for e in got["analyst_a"]] == ["intel.matched"]
             for name in ("a_viewer", "a_responder", "b_viewer", "b_admin", "analyst_b"):
+                assert got[name] == [], name
+
+            # a confident match raises the incident: announced with the match, to its audience
+            await database_sync_to_async(indicator)(
+                kind="ip", value="203.0.113.79", confidence=95, severity="critical"
+            )
+            await database_sync_to_async(ingest)(
+                w["a_source"], {"severity": "low", "observables": ip("203.0.113.79")}
+            )
+            got = {name: await drain(s, everything=True) for name, s in sockets.items()}
+            for name in ("analyst_a", "a_viewer"):
+                seen = [(e["type"], e["data"].get("change")) for e in got[name]]
+                assert ("intel.matched", None) in seen and ("incident.updated", "severity") in seen
+            assert ("incident.updated", "severity") in [
+                (e["type"], e["data"].get("change")) for e in got["a_responder"]
+            ]
+            for name in ("b_viewer", "b_admin", "analyst_b"):
                 assert got[name] == [], name
         finally:
             for socket in sockets.values():
