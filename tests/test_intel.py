@@ -809,3 +809,40 @@ def test_intel_pages_for_staff_and_customer_admins(
     assert client.get(f"/intel/imports/{imported.pk}/").status_code == 200
     client.force_login(w["analyst_b"])
     assert client.get(f"/intel/imports/{imported.pk}/").status_code == 404
+
+
+def test_analyst_imports_a_stix_bundle_and_sees_earlier_and_new_matches_of_their_tenants(
+    two_tenants, api, django_capture_on_commit_callbacks
+):
+    """The issue's 'done when': a STIX import matches earlier alerts (retro-hunt) and new ones
+    (intake) of the tenants it applies to; the analyst sees those of the tenants they work,
+    each customer only its own."""
+    w = two_tenants
+    c = TenantFactory(slug="tenant-c")
+    c_source = IntakeSourceFactory(tenant=c)
+    analyst = StaffFactory(staff_role="analyst_l2", tenants=[w["a"], c])
+    for source in (w["a_source"], w["b_source"], c_source):
+        ingest(source, {"observables": [{"type": "hostname", "value": "gate.c2-land.example"}]})
+    document = bundle(
+        stix_indicator("[domain-name:value = 'c2-land.example']", confidence=85),
+        stix_indicator("[ipv4-addr:value = '198.51.100.0/24']", confidence=85),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(analyst).post(
+            "/api/v1/intel/imports/?kind=stix&severity=critical",
+            document,
+            content_type="application/stix+json",
+        )
+    assert response.status_code == 202, response.content
+    record = api(analyst).get(f"/api/v1/intel/imports/{response.json()['id']}/").json()
+    assert (record["status"], record["created_count"], record["errors"]) == ("done", 2, [])
+    earlier = api(analyst).get("/api/v1/intel/matches/?origin=retro_hunt").json()["results"]
+    assert sorted(m["tenant"] for m in earlier) == ["tenant-a", "tenant-c"]
+    assert len(matches_of(w["b"])) == 1  # B's alert matched too; this analyst does not work B
+    (new,) = ingest(w["a_source"], {"observables": ip("198.51.100.77")})
+    intake = api(analyst).get(f"/api/v1/intel/matches/?alert={new.pk}").json()["results"]
+    assert [(m["origin"], m["indicator_type"]) for m in intake] == [("intake", "cidr")]
+    assert incident_of(new).severity == "critical"
+    for name, slug in (("a_viewer", "tenant-a"), ("b_viewer", "tenant-b")):
+        own = api(w[name]).get("/api/v1/intel/matches/").json()["results"]
+        assert own and {m["tenant"] for m in own} == {slug}
