@@ -431,7 +431,7 @@ def test_matching_a_batch_is_one_query(two_tenants, django_assert_max_num_querie
     assert len(hits) == 250
 
 
-def test_red_global_matches_are_for_mssp_staff_only(two_tenants, api):
+def test_red_global_matches_are_for_mssp_staff_only(two_tenants, api, client):
     w = two_tenants
     indicator(kind="ip", value="203.0.113.66", tlp="red", confidence=95, severity="high")
     (alert,) = ingest(w["a_source"], {"severity": "low", "observables": ip("203.0.113.66")})
@@ -440,18 +440,28 @@ def test_red_global_matches_are_for_mssp_staff_only(two_tenants, api):
     assert events and all(e.visibility == "internal" for e in events)
     url = f"/api/v1/intel/matches/?incident={incident.pk}"
     assert api(w["a_admin"]).get(url).json()["results"] == []
+    client.force_login(w["a_admin"])  # nor on the alert's page
+    assert b"Threat intelligence matches" not in client.get(f"/alerts/{alert.pk}/").content
+    client.force_login(w["analyst_a"])
+    assert b"Threat intelligence matches" in client.get(f"/alerts/{alert.pk}/").content
     assert len(api(w["analyst_a"]).get(url).json()["results"]) == 1
     timeline = api(w["a_viewer"]).get(f"/api/v1/incidents/{incident.pk}/timeline/").json()
     entries = timeline["results"] if isinstance(timeline, dict) else timeline
     assert "203.0.113.66" not in json.dumps(entries)
 
 
-def test_customers_see_matches_of_global_indicators_without_their_details(two_tenants, api):
+def test_customers_see_matches_of_global_indicators_without_their_details(two_tenants, api, client):
     w = two_tenants
     indicator(kind="domain", value="c2.example", source="secret-feed", description="APT notes")
     ingest(w["a_source"], {"observables": [{"type": "domain", "value": "c2.example"}]})
     body = api(w["a_viewer"]).get("/api/v1/intel/matches/").json()["results"]
     assert len(body) == 1 and body[0]["indicator"] is None and body[0]["indicator_global"]
+    client.force_login(w["a_viewer"])
+    page = client.get(f"/alerts/{body[0]['alert']}/").content
+    assert b"Threat intelligence matches" in page and b"MSSP intelligence" in page
+    assert b"secret-feed" not in page and b"APT notes" not in page
+    client.force_login(w["b_viewer"])
+    assert client.get(f"/alerts/{body[0]['alert']}/").status_code == 404
     assert "secret-feed" not in json.dumps(body) and "APT notes" not in json.dumps(body)
     assert api(w["b_viewer"]).get("/api/v1/intel/matches/").json()["results"] == []
     # the indicator list is for staff and customer admins, and never shows global ones

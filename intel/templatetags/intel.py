@@ -28,3 +28,13 @@ def incident_intel(context, incident) -> dict:
         "sightings": get_sightings(access, incident),
         "days": settings.INTEL_SIGHTING_DAYS,
     }
+
+
+@register.simple_tag(takes_context=True)
+def alert_intel(context, alert) -> list:
+    """The matches on one alert that the caller may see (a customer: never those of TLP:RED
+    global indicators)."""
+    access = getattr(context.get("request"), "access", None)
+    if access is None or alert.tenant_id not in access.tenant_ids:
+        return []
+    return list(get_matches(access).filter(alert_id=alert.pk).order_by("-matched_at", "-id")[:50])
