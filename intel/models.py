@@ -175,6 +175,8 @@ class IndicatorImport(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Set with each committed chunk: an import that stops moving is taken up again.
+    progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     MAX_ERRORS = 1000
@@ -235,6 +237,8 @@ class RetroHunt(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Set with each committed chunk: a hunt that stops moving is taken up again.
+    progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantScopedManager()

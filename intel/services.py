@@ -200,7 +200,7 @@ def import_run(import_id: str, tenant_id: int | None) -> str:
         ):
             return record.status if record else "missing"
         record.status = IndicatorImport.Status.RUNNING
-        record.started_at = timezone.now()
+        record.started_at = record.progress_at = timezone.now()
         record.processed = record.created_count = record.updated_count = 0
         record.rejected_count = 0
         record.errors = []
@@ -319,6 +319,7 @@ def _save_chunk(
             counts["created"] += len(new)
             counts["updated"] += len(changed)
         _imports(tenant_id).filter(pk=record.pk).update(
+            progress_at=timezone.now(),
             processed=counts["processed"],
             created_count=counts["created"],
             updated_count=counts["updated"],
@@ -441,7 +442,7 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
             hunt.tenant_ids = tenants
             hunt.cursor = [0, None, None]
             hunt.status = RetroHunt.Status.RUNNING
-            hunt.started_at = timezone.now()
+            hunt.started_at = hunt.progress_at = timezone.now()
             hunt.save()
     if hunt.status == RetroHunt.Status.RUNNING and hunt.alerts_total == 0 and hunt.tenant_ids:
         with tenant_scope(hunt.tenant_ids, staff=staff):
@@ -487,7 +488,10 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
             else:
                 after_at, after_id = batch[-1][4].isoformat(), str(batch[-1][0])
             _hunts(tenant_id).filter(pk=hunt_id).update(
-                cursor=[index, after_at, after_id], alerts_scanned=scanned, hits=hits
+                cursor=[index, after_at, after_id],
+                alerts_scanned=scanned,
+                hits=hits,
+                progress_at=timezone.now(),
             )
     with tenant_scope([tenant_id] if tenant_id else [], staff=staff):
         _hunts(tenant_id).filter(pk=hunt_id).update(
@@ -496,6 +500,44 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
             alerts_total=max(scanned, hunt.alerts_total),
         )
     return RetroHunt.Status.DONE
+
+
+# --- stalled work -------------------------------------------------------------------------------
+STALL_AFTER = timedelta(minutes=5)
+
+
+def resume_stalled(now: datetime | None = None) -> int:
+    """Imports and retro-hunts whose task was lost or whose worker died (pending or running,
+    no committed progress for STALL_AFTER) are enqueued again: an import starts over (saving
+    an indicator twice updates it), a hunt goes on from its stored cursor. Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - STALL_AFTER
+    stalled = {"pending", "running"}
+    with rls_bypass("sweep: stalled intel imports and retro-hunts of every tenant"):
+        imports = list(
+            IndicatorImport.objects.dangerously_unscoped("stalled sweep")
+            .filter(status__in=stalled, created_at__lt=cutoff)
+            .exclude(progress_at__gte=cutoff)
+            .values_list("pk", "tenant_id")
+        )
+        hunts = list(
+            RetroHunt.objects.dangerously_unscoped("stalled sweep")
+            .filter(status__in=stalled, created_at__lt=cutoff)
+            .exclude(progress_at__gte=cutoff)
+            .values_list("pk", "tenant_id")
+        )
+        # claimed: the next sweep waits STALL_AFTER again before enqueueing them once more
+        IndicatorImport.objects.dangerously_unscoped("stalled sweep").filter(
+            pk__in=[pk for pk, _ in imports]
+        ).update(progress_at=now)
+        RetroHunt.objects.dangerously_unscoped("stalled sweep").filter(
+            pk__in=[pk for pk, _ in hunts]
+        ).update(progress_at=now)
+    for pk, tenant_id in imports:
+        transaction.on_commit(lambda pk=str(pk), t=tenant_id: _enqueue_import(pk, t))
+    for pk, tenant_id in hunts:
+        transaction.on_commit(lambda pk=str(pk), t=tenant_id: _enqueue_hunt(pk, t))
+    return len(imports) + len(hunts)
 
 
 # --- expiry ---------------------------------------------------------------------------------------

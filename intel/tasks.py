@@ -26,3 +26,11 @@ def expire_indicators() -> int:
     from .services import expire_indicators as expire
 
     return expire()
+
+
+@shared_task(ignore_result=True)
+def resume_stalled() -> int:
+    """Every minute: imports and retro-hunts whose task was lost are taken up again."""
+    from .services import resume_stalled as resume
+
+    return resume()

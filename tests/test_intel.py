@@ -856,3 +856,33 @@ def test_analyst_imports_a_stix_bundle_and_sees_earlier_and_new_matches_of_their
     for name, slug in (("a_viewer", "tenant-a"), ("b_viewer", "tenant-b")):
         own = api(w[name]).get("/api/v1/intel/matches/").json()["results"]
         assert own and {m["tenant"] for m in own} == {slug}
+
+
+def test_stalled_imports_and_hunts_are_taken_up_again(
+    two_tenants, django_capture_on_commit_callbacks
+):
+    from intel.tasks import resume_stalled
+
+    w = two_tenants
+    ingest(w["a_source"], {"observables": ip("192.0.2.99")})
+    own = indicator(w["a"], kind="ip", value="192.0.2.99")
+    long_ago = timezone.now() - timedelta(minutes=30)
+    with tenant_scope([w["a"].pk]):  # a lost task: created, never run
+        hunt = services.retro_hunt_start(w["a"].pk, indicator=own, actor=None)
+        record = IndicatorImport.objects.create(
+            tenant=w["a"], format="text", content="192.0.2.98\n", total=1
+        )
+    with rls_bypass("test: make them old"):
+        RetroHunt.objects.for_tenant(w["a"]).update(created_at=long_ago)
+        IndicatorImport.objects.for_tenant(w["a"]).update(created_at=long_ago)
+    with tenant_scope([w["a"].pk]):  # a hunt just started is left alone
+        fresh_hunt = services.retro_hunt_start(w["a"].pk, indicator=own, actor=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert resume_stalled() == 2
+    with rls_bypass("test"):
+        states = dict(RetroHunt.objects.for_tenant(w["a"]).values_list("pk", "status"))
+        imported = IndicatorImport.objects.for_tenant(w["a"]).get(pk=record.pk)
+    assert (states[hunt.pk], states[fresh_hunt.pk]) == ("done", "pending")
+    assert (imported.status, imported.created_count) == ("done", 1)
+    assert [m.origin for m in matches_of(w["a"])] == ["retro_hunt"]
+    assert resume_stalled() == 0  # nothing left, and the fresh hunt is not yet stalled
