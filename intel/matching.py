@@ -372,7 +372,11 @@ def _raise(incident: Incident, found: list[IndicatorMatch]) -> bool | None:
 
 
 def on_alerts_ingested(sender, tenant_id, tenant_slug, alerts, at, **kwargs) -> None:
-    """alerts.signals.alerts_ingested: match the batch, in its transaction."""
+    """alerts.signals.alerts_ingested: record the batch's sightings and match it, in its
+    transaction."""
+    from . import sightings
+
+    sightings.record(tenant_id, alerts, at)
     hits = find_hits(tenant_id, alerts, at)
     if hits:
         record_matches(tenant_id, tenant_slug, hits, origin=IndicatorMatch.Origin.INTAKE, now=at)

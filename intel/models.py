@@ -305,3 +305,30 @@ class IndicatorMatch(TenantOwnedModel):
             models.Index(fields=["incident"], name="intel_match_incident"),
             models.Index(fields=["retro_hunt"], name="intel_match_hunt"),
         ]
+
+
+class Sighting(TenantOwnedModel):
+    """This tenant saw this observable on this day (the first alert of the day carrying it):
+    what the incident page counts across customers, one equality lookup on `key`. Written at
+    intake with the matching (one statement per batch); kept INTEL_SIGHTING_DAYS."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # 63 bits of BLAKE2b over "<type>\0<value>" (intel.sightings.key_of): bigint equality is
+    # leakproof, so row-level security leaves the index usable (jsonb containment is not)
+    key = models.BigIntegerField()
+    day = models.DateField()
+    # Not foreign keys: checking them would cost intake a lookup a row; alerts are never
+    # deleted but with their tenant, which deletes these rows too.
+    alert_id = models.UUIDField()
+    incident_id = models.UUIDField(null=True, blank=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "tenant", "day"], name="intel_sighting_once")
+        ]
+        indexes = [models.Index(fields=["day"], name="intel_sighting_day")]
+
+    def __str__(self) -> str:
+        return f"sighting {self.key} on {self.day}"

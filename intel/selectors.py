@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.conf import settings
-from django.db import connection
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from alerts.models import Alert, Incident
 from tenants.access import Access
 from tenants.models import Tenant
 
-from .models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
+from . import sightings
+from .models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt, Sighting
 
 MAX_SIGHTING_OBSERVABLES = 50
-MAX_SIGHTING_ALERTS = 5000
+MAX_SIGHTING_ROWS = 20_000
 LINKS_PER_TENANT = 5
 
 
@@ -77,45 +73,38 @@ def get_sightings(access: Access, incident: Incident, days: int | None = None) -
     """
     if not access.is_mssp_staff:
         return []
-    days = settings.INTEL_SIGHTING_DAYS if days is None else days
     observables = incident_observables(incident)[:MAX_SIGHTING_OBSERVABLES]
     others = sorted(access.tenant_ids - {incident.tenant_id})
-    result = {key: {} for key in observables}
-    if observables and others:
-        since = timezone.now() - timedelta(days=days)
-        alerts = Alert.objects.for_tenants(others).filter(received_at__gte=since)
-        wanted = set(observables)
-        if connection.vendor == "postgresql":
-            condition = Q()
-            for kind, value in observables:
-                condition |= Q(observables__contains=[{"type": kind, "value": value}])
-            alerts = alerts.filter(condition)
-        rows = alerts.order_by("-received_at").values_list(
-            "id", "tenant_id", "incident_id", "received_at", "observables"
+    keys = {sightings.key_of(kind, value): (kind, value) for kind, value in observables}
+    result: dict[tuple[str, str], dict] = {key: {} for key in observables}
+    if keys and others:
+        rows = (
+            Sighting.objects.for_tenants(others)
+            .filter(key__in=sorted(keys), day__gte=sightings.since(days))
+            .order_by("-day", "-seen_at")
+            .values_list("key", "tenant_id", "incident_id", "alert_id", "seen_at")[
+                :MAX_SIGHTING_ROWS
+            ]
         )
-        for alert_id, tenant_id, incident_id, received_at, items in rows[:MAX_SIGHTING_ALERTS]:
-            for item in items or ():
-                if not isinstance(item, dict):
-                    continue
-                key = (str(item.get("type")), item.get("value"))
-                if key not in wanted:
-                    continue
-                links = result[key].setdefault(tenant_id, [])
-                target = ("incident", incident_id) if incident_id else ("alert", alert_id)
-                if len(links) < LINKS_PER_TENANT and target not in [
-                    (link["kind"], link["id"]) for link in links
-                ]:
-                    links.append({"kind": target[0], "id": target[1], "at": received_at})
-    names = dict(Tenant.objects.filter(pk__in=others).values_list("pk", "name"))
-    slugs = dict(Tenant.objects.filter(pk__in=others).values_list("pk", "slug"))
+        for key, tenant_id, incident_id, alert_id, seen_at in rows:
+            links = result[keys[key]].setdefault(tenant_id, [])
+            target = ("incident", incident_id) if incident_id else ("alert", alert_id)
+            if len(links) < LINKS_PER_TENANT and target not in [
+                (link["kind"], link["id"]) for link in links
+            ]:
+                links.append({"kind": target[0], "id": target[1], "at": seen_at})
+    tenants = {
+        pk: (slug, name)
+        for pk, slug, name in Tenant.objects.filter(pk__in=others).values_list("pk", "slug", "name")
+    }
     return [
         {
             "type": kind,
             "value": value,
             "tenants": len(per_tenant),
             "seen": [
-                {"tenant": slugs[t], "tenant_name": names[t], "links": links}
-                for t, links in sorted(per_tenant.items(), key=lambda kv: names.get(kv[0], ""))
+                {"tenant": tenants[t][0], "tenant_name": tenants[t][1], "links": links}
+                for t, links in sorted(per_tenant.items(), key=lambda kv: tenants[kv[0]][1])
             ],
         }
         for (kind, value), per_tenant in result.items()

@@ -543,9 +543,13 @@ def resume_stalled(now: datetime | None = None) -> int:
 # --- expiry ---------------------------------------------------------------------------------------
 def expire_indicators(now: datetime | None = None) -> int:
     """Indicators whose validity has ended become `expired` (matching already ignores them
-    from that moment; this makes the state say so)."""
+    from that moment; this makes the state say so); sightings past their days are deleted.
+    Returns how many indicators expired."""
+    from . import sightings
+
     now = now or timezone.now()
-    with rls_bypass("expiry sweep: global and every tenant's indicators"):
+    with rls_bypass("expiry sweep: global and every tenant's indicators, old sightings"):
+        sightings.purge(now)
         return (
             Indicator.objects.dangerously_unscoped("expiry sweep")
             .filter(status=Indicator.Status.ACTIVE, valid_until__lte=now)

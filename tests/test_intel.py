@@ -886,3 +886,21 @@ def test_stalled_imports_and_hunts_are_taken_up_again(
     assert (imported.status, imported.created_count) == ("done", 1)
     assert [m.origin for m in matches_of(w["a"])] == ["retro_hunt"]
     assert resume_stalled() == 0  # nothing left, and the fresh hunt is not yet stalled
+
+
+def test_sightings_older_than_their_days_are_not_counted_and_are_purged(sightings_world, api):
+    from intel.models import Sighting
+    from intel.tasks import expire_indicators
+
+    w = sightings_world
+    url = f"/api/v1/intel/sightings/?incident={w['a_incident'].pk}"
+    counted = {s["value"]: s["tenants"] for s in api(w["mssp_admin"]).get(url).json()}
+    assert counted["192.0.2.200"] == 2
+    with rls_bypass("test: C saw it long ago"):
+        Sighting.objects.for_tenant(w["c"]).update(day=timezone.now().date() - timedelta(days=40))
+    counted = {s["value"]: s["tenants"] for s in api(w["mssp_admin"]).get(url).json()}
+    assert counted["192.0.2.200"] == 1
+    expire_indicators()
+    with rls_bypass("test"):
+        assert not Sighting.objects.for_tenant(w["c"]).exists()
+        assert Sighting.objects.for_tenant(w["b"]).exists()
