@@ -395,3 +395,73 @@ class CorrelationRule(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Hunt(models.Model):
+    """A saved search over alerts and their observables, run across the tenants whoever runs
+    it works. Not tenant-owned: it names no tenant's data, only a query; its results are
+    computed with the runner's own access every time (a scheduled run: its owner's, as it is
+    then), so sharing a hunt never shares another analyst's tenants."""
+
+    class Schedule(models.TextChoices):
+        NONE = "", "On demand"
+        HOURLY = "hourly", "Every hour"
+        DAILY = "daily", "Every day"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Validated by alerts.hunts.HuntQuery: q, severity, source_kind, category, rule, mitre,
+    # observable_type, observable_value, tenants (slugs; empty: every tenant the runner works).
+    query = models.JSONField(default=dict)
+    lookback_days = models.PositiveSmallIntegerField(default=7)
+    shared = models.BooleanField(default=False, help_text="Other MSSP staff may see and run it.")
+    schedule = models.CharField(max_length=10, choices=Schedule.choices, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(
+                fields=["next_run_at"],
+                condition=models.Q(next_run_at__isnull=False),
+                name="hunt_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HuntRun(models.Model):
+    """One run of a hunt: when, by whom, and how many hits per tenant the runner may see (a
+    page shows only the tenants its viewer works, whatever the runner saw)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    hunt = models.ForeignKey(Hunt, on_delete=models.CASCADE, related_name="runs")
+    run_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    scheduled = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    hits = models.PositiveIntegerField(default=0)
+    new_hits = models.PositiveIntegerField(default=0, help_text="Received since the last run.")
+    per_tenant = models.JSONField(default=dict)  # {slug: hits}
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["hunt", "-started_at"], name="hunt_run_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.hunt} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -308,6 +308,64 @@ def incident_merge(incident: Incident, into: Incident, *, actor: User) -> Incide
     return into
 
 
+@transaction.atomic
+def incident_open_for_alert(
+    alert: Alert, *, actor: User, reason: str = ""
+) -> tuple[Incident, bool]:
+    """A hunt's hit made an incident in its tenant: the alert's open incident if it has one
+    (nothing to do), else a new incident of its own (the alert was suppressed, or its
+    incident is closed), started like intake starts one: SLA clocks, timeline, stream.
+    Returns (incident, created)."""
+    alert = Alert.objects.for_tenant(alert.tenant_id).select_for_update().get(pk=alert.pk)
+    if alert.incident_id:
+        current = Incident.objects.for_tenant(alert.tenant_id).get(pk=alert.incident_id)
+        if current.is_open:
+            return current, False
+    now = timezone.now()
+    seen = alert.observed_at or alert.received_at
+    incident = Incident.objects.create(
+        tenant_id=alert.tenant_id,
+        title=alert.title,
+        severity=alert.severity,
+        severity_rank=alert.severity_rank,
+        category=alert.category,
+        # Its own fingerprint: later alerts of the same kind keep grouping where they did.
+        fingerprint=f"hunt:{alert.pk}",
+        source_id=alert.source_id,
+        alert_count=1,
+        first_seen=seen,
+        last_seen=seen,
+        created_at=now,
+    )
+    alert.incident = incident
+    alert.save(update_fields=["incident"])
+    _timeline(
+        incident,
+        actor,
+        "opened_from_hunt",
+        f"Opened by {actor.username} from a hunt's hit" + (f": {reason}" if reason else ""),
+        {"alert": str(alert.pk)},
+    )
+    signals.incidents_opened.send(
+        sender=Incident,
+        tenant_id=alert.tenant_id,
+        incident_ids=[incident.pk],
+        at=now,
+        details={
+            incident.pk: {
+                "severity": incident.severity,
+                "category": incident.category,
+                "source_kind": alert.source.kind,
+            }
+        },
+    )
+    tenant = incident.tenant
+    events.tenant_event(
+        incident.tenant_id, tenant.slug, "incident.created", str(incident.pk), {"from": "hunt"}
+    )
+    return incident, True
+
+
 # --- intake sources: the API's and the settings page's changes --------------------------------
 
 

@@ -86,3 +86,12 @@ def raise_source_silence(tenant_id: int, source_id: str) -> bool:
     )
     ingest(source, [alert], mark_seen=False)
     return True
+
+
+@shared_task(ignore_result=True)
+def run_scheduled_hunts() -> int:
+    """Every minute (beat, or run_periodic): the scheduled hunts that are due, each as its
+    owner."""
+    from .hunts import run_due_hunts
+
+    return run_due_hunts()

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from alerts.api.hunts import HuntViewSet
 from alerts.api.intake import IntakeView
 from alerts.api.views import (
     AlertViewSet,
@@ -60,6 +61,7 @@ router.register("audit", AuditEventViewSet, basename="audit")
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("queue", QueueViewSet, basename="queue")
+router.register("hunts", HuntViewSet, basename="hunt")
 router.register("sla/policies", SlaPolicyViewSet, basename="sla-policy")
 router.register("incidents", IncidentEscalationViewSet, basename="incident-escalation")
 router.register("escalations", EscalationViewSet, basename="escalation")

@@ -60,6 +60,7 @@ PAGES: list[Page] = [
     Page("Findings", "findings", anyone),
     Page("Reports", "reports", anyone),
     Page("Intel", "intel", intel_user),
+    Page("Hunts", "hunts", staff),
     Page("Members", "settings-members", tenant_admin, "settings"),
     Page("Intake sources", "settings-sources", tenant_admin, "settings"),
     Page("Contacts", "settings-contacts", tenant_admin, "settings"),

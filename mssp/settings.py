@@ -215,6 +215,7 @@ CELERY_TASK_ROUTES = {
 # `make run`) runs the same schedule in-process in the embedded mode.
 CELERY_BEAT_SCHEDULE: dict = {
     "silent-intake-sources": {"task": "alerts.tasks.check_silent_sources", "schedule": 60.0},
+    "scheduled-hunts": {"task": "alerts.tasks.run_scheduled_hunts", "schedule": 60.0},
     "sla-sweep": {"task": "sla.tasks.sweep_clocks", "schedule": 1.0},
     "sla-notifications": {"task": "sla.tasks.deliver_notifications", "schedule": 10.0},
     # Idempotent: creates each tenant's due scheduled report once (the 1st of the month in

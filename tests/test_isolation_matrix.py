@@ -16,7 +16,14 @@ from django.urls import path
 from django.utils import timezone
 from rest_framework import viewsets
 
-from alerts.models import Alert, CorrelationRule, Incident, IntakeSource, SuppressionRule
+from alerts.models import (
+    Alert,
+    CorrelationRule,
+    Hunt,
+    Incident,
+    IntakeSource,
+    SuppressionRule,
+)
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from reports.models import Report
@@ -69,6 +76,8 @@ B_OBJECTS = {
     Engagement: lambda w: (w["b_engagement"], w["b_engagement"].pk, w["mssp_admin"]),
     ScanImport: lambda w: (w["b_scan"], w["b_scan"].pk, w["mssp_admin"]),
     RemediationPolicy: lambda w: (w["b_remediation"], w["b_remediation"].pk, w["mssp_admin"]),
+    # Not tenant data: a saved search of B's analyst, private to them (not shared).
+    Hunt: lambda w: (w["b_saved_hunt"], w["b_saved_hunt"].pk, w["analyst_b"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -175,6 +184,12 @@ def world(two_tenants):
             )
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
+    w["b_saved_hunt"] = Hunt.objects.create(
+        owner=w["analyst_b"], name="B's secret hunt", query={"q": "secret"}
+    )
+    w["a_saved_hunt"] = Hunt.objects.create(
+        owner=w["analyst_a"], name="A's hunt", query={"q": "login"}
+    )
     return w
 
 
@@ -218,6 +233,7 @@ def ingest_one(source, title):
 def b_identifiers(w) -> set[str]:
     with rls_bypass("test: what B owns"):
         ids = {w["b"].slug, w["b"].name, str(w["b_audit"].pk), w["b_audit"].summary}
+        ids |= {str(w["b_saved_hunt"].pk), w["b_saved_hunt"].name}
         for membership in Membership.objects.for_tenant(w["b"]).select_related("user"):
             ids |= {str(membership.pk), membership.user.username, membership.user.email}
         for source in IntakeSource.objects.for_tenant(w["b"]):
@@ -417,6 +433,7 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Finding: world["a_finding"].pk,
             Engagement: world["a_engagement"].pk,
             RemediationPolicy: world["a_remediation"].pk,
+            Hunt: world["a_saved_hunt"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

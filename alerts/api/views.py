@@ -124,6 +124,32 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
     def get_serializer_class(self):
         return AlertDetailSerializer if self.action == "retrieve" else AlertSerializer
 
+    @extend_schema(
+        request=inline_serializer(
+            "OpenIncident", {"reason": serializers.CharField(max_length=500, required=False)}
+        ),
+        responses={200: IncidentSerializer, 201: IncidentSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="open-incident")
+    def open_incident(self, request, pk=None):
+        """A hunt's hit made an incident in its tenant (MSSP staff): 200 with the alert's open
+        incident when it has one, else 201 with a new one (its SLA clocks started)."""
+        if not self.access.is_mssp_staff:
+            raise PermissionDenied("MSSP staff open incidents from alerts.")
+        alert = self.get_object()
+        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
+        if not isinstance(reason, str) or len(reason) > 500:
+            raise ValidationError({"reason": "At most 500 characters of text."})
+        incident, created = services.incident_open_for_alert(
+            alert, actor=request.user, reason=reason
+        )
+        incident = (
+            Incident.objects.for_tenant(incident.tenant_id)
+            .select_related("tenant", "owner", "owner_team", "source")
+            .get(pk=incident.pk)
+        )
+        return Response(IncidentSerializer(incident).data, status=201 if created else 200)
+
 
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Incidents of the tenants the caller may see, most urgent first (severity, then age),

@@ -1,0 +1,183 @@
+"""Hunts: saved searches over normalised alert fields and observables, run across the tenants
+the runner works (the API's, the pages' and the scheduled runs' one query).
+
+What a hunt may find is decided at every run by the runner's Access, never by the hunt: the
+alerts are read with `for_tenants(access.tenant_ids)` inside the runner's row-level-security
+scope, and a hunt naming tenants only narrows that set."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+from rest_framework import serializers
+
+from tenants.access import Access, access_for
+from tenants.models import Tenant
+from tenants.rls import tenant_scope
+
+from .models import Alert, Hunt, HuntRun, Severity, SourceKind
+
+logger = logging.getLogger("mssp.hunts")
+
+OBSERVABLE_TYPES = ("ip", "domain", "url", "hostname", "user", "hash", "email")
+SCHEDULE_EVERY = {Hunt.Schedule.HOURLY: timedelta(hours=1), Hunt.Schedule.DAILY: timedelta(days=1)}
+MAX_LOOKBACK_DAYS = 90
+
+
+class HuntQuery(serializers.Serializer):
+    """What a hunt looks for; every field narrows (AND), empty ones are ignored."""
+
+    q = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Text in title or rule."
+    )
+    severity = serializers.ListField(
+        child=serializers.ChoiceField(choices=Severity.choices), required=False, max_length=5
+    )
+    source_kind = serializers.ChoiceField(
+        choices=SourceKind.choices, required=False, allow_blank=True
+    )
+    category = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    rule = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, help_text="Rule id or name contains."
+    )
+    mitre = serializers.RegexField(
+        r"^T\d{4}(\.\d{3})?$",
+        required=False,
+        allow_blank=True,
+        help_text="A MITRE ATT&CK technique id, e.g. T1110 or T1059.001.",
+    )
+    observable_type = serializers.ChoiceField(
+        choices=[(t, t) for t in OBSERVABLE_TYPES], required=False, allow_blank=True
+    )
+    observable_value = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    tenants = serializers.ListField(
+        child=serializers.SlugField(max_length=63),
+        required=False,
+        max_length=500,
+        help_text="Slugs of tenants to search; none: every tenant the runner works.",
+    )
+
+    def validate(self, attrs):
+        if attrs.get("observable_type") and not attrs.get("observable_value"):
+            raise serializers.ValidationError(
+                {"observable_value": "Give the value to look for with its type."}
+            )
+        if not any(v for k, v in attrs.items() if k != "tenants"):
+            raise serializers.ValidationError(
+                "A hunt needs at least one condition (text, severity, rule, observable ...)."
+            )
+        return {k: v for k, v in attrs.items() if v not in ("", [], None)}
+
+
+def hunt_alerts(access: Access, query: dict, lookback_days: int, now: datetime | None = None):
+    """The alerts `query` finds in the last `lookback_days` days, of the tenants `access` works
+    (and the hunt names, if it names any), newest first. Run it inside the caller's scope."""
+    now = now or timezone.now()
+    tenant_ids = set(access.tenant_ids)
+    if query.get("tenants"):
+        named = Tenant.objects.filter(slug__in=query["tenants"], pk__in=tenant_ids)
+        tenant_ids = set(named.values_list("pk", flat=True))
+    alerts: QuerySet = Alert.objects.for_tenants(tenant_ids).filter(
+        received_at__gte=now - timedelta(days=lookback_days)
+    )
+    if query.get("q"):
+        alerts = alerts.filter(Q(title__icontains=query["q"]) | Q(rule_name__icontains=query["q"]))
+    if query.get("severity"):
+        alerts = alerts.filter(severity__in=query["severity"])
+    if query.get("source_kind"):
+        alerts = alerts.filter(source__kind=query["source_kind"])
+    if query.get("category"):
+        alerts = alerts.filter(category__iexact=query["category"])
+    if query.get("rule"):
+        alerts = alerts.filter(
+            Q(rule_id__icontains=query["rule"]) | Q(rule_name__icontains=query["rule"])
+        )
+    if query.get("mitre"):
+        alerts = _json_contains(alerts, "mitre", [query["mitre"]], query["mitre"])
+    if query.get("observable_value"):
+        value = query["observable_value"].strip()
+        wanted = {"value": value}
+        if query.get("observable_type"):
+            wanted["type"] = query["observable_type"]
+        alerts = _json_contains(alerts, "observables", [wanted], value)
+    return alerts
+
+
+def _json_contains(alerts: QuerySet, field: str, document: list, text: str) -> QuerySet:
+    """jsonb containment on PostgreSQL (exact, and served by the document's own structure);
+    the embedded mode's SQLite has no such operator, so there it is a text search of the
+    stored JSON (a value found under another key matches too)."""
+    if connection.vendor == "postgresql":
+        return alerts.filter(**{f"{field}__contains": document})
+    return alerts.annotate(**{f"{field}_text": Cast(field, TextField())}).filter(
+        **{f"{field}_text__icontains": text}
+    )
+
+
+def hunts_for(access: Access) -> QuerySet:
+    """The hunts a member of MSSP staff may see: their own and the shared ones."""
+    if not access.is_mssp_staff:
+        return Hunt.objects.none()
+    return Hunt.objects.filter(Q(owner_id=access.user_id) | Q(shared=True))
+
+
+def hunt_run(hunt: Hunt, access: Access, *, scheduled: bool = False) -> HuntRun:
+    """Counts the hunt's hits per tenant, as `access` sees them, and records the run. Call it
+    in `access`'s scope (a request's, or run_due_hunts')."""
+    previous = hunt.runs.filter(status=HuntRun.Status.DONE).order_by("-started_at").first()
+    run = HuntRun.objects.create(hunt=hunt, run_by_id=access.user_id, scheduled=scheduled)
+    alerts = hunt_alerts(access, hunt.query, hunt.lookback_days, now=run.started_at)
+    per_tenant = dict(
+        alerts.order_by()
+        .values_list("tenant__slug")
+        .annotate(n=Count("id"))
+        .values_list("tenant__slug", "n")
+    )
+    run.per_tenant = per_tenant
+    run.hits = sum(per_tenant.values())
+    run.new_hits = (
+        alerts.filter(received_at__gt=previous.started_at).count() if previous else run.hits
+    )
+    run.status = HuntRun.Status.DONE
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def schedule_next(hunt: Hunt, now: datetime | None = None) -> None:
+    every = SCHEDULE_EVERY.get(hunt.schedule)
+    hunt.next_run_at = (now or timezone.now()) + every if every else None
+
+
+def run_due_hunts(now: datetime | None = None, batch: int = 20) -> int:
+    """Runs the scheduled hunts that are due, each as its owner (with the tenants the owner
+    works now; an owner who left MSSP staff runs nothing). Each hunt is claimed with
+    FOR UPDATE SKIP LOCKED and its next run moved before it runs, so two schedulers never
+    run one twice."""
+    now = now or timezone.now()
+    done = 0
+    while True:
+        with transaction.atomic():
+            hunt = (
+                Hunt.objects.select_for_update(skip_locked=True)
+                .select_related("owner")
+                .filter(next_run_at__lte=now)
+                .order_by("next_run_at")
+                .first()
+            )
+            if hunt is None:
+                return done
+            schedule_next(hunt, now)
+            hunt.save(update_fields=["next_run_at"])
+            access = access_for(hunt.owner)
+            if access.is_mssp_staff and access.tenant_ids:
+                with tenant_scope(access.tenant_ids, user_id=access.user_id, staff=True):
+                    hunt_run(hunt, access, scheduled=True)
+            done += 1
+        if done >= batch:
+            return done
