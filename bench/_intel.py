@@ -149,3 +149,12 @@ def set_matching(enabled: bool) -> None:
     alerts_ingested.disconnect(dispatch_uid="intel-match-intake")
     if enabled:
         alerts_ingested.connect(matching.on_alerts_ingested, dispatch_uid="intel-match-intake")
+
+
+def reset_sightings() -> None:
+    """Empty intel_sighting (alerts' TRUNCATE does not reach it: no foreign key), so that each
+    phase starts with every observable unseen: the most inserting case."""
+    import psycopg
+
+    with psycopg.connect(common.OWNER_URL, autocommit=True) as conn:
+        conn.execute("TRUNCATE intel_sighting, intel_indicatormatch")

@@ -313,6 +313,7 @@ def main() -> int:
     if "baseline" in phases:
         with common.section("BASELINE in-process: DRF serializer + ORM create() per alert"):
             common.reset_alerts(history)
+            intel.reset_sightings()
             batches.reset()
             meter = common.CpuMeter().start()
             out = common.run_in_loop_thread(
@@ -328,6 +329,7 @@ def main() -> int:
             "OURS in-process: Django handler -> IntakeView, no HTTP server" + tag(enabled)
         ):
             common.reset_alerts(history)
+            intel.reset_sightings()
             batches.reset()
             meter = common.CpuMeter().start()
             out = common.run_in_loop_thread(
@@ -342,6 +344,7 @@ def main() -> int:
         intel.set_matching(enabled)
         with common.section("OURS parse + ingest only (no Django request handling)" + tag(enabled)):
             common.reset_alerts(history)
+            intel.reset_sightings()
             batches.reset()
             meter = common.CpuMeter().start()
             out = common.run_in_loop_thread(
@@ -381,6 +384,7 @@ def main() -> int:
                 f"OURS over HTTP: daphne x{count}, {args.conns} connections each" + tag(enabled)
             ):
                 common.reset_alerts(history)
+                intel.reset_sightings()
                 batches.reset()
                 settings_module = "mssp.settings" if enabled else "bench.settings_nointel"
                 with common.Daphnes(count, settings_module, f"ours-x{count}") as daphnes:

@@ -231,6 +231,7 @@ def main() -> int:
 
     def fresh() -> None:
         common.reset_alerts([])
+        intel.reset_sightings()
         singles.reset()
 
     with common.section("in-process (Django handler, no HTTP server), one request at a time"):
