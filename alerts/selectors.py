@@ -13,6 +13,11 @@ from .models import Incident
 # Least SLA time left first (respond_by, written by the SLA app), then severity, then age.
 URGENCY = ("respond_by", "-severity_rank", "created_at", "id")
 
+# The queue's count stops here ("1,000+"): counting costs one index entry a row, and a queue
+# longer than this reads the same to an analyst (25 ms at a 10,000 cap over 1 million alerts,
+# 3 ms at this one: docs/PERFORMANCE.md, queue at scale).
+QUEUE_COUNT_CAP = 1_000
+
 
 def pin_list_filters(params, user, queryset):
     """The ?tenant=<slug> and ?owner=<username>|me filters (IncidentFilter) join on the slug or

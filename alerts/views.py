@@ -44,11 +44,10 @@ from .models import (
     SourceKind,
     Visibility,
 )
-from .selectors import URGENCY, can_comment, can_work, pin_list_filters
+from .selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list_filters
 from .services import TRANSITIONS
 
 QUEUE_PAGE_SIZE = 50
-COUNT_CAP = 10_000
 
 
 def _errors(exc: ApiValidationError | dict) -> str:
@@ -122,7 +121,7 @@ def _incident_list(request, access, *, console: bool):
             request,
             queryset.select_related("tenant", "owner", "owner_team", "source"),
             keyset=True,
-            count_cap=COUNT_CAP,
+            count_cap=QUEUE_COUNT_CAP,
         )
     except ApiValidationError as exc:
         error, incidents, next_url, count = _errors(exc), [], None, (0, False)

@@ -98,7 +98,8 @@ def machine() -> str:
 def postgres_version() -> str:
     import psycopg
 
-    with psycopg.connect(OWNER_URL) as conn:
+    # The server's maintenance database: the bench's own may not exist yet.
+    with psycopg.connect(OWNER_URL.rsplit("/", 1)[0] + "/postgres") as conn:
         return "PostgreSQL " + conn.execute("SHOW server_version").fetchone()[0]
 
 

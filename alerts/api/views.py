@@ -25,7 +25,7 @@ from ..models import (
     SuppressionRule,
     Visibility,
 )
-from ..selectors import URGENCY, can_comment, can_work, pin_list_filters
+from ..selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list_filters
 from .filters import AlertFilter, IncidentFilter
 from .serializers import (
     AlertDetailSerializer,
@@ -386,7 +386,7 @@ class QueueViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     filterset_class = IncidentFilter
     pagination_class = KeysetPagination
     keyset_ordering = URGENCY
-    count_cap = 10_000
+    count_cap = QUEUE_COUNT_CAP
 
     def scope_queryset(self, queryset):
         if "status" not in self.request.query_params:
