@@ -126,6 +126,12 @@ def add_rows(route, world, n: int) -> None:
         from tests.factories import intel_rows
 
         intel_rows(world, n)
+    elif name == "HuntViewSet":
+        from alerts.models import Hunt
+
+        for i in range(n):
+            Hunt.objects.create(owner=world["mssp_admin"], name=f"h{i}", query={"q": "x"})
+            Hunt.objects.create(owner=world["analyst_a"], name=f"s{i}", query={}, shared=True)
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 
