@@ -166,6 +166,9 @@ def stix_records(content: str) -> Iterator[IndicatorRecord | RecordError]:
         except (STIXError, ValueError, TypeError, KeyError) as exc:
             yield RecordError(index, f"invalid indicator: {str(exc)[:300]}")
             continue
+        except Exception as exc:  # the library's own surprises on hostile input
+            yield RecordError(index, f"invalid indicator ({type(exc).__name__})")
+            continue
         if indicator.get("pattern_type") != "stix":
             yield RecordError(
                 index, f"unsupported pattern_type '{str(indicator.get('pattern_type'))[:40]}'"

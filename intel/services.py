@@ -222,7 +222,11 @@ def import_run(import_id: str, tenant_id: int | None) -> str:
                 _save_chunk(record, chunk, defaults, counts, errors)
                 chunk = []
         _save_chunk(record, chunk, defaults, counts, errors)
-    except parsing.UnreadableImport as exc:
+    except (parsing.UnreadableImport, ValueError, TypeError, RecursionError) as exc:
+        # A document that cannot be read to its end fails once, with why (no retry loop).
+        if not isinstance(exc, parsing.UnreadableImport):
+            logger.exception("indicator import %s failed", import_id)
+            exc = parsing.UnreadableImport(f"The file could not be read ({type(exc).__name__}).")
         with _import_scope(tenant_id):
             _imports(tenant_id).filter(pk=import_id).update(
                 status=IndicatorImport.Status.FAILED,

@@ -904,3 +904,17 @@ def test_sightings_older_than_their_days_are_not_counted_and_are_purged(sighting
     with rls_bypass("test"):
         assert not Sighting.objects.for_tenant(w["c"]).exists()
         assert Sighting.objects.for_tenant(w["b"]).exists()
+
+
+def test_an_import_that_cannot_be_read_to_its_end_fails_once_with_why(two_tenants):
+    w = two_tenants
+    with tenant_scope([w["a"].pk]):
+        record = IndicatorImport.objects.create(
+            tenant=w["a"], format="stix", content='{"type": "bundle", "objects": [', total=1
+        )
+    assert services.import_run(str(record.pk), w["a"].pk) == "failed"
+    assert services.import_run(str(record.pk), w["a"].pk) == "failed"  # left alone
+    with tenant_scope([w["a"].pk]):
+        record.refresh_from_db()
+    assert record.status == "failed" and "Not a STIX bundle" in record.error
+    assert record.content == ""
