@@ -39,72 +39,28 @@ def queue_for_firing(clock: SlaClock, event_type: str, summary: str, data: dict)
 
 
 def queue_for_firings(firings: list[tuple[SlaClock, str, dict]], event_type: str) -> int:
-    """queue_for_firing() of a batch of (clock, summary, data), as the sweep fires them: the
-    contacts and webhooks of the batch's tenants read once, every row written in one INSERT,
-    and enough delivery tasks queued after commit for all of them (deliver_due sends up to
-    DELIVERY_BATCH a task)."""
-    tenant_ids = sorted({clock.tenant_id for clock, _, _ in firings})
-    contacts: dict[int, list[Contact]] = defaultdict(list)
-    for contact in Contact.objects.for_tenants(tenant_ids).filter(notify_sla=True):
-        contacts[contact.tenant_id].append(contact)
-    hooks: dict[int, list[Webhook]] = defaultdict(list)
-    for hook in Webhook.objects.for_tenants(tenant_ids).filter(is_active=True):
-        if hook.wants(event_type):
-            hooks[hook.tenant_id].append(hook)
-    rows = []
+    """queue_for_firing() of a batch of (clock, summary, data), as the sweep fires them."""
+    notices = []
     for clock, summary, data in firings:
         incident = clock.incident
         payload = {
-            "type": event_type,
-            "tenant": clock.tenant.slug,
             "incident": str(incident.pk),
             "title": incident.title,
             "severity": incident.severity,
             **data,
         }
-        subject = f"[{clock.tenant.name}] {summary}"
-        rows += [
-            Notification(
-                tenant_id=clock.tenant_id,
-                incident=incident,
-                event_type=event_type,
-                channel=Notification.Channel.EMAIL,
-                recipient=contact.email,
-                key=f"{event_type}:{clock.pk}:email:{contact.email}",
-                subject=subject,
-                payload=payload,
-            )
-            for contact in contacts[clock.tenant_id]
-        ]
-        rows += [
-            Notification(
-                tenant_id=clock.tenant_id,
-                incident=incident,
-                event_type=event_type,
-                channel=Notification.Channel.WEBHOOK,
-                recipient=hook.url,
-                webhook=hook,
-                key=f"{event_type}:{clock.pk}:webhook:{hook.pk}",
-                subject=subject,
-                payload=payload,
-            )
-            for hook in hooks[clock.tenant_id]
-        ]
-    if rows:
-        bulk.insert(Notification, rows, ignore_conflicts=True)
-        from .tasks import deliver_notifications
-
-        for _ in range(-(-len(rows) // DELIVERY_BATCH)):
-            deliver_notifications.delay_on_commit()
-    return len(rows)
+        notices.append((clock.tenant, clock.pk, summary, payload, incident))
+    return queue_for_notices(notices, event_type)
 
 
-def queue_for_notices(notices: list[tuple[object, str, str, dict]], event_type: str) -> int:
-    """Outbox rows about firings that are not an incident's (a finding's remediation clock,
-    swept in the same pass): [(tenant, firing id, summary, payload), ...], each told to the
-    tenant's SLA contacts and webhooks exactly as queue_for_firings() does; the firing id keys
-    the rows, so a second firing of the same thing is never notified twice."""
-    tenant_ids = sorted({tenant.pk for tenant, _, _, _ in notices})
+def queue_for_notices(notices: list[tuple], event_type: str) -> int:
+    """Outbox rows for firings: [(tenant, firing id, summary, payload[, incident]), ...] (an
+    incident's clock, or a finding's remediation clock swept in the same pass), each told to
+    the tenant's SLA contacts and webhooks. The contacts and webhooks of the batch's tenants
+    are read once, every row is written in one INSERT, and enough delivery tasks are queued
+    after commit for all of them (deliver_due sends up to DELIVERY_BATCH a task). The firing
+    id keys the rows, so a second firing of the same thing is never notified twice."""
+    tenant_ids = sorted({notice[0].pk for notice in notices})
     contacts: dict[int, list[Contact]] = defaultdict(list)
     for contact in Contact.objects.for_tenants(tenant_ids).filter(notify_sla=True):
         contacts[contact.tenant_id].append(contact)
@@ -113,31 +69,30 @@ def queue_for_notices(notices: list[tuple[object, str, str, dict]], event_type: 
         if hook.wants(event_type):
             hooks[hook.tenant_id].append(hook)
     rows = []
-    for tenant, firing_id, summary, data in notices:
-        payload = {"type": event_type, "tenant": tenant.slug, **data}
-        subject = f"[{tenant.name}] {summary}"
+    for tenant, firing_id, summary, data, *incident in notices:
+        common = {
+            "tenant_id": tenant.pk,
+            "incident": incident[0] if incident else None,
+            "event_type": event_type,
+            "subject": f"[{tenant.name}] {summary}",
+            "payload": {"type": event_type, "tenant": tenant.slug, **data},
+        }
         rows += [
             Notification(
-                tenant_id=tenant.pk,
-                event_type=event_type,
+                **common,
                 channel=Notification.Channel.EMAIL,
                 recipient=contact.email,
                 key=f"{event_type}:{firing_id}:email:{contact.email}",
-                subject=subject,
-                payload=payload,
             )
             for contact in contacts[tenant.pk]
         ]
         rows += [
             Notification(
-                tenant_id=tenant.pk,
-                event_type=event_type,
+                **common,
                 channel=Notification.Channel.WEBHOOK,
                 recipient=hook.url,
                 webhook=hook,
                 key=f"{event_type}:{firing_id}:webhook:{hook.pk}",
-                subject=subject,
-                payload=payload,
             )
             for hook in hooks[tenant.pk]
         ]
