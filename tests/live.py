@@ -153,19 +153,29 @@ def running_worker(log_dir: Path, queue: str, *, timeout: float = 60, **env: str
         "--loglevel",
         "INFO",
     ]
+    with running_process(command, log, " ready.", "worker", timeout=timeout, **env):
+        yield log
+
+
+@contextmanager
+def running_process(
+    command: list[str], log: Path, ready: str, what: str, *, timeout: float = 60, **env: str
+) -> Iterator[subprocess.Popen]:
+    """`command` in the project's directory with the test run's environment (plus `env`),
+    its output in `log`; yields once `ready` appears in the log, stops it after."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT
         )
     try:
         deadline = time.monotonic() + timeout
-        while " ready." not in _tail(log, 100_000):
+        while ready not in _tail(log, 100_000):
             if process.poll() is not None:
-                raise RuntimeError(f"worker exited with {process.returncode}:\n{_tail(log)}")
+                raise RuntimeError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker not ready after {timeout}s:\n{_tail(log)}")
+                raise RuntimeError(f"{what} not ready after {timeout}s:\n{_tail(log)}")
             time.sleep(0.2)
-        yield log
+        yield process
     finally:
         _stop(process)
 

@@ -8,13 +8,11 @@ import importlib.util
 import os
 import re
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.live import PYTHON, ROOT, _stop, _tail, process_env
+from tests.live import PYTHON, ROOT, _tail, running_process
 
 PASSWORD = "correct-horse-battery"  # every persona's (tests.factories uses the same)
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -189,21 +187,10 @@ def running_beat(log_dir: Path, *, timeout: float = 60, **env: str) -> Iterator[
         "--loglevel",
         "INFO",
     ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while "Sending due task sla-sweep" not in _tail(log, 100_000):
-            if process.poll() is not None:
-                raise RuntimeError(f"beat exited with {process.returncode}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"beat sent nothing after {timeout}s:\n{_tail(log)}")
-            time.sleep(0.2)
+    with running_process(
+        command, log, "Sending due task sla-sweep", "beat", timeout=timeout, **env
+    ):
         yield log
-    finally:
-        _stop(process)
 
 
 def tail(path: Path, chars: int = 3000) -> str:
