@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -154,6 +154,25 @@ def schedule_next(hunt: Hunt, now: datetime | None = None) -> None:
     hunt.next_run_at = (now or timezone.now()) + every if every else None
 
 
+def _run_scheduled(hunt: Hunt, access: Access) -> None:
+    """One scheduled run in a savepoint of its own: a run that fails is recorded as failed,
+    and the schedule goes on (its next run is already moved), rather than the hunt failing
+    the task every minute."""
+    try:
+        with tenant_scope(access.tenant_ids, user_id=access.user_id, staff=True):
+            hunt_run(hunt, access, scheduled=True)
+    except DatabaseError as exc:
+        logger.exception("scheduled hunt %s failed", hunt.pk)
+        HuntRun.objects.create(
+            hunt=hunt,
+            run_by_id=access.user_id,
+            scheduled=True,
+            status=HuntRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=str(exc)[:2000],
+        )
+
+
 def run_due_hunts(now: datetime | None = None, batch: int = 20) -> int:
     """Runs the scheduled hunts that are due, each as its owner (with the tenants the owner
     works now; an owner who left MSSP staff runs nothing). Each hunt is claimed with
@@ -176,8 +195,7 @@ def run_due_hunts(now: datetime | None = None, batch: int = 20) -> int:
             hunt.save(update_fields=["next_run_at"])
             access = access_for(hunt.owner)
             if access.is_mssp_staff and access.tenant_ids:
-                with tenant_scope(access.tenant_ids, user_id=access.user_id, staff=True):
-                    hunt_run(hunt, access, scheduled=True)
+                _run_scheduled(hunt, access)
             done += 1
         if done >= batch:
             return done

@@ -175,6 +175,30 @@ def test_scheduled_hunts_run_once_as_their_owner_and_count_what_is_new(api, worl
     assert timedelta(minutes=59) < next_run - timezone.now() <= timedelta(hours=1)
 
 
+def test_a_failing_scheduled_hunt_is_recorded_and_the_others_still_run(api, world, monkeypatch):
+    from django.db import DatabaseError
+
+    from alerts import hunts
+
+    client = api(world["hunter"])
+    broken = Hunt.objects.get(pk=_create(client, name="a", schedule="daily").json()["id"])
+    fine = Hunt.objects.get(pk=_create(client, name="b", schedule="daily").json()["id"])
+    Hunt.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
+    real = hunts.hunt_run
+
+    def flaky(hunt, access, **kwargs):
+        if hunt.pk == broken.pk:
+            raise DatabaseError("canceling statement due to statement timeout")
+        return real(hunt, access, **kwargs)
+
+    monkeypatch.setattr(hunts, "hunt_run", flaky)
+    assert run_due_hunts() == 2
+    failed = HuntRun.objects.get(hunt=broken)
+    assert failed.status == "failed" and "statement timeout" in failed.error
+    assert HuntRun.objects.get(hunt=fine).status == "done"
+    assert Hunt.objects.get(pk=broken.pk).next_run_at > timezone.now()  # not retried at once
+
+
 def test_a_hit_opens_an_incident_in_its_tenant(api, world):
     client = api(world["hunter"])
     hit = world["a_hit"]
