@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.request import Request
 
@@ -94,7 +95,10 @@ def _page(request, queryset, *, keyset: bool, count_cap: int | None = None):
         paginator = CursorPagination()
         paginator.ordering = "-id"
         paginator.page_size = QUEUE_PAGE_SIZE
-        rows = paginator.paginate_queryset(queryset, drf_request)
+        try:
+            rows = paginator.paginate_queryset(queryset, drf_request)
+        except NotFound:  # DRF's answer to a cursor it did not give out
+            raise ApiValidationError({"cursor": "Not a page link this list gave out."}) from None
         next_url = paginator.get_next_link()
         count = None
     return rows, next_url, count

@@ -10,6 +10,7 @@ from django.db.models import JSONField, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from tenants import audit
 from tenants.models import Tenant
@@ -132,7 +133,10 @@ def hunt_detail(request, access, pk):
     alerts = hunt_alerts(access, hunt.query, hunt.lookback_days).select_related(
         "tenant", "source", "incident"
     )
-    hits, next_url, _ = _page(request, alerts, keyset=False)
+    try:
+        hits, next_url, _ = _page(request, alerts, keyset=False)
+    except ApiValidationError as exc:
+        hits, next_url, error, status = [], None, _errors(exc), 400
     runs = list(hunt.runs.select_related("run_by")[:10])
     for run in runs:
         run.visible = visible_per_tenant(run, access)

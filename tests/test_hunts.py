@@ -238,6 +238,7 @@ def test_hunt_pages(client, world):
     page = client.get(created["Location"]).content.decode()
     assert "VPN login from Tor at A" in page and "VPN login from Tor at B" in page
     assert "at C" not in page
+    assert client.get(created["Location"] + "?cursor=zz").status_code == 400
     ran = client.post(created["Location"] + "run/", follow=True)
     assert "2 hit(s)" in " ".join(str(m) for m in ran.context["messages"])
     assert "tenant-a: 1" in ran.content.decode()

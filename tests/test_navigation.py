@@ -46,3 +46,39 @@ def test_pages_need_a_login(client):
     for page in PAGES:
         response = client.get(reverse(page.url_name))
         assert response.status_code == 302 and "/login/" in response["Location"], page.url_name
+
+
+HOSTILE_QUERIES = [
+    "cursor=garbage",
+    "cursor=%25%25%25",
+    "page=abc",
+    "page=999999999",
+    "page_size=abc",
+    "page_size=-1",
+    "since=yesterday&until=2026-13-45",
+    "from=not-a-date&to=nope",
+    "period=forever&severity=urgent",
+    "status=exploded&owner=" + "x" * 500,
+    "tenant=tenant-b",
+    "q=" + "a" * 5000,
+]
+
+
+@pytest.mark.parametrize("persona", ["mssp_admin", "a_admin"])
+def test_hostile_query_strings_never_break_a_page(client, two_tenants, persona):
+    """Every page of the navigation, with every hostile query string: a page or a 4xx with a
+    message, never a 500, and tenant B's name never shown to tenant A's admin."""
+    from tests.factories import ingest_alerts
+
+    ingest_alerts(two_tenants["b_source"], 1, title="B's secret alert")
+    client.force_login(two_tenants[persona])
+    wrong = []
+    for page in PAGES:
+        for query in HOSTILE_QUERIES:
+            url = f"{reverse(page.url_name)}?{query}"
+            response = client.get(url)
+            if response.status_code >= 500:
+                wrong.append(f"{url[:80]}: {response.status_code}")
+            elif persona == "a_admin" and b"B's secret alert" in response.content:
+                wrong.append(f"{url[:80]}: shows tenant B's alert")
+    assert not wrong, "; ".join(wrong)
