@@ -24,7 +24,7 @@ from rest_framework.request import Request
 
 from tenants.api.pagination import CursorPagination, KeysetPagination
 from tenants.models import Tenant
-from tenants.views import portal_view
+from tenants.views import error_text, portal_view
 
 from . import services
 from .api.filters import AlertFilter, IncidentFilter
@@ -49,20 +49,6 @@ from .selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list
 from .services import TRANSITIONS
 
 QUEUE_PAGE_SIZE = 50
-
-
-def _errors(exc: ApiValidationError | dict) -> str:
-    """A DRF validation error as one human sentence for a page message."""
-    detail = exc.detail if isinstance(exc, ApiValidationError) else exc
-    if isinstance(detail, dict):
-        return " ".join(
-            f"{'' if field in ('detail', 'non_field_errors') else field + ': '}"
-            f"{' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
-            for field, msgs in detail.items()
-        )
-    if isinstance(detail, list):
-        return " ".join(str(m) for m in detail)
-    return str(detail)
 
 
 def _back(request, default: str) -> HttpResponseRedirect:
@@ -117,7 +103,7 @@ def _incident_list(request, access, *, console: bool):
     try:
         filtered = IncidentFilter(params, queryset=queryset, request=request)
         if not filtered.is_valid():
-            error = _errors(dict(filtered.errors))
+            error = error_text(dict(filtered.errors))
             queryset = queryset.none()
         else:
             queryset = pin_list_filters(params, request.user, filtered.qs)
@@ -128,7 +114,7 @@ def _incident_list(request, access, *, console: bool):
             count_cap=QUEUE_COUNT_CAP,
         )
     except ApiValidationError as exc:
-        error, incidents, next_url, count = _errors(exc), [], None, (0, False)
+        error, incidents, next_url, count = error_text(exc), [], None, (0, False)
     _attach_clocks(incidents)
     context = {
         "console": console,
@@ -200,7 +186,7 @@ def bulk(request, access):
         if not data["ids"]:
             messages.error(request, "Choose at least one incident (the boxes in the first column).")
         else:
-            messages.error(request, _errors(serializer.errors))
+            messages.error(request, error_text(serializer.errors))
         return _back(request, default)
     data = serializer.validated_data
     if data["action"] == "assign":
@@ -354,7 +340,7 @@ def incident_act(request, access, pk):
     elif action == "transition":
         serializer = TransitionSerializer(data=request.POST)
         if not serializer.is_valid():
-            messages.error(request, _errors(serializer.errors))
+            messages.error(request, error_text(serializer.errors))
             return _back(request, default)
         data = serializer.validated_data
         _run(
@@ -381,7 +367,7 @@ def incident_comment(request, access, pk):
         raise PermissionDenied("Your role reads incidents but does not comment.")
     serializer = CommentCreateSerializer(data=request.POST)
     if not serializer.is_valid():
-        messages.error(request, _errors(serializer.errors))
+        messages.error(request, error_text(serializer.errors))
         return _back(request, reverse("incident", args=[incident.pk]))
     data = serializer.validated_data
     # Customers always post shared comments; MSSP staff default to internal (as the API).
@@ -404,7 +390,7 @@ def incident_contain(request, access, pk):
     incident = _workable_incident(access, pk)
     serializer = ContainmentSerializer(data=request.POST)
     if not serializer.is_valid():
-        messages.error(request, _errors(serializer.errors))
+        messages.error(request, error_text(serializer.errors))
         return _back(request, reverse("incident", args=[incident.pk]))
     data = serializer.validated_data
     _run(
@@ -432,7 +418,7 @@ def alerts(request, access):
     try:
         filtered = AlertFilter(request.GET, queryset=queryset, request=request)
         if not filtered.is_valid():
-            error = _errors(dict(filtered.errors))
+            error = error_text(dict(filtered.errors))
             queryset = queryset.none()
         else:
             queryset = filtered.qs
@@ -440,7 +426,7 @@ def alerts(request, access):
             request, queryset.select_related("tenant", "source"), keyset=False
         )
     except ApiValidationError as exc:
-        error, rows, next_url = _errors(exc), [], None
+        error, rows, next_url = error_text(exc), [], None
     context = {
         "alerts": rows,
         "next_url": next_url,

@@ -14,13 +14,13 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from tenants import audit
 from tenants.models import Tenant
-from tenants.views import portal_view
+from tenants.views import error_text, portal_view
 
 from . import services
 from .api.hunts import HuntSerializer, visible_per_tenant
 from .hunts import OBSERVABLE_TYPES, hunt_alerts, hunt_run, hunts_for, schedule_next
 from .models import Alert, Hunt, HuntRun, Severity, SourceKind
-from .views import _errors, _page
+from .views import _page
 
 
 def _staff_only(access) -> None:
@@ -87,7 +87,7 @@ def hunts(request, access):
             audit.record("hunt.created", obj=hunt, request=request, summary=hunt.name)
             messages.success(request, f"Hunt “{hunt.name}” saved.")
             return redirect("hunt", pk=hunt.pk)
-        error, status = _errors(serializer.errors), 400
+        error, status = error_text(serializer.errors), 400
     latest = HuntRun.objects.filter(hunt=OuterRef("pk"), status="done").order_by("-started_at")
     rows = list(
         hunts_for(access)
@@ -129,14 +129,14 @@ def hunt_detail(request, access, pk):
             audit.record("hunt.updated", obj=hunt, request=request, summary=hunt.name)
             messages.success(request, "Hunt saved.")
             return redirect("hunt", pk=hunt.pk)
-        error, status = _errors(serializer.errors), 400
+        error, status = error_text(serializer.errors), 400
     alerts = hunt_alerts(access, hunt.query, hunt.lookback_days).select_related(
         "tenant", "source", "incident"
     )
     try:
         hits, next_url, _ = _page(request, alerts, keyset=False)
     except ApiValidationError as exc:
-        hits, next_url, error, status = [], None, _errors(exc), 400
+        hits, next_url, error, status = [], None, error_text(exc), 400
     runs = list(hunt.runs.select_related("run_by")[:10])
     for run in runs:
         run.visible = visible_per_tenant(run, access)

@@ -18,7 +18,7 @@ from alerts.models import Severity
 from tenants import audit
 from tenants.api.pagination import CursorPagination, KeysetPagination
 from tenants.models import Tenant
-from tenants.views import portal_view
+from tenants.views import error_text, portal_view
 
 from . import importers, services
 from .api.filters import FindingFilter
@@ -39,18 +39,6 @@ from .selectors import (
 )
 
 PAGE_SIZE = 50
-
-
-def _errors(detail) -> str:
-    if isinstance(detail, dict):
-        return " ".join(
-            f"{'' if k in ('detail', 'non_field_errors') else k + ': '}"
-            f"{' '.join(str(m) for m in (v if isinstance(v, list) else [v]))}"
-            for k, v in detail.items()
-        )
-    if isinstance(detail, list):
-        return " ".join(str(m) for m in detail)
-    return str(detail)
 
 
 class _ListView:
@@ -80,7 +68,7 @@ def finding_list(request, access):
         )
         next_url = paginator.get_paginated_response([]).data["next"]
     except ApiValidationError as exc:
-        error = _errors(exc.detail)
+        error = error_text(exc.detail)
     context = {
         "findings": rows,
         "next_url": next_url,
@@ -157,7 +145,7 @@ def finding_act(request, access, pk):
             if action == "accept-risk":
                 form = AcceptRiskSerializer(data=request.POST)
                 if not form.is_valid():
-                    messages.error(request, _errors(form.errors))
+                    messages.error(request, error_text(form.errors))
                     return back
                 data = form.validated_data
                 services.finding_accept_risk(
@@ -190,7 +178,7 @@ def finding_act(request, access, pk):
             elif action in ("reopen", "false-positive"):
                 form = ReasonSerializer(data=request.POST)
                 if not form.is_valid():
-                    messages.error(request, _errors(form.errors))
+                    messages.error(request, error_text(form.errors))
                     return back
                 reason = form.validated_data["reason"]
                 if action == "reopen":
@@ -284,7 +272,7 @@ def import_upload(request, access):
         content = upload.read()
         kind = services.check_upload(content, upload.name or "", data.get("kind", ""))
     except ApiValidationError as exc:
-        messages.error(request, _errors(exc.detail))
+        messages.error(request, error_text(exc.detail))
         return back
     except services.UploadTooLarge as exc:
         return render(request, "findings/refused.html", {"reason": str(exc)}, status=413)
@@ -343,7 +331,7 @@ def engagement_create(request, access):
         with transaction.atomic():
             engagement = Engagement.objects.create(tenant=tenant, created_by=request.user, **data)
     except ApiValidationError as exc:
-        messages.error(request, _errors(exc.detail))
+        messages.error(request, error_text(exc.detail))
         return back
     except IntegrityError:
         messages.error(request, "This tenant already has an engagement of that name.")

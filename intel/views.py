@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from alerts.models import Severity
 from tenants.api.pagination import CursorPagination
 from tenants.models import Tenant
-from tenants.views import portal_view
+from tenants.views import error_text, portal_view
 
 from . import parsing, selectors, services
 from .api.serializers import ImportUploadSerializer, IndicatorCreateSerializer
@@ -24,16 +24,6 @@ from .api.views import IndicatorFilter
 from .models import Indicator, IndicatorImport, IndicatorType, Tlp
 
 PAGE_SIZE = 50
-
-
-def _errors(detail) -> str:
-    if isinstance(detail, dict):
-        return " ".join(
-            f"{'' if k in ('non_field_errors', 'detail') else k + ': '}"
-            + " ".join(str(m) for m in (v if isinstance(v, list) else [v]))
-            for k, v in detail.items()
-        )
-    return str(detail)
 
 
 def _page(request, queryset):
@@ -73,7 +63,7 @@ def indicators(request, access):
     if filtered.is_valid():
         queryset = filtered.qs
     else:
-        error = _errors(dict(filtered.errors))
+        error = error_text(dict(filtered.errors))
         queryset = queryset.none()
     try:
         rows, next_url = _page(request, queryset)
@@ -101,7 +91,7 @@ def indicator_add(request, access):
         data=data, context={"access": access, "customer_slug": slug}
     )
     if not serializer.is_valid():
-        messages.error(request, _errors(serializer.errors))
+        messages.error(request, error_text(serializer.errors))
         return HttpResponseRedirect(reverse("intel"))
     data = dict(serializer.validated_data)
     tenant_id = data.pop("tenant_id")
@@ -198,7 +188,7 @@ def _upload(request, access) -> IndicatorImport | str:
     }
     serializer = ImportUploadSerializer(data=options)
     if not serializer.is_valid():
-        return _errors(serializer.errors)
+        return error_text(serializer.errors)
     data = dict(serializer.validated_data)
     slug = data.pop("tenant", "") or ""
     if access.is_customer:

@@ -11,20 +11,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from alerts.models import Incident
-from tenants.views import portal_view
+from tenants.views import error_text, portal_view
 
 from . import escalation
 from .api.escalations import EscalateSerializer
 from .models import Escalation
-
-
-def _errors(errors: dict) -> str:
-    return " ".join(
-        f"{field}: {' '.join(str(m) for m in msgs)}"
-        if field != "non_field_errors"
-        else " ".join(str(m) for m in msgs)
-        for field, msgs in errors.items()
-    )
 
 
 @require_POST
@@ -36,7 +27,7 @@ def incident_escalate(request, access, pk):
     back = HttpResponseRedirect(reverse("incident", args=[incident.pk]))
     serializer = EscalateSerializer(data=request.POST)
     if not serializer.is_valid():
-        messages.error(request, _errors(serializer.errors))
+        messages.error(request, error_text(serializer.errors))
         return back
     data = serializer.validated_data
     try:

@@ -33,6 +33,21 @@ from .forms import AuditFilterForm, ContactForm, MemberAddForm, MemberRoleForm, 
 from .models import ApiToken, AuditEvent, Contact, Membership, Tenant
 
 
+def error_text(detail) -> str:
+    """A form's or serializer's errors (a DRF ValidationError, its detail, a dict of field
+    errors, a list) as one human sentence for a page's message."""
+    detail = getattr(detail, "detail", detail)
+    if isinstance(detail, dict):
+        return " ".join(
+            f"{'' if field in ('detail', 'non_field_errors', '__all__') else field + ': '}"
+            f"{' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
+            for field, msgs in detail.items()
+        )
+    if isinstance(detail, list):
+        return " ".join(str(m) for m in detail)
+    return str(detail)
+
+
 def portal_view(view):
     """A logged-in page: computes the caller's Access, sets it as the transaction's tenant
     context (the request runs in one: ATOMIC_REQUESTS), and passes it to the view."""
