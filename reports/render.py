@@ -29,7 +29,7 @@ from .figures import SEVERITIES
 TARGET_LABELS = {t.value: t.label for t in Target}
 
 
-# --- formatting (also the template filters', reports/templatetags) ---------------------------
+# --- formatting (the PDF's, and the figures handed to the page) ---------------------------
 def duration(seconds: float | None) -> str:
     """12 s, 14 min, 2 h 05 min, 3 d 4 h; an em dash when there is nothing to show."""
     if seconds is None:

@@ -1,15 +1,28 @@
 """The reports pages (included from mssp/urls.py)."""
 
-from django.urls import path, re_path
+from django.urls import path, register_converter
 
 from . import views
+
+
+class ReportFormat:
+    regex = "pdf|csv"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ReportFormat, "report_format")
 
 urlpatterns = [
     path("reports/", views.report_list, name="reports"),
     path("reports/<uuid:pk>/", views.report_detail, name="report"),
     path("reports/<uuid:pk>/progress/", views.report_progress, name="report-progress"),
-    re_path(
-        r"^reports/(?P<pk>[0-9a-f-]{36})/download/(?P<fmt>pdf|csv)/$",
+    path(
+        "reports/<uuid:pk>/download/<report_format:fmt>/",
         views.report_download,
         name="report-download",
     ),

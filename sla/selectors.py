@@ -4,6 +4,7 @@ number is shown computes it the same way (a customer's dashboard equals the API'
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Avg, Count, Q
 from django.db.models.functions import TruncDay, TruncWeek
@@ -80,7 +81,9 @@ def get_sla_trend(
     first, every bucket present (an empty one has None figures): the series behind the trend
     charts of the dashboard and the reports."""
     weekly = end - start > timedelta(days=31)
-    bucket = TruncWeek("started_at") if weekly else TruncDay("started_at")
+    # Buckets are days (weeks) in the period's own time zone (the tenant's), as the series is.
+    zone = start.tzinfo if isinstance(start.tzinfo, ZoneInfo) else None  # None: UTC
+    bucket = TruncWeek("started_at", tzinfo=zone) if weekly else TruncDay("started_at", tzinfo=zone)
     rows = (
         _clocks(tenant_ids, start, end, severity, owner)
         .annotate(bucket=bucket)
@@ -112,6 +115,7 @@ def get_sla_trend(
         series.append(
             {
                 "period_start": day,
+                "bucket": "week" if weekly else "day",
                 "compliance": round(met / decided, 4) if decided else None,
                 "decided": decided,
                 "mtta_seconds": mean(Target.ACKNOWLEDGE),

@@ -553,7 +553,9 @@ def staff_tenants(request, access, pk):
             data={},
         )
         services.staff_set_tenants(member, [t for t in tenants if t.pk in chosen], request=request)
-        if is_lead:
+        # Only when the form showed the leads boxes: a page from before the member became a
+        # lead has none, and posting it must not take away the tenants they lead.
+        if is_lead and request.POST.get("leads_present"):
             services.staff_set_tenants(
                 member, [t for t in tenants if t.pk in leads], perm="lead_tenant", request=request
             )

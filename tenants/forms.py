@@ -189,6 +189,11 @@ class AuditFilterForm(forms.Form):
     def clean(self) -> dict:
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
+        for name, day in (("since", since), ("until", until)):
+            # A day the period's arithmetic (the next midnight, in the tenant's zone) can
+            # still handle: year 1 or 9999 would overflow.
+            if day and not 1970 <= day.year <= 9000:
+                self.add_error(name, "A date between 1970 and 9000.")
         if since and until and since > until:
             self.add_error("until", "The end date is before the start date.")
         return cleaned

@@ -56,6 +56,8 @@ HOSTILE_QUERIES = [
     "page_size=abc",
     "page_size=-1",
     "since=yesterday&until=2026-13-45",
+    "since=0001-01-01&until=9999-12-31",
+    "from=0001-01-01&to=9999-12-31",
     "from=not-a-date&to=nope",
     "period=forever&severity=urgent",
     "status=exploded&owner=" + "x" * 500,

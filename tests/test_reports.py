@@ -864,3 +864,9 @@ def test_two_reports_of_one_tenant_are_claimed_side_by_side(known, monkeypatch):
         thread.start()
         thread.join(timeout=30)
     assert claimed and claimed[0] is not None and claimed[0].pk == second.pk
+
+
+def test_a_download_link_that_is_no_report_id_is_a_404(client, two_tenants):
+    client.force_login(two_tenants["a_admin"])
+    assert client.get(f"/reports/{'-' * 36}/download/pdf/").status_code == 404
+    assert client.get(f"/reports/{uuid.uuid4()}/download/csv/").status_code == 404

@@ -4,7 +4,7 @@ customer, fired once by the sweeper; the summary; policies."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from alerts.models import Incident, IncidentEvent
 from sla import services
-from sla.models import SlaClock, SlaPolicy
+from sla.models import ClockState, SlaClock, SlaPolicy
 from tenants.models import AuditEvent
-from tenants.rls import rls_bypass
+from tenants.rls import rls_bypass, tenant_scope
 from tests.factories import ingest_alerts
 
 pytestmark = pytest.mark.django_db
@@ -237,3 +237,30 @@ def test_queue_orders_by_sla_time_left_across_tenants(api, two_tenants):
     api(both).post(url(incident, "acknowledge"))
     queue = api(both).get("/api/v1/queue/").json()["results"]
     assert [row["tenant"] for row in queue] == ["tenant-b", "tenant-a"]
+
+
+def test_trend_buckets_are_the_periods_own_days(two_tenants):
+    """A clock started at 23:30 UTC is, in Berlin, on the next day: the trend puts it in the
+    day the period's time zone says, and the trend's decided clocks add up to the summary's."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sla.selectors import get_sla_summary, get_sla_trend
+
+    berlin = ZoneInfo("Europe/Berlin")
+    ingest_alerts(two_tenants["a_source"], 1)
+    started = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)  # 00:30 on 3 November in Berlin
+    with rls_bypass("test: one decided clock at a day's edge"):
+        SlaClock.objects.dangerously_unscoped("t").filter(tenant=two_tenants["a"]).update(
+            started_at=started, state=ClockState.MET, consumed_seconds=60
+        )
+    start = datetime(2026, 11, 1, tzinfo=berlin)
+    end = datetime(2026, 11, 5, tzinfo=berlin)
+    ids = [two_tenants["a"].pk]
+    with tenant_scope(ids):
+        summary = get_sla_summary(ids, start, end)
+        trend = get_sla_trend(ids, start, end)
+    by_day = {point["period_start"].isoformat(): point["decided"] for point in trend}
+    decided = sum(t["met"] + t["breached"] for t in summary["targets"].values())
+    assert decided > 0 and sum(by_day.values()) == decided
+    assert by_day["2026-11-03"] == decided and by_day["2026-11-02"] == 0
