@@ -46,8 +46,8 @@ def normalise(kind: str, value: object) -> tuple[str, str]:
         raise InvalidIndicator("the value is empty")
     if "\x00" in text:
         raise InvalidIndicator("the value contains a NUL character")
-    if len(text) > MAX_VALUE:
-        raise InvalidIndicator(f"the value is longer than {MAX_VALUE} characters")
+    if len(text.encode("utf-8")) > MAX_VALUE:  # the index limits bytes, not characters
+        raise InvalidIndicator(f"the value is longer than {MAX_VALUE} bytes (UTF-8)")
     if kind not in T.values:
         raise InvalidIndicator(f"'{kind}' is not an indicator type ({', '.join(T.values)})")
     match kind:
@@ -164,7 +164,10 @@ def observable_lookups(kind: str, value: str) -> list[tuple[str, str]]:
     `evil.example`); an email matches its domain too."""
     try:
         if kind == "ip":
-            return [(T.IP, str(ipaddress.ip_address(value)))]
+            address = ipaddress.ip_address(value)
+            if getattr(address, "scope_id", None):  # fe80::1%eth0: no network holds it
+                return []
+            return [(T.IP, str(address))]
         if kind in ("domain", "hostname"):
             return [(T.DOMAIN, d) for d in parent_domains(domain(value))]
         if kind == "url":

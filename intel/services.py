@@ -104,6 +104,8 @@ def indicator_create(
         created = True
     else:
         indicator, created = existing, False
+        if attrs.get("tlp") and attrs["tlp"] != existing.tlp:
+            _reclassify_matches(existing, attrs["tlp"])
     for name, attr in attrs.items():
         setattr(indicator, name, attr)
     indicator.status = _status_for({"valid_until": indicator.valid_until}, now)
@@ -116,6 +118,8 @@ def indicator_create(
 
 def indicator_update(indicator: Indicator, changes: dict) -> Indicator:
     """tlp, confidence, severity, source, description, validity and status (active|revoked)."""
+    if "tlp" in changes and changes["tlp"] != indicator.tlp:
+        _reclassify_matches(indicator, changes["tlp"])
     for name, value in changes.items():
         setattr(indicator, name, value)
     now = timezone.now()
@@ -127,6 +131,40 @@ def indicator_update(indicator: Indicator, changes: dict) -> Indicator:
         indicator.status = Indicator.Status.EXPIRED
     indicator.save()
     return indicator
+
+
+def indicator_delete(indicator: Indicator) -> None:
+    """Deletes it; its matches and retro-hunts stay and lose the link. A global indicator's
+    matches are in every tenant, most of them outside the caller's scope, so the links are
+    cut with the scope lifted (whoever may manage the indicator may delete it)."""
+    with rls_bypass(f"intel: indicator {indicator.pk} deleted"):
+        indicator.delete()
+
+
+def _reclassify_matches(indicator: Indicator, tlp: str) -> None:
+    """A new TLP applies to the matches made before it too: a global indicator turned
+    TLP:RED takes its matches, and their timeline entries, away from the customers (across
+    tenants: the indicator is global, whoever changes it)."""
+    visible = matching.customer_may_see(indicator.tenant_id, tlp)
+    with rls_bypass(f"intel: TLP of indicator {indicator.pk} changed"):
+        matches = IndicatorMatch.objects.dangerously_unscoped("an indicator's own matches")
+        mine = matches.filter(indicator=indicator)
+        rows = list(mine.values_list("pk", "incident_id"))
+        mine.update(tlp=tlp, customer_visible=visible)
+        if visible or not rows:
+            return
+        from alerts.models import IncidentEvent, Visibility
+
+        ids = {str(pk) for pk, _ in rows}
+        entries = IncidentEvent.objects.dangerously_unscoped("the matches' timeline entries")
+        hidden = [
+            event.pk
+            for event in entries.filter(
+                kind="intel_matched", incident_id__in={i for _, i in rows if i}
+            ).only("pk", "data")
+            if ids & set(event.data.get("matches", []))
+        ]
+        entries.filter(pk__in=hidden).update(visibility=Visibility.INTERNAL)
 
 
 # --- imports --------------------------------------------------------------------------------------

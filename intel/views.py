@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from alerts.models import Severity
@@ -30,7 +31,10 @@ def _page(request, queryset):
     paginator = CursorPagination()
     paginator.ordering = "-id"
     paginator.page_size = PAGE_SIZE
-    rows = paginator.paginate_queryset(queryset, Request(request))
+    try:
+        rows = paginator.paginate_queryset(queryset, Request(request))
+    except NotFound:  # DRF's answer to a cursor it did not give out: the caller's mistake
+        raise BadRequest("Not a page link this list gave out.") from None
     return rows, paginator.get_next_link()
 
 

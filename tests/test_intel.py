@@ -450,6 +450,38 @@ def test_red_global_matches_are_for_mssp_staff_only(two_tenants, api, client):
     assert "203.0.113.66" not in json.dumps(entries)
 
 
+def test_a_global_indicator_turned_red_takes_its_earlier_matches_from_customers(two_tenants, api):
+    w = two_tenants
+    green = indicator(kind="ip", value="203.0.113.67", tlp="green", confidence=50)
+    (alert,) = ingest(w["a_source"], {"severity": "low", "observables": ip("203.0.113.67")})
+    incident = incident_of(alert)
+    url = f"/api/v1/intel/matches/?incident={incident.pk}"
+    assert len(api(w["a_admin"]).get(url).json()["results"]) == 1  # seen while green
+    changed = api(w["mssp_admin"]).patch(
+        f"/api/v1/intel/indicators/{green.pk}/", {"tlp": "red"}, format="json"
+    )
+    assert changed.status_code == 200, changed.json()
+    assert api(w["a_admin"]).get(url).json()["results"] == []
+    assert len(api(w["analyst_a"]).get(url).json()["results"]) == 1
+    assert all(
+        e.visibility == "internal" for e in timeline_of(incident) if e.kind == "intel_matched"
+    )
+
+
+def test_a_link_local_address_with_a_zone_does_not_break_intake(two_tenants):
+    indicator(kind="cidr", value="100.64.0.0/10")
+    (alert,) = ingest(w := two_tenants["a_source"], {"observables": ip("fe80::1%eth0")})
+    assert alert.pk and w
+
+
+def test_an_indicator_longer_than_the_index_allows_is_refused(two_tenants, api):
+    value = "https://evil.example/" + "\u6f22" * 1000  # 3,000 bytes in UTF-8
+    response = api(two_tenants["mssp_admin"]).post(
+        "/api/v1/intel/indicators/", {"type": "url", "value": value}, format="json"
+    )
+    assert response.status_code == 400 and "bytes" in response.json()["detail"]
+
+
 def test_customers_see_matches_of_global_indicators_without_their_details(two_tenants, api, client):
     w = two_tenants
     indicator(kind="domain", value="c2.example", source="secret-feed", description="APT notes")
@@ -918,3 +950,29 @@ def test_an_import_that_cannot_be_read_to_its_end_fails_once_with_why(two_tenant
         record.refresh_from_db()
     assert record.status == "failed" and "Not a STIX bundle" in record.error
     assert record.content == ""
+
+
+def test_review_inputs_that_used_to_fail_with_a_500(two_tenants, api, client, make_user):
+    w = two_tenants
+    staff = api(w["mssp_admin"])
+    assert staff.get(f"/api/v1/intel/retro-hunts/?indicator={uuid.uuid4()}").status_code == 200
+    assert staff.get("/api/v1/intel/retro-hunts/?indicator=nope").status_code == 400
+    upload = staff.post("/api/v1/intel/imports/", {"file": "1.2.3.4", "kind": "text"})
+    assert upload.status_code == 400 and "file" in upload.json()["detail"]
+    client.force_login(w["mssp_admin"])
+    for page in ("/intel/imports/?cursor=x", "/intel/hunts/?cursor=x", "/intel/?cursor=x"):
+        assert client.get(page).status_code == 400, page
+
+
+def test_a_lead_deletes_a_global_indicator_matched_at_tenants_they_do_not_work(
+    two_tenants, api, make_user
+):
+    w = two_tenants
+    lead = make_user(None, "lead", tenants=[w["a"]])
+    doomed = indicator(kind="ip", value="203.0.113.68")
+    ingest(w["b_source"], {"observables": ip("203.0.113.68")})  # a match at B
+    response = api(lead).delete(f"/api/v1/intel/indicators/{doomed.pk}/")
+    assert response.status_code == 204
+    with rls_bypass("test"):
+        kept = IndicatorMatch.objects.dangerously_unscoped("t").get(tenant=w["b"])
+    assert kept.indicator_id is None and kept.indicator_value == "203.0.113.68"

@@ -139,7 +139,7 @@ class IndicatorViewSet(
     def perform_destroy(self, instance):
         if not services.may_manage(self.access, instance.tenant_id):
             raise PermissionDenied(self._refusal(instance.tenant_id))
-        instance.delete()
+        services.indicator_delete(instance)
 
     def _customer_slug(self) -> str:
         if not self.access.is_customer:
@@ -220,8 +220,8 @@ class ImportViewSet(
         if content_type.startswith("multipart/form-data"):
             options = request.data.dict() if hasattr(request.data, "dict") else {}
             upload = request.data.get("file")
-            if upload is None:
-                raise ValidationError({"file": "Attach the list as 'file'."})
+            if upload is None or not hasattr(upload, "read"):
+                raise ValidationError({"file": "Attach the list as 'file' (a file, not a field)."})
             if upload.size > limit:
                 raise self._too_large(limit)
             raw, filename = upload.read(), upload.name or ""
@@ -278,6 +278,19 @@ class ImportViewSet(
         )
 
 
+class RetroHuntFilter(django_filters.FilterSet):
+    """By id: filtering through the indicator or import themselves would query their tables
+    without a tenant scope."""
+
+    status = django_filters.ChoiceFilter(choices=RetroHunt.Status.choices)
+    indicator = django_filters.UUIDFilter(field_name="indicator_id")
+    indicator_import = django_filters.UUIDFilter(field_name="indicator_import_id")
+
+    class Meta:
+        model = RetroHunt
+        fields: list[str] = []
+
+
 class RetroHuntViewSet(
     IntelViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
 ):
@@ -287,7 +300,7 @@ class RetroHuntViewSet(
     scoped_model = RetroHunt
     serializer_class = RetroHuntSerializer
     cursor_ordering = "-id"
-    filterset_fields = ["status", "indicator", "indicator_import"]
+    filterset_class = RetroHuntFilter
 
     def scope_queryset(self, queryset):
         return queryset.select_related("tenant")
