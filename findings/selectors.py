@@ -25,7 +25,7 @@ ACTIONS = {
     "false-positive": (S.OPEN, S.IN_REMEDIATION, S.REMEDIATED, S.RISK_ACCEPTED),
     "reopen": (S.REMEDIATED, S.RISK_ACCEPTED, S.FALSE_POSITIVE),
 }
-MSSP_ONLY = {"verify", "false-positive"}
+MSSP_ONLY = {"verify", "false-positive", "reopen"}  # reopen: the MSSP's verdicts stand
 
 
 def can_work_findings(access: Access) -> bool:

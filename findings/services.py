@@ -694,14 +694,15 @@ def finding_accept_risk(
             f"{finding.status}."
         )
     now = timezone.now()
-    expires = risk_expiry(finding.tenant, until)
-    if expires <= now:
-        raise FindingError("The acceptance must end in the future.")
+    # The bound first: the end of a day in year 9999 is past what a datetime holds.
     if until > timezone.localdate(now) + timedelta(days=MAX_RISK_ACCEPTANCE_DAYS):
         raise FindingError(
             f"A risk is accepted for at most {MAX_RISK_ACCEPTANCE_DAYS} days; "
             "accept it again later."
         )
+    expires = risk_expiry(finding.tenant, until)
+    if expires <= now:
+        raise FindingError("The acceptance must end in the future.")
     was = finding.status
     finding.status = S.RISK_ACCEPTED
     finding.risk_accepted_until, finding.risk_expires_at = until, expires

@@ -359,6 +359,7 @@ def test_risk_acceptance_pauses_the_clock_and_its_expiry_reopens_the_finding(
         ({"reason": "because"}, "until"),
         ({"reason": "because", "until": "2001-01-01"}, "future"),
         ({"reason": "   ", "until": "2026-12-31"}, "reason"),
+        ({"reason": "forever", "until": "9999-12-31"}, "at most"),
     ],
 )
 def test_a_risk_acceptance_needs_a_reason_and_a_future_date(
@@ -401,6 +402,32 @@ def test_staff_verify_a_customers_remediation_and_reopen_with_a_reason(
     assert response.status_code == 200 and response.json()["status"] == "open"
     kinds = [e["kind"] for e in staff.get(url(finding, "timeline")).json()]
     assert kinds == ["imported", "remediated", "verified", "reopened"]
+
+    # The MSSP's verdicts stand: a customer does not reopen them.
+    staff.post(url(finding, "false-positive"), {"reason": "lab host"}, format="json")
+    customer = api(two_tenants["a_admin"])
+    refused = customer.post(url(finding, "reopen"), {"reason": "mine"}, format="json")
+    assert refused.status_code == 403
+    assert findings_of(two_tenants["a"])["PT-2026-003"].status == "false_positive"
+
+
+def test_out_of_range_times_and_scores_reject_their_record_only(
+    api, two_tenants, django_capture_on_commit_callbacks
+):
+    csv_file = (
+        "host,title,severity,id,seen_at,cvss_score\n"
+        "10.0.0.1,Early,high,R-1,0001-01-01T00:00:00+01:00,\n"
+        "10.0.0.2,Not a number,high,R-2,,NaN\n"
+        "10.0.0.3,Fine,high,R-3,2026-11-01T10:00:00Z,7.5\n"
+    )
+    client = api(two_tenants["a_admin"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, "odd.csv", csv_file.encode())
+    assert response.status_code == 202, response.content
+    body = client.get(f"{IMPORTS}{response.json()['id']}/").json()
+    assert body["status"] == "done", body
+    assert set(findings_of(two_tenants["a"])) == {"R-3"}
+    assert len(body["errors"]) == 2
 
 
 # --- tenant isolation ------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def cvss_score(value: Any) -> Decimal | None:
         score = Decimal(value).quantize(Decimal("0.1"))
     except (InvalidOperation, ValueError):
         raise RecordError(f"CVSS score {value!r} is not a number") from None
-    if not Decimal(0) <= score <= Decimal(10):
+    if not score.is_finite() or not Decimal(0) <= score <= Decimal(10):
         raise RecordError(f"CVSS score {value} is outside 0-10")
     return score
 
@@ -193,7 +193,10 @@ def parse_time(value: Any) -> datetime | None:
             parsed = datetime.strptime(value, "%a %b %d %H:%M:%S %Y")  # noqa: DTZ007
         except ValueError:
             return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable time
+        raise RecordError(f"time {value!r} is out of range") from None
 
 
 # --- XML -------------------------------------------------------------------------------------
