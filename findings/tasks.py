@@ -40,6 +40,11 @@ def resume_stalled_imports() -> int:
         )
         from .services import enqueue_import
 
+        # Marked as taken up now, so that the next minute's run does not start another
+        # chain of tasks for the same import while this one is still queued.
+        ScanImport.objects.dangerously_unscoped("stalled imports").filter(
+            pk__in=[pk for _, pk in stalled]
+        ).update(updated_at=timezone.now())
         for tenant_id, pk in stalled:
             enqueue_import(tenant_id, pk)
     return len(stalled)

@@ -824,3 +824,23 @@ def test_an_import_that_hits_an_unexpected_error_fails_with_a_message(
     body = client.get(f"{IMPORTS}{response.json()['id']}/").json()
     assert body["status"] == "failed" and "unexpected error" in body["detail"]
     assert findings_of(two_tenants["a"]) == {}
+
+
+def test_a_stalled_import_is_taken_up_once_not_every_minute(api, two_tenants):
+    """The stalled-import sweep re-queues an import and marks it taken up: its next run, a
+    minute later, leaves it to the task already queued."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from findings.models import ScanImport
+    from findings.tasks import resume_stalled_imports
+
+    response = upload(api(two_tenants["a_admin"]), "findings.csv")  # queued, never run here
+    assert response.status_code == 202
+    with rls_bypass("test: make it look stalled"):
+        ScanImport.objects.dangerously_unscoped("t").update(
+            updated_at=timezone.now() - timedelta(hours=1)
+        )
+    assert resume_stalled_imports() == 1
+    assert resume_stalled_imports() == 0
