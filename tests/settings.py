@@ -15,3 +15,11 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The test process runs tasks in-process; tests of the real worker start one (tests/live.py).
 CELERY_TASK_ALWAYS_EAGER = True
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# This run's own test database (tests.services.claim_slot), beside any other run's.
+if os.environ.get("MSSP_TEST_SLOT"):
+    DATABASES["default"]["TEST"] = {"NAME": f"test_mssp_{os.environ['MSSP_TEST_SLOT']}"}  # noqa: F405
+if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):  # noqa: F405
+    # The embedded run's cache is its own, not the files of the developer's `make run`.
+    import tempfile
+
+    CACHES["default"]["LOCATION"] = tempfile.mkdtemp(prefix="mssp-test-cache-")  # noqa: F405

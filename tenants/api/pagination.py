@@ -88,13 +88,23 @@ class KeysetPagination(pagination.BasePagination):
         OR cannot seek an index: PostgreSQL reads from the first row and filters, as OFFSET
         does.) The branches are disjoint and at most `size + 1` rows each; their union is
         sorted once more."""
+        from django.db import connections
+        from django.db.models import Q
+
         limit = self.size + 1
-        branches = []
+        conditions = []
         for depth in reversed(range(len(self.fields))):
             equal = {self.fields[i]: values[i] for i in range(depth)}
             op = "lt" if self.ordering[depth].startswith("-") else "gt"
-            branch = queryset.filter(**equal, **{f"{self.fields[depth]}__{op}": values[depth]})
-            branches.append(branch.order_by(*self.ordering)[:limit])
+            conditions.append(Q(**equal, **{f"{self.fields[depth]}__{op}": values[depth]}))
+        if not connections[queryset.db].features.supports_slicing_ordering_in_compound:
+            # SQLite refuses LIMIT inside a compound SELECT: one OR of the same ranges (the
+            # embedded mode's lists are small enough that the plan does not matter).
+            either = conditions[0]
+            for condition in conditions[1:]:
+                either |= condition
+            return queryset.filter(either).order_by(*self.ordering)[:limit]
+        branches = [queryset.filter(c).order_by(*self.ordering)[:limit] for c in conditions]
         return branches[0].union(*branches[1:], all=True).order_by(*self.ordering)[:limit]
 
     @staticmethod
