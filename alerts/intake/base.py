@@ -29,6 +29,7 @@ from typing import Any
 
 from tenants.api.parsers import check_structure
 from tenants.api.parsers import loads as safe_json_loads
+from tenants.text import single_line
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 OBSERVABLE_TYPES = ("ip", "domain", "url", "hostname", "user", "hash", "email")
@@ -77,14 +78,16 @@ class NormalizedAlert:
     ends_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        self.title = clip(self.title, MAX_TITLE) or "(untitled alert)"
+        # One-line fields are one line whatever the sender put in them: a title ends up in
+        # e-mail subjects, where a line break makes the message unsendable.
+        self.title = single_line(self.title, MAX_TITLE) or "(untitled alert)"
         if self.severity not in SEVERITIES:
             raise RecordError(f"severity must be one of {', '.join(SEVERITIES)}")
         self.description = clip(self.description, 20_000)
-        self.category = clip(self.category, 100).lower()
+        self.category = single_line(self.category, 100).lower()
         self.source_ref = clip(self.source_ref, 255)
-        self.rule_id = clip(self.rule_id, 255)
-        self.rule_name = clip(self.rule_name, MAX_FIELD)
+        self.rule_id = single_line(self.rule_id, 255)
+        self.rule_name = single_line(self.rule_name, MAX_FIELD)
         self.mitre = sorted(
             {
                 t.strip().upper()
@@ -92,7 +95,9 @@ class NormalizedAlert:
                 if isinstance(t, str) and MITRE_TECHNIQUE.fullmatch(t.strip().upper())
             }
         )
-        self.tags = sorted({clip(t, 100) for t in self.tags if isinstance(t, str) and t})[:50]
+        self.tags = sorted(
+            {single_line(t, 100) for t in self.tags if isinstance(t, str) and single_line(t)}
+        )[:50]
         self.observables = dedupe_observables(self.observables)
         if self.observed_at is not None and self.observed_at.tzinfo is None:
             self.observed_at = self.observed_at.replace(tzinfo=UTC)
