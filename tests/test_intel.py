@@ -374,39 +374,52 @@ def test_unconfident_match_enriches_without_raising(two_tenants):
     assert len(matches_of(w["a"])) == 1
 
 
-def test_ipv6_networks_match_and_the_embedded_modes_lookup_agrees(two_tenants):
+IPV6_BATCH_OBSERVABLES = [
+    ip("2001:db8:aa::5"),
+    ip("2001:db8:ab::5"),
+    ip("192.0.2.200") + ip("192.0.2.1"),
+    [{"type": "email", "value": "x@mail.evil.example"}],
+]
+
+
+def _networks_and_domain():
     indicator(kind="cidr", value="2001:db8:aa::/48")
     indicator(kind="cidr", value="192.0.2.128/25")
     indicator(kind="domain", value="evil.example")
-    batch = [
-        (uuid.uuid4(), ip("2001:db8:aa::5"), "low", None),
-        (uuid.uuid4(), ip("2001:db8:ab::5"), "low", None),
-        (uuid.uuid4(), ip("192.0.2.200") + ip("192.0.2.1"), "low", None),
-        (uuid.uuid4(), [{"type": "email", "value": "x@mail.evil.example"}], "low", None),
-    ]
+    return [(uuid.uuid4(), observables, "low", None) for observables in IPV6_BATCH_OBSERVABLES]
+
+
+def test_ipv6_networks_and_parent_domains_match(two_tenants):
+    """Either mode's own lookup (PostgreSQL's one query, the embedded mode's Python)."""
+    batch = _networks_and_domain()
     tenant = two_tenants["a"].pk
     with tenant_scope([tenant]):
         hits = matching.find_hits(tenant, batch)
-        values = sorted({lookup for _, o, _, _ in batch for *_, lookup in matching.lookups_of(o)})
+    assert {(h.alert_id, h.observable_value) for h in hits} == {
+        (batch[0][0], "2001:db8:aa::5"),
+        (batch[2][0], "192.0.2.200"),
+        (batch[3][0], "x@mail.evil.example"),
+    }
+
+
+@pytest.mark.services("postgresql")  # compares PostgreSQL's query with the embedded lookup
+def test_the_embedded_modes_lookup_agrees_with_postgresqls(two_tenants):
+    batch = _networks_and_domain()
+    tenant = two_tenants["a"].pk
+    with tenant_scope([tenant]):
+        values = sorted({v for _, o, _, _ in batch for *_, v in matching.lookups_of(o)})
         ips = sorted(
             {v for _, o, _, _ in batch for k, _, t, v in matching.lookups_of(o) if t == "ip"}
         )
         now = timezone.now()
         in_sql = {(r[3], r[-1]) for r in matching._query_postgresql(tenant, values, ips, now)}
         in_python = {(r[3], r[-1]) for r in matching._query_python(tenant, values, ips, now)}
-    assert {(h.alert_id, h.observable_value) for h in hits} == {
-        (batch[0][0], "2001:db8:aa::5"),
-        (batch[2][0], "192.0.2.200"),
-        (batch[3][0], "x@mail.evil.example"),
-    }
+    # the same indicators (what each names as the matched value differs: PostgreSQL the
+    # network it derived, Python the address)
     assert (
         {v for v, _ in in_sql}
         == {v for v, _ in in_python}
-        == {
-            "2001:db8:aa::/48",
-            "192.0.2.128/25",
-            "evil.example",
-        }
+        == {"2001:db8:aa::/48", "192.0.2.128/25", "evil.example"}
     )
 
 
