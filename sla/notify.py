@@ -2,8 +2,14 @@
 webhooks. Written to the outbox (Notification) in the firing's transaction, delivered after
 commit, retried with backoff from the table, so a lost task or a dead worker loses nothing
 and nothing is queued twice. Delivery is at least once: a worker killed between sending and
-recording it sends again on retry, so webhooks carry X-MSSP-Delivery (the notification id)
-for the receiver to drop repeats."""
+recording it sends again once its claim lapses, so webhooks carry X-MSSP-Delivery (the
+notification id) for the receiver to drop repeats.
+
+Nothing in a message can make it unsendable: subjects are one line (tenants.text), and a
+delivery that fails for good (refused address, a message that cannot be built, a webhook
+removed) is given up at once instead of being retried, and never holds up the rows behind it.
+No database transaction stays open while a message is sent (a slow receiver would hold its
+locks: with SQLite, every writer's)."""
 
 from __future__ import annotations
 
@@ -11,26 +17,49 @@ import hashlib
 import hmac
 import json
 import logging
+import smtplib
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from tenants import webhooks
 from tenants.models import Contact, Webhook
 from tenants.rls import rls_bypass
-from tenants.webhooks import check_destination
+from tenants.text import mail_subject, single_line
 
 from . import bulk
 from .models import Notification, SlaClock
 
 logger = logging.getLogger("mssp.notify")
-WEBHOOK_TIMEOUT = 5.0
 DELIVERY_BATCH = 50  # notifications one delivery task sends at most
+# A claimed row is due again after this long if its worker never records the outcome (it
+# died mid-send). Longer than any one delivery takes (webhooks.DEADLINE, EMAIL_TIMEOUT).
+CLAIM_LEASE = timedelta(seconds=60)
+KEY_MAX = Notification._meta.get_field("key").max_length
+SUBJECT_MAX = Notification._meta.get_field("subject").max_length
+
+
+class PermanentFailure(Exception):
+    """A delivery that retrying cannot make succeed."""
+
+
+def _key(*parts: str) -> str:
+    """The row's idempotency key; a recipient too long for the column is keyed by digest."""
+    key = ":".join(parts)
+    if len(key) <= KEY_MAX:
+        return key
+    digest = hashlib.sha256(parts[-1].encode()).hexdigest()
+    return ":".join([*parts[:-1], f"sha256={digest}"])[:KEY_MAX]
+
+
+def _subject(text: str) -> str:
+    return mail_subject(text)[:SUBJECT_MAX]
 
 
 def queue_for_firing(clock: SlaClock, event_type: str, summary: str, data: dict) -> int:
@@ -74,7 +103,7 @@ def queue_for_notices(notices: list[tuple], event_type: str) -> int:
             "tenant_id": tenant.pk,
             "incident": incident[0] if incident else None,
             "event_type": event_type,
-            "subject": f"[{tenant.name}] {summary}",
+            "subject": _subject(f"[{tenant.name}] {summary}"),
             "payload": {"type": event_type, "tenant": tenant.slug, **data},
         }
         rows += [
@@ -82,7 +111,7 @@ def queue_for_notices(notices: list[tuple], event_type: str) -> int:
                 **common,
                 channel=Notification.Channel.EMAIL,
                 recipient=contact.email,
-                key=f"{event_type}:{firing_id}:email:{contact.email}",
+                key=_key(event_type, str(firing_id), "email", contact.email),
             )
             for contact in contacts[tenant.pk]
         ]
@@ -92,7 +121,7 @@ def queue_for_notices(notices: list[tuple], event_type: str) -> int:
                 channel=Notification.Channel.WEBHOOK,
                 recipient=hook.url,
                 webhook=hook,
-                key=f"{event_type}:{firing_id}:webhook:{hook.pk}",
+                key=_key(event_type, str(firing_id), "webhook", str(hook.pk)),
             )
             for hook in hooks[tenant.pk]
         ]
@@ -128,8 +157,8 @@ def queue_for_escalation(esc, event_type: str, emails: list[str]) -> int:
             event_type=event_type,
             channel=Notification.Channel.EMAIL,
             recipient=email,
-            key=f"{event_type}:{esc.pk}:email:{email}",
-            subject=f"[{incident.tenant.name}] {event_type}: {incident.title}",
+            key=_key(event_type, str(esc.pk), "email", email),
+            subject=_subject(f"[{incident.tenant.name}] {event_type}: {incident.title}"),
             payload={
                 "type": event_type,
                 "escalation": str(esc.pk),
@@ -150,65 +179,123 @@ def queue_for_escalation(esc, event_type: str, emails: list[str]) -> int:
 
 
 def deliver_due(now: datetime | None = None, batch: int = DELIVERY_BATCH) -> int:
-    """Send what is due; each row is claimed with SKIP LOCKED so workers never share one, and
-    sent and recorded in a transaction of its own: a worker killed mid-batch sends again only
-    the one it was sending, not every row of the batch it had sent but not yet committed."""
+    """Send what is due, up to `batch` rows; the number sent."""
+    return deliver_batch(now, batch)[1]
+
+
+def deliver_batch(now: datetime | None = None, batch: int = DELIVERY_BATCH) -> tuple[int, int]:
+    """(rows taken, rows sent). Each row is claimed in a short transaction of its own (SKIP
+    LOCKED: workers never share one; the claim moves it CLAIM_LEASE ahead and counts the
+    attempt), sent with no transaction open, and its outcome recorded in another. A worker
+    killed mid-send leaves the row to come due again when the lease lapses; the counted
+    attempts bound how often that can happen."""
     now = now or timezone.now()
-    sent = 0
+    taken = sent = 0
     for _ in range(batch):
-        with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
-            note = (
-                Notification.objects.dangerously_unscoped("notification delivery")
-                .filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
-                .select_for_update(skip_locked=True, of=("self",))
-                .select_related("webhook")
-                .order_by("next_attempt_at")
-                .first()
+        note = _claim(now)
+        if note is None:
+            break
+        taken += 1
+        if note.attempts > Notification.MAX_ATTEMPTS:  # interrupted every time it was sent
+            _record(note, now, PermanentFailure(f"interrupted {note.attempts - 1} times"))
+            continue
+        try:
+            _send(note)
+        except Exception as exc:  # any delivery failure is recorded; the batch goes on
+            _record(note, now, exc)
+        else:
+            _record(note, now, None)
+            sent += 1
+    return taken, sent
+
+
+def _due():
+    return Notification.objects.dangerously_unscoped("notification delivery").filter(
+        status=Notification.Status.PENDING
+    )
+
+
+def _claim(now: datetime) -> Notification | None:
+    with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
+        note = (
+            _due()
+            .filter(next_attempt_at__lte=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("webhook")
+            .order_by("next_attempt_at")
+            .first()
+        )
+        if note is None:
+            return None
+        note.attempts += 1
+        note.next_attempt_at = now + CLAIM_LEASE
+        _due().filter(pk=note.pk).update(
+            attempts=F("attempts") + 1, next_attempt_at=note.next_attempt_at
+        )
+        return note
+
+
+def _record(note: Notification, now: datetime, failure: Exception | None) -> None:
+    with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
+        row = _due().filter(pk=note.pk)
+        if failure is None:
+            row.update(status=Notification.Status.SENT, sent_at=timezone.now(), last_error="")
+            return
+        # what any server or library said, made storable (no NUL) and one line
+        error = single_line(failure, 500) or type(failure).__name__
+        permanent = isinstance(failure, PermanentFailure | webhooks.DestinationRefused)
+        # only while the claim is still this worker's (a lapsed lease may have passed it on)
+        row = row.filter(attempts=note.attempts)
+        if permanent or note.attempts >= Notification.MAX_ATTEMPTS:
+            logger.warning("giving up on notification %s: %s", note.pk, error)
+            row.update(status=Notification.Status.FAILED, last_error=error)
+        else:
+            row.update(
+                last_error=error, next_attempt_at=now + timedelta(seconds=30 * 2**note.attempts)
             )
-            if note is None:
-                break
-            try:
-                _send(note)
-            except Exception as exc:  # any delivery failure is retried, then given up on
-                note.attempts += 1
-                note.last_error = str(exc)[:500]
-                if note.attempts >= Notification.MAX_ATTEMPTS:
-                    note.status = Notification.Status.FAILED
-                    logger.warning("giving up on notification %s: %s", note.pk, exc)
-                else:
-                    note.next_attempt_at = now + timedelta(seconds=30 * 2**note.attempts)
-            else:
-                note.status, note.sent_at, note.attempts = (
-                    Notification.Status.SENT,
-                    timezone.now(),
-                    note.attempts + 1,
-                )
-                sent += 1
-            note.save(
-                update_fields=["status", "sent_at", "attempts", "last_error", "next_attempt_at"]
-            )
-    return sent
 
 
 def _send(note: Notification) -> None:
     if note.channel == Notification.Channel.EMAIL:
-        body = "\n".join(f"{key}: {value}" for key, value in note.payload.items())
-        send_mail(note.subject, body, settings.DEFAULT_FROM_EMAIL, [note.recipient])
-        return
+        _send_email(note)
+    else:
+        _send_webhook(note)
+
+
+def _send_email(note: Notification) -> None:
+    body = "\n".join(f"{key}: {value}" for key, value in note.payload.items())
+    try:
+        # the subject again: a row queued before subjects were made one line
+        send_mail(mail_subject(note.subject), body, settings.DEFAULT_FROM_EMAIL, [note.recipient])
+    except smtplib.SMTPRecipientsRefused as exc:
+        if all(_permanent_smtp(code) for code, _ in exc.recipients.values()):
+            raise PermanentFailure(f"refused: {exc.recipients}") from exc
+        raise
+    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+        if _permanent_smtp(exc.smtp_code):
+            raise PermanentFailure(f"refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+        raise
+    except (ValueError, UnicodeError) as exc:  # a header or an address that cannot be sent
+        raise PermanentFailure(str(exc)) from exc
+
+
+def _permanent_smtp(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _send_webhook(note: Notification) -> None:
     hook = note.webhook
     if hook is None or not hook.is_active:
-        raise RuntimeError("the webhook was removed or disabled")
-    check_destination(hook.url)
+        raise PermanentFailure("the webhook was removed or disabled")
     body = json.dumps(note.payload, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     signature = hmac.new(
         hook.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
     ).hexdigest()
-    response = httpx.post(
+    status = webhooks.post(
         hook.url,
-        content=body,
-        timeout=WEBHOOK_TIMEOUT,
-        headers={
+        body,
+        {
             "Content-Type": "application/json",
             "X-MSSP-Event": note.event_type,
             "X-MSSP-Delivery": str(note.pk),
@@ -216,5 +303,7 @@ def _send(note: Notification) -> None:
             "X-MSSP-Signature": f"sha256={signature}",
         },
     )
-    if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"webhook answered {response.status_code}")
+    if 300 <= status < 400:  # redirects are not followed: where to would be unchecked
+        raise PermanentFailure(f"webhook answered {status} (redirects are not followed)")
+    if not 200 <= status < 300:
+        raise RuntimeError(f"webhook answered {status}")

@@ -6,15 +6,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import smtplib
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
+from django.utils import timezone
 
-from sla import services
-from sla.models import Notification, SlaClock
+from sla import escalation, services
+from sla.models import Escalation, Notification, SlaClock
 from sla.notify import deliver_due
 from tenants.models import Webhook
 from tenants.rls import rls_bypass
@@ -158,3 +161,161 @@ def test_only_admins_manage_contacts(api, two_tenants):
     assert (
         api(two_tenants["analyst_a"]).get("/api/v1/tenants/tenant-a/contacts/").status_code == 200
     )
+
+
+# --- hostile text and permanent failures (review issue 10) ------------------------------------
+def expiring_handoff(world, title: str, team_email: str = "team@a.example") -> Escalation:
+    """A hand-off of tenant A's incident (titled `title`) whose respond-by time has passed."""
+    from alerts.models import Incident
+    from tenants.models import Team
+
+    ingest_alerts(world["a_source"], 1)
+    with rls_bypass("test"):
+        incident = Incident.objects.for_tenant(world["a"]).get()
+        Incident.objects.for_tenant(world["a"]).filter(pk=incident.pk).update(title=title)
+        team = Team.objects.create(
+            tenant=world["a"], name="A team", kind="in_house", email=team_email
+        )
+        return Escalation.objects.create(
+            tenant=world["a"],
+            incident=incident,
+            direction="to_customer",
+            team=team,
+            respond_by=timezone.now() - timedelta(seconds=1),
+        )
+
+
+def test_a_title_with_line_breaks_does_not_stop_the_escalation_mail(two_tenants):
+    # an incident titled before intake made titles one line, or by any other path
+    expiring_handoff(two_tenants, "Brute force\r\nBcc: attacker@evil.example\u2028x")
+    assert escalation.sweep() == (1, 0)
+    deliver_due()
+    (note,) = [n for n in notifications(two_tenants["a"]) if n.key.startswith("escalation.")]
+    assert note.status == "sent", note.last_error
+    (message,) = [m for m in mail.outbox if m.to == ["team@a.example"]]
+    assert message.subject == (
+        "[Tenant A] escalation.expired: Brute force Bcc: attacker@evil.example x"
+    )
+    assert message.message()["Bcc"] is None and not message.bcc
+
+
+def test_a_subject_with_a_newline_already_in_the_outbox_is_still_sent(two_tenants):
+    ingest_alerts(two_tenants["a_source"], 1)
+    with rls_bypass("test"):
+        note = Notification.objects.create(
+            tenant=two_tenants["a"],
+            key="legacy:1",
+            event_type="sla.breached",
+            channel="email",
+            recipient="ciso@a.example",
+            subject="[Tenant A] line one\nline two",
+            payload={"type": "sla.breached"},
+        )
+    assert deliver_due() == 1
+    with rls_bypass("test"):
+        note.refresh_from_db()
+    assert note.status == "sent"
+    assert mail.outbox[-1].subject == "[Tenant A] line one line two"
+
+
+class RefusingBackend(BaseEmailBackend):
+    """A mail server that refuses one address for good (550) and takes the others."""
+
+    def send_messages(self, messages):
+        for message in messages:
+            if "nobody@a.example" in message.to:
+                raise smtplib.SMTPRecipientsRefused({"nobody@a.example": (550, b"No such user")})
+            mail.outbox.append(message)
+        return len(messages)
+
+
+def test_a_permanent_failure_is_given_up_at_once_and_the_rest_is_delivered(two_tenants, settings):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    with rls_bypass("test"):
+        for n, address in enumerate(["nobody@a.example", "ciso@a.example"]):
+            Notification.objects.create(
+                tenant=two_tenants["a"],
+                key=f"test:{n}",
+                event_type="sla.breached",
+                channel="email",
+                recipient=address,
+                subject="[Tenant A] SLA breached",
+                payload={"type": "sla.breached"},
+                next_attempt_at=timezone.now() - timedelta(minutes=2 - n),
+            )
+    assert deliver_due() == 1
+    refused, delivered = notifications(two_tenants["a"])
+    assert refused.recipient == "nobody@a.example"
+    assert refused.status == "failed" and refused.attempts == 1, refused.last_error
+    assert "550" in refused.last_error
+    assert delivered.status == "sent"
+    assert [m.to for m in mail.outbox] == [["ciso@a.example"]]
+
+
+def test_a_disabled_webhook_is_given_up_at_once(two_tenants):
+    ingest_alerts(two_tenants["a_source"], 1)
+    with rls_bypass("test"):
+        hook = Webhook.objects.create(
+            tenant=two_tenants["a"], url="https://hooks.example.com/x", secret="s"
+        )
+    breach_everything(two_tenants["a"])
+    with rls_bypass("test"):
+        Webhook.objects.for_tenant(two_tenants["a"]).filter(pk=hook.pk).update(is_active=False)
+    deliver_due()
+    hooks = [n for n in notifications(two_tenants["a"]) if n.channel == "webhook"]
+    assert hooks and all(n.status == "failed" and n.attempts == 1 for n in hooks)
+
+
+def test_an_error_text_the_database_cannot_store_does_not_block_the_outbox(
+    two_tenants, monkeypatch
+):
+    from sla import notify
+
+    real_send = notify._send
+
+    def send(note):
+        if note.recipient == "first@a.example":
+            raise OSError("server said \x00\x01 go away")
+        real_send(note)
+
+    monkeypatch.setattr(notify, "_send", send)
+    with rls_bypass("test"):
+        for n, address in enumerate(["first@a.example", "second@a.example"]):
+            Notification.objects.create(
+                tenant=two_tenants["a"],
+                key=f"test:{n}",
+                event_type="sla.breached",
+                channel="email",
+                recipient=address,
+                subject="[Tenant A] SLA breached",
+                payload={"type": "sla.breached"},
+                next_attempt_at=timezone.now() - timedelta(minutes=2 - n),
+            )
+    assert deliver_due() == 1
+    first, second = notifications(two_tenants["a"])
+    assert first.status == "pending" and first.attempts == 1
+    assert "go away" in first.last_error and "\x00" not in first.last_error
+    assert second.status == "sent"
+
+
+def test_the_longest_names_titles_and_addresses_fit_the_outbox(two_tenants):
+    """A tenant name of 200 characters, a contact address of 254, an incident title of 500:
+    the outbox rows still fit their columns (on PostgreSQL a value too long for its column
+    failed the whole sweep, every second, for every tenant)."""
+    from tenants.models import Contact, Tenant
+
+    long_address = f"{'x' * 64}@{'d' * 60}.{'e' * 60}.{'f' * 60}.example"[:254]
+    assert len(long_address) == 254
+    with rls_bypass("test"):
+        Tenant.objects.filter(pk=two_tenants["a"].pk).update(name="N" * 200)
+        Contact.objects.create(tenant=two_tenants["a"], name="Long", email=long_address)
+    two_tenants["a"].refresh_from_db()
+    expiring_handoff(two_tenants, "T" * 500, team_email=long_address)
+    breach_everything(two_tenants["a"])  # the incident's clocks
+    escalation.sweep()  # the hand-off's expiry
+    notes = notifications(two_tenants["a"])
+    assert {n.event_type for n in notes} >= {"sla.breached", "escalation.expired"}
+    assert all(len(n.subject) <= 300 and len(n.key) <= 300 for n in notes)
+    assert len({n.key for n in notes}) == len(notes)
+    deliver_due()
+    assert all(n.status == "sent" for n in notifications(two_tenants["a"]))
