@@ -15,9 +15,16 @@ What a match does (`record_matches`):
   incident_raise_severity: timeline, stream, the SLA app told). Lower confidence enriches
   only;
 - one timeline entry per incident naming what matched;
-- a live `intel.matched` event per alert, for MSSP staff and the customer's portal users;
-  matches of TLP:RED global indicators are for MSSP staff only (the timeline entry is
-  internal, the event goes to staff, the customer's API never lists the match).
+- a live `intel.matched` event per alert, for MSSP staff and the customer's portal users.
+
+Restricted matches (of an indicator the tenant's customers may not see: a TLP:RED global
+one, `customer_may_see`) change nothing a customer can observe, or the customer could test
+any value against the MSSP's RED list with its own intake source: no severity raise (the
+severity, the SLA clocks that follow it, notifications and the stream would all tell), an
+internal timeline entry that says what the rule would have done, an `intel.matched` event
+for MSSP staff only, and the customer's API and pages never list the match. MSSP staff who
+decide the match warrants it raise the incident by hand (intel.services.match_raise_severity):
+an ordinary analyst action, which the customer sees as such, without the match.
 """
 
 from __future__ import annotations
@@ -272,17 +279,17 @@ def record_matches(
             "incident.updated",
             str(incident.pk),
             {"change": "severity", "status": incident.status},
-            events.EVERYONE if visible else STAFF_ONLY,
+            events.EVERYONE,
         )
-        for incident, visible in raised
+        for incident in raised
     ]
     events.tenant_events(tenant_id, tenant_slug, items)
     return matches
 
 
 def _work_incidents(tenant_id: int, matches: list[IndicatorMatch], now: datetime) -> list:
-    """Timeline entries and severity raises; returns [(incident, customer may see)] of the
-    incidents raised."""
+    """Timeline entries and severity raises (by the matches the customer may see only);
+    returns the incidents raised."""
     by_incident: dict = {}
     for match in matches:
         if match.incident_id:
@@ -304,11 +311,19 @@ def _work_incidents(tenant_id: int, matches: list[IndicatorMatch], now: datetime
         restricted = [m for m in found if not m.customer_visible]
         if shared:
             timeline.append(_timeline_entry(incident, shared, Visibility.SHARED, now))
+        if _raise(incident, shared):
+            raised.append(incident)
         if restricted:
-            timeline.append(_timeline_entry(incident, restricted, Visibility.INTERNAL, now))
-        visible = _raise(incident, found)
-        if visible is not None:
-            raised.append((incident, visible))
+            entry = _timeline_entry(incident, restricted, Visibility.INTERNAL, now)
+            would = _would_raise_to(incident, restricted)
+            if would:
+                entry.summary = (
+                    f"{entry.summary[:300]}. Restricted: the incident's severity is left as it "
+                    f"is (the rule would raise it to {would}); raise it by hand from the "
+                    "match if warranted."
+                )
+                entry.data["would_raise_to"] = would
+            timeline.append(entry)
     IncidentEvent.objects.bulk_create(timeline)
     return raised
 
@@ -340,35 +355,49 @@ def _timeline_entry(incident, group: list[IndicatorMatch], visibility: str, now)
     )
 
 
-def _raise(incident: Incident, found: list[IndicatorMatch]) -> bool | None:
-    """The severity rule: confident matches lift the incident to the indicator's severity.
-    None when nothing was raised, else whether the customer may see why."""
+def _strongest(incident: Incident, found: list[IndicatorMatch]) -> IndicatorMatch | None:
+    """The confident match that would raise the open incident the most, if any would."""
     confident = [m for m in found if m.confidence >= RAISE_MIN_CONFIDENCE]
     if not confident or not incident.is_open:
         return None
-    strongest = max(confident, key=lambda m: (SEVERITY_RANK[m.severity], m.customer_visible))
+    strongest = max(confident, key=lambda m: SEVERITY_RANK[m.severity])
     if SEVERITY_RANK[strongest.severity] <= incident.severity_rank:
         return None
-    visible = strongest.customer_visible
+    return strongest
+
+
+def _would_raise_to(incident: Incident, restricted: list[IndicatorMatch]) -> str:
+    strongest = _strongest(incident, restricted)
+    return strongest.severity if strongest else ""
+
+
+def _raise(incident: Incident, shared: list[IndicatorMatch]) -> bool:
+    """The severity rule, applied to the matches the customer may see only: confident ones
+    lift the incident to the indicator's severity. Whether it was raised."""
+    strongest = _strongest(incident, shared)
+    if strongest is None:
+        return False
     raised = alert_services.incident_raise_severity(
         incident,
         strongest.severity,
         reason=(
             f"threat intelligence match ({strongest.observable_type} "
             f"{strongest.observable_value[:80]}, confidence {strongest.confidence})"
-            if visible
-            else "threat intelligence match (restricted)"
         ),
-        visibility=Visibility.SHARED if visible else Visibility.INTERNAL,
         data={"match": str(strongest.pk)},
         announce=False,
     )
-    if not raised:
-        return None
-    IndicatorMatch.objects.for_tenant(incident.tenant_id).filter(
-        pk__in=[m.pk for m in confident if m.severity == strongest.severity]
-    ).update(severity_raised_to=strongest.severity)
-    return visible
+    if raised:
+        incident.severity = strongest.severity  # this copy too: restricted matches are next
+        incident.severity_rank = SEVERITY_RANK[strongest.severity]
+        IndicatorMatch.objects.for_tenant(incident.tenant_id).filter(
+            pk__in=[
+                m.pk
+                for m in shared
+                if m.confidence >= RAISE_MIN_CONFIDENCE and m.severity == strongest.severity
+            ]
+        ).update(severity_raised_to=strongest.severity)
+    return raised
 
 
 def on_alerts_ingested(sender, tenant_id, tenant_slug, alerts, at, **kwargs) -> None:

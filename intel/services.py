@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from alerts.models import Alert
+from alerts import services as alert_services
+from alerts.models import SEVERITY_RANK, Alert, Incident, IncidentEvent, Visibility
 from tenants.access import Access
 from tenants.models import StaffRole, Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
@@ -165,6 +166,57 @@ def _reclassify_matches(indicator: Indicator, tlp: str) -> None:
             if ids & set(event.data.get("matches", []))
         ]
         entries.filter(pk__in=hidden).update(visibility=Visibility.INTERNAL)
+
+
+# --- matches ----------------------------------------------------------------------------------
+def may_raise_by_hand(access: Access) -> bool:
+    """Raising an incident's severity from a match is an analyst's decision: MSSP staff (the
+    match is found in their tenants' scope)."""
+    return access.is_mssp_staff
+
+
+@transaction.atomic
+def match_raise_severity(match: IndicatorMatch, *, actor: User) -> Incident:
+    """MSSP staff raise the match's incident to the match's severity by hand. For the
+    customer this is an ordinary analyst action (a shared timeline entry in the analyst's
+    name, `incident.updated`, the SLA clocks following the new severity) that names neither
+    the match nor its indicator, so that a restricted (TLP:RED) match stays restricted; the
+    internal timeline entry ties it to the match for MSSP staff."""
+    if not match.incident_id:
+        raise IntelError("The matched alert belongs to no incident; open one first.")
+    incident = (
+        Incident.objects.for_tenant(match.tenant_id)
+        .select_related("tenant")
+        .filter(pk=match.incident_id)
+        .first()
+    )
+    if incident is None or not incident.is_open:
+        raise IntelError("The matched alert's incident is closed.")
+    if SEVERITY_RANK[match.severity] <= incident.severity_rank:
+        raise IntelError(f"The incident is already {incident.severity}.")
+    before = incident.severity
+    alert_services.incident_raise_severity(
+        incident, match.severity, reason="raised by an analyst", actor=actor
+    )
+    IncidentEvent.objects.create(
+        tenant_id=incident.tenant_id,
+        incident=incident,
+        actor=actor,
+        actor_name=actor.username,
+        kind="intel_raised",
+        summary=(
+            f"Severity {before} → {match.severity} by hand, from the threat intelligence match "
+            f"{match.observable_type} {match.observable_value[:120]} "
+            f"(TLP:{match.tlp.upper()}, confidence {match.confidence})"
+        )[:500],
+        data={"match": str(match.pk), "from": before, "to": match.severity},
+        visibility=Visibility.INTERNAL,
+    )
+    IndicatorMatch.objects.for_tenant(match.tenant_id).filter(pk=match.pk).update(
+        severity_raised_to=match.severity
+    )
+    match.severity_raised_to = match.severity
+    return incident
 
 
 # --- imports --------------------------------------------------------------------------------------

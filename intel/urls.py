@@ -9,6 +9,7 @@ urlpatterns = [
     path(
         "intel/indicators/<uuid:pk>/revoke/", views.indicator_revoke, name="intel-indicator-revoke"
     ),
+    path("intel/matches/<uuid:pk>/raise/", views.match_raise, name="intel-match-raise"),
     path("intel/imports/", views.imports, name="intel-imports"),
     path("intel/imports/<uuid:pk>/", views.import_detail, name="intel-import"),
     path("intel/hunts/", views.hunts, name="intel-hunts"),

@@ -153,6 +153,28 @@ def indicator_revoke(request, access, pk):
     return HttpResponseRedirect(reverse("intel-indicator", args=[indicator.pk]))
 
 
+# --- matches ---------------------------------------------------------------------------------
+@require_POST
+@portal_view
+def match_raise(request, access, pk):
+    """MSSP staff raise a match's incident to the match's severity by hand (the API's
+    raise/ twin)."""
+    if not services.may_raise_by_hand(access):
+        raise PermissionDenied("Raising an incident from a match is for MSSP staff.")
+    match = selectors.get_matches(access).filter(pk=pk).first()
+    if match is None:
+        raise Http404("No such match.")
+    try:
+        services.match_raise_severity(match, actor=request.user)
+    except services.IntelError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The incident is now {match.severity}.")
+    if match.incident_id:
+        return HttpResponseRedirect(reverse("incident", args=[match.incident_id]))
+    return HttpResponseRedirect(reverse("alert", args=[match.alert_id]))
+
+
 # --- imports ---------------------------------------------------------------------------------
 @portal_view
 def imports(request, access):

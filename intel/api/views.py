@@ -16,13 +16,15 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
+from alerts.api.serializers import IncidentSerializer
 from alerts.models import Incident, Severity
 from tenants.api.base import ScopedGenericAPIView, TenantScopedViewSet
-from tenants.api.errors import PayloadTooLarge
+from tenants.api.errors import Conflict, PayloadTooLarge
 from tenants.api.parsers import SafeJSONParser
 from tenants.models import Tenant
 
@@ -340,7 +342,9 @@ class MatchFilter(django_filters.FilterSet):
 
 class MatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Matches of indicators on the alerts of your tenants (everyone who sees the alerts;
-    customers never see those of TLP:RED global indicators)."""
+    customers never see those of TLP:RED global indicators). MSSP staff may raise a match's
+    incident to the match's severity by hand (`raise/`), which restricted matches never do
+    by themselves."""
 
     scoped_model = IndicatorMatch
     serializer_class = MatchSerializer
@@ -356,6 +360,26 @@ class MatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "access": self.access}
+
+    @extend_schema(request=None, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="raise")
+    def raise_severity(self, request, pk=None):
+        """MSSP staff: raise the match's open incident to the match's severity. The customer
+        sees an analyst's severity change, never the match. 409 when the incident is closed,
+        has none, or already is that severe."""
+        if not services.may_raise_by_hand(self.access):
+            raise PermissionDenied("Raising an incident from a match is for MSSP staff.")
+        match = self.get_object()
+        try:
+            incident = services.match_raise_severity(match, actor=request.user)
+        except services.IntelError as exc:
+            raise Conflict(str(exc)) from None
+        incident = (
+            Incident.objects.for_tenant(incident.tenant_id)
+            .select_related("tenant", "owner", "owner_team", "source")
+            .get(pk=incident.pk)
+        )
+        return Response(IncidentSerializer(incident).data)
 
 
 class SightingsView(ScopedGenericAPIView):
