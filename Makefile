@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint format check install migrate seed clean
+.PHONY: run test test-embedded test-future lint format check install migrate seed clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PY=python3.11 make ...)")'
@@ -34,6 +34,18 @@ run: seed
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite as `make run` serves: SQLite and in-process layers, even where PostgreSQL and
+# Redis are running (tests that need them are skipped with their reason).
+test-embedded: install
+	MSSP_TEST_EMBEDDED=1 MSSP_REQUIRE_SERVICES= $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The embedded suite with the clock a year ahead (libfaketime, Debian's faketime package):
+# proves no test depends on the day it runs. FUTURE='+3 years' moves it further.
+FUTURE ?= +365 days
+test-future: install
+	@command -v faketime >/dev/null || { echo "faketime is needed: apt-get install faketime"; exit 1; }
+	MSSP_TEST_EMBEDDED=1 MSSP_REQUIRE_SERVICES= faketime '$(FUTURE)' $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

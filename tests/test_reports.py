@@ -344,9 +344,19 @@ def scheduled(tenant):
         return list(Report.objects.for_tenant(tenant).filter(kind="scheduled"))
 
 
+def created_on(when: datetime, *tenants) -> None:
+    """The tenants existed since `when`: the schedule skips periods that ended before a tenant
+    was created, so tests that pin the schedule's `now` pin the tenants' birth before it too
+    (they are created at the real time, which is any day the suite runs)."""
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(pk__in=[t.pk for t in tenants]).update(created_at=when)
+
+
 def test_the_monthly_schedule_creates_one_report_per_tenant_and_period(two_tenants):
     a = two_tenants["a"]  # Europe/Berlin
     now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    created_on(datetime(2026, 10, 20, tzinfo=UTC), a, two_tenants["b"])
     assert services.schedule_due_reports(now=now) >= 2
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -376,6 +386,7 @@ def test_the_schedule_follows_each_tenants_frequency(two_tenants):
     with rls_bypass("test fixture"):
         ReportSchedule.objects.create(tenant=a, frequency="off")
         ReportSchedule.objects.create(tenant=b, frequency="weekly", email_contacts=False)
+    created_on(datetime(2026, 11, 1, tzinfo=UTC), a, b)
     services.schedule_due_reports(now=datetime(2026, 12, 2, 12, 0, tzinfo=UTC))  # a Wednesday
     assert scheduled(a) == []
     (weekly,) = scheduled(b)

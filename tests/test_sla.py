@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -60,22 +61,30 @@ def test_tenant_override_wins_over_the_default(two_tenants):
 
 
 def test_workflow_meets_targets(api, two_tenants):
-    ingest_alerts(two_tenants["a_source"], 1)
+    opened = timezone.now()
+    with time_machine.travel(opened, tick=False):
+        ingest_alerts(two_tenants["a_source"], 1)
     incident = the_incident(two_tenants["a"])
     client = api(two_tenants["analyst_a"])
-    client.post(url(incident, "acknowledge"))
+    with time_machine.travel(opened + timedelta(seconds=90), tick=False):
+        client.post(url(incident, "acknowledge"))
     client.post(
         url(incident, "comments"), {"body": "We are on it", "visibility": "shared"}, format="json"
     )
     clocks = clocks_of(incident)
     assert clocks["acknowledge"].state == "met" and clocks["notify"].state == "met"
     assert clocks["contain"].state == "running"
-    client.post(
-        url(incident, "transition"), {"status": "resolved", "resolution": "benign"}, format="json"
-    )
+    with time_machine.travel(opened + timedelta(minutes=10), tick=False):
+        client.post(
+            url(incident, "transition"),
+            {"status": "resolved", "resolution": "benign"},
+            format="json",
+        )
     clocks = clocks_of(incident)
     assert clocks["contain"].state == "met" and clocks["resolve"].state == "met"
-    assert clocks["resolve"].consumed_seconds >= 0
+    # The clocks ran (24x7 for the default contract) from intake to each action, to the second.
+    assert clocks["acknowledge"].consumed_seconds == pytest.approx(90, abs=1)
+    assert clocks["resolve"].consumed_seconds == pytest.approx(600, abs=1)
 
 
 def test_awaiting_customer_pauses_and_resuming_moves_the_deadline(api, two_tenants):
