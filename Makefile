@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools  # venv's own is old (CVEs)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
@@ -55,12 +55,16 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Django's system checks, production settings included, and no missing migration.
+# Django's system checks, production settings included, no missing migration, the security
+# lint (ruff's S rules: bandit's checks) and the installed packages against known
+# vulnerabilities (pip-audit; says so loudly when its service cannot be reached).
 check: install
-	$(BIN)/python manage.py check
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=1 $(BIN)/python manage.py check
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	DEBUG=0 SECRET_KEY=check-deploy-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	  ALLOWED_HOSTS=portal.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+	$(BIN)/ruff check --select S .
+	$(BIN)/python tools/audit_dependencies.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,13 +36,49 @@ def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# --- Debug and the secret key -----------------------------------------------------------------
+# DEBUG shows tracebacks, settings and URL lists to whoever gets an error: on by default only
+# for the embedded demo on this machine (`make run` from a fresh clone). Anything that looks
+# like a deployment (a server database, a broker, a host beyond loopback) defaults to off, and
+# then needs a SECRET_KEY of its own. DEBUG=1 set on purpose (a developer on PostgreSQL) wins.
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]", "testserver"}
 
-# A fixed key is only acceptable for a local development portal; production must set one.
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip().lower()
+    return host in _LOOPBACK or host.endswith(".localhost") or host.startswith("127.")
+
+
+def deployment_signs() -> list[str]:
+    """What in the environment says this is not the embedded demo on this machine."""
+    signs = [
+        name
+        for name in ("REDIS_URL", "CELERY_BROKER_URL")
+        if env_str(name) and not env_str(name).startswith("memory://")
+    ]
+    database_url = env_str("DATABASE_URL")
+    if database_url and not database_url.startswith("sqlite:"):
+        signs.append("DATABASE_URL")
+    hosts = env_list("ALLOWED_HOSTS", "")
+    if any(not _is_loopback(host) for host in hosts):
+        signs.append("ALLOWED_HOSTS")
+    if env_str("HOST") and not _is_loopback(env_str("HOST")):
+        signs.append("HOST")
+    return signs
+
+
+DEPLOYMENT_SIGNS = deployment_signs()
+DEBUG = env_bool("DEBUG", not DEPLOYMENT_SIGNS)
+
+# A fixed key is only acceptable for the local demo; anything else must set its own.
 _DEV_SECRET_KEY = "django-insecure-local-development-only-never-in-production-2b7f9e1c4d"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+if not DEBUG and SECRET_KEY in ("", _DEV_SECRET_KEY):
+    why = f"{', '.join(DEPLOYMENT_SIGNS)} set" if DEPLOYMENT_SIGNS else "DEBUG=0"
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be set to a secret of this deployment: DEBUG is off ({why}). "
+        "For a development machine set DEBUG=1 instead (never where others can reach it)."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -73,6 +110,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The security headers of the portal's own (see the security section below).
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "mssp.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,6 +141,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mssp.context_processors.portal",
+                "mssp.context_processors.csp_nonce",
             ],
         },
     },
@@ -299,8 +340,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
+    # The schema and its docs are for signed-in callers (session or API token): README.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_AUTHENTICATION": None,  # the API's own: Bearer token, then session
     # Swagger UI from the installed package, not a CDN: the docs work offline and behind
     # a strict content security policy.
     "ENUM_NAME_OVERRIDES": {
@@ -385,6 +427,55 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     # /healthz is probed over plain HTTP by load balancers inside the network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy (django-csp) on every response: scripts and styles only from the
+# portal's own static files or carrying the response's nonce (the API docs' inline init), no
+# inline event handlers or style attributes, nothing from other origins. connect-src 'self'
+# covers the live stream's ws(s):// on the same host. Templates add the nonce with
+# {{ csp_nonce }} (mssp.context_processors.csp_nonce); tests/test_security_headers.py and
+# tests/browser/test_csp.py hold every page to it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "manifest-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+# No page needs a device, a sensor or payment: refuse them to the portal and anything in it.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "bluetooth",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",  # 'self' once a second factor uses WebAuthn
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 LOGGING = {
     "version": 1,

@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tenants import views as portal
 
 from . import views
+from .api_docs import SchemaView, api_docs
 from .health import healthz
 
 urlpatterns = [
@@ -36,8 +36,8 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("alerts.urls_settings")),
     path("", include("sla.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("api/v1/", include("mssp.api_urls")),
 ]
 

@@ -230,6 +230,15 @@ def to_svg(drawing: Drawing) -> str:
     for element in svg.getElementsByTagName("*"):
         if element.hasAttribute("id"):
             element.setAttribute("id", f"{prefix}-{element.getAttribute('id')}")
+        if element.hasAttribute("style"):
+            # The renderer's style="stroke: ...; fill: ..." as SVG presentation attributes
+            # (stroke="...", fill="..."): the same look, and no inline style for the pages'
+            # Content-Security-Policy to refuse (style-src has no 'unsafe-inline').
+            for declaration in element.getAttribute("style").split(";"):
+                name, _, value = declaration.partition(":")
+                if name.strip() and value.strip():
+                    element.setAttribute(name.strip(), value.strip())
+            element.removeAttribute("style")
     for tag, text in (
         ("title", getattr(drawing, "title", "") or "Chart"),
         ("desc", getattr(drawing, "desc", "") or ""),

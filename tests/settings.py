@@ -7,6 +7,9 @@ from tests.services import configure_environment
 
 configure_environment()
 os.environ.setdefault("DB_POOL", "0")  # the test process swaps roles on its connection
+# The test process is a developer's machine even on PostgreSQL and Redis, where DEBUG would
+# default to off (mssp.settings); pytest-django turns it off while each test runs.
+os.environ.setdefault("DEBUG", "1")
 
 from mssp.settings import *  # noqa: E402,F403
 

@@ -131,7 +131,9 @@ def test_embedded_mode_serves_a_healthy_portal(tmp_path):
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "PYTEST", "DJANGO_SETTINGS"))
+        if not k.startswith(
+            ("DATABASE_", "REDIS_", "CELERY_", "PYTEST", "DJANGO_SETTINGS", "DEBUG", "SECRET_KEY")
+        )
     }
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
