@@ -41,7 +41,7 @@ TOR_EXIT = "185.220.101.47"
 ALERTS = {
     "acme": [
         (
-            "SSH brute force against web-01",
+            "Wazuh: SSH brute force against web-01",
             "medium",
             "authentication",
             "T1110",
@@ -143,6 +143,13 @@ The same local admin password is used on 40 laptops.,Deploy LAPS.
 """
 
 
+def source_kind_of(title: str) -> str:
+    """The intake kind a demo alert's title names ("Elastic: ..." -> elastic); "Custom: ..."
+    is a customer's own script, posting the portal's generic format."""
+    product = title.split(":", 1)[0].strip().lower()
+    return "generic" if product == "custom" else product
+
+
 def seed_activity(tenants: dict[str, Tenant]) -> None:
     """Alerts, incidents worked to different points, hand-offs, a threat-intelligence match,
     pentest findings and a report. Called once, right after the demo tenants are made."""
@@ -166,22 +173,23 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
     for slug, alerts in ALERTS.items():
         tenant = tenants[slug]
         with tenant_scope([tenant.pk]):
-            source = IntakeSource.objects.for_tenant(tenant).select_related("tenant").first()
-            records = [
-                parse(
-                    {
-                        "title": title,
-                        "severity": severity,
-                        "category": category,
-                        "mitre": [mitre] if mitre else [],
-                        "observables": observables,
-                        "source_ref": f"demo-{uuid.uuid4().hex[:12]}",
-                        "observed_at": (timezone.now() - timedelta(minutes=7 * n)).isoformat(),
-                    }
-                )
-                for n, (title, severity, category, mitre, observables) in enumerate(alerts)
-            ]
-            ingest(source, records)
+            sources = {
+                source.kind: source
+                for source in IntakeSource.objects.for_tenant(tenant).select_related("tenant")
+            }
+            for n, (title, severity, category, mitre, observables) in enumerate(alerts):
+                record = {
+                    "title": title,
+                    "severity": severity,
+                    "category": category,
+                    "mitre": [mitre] if mitre else [],
+                    "observables": observables,
+                    "source_ref": f"demo-{uuid.uuid4().hex[:12]}",
+                    "observed_at": (timezone.now() - timedelta(minutes=7 * n)).isoformat(),
+                }
+                # Through the source its title names: the source decides routing (an
+                # Alertmanager alert is an availability matter for the NOC, an Elastic one not).
+                ingest(sources[source_kind_of(title)], [parse(record)])
             opened[slug] = list(Incident.objects.for_tenant(tenant).order_by("created_at"))
 
     with tenant_scope([tenants["acme"].pk], user_id=analyst.pk, staff=True):

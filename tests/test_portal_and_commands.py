@@ -80,10 +80,10 @@ def _assert_demo_activity() -> None:
     with SLA clocks, work was done on them, the hybrid tenant has a hand-off waiting, the
     in-house one asked for help, intake matched the MSSP's indicator at two customers, and
     Acme has pentest findings and a report."""
-    from alerts.models import Incident
+    from alerts.models import Alert, Incident
     from findings.models import Finding
     from intel.models import IndicatorMatch
-    from mssp.demo import ALERTS
+    from mssp.demo import ALERTS, source_kind_of
     from reports.models import Report
     from sla.models import Escalation, SlaClock
 
@@ -105,6 +105,14 @@ def _assert_demo_activity() -> None:
         assert set(matched) == {"acme", "globex"}
         assert Finding.objects.dangerously_unscoped("t").filter(tenant__slug="acme").count() == 4
         assert Report.objects.dangerously_unscoped("t").filter(tenant__slug="acme").exists()
+        # Each alert came through the source its title names, and only availability incidents
+        # went to the NOC.
+        for alert in Alert.objects.dangerously_unscoped("t").select_related("source"):
+            assert alert.source.kind == source_kind_of(alert.title), alert.title
+        to_noc = Escalation.objects.dangerously_unscoped("t").filter(direction="to_noc")
+        assert sorted(to_noc.values_list("incident__title", flat=True)) == [
+            "Alertmanager: HighRequestLatency on shop frontend"
+        ]
 
 
 def test_seed_demo_refuses_with_debug_off(db, settings):
