@@ -19,12 +19,15 @@ def commands() -> list[list[str]]:
     parts = [[python, "-m", "daphne", "-b", host, "-p", port, "mssp.asgi:application"]]
     if os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL"):
         celery = [python, "-m", "celery", "-A", "mssp"]
+        # WARNING: at INFO the worker logs every task it runs and beat every one it sends (the
+        # SLA sweep runs each second); failures and retries are warnings and errors.
+        level = os.environ.get("CELERY_LOG_LEVEL", "WARNING")
         parts.append(
             [
                 *celery,
                 "worker",
                 "--loglevel",
-                "INFO",
+                level,
                 "--concurrency",
                 os.environ.get("CELERY_CONCURRENCY", "2"),
             ]
@@ -34,7 +37,7 @@ def commands() -> list[list[str]]:
                 *celery,
                 "beat",
                 "--loglevel",
-                "INFO",
+                level,
                 "--schedule",
                 os.path.join("var", "celerybeat-schedule"),
             ]

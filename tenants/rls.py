@@ -252,7 +252,9 @@ def rls_bypass(
     for hot paths that are audited by what they do)."""
     if not reason:
         raise ValueError("rls_bypass() needs a reason.")
-    logger.info("row-level security bypassed: %s", reason)
+    # Routine system work (the sweeps bypass every second) is logged at DEBUG: at INFO it
+    # was most of an operator's log. Deliberate bypasses are audited, and logged at INFO.
+    logger.log(logging.INFO if audit else logging.DEBUG, "row-level security bypassed: %s", reason)
     values = dict.fromkeys(SETTINGS, "")
     values.update({"mssp.bypass": "on", "mssp.staff": "on"})
     with _scoped(values, using):

@@ -179,3 +179,32 @@ def test_embedded_mode_serves_a_healthy_portal(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_routine_bypasses_stay_out_of_the_operators_log_and_audited_ones_do_not(db, caplog):
+    """The sweeps bypass row-level security every second: at INFO that was most of `make
+    run`'s console. Routine bypasses log at DEBUG; deliberate (audited) ones at INFO."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="mssp.rls")
+    with rls_bypass("test: a routine sweep"):
+        pass
+    assert "a routine sweep" not in caplog.text
+    with rls_bypass("test: a deliberate bypass", audit=True):
+        pass
+    assert "a deliberate bypass" in caplog.text
+
+
+def test_make_run_starts_celery_quiet_by_default(monkeypatch):
+    """The worker and beat of `make run` log warnings and errors, not every task they run."""
+    from mssp import serve
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.delenv("CELERY_LOG_LEVEL", raising=False)
+    worker, beat = (cmd for cmd in serve.commands() if "celery" in cmd)
+    for cmd in (worker, beat):
+        assert cmd[cmd.index("--loglevel") + 1] == "WARNING"
+    monkeypatch.setenv("CELERY_LOG_LEVEL", "INFO")
+    assert all(
+        cmd[cmd.index("--loglevel") + 1] == "INFO" for cmd in serve.commands() if "celery" in cmd
+    )
