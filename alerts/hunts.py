@@ -132,21 +132,49 @@ def hunt_run(hunt: Hunt, access: Access, *, scheduled: bool = False) -> HuntRun:
     previous = hunt.runs.filter(status=HuntRun.Status.DONE).order_by("-started_at").first()
     run = HuntRun.objects.create(hunt=hunt, run_by_id=access.user_id, scheduled=scheduled)
     alerts = hunt_alerts(access, hunt.query, hunt.lookback_days, now=run.started_at)
-    per_tenant = dict(
+    per_tenant = _per_tenant(alerts)
+    run.per_tenant = per_tenant
+    run.hits = sum(per_tenant.values())
+    run.new_per_tenant = (
+        _per_tenant(alerts.filter(received_at__gt=previous.started_at))
+        if previous
+        else dict(per_tenant)
+    )
+    run.new_hits = sum(run.new_per_tenant.values())
+    run.status = HuntRun.Status.DONE
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def _per_tenant(alerts: QuerySet) -> dict[str, int]:
+    return dict(
         alerts.order_by()
         .values_list("tenant__slug")
         .annotate(n=Count("id"))
         .values_list("tenant__slug", "n")
     )
-    run.per_tenant = per_tenant
-    run.hits = sum(per_tenant.values())
-    run.new_hits = (
-        alerts.filter(received_at__gt=previous.started_at).count() if previous else run.hits
-    )
-    run.status = HuntRun.Status.DONE
-    run.finished_at = timezone.now()
-    run.save()
-    return run
+
+
+def viewer_slugs(access: Access) -> frozenset[str]:
+    """The slugs of the tenants `access` works: what a run's counts are cut down to."""
+    return frozenset(Tenant.objects.filter(pk__in=access.tenant_ids).values_list("slug", flat=True))
+
+
+def run_counts(run: HuntRun, mine: frozenset[str]) -> dict:
+    """What a viewer who works the tenants `mine` is shown of a run, whoever ran it: hits per
+    tenant, hits and new hits, all over the viewer's tenants only (a shared hunt's run by
+    someone who works more tenants must not tell the viewer about the others, not even as a
+    total). `new_hits` is None on a run recorded before new hits were kept per tenant, unless
+    every tenant it counted is the viewer's."""
+    per_tenant = {slug: n for slug, n in (run.per_tenant or {}).items() if slug in mine}
+    if run.new_per_tenant is not None:
+        new_hits = sum(n for slug, n in run.new_per_tenant.items() if slug in mine)
+    elif set(run.per_tenant or {}) <= mine:  # every hit it counted (hence every new one)
+        new_hits = run.new_hits
+    else:
+        new_hits = None
+    return {"per_tenant": per_tenant, "hits": sum(per_tenant.values()), "new_hits": new_hits}
 
 
 def schedule_next(hunt: Hunt, now: datetime | None = None) -> None:

@@ -457,6 +457,9 @@ class HuntRun(models.Model):
     hits = models.PositiveIntegerField(default=0)
     new_hits = models.PositiveIntegerField(default=0, help_text="Received since the last run.")
     per_tenant = models.JSONField(default=dict)  # {slug: hits}
+    # {slug: hits received since the run before}; null on runs recorded before it was kept
+    # (their total cannot be split, so it is shown only to a viewer who works all it counts)
+    new_per_tenant = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -17,8 +17,16 @@ from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
 from . import services
-from .api.hunts import HuntSerializer, visible_per_tenant
-from .hunts import OBSERVABLE_TYPES, hunt_alerts, hunt_run, hunts_for, schedule_next
+from .api.hunts import HuntSerializer
+from .hunts import (
+    OBSERVABLE_TYPES,
+    hunt_alerts,
+    hunt_run,
+    hunts_for,
+    run_counts,
+    schedule_next,
+    viewer_slugs,
+)
 from .models import Alert, Hunt, HuntRun, Severity, SourceKind
 from .views import _page
 
@@ -98,7 +106,7 @@ def hunts(request, access):
         )
         .order_by("name")
     )
-    mine = set(Tenant.objects.filter(pk__in=access.tenant_ids).values_list("slug", flat=True))
+    mine = viewer_slugs(access)
     for hunt in rows:  # the viewer's own tenants only, whoever ran it
         hunt.last_hits = sum(n for slug, n in (hunt.last_per_tenant or {}).items() if slug in mine)
     context = {"hunts": rows, "error": error, **_form_context(form), **_choices(access)}
@@ -138,8 +146,11 @@ def hunt_detail(request, access, pk):
     except ApiValidationError as exc:
         hits, next_url, error, status = [], None, error_text(exc), 400
     runs = list(hunt.runs.select_related("run_by")[:10])
-    for run in runs:
-        run.visible = visible_per_tenant(run, access)
+    mine = viewer_slugs(access)
+    for run in runs:  # every count over the viewer's tenants only, whoever ran it
+        counts = run_counts(run, mine)
+        run.visible, run.visible_hits = counts["per_tenant"], counts["hits"]
+        run.visible_new_hits = counts["new_hits"]
     shown = posted if error else HuntSerializer(hunt).data
     context = {
         **_form_context(shown),
@@ -159,8 +170,10 @@ def hunt_detail(request, access, pk):
 def hunt_run_now(request, access, pk):
     _staff_only(access)
     run = hunt_run(_hunt(access, pk), access)
-    seen = sum(visible_per_tenant(run, access).values())
-    messages.success(request, f"Run: {seen} hit(s), {run.new_hits} new since the last run.")
+    counts = run_counts(run, viewer_slugs(access))
+    messages.success(
+        request, f"Run: {counts['hits']} hit(s), {counts['new_hits']} new since the last run."
+    )
     return redirect("hunt", pk=pk)
 
 

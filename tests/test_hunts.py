@@ -250,3 +250,26 @@ def test_hunt_pages(client, world):
     opened = client.post(f"/alerts/{world['a_hit'].pk}/open-incident/")
     assert opened.status_code == 302 and "/incidents/" in opened["Location"]
     assert client.post(f"/alerts/{world['c_hit'].pk}/open-incident/").status_code == 404
+
+
+def test_run_counts_are_those_of_the_viewers_tenants_only(api, client, world):
+    """A lead who works A, B and C runs a shared hunt; the hunter works A and B: every count
+    the hunter is shown (hits, new hits, per tenant; API and pages) leaves C out."""
+    lead = StaffFactory(staff_role="lead", tenants=[world["a"], world["b"], world["c"]])
+    hunt = _create(api(lead), shared=True).json()
+    first = api(lead).post(f"/api/v1/hunts/{hunt['id']}/run/").json()
+    assert first["hits"] == 3 and first["new_hits"] == 3  # the lead's own view: all three
+    _alert(world["c_source"], "Another Tor login at C", [{"type": "ip", "value": TOR}])
+    second = api(lead).post(f"/api/v1/hunts/{hunt['id']}/run/").json()
+    assert second["hits"] == 4 and second["new_hits"] == 1
+    rows = api(world["hunter"]).get(f"/api/v1/hunts/{hunt['id']}/runs/").json()
+    assert [(r["hits"], r["new_hits"], r["per_tenant"]) for r in rows] == [
+        (2, 0, {"tenant-a": 1, "tenant-b": 1}),
+        (2, 2, {"tenant-a": 1, "tenant-b": 1}),
+    ]
+    client.force_login(world["hunter"])
+    page = client.get(f"/hunts/{hunt['id']}/")
+    assert [(r.visible_hits, r.visible_new_hits) for r in page.context["runs"]] == [(2, 0), (2, 2)]
+    assert "tenant-c" not in page.content.decode()
+    listed = client.get("/hunts/")
+    assert [h.last_hits for h in listed.context["hunts"]] == [2]

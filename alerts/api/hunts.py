@@ -15,13 +15,37 @@ from tenants.access import Access
 from tenants.api.base import CallerScopedViewSet
 from tenants.api.pagination import CursorPagination
 
-from ..hunts import MAX_LOOKBACK_DAYS, HuntQuery, hunt_alerts, hunt_run, hunts_for, schedule_next
+from ..hunts import (
+    MAX_LOOKBACK_DAYS,
+    HuntQuery,
+    hunt_alerts,
+    hunt_run,
+    hunts_for,
+    run_counts,
+    schedule_next,
+    viewer_slugs,
+)
 from ..models import Hunt, HuntRun
 from .serializers import AlertSerializer
 
 
 class HuntRunSerializer(serializers.ModelSerializer):
-    run_by = serializers.CharField(source="run_by.username", read_only=True, default=None)
+    """A run as its viewer may see it: every count over the viewer's tenants only (context
+    `mine`: their slugs; alerts.hunts.run_counts)."""
+
+    run_by = serializers.CharField(
+        source="run_by.username", read_only=True, default=None, allow_null=True
+    )
+    hits = serializers.IntegerField(read_only=True, help_text="Hits on your tenants.")
+    new_hits = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Hits on your tenants received since the run before (null on an old run "
+        "that counted tenants you do not work).",
+    )
+    per_tenant = serializers.DictField(
+        child=serializers.IntegerField(), read_only=True, help_text="Hits per tenant of yours."
+    )
 
     class Meta:
         model = HuntRun
@@ -37,6 +61,11 @@ class HuntRunSerializer(serializers.ModelSerializer):
             "per_tenant",
         ]
         read_only_fields = fields
+
+    def to_representation(self, run):
+        body = super().to_representation(run)
+        body.update(run_counts(run, self.context["mine"]))
+        return body
 
 
 class HuntSerializer(serializers.ModelSerializer):
@@ -62,17 +91,6 @@ class HuntSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "owner", "next_run_at", "created_at", "updated_at"]
-
-
-def visible_per_tenant(run: HuntRun | None, access: Access) -> dict[str, int]:
-    """A run's counts, for the tenants the viewer works only (a shared hunt's run by someone
-    who works more tenants must not tell the viewer about the others)."""
-    if run is None:
-        return {}
-    from tenants.models import Tenant
-
-    mine = set(Tenant.objects.filter(pk__in=access.tenant_ids).values_list("slug", flat=True))
-    return {slug: n for slug, n in run.per_tenant.items() if slug in mine}
 
 
 class HuntViewSet(
@@ -131,18 +149,15 @@ class HuntViewSet(
         """Run it now: hits per tenant the caller works, and how many arrived since the last
         run. The hits themselves are at results/."""
         run = hunt_run(self.get_object(), self.access)
-        body = HuntRunSerializer(run).data
-        body["per_tenant"] = visible_per_tenant(run, self.access)
+        body = HuntRunSerializer(run, context={"mine": viewer_slugs(self.access)}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=HuntRunSerializer(many=True))
     @action(detail=True, methods=["get"])
     def runs(self, request, pk=None):
         runs = list(self.get_object().runs.select_related("run_by")[:50])
-        body = HuntRunSerializer(runs, many=True).data
-        for row, run in zip(body, runs, strict=True):
-            row["per_tenant"] = visible_per_tenant(run, self.access)
-        return Response(body)
+        context = {"mine": viewer_slugs(self.access)}
+        return Response(HuntRunSerializer(runs, many=True, context=context).data)
 
     @extend_schema(responses=AlertSerializer(many=True))
     @action(detail=True, methods=["get"])
