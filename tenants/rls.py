@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def tenant_related_models() -> list[type[models.Model]]:
             continue
         try:
             field = model._meta.get_field("tenant")
-        except Exception:  # noqa: S112  (FieldDoesNotExist: not tenant-owned)
+        except FieldDoesNotExist:  # not tenant-owned; anything else must not skip a table
             continue
         if getattr(field, "related_model", None) is tenant_model:
             found.append(model)
