@@ -1,9 +1,25 @@
 """/ws/stream/: the live stream of events for what the caller may see.
 
 Authenticated by the session cookie, or by a token sent as the first message
-{"type": "auth", "token": "..."}; a socket that does neither within AUTH_TIMEOUT seconds, or
-sends a bad token, is closed with 4401. Group membership is computed on the server from the
+{"type": "auth", "token": "..."}. Group membership is computed on the server from the
 caller's entitlements and recomputed when they change.
+
+A socket lives only as long as what authenticated it. It is closed with
+
+    4401  not authenticated, or no longer: no auth message within AUTH_TIMEOUT seconds, a bad
+          token; later its session ended (logout, a password change or set-password, expiry)
+          or its token did (revoked, expired), or the user was deactivated, removed or
+          deleted. The client should not reconnect until it has logged in again.
+    4400  a frame it cannot read: binary, or larger than MAX_MESSAGE_BYTES.
+
+Anything else a client sends is answered with {"type": "error", "detail": "..."} and the
+socket stays open; nothing a client sends makes the consumer fail (daphne's 1011).
+
+How a socket learns that its credential ended: notices to the user's group (events.user_group,
+in every daphne process): "stream.access_changed" (re-check the credential and the groups) and
+"stream.session_ended" (that session logged out: close). Its own timer re-checks when the
+token or session expires, and every RECHECK_SECONDS for what no notice covers (a session
+ended by another login in the same browser, a notice lost by a full channel).
 """
 
 from __future__ import annotations
@@ -11,17 +27,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from rest_framework.exceptions import AuthenticationFailed
 
 from . import events
 from .access import NO_ACCESS, Access, access_for
 from .auth import BearerTokenAuthentication
-from .events import tenant_group, user_group
-from .models import ApiToken
+from .events import ALL_TENANTS_GROUP, tenant_group, user_group
+from .models import ApiToken, User
 
 logger = logging.getLogger("mssp.stream")
 
@@ -29,81 +53,142 @@ AUTH_TIMEOUT = 10
 MAX_MESSAGE_BYTES = 4096
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_MESSAGE = 4400
+CLOSE_SERVER_ERROR = 1011  # a re-check that failed (the database): the client reconnects
+RECHECK_SECONDS = 300  # the longest a socket goes without re-checking its credential
+EXPIRY_GRACE_SECONDS = 0.5  # re-check just after an expiry, not a hair before it
+
+RESUME_USAGE = (
+    'resume needs {"after": "<event_id>"}: an event id as the stream sent it, '
+    '"<ms>-<seq>", two whole numbers in ASCII digits below 2**64.'
+)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What authenticated a socket: a session (its key) or a token (its digest)."""
+
+    user_id: int
+    session_key: str | None = None
+    token_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Checked:
+    access: Access
+    expires_at: datetime | None = None  # when the credential ends, as far as is known now
+
+
+ENDED = Checked(NO_ACCESS)
+
+
+def _session_expiry(session_key: str, user: User) -> datetime | None:
+    """When the session expires; None when it has ended: logged out, expired, or the user's
+    password changed since it logged in (the check django.contrib.auth.get_user makes)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    data = store.load()  # {} when the session is gone or expired
+    if str(data.get(SESSION_KEY, "")) != str(user.pk):
+        return None
+    if not constant_time_compare(data.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash()):
+        return None
+    model = getattr(store, "model", None)
+    if model is not None:  # a database-backed engine: the row's own expiry
+        return (
+            model.objects.filter(session_key=session_key)
+            .values_list("expire_date", flat=True)
+            .first()
+        )
+    return store.get_expiry_date(expiry=data.get("_session_expiry"))
 
 
 @database_sync_to_async
-def _access_for_session(user) -> Access:
-    from django.db import transaction
-
+def _check(credential: Credential) -> Checked:
+    """Whether the credential is still valid, and what its user may see now."""
     with transaction.atomic():
-        return access_for(user)
+        user = User.objects.filter(pk=credential.user_id).first()
+        if user is None or not user.is_active:
+            return ENDED
+        scopes = None
+        if credential.token_digest is not None:
+            # A socket opened with a token lives only as long as the token does.
+            token = ApiToken.objects.filter(
+                digest=credential.token_digest, user_id=credential.user_id
+            ).first()
+            if token is None or not token.is_usable or "read" not in token.scopes:
+                return ENDED
+            scopes, expires_at = frozenset(token.scopes), token.expires_at
+        else:
+            expires_at = _session_expiry(credential.session_key or "", user)
+            if expires_at is None:
+                return ENDED
+        return Checked(access_for(user, scopes), expires_at)
 
 
 @database_sync_to_async
-def _access_for_token(raw: str) -> Access:
-    from django.db import transaction
-
+def _authenticate_token(raw: str) -> tuple[Credential | None, Checked]:
     with transaction.atomic():
         try:
             user, token = BearerTokenAuthentication().authenticate_token(raw)
         except AuthenticationFailed:
-            return NO_ACCESS
+            return None, ENDED
         if "read" not in token.scopes:
-            return NO_ACCESS
-        return access_for(user, token.scopes)
+            return None, ENDED
+        credential = Credential(user_id=user.pk, token_digest=token.digest)
+        return credential, Checked(access_for(user, token.scopes), token.expires_at)
 
 
-@database_sync_to_async
-def _refresh_access(user_id: int, token_scopes, token_digest: str | None) -> Access:
-    from django.db import transaction
-
-    from .models import ApiToken, User
-
-    with transaction.atomic():
-        # A socket opened with a token lives only as long as the token does.
-        if (
-            token_digest
-            and not ApiToken.objects.usable().filter(digest=token_digest, user_id=user_id).exists()
-        ):
-            return NO_ACCESS
-        user = User.objects.filter(pk=user_id).first()
-        return access_for(user, token_scopes)
+def _too_big(text: str) -> bool:
+    return len(text) > MAX_MESSAGE_BYTES or (
+        len(text.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES
+    )
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
     access: Access = NO_ACCESS
+    credential: Credential | None = None
+    ended = False  # authenticated once, and that has ended: closing
     groups_joined: set[str]
-    token_digest: str | None = None
 
     async def connect(self) -> None:
         self.groups_joined = set()
+        # Re-checks come from channel-layer notices and from the timer; one at a time.
+        self._lock = asyncio.Lock()
+        self._recheck_timer: asyncio.TimerHandle | None = None
+        self._recheck_task: asyncio.Future | None = None
+        self._auth_timer: asyncio.TimerHandle | None = None
         await self.accept()
         user = self.scope.get("user")
-        if user is not None and user.is_authenticated:
-            await self._authenticated(await _access_for_session(user))
+        session = self.scope.get("session")
+        session_key = session.session_key if session is not None else None
+        if user is not None and user.is_authenticated and session_key:
+            credential = Credential(user_id=user.pk, session_key=session_key)
+            await self._authenticated(credential, await _check(credential))
         else:
             self._auth_timer = asyncio.get_running_loop().call_later(
                 AUTH_TIMEOUT, lambda: asyncio.ensure_future(self._close_unauthenticated())
             )
 
     async def _close_unauthenticated(self) -> None:
-        if not self.access.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        if self.credential is None and not self.ended:
+            await self._end()
 
-    async def _authenticated(self, access: Access) -> None:
-        if not access.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+    async def _authenticated(self, credential: Credential | None, checked: Checked) -> None:
+        if credential is None or not checked.access.is_authenticated:
+            await self._end()
             return
-        self.access = access
-        timer = getattr(self, "_auth_timer", None)
-        if timer is not None:
-            timer.cancel()
-        await self._set_groups()
-        await self.send(text_data=json.dumps({"type": "ready"}))
+        async with self._lock:
+            self.credential = credential
+            self.access = checked.access
+            if self._auth_timer is not None:
+                self._auth_timer.cancel()
+            await self._set_groups()
+            await self.send(text_data=json.dumps({"type": "ready"}))
+            self._schedule_recheck(checked.expires_at)
 
     async def _set_groups(self) -> None:
         wanted = {tenant_group(t) for t in self.access.tenant_ids}
         wanted.add(user_group(self.access.user_id))
+        if self.access.sees_all_tenants:
+            wanted.add(ALL_TENANTS_GROUP)
         for group in self.groups_joined - wanted:
             await self.channel_layer.group_discard(group, self.channel_name)
         for group in wanted - self.groups_joined:
@@ -111,40 +196,109 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.groups_joined = wanted
 
     async def disconnect(self, code) -> None:
-        timer = getattr(self, "_auth_timer", None)
-        if timer is not None:
-            timer.cancel()
+        self._forget()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = set()
 
+    def _forget(self) -> None:
+        """No credential any more: no events are forwarded, no timer re-checks."""
+        self.ended = True
+        self.credential = None
+        self.access = NO_ACCESS
+        for timer in (self._auth_timer, self._recheck_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._recheck_task is not None and self._recheck_task is not asyncio.current_task():
+            self._recheck_task.cancel()
+
+    async def _end(self) -> None:
+        """No (more) credential: close with 4401; nothing more reaches this socket."""
+        self._forget()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    # --- re-checking the credential ----------------------------------------------------------
+    def _schedule_recheck(self, expires_at: datetime | None) -> None:
+        if self._recheck_timer is not None:
+            self._recheck_timer.cancel()
+        delay = RECHECK_SECONDS
+        if expires_at is not None:
+            left = (expires_at - timezone.now()).total_seconds() + EXPIRY_GRACE_SECONDS
+            delay = min(delay, max(left, EXPIRY_GRACE_SECONDS))
+        self._recheck_timer = asyncio.get_running_loop().call_later(delay, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._recheck_task = asyncio.ensure_future(self._timed_recheck())
+
+    async def _timed_recheck(self) -> None:
+        try:
+            await self._recheck()
+        except Exception:  # no handler to fail here: close, and the client reconnects
+            logger.exception("stream: re-checking a socket's credential failed")
+            self._forget()
+            await self.close(code=CLOSE_SERVER_ERROR)
+
+    async def _recheck(self) -> None:
+        async with self._lock:
+            credential = self.credential
+            if credential is None:
+                return  # closing already
+            checked = await _check(credential)
+            if self.credential is not credential:
+                return  # ended while it was checked
+            if not checked.access.is_authenticated:
+                await self._end()
+                return
+            self.access = checked.access
+            await self._set_groups()
+            self._schedule_recheck(checked.expires_at)
+
+    # --- what the client sends ---------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None) -> None:
-        if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
+        if text_data is None or _too_big(text_data):
             await self.close(code=CLOSE_BAD_MESSAGE)
             return
         try:
             message = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
             await self._error("Messages are JSON objects.")
             return
         kind = message.get("type") if isinstance(message, dict) else None
-        if not self.access.is_authenticated:
+        if self.ended:
+            return  # closing
+        if self.credential is None:
             token = message.get("token") if kind == "auth" else None
-            if not isinstance(token, str) or not token:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
+            if not isinstance(token, str) or not token or not token.isascii():
+                await self._end()  # (tokens are ASCII)
                 return
-            self.token_digest = ApiToken.digest_of(token)
-            await self._authenticated(await _access_for_token(token))
+            await self._authenticated(*await _authenticate_token(token))
             return
         if kind == "ping":
             await self.send(text_data=json.dumps({"type": "pong"}))
         elif kind == "resume":
             await self._resume(message.get("after"))
         else:
-            await self._error(f"Unknown message type {kind!r}.")
+            shown = json.dumps(kind)[:40] if isinstance(kind, str) else "missing"
+            await self._error(
+                f"Unknown message type ({shown}): send "
+                '{"type": "ping"} or {"type": "resume", "after": "<event_id>"}.'
+            )
 
     async def _error(self, detail: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "detail": detail}))
+
+    async def _resume(self, after) -> None:
+        try:
+            events.parse_event_id(after)
+        except ValueError:
+            await self._error(RESUME_USAGE)
+            return
+        missed = await sync_to_async(events.missed_events)(self.access.tenant_ids, after)
+        if missed is None:
+            await self.send(text_data=json.dumps({"type": "reload"}))
+            return
+        for event in missed:
+            await self._forward(event)
 
     # --- channel-layer handlers --------------------------------------------------------------
     async def stream_event(self, message) -> None:
@@ -153,6 +307,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def stream_events(self, message) -> None:
         if not self.access.is_authenticated:
             return  # closing: nothing more for this socket
+        tenant_id = message.get("tenant_id")
+        if tenant_id is not None and tenant_id not in self.access.tenant_ids:
+            return  # queued before this socket lost the tenant (its groups are recomputed)
         for event in message["events"]:
             await self._forward(event)
 
@@ -173,22 +330,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return events.WORK
         return events.CUSTOMER
 
-    async def _resume(self, after) -> None:
-        if not isinstance(after, str) or len(after) > 40:
-            await self._error('resume needs {"after": "<event_id>"}.')
-            return
-        missed = await sync_to_async(events.missed_events)(self.access.tenant_ids, after)
-        if missed is None:
-            await self.send(text_data=json.dumps({"type": "reload"}))
-            return
-        for event in missed:
-            await self._forward(event)
-
     async def stream_access_changed(self, message) -> None:
-        self.access = await _refresh_access(
-            self.access.user_id, self.access.token_scopes, self.token_digest
-        )
-        if not self.access.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        await self._set_groups()
+        await self._recheck()
+
+    async def stream_session_ended(self, message) -> None:
+        async with self._lock:
+            credential = self.credential
+            if credential is None or credential.session_key is None:
+                return
+            ended = str(message.get("session", ""))
+            if constant_time_compare(events.session_digest(credential.session_key), ended):
+                await self._end()

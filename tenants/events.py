@@ -3,7 +3,9 @@ entitled to them.
 
 Groups are computed here and only here, from ids:
     tenant.<id>   every socket entitled to some of that tenant's events
-    user.<id>     one user's sockets (their entitlements changed: recompute groups)
+    user.<id>     one user's sockets, in every daphne process: their entitlements or
+                  credentials changed (re-check), or one of their sessions ended (close)
+    tenants.all   the sockets of staff who see every tenant (a new tenant: join it)
 Each event names its audience (MSSP staff, the customer's portal users, the in-house team);
 a socket drops what is not for its audience before anything reaches the client.
 
@@ -16,8 +18,10 @@ can resume after the last event id it saw, or is told to reload when that is too
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -51,14 +55,30 @@ def user_group(user_id: int) -> str:
     return f"user.{int(user_id)}"
 
 
+ALL_TENANTS_GROUP = "tenants.all"
+
+
 # --- the event log ---------------------------------------------------------------------------
 def _stream_key(tenant_id: int) -> str:
     return f"{settings.CHANNELS_REDIS_PREFIX}:events:{int(tenant_id)}"
 
 
-def _id_tuple(event_id: str) -> tuple[int, int]:
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq or 0)
+# A Redis stream id, as the log hands them out: "<ms>-<seq>", each an unsigned 64-bit number
+# in ASCII digits. int() alone would also take " 1", "+1", "1_0" and other scripts' digits,
+# which Redis refuses with an error reply.
+_EVENT_ID = re.compile(r"\A([0-9]{1,20})-([0-9]{1,20})\Z", re.ASCII)
+MAX_ID_PART = 2**64 - 1
+
+
+def parse_event_id(event_id: object) -> tuple[int, int]:
+    """(ms, seq) of an event id; ValueError for anything the log could not have given out."""
+    match = _EVENT_ID.match(event_id) if isinstance(event_id, str) else None
+    if match is None:
+        raise ValueError(f"not an event id: {event_id!r:.60}")
+    ms, seq = int(match[1]), int(match[2])
+    if ms > MAX_ID_PART or seq > MAX_ID_PART:
+        raise ValueError(f"event id out of range: {event_id!r:.60}")
+    return ms, seq
 
 
 class MemoryEventLog:
@@ -80,7 +100,7 @@ class MemoryEventLog:
                 event_id = f"{self._last[0]}-{self._last[1]}"
                 if len(log) >= LOG_LENGTH:
                     dropped, _ = log.popleft()
-                    self._trimmed[tenant_id] = _id_tuple(dropped)
+                    self._trimmed[tenant_id] = parse_event_id(dropped)
                 log.append((event_id, event))
                 ids.append(event_id)
         return ids
@@ -89,7 +109,7 @@ class MemoryEventLog:
         return {tenant: self.append(tenant, events) for tenant, events in per_tenant.items()}
 
     def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
-        after_key = _id_tuple(after)
+        after_key = parse_event_id(after)
         found = []
         with self._lock:
             for tenant_id in tenant_ids:
@@ -97,7 +117,9 @@ class MemoryEventLog:
                 if trimmed is not None and trimmed > after_key:
                     return None
                 found += [
-                    (i, e) for i, e in self._logs.get(tenant_id, ()) if _id_tuple(i) > after_key
+                    (i, e)
+                    for i, e in self._logs.get(tenant_id, ())
+                    if parse_event_id(i) > after_key
                 ]
         return found
 
@@ -157,7 +179,9 @@ class RedisEventLog:
         }
 
     def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
-        after_key = _id_tuple(after)
+        after_key = parse_event_id(after)
+        if after_key == (MAX_ID_PART, MAX_ID_PART):
+            return []  # the last id there can be: nothing comes after it (XRANGE refuses it)
         pipe = self._redis.pipeline(transaction=False)
         for tenant_id in tenant_ids:
             pipe.xinfo_stream(_stream_key(tenant_id))
@@ -166,11 +190,17 @@ class RedisEventLog:
         found = []
         for info, newer in zip(replies[0::2], replies[1::2], strict=True):
             if isinstance(info, Exception):
-                continue  # no stream: this tenant has had no events
+                if "no such key" in str(info).lower():
+                    continue  # no stream: this tenant has had no events
+                logger.warning("event log: XINFO answered %s", info)
+                return None  # cannot tell what was missed: reload
+            if isinstance(newer, Exception):  # an error reply is not a list of entries
+                logger.warning("event log: XRANGE after %s answered %s", after, newer)
+                return None
             trimmed = int(info.get("entries-added", 0)) > int(info.get("length", 0))
             first = info.get("recorded-first-entry-id") or b"0-0"
             first = first.decode() if isinstance(first, bytes) else str(first)
-            if trimmed and _id_tuple(first) > after_key:
+            if trimmed and parse_event_id(first) > after_key:
                 return None  # events after `after` may have been trimmed away: reload
             for raw_id, fields in newer:
                 event = json.loads(fields[b"e"])
@@ -185,18 +215,20 @@ def event_log() -> MemoryEventLog | RedisEventLog:
 
 
 def missed_events(tenant_ids, after: str) -> list[dict] | None:
-    """The events of these tenants after `after`, oldest first; None: too many or too old
-    (the client reloads)."""
-    try:
-        after_key = _id_tuple(after)
-    except ValueError:
-        return None
+    """The events of these tenants after `after`, oldest first; None: too many, too old, or
+    the log cannot say (the client reloads). ValueError when `after` is not an event id
+    (parse_event_id): callers answer that, the log never sees it."""
+    after_key = parse_event_id(after)
     if after_key[0] < (time.time() - RESUME_MAX_AGE_SECONDS) * 1000:
         return None
-    found = event_log().since(sorted(tenant_ids), after)
+    try:
+        found = event_log().since(sorted(tenant_ids), after)
+    except Exception:  # an unreachable or confused log: the client reloads through the API
+        logger.exception("could not read the event log after %s", after)
+        return None
     if found is None or len(found) > RESUME_LIMIT:
         return None
-    found.sort(key=lambda pair: _id_tuple(pair[0]))
+    found.sort(key=lambda pair: parse_event_id(pair[0]))
     return [event for _, event in found]
 
 
@@ -211,6 +243,12 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.exception("could not publish %s to %s", message.get("type"), group)
 
 
+def _events_message(tenant_id: int, events: list[dict]) -> dict[str, Any]:
+    # The tenant's id goes along: a socket that left the tenant's group after this was queued
+    # for it drops it (tenants.consumers).
+    return {"type": "stream.events", "tenant_id": int(tenant_id), "events": events}
+
+
 def _deliver(tenant_id: int, events: list[dict]) -> None:
     try:
         ids = event_log().append(tenant_id, events)
@@ -219,7 +257,7 @@ def _deliver(tenant_id: int, events: list[dict]) -> None:
         ids = [f"{int(time.time() * 1000)}-{n}" for n in range(len(events))]
     for event, event_id in zip(events, ids, strict=True):
         event["event_id"] = event_id
-    _send(tenant_group(tenant_id), {"type": "stream.events", "events": events})
+    _send(tenant_group(tenant_id), _events_message(tenant_id, events))
 
 
 def _send_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
@@ -253,7 +291,7 @@ def _deliver_many(per_tenant: dict[int, list[dict]]) -> None:
             event["event_id"] = event_id
     _send_many(
         [
-            (tenant_group(tenant_id), {"type": "stream.events", "events": events})
+            (tenant_group(tenant_id), _events_message(tenant_id, events))
             for tenant_id, events in per_tenant.items()
         ]
     )
@@ -316,5 +354,25 @@ def tenant_event(
 
 
 def entitlements_changed(user_id: int) -> None:
-    """The user's tenants changed: their open sockets recompute their groups."""
+    """The user's tenants, role or credentials changed (a password, a token, deactivation):
+    their open sockets, in every process, re-check what authenticated them and recompute
+    their groups; those no longer valid close."""
     transaction.on_commit(lambda: _send(user_group(user_id), {"type": "stream.access_changed"}))
+
+
+def tenant_entitlements_changed(tenant_id: int, *, created: bool = False) -> None:
+    """A tenant changed (its status): every socket in its group re-checks. A new tenant: the
+    sockets of staff who see every tenant join it."""
+    group = ALL_TENANTS_GROUP if created else tenant_group(tenant_id)
+    transaction.on_commit(lambda: _send(group, {"type": "stream.access_changed"}))
+
+
+def session_digest(session_key: str) -> str:
+    """How the channel layer names a session: never the key itself, which is a credential."""
+    return hashlib.sha256(f"mssp-stream-session:{session_key}".encode()).hexdigest()
+
+
+def session_ended(user_id: int, session_key: str) -> None:
+    """One session of the user ended (logout): the sockets it opened close."""
+    message = {"type": "stream.session_ended", "session": session_digest(session_key)}
+    transaction.on_commit(lambda: _send(user_group(user_id), message))

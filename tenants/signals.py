@@ -1,14 +1,17 @@
-"""Cross-cutting fan-out only: logins, failures and lockouts go to the audit log."""
+"""Cross-cutting fan-out only: logins, failures and lockouts go to the audit log; changes to
+accounts, tokens, memberships, tenants and object permissions reach the live stream's open
+sockets (tenants.consumers), however they were made (a service, the Django admin, a shell)."""
 
 from __future__ import annotations
 
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import audit
-from .models import Membership
+from . import audit, events
+from .models import ApiToken, Membership, Tenant, TenantUserObjectPermission, User
 from .rls import rls_bypass
 
 
@@ -62,3 +65,56 @@ def audit_lockout(sender, request, username, ip_address, **kwargs) -> None:
         summary=f"'{username}' locked out after repeated failures",
         data={"username": username or "", "ip": ip_address},
     )
+
+
+# --- the live stream: sockets live only as long as what authenticated them -------------------
+@receiver(user_logged_out)
+def close_sockets_of_the_session(sender, request, user, **kwargs) -> None:
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if user is not None and session_key:
+        events.session_ended(user.pk, session_key)
+
+
+@receiver(post_save, sender=User)
+def recheck_sockets_of_saved_user(sender, instance, created, update_fields, raw, **kwargs):
+    """A password (every session of the user ends), is_active, staff role or superuser flag
+    may have changed. Logins only stamp last_login: nothing to re-check."""
+    if created or raw or (update_fields is not None and set(update_fields) <= {"last_login"}):
+        return
+    events.entitlements_changed(instance.pk)
+
+
+@receiver(post_delete, sender=User)
+def recheck_sockets_of_deleted_user(sender, instance, **kwargs) -> None:
+    events.entitlements_changed(instance.pk)
+
+
+@receiver(post_save, sender=ApiToken)
+def recheck_sockets_of_saved_token(sender, instance, created, raw, **kwargs) -> None:
+    """Revoked or its expiry changed in the Django admin (the services update rows directly
+    and tell the sockets themselves)."""
+    if not created and not raw:
+        events.entitlements_changed(instance.user_id)
+
+
+@receiver(post_delete, sender=ApiToken)
+@receiver(post_delete, sender=Membership)
+@receiver(post_delete, sender=TenantUserObjectPermission)
+def recheck_sockets_of_user_after_delete(sender, instance, **kwargs) -> None:
+    events.entitlements_changed(instance.user_id)
+
+
+@receiver(post_save, sender=Membership)
+@receiver(post_save, sender=TenantUserObjectPermission)
+def recheck_sockets_of_user_after_save(sender, instance, raw, **kwargs) -> None:
+    """A role (what a socket's audience is) or the tenants a user may see changed."""
+    if not raw:
+        events.entitlements_changed(instance.user_id)
+
+
+@receiver(post_save, sender=Tenant)
+def recheck_sockets_of_tenant(sender, instance, created, raw, **kwargs) -> None:
+    """Suspended or reactivated (its customers' sockets leave or rejoin its group); new (the
+    sockets of staff who see every tenant join it)."""
+    if not raw:
+        events.tenant_entitlements_changed(instance.pk, created=created)

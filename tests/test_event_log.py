@@ -51,7 +51,8 @@ def test_missed_events_refuses_old_or_malformed_ids(settings):
     try:
         now_ms = int(time.time() * 1000)
         assert events.missed_events([1], f"{now_ms - 3600_000}-0") is None  # too old
-        assert events.missed_events([1], "not-an-id") is None
+        with pytest.raises(ValueError):  # the consumer answers it with an error
+            events.missed_events([1], "not-an-id")
         assert events.missed_events([1], f"{now_ms}-0") == []
     finally:
         events.event_log.cache_clear()

@@ -34,6 +34,7 @@ from tests.factories import MembershipFactory, StaffFactory, TenantFactory, issu
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+HOST = (b"host", b"testserver")
 ORIGIN = (b"origin", b"http://testserver")
 WAIT = 10  # seconds a socket may take to get a message it is due (bounded, normally ms)
 QUIET = 0.2  # after the last due message: nothing more may arrive
@@ -91,7 +92,7 @@ async def barrier(user) -> dict:
 
 # --- sockets -----------------------------------------------------------------------------------
 async def open_socket(*headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
-    socket = WebsocketCommunicator(application, "/ws/stream/", headers=[ORIGIN, *headers])
+    socket = WebsocketCommunicator(application, "/ws/stream/", headers=[HOST, ORIGIN, *headers])
     connected, code = await socket.connect(timeout=WAIT)
     assert connected, code
     return socket
@@ -235,9 +236,10 @@ def test_socket_from_foreign_origin_is_refused(world):
 
     async def scenario():
         for headers in (
-            [(b"origin", b"http://evil.example"), cookie],
-            [(b"origin", b"http://testserver.evil.example"), cookie],
-            [cookie],  # no Origin at all
+            [HOST, (b"origin", b"http://evil.example"), cookie],
+            [HOST, (b"origin", b"http://testserver.evil.example"), cookie],
+            [HOST, (b"origin", b"http://testserver:9999"), cookie],  # another port
+            [HOST, cookie],  # no Origin at all
         ):
             socket = WebsocketCommunicator(application, "/ws/stream/", headers=headers)
             connected, _ = await socket.connect(timeout=WAIT)
@@ -469,6 +471,12 @@ def test_daphne_stream_delivers_each_tenants_events_only_to_its_own_sockets(worl
             ):
                 pass
         assert refused.value.response.status_code == 403
+        # The same host on another port is another origin (another site's page).
+        other_port = base_url.rsplit(":", 1)[0] + ":9"
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, origin=other_port, additional_headers={"Cookie": cookie}):
+                pass
+        assert refused.value.response.status_code == 403
 
         a_headers = {"Cookie": cookie}
         async with (
@@ -482,6 +490,12 @@ def test_daphne_stream_delivers_each_tenants_events_only_to_its_own_sockets(worl
             event_b, sentinel = await publish_with_sentinels(world.b, world.a, world.b)
             assert await receive(a_socket, 1) == [sentinel["stream-a"]]
             assert await receive(b_socket, 2) == [event_b, sentinel["stream-b"]]
+
+            # A hostile resume id gets an answer; the socket stays open (it was a 1011).
+            await b_socket.send(json.dumps({"type": "resume", "after": "1700000000000-"}))
+            assert (await receive(b_socket, 1))[0]["type"] == "error"
+            await b_socket.send(json.dumps({"type": "ping"}))
+            assert await receive(b_socket, 1) == [{"type": "pong"}]
 
     with running_daphne(tmp_path) as base_url:
         async_to_sync(scenario)(base_url)
