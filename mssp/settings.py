@@ -363,6 +363,11 @@ SPECTACULAR_SETTINGS = {
         "TlpEnum": "intel.models.Tlp",
         "IndicatorListFormatEnum": "intel.models.IndicatorImport.Format",
     },
+    # The enum hook is drf-spectacular's default; ours documents the JSON error of every 4xx.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mssp.openapi.document_errors",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -255,3 +255,22 @@ def test_escalation_policy_api(api, hybrid):
     active = [p for p in admin.get(url).json()["results"] if p["is_active"]]
     assert [p["name"] for p in active] == ["New"]
     assert timezone.now()
+
+
+def test_escalations_filter_by_incident_id_within_the_callers_tenants(api, two_tenants):
+    """?incident= was a model choice over every tenant's incidents: an unscoped query the
+    tenant guard refuses, so any incident id answered 500 (found by tests/test_api_fuzz.py)."""
+    (a_incident,) = open_incident(two_tenants)
+    ingest_alerts(two_tenants["b_source"], 1)
+    (b_incident,) = rows(Incident, two_tenants["b"])
+    mssp = api(two_tenants["mssp_admin"])
+    for incident in (a_incident, b_incident):
+        mssp.post(f"/api/v1/incidents/{incident.pk}/escalate/", {"to": "tier"}, format="json")
+    analyst = api(two_tenants["analyst_a"])
+    mine = analyst.get(f"/api/v1/escalations/?incident={a_incident.pk}")
+    assert mine.status_code == 200
+    assert [e["incident"] for e in mine.json()["results"]] == [str(a_incident.pk)]
+    theirs = analyst.get(f"/api/v1/escalations/?incident={b_incident.pk}")
+    assert theirs.status_code == 200 and theirs.json()["results"] == []
+    malformed = analyst.get("/api/v1/escalations/?incident=not-a-uuid")
+    assert malformed.status_code == 400 and malformed.json()["error"] == "invalid"

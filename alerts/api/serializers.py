@@ -9,6 +9,7 @@ from ..models import (
     Incident,
     IncidentEvent,
     IntakeSource,
+    Resolution,
     SourceKind,
     SuppressionRule,
     Visibility,
@@ -122,9 +123,19 @@ class IncidentSerializer(serializers.ModelSerializer):
     respond_by = serializers.SerializerMethodField(
         help_text="The earliest deadline of its running SLA clocks; null when none runs."
     )
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
-    owner_team = serializers.CharField(source="owner_team.name", read_only=True, default=None)
-    source_kind = serializers.CharField(source="source.kind", read_only=True, default=None)
+    owner = serializers.CharField(
+        source="owner.username", read_only=True, default=None, allow_null=True
+    )
+    owner_team = serializers.CharField(
+        source="owner_team.name", read_only=True, default=None, allow_null=True
+    )
+    source_kind = serializers.CharField(
+        source="source.kind", read_only=True, default=None, allow_null=True
+    )
+    # Declared: a read-only model field loses allow_blank, and "" is the value until resolved.
+    resolution = serializers.ChoiceField(
+        choices=Resolution.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Incident
@@ -224,7 +235,9 @@ class BulkSerializer(serializers.Serializer):
 
 
 class SuppressionRuleSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    owner = serializers.CharField(
+        source="owner.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = SuppressionRule

@@ -150,7 +150,9 @@ class EngagementCreateSerializer(EngagementSerializer):
 
 class ScanImportSerializer(serializers.ModelSerializer):
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     progress = serializers.IntegerField(read_only=True)
 
     class Meta:

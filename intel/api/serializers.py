@@ -20,10 +20,13 @@ class IndicatorSerializer(ScopeMixin, serializers.ModelSerializer):
         source="tenant.slug",
         read_only=True,
         default=None,
+        allow_null=True,
         help_text="The tenant's slug; null for a global (MSSP) indicator.",
     )
     scope = serializers.SerializerMethodField(help_text="global or tenant")
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Indicator
@@ -141,10 +144,14 @@ class IndicatorCreatedSerializer(IndicatorSerializer):
 
 
 class ImportSerializer(ScopeMixin, serializers.ModelSerializer):
-    tenant = serializers.CharField(source="tenant.slug", read_only=True, default=None)
+    tenant = serializers.CharField(
+        source="tenant.slug", read_only=True, default=None, allow_null=True
+    )
     scope = serializers.SerializerMethodField(help_text="global or tenant")
     progress = serializers.IntegerField(read_only=True, help_text="Per cent done.")
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = IndicatorImport
@@ -192,7 +199,9 @@ class ImportUploadSerializer(serializers.Serializer):
 
 
 class RetroHuntSerializer(ScopeMixin, serializers.ModelSerializer):
-    tenant = serializers.CharField(source="tenant.slug", read_only=True, default=None)
+    tenant = serializers.CharField(
+        source="tenant.slug", read_only=True, default=None, allow_null=True
+    )
     scope = serializers.SerializerMethodField(help_text="global or tenant")
     progress = serializers.IntegerField(read_only=True, help_text="Per cent of alerts scanned.")
     hits = serializers.SerializerMethodField(

@@ -43,7 +43,7 @@ DEFERRED = {
 class ReportSerializer(serializers.ModelSerializer):
     tenant = serializers.CharField(source="tenant.slug", read_only=True)
     requested_by = serializers.CharField(
-        source="requested_by.username", read_only=True, default=None
+        source="requested_by.username", read_only=True, default=None, allow_null=True
     )
     period_label = serializers.SerializerMethodField(
         help_text="The period in the tenant's time zone, e.g. '1 Nov 2026 – 30 Nov 2026'."

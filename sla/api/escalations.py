@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
@@ -21,12 +22,12 @@ from ..models import Escalation, EscalationPolicy, StepAction
 
 class EscalationSerializer(serializers.ModelSerializer):
     tenant = serializers.CharField(source="tenant.slug", read_only=True)
-    team = serializers.CharField(source="team.name", read_only=True, default=None)
+    team = serializers.CharField(source="team.name", read_only=True, default=None, allow_null=True)
     requested_by = serializers.CharField(
-        source="requested_by.username", read_only=True, default=None
+        source="requested_by.username", read_only=True, default=None, allow_null=True
     )
     responded_by = serializers.CharField(
-        source="responded_by.username", read_only=True, default=None
+        source="responded_by.username", read_only=True, default=None, allow_null=True
     )
 
     class Meta:
@@ -61,6 +62,17 @@ class EscalateSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
+class EscalationFilter(django_filters.FilterSet):
+    # By id, not a model choice: django-filter's choice would look the incident up among all
+    # tenants' incidents (an unscoped query, refused: a 500). The rows are scoped already, so
+    # another tenant's incident id simply matches nothing.
+    incident = django_filters.UUIDFilter(field_name="incident_id")
+
+    class Meta:
+        model = Escalation
+        fields = ["status", "direction", "incident"]
+
+
 class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Escalations of the caller's tenants. Customers never see MSSP-internal tier
     notices. Hand-offs to a customer are answered by its responders; requests for assistance
@@ -69,7 +81,7 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     scoped_model = Escalation
     serializer_class = EscalationSerializer
     cursor_ordering = "-requested_at"
-    filterset_fields = ["status", "direction", "incident"]
+    filterset_class = EscalationFilter
 
     def scope_queryset(self, queryset):
         if not self.access.is_mssp_staff:

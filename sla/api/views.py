@@ -146,9 +146,9 @@ class SlaSummaryView(ScopedGenericAPIView):
                 "to": serializers.DateTimeField(),
                 "owner": serializers.CharField(),
                 "targets": serializers.DictField(),
-                "mtta_seconds": serializers.FloatField(),
-                "mttc_seconds": serializers.FloatField(),
-                "mttr_seconds": serializers.FloatField(),
+                "mtta_seconds": serializers.FloatField(allow_null=True),
+                "mttc_seconds": serializers.FloatField(allow_null=True),
+                "mttr_seconds": serializers.FloatField(allow_null=True),
             },
         ),
     )
