@@ -22,9 +22,10 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tenants import audit
+from tenants import audit, mail
 from tenants.models import Contact, Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
+from tenants.text import single_line
 
 from .figures import compute_figures, period_label
 from .models import Report, ReportSchedule
@@ -324,21 +325,27 @@ def report_email(tenant_id: int, report_id) -> list[str]:
         f"The report, its charts and a CSV of its figures: {link}\n"
     )
     filename = f"security-report-{tenant.slug}-{report.period_start:%Y-%m-%d}.pdf"
-    sent = []
+    sent, refused = [], []
     for address in recipients:
         if address in already:
             continue
         message = EmailMessage(
-            subject=f"Security report: {tenant.name}, {label}",
+            subject=mail.subject(f"Security report: {tenant.name}, {label}"),
             body=body,
             to=[address],
         )
         message.attach(filename, pdf, "application/pdf")
         try:
             message.send()
-        except OSError as exc:  # smtplib's errors included: the task retries the rest
-            with tenant_scope([tenant_id]):
-                _load(tenant_id, report_id).update(email_error=f"{address}: {exc}"[:500])
+        except Exception as exc:
+            error = f"{address}: {type(exc).__name__}: {exc}"
+            if mail.refused_for_good(exc):  # a retry would meet the same: the others go on
+                refused.append(error)
+                continue
+            if not isinstance(exc, OSError):
+                raise
+            with tenant_scope([tenant_id]):  # smtplib's errors included: the task retries
+                _load(tenant_id, report_id).update(email_error=single_line(error, 500))
             raise
         sent.append(address)
         with tenant_scope([tenant_id]):
@@ -346,7 +353,9 @@ def report_email(tenant_id: int, report_id) -> list[str]:
     with tenant_scope([tenant_id]):
         _load(tenant_id, report_id).update(
             emailed_at=timezone.now(),
-            email_error="" if recipients else "No contact of this tenant receives reports.",
+            email_error=single_line("; ".join(refused), 500)
+            if refused
+            else ("" if recipients else "No contact of this tenant receives reports."),
         )
         audit.record(
             "report.emailed",

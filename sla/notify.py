@@ -5,7 +5,7 @@ and nothing is queued twice. Delivery is at least once: a worker killed between 
 recording it sends again once its claim lapses, so webhooks carry X-MSSP-Delivery (the
 notification id) for the receiver to drop repeats.
 
-Nothing in a message can make it unsendable: subjects are one line (tenants.text), and a
+Nothing in a message can make it unsendable: subjects are one line (tenants.mail), and a
 delivery that fails for good (refused address, a message that cannot be built, a webhook
 removed) is given up at once instead of being retried, and never holds up the rows behind it.
 No database transaction stays open while a message is sent (a slow receiver would hold its
@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import logging
-import smtplib
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -28,10 +27,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tenants import webhooks
+from tenants import mail, webhooks
 from tenants.models import Contact, Webhook
 from tenants.rls import rls_bypass
-from tenants.text import mail_subject, single_line
+from tenants.text import single_line
 
 from . import bulk
 from .models import Notification, SlaClock
@@ -59,7 +58,7 @@ def _key(*parts: str) -> str:
 
 
 def _subject(text: str) -> str:
-    return mail_subject(text)[:SUBJECT_MAX]
+    return mail.subject(text)[:SUBJECT_MAX]
 
 
 def queue_for_firing(clock: SlaClock, event_type: str, summary: str, data: dict) -> int:
@@ -266,21 +265,11 @@ def _send_email(note: Notification) -> None:
     body = "\n".join(f"{key}: {value}" for key, value in note.payload.items())
     try:
         # the subject again: a row queued before subjects were made one line
-        send_mail(mail_subject(note.subject), body, settings.DEFAULT_FROM_EMAIL, [note.recipient])
-    except smtplib.SMTPRecipientsRefused as exc:
-        if all(_permanent_smtp(code) for code, _ in exc.recipients.values()):
-            raise PermanentFailure(f"refused: {exc.recipients}") from exc
+        send_mail(mail.subject(note.subject), body, settings.DEFAULT_FROM_EMAIL, [note.recipient])
+    except Exception as exc:
+        if mail.refused_for_good(exc):
+            raise PermanentFailure(f"{type(exc).__name__}: {exc}") from exc
         raise
-    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
-        if _permanent_smtp(exc.smtp_code):
-            raise PermanentFailure(f"refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
-        raise
-    except (ValueError, UnicodeError) as exc:  # a header or an address that cannot be sent
-        raise PermanentFailure(str(exc)) from exc
-
-
-def _permanent_smtp(code: int) -> bool:
-    return 500 <= code < 600
 
 
 def _send_webhook(note: Notification) -> None:

@@ -16,6 +16,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from . import audit, events
 from .access import access_for
+from .mail import subject as mail_subject
 from .models import ApiToken, Membership, StaffRole, Tenant, User
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -200,7 +201,7 @@ def member_send_set_password_link(tenant_id: int, membership_id: str) -> bool:
     token = default_token_generator.make_token(user)
     link = f"{settings.PORTAL_BASE_URL}/reset/{uid}/{token}/"
     send_mail(
-        subject=f"Your {membership.tenant.name} security portal account",
+        subject=mail_subject(f"Your {membership.tenant.name} security portal account"),
         message=(
             f"Hello {user.username},\n\nan account was created for you on the security portal "
             f"of {membership.tenant.name}. Choose your password here:\n\n{link}\n\n"

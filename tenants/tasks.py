@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
 from . import rls
+from .mail import refused_for_good
+
+logger = logging.getLogger("mssp.tenants")
 
 
 class CarriedTenantContext(RuntimeError):
@@ -39,4 +43,7 @@ def send_set_password_link(self, tenant_id: int, membership_id: str) -> bool:
     try:
         return member_send_set_password_link(tenant_id, membership_id)
     except OSError as exc:  # mail server unreachable: try again later
+        if refused_for_good(exc):  # the address refused for good: retrying cannot help
+            logger.warning("set-password link for %s not sent: %s", membership_id, exc)
+            return False
         raise self.retry(exc=exc) from exc

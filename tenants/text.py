@@ -1,6 +1,6 @@
 """Text from outside (a log source, a scanner file, a form) made fit for one-line places: a
 title, an e-mail subject. A line break there makes an e-mail unsendable ("Header values
-can't contain newlines"), and a terminal escape or a bidi trick misleads whoever reads it."""
+can't contain newlines"), and a terminal escape misleads whoever reads it."""
 
 from __future__ import annotations
 
@@ -12,10 +12,6 @@ from typing import Any
 _BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # Half a character: no mail server or database takes it.
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-# Longer subjects are cut (RFC 5322 allows 998 characters a line; mail clients show ~80; the
-# outbox keeps up to 300).
-MAIL_SUBJECT_MAX = 250
 
 
 def single_line(value: Any, limit: int | None = None) -> str:
@@ -29,8 +25,3 @@ def single_line(value: Any, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[:limit].rstrip()
     return text
-
-
-def mail_subject(value: Any) -> str:
-    """An e-mail subject that can always be sent, whatever went into it."""
-    return single_line(value, MAIL_SUBJECT_MAX) or "(no subject)"
