@@ -308,10 +308,19 @@ ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous callers get 
 # for AXES_COOLOFF_TIME. Applies to the login page and to POST /api/v1/auth/token/.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# Username and address together: a lockout keyed on the username alone would let anyone lock
+# any account out. The address is the client's by tenants.network's rule (below).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "tenants.network.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "tenants.auth.lockout_response"
 AXES_VERBOSE = False
+
+# How many reverse proxies in front of the portal append to X-Forwarded-For (0: none, the
+# client is REMOTE_ADDR). The login throttle, the lockout and the audit log believe exactly
+# that many entries of the header, counted from the right; set it to your proxy count, or
+# everyone behind the proxy shares one address (and one lockout).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 API_TOKEN_DEFAULT_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30))
 API_TOKEN_MAX_TTL = timedelta(days=365)
@@ -332,6 +341,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # DRF's own throttles' address rule, the same as tenants.network's
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MSSP portal API",

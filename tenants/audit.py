@@ -6,15 +6,14 @@ from typing import Any
 
 from django.db import models
 
+from . import network
 from .models import AuditEvent, Tenant, User
 
 
 def client_ip(request) -> str | None:
-    if request is None:
-        return None
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a trusted proxy
-    # rewrites it, and an audit log must not record what an attacker chose.
-    return request.META.get("REMOTE_ADDR") or None
+    # The login throttle's and the lockout's rule (tenants.network): X-Forwarded-For only as
+    # far as our own proxies wrote it; an audit log must not record what an attacker chose.
+    return network.client_ip(request)
 
 
 def record(

@@ -43,12 +43,34 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if token.expires_at is not None and token.expires_at <= now:
             raise exceptions.AuthenticationFailed("The token has expired.")
+        if token.parent_id is not None and not _lineage_usable(token):
+            # revoking a parent revokes its children (services.token_revoke); this also holds
+            # when a parent was revoked some other way
+            raise exceptions.AuthenticationFailed("The token has been revoked.")
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+def token_is_live(token: ApiToken) -> bool:
+    """Neither revoked nor expired, nor is any token above it."""
+    return token.is_usable and (token.parent_id is None or _lineage_usable(token))
+
+
+def _lineage_usable(token: ApiToken) -> bool:
+    """Every token above `token` (the ones that minted it, and theirs) is still usable."""
+    seen = {token.pk}
+    parent_id = token.parent_id
+    while parent_id is not None and parent_id not in seen:
+        seen.add(parent_id)
+        parent = ApiToken.objects.filter(pk=parent_id).first()
+        if parent is None or not parent.is_usable:
+            return False
+        parent_id = parent.parent_id
+    return True
 
 
 class SessionAuthentication(authentication.SessionAuthentication):
@@ -59,7 +81,7 @@ def token_scopes(request) -> frozenset[str] | None:
     """The scopes the request's token carries; None when the caller used a session."""
     auth = getattr(request, "auth", None)
     if isinstance(auth, ApiToken):
-        return frozenset(auth.scopes)
+        return auth.granted_scopes
     return None
 
 

@@ -43,7 +43,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from . import events
 from .access import NO_ACCESS, Access, access_for
-from .auth import BearerTokenAuthentication
+from .auth import BearerTokenAuthentication, token_is_live
 from .events import ALL_TENANTS_GROUP, tenant_group, user_group
 from .models import ApiToken, User
 
@@ -109,13 +109,14 @@ def _check(credential: Credential) -> Checked:
             return ENDED
         scopes = None
         if credential.token_digest is not None:
-            # A socket opened with a token lives only as long as the token does.
+            # A socket opened with a token lives only as long as the token does (and the
+            # tokens that minted it).
             token = ApiToken.objects.filter(
                 digest=credential.token_digest, user_id=credential.user_id
             ).first()
-            if token is None or not token.is_usable or "read" not in token.scopes:
+            if token is None or not token_is_live(token) or "read" not in token.granted_scopes:
                 return ENDED
-            scopes, expires_at = frozenset(token.scopes), token.expires_at
+            scopes, expires_at = token.granted_scopes, token.expires_at
         else:
             expires_at = _session_expiry(credential.session_key or "", user)
             if expires_at is None:
@@ -130,10 +131,10 @@ def _authenticate_token(raw: str) -> tuple[Credential | None, Checked]:
             user, token = BearerTokenAuthentication().authenticate_token(raw)
         except AuthenticationFailed:
             return None, ENDED
-        if "read" not in token.scopes:
+        if "read" not in token.granted_scopes:
             return None, ENDED
         credential = Credential(user_id=user.pk, token_digest=token.digest)
-        return credential, Checked(access_for(user, token.scopes), token.expires_at)
+        return credential, Checked(access_for(user, token.granted_scopes), token.expires_at)
 
 
 def _too_big(text: str) -> bool:

@@ -9,9 +9,11 @@ from datetime import datetime, time
 
 import uuid_utils.compat as uuid_compat
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .querysets import TenantScopedManager
@@ -157,9 +159,40 @@ class StaffRole(models.TextChoices):
 ANALYST_ROLES = frozenset({StaffRole.ANALYST_L1, StaffRole.ANALYST_L2, StaffRole.ANALYST_L3})
 
 
+@deconstructible
+class UsernameValidator(UnicodeUsernameValidator):
+    """Django's rule, plus the tenant prefix of a member a customer admin added: their login
+    is `<tenant-slug>/<name>` (member_username()), so a name is only ever compared
+    with the names of the same tenant."""
+
+    regex = r"^(?:[-a-zA-Z0-9_]+/)?[\w.@+-]+\Z"
+    message = (
+        "Enter a valid username: letters, digits and @ . + - _ only, optionally after a "
+        "tenant's slug and a slash (tenant-a/carol)."
+    )
+
+
+USERNAME_MAX_LENGTH = 150
+
+
+def member_username(tenant: Tenant, name: str) -> str:
+    """The login of a member a customer admin adds: unique within the tenant by its prefix."""
+    return f"{tenant.slug}/{name}"
+
+
 class User(AbstractUser):
     """A person: MSSP staff when `staff_role` is set, otherwise a customer user (Membership)."""
 
+    username_validator = UsernameValidator()
+    username = models.CharField(
+        "username",
+        max_length=USERNAME_MAX_LENGTH,
+        unique=True,
+        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only; "
+        "members added by their organisation's admins: <tenant-slug>/<name>.",
+        validators=[username_validator],
+        error_messages={"unique": "A user with that username already exists."},
+    )
     staff_role = models.CharField(max_length=20, choices=StaffRole.choices, blank=True, default="")
 
     class Meta(AbstractUser.Meta):
@@ -282,8 +315,11 @@ class ApiToken(models.Model):
     class Scope(models.TextChoices):
         READ = "read", "Read"
         WRITE = "write", "Write"
-        INTAKE = "intake", "Intake"
         ADMIN = "admin", "Admin"
+
+    # Once a scope, never one: SIEMs send alerts with their source's intake key, which no user
+    # token replaces. Tokens minted with it before keep their other scopes (migration 0006).
+    RETIRED_SCOPES = frozenset({"intake"})
 
     PREFIX = "mssp_"
 
@@ -297,6 +333,11 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The token that minted this one through the API (none for a login or a session): a child
+    # has at most its parent's scopes and lifetime, and is revoked with it.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -321,6 +362,11 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+    @property
+    def granted_scopes(self) -> frozenset[str]:
+        """The scopes this token carries that mean something today."""
+        return frozenset(self.scopes) & frozenset(self.Scope.values)
 
 
 class AuditEvent(models.Model):

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .auth import token_scopes
 
+READ, WRITE, ADMIN = "read", "write", "admin"
+
+# A view's `required_scope` names the token scope its actions need: one scope for all of them,
+# or a mapping from action name (a viewset's `create`, `rotate_key`, ...) or HTTP method to a
+# scope. Whatever it does not name needs `read` for safe methods and `write` otherwise.
+# Administration (tenants, members, staff, intake sources and keys, contacts, webhooks, SLA,
+# escalation and remediation policies, the audit log, API tokens) declares `admin`.
+ADMIN_TO_CHANGE: Mapping[str, str] = MappingProxyType(
+    {"POST": ADMIN, "PUT": ADMIN, "PATCH": ADMIN, "DELETE": ADMIN}
+)
+
+
+def required_scope(view, request) -> str:
+    """The scope a token needs for this request to `view`."""
+    declared = getattr(view, "required_scope", None)
+    if isinstance(declared, Mapping):
+        action = getattr(view, "action", None)
+        declared = (declared.get(action) if action else None) or declared.get(request.method)
+    return declared or (READ if request.method in SAFE_METHODS else WRITE)
+
+
+class InsufficientScope(PermissionDenied):
+    """403 `insufficient_scope`: the caller's role may do this, the token it sent may not."""
+
+    error_code = "insufficient_scope"
+
+    def __init__(self, scope: str) -> None:
+        # The same words for every object (another tenant's or a missing one alike).
+        super().__init__(
+            f"This token lacks the '{scope}' scope, which this request needs. Use a token "
+            f"created with the '{scope}' scope, or sign in to the portal."
+        )
+        self.extra = {"required_scope": scope}
+
 
 class HasTokenScope(BasePermission):
-    """Authenticated, and a token used for the request carries the scope the action needs:
-    `read` for safe methods, `write` otherwise, or the view's `required_scope`."""
+    """Authenticated, and a token used for the request carries the scope the action needs
+    (`required_scope()`). A session is not a token: the caller's role alone decides."""
 
     message = "Authentication credentials were not provided."
 
@@ -19,12 +57,9 @@ class HasTokenScope(BasePermission):
         scopes = token_scopes(request)
         if scopes is None:
             return True
-        needed = getattr(view, "required_scope", None) or (
-            "read" if request.method in SAFE_METHODS else "write"
-        )
+        needed = required_scope(view, request)
         if needed not in scopes:
-            self.message = f"This token lacks the '{needed}' scope."
-            return False
+            raise InsufficientScope(needed)
         return True
 
 

@@ -196,6 +196,9 @@ def _members_page(
         .select_related("user")
         .order_by("user__username")
     )
+    if not scope.by_mssp:  # a customer admin's new members get the tenant's prefix
+        login = f"{scope.tenant.slug}/<username>"
+        form.fields["username"].help_text = f"Letters, digits and @ . + - _ only: {login}."
     for member in members:
         member.role_form = MemberRoleForm(
             initial={"role": member.role}, auto_id=f"id_{member.pk}_%s"
@@ -216,7 +219,10 @@ def _members_page(
 def settings_members(request, access: Access, scope: SettingsScope):
     if request.method != "POST":
         return _members_page(request, scope, MemberAddForm())
-    form = MemberAddForm(request.POST)
+    # the API's rule (MemberCreateSerializer): a customer admin's names are their tenant's own
+    form = MemberAddForm(
+        request.POST, context={"tenant": scope.tenant, "namespaced": not access.is_mssp_admin}
+    )
     if form.is_valid():
         data = form.validated_data
         try:
@@ -230,10 +236,10 @@ def settings_members(request, access: Access, scope: SettingsScope):
                     request=request,
                 )
         except IntegrityError:  # the same username, added a moment ago by someone else
-            form.add_error("username", "That username is taken.")
+            form.add_error("username", "That username was taken a moment ago.")
         else:
             how = (
-                "They can log in with the password you chose."
+                f"They sign in as {membership.user.username} with the password you chose."
                 if data.get("password")
                 else f"A link to choose a password is on its way to {membership.user.email}."
             )

@@ -90,7 +90,9 @@ def test_customer_admin_adds_a_member_with_a_password(api, two_tenants):
     )
     assert response.status_code == 201, response.json()
     assert response.json()["role"] == "responder"
-    carol = User.objects.get(username="carol")
+    # a customer admin's member signs in with the tenant's prefix (test_member_usernames.py)
+    assert response.json()["username"] == "tenant-a/carol"
+    carol = User.objects.get(username="tenant-a/carol")
     assert carol.check_password("a-Long-enough-passphrase-1")
     assert access_for(carol).tenant_ids == {two_tenants["a"].pk}
     assert "membership.created" in [e.action for e in audit_rows(tenant=two_tenants["a"])]
@@ -130,8 +132,10 @@ def test_member_password_is_validated(api, two_tenants):
 
 
 def test_duplicate_username_is_refused(api, two_tenants):
+    """For an MSSP admin, who sees every account; a customer admin's names are their own
+    tenant's (test_member_usernames.py)."""
     taken = two_tenants["b_viewer"].username
-    response = api(two_tenants["a_admin"]).post(
+    response = api(two_tenants["mssp_admin"]).post(
         "/api/v1/tenants/tenant-a/members/",
         {"username": taken.upper(), "email": "x@a.example", "role": "viewer"},
         format="json",

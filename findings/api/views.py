@@ -18,6 +18,7 @@ from tenants.api.errors import PayloadTooLarge
 from tenants.api.pagination import KeysetPagination
 from tenants.api.parsers import SafeJSONParser
 from tenants.models import Tenant
+from tenants.permissions import ADMIN_TO_CHANGE
 
 from .. import importers, services
 from ..models import Engagement, Finding, FindingEvent, RemediationPolicy, ScanImport
@@ -341,6 +342,7 @@ class RemediationPolicyViewSet(
     cursor_ordering = "id"
     filterset_fields = ["severity"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    required_scope = ADMIN_TO_CHANGE
 
     def scope_queryset(self, queryset):
         return queryset.select_related("tenant")

@@ -15,6 +15,7 @@ from alerts.models import Incident
 from tenants import audit
 from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
 from tenants.models import Membership
+from tenants.permissions import ADMIN_TO_CHANGE
 
 from .. import escalation
 from ..models import Escalation, EscalationPolicy, StepAction
@@ -222,6 +223,7 @@ class EscalationPolicyViewSet(
     serializer_class = EscalationPolicySerializer
     cursor_ordering = "-created_at"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    required_scope = ADMIN_TO_CHANGE
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

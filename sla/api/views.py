@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from tenants import audit
 from tenants.api.base import ScopedGenericAPIView, TenantScopedViewSet
 from tenants.models import Tenant
+from tenants.permissions import ADMIN_TO_CHANGE
 
 from ..models import SlaClock, SlaPolicy, Target
 from ..selectors import get_sla_summary
@@ -64,6 +65,7 @@ class SlaPolicyViewSet(
     include_mssp_rows = True
     mssp_rows_for_everyone = True  # the default contract is every customer's contract too
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    required_scope = ADMIN_TO_CHANGE
 
     def scope_queryset(self, queryset):
         return queryset.select_related("tenant")

@@ -53,6 +53,7 @@ def exception_handler(exc, context):
         detail = getattr(exc, "detail", None)
         custom_code = getattr(exc, "error_code", None)
         body = {"error": custom_code or code, "detail": _first_message(detail) if detail else ""}
+        body.update(getattr(exc, "extra", None) or {})  # e.g. insufficient_scope's scope
         if isinstance(exc, exceptions.Throttled) and exc.wait:
             body["retry_after"] = int(exc.wait)
     response.data = body

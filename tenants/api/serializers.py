@@ -8,7 +8,18 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
-from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
+from ..models import (
+    USERNAME_MAX_LENGTH,
+    ApiToken,
+    AuditEvent,
+    Contact,
+    Membership,
+    StaffRole,
+    Tenant,
+    User,
+    Webhook,
+    member_username,
+)
 from ..webhooks import check_destination
 
 
@@ -47,6 +58,10 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberCreateSerializer(serializers.Serializer):
+    """context: `tenant` (the member's) and `namespaced` (False for MSSP admins only): a
+    customer admin's new member signs in as `<tenant-slug>/<name>`, so the name is compared
+    with their own tenant's names only, and the answer says nothing about anyone else's."""
+
     username = serializers.RegexField(
         r"^[\w.@+-]{1,150}$",
         max_length=150,
@@ -63,16 +78,31 @@ class MemberCreateSerializer(serializers.Serializer):
         help_text="Without one, the user is emailed a set-password link.",
     )
 
-    def validate_username(self, value: str) -> str:
-        if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("That username is taken.")
-        return value
-
     def validate(self, attrs):
+        tenant = self.context["tenant"]
+        namespaced = self.context.get("namespaced", True)  # plain names: MSSP admins only
+        username = attrs["username"]
+        if namespaced:
+            username = member_username(tenant, username)
+            if len(username) > USERNAME_MAX_LENGTH:
+                longest = USERNAME_MAX_LENGTH - len(member_username(tenant, ""))
+                raise serializers.ValidationError(
+                    {"username": f"At most {longest} characters (with '{tenant.slug}/', 150)."}
+                )
+        if User.objects.filter(username__iexact=username).exists():
+            raise serializers.ValidationError(
+                {
+                    "username": "Your organisation already has a user of that name (a member, "
+                    "or a removed one)."
+                    if namespaced
+                    else "That username is taken."
+                }
+            )
+        attrs["username"] = username
         password = attrs.get("password")
         if password:
             try:
-                validate_password(password, User(username=attrs["username"], email=attrs["email"]))
+                validate_password(password, User(username=username, email=attrs["email"]))
             except DjangoValidationError as exc:
                 raise serializers.ValidationError({"password": list(exc.messages)}) from None
         return attrs
@@ -98,14 +128,29 @@ class TokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ScopeField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=ApiToken.Scope.choices, **kwargs)
+
+    def to_internal_value(self, data):
+        if data in ApiToken.RETIRED_SCOPES:
+            raise serializers.ValidationError(
+                f"'{data}' is not a token scope: a SIEM or sensor sends alerts with its intake "
+                "source's own intake key (POST /api/v1/intake/{source}/), not a user's token."
+            )
+        return super().to_internal_value(data)
+
+
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=ApiToken.Scope.choices),
+        child=ScopeField(),
         required=False,
         allow_empty=False,
-        max_length=4,
-        help_text="Default: every scope your role allows.",
+        max_length=len(ApiToken.Scope.values),
+        help_text="read: safe methods; write: changes; admin: administration (tenants, "
+        "members, staff, intake sources, contacts, webhooks, policies, the audit log, API "
+        "tokens). Default: every scope your role allows (with a token: the token's).",
     )
     expires_in_days = serializers.IntegerField(
         min_value=1,

@@ -3,12 +3,12 @@ from __future__ import annotations
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import authenticate
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from guardian.utils import get_user_obj_perms_model
 from rest_framework import mixins, serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -17,7 +17,8 @@ from .. import audit, events, services
 from ..access import Access
 from ..auth import lockout_response
 from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
-from ..permissions import IsMsspAdminOrReadOnly, StaffPermission
+from ..network import client_ip
+from ..permissions import ADMIN, ADMIN_TO_CHANGE, IsMsspAdminOrReadOnly, StaffPermission
 from .base import (
     CallerScopedViewSet,
     ScopedGenericAPIView,
@@ -46,7 +47,12 @@ from .serializers import (
 
 
 class LoginThrottle(AnonRateThrottle):
+    """Per client address, as the lockout and the audit log see it (tenants.network)."""
+
     rate = "30/min"
+
+    def get_ident(self, request) -> str:
+        return client_ip(request) or "unknown"
 
 
 class AuthTokenView(ScopedGenericAPIView):
@@ -124,29 +130,29 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     scoped_model = ApiToken
     serializer_class = TokenSerializer
     cursor_ordering = "-created_at"
+    required_scope = ADMIN  # managing tokens is administration, reading them too
 
     def rows_for(self, access: Access) -> models.QuerySet:
         return ApiToken.objects.filter(user_id=access.user_id)
 
     @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
     def create(self, request):
+        """With a token (which needs `admin`), the new one is its child: at most its scopes
+        and lifetime, revoked with it."""
         serializer = TokenCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        scopes = frozenset(data["scopes"]) if "scopes" in data else None
-        current = self.access.token_scopes
-        if current is not None and scopes is None:
-            scopes = current  # a token never mints a broader one
-        if current is not None and not scopes <= current:
-            raise PermissionDenied("A token cannot create a token with scopes it lacks.")
         try:
             raw, token = services.token_issue(
                 request.user,
                 name=data["name"],
-                scopes=scopes,
+                scopes=frozenset(data["scopes"]) if "scopes" in data else None,
                 expires_at=data["expires_at"],
+                parent=request.auth if isinstance(request.auth, ApiToken) else None,
                 request=request._request,
             )
+        except services.BeyondParent as exc:
+            raise PermissionDenied(str(exc)) from None
         except ValueError as exc:
             return error_response(400, str(exc))
         body = TokenCreatedSerializer(token).data
@@ -172,6 +178,7 @@ class TenantViewSet(
     scoped_model = Tenant
     serializer_class = TenantSerializer
     permission_classes = [*CallerScopedViewSet.permission_classes, IsMsspAdminOrReadOnly]
+    required_scope = ADMIN_TO_CHANGE
     lookup_field = "slug"
     lookup_value_regex = "[-a-zA-Z0-9_]+"
     cursor_ordering = "slug"
@@ -217,7 +224,9 @@ class TenantViewSet(
 
 class TenantAdministeredMixin:
     """Read: whoever sees the tenant (customer admins and MSSP staff). Write: MSSP admins and
-    the tenant's own customer admins."""
+    the tenant's own customer admins, with a token only if it has the `admin` scope."""
+
+    required_scope = ADMIN_TO_CHANGE
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -245,17 +254,26 @@ class MemberViewSet(
 
     @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
     def create(self, request, tenant_slug=None):
-        serializer = MemberCreateSerializer(data=request.data)
+        """A customer admin's new member signs in as `<tenant-slug>/<username>` (the
+        response's `username`): names are their tenant's own, whatever exists elsewhere."""
+        serializer = MemberCreateSerializer(
+            data=request.data,
+            context={"tenant": self.tenant, "namespaced": not self.access.is_mssp_admin},
+        )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        membership = services.member_add(
-            self.tenant,
-            username=data["username"],
-            email=data["email"],
-            role=data["role"],
-            password=data.get("password") or None,
-            request=request._request,
-        )
+        try:
+            with transaction.atomic():
+                membership = services.member_add(
+                    self.tenant,
+                    username=data["username"],
+                    email=data["email"],
+                    role=data["role"],
+                    password=data.get("password") or None,
+                    request=request._request,
+                )
+        except IntegrityError:  # the same name, added a moment ago by someone else
+            raise ValidationError({"username": "That username was taken a moment ago."}) from None
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
@@ -290,6 +308,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     scoped_model = User
     serializer_class = StaffSerializer
     permission_classes = [*CallerScopedViewSet.permission_classes, StaffPermission]
+    required_scope = ADMIN_TO_CHANGE
     cursor_ordering = "username"
     lookup_value_converter = "int"
     filterset_fields = ["staff_role", "is_active"]
@@ -370,6 +389,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     scoped_model = AuditEvent
     serializer_class = AuditEventSerializer
     include_mssp_rows = True
+    required_scope = ADMIN
     cursor_ordering = "-id"
     filterset_fields = {
         "action": ["exact", "startswith"],
