@@ -19,16 +19,19 @@ from .access import access_for
 from .mail import subject as mail_subject
 from .models import ApiToken, Membership, StaffRole, Tenant, User
 
+# The scopes each role's tokens may carry. A scope only narrows what the role may do: `admin`
+# is for the administration a role has (a customer admin's members, sources and contacts; a
+# lead's escalation policies; a manager's staff assignments; an MSSP admin's everything).
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Membership.Role.VIEWER: frozenset({"read"}),
     Membership.Role.RESPONDER: frozenset({"read", "write"}),
-    Membership.Role.ADMIN: frozenset({"read", "write", "admin", "intake"}),
+    Membership.Role.ADMIN: frozenset({"read", "write", "admin"}),
     StaffRole.ANALYST_L1: frozenset({"read", "write"}),
     StaffRole.ANALYST_L2: frozenset({"read", "write"}),
     StaffRole.ANALYST_L3: frozenset({"read", "write"}),
-    StaffRole.LEAD: frozenset({"read", "write"}),
-    StaffRole.MANAGER: frozenset({"read", "write"}),
-    StaffRole.ADMIN: frozenset({"read", "write", "admin", "intake"}),
+    StaffRole.LEAD: frozenset({"read", "write", "admin"}),
+    StaffRole.MANAGER: frozenset({"read", "write", "admin"}),
+    StaffRole.ADMIN: frozenset({"read", "write", "admin"}),
 }
 
 
@@ -38,19 +41,42 @@ def scopes_allowed(user: User) -> frozenset[str]:
 
 
 # --- tokens ------------------------------------------------------------------------------------
+class BeyondParent(ValueError):
+    """A token asked to mint a token with scopes it does not carry itself."""
+
+
 def token_issue(
     user: User,
     *,
     name: str,
     scopes: frozenset[str] | None = None,
     expires_at: datetime | None = None,
+    parent: ApiToken | None = None,
     request=None,
 ) -> tuple[str, ApiToken]:
-    """Create a token; returns the raw token, which is never stored and never shown again."""
+    """Create a token; returns the raw token, which is never stored and never shown again.
+
+    With `parent` (the token the request that mints this one came with), the new token has at
+    most the parent's scopes (default: all of them) and expires no later than it, so a token
+    can neither widen nor outlive itself; revoking the parent revokes it (token_revoke)."""
     allowed = scopes_allowed(user)
+    if parent is not None:
+        allowed &= parent.granted_scopes
     scopes = allowed if scopes is None else frozenset(scopes)
+    if scopes & ApiToken.RETIRED_SCOPES:
+        raise ValueError(
+            "'intake' is not a token scope: a SIEM or sensor sends alerts with its intake "
+            "source's own key (POST /api/v1/intake/{source}/)."
+        )
+    if not scopes:
+        raise ValueError("A token needs at least one scope.")
+    if parent is not None and not scopes <= parent.granted_scopes:
+        raise BeyondParent("A token cannot create a token with scopes it lacks.")
     if not scopes <= allowed:
         raise ValueError("Your role cannot grant: " + ", ".join(sorted(scopes - allowed)) + ".")
+    expires_at = expires_at or timezone.now() + settings.API_TOKEN_DEFAULT_TTL
+    if parent is not None and parent.expires_at is not None:
+        expires_at = min(expires_at, parent.expires_at)
     raw, prefix, digest = ApiToken.generate()
     token = ApiToken.objects.create(
         user=user,
@@ -58,7 +84,8 @@ def token_issue(
         prefix=prefix,
         digest=digest,
         scopes=sorted(scopes),
-        expires_at=expires_at or timezone.now() + settings.API_TOKEN_DEFAULT_TTL,
+        expires_at=expires_at,
+        parent=parent,
     )
     audit.record(
         "token.created",
@@ -66,23 +93,49 @@ def token_issue(
         tenant=tenant_id_of(user),
         obj=token,
         request=request,
-        summary=f"API token '{name}' created",
-        data={"scopes": token.scopes},
+        summary=f"API token '{name}' created"
+        + (f" by token '{parent.name}' ({parent.prefix}…)" if parent is not None else ""),
+        data={
+            "scopes": token.scopes,
+            "expires_at": token.expires_at.isoformat(),
+            "parent": str(parent.pk) if parent is not None else None,
+        },
     )
     return raw, token
 
 
+def token_descendants(token: ApiToken) -> list[ApiToken]:
+    """The tokens `token` minted, the tokens they minted, and so on."""
+    found: list[ApiToken] = []
+    seen = {token.pk}
+    level = [token.pk]
+    while level:
+        children = list(ApiToken.objects.filter(parent_id__in=level).exclude(pk__in=seen))
+        found += children
+        seen |= {child.pk for child in children}
+        level = [child.pk for child in children]
+    return found
+
+
 def token_revoke(token: ApiToken, *, request=None) -> None:
-    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
+    """Revoke `token` and every token it minted, recursively: none outlives its parent."""
+    now = timezone.now()
+    descendants = token_descendants(token)
+    updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+    children = ApiToken.objects.filter(
+        pk__in=[child.pk for child in descendants], revoked_at__isnull=True
     )
-    if updated:
+    child_ids = sorted(str(pk) for pk in children.values_list("pk", flat=True))
+    children.update(revoked_at=now)
+    if updated or child_ids:
         audit.record(
             "token.revoked",
             tenant=tenant_id_of(token.user),
             obj=token,
             request=request,
-            summary=f"API token '{token.name}' revoked",
+            summary=f"API token '{token.name}' revoked"
+            + (f" with {len(child_ids)} token(s) it created" if child_ids else ""),
+            data={"children": child_ids} if child_ids else {},
         )
         events.entitlements_changed(token.user_id)  # its open sockets close
 
@@ -205,7 +258,8 @@ def member_send_set_password_link(tenant_id: int, membership_id: str) -> bool:
         message=(
             f"Hello {user.username},\n\nan account was created for you on the security portal "
             f"of {membership.tenant.name}. Choose your password here:\n\n{link}\n\n"
-            "The link works once and expires in a few days.\n"
+            "The link works once and expires in a few days. Then sign in with the username "
+            f"{user.username}.\n"
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
