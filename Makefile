@@ -21,16 +21,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# `make run` is the demo, in both modes: DEBUG is on unless the environment says otherwise
+# (a deployment runs its servers itself, with DEBUG off by default: see README, Deploying).
+DEMO := DEBUG=$${DEBUG:-1}
+
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	$(DEMO) $(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py seed_demo
+	$(DEMO) $(BIN)/python manage.py seed_demo
 
 # Serves http://$(HOST):$(PORT) (daphne: HTTP and websockets); with REDIS_URL set it also
 # starts a Celery worker and beat. Ctrl-C stops everything it started.
 run: seed
-	$(BIN)/python -m mssp.serve
+	$(DEMO) $(BIN)/python -m mssp.serve
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
