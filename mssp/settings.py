@@ -499,5 +499,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Every task run ("Task ... succeeded"): in the embedded mode, tasks run inside daphne
+        # and the scheduler, and the SLA sweep alone runs every second. Failures still show.
+        "celery.app.trace": {"level": env_str("CELERY_LOG_LEVEL", "WARNING")},
+    },
 }

@@ -208,3 +208,17 @@ def test_make_run_starts_celery_quiet_by_default(monkeypatch):
     assert all(
         cmd[cmd.index("--loglevel") + 1] == "INFO" for cmd in serve.commands() if "celery" in cmd
     )
+
+
+def test_the_embedded_modes_task_runs_are_not_logged_at_info(settings):
+    """In the embedded mode tasks run in daphne and the scheduler: their per-run "Task ...
+    succeeded" lines (the SLA sweep's, every second) stay out of the console."""
+    import logging
+    import logging.config
+
+    logging.config.dictConfig(settings.LOGGING)
+    try:
+        assert not logging.getLogger("celery.app.trace").isEnabledFor(logging.INFO)
+        assert logging.getLogger("celery.app.trace").isEnabledFor(logging.WARNING)
+    finally:
+        logging.getLogger().setLevel(logging.WARNING)  # the test settings' level
