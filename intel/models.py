@@ -231,6 +231,9 @@ class RetroHunt(models.Model):
     alerts_total = models.PositiveIntegerField(default=0)
     alerts_scanned = models.PositiveIntegerField(default=0)
     hits = models.PositiveIntegerField(default=0)
+    # {"<tenant id>": [alerts to search, alerts searched]}: what a viewer is shown is counted
+    # over the tenants they work only (`seen_by`); the totals above are the worker's.
+    per_tenant = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -258,6 +261,22 @@ class RetroHunt(models.Model):
         if not self.alerts_total:
             return 0
         return min(99, int(100 * self.alerts_scanned / self.alerts_total))
+
+    def seen_by(self, tenant_ids) -> tuple[int | None, int]:
+        """(alerts searched, per cent done) over the tenants `tenant_ids` only: a global hunt
+        spans every tenant, and a viewer learns nothing of the alert volumes of the tenants
+        they do not work. A hunt recorded before the counts were kept per tenant shows its
+        totals only to a viewer who works every tenant it searched (else None, 0 / 100)."""
+        if not self.per_tenant:
+            if set(self.tenant_ids) <= set(tenant_ids):
+                return self.alerts_scanned, self.progress
+            return None, 100 if self.status == self.Status.DONE else 0
+        mine = [counts for tenant, counts in self.per_tenant.items() if int(tenant) in tenant_ids]
+        total = sum(counts[0] for counts in mine)
+        scanned = sum(counts[1] for counts in mine)
+        if self.status == self.Status.DONE:
+            return scanned, 100
+        return scanned, min(99, int(100 * scanned / total)) if total else 0
 
 
 class IndicatorMatch(TenantOwnedModel):

@@ -26,11 +26,15 @@ def get_indicators(access: Access) -> QuerySet:
 
 
 def get_imports(access: Access) -> QuerySet:
+    """Without the uploaded document (megabytes, kept until the import is done): pages and
+    their progress polls read the counts only."""
     if access.is_mssp_staff:
-        return IndicatorImport.objects.dangerously_unscoped("staff read global imports").filter(
+        imports = IndicatorImport.objects.dangerously_unscoped("staff read global imports").filter(
             Q(tenant_id__in=sorted(access.tenant_ids)) | Q(tenant__isnull=True)
         )
-    return IndicatorImport.objects.for_tenants(access.tenant_ids)
+    else:
+        imports = IndicatorImport.objects.for_tenants(access.tenant_ids)
+    return imports.defer("content")
 
 
 def get_hunts(access: Access) -> QuerySet:
@@ -39,6 +43,14 @@ def get_hunts(access: Access) -> QuerySet:
             Q(tenant_id__in=sorted(access.tenant_ids)) | Q(tenant__isnull=True)
         )
     return RetroHunt.objects.for_tenants(access.tenant_ids)
+
+
+def shown_to(hunts: list[RetroHunt], access: Access) -> list[RetroHunt]:
+    """The hunts with what `access` may be shown of their progress (RetroHunt.seen_by: over
+    the tenants it works only) as `shown_scanned` and `shown_progress`, for the pages."""
+    for hunt in hunts:
+        hunt.shown_scanned, hunt.shown_progress = hunt.seen_by(access.tenant_ids)
+    return hunts
 
 
 def get_matches(access: Access) -> QuerySet:

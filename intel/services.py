@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from alerts import services as alert_services
@@ -96,15 +97,16 @@ def indicator_create(
     hunt: bool = True,
 ) -> tuple[Indicator, bool, RetroHunt | None]:
     """Save one indicator (already normalised) in its scope; an existing one of the same type
-    and value is updated and made active again. A retro-hunt is started for it."""
+    and value is updated and made active again. A retro-hunt is started for it when it
+    becomes active (`_hunt_needed`)."""
     now = timezone.now()
     attrs = {k: v for k, v in attrs.items() if k in ATTRS and v is not None}
     existing = _scope(tenant_id).select_for_update().filter(type=kind, value=value).first()
     if existing is None:
         indicator = Indicator(tenant_id=tenant_id, type=kind, value=value, created_by=actor)
-        created = True
+        created, was_active = True, False
     else:
-        indicator, created = existing, False
+        indicator, created, was_active = existing, False, _active(existing, now)
         if attrs.get("tlp") and attrs["tlp"] != existing.tlp:
             _reclassify_matches(existing, attrs["tlp"])
     for name, attr in attrs.items():
@@ -112,18 +114,40 @@ def indicator_create(
     indicator.status = _status_for({"valid_until": indicator.valid_until}, now)
     indicator.save()
     retro = None
-    if hunt and indicator.status == Indicator.Status.ACTIVE:
+    if hunt and _hunt_needed(was_active, indicator, now):
         retro = retro_hunt_start(tenant_id, indicator=indicator, actor=actor)
     return indicator, created, retro
 
 
-def indicator_update(indicator: Indicator, changes: dict) -> Indicator:
-    """tlp, confidence, severity, source, description, validity and status (active|revoked)."""
+def _active(indicator: Indicator, now: datetime) -> bool:
+    """Active and not past its validity (the expiry sweep may not have marked it yet)."""
+    return indicator.status == Indicator.Status.ACTIVE and (
+        indicator.valid_until is None or indicator.valid_until > now
+    )
+
+
+def _hunt_needed(was_active: bool, indicator: Indicator, now: datetime) -> bool:
+    """A retro-hunt searches INTEL_RETRO_HUNT_DAYS of alerts: worth it for an indicator that
+    becomes active (new, or revoked / expired before), never for one saved again while active:
+    intake has matched every alert since it was, and its first hunt those before (a changed
+    TLP, confidence or severity finds no alert that was not matched already)."""
+    return not was_active and _active(indicator, now)
+
+
+def indicator_update(
+    indicator: Indicator, changes: dict, *, actor: User | None = None
+) -> Indicator:
+    """tlp, confidence, severity, source, description, validity and status (active|revoked).
+    An expired one given a validity that has not ended is active again; one that becomes
+    active is retro-hunted (the alerts of the time it was not were not matched)."""
+    now = timezone.now()
+    was_active = _active(indicator, now)
     if "tlp" in changes and changes["tlp"] != indicator.tlp:
         _reclassify_matches(indicator, changes["tlp"])
     for name, value in changes.items():
         setattr(indicator, name, value)
-    now = timezone.now()
+    if indicator.status == Indicator.Status.EXPIRED and "valid_until" in changes:
+        indicator.status = Indicator.Status.ACTIVE  # checked against the new end just below
     if (
         indicator.status == Indicator.Status.ACTIVE
         and indicator.valid_until
@@ -131,6 +155,8 @@ def indicator_update(indicator: Indicator, changes: dict) -> Indicator:
     ):
         indicator.status = Indicator.Status.EXPIRED
     indicator.save()
+    if _hunt_needed(was_active, indicator, now):
+        retro_hunt_start(indicator.tenant_id, indicator=indicator, actor=actor)
     return indicator
 
 
@@ -297,7 +323,7 @@ def import_run(import_id: str, tenant_id: int | None) -> str:
         record.save()
     defaults = _parsed_defaults(record.defaults)
     errors: list[dict] = []
-    counts = {"created": 0, "updated": 0, "rejected": 0, "processed": 0}
+    counts = {"created": 0, "updated": 0, "revived": 0, "rejected": 0, "processed": 0}
     chunk: list[parsing.IndicatorRecord] = []
     try:
         for item in parsing.records(record.format, record.content):
@@ -337,7 +363,9 @@ def import_run(import_id: str, tenant_id: int | None) -> str:
             finished_at=timezone.now(),
             content="",
         )
-        if counts["created"] or counts["updated"]:
+        # the list's hunt: when some indicator became active (saved again while active,
+        # intake already matched it), over the whole list (the cost is the alerts walked)
+        if counts["created"] or counts["revived"]:
             record = _imports(tenant_id).get(pk=import_id)
             retro_hunt_start(tenant_id, indicator_import=record, actor=record.created_by)
     return IndicatorImport.Status.DONE
@@ -382,7 +410,7 @@ def _save_chunk(
                 .select_for_update()
                 .filter(value__in=sorted({v for _, v in latest}))
             }
-            new, changed = [], []
+            new, changed, reclassified = [], [], []
             for (kind, value), item in latest.items():
                 attrs = {**defaults, **item.attrs}
                 indicator = existing.get((kind, value))
@@ -396,7 +424,9 @@ def _save_chunk(
                     )
                     new.append(indicator)
                 else:
-                    changed.append(indicator)
+                    changed.append((indicator, _active(indicator, now)))
+                    if attrs.get("tlp") and attrs["tlp"] != indicator.tlp:
+                        reclassified.append((indicator, attrs["tlp"]))
                 for name in ATTRS:
                     if name in attrs:
                         setattr(indicator, name, attrs[name])
@@ -406,12 +436,18 @@ def _save_chunk(
                 indicator.last_import_id = record.pk
                 indicator.updated_at = now
             Indicator.objects.bulk_create(new, ignore_conflicts=True)
+            for indicator, tlp in reclassified:  # as an edit of the indicator does
+                _reclassify_matches(indicator, tlp)
             if changed:
-                Indicator.objects.bulk_update(
-                    changed, [*ATTRS, "status", "last_import", "updated_at"]
+                _scope(tenant_id).bulk_update(
+                    [indicator for indicator, _ in changed],
+                    [*ATTRS, "status", "last_import", "updated_at"],
                 )
             counts["created"] += len(new)
             counts["updated"] += len(changed)
+            counts["revived"] += sum(
+                1 for indicator, was in changed if _hunt_needed(was, indicator, now)
+            )
         _imports(tenant_id).filter(pk=record.pk).update(
             progress_at=timezone.now(),
             processed=counts["processed"],
@@ -538,17 +574,30 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
             hunt.status = RetroHunt.Status.RUNNING
             hunt.started_at = hunt.progress_at = timezone.now()
             hunt.save()
-    if hunt.status == RetroHunt.Status.RUNNING and hunt.alerts_total == 0 and hunt.tenant_ids:
+    if hunt.status == RetroHunt.Status.RUNNING and not hunt.per_tenant and hunt.tenant_ids:
+        # what there is to search, per tenant: a viewer is shown their tenants' part only
         with tenant_scope(hunt.tenant_ids, staff=staff):
-            total = (
+            counts = dict(
                 Alert.objects.for_tenants(hunt.tenant_ids)
                 .filter(received_at__gte=hunt.since, received_at__lt=hunt.until)
-                .count()
+                .order_by()
+                .values_list("tenant_id")
+                .annotate(n=Count("id"))
+                .values_list("tenant_id", "n")
             )
-            _hunts(tenant_id).filter(pk=hunt_id).update(alerts_total=total)
+            done_before = (hunt.cursor or [0])[0]  # a hunt started before this was kept
+            hunt.per_tenant = {
+                str(t): [counts.get(t, 0), counts.get(t, 0) if i < done_before else 0]
+                for i, t in enumerate(hunt.tenant_ids)
+            }
+            hunt.alerts_total = sum(counts.values())
+            _hunts(tenant_id).filter(pk=hunt_id).update(
+                alerts_total=hunt.alerts_total, per_tenant=hunt.per_tenant
+            )
     slugs = dict(Tenant.objects.filter(pk__in=hunt.tenant_ids).values_list("pk", "slug"))
     index, after_at, after_id = hunt.cursor or [0, None, None]
     scanned, hits = hunt.alerts_scanned, hunt.hits
+    per_tenant = hunt.per_tenant
     while index < len(hunt.tenant_ids) and (matcher.exact or matcher.networks):
         current = hunt.tenant_ids[index]
         with tenant_scope([current], staff=staff):
@@ -577,6 +626,9 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
             )
             scanned += len(batch)
             hits += len(recorded)
+            mine = per_tenant.setdefault(str(current), [0, 0])
+            mine[1] += len(batch)
+            mine[0] = max(mine)  # alerts that arrived after the count
             if len(batch) < HUNT_CHUNK:
                 index, after_at, after_id = index + 1, None, None
             else:
@@ -585,6 +637,7 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
                 cursor=[index, after_at, after_id],
                 alerts_scanned=scanned,
                 hits=hits,
+                per_tenant=per_tenant,
                 progress_at=timezone.now(),
             )
     with tenant_scope([tenant_id] if tenant_id else [], staff=staff):

@@ -131,7 +131,9 @@ def indicator_detail(request, access, pk):
         .select_related("tenant")
         .order_by("-matched_at")[:100]
     )
-    hunts = list(selectors.get_hunts(access).filter(indicator=indicator).order_by("-id")[:20])
+    hunts = selectors.shown_to(
+        list(selectors.get_hunts(access).filter(indicator=indicator).order_by("-id")[:20]), access
+    )
     context = {
         "indicator": indicator,
         "matches": matches,
@@ -247,7 +249,10 @@ def import_detail(request, access, pk):
     record = selectors.get_imports(access).select_related("tenant").filter(pk=pk).first()
     if record is None:
         raise Http404("No such import.")
-    hunts = list(selectors.get_hunts(access).filter(indicator_import=record).order_by("-id")[:5])
+    hunts = selectors.shown_to(
+        list(selectors.get_hunts(access).filter(indicator_import=record).order_by("-id")[:5]),
+        access,
+    )
     context = {"record": record, "hunts": hunts}
     if request.htmx and request.GET.get("fragment") == "progress":
         return render(request, "intel/_import_progress.html", context)
@@ -261,7 +266,8 @@ def hunts(request, access):
     rows, next_url = _page(
         request, selectors.get_hunts(access).select_related("tenant", "indicator")
     )
-    return render(request, "intel/hunt_list.html", {"hunts": rows, "next_url": next_url})
+    context = {"hunts": selectors.shown_to(rows, access), "next_url": next_url}
+    return render(request, "intel/hunt_list.html", context)
 
 
 @portal_view
@@ -270,11 +276,13 @@ def hunt_detail(request, access, pk):
     hunt = (
         selectors.get_hunts(access)
         .select_related("tenant", "indicator", "indicator_import")
+        .defer("indicator_import__content")
         .filter(pk=pk)
         .first()
     )
     if hunt is None:
         raise Http404("No such retro-hunt.")
+    selectors.shown_to([hunt], access)
     hits = selectors.get_matches(access).filter(retro_hunt=hunt).select_related("tenant")
     context = {
         "hunt": hunt,

@@ -635,6 +635,131 @@ def test_retro_hunt_finds_earlier_alerts_of_the_right_tenants_only(
     assert len(matches_of(c)) == 2
 
 
+def test_a_global_retro_hunt_counts_only_the_viewers_tenants(
+    two_tenants, api, client, django_capture_on_commit_callbacks
+):
+    """Three tenants, the viewer works two: the hunt's alerts searched, progress and hits
+    shown to them (API and pages) are those of their two tenants only."""
+    w = two_tenants
+    c = TenantFactory(slug="tenant-c")
+    c_source = IntakeSourceFactory(tenant=c)
+    viewer = StaffFactory(staff_role="analyst_l2", tenants=[w["a"], w["b"]])
+    for source, count in ((w["a_source"], 2), (w["b_source"], 1), (c_source, 4)):
+        ingest(source, *({"observables": ip(f"198.19.0.{n}")} for n in range(count)))
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api(w["mssp_admin"]).post(
+            "/api/v1/intel/indicators/", {"value": "198.19.0.0/24"}, format="json"
+        )
+    hunt = created.json()["retro_hunt"]
+    everything = api(w["mssp_admin"]).get(f"/api/v1/intel/retro-hunts/{hunt}/").json()
+    assert (everything["alerts_scanned"], everything["hits"]) == (7, 7)
+    seen = api(viewer).get(f"/api/v1/intel/retro-hunts/{hunt}/").json()
+    assert (seen["alerts_scanned"], seen["hits"], seen["progress"]) == (3, 3, 100)
+    listed = api(viewer).get("/api/v1/intel/retro-hunts/").json()["results"]
+    assert [(h["alerts_scanned"], h["hits"]) for h in listed] == [(3, 3)]
+    client.force_login(viewer)
+    page = client.get(f"/intel/hunts/{hunt}/").content.decode()
+    assert "3 alerts searched" in page and "3 hits" in page
+    assert "7 alerts" not in page and "7 hits" not in page
+    assert "100 %" in client.get("/intel/hunts/").content.decode()
+    progress = client.get(f"/intel/hunts/{hunt}/?fragment=progress", HTTP_HX_REQUEST="true")
+    assert "3 alerts searched" in progress.content.decode()
+    # a hunt still running: its progress over the viewer's tenants, not over C's alerts
+    with rls_bypass("test: the hunt half-way, A and B done, C not started"):
+        hunts = RetroHunt.objects.dangerously_unscoped("t").filter(pk=hunt)
+        per_tenant = hunts.get().per_tenant
+        per_tenant[str(c.pk)] = [4, 0]
+        hunts.update(status="running", alerts_scanned=3, per_tenant=per_tenant)
+    running = api(viewer).get(f"/api/v1/intel/retro-hunts/{hunt}/").json()
+    assert (running["alerts_scanned"], running["progress"]) == (3, 99)
+    assert api(w["mssp_admin"]).get(f"/api/v1/intel/retro-hunts/{hunt}/").json()["progress"] < 50
+
+
+def test_saving_an_indicator_hunts_only_when_it_becomes_live(
+    two_tenants, api, django_capture_on_commit_callbacks
+):
+    """A retro-hunt searches 30 days of alerts: started for a new indicator and one that was
+    not live (revoked, expired) and is again, never for a re-save of one that was live all
+    along (intake matched everything since it was, its first hunt everything before)."""
+    admin = api(two_tenants["mssp_admin"])
+    post = "/api/v1/intel/indicators/"
+    body = {"value": "192.0.2.99", "confidence": 90, "severity": "high"}
+
+    def hunts() -> int:
+        with rls_bypass("test"):
+            return RetroHunt.objects.dangerously_unscoped("t").count()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = admin.post(post, body, format="json")
+    assert first.status_code == 201 and first.json()["retro_hunt"] and hunts() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        again = admin.post(post, body, format="json")
+        changed = admin.post(post, {**body, "confidence": 95, "tlp": "green"}, format="json")
+    assert again.status_code == changed.status_code == 200
+    assert again.json()["retro_hunt"] is None and changed.json()["retro_hunt"] is None
+    assert hunts() == 1
+    # revoked, then saved again: live again, so the alerts of the gap are searched
+    pk = first.json()["id"]
+    assert admin.patch(f"{post}{pk}/", {"status": "revoked"}, format="json").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        revived = admin.post(post, body, format="json")
+    assert revived.json()["status"] == "active" and revived.json()["retro_hunt"] and hunts() == 2
+    # ... and likewise made active again by PATCH
+    admin.patch(f"{post}{pk}/", {"status": "revoked"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        patched = admin.patch(f"{post}{pk}/", {"status": "active"}, format="json")
+    assert patched.status_code == 200 and hunts() == 3
+
+
+def test_importing_the_same_list_again_starts_no_retro_hunt(
+    two_tenants, api, django_capture_on_commit_callbacks
+):
+    admin = api(two_tenants["mssp_admin"])
+    ids = []
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin.post(
+                "/api/v1/intel/imports/?kind=text",
+                "192.0.2.150\nevil-twice.example\n",
+                content_type="text/plain",
+            )
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["id"])
+    first, second = (admin.get(f"/api/v1/intel/imports/{i}/").json() for i in ids)
+    assert (first["created_count"], second["updated_count"]) == (2, 2)
+    hunts = admin.get("/api/v1/intel/retro-hunts/").json()["results"]
+    assert [h["indicator_import"] for h in hunts] == [ids[0]]
+
+
+def test_intel_pages_do_not_load_an_imports_content(
+    two_tenants, client, django_capture_on_commit_callbacks
+):
+    """The uploaded document can be megabytes: the list, the progress poll (every 2 s) and
+    the retro-hunt page read the import's counts, never its content."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    w = two_tenants
+    with rls_bypass("test fixture"):
+        record = services.import_create(
+            None, "text", "192.0.2.151\n", filename="list.txt", actor=w["mssp_admin"]
+        )
+        hunt = services.retro_hunt_start(None, indicator_import=record, actor=None)
+    client.force_login(w["mssp_admin"])
+    pages = [
+        ("/intel/imports/", {}),
+        (f"/intel/imports/{record.pk}/", {}),
+        (f"/intel/imports/{record.pk}/?fragment=progress", {"HTTP_HX_REQUEST": "true"}),
+        (f"/intel/hunts/{hunt.pk}/", {}),
+        ("/intel/hunts/", {}),
+    ]
+    for url, headers in pages:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url, **headers).status_code == 200, url
+        read = [q["sql"] for q in queries if "intel_indicatorimport" in q["sql"]]
+        assert not [q for q in read if '"content"' in q], url
+
+
 # --- sightings across customers ---------------------------------------------------------------
 @pytest.fixture
 def sightings_world(two_tenants):

@@ -217,3 +217,29 @@ def test_a_red_match_sends_the_customer_exactly_what_any_alert_does(two_tenants)
                 await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_list_that_turns_an_indicator_red_takes_its_matches_from_customers(
+    two_tenants, api, django_capture_on_commit_callbacks
+):
+    """An import that updates an indicator is an edit of it: turned TLP:RED, its earlier
+    matches and their timeline entries leave the customer (as an API edit does)."""
+    w = two_tenants
+    indicator(kind="ip", value="203.0.113.68", tlp="green", confidence=50)
+    (alert,) = ingest(w["a_source"], {"severity": "low", "observables": ip("203.0.113.68")})
+    url = f"/api/v1/intel/matches/?alert={alert.pk}"
+    assert len(api(w["a_admin"]).get(url).json()["results"]) == 1  # seen while green
+    admin = api(w["mssp_admin"])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(
+            "/api/v1/intel/imports/?kind=csv",
+            "value,tlp\n203.0.113.68,red\n",
+            content_type="text/csv",
+        )
+    assert response.status_code == 202, response.content
+    record = admin.get(f"/api/v1/intel/imports/{response.json()['id']}/").json()
+    assert (record["status"], record["updated_count"]) == ("done", 1)
+    assert api(w["a_admin"]).get(url).json()["results"] == []
+    assert len(api(w["analyst_a"]).get(url).json()["results"]) == 1
+    timeline = api(w["a_viewer"]).get(f"/api/v1/incidents/{alert.incident_id}/timeline/").json()
+    assert "203.0.113.68" not in json.dumps(timeline)

@@ -8,6 +8,7 @@ from tenants.models import Tenant
 
 from .. import normalise
 from ..models import Indicator, IndicatorImport, IndicatorMatch, IndicatorType, RetroHunt, Tlp
+from ..selectors import get_matches
 
 
 class ScopeMixin:
@@ -203,7 +204,13 @@ class RetroHuntSerializer(ScopeMixin, serializers.ModelSerializer):
         source="tenant.slug", read_only=True, default=None, allow_null=True
     )
     scope = serializers.SerializerMethodField(help_text="global or tenant")
-    progress = serializers.IntegerField(read_only=True, help_text="Per cent of alerts scanned.")
+    progress = serializers.SerializerMethodField(
+        help_text="Per cent of the alerts of the tenants the caller may see searched."
+    )
+    alerts_scanned = serializers.SerializerMethodField(
+        help_text="Alerts searched, of the tenants the caller may see (null on a hunt recorded "
+        "before this was counted per tenant that searched tenants the caller does not work)."
+    )
     hits = serializers.SerializerMethodField(
         help_text="Matches found on alerts of the tenants the caller may see."
     )
@@ -232,12 +239,17 @@ class RetroHuntSerializer(ScopeMixin, serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_progress(self, obj) -> int:
+        return obj.seen_by(self.context["access"].tenant_ids)[1]
+
+    def get_alerts_scanned(self, obj) -> int | None:
+        return obj.seen_by(self.context["access"].tenant_ids)[0]
+
     def get_hits(self, obj) -> int:
         counts = self.context.get("hit_counts")
         if counts is not None:
             return counts.get(obj.pk, 0)
-        access = self.context["access"]
-        return IndicatorMatch.objects.for_tenants(access.tenant_ids).filter(retro_hunt=obj).count()
+        return get_matches(self.context["access"]).filter(retro_hunt=obj).count()
 
 
 class MatchSerializer(serializers.ModelSerializer):

@@ -135,7 +135,7 @@ class IndicatorViewSet(
             raise PermissionDenied(self._refusal(indicator.tenant_id))
         serializer = IndicatorUpdateSerializer(indicator, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.indicator_update(indicator, serializer.validated_data)
+        services.indicator_update(indicator, serializer.validated_data, actor=request.user)
         return Response(IndicatorSerializer(indicator, context=self.get_serializer_context()).data)
 
     def perform_destroy(self, instance):
@@ -313,7 +313,7 @@ class RetroHuntViewSet(
             page_ids = getattr(self, "_page_ids", None)
             if page_ids is not None:
                 context["hit_counts"] = dict(
-                    IndicatorMatch.objects.for_tenants(self.access.tenant_ids)
+                    selectors.get_matches(self.access)
                     .filter(retro_hunt_id__in=page_ids)
                     .values("retro_hunt_id")
                     .annotate(n=Count("id"))
