@@ -126,8 +126,9 @@ class Asset(TenantOwnedModel):
 
 
 class ScanImport(TenantOwnedModel):
-    """One uploaded scanner file and its import, which runs in the background in chunks
-    (findings.tasks.run_import), each committing its progress."""
+    """One uploaded scanner file and its import, which runs in the background
+    (findings.tasks.run_import): the whole file is read once to check and count it, then
+    imported in chunks, each committing its progress."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -148,12 +149,22 @@ class ScanImport(TenantOwnedModel):
     engagement = models.ForeignKey(
         Engagement, on_delete=models.SET_NULL, null=True, blank=True, related_name="imports"
     )
+    # Decided when the file is uploaded, by whom: MSSP staff's scans (and the system's own, a
+    # scanner integration) verify what they no longer find; a customer's only proposes it.
+    verifies_remediation = models.BooleanField(
+        default=False,
+        help_text="What it no longer finds is remediated and verified (an MSSP's scan); "
+        "otherwise it awaits MSSP verification (a customer's).",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     position = models.PositiveIntegerField(default=0, help_text="Records processed so far.")
     total = models.PositiveIntegerField(null=True, blank=True, help_text="Records in the file.")
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     closed_count = models.PositiveIntegerField(default=0)
+    proposed_count = models.PositiveIntegerField(
+        default=0, help_text="Findings it no longer finds, now awaiting MSSP verification."
+    )
     rejected_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     detail = models.TextField(blank=True, help_text="Why the import failed as a whole.")
@@ -222,8 +233,14 @@ class Finding(TenantOwnedModel):
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
     remediated_at = models.DateTimeField(null=True, blank=True)
-    # A customer's "remediated" waits for the MSSP (or the next scan) to confirm it.
     remediated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A customer's "remediated" (marked, or its own scan no longer finding it) is a claim: the
+    # finding stays open, its clock runs, until MSSP staff (or an MSSP scan) verify it. Set
+    # only while the finding is open and awaits that.
+    remediation_claimed_at = models.DateTimeField(null=True, blank=True)
+    remediation_claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     verified_at = models.DateTimeField(null=True, blank=True)
@@ -289,6 +306,11 @@ class Finding(TenantOwnedModel):
 
     @property
     def awaits_verification(self) -> bool:
+        """A customer's claim of remediation that MSSP staff have not verified. (A finding
+        remediated and unverified is the same claim as recorded before claims kept the
+        finding open.)"""
+        if self.is_open:
+            return self.remediation_claimed_at is not None
         return self.status == FindingStatus.REMEDIATED and self.verified_at is None
 
 
@@ -340,9 +362,10 @@ class RemediationPolicy(TenantOwnedModel):
 
 class RemediationClock(TenantOwnedModel):
     """The remediation target of one finding, on the SLA engine's model: running while the
-    finding is open or in remediation, paused while its risk is accepted, it is a false
-    positive or it awaits the rescan (remediated), resumed with its deadline moved by the pause
-    when it reopens. Breaches and at-risk warnings fire once each (`*_fired_at`)."""
+    finding is open or in remediation (a customer's claim of remediation included, until the
+    MSSP verifies it), met when it is remediated, paused while its risk is accepted or it is a
+    false positive, resumed with its deadline moved by the pause when it reopens. Breaches and
+    at-risk warnings fire once each (`*_fired_at`)."""
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")

@@ -20,12 +20,17 @@ CUSTOMER_WORKERS = (Membership.Role.RESPONDER, Membership.Role.ADMIN)
 ACTIONS = {
     "start-remediation": (S.OPEN,),
     "mark-remediated": OPEN_FINDING_STATUSES,
-    "verify": (S.REMEDIATED,),
+    "verify": (*OPEN_FINDING_STATUSES, S.REMEDIATED),
+    "reject-remediation": OPEN_FINDING_STATUSES,
     "accept-risk": OPEN_FINDING_STATUSES,
     "false-positive": (S.OPEN, S.IN_REMEDIATION, S.REMEDIATED, S.RISK_ACCEPTED),
     "reopen": (S.REMEDIATED, S.RISK_ACCEPTED, S.FALSE_POSITIVE),
 }
-MSSP_ONLY = {"verify", "false-positive", "reopen"}  # reopen: the MSSP's verdicts stand
+# Verification is the MSSP's: a customer's "remediated" is a claim until MSSP staff (or an MSSP
+# scan) confirm it. Reopen: the MSSP's verdicts stand.
+MSSP_ONLY = {"verify", "reject-remediation", "false-positive", "reopen"}
+# Only while a customer's claim awaits verification.
+ON_A_CLAIM = {"verify", "reject-remediation"}
 
 
 def can_work_findings(access: Access) -> bool:
@@ -47,8 +52,10 @@ def allowed_actions(access: Access, finding: Finding) -> list[str]:
             continue
         if action in MSSP_ONLY and not access.is_mssp_staff:
             continue
-        if action == "verify" and finding.verified_at is not None:
+        if action in ON_A_CLAIM and not finding.awaits_verification:
             continue
+        if action == "mark-remediated" and finding.awaits_verification and not access.is_mssp_staff:
+            continue  # claimed already: the MSSP verifies it (or the staff mark it)
         found.append(action)
     return found
 

@@ -5,16 +5,20 @@ priority of incidents on hosts with overdue critical findings.
 
 Statuses and who moves them (findings.selectors.allowed_actions says the same to pages and API):
 
-    open ──start──► in_remediation ──mark-remediated──► remediated ──verify──► (verified)
-      │                   │                               │
+    open ──start──► in_remediation ──mark-remediated (MSSP) / verify (MSSP)──► remediated
+      │                   │
+      │                   └─ a customer's mark-remediated, or its scan no longer finding it:
+      │                      a claim; the status and the clock stay until the MSSP verifies
       ├── accept-risk ────┴──► risk_accepted (until a date; expires → open)
-      └── false-positive (MSSP) ──► false_positive        reopen ◄── any closed status
+      └── false-positive (MSSP) ──► false_positive        reopen (MSSP) ◄── any closed status
 
-- A customer's responders and admins start remediation, mark a finding remediated (it then
-  awaits verification: by the MSSP, or by the next scan that no longer finds it; a scan that
-  still finds it reopens it) and accept its risk (reason and expiry date required).
-- MSSP staff do all of that; their "remediated" is verified at once. They also verify a
-  customer's, mark false positives and reopen anything.
+- A customer's responders and admins start remediation, claim a finding remediated (it stays
+  open, its remediation clock runs, until MSSP staff verify it or reject the claim, or an MSSP
+  scan no longer finds it; any scan that still finds it withdraws the claim) and accept its
+  risk (reason and expiry date required). Their scans propose in the same way: what a
+  customer's upload no longer finds awaits verification; it is never verified by it.
+- MSSP staff do all of that; their "remediated", and their scans', are verified at once. They
+  also verify or reject a customer's claim, mark false positives and reopen anything.
 - Every change is on the finding's timeline and in the audit log, and pushed to the stream.
 """
 
@@ -38,7 +42,7 @@ from alerts.models import SEVERITY_RANK, Alert, Incident, IncidentEvent
 from sla.models import ClockState
 from tenants import audit, events
 from tenants.models import AuditEvent, Tenant, User
-from tenants.rls import rls_bypass
+from tenants.rls import rls_bypass, tenant_scope
 
 from . import clocks, importers
 from .models import (
@@ -73,16 +77,24 @@ def max_upload_bytes() -> int:
 
 
 def check_upload(data: bytes, file_name: str, kind: str = "") -> str:
-    """The upload's format (named or detected), after checking it can be imported at all:
-    size first, then a safe read of the whole file (XML without entities or DTD tricks).
-    Raises UploadTooLarge or importers.FileRefused."""
+    """The upload's format (named or detected), after the checks that need only the file's
+    size and beginning: too large (UploadTooLarge), not the format or hostile XML in its
+    prolog, such as entity declarations (importers.FileRefused). The request reads no
+    further: the whole file is read by the import's worker, which fails the import with why
+    when it cannot be read to its end (import_run)."""
     if len(data) > max_upload_bytes():
         raise UploadTooLarge(
             f"The file is {len(data):,} bytes; imports take at most {max_upload_bytes():,}."
         )
     kind = kind or importers.detect(data, file_name)
-    importers.check(kind, data)
+    importers.check_head(kind, data)
     return kind
+
+
+def verifies_remediation(actor: User | None) -> bool:
+    """Whose scans verify what they no longer find: MSSP staff's, and the system's own (no
+    person: a scanner integration). A customer's upload only proposes it."""
+    return actor is None or actor.is_superuser or bool(actor.staff_role)
 
 
 def import_request(
@@ -95,7 +107,8 @@ def import_request(
     actor: User | None,
     request=None,
 ) -> ScanImport:
-    """Store a checked upload and queue its import (after commit)."""
+    """Store an upload (checked by check_upload) and queue its import (after commit)."""
+    verifies = verifies_remediation(actor)
     scan = ScanImport.objects.create(
         tenant=tenant,
         kind=kind,
@@ -104,6 +117,7 @@ def import_request(
         sha256=hashlib.sha256(data).hexdigest(),
         content=data,
         engagement=engagement,
+        verifies_remediation=verifies,
         requested_by=actor,
     )
     audit.record(
@@ -117,6 +131,7 @@ def import_request(
             "kind": kind,
             "sha256": scan.sha256,
             "engagement": str(engagement.pk) if engagement else None,
+            "verifies_remediation": verifies,
         },
     )
     enqueue_import(tenant.pk, scan.pk)
@@ -131,8 +146,8 @@ def _embedded_thread() -> bool:
 
 
 def enqueue_import(tenant_id: int, import_id) -> None:
-    """Run the import after the current transaction commits: a Celery task per chunk, or in
-    the embedded mode a thread that runs the chunks one after another."""
+    """Run the import after the current transaction commits: a Celery task, or in the
+    embedded mode a thread beside the server."""
     if _embedded_thread():
         transaction.on_commit(lambda: _import_in_thread(tenant_id, str(import_id)))
     else:
@@ -158,44 +173,109 @@ def _import_in_thread(tenant_id: int, import_id: str) -> None:
     threading.Thread(target=run, name=f"finding-import-{import_id}", daemon=True).start()
 
 
-def import_run(tenant_id: int, import_id: str) -> bool:
-    """Import the next chunk of records of a queued or running import, inside the caller's
-    transaction and tenant scope (findings.tasks.run_import). The import row is locked, so a
-    redelivered task waits and then finds the chunk done. Returns True when more remain (the
-    next chunk is queued after commit)."""
-    scan = (
-        ScanImport.objects.for_tenant(tenant_id)
-        .select_for_update(of=("self",))
-        .select_related("tenant")
-        .filter(pk=import_id)
-        .first()
-    )
-    if scan is None or scan.is_finished:
-        return False
-    now = timezone.now()
-    data = bytes(scan.content)
-    try:
-        if scan.status == ScanImport.Status.QUEUED:
-            scan.status, scan.started_at = ScanImport.Status.RUNNING, now
-            scan.total = sum(1 for _ in importers.parse(scan.kind, data))
-        records = list(
-            islice(importers.parse(scan.kind, data), scan.position, scan.position + IMPORT_CHUNK)
-        )
-    except importers.FileRefused as exc:
-        _finish(scan, now, failed=str(exc))
-        return False
-    _import_records(scan, records, now)
-    scan.position += len(records)
-    if len(records) < IMPORT_CHUNK or scan.position >= (scan.total or 0):
-        scan.closed_count = _close_missing(scan, now)
-        _finish(scan, now)
-        return False
-    scan.save()
-    if not _embedded_thread():  # the thread goes on by itself
-        from .tasks import run_import
+# A chunk is this many records, or fewer when their text is long: what one transaction
+# writes, and what the worker holds at once beside the file.
+CHUNK_TEXT = 4_000_000
 
-        run_import.delay_on_commit(tenant_id, str(scan.pk))
-    return True
+
+def _scans(tenant_id: int):
+    # The file is read once per run, not with every chunk's lock.
+    return ScanImport.objects.for_tenant(tenant_id).defer("content").select_related("tenant")
+
+
+def _locked_scan(tenant_id: int, import_id: str) -> ScanImport | None:
+    return _scans(tenant_id).select_for_update(of=("self",)).filter(pk=import_id).first()
+
+
+def import_run(tenant_id: int, import_id: str) -> bool:
+    """Run a queued or running import to its end (findings.tasks.run_import), in two
+    streaming passes over the file, neither inside a transaction (so no database lock is held
+    while the file is read, and memory does not grow with it):
+
+    1. check: the whole file is read and its records counted, nothing kept. A file that
+       cannot be read to its end (malformed, too many elements or records, not UTF-8) fails
+       the import with why, before anything is imported.
+    2. import: a chunk of records at a time, each chunk one short transaction in the tenant's
+       scope that writes its findings and the import's progress. The file is read once, not
+       again for every chunk.
+
+    The import's row is locked for each chunk and its position re-checked, so a second runner
+    of the same import (a redelivered task, the stalled-import sweep) stops at its first
+    chunk; a runner that takes over from a dead one reads past the records already imported
+    and goes on. Returns False: nothing is left for the caller to queue."""
+    with tenant_scope([tenant_id]):
+        scan = _scans(tenant_id).filter(pk=import_id).first()
+        if scan is None or scan.is_finished:
+            return False
+        data = bytes(
+            ScanImport.objects.for_tenant(tenant_id)
+            .filter(pk=import_id)
+            .values_list("content", flat=True)
+            .get()
+        )
+        if scan.status == ScanImport.Status.QUEUED:  # the stalled sweep counts from now
+            scan.status, scan.started_at = ScanImport.Status.RUNNING, timezone.now()
+            scan.save(update_fields=["status", "started_at", "updated_at"])
+    kind, position, total = scan.kind, scan.position, scan.total
+    if total is None:
+        try:
+            total = importers.check(kind, data)
+        except importers.FileRefused as exc:
+            _fail(tenant_id, import_id, str(exc))
+            return False
+        with tenant_scope([tenant_id]):
+            scan = _locked_scan(tenant_id, import_id)
+            if scan is None or scan.is_finished:
+                return False
+            if scan.total is None:
+                scan.total = total
+                scan.save(update_fields=["total", "updated_at"])
+    records = importers.parse(kind, data)
+    try:
+        for _ in islice(records, position):  # imported by an earlier runner
+            pass
+        done = False
+        while not done:
+            chunk, done = _next_chunk(records)
+            with tenant_scope([tenant_id]):
+                scan = _locked_scan(tenant_id, import_id)
+                if scan is None or scan.is_finished or scan.position != position:
+                    return False  # another runner has it
+                now = timezone.now()
+                _import_records(scan, chunk, now)
+                scan.position = position = position + len(chunk)
+                if done:
+                    _close_missing(scan, now)
+                    _finish(scan, now)
+                else:
+                    scan.save()
+    except importers.FileRefused as exc:  # the check read it to its end; a changed parser
+        _fail(tenant_id, import_id, str(exc))
+    return False
+
+
+def _next_chunk(records) -> tuple[list, bool]:
+    """The next chunk of records, and whether the file has no more."""
+    chunk, text_length = [], 0
+    for record in records:
+        chunk.append(record)
+        if isinstance(record, importers.ScanRecord):
+            text_length += (
+                len(record.description)
+                + len(record.solution)
+                + len(record.evidence)
+                + sum(map(len, record.references))
+            )
+        if len(chunk) >= IMPORT_CHUNK or text_length >= CHUNK_TEXT:
+            return chunk, False
+    return chunk, True
+
+
+def _fail(tenant_id: int, import_id: str, detail: str) -> None:
+    with tenant_scope([tenant_id]):
+        scan = _locked_scan(tenant_id, import_id)
+        if scan is not None and not scan.is_finished:
+            _finish(scan, timezone.now(), failed=detail)
 
 
 def import_run_or_fail(tenant_id: int, import_id: str) -> bool:
@@ -204,26 +284,17 @@ def import_run_or_fail(tenant_id: int, import_id: str) -> bool:
     errors (a lost connection, a deadlock) are raised: the task or the stalled-import check
     tries again."""
     try:
-        with transaction.atomic():
-            return import_run(tenant_id, import_id)
+        return import_run(tenant_id, import_id)
     except OperationalError:
         raise
     except Exception:
         logger.exception("import %s of tenant %s failed", import_id, tenant_id)
-        scan = (
-            ScanImport.objects.for_tenant(tenant_id)
-            .select_for_update(of=("self",))
-            .select_related("tenant")
-            .filter(pk=import_id)
-            .first()
+        _fail(
+            tenant_id,
+            import_id,
+            "The import stopped on an unexpected error (it is logged for the MSSP); "
+            "the findings of its earlier chunks are kept.",
         )
-        if scan is not None and not scan.is_finished:
-            _finish(
-                scan,
-                timezone.now(),
-                failed="The import stopped on an unexpected error (it is logged for the MSSP); "
-                "the findings of its earlier chunks are kept.",
-            )
         return False
 
 
@@ -235,7 +306,8 @@ def _finish(scan: ScanImport, now: datetime, failed: str = "") -> None:
     scan.save()
     summary = (
         f"{scan.file_name}: {scan.created_count} new, {scan.updated_count} updated, "
-        f"{scan.closed_count} closed, {scan.rejected_count} rejected"
+        f"{scan.closed_count} closed, {scan.proposed_count} awaiting verification, "
+        f"{scan.rejected_count} rejected"
         if not failed
         else f"{scan.file_name}: failed: {failed}"
     )
@@ -249,6 +321,7 @@ def _finish(scan: ScanImport, now: datetime, failed: str = "") -> None:
             "created": scan.created_count,
             "updated": scan.updated_count,
             "closed": scan.closed_count,
+            "proposed": scan.proposed_count,
             "rejected": scan.rejected_count,
         },
     )
@@ -257,7 +330,12 @@ def _finish(scan: ScanImport, now: datetime, failed: str = "") -> None:
         scan.tenant.slug,
         "finding.imported",
         str(scan.pk),
-        {"status": scan.status, "created": scan.created_count, "closed": scan.closed_count},
+        {
+            "status": scan.status,
+            "created": scan.created_count,
+            "closed": scan.closed_count,
+            "proposed": scan.proposed_count,
+        },
         audience=AUDIENCE,
     )
 
@@ -362,6 +440,8 @@ UPSERT_FIELDS = [
     "remediated_by",
     "verified_at",
     "verified_by",
+    "remediation_claimed_at",
+    "remediation_claimed_by",
     "last_import",
     "updated_at",
 ]
@@ -379,7 +459,7 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
         .filter(dedup_key__in=list(rows))
         .order_by("dedup_key")  # one lock order for concurrent imports: no deadlock
     }
-    objects, reopened, rerated = [], [], []
+    objects, reopened, rerated, refuted = [], [], [], []
     for key, (record, asset) in sorted(rows.items()):
         before = existing.get(key)
         finding = Finding(
@@ -417,6 +497,12 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
                 before.remediated_by_id,
             )
             finding.verified_at, finding.verified_by_id = before.verified_at, before.verified_by_id
+            finding.remediation_claimed_at = before.remediation_claimed_at
+            finding.remediation_claimed_by_id = before.remediation_claimed_by_id
+            if before.is_open and before.remediation_claimed_at is not None:
+                # Whoever's scan it is, it still finds it: the claimed fix did not hold.
+                finding.remediation_claimed_at = finding.remediation_claimed_by_id = None
+                refuted.append(finding)
             if before.status == S.REMEDIATED:
                 # The rescan still finds it: the fix did not hold (or never happened).
                 finding.status = S.OPEN
@@ -472,6 +558,18 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
                 data={"import": str(scan.pk), "cause": "rescan"},
             )
         )
+    for finding in refuted:
+        timeline.append(
+            FindingEvent(
+                tenant_id=tenant_id,
+                finding_id=finding.pk,
+                at=now,
+                kind="remediation_refuted",
+                summary=f"Still found by the import of {scan.file_name}: the remediation "
+                "awaiting verification did not hold",
+                data={"import": str(scan.pk), "cause": "rescan"},
+            )
+        )
     for finding, old in rerated:
         clocks.retarget(finding, targets)
         timeline.append(
@@ -485,7 +583,7 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
             )
         )
     FindingEvent.objects.bulk_create(timeline)
-    if reopened:
+    if reopened or refuted:
         AuditEvent.objects.bulk_create(
             [
                 audit.entry(
@@ -497,49 +595,102 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
                 )
                 for finding, _ in reopened
             ]
+            + [
+                audit.entry(
+                    "finding.remediation_refuted",
+                    tenant=tenant_id,
+                    obj=finding,
+                    summary=f"{finding.title[:200]}: still found by {scan.file_name}",
+                    data={"import": str(scan.pk), "cause": "rescan"},
+                )
+                for finding in refuted
+            ]
         )
 
 
-def _close_missing(scan: ScanImport, now: datetime) -> int:
-    """What the rescan no longer finds is remediated (verified by the rescan): the findings of
-    the same scanner and engagement, or without an engagement, of the same scanner on the
-    hosts this scan covered, that this import did not see. Risk acceptances and false
-    positives are left alone. An import that brought in no finding at all (every record
-    rejected) closes nothing: it says nothing about what is gone."""
+def _close_missing(scan: ScanImport, now: datetime) -> None:
+    """What a rescan no longer finds. Its scope: the findings of the same scanner and the same
+    engagement (or, for an import without one, those without one), on the hosts this file
+    covers (those it brought at least one finding of), that this import did not see, nor
+    another import running beside it (each finding's last import is whichever wrote it last).
+    Risk acceptances and false positives are left alone.
+
+    An import that verifies (verifies_remediation: an MSSP's, or the system's) remediates and
+    verifies them, meeting their clocks, and verifies the customer claims among them. A
+    customer's import only proposes: they await MSSP verification, still open on their
+    clocks. An import that brought in no finding at all (every record rejected) closes
+    nothing: it says nothing about what is gone."""
     if scan.created_count + scan.updated_count == 0:
-        return 0
-    scope = Finding.objects.for_tenant(scan.tenant_id).filter(scanner=scan.kind)
-    if scan.engagement_id:
-        scope = scope.filter(engagement_id=scan.engagement_id)
-    else:
-        covered = Finding.objects.for_tenant(scan.tenant_id).filter(last_import=scan)
-        scope = scope.filter(asset_id__in=covered.values("asset_id"))
-    gone = list(
-        scope.filter(Q(status__in=OPEN_FINDING_STATUSES) | Q(status=S.REMEDIATED, verified_at=None))
-        .exclude(last_import=scan)
-        .select_for_update()
+        return
+    tenant_id = scan.tenant_id
+    covered = Finding.objects.for_tenant(tenant_id).filter(last_import=scan).values("asset_id")
+    beside = list(  # imports that ran (or run) while this one did
+        ScanImport.objects.for_tenant(tenant_id)
+        .filter(
+            Q(status__in=[ScanImport.Status.QUEUED, ScanImport.Status.RUNNING])
+            | Q(finished_at__gte=scan.started_at or scan.created_at)
+        )
+        .exclude(pk=scan.pk)
+        .values_list("pk", flat=True)
     )
-    timeline, audits, closed = [], [], 0
+    scope = Finding.objects.for_tenant(tenant_id).filter(
+        scanner=scan.kind, engagement_id=scan.engagement_id, asset_id__in=covered
+    )
+    if scan.verifies_remediation:
+        scope = scope.filter(
+            Q(status__in=OPEN_FINDING_STATUSES) | Q(status=S.REMEDIATED, verified_at=None)
+        )
+    else:  # a claim already awaiting verification stays as it is
+        scope = scope.filter(status__in=OPEN_FINDING_STATUSES, remediation_claimed_at=None)
+    gone = list(
+        scope.exclude(last_import=scan)
+        .exclude(last_import_id__in=beside)
+        .select_for_update()
+        .order_by("pk")
+    )
+    timeline, audits = [], []
+    actor = scan.requested_by
     for finding in gone:
         was = finding.status
-        summary = f"The import of {scan.file_name} no longer finds it"
-        if was == S.REMEDIATED:
-            kind, summary = "verified", f"Verified: {summary[0].lower()}{summary[1:]}"
-        else:
-            kind, summary = "remediated", f"Remediated: {summary[0].lower()}{summary[1:]}"
-            finding.status, finding.remediated_at = S.REMEDIATED, now
-            clocks.stop(finding, now, met=True)
-            closed += 1
-        finding.verified_at, finding.verified_by = now, None
-        finding.save(
-            update_fields=["status", "remediated_at", "verified_at", "verified_by", "updated_at"]
-        )
         data = {"import": str(scan.pk), "from": was, "cause": "rescan"}
+        not_found = f"the import of {scan.file_name} no longer finds it"
+        if not scan.verifies_remediation:
+            kind, summary = "remediation_claimed", f"Awaiting verification: {not_found}"
+            finding.remediation_claimed_at, finding.remediation_claimed_by = now, scan.requested_by
+            finding.save(
+                update_fields=["remediation_claimed_at", "remediation_claimed_by", "updated_at"]
+            )
+            scan.proposed_count += 1
+        else:
+            if was == S.REMEDIATED:
+                kind, summary = "verified", f"Verified: {not_found}"
+            else:
+                kind, summary = "remediated", f"Remediated: {not_found}"
+                finding.status, finding.remediated_at = S.REMEDIATED, now
+                finding.remediated_by_id = finding.remediation_claimed_by_id
+                clocks.stop(finding, now, met=True)
+                scan.closed_count += 1
+            finding.verified_at, finding.verified_by = now, None
+            finding.remediation_claimed_at = finding.remediation_claimed_by = None
+            finding.save(
+                update_fields=[
+                    "status",
+                    "remediated_at",
+                    "remediated_by",
+                    "verified_at",
+                    "verified_by",
+                    "remediation_claimed_at",
+                    "remediation_claimed_by",
+                    "updated_at",
+                ]
+            )
         timeline.append(
             FindingEvent(
-                tenant_id=scan.tenant_id,
+                tenant_id=tenant_id,
                 finding=finding,
                 at=now,
+                actor=actor,
+                actor_name=getattr(actor, "username", ""),
                 kind=kind,
                 summary=summary,
                 data=data,
@@ -548,7 +699,8 @@ def _close_missing(scan: ScanImport, now: datetime) -> int:
         audits.append(
             audit.entry(
                 f"finding.{kind}",
-                tenant=scan.tenant_id,
+                actor=actor,
+                tenant=tenant_id,
                 obj=finding,
                 summary=f"{finding.title[:200]}: {summary}",
                 data=data,
@@ -556,7 +708,6 @@ def _close_missing(scan: ScanImport, now: datetime) -> int:
         )
     FindingEvent.objects.bulk_create(timeline)
     AuditEvent.objects.bulk_create(audits)
-    return closed
 
 
 # --- what people do --------------------------------------------------------------------------
@@ -618,12 +769,20 @@ def finding_start_remediation(finding: Finding, *, actor: User, request=None) ->
     return finding
 
 
+_CLAIM_FIELDS = ["remediation_claimed_at", "remediation_claimed_by"]
+
+
+def _drop_claim(finding: Finding) -> None:
+    finding.remediation_claimed_at = finding.remediation_claimed_by = None
+
+
 @transaction.atomic
 def finding_mark_remediated(
     finding: Finding, *, actor: User, verified: bool, note: str = "", request=None
 ) -> Finding:
-    """Remediated: by MSSP staff, verified at once; by the customer, awaiting verification
-    (the MSSP's, or the next scan's). The remediation clock is met now."""
+    """Remediated. By MSSP staff (`verified`): remediated and verified at once, the
+    remediation clock met. By a customer: a claim, awaiting MSSP verification; the finding
+    stays open (or in remediation) and its clock runs until then."""
     finding = _locked(finding)
     if finding.status not in OPEN_FINDING_STATUSES:
         raise FindingError(
@@ -632,9 +791,25 @@ def finding_mark_remediated(
         )
     now = timezone.now()
     was = finding.status
-    finding.status, finding.remediated_at, finding.remediated_by = S.REMEDIATED, now, actor
-    finding.verified_at = now if verified else None
-    finding.verified_by = actor if verified else None
+    if not verified:
+        if finding.remediation_claimed_at is not None:
+            raise FindingError("The finding is already marked remediated, awaiting verification.")
+        finding.remediation_claimed_at, finding.remediation_claimed_by = now, actor
+        finding.save(update_fields=[*_CLAIM_FIELDS, "updated_at"])
+        summary = "Marked remediated, awaiting verification by the MSSP"
+        _record(
+            finding,
+            actor,
+            "remediation_claimed",
+            summary + (f": {note}" if note else ""),
+            {"status": was, "note": note},
+            request,
+        )
+        return finding
+    finding.status, finding.remediated_at = S.REMEDIATED, now
+    finding.remediated_by = actor
+    finding.verified_at, finding.verified_by = now, actor
+    _drop_claim(finding)
     finding.save(
         update_fields=[
             "status",
@@ -642,19 +817,17 @@ def finding_mark_remediated(
             "remediated_by",
             "verified_at",
             "verified_by",
+            *_CLAIM_FIELDS,
             "updated_at",
         ]
     )
     clocks.stop(finding, now, met=True)
-    summary = "Remediated" + ("" if verified else ", awaiting verification")
-    if note:
-        summary += f": {note}"
     _record(
         finding,
         actor,
         "remediated",
-        summary,
-        {"from": was, "verified": verified, "note": note},
+        "Remediated" + (f": {note}" if note else ""),
+        {"from": was, "verified": True, "note": note},
         request,
     )
     return finding
@@ -662,12 +835,62 @@ def finding_mark_remediated(
 
 @transaction.atomic
 def finding_verify(finding: Finding, *, actor: User, request=None) -> Finding:
+    """MSSP staff confirm a customer's claim: the finding is remediated now, its clock met
+    now (the claim's time stays on the timeline)."""
     finding = _locked(finding)
     if not finding.awaits_verification:
-        raise FindingError("Only a remediated finding awaiting verification can be verified.")
-    finding.verified_at, finding.verified_by = timezone.now(), actor
-    finding.save(update_fields=["verified_at", "verified_by", "updated_at"])
-    _record(finding, actor, "verified", "Remediation verified", {}, request)
+        raise FindingError(
+            "Only a finding marked remediated and awaiting verification can be verified."
+        )
+    now = timezone.now()
+    was, claimed_at = finding.status, finding.remediation_claimed_at
+    finding.verified_at, finding.verified_by = now, actor
+    if finding.is_open:
+        finding.status, finding.remediated_at = S.REMEDIATED, now
+        finding.remediated_by_id = finding.remediation_claimed_by_id
+        clocks.stop(finding, now, met=True)
+    _drop_claim(finding)
+    finding.save(
+        update_fields=[
+            "status",
+            "remediated_at",
+            "remediated_by",
+            "verified_at",
+            "verified_by",
+            *_CLAIM_FIELDS,
+            "updated_at",
+        ]
+    )
+    data = {"from": was, "claimed_at": claimed_at.isoformat() if claimed_at else None}
+    _record(finding, actor, "verified", "Remediation verified", data, request)
+    return finding
+
+
+@transaction.atomic
+def finding_reject_remediation(
+    finding: Finding, *, actor: User, reason: str, request=None
+) -> Finding:
+    """MSSP staff do not confirm a customer's claim: it is withdrawn, with why; the finding
+    stays as it was, open on its clock."""
+    finding = _locked(finding)
+    reason = reason.strip()
+    if not (finding.is_open and finding.awaits_verification):
+        raise FindingError(
+            "Only a finding marked remediated and awaiting verification can be refused."
+        )
+    if not reason:
+        raise FindingError("Say why the remediation is not confirmed: a reason is required.")
+    claimed_by = finding.remediation_claimed_by_id
+    _drop_claim(finding)
+    finding.save(update_fields=[*_CLAIM_FIELDS, "updated_at"])
+    _record(
+        finding,
+        actor,
+        "remediation_rejected",
+        f"Remediation not confirmed: {reason}",
+        {"reason": reason, "claimed_by": claimed_by},
+        request,
+    )
     return finding
 
 
@@ -707,8 +930,10 @@ def finding_accept_risk(
     finding.status = S.RISK_ACCEPTED
     finding.risk_accepted_until, finding.risk_expires_at = until, expires
     finding.risk_reason, finding.risk_accepted_by, finding.risk_accepted_at = reason, actor, now
+    _drop_claim(finding)
     finding.save(
         update_fields=[
+            *_CLAIM_FIELDS,
             "status",
             "risk_accepted_until",
             "risk_expires_at",
@@ -742,7 +967,8 @@ def finding_mark_false_positive(
         raise FindingError("The finding is already a false positive.")
     was = finding.status
     finding.status = S.FALSE_POSITIVE
-    finding.save(update_fields=["status", "updated_at"])
+    _drop_claim(finding)
+    finding.save(update_fields=["status", *_CLAIM_FIELDS, "updated_at"])
     clocks.stop(finding, timezone.now(), met=False)
     _record(
         finding,

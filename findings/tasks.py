@@ -1,5 +1,5 @@
-"""Thin tasks: they take ids, run inside the tenant's scope (TenantTask), and call a service
-that locks and re-checks the row, so a redelivered task is harmless."""
+"""Thin tasks: they take ids and call a service that opens the tenant's scope it needs, locks
+and re-checks the row, so a redelivered task is harmless."""
 
 from __future__ import annotations
 
@@ -10,24 +10,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenants.rls import rls_bypass
-from tenants.tasks import TenantTask
 
 STALLED_AFTER = timedelta(minutes=5)
 
 
-@shared_task(base=TenantTask, ignore_result=True)
+@shared_task(ignore_result=True)
 def run_import(tenant_id: int, import_id: str) -> bool:
-    """One chunk of an import (one transaction, so its progress commits); it queues the next
-    chunk after commit while records remain."""
+    """An import, to its end: the service reads the file outside any transaction and
+    commits a chunk at a time, each in the tenant's scope (not a TenantTask, whose one
+    transaction would hold every chunk, and on SQLite the database's write lock, until the
+    end). Returns False: nothing is left to queue."""
     from .services import import_run_or_fail
 
-    return import_run_or_fail(int(tenant_id), import_id)
+    return import_run_or_fail(int(tenant_id), str(import_id))
 
 
 @shared_task(ignore_result=True)
 def resume_stalled_imports() -> int:
     """Every minute: imports whose task was lost or whose worker died go on from their last
-    committed chunk."""
+    committed chunk (a running import commits one every few seconds)."""
     from .models import ScanImport
 
     cutoff = timezone.now() - STALLED_AFTER

@@ -86,7 +86,14 @@ def finding_list(request, access):
 def _finding(access, pk) -> Finding:
     finding = (
         Finding.objects.for_tenants(access.tenant_ids)
-        .select_related("tenant", "asset", "engagement", "risk_accepted_by", "remediated_by")
+        .select_related(
+            "tenant",
+            "asset",
+            "engagement",
+            "risk_accepted_by",
+            "remediated_by",
+            "remediation_claimed_by",
+        )
         .filter(pk=pk)
         .first()
     )
@@ -167,7 +174,8 @@ def finding_act(request, access, pk):
                 done = (
                     "Marked remediated."
                     if access.is_mssp_staff
-                    else "Marked remediated: the MSSP, or the next scan, will verify it."
+                    else "Marked remediated, awaiting verification by the MSSP: the finding "
+                    "stays open, on its clock, until they verify it."
                 )
             elif action == "start-remediation":
                 services.finding_start_remediation(finding, actor=actor, request=request)
@@ -175,7 +183,7 @@ def finding_act(request, access, pk):
             elif action == "verify":
                 services.finding_verify(finding, actor=actor, request=request)
                 done = "Remediation verified."
-            elif action in ("reopen", "false-positive"):
+            elif action in ("reopen", "false-positive", "reject-remediation"):
                 form = ReasonSerializer(data=request.POST)
                 if not form.is_valid():
                     messages.error(request, error_text(form.errors))
@@ -184,6 +192,11 @@ def finding_act(request, access, pk):
                 if action == "reopen":
                     services.finding_reopen(finding, actor=actor, reason=reason, request=request)
                     done = "Reopened."
+                elif action == "reject-remediation":
+                    services.finding_reject_remediation(
+                        finding, actor=actor, reason=reason, request=request
+                    )
+                    done = "Remediation not confirmed: the finding stays open."
                 else:
                     services.finding_mark_false_positive(
                         finding, actor=actor, reason=reason, request=request

@@ -142,7 +142,7 @@ def test_an_import_whose_every_record_is_rejected_closes_nothing(
     assert {f.status for f in findings_of(two_tenants["a"]).values()} == {"open"}
 
 
-def test_a_rescan_that_still_finds_a_customer_remediated_finding_reopens_it(
+def test_a_rescan_that_still_finds_a_customer_remediated_finding_withdraws_the_claim(
     api, two_tenants, django_capture_on_commit_callbacks
 ):
     client = api(two_tenants["a_responder"])
@@ -150,12 +150,13 @@ def test_a_rescan_that_still_finds_a_customer_remediated_finding_reopens_it(
     log4j = findings_of(two_tenants["a"])["156032"]
     response = client.post(url(log4j, "mark-remediated"), {"note": "patched"}, format="json")
     assert response.status_code == 200, response.content
-    assert response.json()["status"] == "remediated"
+    assert response.json()["status"] == "open"  # a customer's claim: open until verified
     assert response.json()["awaits_verification"] is True
     imported(client, django_capture_on_commit_callbacks, "rescan.nessus")
     log4j = findings_of(two_tenants["a"])["156032"]
     assert log4j.status == "open" and log4j.remediated_at is None
-    assert events_of(log4j)[-1] == "reopened"
+    assert not log4j.awaits_verification and log4j.remediation_claimed_at is None
+    assert events_of(log4j)[-1] == "remediation_refuted"
     assert log4j.clock.state == "running"
 
 
@@ -177,10 +178,15 @@ def test_each_format_imports_with_its_errors_reported(
     assert findings["CVE-2021-44228"].asset.fqdn == "app.example.com"
 
 
-def test_the_import_runs_in_chunks_that_commit_their_progress(
+def test_the_import_reads_the_file_once_and_commits_a_chunk_at_a_time(
     api, two_tenants, django_capture_on_commit_callbacks, monkeypatch
 ):
+    """One task runs the import: it checks the whole file once, then imports it a chunk at a
+    time, each chunk's findings and progress in their own transaction. The file is not read
+    again for each chunk (that made an import's cost grow with the square of its size)."""
     from findings import services
+    from findings.importers import nessus
+    from findings.tasks import run_import
 
     monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
     client = api(two_tenants["a_admin"])
@@ -189,17 +195,63 @@ def test_the_import_runs_in_chunks_that_commit_their_progress(
     assert response.status_code == 202
     assert response.json()["status"] == "queued" and response.json()["progress"] == 0
     assert len(queued) == 1
+    scan_id, tenant_id = response.json()["id"], two_tenants["a"].pk
+    read, progress = [], []
+    real_parse, real_import = nessus.parse, services._import_records
+
+    def counting_parse(data):
+        for record in real_parse(data):
+            read.append(record.index)
+            yield record
+
+    def observed_import(scan, records, now):
+        # What the previous chunks committed, seen from the next one's transaction.
+        with rls_bypass("test"):
+            progress.append(ScanImport.objects.for_tenant(tenant_id).get(pk=scan_id).position)
+        real_import(scan, records, now)
+
+    monkeypatch.setattr(nessus, "parse", counting_parse)
+    monkeypatch.setattr(services, "_import_records", observed_import)
+    assert run_import(tenant_id, scan_id) is False  # to its end, nothing left to queue
+    assert progress == [0, 2, 4, 6]  # 7 records, 2 a chunk
+    assert read == list(range(7)) * 2  # the check, then the import: each record read twice
+    body = client.get(f"{IMPORTS}{scan_id}/").json()
+    assert (body["status"], body["progress"], body["total"]) == ("done", 100, 7)
+    assert body["created_count"] == 6
+    run_import(tenant_id, scan_id)  # a redelivered task finds the work done
+    assert len(findings_of(two_tenants["a"])) == 6 and len(read) == 14
+
+
+def test_an_import_whose_worker_died_goes_on_from_its_last_chunk(
+    api, two_tenants, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.db import OperationalError
+
+    from findings import services
     from findings.tasks import run_import
 
-    scan_id = response.json()["id"]
+    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    client = api(two_tenants["a_admin"])
+    with django_capture_on_commit_callbacks(execute=False):
+        scan_id = upload(client, "scan.nessus").json()["id"]
     tenant_id = two_tenants["a"].pk
-    progress, more = [], True
-    while more:  # each run commits a chunk and says whether it queued the next
-        more = run_import(tenant_id, scan_id)
-        progress.append(client.get(f"{IMPORTS}{scan_id}/").json()["progress"])
-    assert progress == [28, 57, 85, 100]  # 7 records, 2 a chunk
-    assert client.get(f"{IMPORTS}{scan_id}/").json()["created_count"] == 6
-    run_import(tenant_id, scan_id)  # a redelivered task finds the work done
+    real_import, chunks = services._import_records, []
+
+    def dies_in_the_third_chunk(scan, records, now):
+        chunks.append(len(records))
+        if len(chunks) == 3:
+            raise OperationalError("the connection went away")
+        real_import(scan, records, now)
+
+    monkeypatch.setattr(services, "_import_records", dies_in_the_third_chunk)
+    with pytest.raises(OperationalError):
+        run_import(tenant_id, scan_id)
+    body = client.get(f"{IMPORTS}{scan_id}/").json()
+    assert (body["status"], body["position"], body["created_count"]) == ("running", 4, 4)
+    run_import(tenant_id, scan_id)  # the stalled-import sweep's task
+    body = client.get(f"{IMPORTS}{scan_id}/").json()
+    assert (body["status"], body["position"]) == ("done", 7)
+    assert (body["created_count"], body["updated_count"], body["rejected_count"]) == (6, 0, 1)
     assert len(findings_of(two_tenants["a"])) == 6
 
 
@@ -401,7 +453,7 @@ def test_staff_verify_a_customers_remediation_and_reopen_with_a_reason(
     response = staff.post(url(finding, "reopen"), {"reason": "still exploitable"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "open"
     kinds = [e["kind"] for e in staff.get(url(finding, "timeline")).json()]
-    assert kinds == ["imported", "remediated", "verified", "reopened"]
+    assert kinds == ["imported", "remediation_claimed", "verified", "reopened"]
 
     # The MSSP's verdicts stand: a customer does not reopen them.
     staff.post(url(finding, "false-positive"), {"reason": "lab host"}, format="json")
@@ -807,6 +859,8 @@ def test_two_imports_of_the_same_scan_at_once_duplicate_nothing():
             for s in ScanImport.objects.for_tenant(tenant).order_by("file_name")
         ]
     assert sum(c for c, _ in counts) == 6 and sum(u for _, u in counts) == 6
+    with rls_bypass("test"):  # neither closed what the other saw
+        assert not Finding.objects.for_tenant(tenant).exclude(status="open").exists()
 
 
 def test_an_import_that_hits_an_unexpected_error_fails_with_a_message(

@@ -29,7 +29,11 @@ class FindingFilter(django_filters.FilterSet):
     overdue = django_filters.BooleanFilter(
         method="is_overdue", help_text="Open and past the remediation due date."
     )
-    awaiting_verification = django_filters.BooleanFilter(method="awaits_verification")
+    awaiting_verification = django_filters.BooleanFilter(
+        method="awaits_verification",
+        help_text="Marked remediated by the customer (or no longer found by its scan), "
+        "awaiting MSSP verification.",
+    )
     q = django_filters.CharFilter(method="text", max_length=200, help_text="Text in the title.")
 
     class Meta:
@@ -65,7 +69,11 @@ class FindingFilter(django_filters.FilterSet):
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
     def awaits_verification(self, queryset, name, value):
-        waiting = Q(status=FindingStatus.REMEDIATED, verified_at__isnull=True)
+        # A customer's claim on an open finding, or one remediated and unverified (how a
+        # claim was recorded before claims kept the finding open).
+        waiting = Q(status__in=OPEN_FINDING_STATUSES, remediation_claimed_at__isnull=False) | Q(
+            status=FindingStatus.REMEDIATED, verified_at__isnull=True
+        )
         return queryset.filter(waiting) if value else queryset.exclude(waiting)
 
     def text(self, queryset, name, value):

@@ -63,8 +63,9 @@ def target_tenant(access: Access, slug: str | None) -> Tenant:
 
 class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Findings of the tenants the caller may see, most severe first, with the remediation
-    workflow. Customers' responders and admins accept risk and mark remediated (awaiting
-    verification); MSSP staff also verify, mark false positives and reopen."""
+    workflow. Customers' responders and admins accept risk and mark remediated (a claim: the
+    finding stays open on its clock, awaiting verification); MSSP staff also verify or reject
+    such a claim, mark false positives and reopen."""
 
     scoped_model = Finding
     serializer_class = FindingSerializer
@@ -118,8 +119,9 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @extend_schema(request=NoteSerializer, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"], url_path="mark-remediated")
     def mark_remediated(self, request, pk=None):
-        """Remediated: by a customer, awaiting verification (the MSSP's or the next scan's);
-        by MSSP staff, verified at once."""
+        """Remediated: by MSSP staff, remediated and verified at once (the remediation clock is
+        met); by a customer, a claim awaiting MSSP verification (the finding stays open and
+        its clock runs until MSSP staff verify it, or an MSSP scan no longer finds it)."""
         finding = self._workable("mark-remediated")
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -146,10 +148,28 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     @extend_schema(request=None, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request, pk=None):
-        """MSSP staff confirm a customer's remediation."""
+        """MSSP staff confirm a customer's remediation: the finding is remediated and its
+        clock met now."""
         finding = self._workable("verify")
         return self._run(
             lambda: services.finding_verify(finding, actor=request.user, request=request._request)
+        )
+
+    @extend_schema(request=ReasonSerializer, responses=FindingDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="reject-remediation")
+    def reject_remediation(self, request, pk=None):
+        """MSSP staff do not confirm a customer's remediation (a reason is required): the
+        claim is withdrawn and the finding stays open on its clock."""
+        finding = self._workable("reject-remediation")
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._run(
+            lambda: services.finding_reject_remediation(
+                finding,
+                actor=request.user,
+                reason=serializer.validated_data["reason"],
+                request=request._request,
+            )
         )
 
     @extend_schema(request=ReasonSerializer, responses=FindingDetailSerializer)
@@ -260,9 +280,14 @@ class EngagementViewSet(
 
 class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Scanner imports: upload a file (multipart `file`, optional `kind`, `tenant`,
-    `engagement`); it is checked at once (size: 413; malformed or hostile XML such as entity
-    expansion or external entities: 400) and imported in the background. Poll the import for
-    its progress, counts and per-record errors."""
+    `engagement`). The request checks what needs only the file's size and beginning (too
+    large: 413; not the format, or XML declaring entities or external references: 400),
+    stores it and answers 202 with the import at once; a worker reads the whole file and
+    imports it, or fails the import with why (malformed, more than 2,000,000 XML elements,
+    nested too deep, not UTF-8). Poll the import for its progress, counts and per-record
+    errors. An MSSP's import remediates and verifies what it no longer finds
+    (`closed_count`); a customer's proposes it (`proposed_count`: awaiting MSSP
+    verification)."""
 
     scoped_model = ScanImport
     serializer_class = ScanImportSerializer

@@ -1,27 +1,33 @@
 """What every scanner format turns into: `ScanRecord`s (one finding on one host) or
-`Rejected` (a record that could not be read, with why), and the safe XML reading the XML
-formats share.
+`Rejected` (a record that could not be read, with why), and the safe, streaming XML reading the
+XML formats share.
 
 XML from an upload is parsed with defusedxml: entity declarations (the "billion laughs"
 expansion bomb) and external entities or DTDs (XXE: reading local files, reaching internal
-URLs) are refused outright, and the file's size was checked before any parsing
-(findings.services.check_upload)."""
+URLs) are refused outright. It is read in blocks by a parser whose target keeps only the
+records (a ReportItem, a result) being read: every other element is counted and dropped as it
+is read, a record's text is capped, and the file's element count, nesting depth and a record's
+size are capped too, so memory stays flat however the file is built (a file of nothing but
+`<a/>` elements used to grow the worker by 20 times its size)."""
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError  # noqa: S405 (types only; parsing is defused)
+from xml.etree.ElementTree import (  # noqa: S405 (tree building only; parsing is defused)
+    Element,
+    ParseError,
+    SubElement,
+)
 
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
-from defusedxml import ElementTree as SafeET
 from defusedxml.common import ExternalReferenceForbidden
+from defusedxml.ElementTree import DefusedXMLParser
 
 MAX_TEXT = 20_000  # characters kept of a description, solution or evidence
 MAX_TITLE = 500
@@ -200,6 +206,147 @@ def parse_time(value: Any) -> datetime | None:
 
 
 # --- XML -------------------------------------------------------------------------------------
+# Limits of one XML file. A 50 MB scanner report has a few hundred thousand elements, nested
+# less than 15 deep; a record (a ReportItem, a result) a few dozen elements and some kB of text.
+MAX_ELEMENTS = 2_000_000
+MAX_DEPTH = 64
+MAX_RECORD_ELEMENTS = 10_000
+MAX_RECORD_TEXT = 2_000_000  # characters of text and attribute values kept of one record
+MAX_ELEMENT_TEXT = 100_000  # characters kept of one element's text (fields keep at most 20,000)
+MAX_ATTRIBUTE = 10_000  # characters kept of one attribute's value
+HEAD_BYTES = 1024 * 1024  # how far the upload's check reads for the root element
+BLOCK = 64 * 1024  # bytes fed to the parser at a time
+
+
+@dataclass
+class XmlStart:
+    """A start tag of interest outside the records (a ReportHost: its name attribute)."""
+
+    name: str
+    attrib: dict
+
+
+@dataclass
+class XmlRecord:
+    """A record's element, its tags without namespaces; `overflow` says why parts of it were
+    dropped (the record is then rejected, not read in part)."""
+
+    element: Element
+    overflow: str = ""
+
+
+_DROPPED = Element("dropped")
+
+
+class _Reader:
+    """The parser's target. Outside the records it keeps nothing but the names of the open
+    elements; inside one it builds the record's tree, text capped."""
+
+    def __init__(
+        self,
+        roots: Sequence[str],
+        wrong_root: str,
+        is_record: Callable[[list[str]], bool],
+        starts: Sequence[str],
+    ) -> None:
+        self.roots, self.wrong_root = roots, wrong_root
+        self.is_record, self.starts = is_record, starts
+        self.path: list[str] = []  # local names of the open elements
+        self.elements = 0
+        self.root = ""
+        # The record being read: its open elements, and for each the text read so far and
+        # its length (None once the element has a child: later text is a tail, not kept).
+        self.record: list[Element] = []
+        self.texts: list[list[str] | None] = []
+        self.lengths: list[int] = []
+        self.kept = self.record_elements = 0
+        self.overflow = ""
+        self.ready: list[XmlStart | XmlRecord] = []
+
+    def start(self, tag, attrib) -> None:
+        self.elements += 1
+        if self.elements > MAX_ELEMENTS:
+            raise FileRefused(
+                f"The file has more than {MAX_ELEMENTS:,} XML elements; no scanner report "
+                "needs that many. Split it into smaller files."
+            )
+        name = local_name(tag)
+        self.path.append(name)
+        if len(self.path) > MAX_DEPTH:
+            raise FileRefused(
+                f"The XML nests elements more than {MAX_DEPTH} deep; no scanner report does."
+            )
+        if not self.root:
+            self.root = name
+            if self.roots and name not in self.roots:
+                raise FileRefused(self.wrong_root)
+        if self.record:
+            self._child(name, attrib)
+        elif self.is_record(self.path):
+            self.overflow, self.kept, self.record_elements = "", 0, 1
+            self.record = [Element(name, self._attrib(attrib))]
+            self.texts, self.lengths = [[]], [0]
+        elif name in self.starts:
+            self.ready.append(XmlStart(name, self._attrib(attrib)))
+
+    def _child(self, name: str, attrib) -> None:
+        self.record_elements += 1
+        if self.record_elements > MAX_RECORD_ELEMENTS:
+            self.overflow = f"it has more than {MAX_RECORD_ELEMENTS:,} elements"
+        parent = self.record[-1]
+        text = self.texts[-1]
+        if text is not None:  # the parent's text ends at its first child
+            parent.text = "".join(text)
+            self.texts[-1] = None
+        # Once the record is rejected its elements are read but not kept: one shared, empty
+        # element stands in for each.
+        child = _DROPPED if self.overflow else SubElement(parent, name, self._attrib(attrib))
+        self.record.append(child)
+        self.texts.append(None if self.overflow else [])
+        self.lengths.append(0)
+
+    def _attrib(self, attrib) -> dict:
+        kept = {}
+        for key, value in attrib.items():
+            value = value[:MAX_ATTRIBUTE]
+            self.kept += len(value)
+            kept[key] = value
+        if self.kept > MAX_RECORD_TEXT:
+            self.overflow = f"its text is longer than {MAX_RECORD_TEXT:,} characters"
+        return kept
+
+    def data(self, piece: str) -> None:
+        if not self.record or self.texts[-1] is None:
+            return
+        room = min(MAX_ELEMENT_TEXT - self.lengths[-1], MAX_RECORD_TEXT - self.kept)
+        if self.kept + len(piece) > MAX_RECORD_TEXT:
+            self.overflow = f"its text is longer than {MAX_RECORD_TEXT:,} characters"
+        if room <= 0:
+            return
+        piece = piece[:room]
+        self.kept += len(piece)
+        self.lengths[-1] += len(piece)
+        self.texts[-1].append(piece)
+
+    def end(self, tag) -> None:
+        self.path.pop()
+        if not self.record:
+            return
+        element, text = self.record.pop(), self.texts.pop()
+        self.lengths.pop()
+        if text is not None:
+            element.text = "".join(text)
+        if not self.record:
+            self.ready.append(XmlRecord(element, self.overflow))
+
+    def close(self) -> None:
+        return None
+
+    def take(self) -> list[XmlStart | XmlRecord]:
+        ready, self.ready = self.ready, []
+        return ready
+
+
 def _refusal(exc: Exception) -> FileRefused:
     if isinstance(exc, EntitiesForbidden):
         return FileRefused(
@@ -217,34 +364,56 @@ def _refusal(exc: Exception) -> FileRefused:
     return FileRefused(f"The file is not well-formed XML ({message}).")
 
 
-def safe_iterparse(data: bytes, events: tuple[str, ...] = ("start", "end")):
-    """(event, element) pairs of the document, parsed safely and streamed; any refusal or
-    malformation becomes FileRefused. Callers clear the elements they are done with, so memory
-    stays small for large reports."""
+def _parser(reader: _Reader) -> DefusedXMLParser:
+    return DefusedXMLParser(
+        target=reader, forbid_dtd=False, forbid_entities=True, forbid_external=True
+    )
+
+
+def stream_xml(
+    data: bytes,
+    *,
+    roots: Sequence[str],
+    wrong_root: str,
+    is_record: Callable[[list[str]], bool],
+    starts: Sequence[str] = (),
+) -> Iterator[XmlStart | XmlRecord]:
+    """The document's records (and the start tags named in `starts`), in order, read safely
+    in blocks; a root element not in `roots` is refused with `wrong_root`; any refusal or
+    malformation becomes FileRefused. `is_record(path)` says whether the element at `path`
+    (the local names from the root down to it) is a record."""
+    reader = _Reader(roots, wrong_root, is_record, starts)
+    parser = _parser(reader)
+    view = memoryview(data)
     try:
-        yield from SafeET.iterparse(
-            io.BytesIO(data),
-            events=events,
-            forbid_dtd=False,
-            forbid_entities=True,
-            forbid_external=True,
-        )
+        for offset in range(0, len(view), BLOCK):
+            parser.feed(view[offset : offset + BLOCK])
+            if reader.ready:
+                yield from reader.take()
+        parser.close()
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise _refusal(exc) from None
+    yield from reader.take()
 
 
-def root_tag(data: bytes) -> str:
-    """The root element's name (namespace stripped), reading no further than it."""
-    for _, element in safe_iterparse(data, ("start",)):
-        return local_name(element.tag)
-    raise FileRefused("The XML has no root element.")
-
-
-def check_xml(data: bytes) -> None:
-    """Read the whole document safely once (well-formed, no entities, no DTD tricks): the
-    upload's answer is a 400 now rather than a failed import later."""
-    for _, element in safe_iterparse(data, ("end",)):
-        element.clear()
+def check_xml_head(data: bytes, roots: Sequence[str], wrong_root: str) -> None:
+    """The upload's check: read no further than the root element (and at most HEAD_BYTES):
+    entity declarations, external references and a wrong root element are refused now, the
+    rest of the file is read by the import (findings.services.import_run)."""
+    reader = _Reader(roots, wrong_root, lambda path: False, ())
+    parser = _parser(reader)
+    view = memoryview(data)
+    try:
+        for offset in range(0, min(len(view), HEAD_BYTES), BLOCK):
+            parser.feed(view[offset : offset + BLOCK])
+            if reader.root:
+                return
+        if len(view) <= HEAD_BYTES:
+            parser.close()
+    except (ParseError, DefusedXmlException, ValueError) as exc:
+        raise _refusal(exc) from None
+    if not reader.root:
+        raise FileRefused(f"The XML has no root element in its first {HEAD_BYTES:,} bytes.")
 
 
 def local_name(tag: Any) -> str:

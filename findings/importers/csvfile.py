@@ -65,40 +65,82 @@ COLUMNS = (
     "seen_at",
 )
 MAX_FIELD = 1_000_000
+MAX_LINE = 2 * 1024 * 1024  # bytes of one line of the file
+HEAD = 64 * 1024  # the upload's check reads the header row from this much
 
 
 def detect(data: bytes) -> bool:
-    first = data.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].lower()
+    first = data[:HEAD].lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].lower()
     return b"title" in first and b"severity" in first
 
 
-def _reader(data: bytes) -> csv.DictReader:
-    try:
-        content = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FileRefused(f"The CSV is not UTF-8 (byte {exc.start}).") from None
-    if "\x00" in content:
-        raise FileRefused("The CSV contains NUL characters.")
-    csv.field_size_limit(MAX_FIELD)
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    try:
-        header = reader.fieldnames or []
-    except csv.Error as exc:
-        raise FileRefused(f"The CSV header could not be read: {exc}") from None
-    reader.fieldnames = [(name or "").strip().lower() for name in header]
-    missing = [c for c in ("title", "severity") if c not in reader.fieldnames]
-    if "host" not in reader.fieldnames and "ip" not in reader.fieldnames:
+def _fieldnames(header: list[str] | None) -> list[str]:
+    names = [(name or "").strip().lower() for name in header or []]
+    missing = [c for c in ("title", "severity") if c not in names]
+    if "host" not in names and "ip" not in names:
         missing.insert(0, "host")
     if missing:
         raise FileRefused(
             f"The CSV header lacks the column(s) {', '.join(missing)}; "
             f"the columns are {', '.join(COLUMNS)}."
         )
+    return names
+
+
+def check_head(data: bytes) -> None:
+    """The upload's check: the header row only (the rows are read by the import)."""
+    head = data[:HEAD]
+    if len(data) > HEAD:
+        end = head.rfind(b"\n")
+        if end < 0:
+            raise FileRefused(f"The CSV's header row is longer than {HEAD:,} bytes.")
+        head = head[: end + 1]
+    if b"\x00" in head:
+        raise FileRefused("The CSV contains NUL characters.")
+    try:
+        content = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileRefused(f"The CSV is not UTF-8 (byte {exc.start}).") from None
+    try:
+        header = next(csv.reader(io.StringIO(content, newline="")), None)
+    except csv.Error as exc:
+        raise FileRefused(f"The CSV header could not be read: {exc}") from None
+    _fieldnames(header)
+
+
+def _lines(data: bytes):
+    """The file's lines, each decoded as it is read (never the whole file as text at once;
+    a line break is never inside a UTF-8 character), each at most MAX_LINE bytes."""
+    stream = io.BytesIO(data)
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE:
+            raise FileRefused(f"Line {number} of the CSV is longer than {MAX_LINE:,} bytes.")
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        if b"\x00" in line:
+            raise FileRefused(f"The CSV contains NUL characters (line {number}).")
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FileRefused(
+                f"The CSV is not UTF-8 (line {number}, byte {exc.start + 1} of the line)."
+            ) from None
+
+
+def _reader(data: bytes) -> csv.DictReader:
+    csv.field_size_limit(MAX_FIELD)
+    reader = csv.DictReader(_lines(data))
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise FileRefused(f"The CSV header could not be read: {exc}") from None
+    reader.fieldnames = _fieldnames(header)
     return reader
-
-
-def check(data: bytes) -> None:
-    _reader(data)
 
 
 def parse(data: bytes) -> Parsed:

@@ -28,23 +28,22 @@ finding's identity is (host, pluginID, port/protocol). Hosts are the ReportHost'
 from __future__ import annotations
 
 from .base import (
-    FileRefused,
     Host,
     Parsed,
     RecordError,
     Rejected,
     ScanRecord,
+    XmlRecord,
+    XmlStart,
     all_text,
-    check_xml,
+    check_xml_head,
     child_text,
     cves_in,
     cvss_score,
-    local_name,
     make_host,
     parse_time,
     port_of,
-    root_tag,
-    safe_iterparse,
+    stream_xml,
     text,
 )
 
@@ -57,12 +56,19 @@ def detect(data: bytes) -> bool:
     return b"NessusClientData_v2" in data[:4096]
 
 
-def check(data: bytes) -> None:
-    if root_tag(data) != ROOT:
-        raise FileRefused(
-            "This is not a .nessus v2 file (its root element is not NessusClientData_v2)."
-        )
-    check_xml(data)
+WRONG_ROOT = "This is not a .nessus v2 file (its root element is not NessusClientData_v2)."
+
+
+def check_head(data: bytes) -> None:
+    check_xml_head(data, (ROOT,), WRONG_ROOT)
+
+
+def _is_record(path: list[str]) -> bool:
+    """A ReportHost's HostProperties and its ReportItems."""
+    return len(path) >= 2 and path[-2] == "ReportHost" and path[-1] in RECORDS
+
+
+RECORDS = ("HostProperties", "ReportItem")
 
 
 def parse(data: bytes) -> Parsed:
@@ -71,13 +77,17 @@ def parse(data: bytes) -> Parsed:
     host_error = ""
     host_name = ""
     host_end = None
-    for event, element in safe_iterparse(data):
-        tag = local_name(element.tag)
-        if event == "start":
-            if tag == "ReportHost":
-                host_name, host, host_error, host_end = element.get("name", ""), None, "", None
+    for item in stream_xml(
+        data, roots=(ROOT,), wrong_root=WRONG_ROOT, is_record=_is_record, starts=("ReportHost",)
+    ):
+        if isinstance(item, XmlStart):  # a ReportHost begins
+            host_name, host, host_error, host_end = item.attrib.get("name", ""), None, "", None
             continue
-        if tag == "HostProperties":
+        element = item.element
+        if element.tag == "HostProperties":
+            if item.overflow:
+                host_error = f"its HostProperties could not be read: {item.overflow}"
+                continue
             tags = {t.get("name", ""): text(t.text, 255) for t in element.findall("tag")}
             try:
                 host = make_host(
@@ -88,18 +98,20 @@ def parse(data: bytes) -> Parsed:
                 )
             except RecordError as exc:
                 host_error = str(exc)
-            host_end = parse_time(tags.get("HOST_END"))
-            element.clear()
-        elif tag == "ReportItem":
-            yield _item(index, element, host, host_name, host_error, host_end)
+            try:
+                host_end = parse_time(tags.get("HOST_END"))
+            except RecordError as exc:
+                host_error = str(exc)
+        else:
+            yield _item(index, item, host, host_name, host_error, host_end)
             index += 1
-            element.clear()
-        elif tag == "ReportHost":
-            element.clear()
 
 
-def _item(index, element, host, host_name, host_error, seen_at) -> ScanRecord | Rejected:
+def _item(index, item: XmlRecord, host, host_name, host_error, seen_at) -> ScanRecord | Rejected:
+    element = item.element
     try:
+        if item.overflow:
+            raise RecordError(f"the item is too large: {item.overflow}")
         if host is None:
             if host_error:
                 raise RecordError(host_error)

@@ -18,6 +18,8 @@ extracted results and the request, as far as present.
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import math
 from urllib.parse import urlsplit
@@ -37,56 +39,177 @@ from .base import (
 )
 
 KIND = "nuclei"
-MAX_DEPTH = 32
+MAX_RESULT = 1024 * 1024  # bytes of one result (a line, or an item of the JSON array)
+HEAD = 64 * 1024
+BLOCK = 64 * 1024
+_WHITESPACE = " \t\r\n"
+NOT_NUCLEI = (
+    "This is not Nuclei output: JSONL (`-jsonl`, one JSON object a line) or a JSON export "
+    "(`-json-export`, an array) starts with {{ or [. {}"
+)
 
 
 def detect(data: bytes) -> bool:
-    head = data.lstrip()[:1]
-    return head in (b"{", b"[")
+    head = data[:HEAD].removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head[:1] in (b"{", b"[")
 
 
-def check(data: bytes) -> None:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileRefused(f"The file is not UTF-8 text (byte {exc.start}).") from None
-
-
-def _lines(data: bytes):
-    text_data = data.decode("utf-8", errors="replace")
-    stripped = text_data.lstrip()
-    if stripped.startswith("["):
-        try:
-            items = json.loads(stripped, parse_constant=_no_constant)
-        except (ValueError, RecordError, RecursionError) as exc:
-            raise FileRefused(f"The JSON array could not be read: {str(exc)[:200]}") from None
-        if not isinstance(items, list):
-            raise FileRefused("A JSON export is an array of results.")
-        for item in items:
-            yield item, None
-        return
-    for line in text_data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line, parse_constant=_no_constant), None
-        except (ValueError, RecordError, RecursionError) as exc:
-            yield None, f"not JSON: {str(exc)[:200]}"
+def check_head(data: bytes) -> None:
+    """The upload's check: the file starts as Nuclei output does (the rest is read, and a
+    file that cannot be read fails its import with why, by the import)."""
+    head = data[:HEAD].removeprefix(b"\xef\xbb\xbf").lstrip()
+    if head[:1] not in (b"{", b"["):
+        raise FileRefused(NOT_NUCLEI.format(""))
 
 
 def _no_constant(name: str):
     raise RecordError(f"{name} is not JSON")
 
 
-def parse(data: bytes) -> Parsed:
-    for index, (item, error) in enumerate(_lines(data)):
-        if error:
-            yield Rejected(index, f"line {index + 1}: {error}")
+def _jsonl(data: bytes):
+    """(line number, result or None, error) per non-empty line, a line at a time."""
+    stream = io.BytesIO(data)
+    number = 0
+    while True:
+        line = stream.readline(MAX_RESULT + 1)
+        if not line:
+            return
+        number += 1
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        if len(line) > MAX_RESULT:
+            while line and not line.endswith(b"\n"):  # the rest of the line, unread
+                line = stream.readline(BLOCK)
+            yield number, None, f"longer than {MAX_RESULT:,} bytes"
             continue
+        if not line.strip():
+            continue
+        try:
+            content = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FileRefused(
+                f"The file is not UTF-8 text (line {number}, byte {exc.start + 1} of the line)."
+            ) from None
+        try:
+            yield number, json.loads(content, parse_constant=_no_constant), None
+        except (ValueError, RecordError, RecursionError) as exc:
+            yield number, None, f"not JSON: {str(exc)[:200]}"
+
+
+class _ArrayReader:
+    """The items of a JSON array, decoded a window at a time: never the whole file as text,
+    never more than one item (at most MAX_RESULT bytes) as objects."""
+
+    def __init__(self, data: bytes) -> None:
+        self.view = memoryview(data)
+        self.offset = 0  # bytes decoded so far
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self.json = json.JSONDecoder(parse_constant=_no_constant)
+        self.buffer, self.pos = "", 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.offset >= len(self.view)
+
+    def _more(self, size: int = BLOCK) -> bool:
+        if self.exhausted:
+            return False
+        chunk = self.view[self.offset : self.offset + size]
+        self.offset += len(chunk)
+        try:
+            text_part = self.decoder.decode(chunk, final=self.exhausted)
+        except UnicodeDecodeError:
+            raise FileRefused(
+                f"The file is not UTF-8 text (near byte {self.offset - len(chunk) + 1:,})."
+            ) from None
+        self.buffer, self.pos = self.buffer[self.pos :] + text_part, 0
+        return True
+
+    def _skip_whitespace(self) -> str:
+        """The next character that is not whitespace ("" at the end of the file)."""
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos] in _WHITESPACE:
+                self.pos += 1
+            if self.pos < len(self.buffer):
+                return self.buffer[self.pos]
+            if not self._more():
+                return ""
+
+    def _item(self, number: int):
+        self._skip_whitespace()
+        while True:
+            unread = len(self.buffer) - self.pos
+            try:
+                item, end = self.json.raw_decode(self.buffer, self.pos)
+            except (ValueError, RecordError, RecursionError) as exc:
+                if unread <= MAX_RESULT and self._more(max(BLOCK, unread)):
+                    continue  # the item goes on past what has been read
+                if unread > MAX_RESULT:
+                    raise FileRefused(
+                        f"Result {number} of the JSON array is larger than {MAX_RESULT:,} "
+                        "bytes, or not JSON."
+                    ) from None
+                raise FileRefused(
+                    f"The JSON array could not be read at result {number}: {str(exc)[:200]}"
+                ) from None
+            # A number or literal cut short by the window reads as complete: only an item
+            # followed by something (or the end of the file) is.
+            if end < len(self.buffer) or self.exhausted:
+                self.pos = end
+                return item
+            self._more(max(BLOCK, unread))
+
+    def items(self):
+        if self._skip_whitespace() != "[":
+            raise FileRefused(NOT_NUCLEI.format("This one starts with neither."))
+        self.pos += 1
+        number = 0
+        if self._skip_whitespace() == "]":
+            self.pos += 1
+        else:
+            while True:
+                number += 1
+                yield self._item(number)
+                following = self._skip_whitespace()
+                self.pos += 1
+                if following == "]":
+                    break
+                if following != ",":
+                    raise FileRefused(
+                        f"The JSON array could not be read after result {number}: "
+                        f"expected , or ] but found {following[:1]!r}."
+                    )
+        if self._skip_whitespace():
+            raise FileRefused("The JSON array is followed by more text.")
+
+
+def _results(data: bytes):
+    """(where, result or None, error) per result, streamed."""
+    if data[:HEAD].removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"[":
+        for number, item in enumerate(_ArrayReader(data).items(), start=1):
+            yield f"result {number}", item, None
+        return
+    for number, item, error in _jsonl(data):
+        yield f"line {number}", item, error
+
+
+def parse(data: bytes) -> Parsed:
+    """The results; a file of lines none of which is JSON is not Nuclei output at all, and is
+    refused whole (its import fails with why) rather than imported as rejected records."""
+    read = 0
+    first_error = ""
+    for index, (where, item, error) in enumerate(_results(data)):
+        if error:
+            first_error = first_error or f"{where}: {error}"
+            yield Rejected(index, f"{where}: {error}")
+            continue
+        read += 1
         try:
             yield _result(index, item)
         except RecordError as exc:
-            yield Rejected(index, f"result {index + 1}: {exc}")
+            yield Rejected(index, f"{where}: {exc}")
+    if first_error and not read:
+        raise FileRefused(NOT_NUCLEI.format(f"No line of this one is JSON ({first_error})."))
 
 
 def _host_and_port(value: str) -> tuple[str, str]:

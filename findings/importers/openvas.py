@@ -34,22 +34,20 @@ own description (what the scanner saw).
 from __future__ import annotations
 
 from .base import (
-    FileRefused,
     Parsed,
     RecordError,
     Rejected,
     ScanRecord,
-    check_xml,
+    XmlRecord,
+    check_xml_head,
     child_text,
     cves_in,
     cvss_score,
-    local_name,
     make_host,
     parse_time,
-    root_tag,
-    safe_iterparse,
     severity_from_score,
     severity_of,
+    stream_xml,
     text,
 )
 
@@ -63,29 +61,31 @@ def detect(data: bytes) -> bool:
     return (b"<report" in head or b"<get_reports_response" in head) and b"<" in head[:200]
 
 
-def check(data: bytes) -> None:
-    if root_tag(data) not in ROOTS:
-        raise FileRefused(
-            "This is not an OpenVAS/Greenbone XML report (its root element is not <report>)."
-        )
-    check_xml(data)
+WRONG_ROOT = "This is not an OpenVAS/Greenbone XML report (its root element is not <report>)."
+
+
+def check_head(data: bytes) -> None:
+    check_xml_head(data, ROOTS, WRONG_ROOT)
+
+
+def _is_record(path: list[str]) -> bool:
+    """A <result> directly under <results> (not one nested in a result's <detection>)."""
+    return len(path) >= 2 and path[-1] == "result" and path[-2] == "results"
 
 
 def parse(data: bytes) -> Parsed:
     index = 0
-    stack: list[str] = []
-    for event, element in safe_iterparse(data):
-        tag = local_name(element.tag)
-        if event == "start":
-            stack.append(tag)
+    for item in stream_xml(data, roots=ROOTS, wrong_root=WRONG_ROOT, is_record=_is_record):
+        if not isinstance(item, XmlRecord):
             continue
-        stack.pop()
-        if tag == "result" and stack and stack[-1] == "results":
-            threat = child_text(element, "threat", 40).lower()
-            if threat not in SKIPPED_THREATS:
-                yield _result(index, element)
-                index += 1
-            element.clear()
+        if item.overflow:
+            yield Rejected(index, f"result {index + 1}: the result is too large: {item.overflow}")
+            index += 1
+            continue
+        threat = child_text(item.element, "threat", 40).lower()
+        if threat not in SKIPPED_THREATS:
+            yield _result(index, item.element)
+            index += 1
 
 
 def _tags(nvt) -> dict[str, str]:
