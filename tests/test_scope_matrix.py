@@ -109,6 +109,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/findings/{pk}/false-positive/": {"POST": W},
     "api/v1/findings/{pk}/mark-remediated/": {"POST": W},
     "api/v1/findings/{pk}/reopen/": {"POST": W},
+    "api/v1/findings/{pk}/reject-remediation/": {"POST": W},
     "api/v1/findings/{pk}/start-remediation/": {"POST": W},
     "api/v1/findings/{pk}/timeline/": {"GET": R},
     "api/v1/findings/{pk}/verify/": {"POST": W},
