@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from guardian.admin import GuardedModelAdmin
 
+from . import services
 from .models import ApiToken, AuditEvent, Membership, Team, Tenant, User
 
 
@@ -68,6 +69,11 @@ class ApiTokenAdmin(MsspAdminOnly, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # tokens are created through the API, which shows them once
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.revoked_at is not None and "revoked_at" in form.changed_data:
+            services.token_revoke(obj, request=request)  # the tokens it minted go with it
 
 
 @admin.register(AuditEvent)

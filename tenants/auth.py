@@ -10,8 +10,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+from rest_framework.throttling import AnonRateThrottle
 
 from .models import ApiToken
+from .network import client_ip
 
 # last_used_at is bookkeeping, not a log: write it at most once a minute per token.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -99,4 +101,33 @@ def lockout_response(
     else:
         response = render(request, "registration/locked_out.html", {"detail": detail}, status=429)
     response["Retry-After"] = retry_after
+    return response
+
+
+class LoginThrottle(AnonRateThrottle):
+    """Logins per client address (tenants.network's rule), the API's and the login page's
+    together: the lockout counts failures per username and address, this catches one address
+    trying many usernames."""
+
+    scope = "login"
+    rate = "30/min"
+
+    def get_ident(self, request) -> str:
+        return client_ip(request) or "unknown"
+
+
+def login_throttled(request: HttpRequest) -> HttpResponse | None:
+    """The login page's answer when its address used up the budget; None otherwise."""
+    throttle = LoginThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    wait = int(throttle.wait() or 60)
+    detail = f"Too many sign-in attempts from this address. Try again in {wait} seconds."
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {"title": "Too many sign-in attempts", "detail": detail},
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
     return response

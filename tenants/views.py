@@ -29,6 +29,7 @@ from django.views.decorators.http import require_POST
 from . import audit, rls, services
 from .access import Access, access_for
 from .api.serializers import ContactSerializer
+from .auth import login_throttled
 from .forms import AuditFilterForm, ContactForm, MemberAddForm, MemberRoleForm, TokenCreateForm
 from .models import ApiToken, AuditEvent, Contact, Membership, Tenant
 
@@ -69,6 +70,9 @@ def portal_view(view):
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        return login_throttled(request) or super().post(request, *args, **kwargs)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

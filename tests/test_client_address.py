@@ -105,3 +105,18 @@ def test_a_failed_login_is_audited_with_the_clients_address(client, two_tenants,
     with rls_bypass("test"):
         event = AuditEvent.objects.dangerously_unscoped("test").get(action="auth.login_failed")
     assert event.ip == "203.0.113.77"
+
+
+def test_the_login_page_is_throttled_per_address_like_the_api(client, two_tenants):
+    """Found beside finding 7: the portal's login form had no per-address limit at all, so
+    spraying one password over many usernames (which the per-username lockout never sees)
+    was unlimited there. It shares the API's budget per address."""
+    statuses = [
+        client.post(
+            "/login/", {"username": f"nobody-{n}", "password": "guess"}, REMOTE_ADDR="192.0.2.9"
+        ).status_code
+        for n in range(40)
+    ]
+    assert statuses.count(429) >= 10, statuses
+    other = client.post("/login/", {"username": "x", "password": "y"}, REMOTE_ADDR="192.0.2.10")
+    assert other.status_code == 200  # another address has its own budget

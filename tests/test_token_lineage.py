@@ -106,3 +106,20 @@ def test_revoking_records_the_children_in_the_audit_log(two_tenants):
             .get()
         )
     assert event.data["children"] == [child["id"]]
+
+
+def test_revoking_a_parent_in_the_django_admin_revokes_its_children(two_tenants, rf):
+    from django.contrib.admin.sites import site
+
+    raw, parent = mint(two_tenants["a_admin"])
+    child = child_of(raw)
+    admin = site._registry[ApiToken]
+    parent.revoked_at = timezone.now()
+
+    class Form:
+        changed_data = ["revoked_at"]
+
+    request = rf.post("/admin/")
+    request.user = two_tenants["mssp_admin"]
+    admin.save_model(request, parent, Form(), change=True)
+    assert ApiToken.objects.get(pk=child["id"]).revoked_at is not None

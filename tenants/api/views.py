@@ -11,13 +11,11 @@ from rest_framework import mixins, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 
 from .. import audit, events, services
 from ..access import Access
-from ..auth import lockout_response
+from ..auth import LoginThrottle, lockout_response
 from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
-from ..network import client_ip
 from ..permissions import ADMIN, ADMIN_TO_CHANGE, IsMsspAdminOrReadOnly, StaffPermission
 from .base import (
     CallerScopedViewSet,
@@ -44,15 +42,6 @@ from .serializers import (
     WebhookCreatedSerializer,
     WebhookSerializer,
 )
-
-
-class LoginThrottle(AnonRateThrottle):
-    """Per client address, as the lockout and the audit log see it (tenants.network)."""
-
-    rate = "30/min"
-
-    def get_ident(self, request) -> str:
-        return client_ip(request) or "unknown"
 
 
 class AuthTokenView(ScopedGenericAPIView):
