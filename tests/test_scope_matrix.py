@@ -128,6 +128,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/intel/retro-hunts/{pk}/": {"GET": R},
     "api/v1/intel/matches/": {"GET": R},
     "api/v1/intel/matches/{pk}/": {"GET": R},
+    "api/v1/intel/matches/{pk}/raise/": {"POST": W},
 }
 
 
