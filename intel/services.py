@@ -180,16 +180,19 @@ def _reclassify_matches(indicator: Indicator, tlp: str) -> None:
         mine.update(tlp=tlp, customer_visible=visible)
         if visible or not rows:
             return
-        from alerts.models import IncidentEvent, Visibility
-
         ids = {str(pk) for pk, _ in rows}
         entries = IncidentEvent.objects.dangerously_unscoped("the matches' timeline entries")
+        # the entries naming the matches, and those of the raises they caused, whose reason
+        # names the match (the severity stays: the customer saw it)
         hidden = [
             event.pk
             for event in entries.filter(
-                kind="intel_matched", incident_id__in={i for _, i in rows if i}
-            ).only("pk", "data")
+                kind__in=("intel_matched", "severity_raised"),
+                incident_id__in={i for _, i in rows if i},
+                visibility=Visibility.SHARED,
+            ).only("pk", "kind", "data")
             if ids & set(event.data.get("matches", []))
+            or (event.kind == "severity_raised" and event.data.get("match") in ids)
         ]
         entries.filter(pk__in=hidden).update(visibility=Visibility.INTERNAL)
 

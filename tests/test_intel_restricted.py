@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
-from intel.models import IndicatorMatch
+from intel.models import Indicator, IndicatorMatch
 from tenants.rls import rls_bypass
 from tests.factories import issue_token
 from tests.test_intel import incident_of, indicator, ingest, ip, timeline_of
@@ -243,3 +244,41 @@ def test_a_list_that_turns_an_indicator_red_takes_its_matches_from_customers(
     assert len(api(w["analyst_a"]).get(url).json()["results"]) == 1
     timeline = api(w["a_viewer"]).get(f"/api/v1/incidents/{alert.incident_id}/timeline/").json()
     assert "203.0.113.68" not in json.dumps(timeline)
+
+
+def test_an_indicator_turned_red_takes_the_reason_of_its_raise_from_customers(two_tenants, api):
+    """The severity it raised stays (the customer saw it); the shared entry that names the
+    match as the reason leaves the customer's timeline with the match."""
+    w = two_tenants
+    green = indicator(kind="ip", value="203.0.113.69", tlp="green", confidence=90, severity="high")
+    (alert,) = ingest(w["a_source"], {"severity": "low", "observables": ip("203.0.113.69")})
+    timeline_url = f"/api/v1/incidents/{alert.incident_id}/timeline/"
+    before = api(w["a_viewer"]).get(timeline_url).json()
+    assert "severity_raised" in [e["kind"] for e in before]
+    assert "203.0.113.69" in json.dumps(before)
+    changed = api(w["mssp_admin"]).patch(
+        f"/api/v1/intel/indicators/{green.pk}/", {"tlp": "red"}, format="json"
+    )
+    assert changed.status_code == 200
+    after = api(w["a_viewer"]).get(timeline_url).json()
+    assert "203.0.113.69" not in json.dumps(after) and "intelligence" not in json.dumps(after)
+    incident = api(w["a_viewer"]).get(f"/api/v1/incidents/{alert.incident_id}/").json()
+    assert incident["severity"] == "high"
+    staff = api(w["analyst_a"]).get(timeline_url).json()
+    assert {"intel_matched", "severity_raised"} <= {e["kind"] for e in staff}
+
+
+def test_an_expired_indicator_given_a_new_validity_is_active_again(two_tenants, api):
+    admin = api(two_tenants["mssp_admin"])
+    created = indicator(kind="ip", value="192.0.2.77")
+    with rls_bypass("test: its validity ended and the sweep marked it"):
+        Indicator.objects.dangerously_unscoped("t").filter(pk=created.pk).update(
+            status="expired", valid_until=timezone.now() - timedelta(days=1)
+        )
+    url = f"/api/v1/intel/indicators/{created.pk}/"
+    later = (timezone.now() + timedelta(days=30)).isoformat()
+    response = admin.patch(url, {"valid_until": later}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "active"
+    revoked = admin.patch(url, {"status": "revoked"}, format="json").json()
+    assert revoked["status"] == "revoked"
+    assert admin.patch(url, {"valid_until": later}, format="json").json()["status"] == "revoked"
