@@ -67,8 +67,9 @@ def membership_of(user) -> Membership:
 
 
 def page_text(response) -> bytes:
-    """The page without its per-request CSRF token."""
+    """The page without its per-request CSRF token and CSP nonce."""
     content = re.sub(rb'"X-CSRFToken": "[^"]*"', b"", response.content)
+    content = re.sub(rb'nonce="[^"]*"', b"", content)
     return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]*"', b"", content)
 
 
@@ -252,12 +253,12 @@ def test_adding_a_member_with_a_password(world, as_user):
         },
     )
     assert response.status_code == 302
-    user = User.objects.get(username="new.analyst")
+    user = User.objects.get(username="tenant-a/new.analyst")  # the tenant's own namespace
     assert user.check_password("a-long-enough-passphrase-2026")
     assert membership_of(user).role == "responder" and membership_of(user).tenant == world["a"]
     assert "membership.created" in audit_actions(world["a"])
     page = as_user(world["a_admin"]).get(response["Location"])
-    assert b"new.analyst added as responder" in page.content
+    assert b"tenant-a/new.analyst added as responder" in page.content
 
 
 def test_adding_a_member_without_a_password_sends_a_link(
@@ -269,7 +270,7 @@ def test_adding_a_member_without_a_password_sends_a_link(
             {"username": "invitee", "email": "invitee@a.example", "role": "viewer"},
         )
     assert response.status_code == 302
-    user = User.objects.get(username="invitee")
+    user = User.objects.get(username="tenant-a/invitee")
     assert not user.has_usable_password()
     assert [m.to for m in mail.outbox] == [["invitee@a.example"]]
     assert "/reset/" in mail.outbox[0].body
@@ -306,8 +307,19 @@ def test_bad_member_input_is_a_form_error(data, field, world, as_user):
 
 
 def test_taken_username_is_a_form_error(world, as_user):
-    response = as_user(world["a_admin"]).post(
-        reverse("settings-members"),
+    """Taken in the customer admin's own tenant; a name taken elsewhere is free here
+    (tests/test_member_usernames.py)."""
+    client = as_user(world["a_admin"])
+    data = {"username": "twice", "email": "x@a.example", "role": "viewer"}
+    assert client.post(reverse("settings-members"), data).status_code == 302
+    response = client.post(reverse("settings-members"), {**data, "username": "TWICE"})
+    assert response.status_code == 400
+    assert b"Your organisation already has a user of that name" in response.content
+
+
+def test_taken_username_is_a_form_error_for_an_mssp_admin(world, as_user):
+    response = as_user(world["mssp_admin"]).post(
+        reverse("settings-members") + "?tenant=tenant-a",
         {"username": world["b_viewer"].username.upper(), "email": "x@a.example", "role": "viewer"},
     )
     assert response.status_code == 400 and b"That username is taken." in response.content
