@@ -229,12 +229,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._recheck_timer = asyncio.get_running_loop().call_later(delay, self._timer_fired)
 
     def _timer_fired(self) -> None:
-        self._recheck_task = asyncio.ensure_future(self._timed_recheck())
+        self._recheck_task = asyncio.ensure_future(self._recheck_or_close())
 
-    async def _timed_recheck(self) -> None:
+    async def _recheck_or_close(self) -> None:
         try:
             await self._recheck()
-        except Exception:  # no handler to fail here: close, and the client reconnects
+        except Exception:  # the database, most likely: close, and the client reconnects
             logger.exception("stream: re-checking a socket's credential failed")
             self._forget()
             await self.close(code=CLOSE_SERVER_ERROR)
@@ -256,6 +256,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- what the client sends ---------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.ended:
+            return  # closing
         if text_data is None or _too_big(text_data):
             await self.close(code=CLOSE_BAD_MESSAGE)
             return
@@ -265,8 +267,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self._error("Messages are JSON objects.")
             return
         kind = message.get("type") if isinstance(message, dict) else None
-        if self.ended:
-            return  # closing
         if self.credential is None:
             token = message.get("token") if kind == "auth" else None
             if not isinstance(token, str) or not token or not token.isascii():
@@ -332,7 +332,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return events.CUSTOMER
 
     async def stream_access_changed(self, message) -> None:
-        await self._recheck()
+        await self._recheck_or_close()
 
     async def stream_session_ended(self, message) -> None:
         async with self._lock:

@@ -429,6 +429,26 @@ def test_events_queued_before_a_tenant_was_lost_are_dropped(world):
     run(scenario)
 
 
+def test_recheck_that_fails_closes_1011_instead_of_crashing(world, monkeypatch):
+    """The database gone while a socket re-checks: a clean close the client reconnects after
+    (portal.js backs off), its timers and groups cleaned up; not a consumer crash."""
+    token = issue_token(world.viewer)
+
+    async def failing_check(credential):
+        raise ConnectionError("database unreachable")
+
+    async def scenario():
+        socket = await token_socket(token)
+        try:
+            monkeypatch.setattr(consumers, "_check", failing_check)
+            await database_sync_to_async(events.entitlements_changed)(world.viewer.pk)
+            assert await closed_with(socket) == consumers.CLOSE_SERVER_ERROR
+        finally:
+            await hang_up(socket)  # re-raises if the consumer had crashed
+
+    run(scenario)
+
+
 # --- through a real daphne ------------------------------------------------------------------------
 @pytest.mark.services
 @pytest.mark.slow
