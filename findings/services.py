@@ -378,11 +378,18 @@ def _assets_for(tenant_id: int, hosts: list, now: datetime) -> dict[str, Asset]:
             Q(identifier__in=list(by_identifier)) | Q(ip__in=list(ips)) | Q(fqdn__in=list(fqdns))
         )
     )
+    # Looked up by name, not by a scan of the known assets for every host (a chunk of a
+    # thousand hosts made that a million comparisons).
+    known_by: dict[str, dict[str, Asset]] = {"identifier": {}, "ip": {}, "fqdn": {}}
+    for asset in known:
+        for name, index in known_by.items():
+            if getattr(asset, name):
+                index.setdefault(getattr(asset, name), asset)
     found: dict[str, Asset] = {}
     for identifier, host in by_identifier.items():
-        match = next((a for a in known if a.identifier == identifier), None)
-        match = match or next((a for a in known if host.ip and a.ip == host.ip), None)
-        match = match or next((a for a in known if host.fqdn and a.fqdn == host.fqdn), None)
+        match = known_by["identifier"].get(identifier)
+        match = match or (known_by["ip"].get(host.ip) if host.ip else None)
+        match = match or (known_by["fqdn"].get(host.fqdn) if host.fqdn else None)
         if match is not None:
             found[identifier] = match
     missing = [h for i, h in by_identifier.items() if i not in found]

@@ -100,8 +100,8 @@ def parse(data: bytes) -> Parsed:
                 host_error = str(exc)
             try:
                 host_end = parse_time(tags.get("HOST_END"))
-            except RecordError as exc:
-                host_error = str(exc)
+            except RecordError:  # an unreadable scan time: when the scanner saw it is unknown
+                host_end = None
         else:
             yield _item(index, item, host, host_name, host_error, host_end)
             index += 1

@@ -150,3 +150,19 @@ def test_hostile_text_is_stored_safely():
     )
     (record,) = importers.parse("nuclei", data)
     assert record.title == "abc"
+
+
+def test_a_hosts_unreadable_end_time_leaves_its_items_without_a_time():
+    """Before, the error escaped the parser and the whole import failed on "an unexpected
+    error"."""
+    data = (
+        b'<NessusClientData_v2><Report><ReportHost name="10.0.0.1"><HostProperties>'
+        b'<tag name="HOST_END">0001-01-01T00:00:00+01:00</tag></HostProperties>'
+        b'<ReportItem port="0" severity="1" pluginID="1" pluginName="x"/></ReportHost>'
+        b'<ReportHost name="10.0.0.2"><HostProperties/>'
+        b'<ReportItem port="0" severity="1" pluginID="2" pluginName="y"/></ReportHost>'
+        b"</Report></NessusClientData_v2>"
+    )
+    first, second = importers.parse("nessus", data)
+    assert (first.plugin_id, first.seen_at) == ("1", None)
+    assert second.plugin_id == "2"
