@@ -9,6 +9,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .auth import token_scopes
+from .services import ROLE_SCOPES
 
 READ, WRITE, ADMIN = "read", "write", "admin"
 
@@ -32,15 +33,21 @@ def required_scope(view, request) -> str:
 
 
 class InsufficientScope(PermissionDenied):
-    """403 `insufficient_scope`: the caller's role may do this, the token it sent may not."""
+    """403 `insufficient_scope`: the token sent lacks the scope the action needs (whatever the
+    caller's role would allow)."""
 
     error_code = "insufficient_scope"
 
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, *, role_has_it: bool = True) -> None:
         # The same words for every object (another tenant's or a missing one alike).
+        advice = (
+            f"Use a token created with the '{scope}' scope, or sign in to the portal."
+            if role_has_it
+            else "No token of your role can have it; sign in to the portal for what your role "
+            "may do."
+        )
         super().__init__(
-            f"This token lacks the '{scope}' scope, which this request needs. Use a token "
-            f"created with the '{scope}' scope, or sign in to the portal."
+            f"This token lacks the '{scope}' scope, which this request needs. {advice}"
         )
         self.extra = {"required_scope": scope}
 
@@ -59,7 +66,9 @@ class HasTokenScope(BasePermission):
             return True
         needed = required_scope(view, request)
         if needed not in scopes:
-            raise InsufficientScope(needed)
+            access = getattr(view, "access", None)
+            role = (access.staff_role or access.customer_role) if access is not None else ""
+            raise InsufficientScope(needed, role_has_it=needed in ROLE_SCOPES.get(role, ()))
         return True
 
 

@@ -136,3 +136,13 @@ def test_existing_tokens_with_the_intake_scope_stay_readable(api, two_tenants):
     token.refresh_from_db()
     assert token.scopes == ["admin", "read"]
     assert client.get("/api/v1/me/").status_code == 200
+
+
+def test_the_refusal_says_when_no_token_of_the_role_could_have_the_scope(api, two_tenants):
+    analyst = api(two_tenants["analyst_a"])  # analysts' tokens: read and write at most
+    body = analyst.post("/api/v1/sla/policies/", {}, format="json").json()
+    assert body["error"] == "insufficient_scope" and body["required_scope"] == "admin"
+    assert "No token of your role can have it" in body["detail"]
+    admin = api(two_tenants["a_admin"], scopes=["read"])
+    body = admin.post("/api/v1/tenants/tenant-a/contacts/", {}, format="json").json()
+    assert "Use a token created with the 'admin' scope" in body["detail"]
