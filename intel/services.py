@@ -25,6 +25,7 @@ from django.utils import timezone
 from alerts import services as alert_services
 from alerts.models import SEVERITY_RANK, Alert, Incident, IncidentEvent, Visibility
 from tenants.access import Access
+from tenants.jobs import enqueue
 from tenants.models import StaffRole, Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
 
@@ -277,14 +278,8 @@ def import_create(
         created_by=actor,
     )
     import_id, scope = str(record.pk), tenant_id
-    transaction.on_commit(lambda: _enqueue_import(import_id, scope))
+    enqueue("intel.tasks.run_import", import_id, scope)
     return record
-
-
-def _enqueue_import(import_id: str, tenant_id: int | None) -> None:
-    from .tasks import run_import
-
-    run_import.delay(import_id, tenant_id)
 
 
 def _json_defaults(defaults: dict) -> dict:
@@ -483,14 +478,8 @@ def retro_hunt_start(
         created_by=actor,
     )
     hunt_id = str(hunt.pk)
-    transaction.on_commit(lambda: _enqueue_hunt(hunt_id, tenant_id))
+    enqueue("intel.tasks.run_retro_hunt", hunt_id, tenant_id)
     return hunt
-
-
-def _enqueue_hunt(hunt_id: str, tenant_id: int | None) -> None:
-    from .tasks import run_retro_hunt
-
-    run_retro_hunt.delay(hunt_id, tenant_id)
 
 
 def _hunts(tenant_id: int | None):
@@ -684,9 +673,9 @@ def resume_stalled(now: datetime | None = None) -> int:
             pk__in=[pk for pk, _ in hunts]
         ).update(progress_at=now)
     for pk, tenant_id in imports:
-        transaction.on_commit(lambda pk=str(pk), t=tenant_id: _enqueue_import(pk, t))
+        enqueue("intel.tasks.run_import", str(pk), tenant_id)
     for pk, tenant_id in hunts:
-        transaction.on_commit(lambda pk=str(pk), t=tenant_id: _enqueue_hunt(pk, t))
+        enqueue("intel.tasks.run_retro_hunt", str(pk), tenant_id)
     return len(imports) + len(hunts)
 
 

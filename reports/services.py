@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from tenants import audit, mail
+from tenants.jobs import enqueue
 from tenants.models import Contact, Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
 from tenants.text import single_line
@@ -140,12 +141,10 @@ def _enqueue(tenant_id: int, report_id) -> None:
     """Generation, after the current transaction commits: a Celery task or, in the embedded
     mode (no worker), a thread beside the server or scheduler, so that the page answers at
     once and shows the progress, and the scheduler's SLA sweep never waits for a report."""
-    from .tasks import generate_report
-
     if settings.CELERY_TASK_ALWAYS_EAGER and settings.REPORTS_BACKGROUND_THREAD:
         transaction.on_commit(lambda: _generate_in_thread(tenant_id, report_id))
     else:
-        generate_report.delay_on_commit(tenant_id, str(report_id))
+        enqueue("reports.tasks.generate_report", tenant_id, str(report_id))
 
 
 def _generate_in_thread(tenant_id: int, report_id) -> None:
@@ -244,8 +243,6 @@ def report_generate(tenant_id: int, report_id) -> bool:
         logger.exception("report %s of tenant %s failed at %r", report_id, tenant_id, step)
         _fail(tenant_id, report_id, step, exc)
         return False
-    from .tasks import email_report
-
     with tenant_scope([tenant_id]):
         finished = (
             _load(tenant_id, report_id)
@@ -265,7 +262,7 @@ def report_generate(tenant_id: int, report_id) -> bool:
             )
         )
         if finished and report.email_contacts:
-            email_report.delay_on_commit(tenant_id, str(report_id))
+            enqueue("reports.tasks.email_report", tenant_id, str(report_id))
     return bool(finished)
 
 

@@ -16,6 +16,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
 from . import audit, events
 from .access import access_for
+from .jobs import enqueue
 from .mail import subject as mail_subject
 from .models import ApiToken, Membership, StaffRole, Tenant, User
 
@@ -178,9 +179,7 @@ def member_add(
         data={"username": username, "role": role},
     )
     if not password:
-        from .tasks import send_set_password_link
-
-        send_set_password_link.delay_on_commit(tenant.pk, str(membership.pk))
+        enqueue("tenants.tasks.send_set_password_link", tenant.pk, str(membership.pk))
     return membership
 
 

@@ -78,7 +78,7 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
     application role (row-level security applies to it, as in production)."""
     from django.test.utils import setup_databases, teardown_databases
 
-    from mssp.db import owner_connection
+    from tenants.db import owner_connection
 
     with django_db_blocker.unblock():
         with owner_connection():

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
 
-from mssp.db import ensure_app_role, owner_connection
+from tenants.db import ensure_app_role, owner_connection
 
 
 class Command(DjangoMigrate):
