@@ -25,11 +25,16 @@ narrows to the operations whose label contains it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -48,15 +53,24 @@ from schemathesis.specs.openapi.checks import (
 
 from alerts.models import IntakeSource, SourceKind
 from tenants import audit
-from tenants.models import ApiToken, Membership, Tenant, User
+from tenants.models import ApiToken, Tenant, User
 from tenants.rls import rls_bypass, tenant_related_models
 from tests.factories import issue_token
 from tests.test_isolation_matrix import world  # noqa: F401  (the two populated tenants)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
-EXAMPLES = int(os.environ.get("MSSP_FUZZ_EXAMPLES", "6"))
-ONLY = os.environ.get("MSSP_FUZZ_ONLY", "")
+# NDJSON intake bodies go on the wire as the text they are.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+
+# Per operation: EXAMPLES generated requests (valid and invalid). An operation with an id in
+# its path gets GENERATED_WITH_IDS of those (a generated id names nothing: 404) and, for each
+# real row (one of the caller's tenant, one of the other's), one valid and one invalid request.
+EXAMPLES = int(os.environ.get("MSSP_FUZZ_EXAMPLES", "5"))
+GENERATED_WITH_IDS = max(1, EXAMPLES // 2)
+INTAKE_EXAMPLES = EXAMPLES * 4  # schema-generated bodies, then as many generic-format batches
+SAMPLES = Path(__file__).parent / "intake" / "samples"
+ONLY = os.environ.get("MSSP_FUZZ_ONLY", "")  # local runs: only operations whose label has it
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -157,25 +171,24 @@ def tenant_identifiers(tenant: Tenant, also: tuple[User, ...] = ()) -> set[str]:
     return {value for value in found if len(value) >= 6}
 
 
-def leaks(text: str, forbidden: set[str], request_text: str) -> list[str]:
-    """The other tenant's identifiers in `text`, except those the request itself sent."""
-    found = []
-    for value in forbidden:
-        if value in request_text:
-            continue
-        if re.search(rf"(?<![\w-]){re.escape(value)}(?![\w])", text):
-            found.append(value)
-    return sorted(found)
+def identifier_pattern(values: set[str]) -> re.Pattern:
+    """Any of `values` as a whole token (B's "user1" is not A's "user12")."""
+    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w])")
+
+
+def found_in(text: str, pattern: re.Pattern, request_text: str) -> set[str]:
+    """The identifiers of `pattern` in an answer, except those the request itself sent."""
+    return {value for value in pattern.findall(text) if value not in request_text}
 
 
 # --- real path parameters -------------------------------------------------------------------
-def real_path_parameters(operation, w) -> list[dict[str, str]]:
-    """Path parameters naming real rows: the first two of each tenant (the caller's and the
-    other's), under each tenant's slug for the nested routes."""
+def real_path_parameters(operation, w, mine: str, other: str) -> list[dict[str, str]]:
+    """Path parameters naming real rows: one of the caller's tenant and one of the other's
+    (under the caller's slug and under the other's for the nested routes)."""
     names = {p.name for p in operation.path_parameters}
-    slugs = [w["a"].slug, w["b"].slug]
     if names == {"slug"}:
-        return [{"slug": slug} for slug in slugs]
+        return [{"slug": w[mine].slug}, {"slug": w[other].slug}]
     if "id" not in names:
         return []  # the intake's {source}: an enum the generator covers
     probe = operation.path.replace("{tenant_slug}", "x").replace("{id}", str(uuid.uuid4()))
@@ -191,78 +204,94 @@ def real_path_parameters(operation, w) -> list[dict[str, str]]:
             manager.dangerously_unscoped("fuzz")
             if hasattr(manager, "dangerously_unscoped")
             else manager.all()
-        )
-        if any(f.name == "tenant" for f in model._meta.fields):
-            ids = [
-                str(pk)
-                for tenant in (w["a"], w["b"])
-                for pk in rows.filter(tenant=tenant).order_by("pk").values_list("pk", flat=True)[:2]
-            ]
-        else:  # a caller's own rows (tokens, saved hunts) or MSSP staff
-            ids = [str(pk) for pk in rows.order_by("pk").values_list("pk", flat=True)[:4]]
+        ).order_by("pk")
+        if not any(f.name == "tenant" for f in model._meta.fields):
+            # the caller's own rows or nobody's: tokens, saved hunts, MSSP staff
+            return [{"id": str(pk)} for pk in rows.values_list("pk", flat=True)[:2]]
+        own = [str(pk) for pk in rows.filter(tenant=w[mine]).values_list("pk", flat=True)[:1]]
+        theirs = [str(pk) for pk in rows.filter(tenant=w[other]).values_list("pk", flat=True)[:1]]
     if "tenant_slug" in names:
-        return [{"tenant_slug": slug, "id": pk} for pk in ids for slug in slugs]
-    return [{"id": pk} for pk in ids]
+        return [{"tenant_slug": w[mine].slug, "id": pk} for pk in own + theirs] + [
+            {"tenant_slug": w[other].slug, "id": pk} for pk in theirs
+        ]
+    return [{"id": pk} for pk in own + theirs]
 
 
 # --- the run --------------------------------------------------------------------------------
 @dataclass
 class Caller:
     name: str
-    headers_for: object  # (case) -> dict of headers
-    forbidden: set[str]
+    headers_for: Callable[[schemathesis.Case], dict[str, str]]
+    own: set[str]  # its own tenant's identifiers: answers that name them reached real rows
+    other: set[str]  # the other tenant's: never in an answer
     failures: list[str] = field(default_factory=list)
+    own_seen: set[str] = field(default_factory=set)
+    statuses: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.own_pattern = identifier_pattern(self.own)
+        self.other_pattern = identifier_pattern(self.other)
 
 
 def fuzz_operation(operation, caller: Caller, app: InProcessWSGI, real: list[dict]) -> None:
-    modes = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
-    strategies = [operation.as_strategy(generation_mode=mode) for mode in modes]
-    if real:
-        strategies += [
-            st.sampled_from(real).flatmap(
-                lambda params, mode=mode: operation.as_strategy(
-                    generation_mode=mode, path_parameters=params
-                )
-            )
-            for mode in modes
-        ]
+    """Generated requests, then one valid and one invalid request for each real row, each
+    batch its own derandomized Hypothesis search."""
+    modes = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
+    batches = [
+        (
+            st.one_of(operation.as_strategy(generation_mode=mode) for mode in modes),
+            GENERATED_WITH_IDS if real else EXAMPLES,
+        )
+    ]
+    for params in real:
+        for mode in modes:
+            batches.append((operation.as_strategy(generation_mode=mode, path_parameters=params), 1))
+    for strategy, examples in batches:
+        explore(strategy, examples, lambda case: call_and_check(operation, case, caller, app))
 
+
+def explore(strategy, examples: int, test) -> None:
     @settings(
-        max_examples=EXAMPLES * (2 if real else 1),
-        derandomize=True,
+        max_examples=examples,
+        derandomize=True,  # the same requests on every run
         database=None,
         deadline=None,
-        phases=[Phase.generate],
+        phases=[Phase.generate],  # no shrinking: a failure is reported as found
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=st.one_of(strategies))
+    @given(case=strategy)
     def run(case) -> None:
-        app.exceptions.clear()
-        with transaction.atomic():
-            try:
-                response = case.call(app=app, headers=caller.headers_for(case))
-                problems = []
-                try:
-                    case.validate_response(response, checks=CHECKS)
-                except schemathesis.errors.FailureGroup as failed:  # every failed check
-                    problems.append(str(failed))
-                request = response.request
-                request_text = (request.url or "") + str(request.body or "")
-                leaked = leaks(
-                    response.content.decode("utf-8", "replace"), caller.forbidden, request_text
-                )
-                if leaked:
-                    problems.append(f"the other tenant's identifiers in the answer: {leaked}")
-                if problems:
-                    caller.failures.append(
-                        f"{operation.label} as {caller.name}: {response.status_code}\n"
-                        + "\n".join(problems)
-                        + ("\n" + "\n".join(app.exceptions) if app.exceptions else "")
-                    )
-            finally:
-                transaction.set_rollback(True)
+        test(case)
 
     run()
+
+
+def call_and_check(operation, case, caller: Caller, app: InProcessWSGI) -> None:
+    app.exceptions.clear()
+    with transaction.atomic():  # every request meets the same data
+        try:
+            response = case.call(app=app, headers=caller.headers_for(case))
+            problems = []
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except schemathesis.errors.FailureGroup as failed:  # every failed check
+                problems.append(str(failed))
+            request = response.request
+            request_text = (request.url or "") + str(request.body or "")
+            text = response.content.decode("utf-8", "replace")
+            leaked = found_in(text, caller.other_pattern, request_text)
+            if leaked:
+                problems.append(f"the other tenant's identifiers in the answer: {leaked}")
+            caller.own_seen |= found_in(text, caller.own_pattern, request_text)
+            caller.statuses[response.status_code // 100 * 100] += 1
+            if problems:
+                caller.failures.append(
+                    f"{operation.label} as {caller.name}: {response.status_code}\n"
+                    + "\n".join(problems)
+                    + ("\n" + "\n".join(app.exceptions) if app.exceptions else "")
+                )
+        finally:
+            transaction.set_rollback(True)
 
 
 def report(caller: Caller) -> str:
@@ -279,34 +308,75 @@ def report(caller: Caller) -> str:
 
 
 CALLERS = {
-    # caller -> whose identifiers it must never see
-    "a_admin": "b",
-    "b_responder": "a",
-    "analyst_a": "b",
+    # caller -> (its tenant, the other tenant)
+    "a_admin": ("a", "b"),
+    "b_responder": ("b", "a"),
+    "analyst_a": ("a", "b"),
 }
 
 
 @pytest.mark.parametrize("caller_name", list(CALLERS))
 def test_api_answers_as_documented_and_never_the_other_tenant(caller_name, world, api_schema):  # noqa: F811
-    other = CALLERS[caller_name]
+    mine, other = CALLERS[caller_name]
     with rls_bypass("test fixture"):
         world["a_audit"] = audit.record("test.event", tenant=world["a"], summary="A's secret event")
-    forbidden = tenant_identifiers(
-        world[other], also=(world[f"analyst_{other}"], world[f"{other}_saved_hunt"].owner)
-    )
+    people = {key: (world[f"analyst_{key}"],) for key in ("a", "b")}
     token = issue_token(world[caller_name])
     caller = Caller(
-        caller_name, lambda case: {"Authorization": f"Bearer {token}"}, forbidden=forbidden
+        caller_name,
+        lambda case: {"Authorization": f"Bearer {token}"},
+        own=tenant_identifiers(world[mine]),
+        other=tenant_identifiers(world[other], also=people[other]),
     )
+    # "Nothing of B" proves something only if B has things to leak.
+    assert {str(world[f"{other}_incident"].pk), str(world[f"{other}_finding"].pk)} <= caller.other
     with InProcessWSGI() as app:
         for operation in operations(api_schema, intake=False):
-            fuzz_operation(operation, caller, app, real_path_parameters(operation, world))
+            real = real_path_parameters(operation, world, mine, other)
+            fuzz_operation(operation, caller, app, real)
     if caller.failures:
         pytest.fail(report(caller), pytrace=False)
+    # ... and the fuzzer reached the caller's own rows, not only refusals.
+    assert str(world[f"{mine}_incident"].pk) in caller.own_seen, caller.statuses
+    assert caller.statuses[200] >= 100, caller.statuses
+
+
+def generic_batches() -> st.SearchStrategy[list[dict]]:
+    """Batches in the portal's own format whose every field is generated: required fields
+    valid (so the records reach the pipeline), the optional ones anything of roughly their
+    kind (text, times that are and are not ISO 8601, observables of any type and value)."""
+    from alerts.intake.base import OBSERVABLE_TYPES, SEVERITIES
+
+    text = st.text(max_size=40)
+    json_leaf = st.none() | st.booleans() | st.integers() | text
+    record = st.fixed_dictionaries(
+        {"title": st.text(min_size=1, max_size=80), "severity": st.sampled_from(SEVERITIES)},
+        optional={
+            "description": text,
+            "category": text,
+            "source_ref": text | st.integers(),
+            "fingerprint": text,
+            "observed_at": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat) | text,
+            "observables": st.lists(
+                st.fixed_dictionaries({"type": st.sampled_from(OBSERVABLE_TYPES), "value": text}),
+                max_size=3,
+            ),
+            "mitre": st.lists(text, max_size=3),
+            "tags": st.lists(text, max_size=3),
+            "raw": st.recursive(
+                json_leaf,
+                lambda inner: st.lists(inner) | st.dictionaries(text, inner),
+                max_leaves=5,
+            ),
+        },
+    )
+    return st.lists(record, min_size=1, max_size=3)
 
 
 def test_intake_answers_as_documented(world, api_schema):  # noqa: F811
-    """Tenant A's intake keys, one source of each kind: the key that fits the path's kind."""
+    """Tenant A's intake keys, one source of each kind, sent with the key that fits the path:
+    bodies generated from the schema; generic-format batches with every field generated; and
+    each source's real samples (tests/intake/samples), which must be accepted."""
     keys = {}
     with rls_bypass("test fixture"):
         for kind in SourceKind.values:
@@ -318,22 +388,46 @@ def test_intake_answers_as_documented(world, api_schema):  # noqa: F811
         lambda case: {
             "Authorization": f"Bearer {keys.get(case.path_parameters.get('source'), 'nokey')}"
         },
-        forbidden=tenant_identifiers(world["b"], also=(world["analyst_b"],)),
+        own=tenant_identifiers(world["a"]),
+        other=tenant_identifiers(world["b"], also=(world["analyst_b"],)),
     )
+    if not operations(api_schema, intake=True):
+        pytest.skip("MSSP_FUZZ_ONLY names no intake operation")
+    (operation,) = operations(api_schema, intake=True)
+    check = lambda case: call_and_check(operation, case, caller, app)  # noqa: E731
     with InProcessWSGI() as app:
-        for operation in operations(api_schema, intake=True):
-            fuzz_operation(operation, caller, app, [])
+        modes = schemathesis.GenerationMode
+        explore(
+            st.one_of(operation.as_strategy(generation_mode=m) for m in modes),
+            INTAKE_EXAMPLES,
+            check,
+        )
+        generic = {"path_parameters": {"source": "generic"}, "media_type": "application/json"}
+        explore(
+            generic_batches().flatmap(lambda batch: operation.as_strategy(body=batch, **generic)),
+            INTAKE_EXAMPLES,
+            check,
+        )
+        accepted_before = caller.statuses[200]
+        for sample in sorted(SAMPLES.iterdir()):
+            kind = sample.name.split("_")[0]
+            media_type = {".json": "application/json", ".ndjson": "application/x-ndjson"}.get(
+                sample.suffix, "text/plain"
+            )
+            body = (
+                json.loads(sample.read_text()) if sample.suffix == ".json" else sample.read_text()
+            )
+            check(
+                api_schema.make_case(
+                    operation=operation,
+                    path_parameters={"source": kind},
+                    body=body,
+                    media_type=media_type,
+                )
+            )
     if caller.failures:
         pytest.fail(report(caller), pytrace=False)
-
-
-def test_membership_of_the_callers_is_as_assumed(world):  # noqa: F811
-    """The fuzz callers are who the module says: A's admin, B's responder, A's analyst."""
-    with rls_bypass("test"):
-        assert Membership.objects.for_tenant(world["a"]).get(user=world["a_admin"]).role == "admin"
-        assert (
-            Membership.objects.for_tenant(world["b"]).get(user=world["b_responder"]).role
-            == "responder"
-        )
-    assert world["analyst_a"].has_perm("tenants.work_tenant", world["a"])
-    assert not world["analyst_a"].has_perm("tenants.work_tenant", world["b"])
+    # the real samples (but the one deliberately broken CEF file) were accepted
+    assert caller.statuses[200] - accepted_before >= len(list(SAMPLES.iterdir())) - 1, (
+        caller.statuses
+    )

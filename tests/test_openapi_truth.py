@@ -89,6 +89,30 @@ def test_an_sla_summary_with_no_clock_met_is_as_documented(world, api, api_schem
     assert_documented(api_schema, "GET", "/api/v1/sla/summary/", response)
 
 
+@pytest.mark.parametrize(
+    ("caller", "template", "row"),
+    [
+        ("a_admin", "/api/v1/incidents/{id}/comments/", "a_incident"),
+        ("a_admin", "/api/v1/incidents/{id}/timeline/", "a_incident"),
+        ("a_admin", "/api/v1/incidents/{id}/containment/", "a_incident"),
+        ("a_admin", "/api/v1/findings/{id}/timeline/", "a_finding"),
+        ("analyst_a", "/api/v1/hunts/{id}/runs/", "a_saved_hunt"),
+    ],
+)
+def test_an_objects_own_lists_are_plain_lists_as_documented(
+    world,  # noqa: F811
+    api,
+    api_schema,
+    caller,
+    template,
+    row,
+):
+    """These answer a plain JSON array; the schema said a cursor page ({"results": ...})."""
+    response = api(world[caller]).get(template.replace("{id}", str(world[row].pk)))
+    assert response.status_code == 200 and isinstance(response.json(), list)
+    assert_documented(api_schema, "GET", template, response)
+
+
 # Read-only fields that are null for some rows (no such user, team or tenant: a global
 # indicator, a scheduled report, a worker's import), found null by the fuzzer or declared
 # alike (`default=None`) beside one it found; the schema said plain string.

@@ -153,7 +153,7 @@ class HuntViewSet(
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=HuntRunSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # a plain list
     def runs(self, request, pk=None):
         runs = list(self.get_object().runs.select_related("run_by")[:50])
         context = {"mine": viewer_slugs(self.access)}

@@ -268,7 +268,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     @extend_schema(
         methods=["POST"], request=CommentCreateSerializer, responses={201: CommentSerializer}
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)  # a plain list
     def comments(self, request, pk=None):
         incident = self.get_object()
         if request.method == "GET":
@@ -294,7 +294,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         return Response(CommentSerializer(comment).data, status=201)
 
     @extend_schema(responses=TimelineEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # a plain list
     def timeline(self, request, pk=None):
         incident = self.get_object()
         entries = (
@@ -310,7 +310,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     @extend_schema(
         methods=["POST"], request=ContainmentSerializer, responses={201: ContainmentSerializer}
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)  # a plain list
     def containment(self, request, pk=None):
         if request.method == "GET":
             incident = self.get_object()

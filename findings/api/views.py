@@ -203,7 +203,7 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         )
 
     @extend_schema(request=None, responses=FindingEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # a plain list
     def timeline(self, request, pk=None):
         finding = self.get_object()
         entries = (
