@@ -232,6 +232,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # Embedded mode only (`make run` sets it for daphne): a requested report is generated in a
 # thread beside the server, so its page shows the progress instead of waiting for it.
 REPORTS_BACKGROUND_THREAD = env_bool("REPORTS_BACKGROUND_THREAD", False)
+# Embedded mode: notifications (mail, webhooks) are sent on a delivery thread of their own, so
+# that a slow receiver never holds up the SLA sweep that fired them (sla.delivery_thread).
+NOTIFICATIONS_BACKGROUND_THREAD = env_bool("NOTIFICATIONS_BACKGROUND_THREAD", True)
 # A task is acknowledged only once it has run; a worker that dies hands it back to the broker.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -401,6 +404,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Seconds for each exchange with the mail server: an unanswering one cannot hold a delivery.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH") or None
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "soc@mssp.example")
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")

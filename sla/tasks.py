@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from . import escalation, heartbeat, services
 
@@ -15,7 +16,14 @@ def sweep_clocks() -> tuple[int, int]:
 
 @shared_task(ignore_result=True)
 def deliver_notifications() -> int:
-    """After each firing's commit, and every 10 s (beat) for retries and lost tasks."""
+    """After each firing's commit, and every 10 s (beat) for retries and lost tasks. In the
+    embedded mode this runs on the thread that enqueued it (the sweep's): it only wakes the
+    delivery thread, which sends."""
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.NOTIFICATIONS_BACKGROUND_THREAD:
+        from .delivery_thread import nudge
+
+        nudge()
+        return 0
     from .notify import deliver_due
 
     return deliver_due()

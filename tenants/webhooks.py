@@ -145,7 +145,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
             ) as response:
                 return response.status  # the body is never read: the status is the answer
     except httpcore.TimeoutException:
-        raise DeliveryFailed(f"{parsed.host} did not answer within {DEADLINE:g} s") from None
+        raise DeliveryFailed(f"{parsed.host} did not answer in time") from None
     except (httpcore.NetworkError, httpcore.ProtocolError, ssl.SSLError, OSError) as exc:
         raise DeliveryFailed(f"{parsed.host}: {exc or type(exc).__name__}") from None
 

@@ -17,6 +17,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, te
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The test process runs tasks in-process; tests of the real worker start one (tests/live.py).
 CELERY_TASK_ALWAYS_EAGER = True
+# ... and deliver notifications at once, on the test's thread (tests of the embedded mode's
+# delivery thread turn it on).
+NOTIFICATIONS_BACKGROUND_THREAD = False
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # This run's own test database (tests.services.claim_slot), beside any other run's.
 if os.environ.get("MSSP_TEST_SLOT"):

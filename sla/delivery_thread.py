@@ -1,0 +1,67 @@
+"""The embedded mode's notification worker. Without a broker, Celery runs a task on the
+thread that enqueued it, which for deliveries is the SLA sweep's (after its commit): a
+customer's webhook that takes its time, or a slow mail server, stalled the sweep, and with it
+the scheduler's heartbeat. Here deliveries run on threads of their own (SENDERS of them, so
+one slow receiver does not hold up everyone else's notices either), woken by the
+deliver_notifications task: the thread that fired never waits for a receiver. With a broker,
+workers on the `notifications` queue do this instead.
+
+Each delivery is bounded (tenants.webhooks.DEADLINE, EMAIL_TIMEOUT); rows are claimed in the
+table (sla.notify), so the delivery threads of the server and of the scheduler never send the
+same row twice, and one that dies mid-send leaves the row to be taken up again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from django.db import connections
+
+logger = logging.getLogger("mssp.notify")
+SENDERS = 4  # deliveries at once
+
+_lock = threading.Lock()
+_wake = threading.Event()  # work may be due
+_idle = threading.Event()  # nothing asked for is left undone
+_idle.set()
+_thread: threading.Thread | None = None
+
+
+def nudge() -> None:
+    """Have the delivery thread send what is due (starting it if need be); returns at once."""
+    global _thread
+    with _lock:
+        _idle.clear()
+        _wake.set()
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="notification-delivery", daemon=True)
+            _thread.start()
+
+
+def wait_idle(timeout: float | None = None) -> bool:
+    """Wait until every nudge so far has been acted on; False if `timeout` passed first."""
+    return _idle.wait(timeout)
+
+
+def _run() -> None:
+    with ThreadPoolExecutor(SENDERS, thread_name_prefix="notification-sender") as senders:
+        while True:
+            _wake.wait()
+            _wake.clear()
+            wait([senders.submit(_send_what_is_due) for _ in range(SENDERS)])
+            with _lock:
+                if not _wake.is_set():
+                    _idle.set()
+
+
+def _send_what_is_due() -> None:
+    from .notify import DELIVERY_BATCH, deliver_batch
+
+    try:
+        while deliver_batch()[0] == DELIVERY_BATCH:  # a full batch: there may be more
+            pass
+    except Exception:  # the next nudge (at the latest the 10-second beat) tries again
+        logger.exception("notification delivery failed")
+    finally:
+        connections.close_all()  # this thread's own connections
