@@ -20,7 +20,7 @@ from tenants import consumers, events
 from tests.factories import MembershipFactory, TenantFactory, issue_token
 from tests.test_stream import WAIT, closed_with, open_socket, publish, token_socket
 
-pytestmark = pytest.mark.django_db(transaction=True)
+sockets_db = pytest.mark.django_db(transaction=True)  # a token, and a consumer that reads it
 
 
 @pytest.fixture
@@ -72,6 +72,7 @@ HOSTILE_RESUME_IDS = [
 ]
 
 
+@sockets_db
 def test_hostile_resume_ids_get_an_error_and_the_socket_stays_open(token):
     async def scenario():
         socket = await token_socket(token)
@@ -89,6 +90,7 @@ def test_hostile_resume_ids_get_an_error_and_the_socket_stays_open(token):
     run(scenario)
 
 
+@sockets_db
 def test_resume_ids_at_the_edges_of_the_syntax_are_answered(token):
     """Well-formed but useless ids: too old (reload), from the future or the largest id Redis
     allows (nothing to send)."""
@@ -112,6 +114,7 @@ def test_resume_ids_at_the_edges_of_the_syntax_are_answered(token):
     run(scenario)
 
 
+@sockets_db
 def test_resume_still_delivers_what_was_missed(token):
     from tenants.models import Tenant
 
@@ -132,6 +135,7 @@ def test_resume_still_delivers_what_was_missed(token):
     run(scenario)
 
 
+@sockets_db
 def test_resume_with_the_event_log_unreachable_answers_reload(token, monkeypatch):
     class Unreachable:
         def since(self, tenant_ids, after):
@@ -166,6 +170,7 @@ def test_missed_events_never_passes_a_malformed_id_to_the_log(monkeypatch):
 
 
 @pytest.mark.services("redis")
+@sockets_db
 def test_redis_log_error_replies_are_not_iterated(token):
     """XRANGE answers an error for an exclusive start at the very last id: since() must not
     iterate it as if it were entries."""
@@ -177,6 +182,7 @@ def test_redis_log_error_replies_are_not_iterated(token):
     assert events.event_log().since([tenant.pk], f"{top}-{top}") in ([], None)
 
 
+@sockets_db
 def test_deeply_nested_json_gets_an_error(token):
     async def scenario():
         socket = await token_socket(token)
@@ -194,6 +200,7 @@ def test_deeply_nested_json_gets_an_error(token):
     run(scenario)
 
 
+@sockets_db
 def test_auth_token_that_is_not_encodable_closes_4401():
     async def scenario():
         socket = await open_socket()
@@ -206,6 +213,7 @@ def test_auth_token_that_is_not_encodable_closes_4401():
     run(scenario)
 
 
+@sockets_db
 def test_message_size_is_counted_in_bytes(token):
     """MAX_MESSAGE_BYTES is bytes: 4096 characters of a 3-byte script are 12 KiB."""
     too_big = json.dumps({"type": "ping", "pad": "€" * 2000}, ensure_ascii=False)
@@ -256,6 +264,7 @@ frames = st.one_of(
 )
 
 
+@sockets_db
 @settings(
     max_examples=150,
     deadline=None,

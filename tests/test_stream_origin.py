@@ -12,16 +12,12 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from mssp.asgi import application
-from tests.factories import MembershipFactory, TenantFactory
-from tests.test_stream import WAIT, session_cookie
+from tests.test_stream import WAIT
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def cookie():
-    """A logged-in victim's browser."""
-    return session_cookie(MembershipFactory(tenant=TenantFactory(), role="viewer").user)
+# The origin is checked before the session and the consumer reads nothing (no cookie; a
+# logged-in victim's cookie: tests/test_stream.py). Only channels' connection upkeep may
+# touch the database, so the cheap, non-transactional mark is enough.
+pytestmark = pytest.mark.django_db
 
 
 def handshake(headers, scheme: str | None = None) -> bool:
@@ -38,8 +34,8 @@ def handshake(headers, scheme: str | None = None) -> bool:
     return async_to_sync(attempt)()
 
 
-def headers_for(host: str | None, origin: str | None, cookie) -> list[tuple[bytes, bytes]]:
-    headers = [cookie]
+def headers_for(host: str | None, origin: str | None) -> list[tuple[bytes, bytes]]:
+    headers = []
     if host is not None:
         headers.append((b"host", host.encode()))
     if origin is not None:
@@ -57,8 +53,8 @@ def headers_for(host: str | None, origin: str | None, cookie) -> list[tuple[byte
         ("LocalHost:8000", "http://localhost:8000"),  # host names are case-insensitive
     ],
 )
-def test_own_origin_is_accepted(cookie, host, origin):
-    assert handshake(headers_for(host, origin, cookie))
+def test_own_origin_is_accepted(host, origin):
+    assert handshake(headers_for(host, origin))
 
 
 @pytest.mark.parametrize(
@@ -83,35 +79,35 @@ def test_own_origin_is_accepted(cookie, host, origin):
         (None, "http://testserver"),
     ],
 )
-def test_other_origins_are_refused(cookie, host, origin):
-    assert not handshake(headers_for(host, origin, cookie))
+def test_other_origins_are_refused(host, origin):
+    assert not handshake(headers_for(host, origin))
 
 
-def test_repeated_origin_header_is_refused(cookie):
-    headers = headers_for("testserver", "http://testserver", cookie)
+def test_repeated_origin_header_is_refused():
+    headers = headers_for("testserver", "http://testserver")
     assert not handshake([*headers, (b"origin", b"http://evil.example")])
 
 
-def test_secure_socket_needs_the_https_origin(cookie):
-    assert handshake(headers_for("testserver", "https://testserver", cookie), scheme="wss")
-    assert not handshake(headers_for("testserver", "http://testserver", cookie), scheme="wss")
+def test_secure_socket_needs_the_https_origin():
+    assert handshake(headers_for("testserver", "https://testserver"), scheme="wss")
+    assert not handshake(headers_for("testserver", "http://testserver"), scheme="wss")
 
 
-def test_behind_tls_proxy_the_forwarded_scheme_counts(cookie, settings):
+def test_behind_tls_proxy_the_forwarded_scheme_counts(settings):
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     forwarded = (b"x-forwarded-proto", b"https")
-    assert handshake([*headers_for("testserver", "https://testserver", cookie), forwarded])
-    assert not handshake([*headers_for("testserver", "http://testserver", cookie), forwarded])
+    assert handshake([*headers_for("testserver", "https://testserver"), forwarded])
+    assert not handshake([*headers_for("testserver", "http://testserver"), forwarded])
     # Without the setting, the header is anyone's to send and means nothing.
     settings.SECURE_PROXY_SSL_HEADER = None
-    assert not handshake([*headers_for("testserver", "https://testserver", cookie), forwarded])
+    assert not handshake([*headers_for("testserver", "https://testserver"), forwarded])
 
 
-def test_csrf_trusted_origins_are_accepted_exactly(cookie, settings):
+def test_csrf_trusted_origins_are_accepted_exactly(settings):
     settings.ALLOWED_HOSTS = ["portal.internal", "testserver"]
     settings.CSRF_TRUSTED_ORIGINS = ["https://portal.example.com", "https://*.example.org"]
     for origin in ("https://portal.example.com", "https://example.org", "https://a.example.org"):
-        assert handshake(headers_for("portal.internal", origin, cookie)), origin
+        assert handshake(headers_for("portal.internal", origin)), origin
     for origin in (
         "http://portal.example.com",  # scheme
         "https://portal.example.com:8443",  # port
@@ -120,4 +116,4 @@ def test_csrf_trusted_origins_are_accepted_exactly(cookie, settings):
         "https://evil-example.org",
         "https://example.org.evil.example",
     ):
-        assert not handshake(headers_for("portal.internal", origin, cookie)), origin
+        assert not handshake(headers_for("portal.internal", origin)), origin
