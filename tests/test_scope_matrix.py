@@ -234,3 +234,20 @@ def test_a_token_needs_the_routes_scope(route, method, scope, two_tenants):
     status, body = send(two_tenants, route, method, frozenset({scope}))
     assert status < 500, (status, body)
     assert body.get("error") != "insufficient_scope", (status, body)
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_states_each_operations_scope():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    stated = {}
+    for route, method, scope in CASES:
+        operation = schema["paths"]["/" + route.id.replace("{pk}", "{id}")][method.lower()]
+        stated[(route.id, method)] = (operation.get("x-required-scope"), scope)
+        assert f"Token scope: `{scope}`." in operation["description"]
+    wrong = {case: found for case, found in stated.items() if found[0] != found[1]}
+    assert not wrong, wrong
+    for route_id in NO_TOKEN_ROUTES:
+        for operation in schema["paths"]["/" + route_id].values():
+            assert "x-required-scope" not in operation

@@ -1,6 +1,13 @@
-"""OpenAPI descriptions of the portal's own authentication classes (drf-spectacular)."""
+"""OpenAPI descriptions of the portal's own authentication classes and of the token scope each
+operation needs (drf-spectacular)."""
+
+from types import SimpleNamespace
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+
+from ..auth import BearerTokenAuthentication
+from ..permissions import required_scope
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -26,3 +33,20 @@ class PortalSessionScheme(OpenApiAuthenticationExtension):
             "name": "sessionid",
             "description": "The portal's session (pages calling the API); needs CSRF.",
         }
+
+
+class ScopedAutoSchema(AutoSchema):
+    """Each operation a token may call names the scope it needs (tenants.permissions):
+    `x-required-scope`, and a line of its description."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None or BearerTokenAuthentication not in getattr(
+            self.view, "authentication_classes", ()
+        ):
+            return operation  # the token exchange, intake (a source's key): no user token
+        scope = required_scope(self.view, SimpleNamespace(method=method.upper()))
+        operation["x-required-scope"] = scope
+        line = f"Token scope: `{scope}`."
+        operation["description"] = f"{operation.get('description', '')}\n\n{line}".strip()
+        return operation
