@@ -41,6 +41,7 @@ from .models import (
 )
 
 LAST_SEEN_RESOLUTION = timedelta(seconds=30)
+EVENT_SUMMARY_MAX = IncidentEvent._meta.get_field("summary").max_length
 
 
 @dataclass
@@ -109,7 +110,8 @@ def _resolve(source: IntakeSource, alert: NormalizedAlert, now: datetime) -> str
             tenant_id=source.tenant_id,
             incident_id=incident_id,
             kind="alert_resolved",
-            summary=f"Source reports resolved: {alert.title}",
+            # a title may be as long as the column: the summary is cut to fit it
+            summary=f"Source reports resolved: {alert.title}"[:EVENT_SUMMARY_MAX],
             data={"alert": str(alert_id)},
         )
     return str(alert_id)
