@@ -126,7 +126,9 @@ class TokenCreateForm(SerializerForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiToken.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Grant only what the script needs.",
+        help_text="Read: look; write: work (incidents, escalations, findings, rules); admin: "
+        "administration (members, intake sources, contacts, webhooks, policies, the audit log, "
+        "API tokens). Grant only what the script needs.",
     )
     expires_in_days = forms.IntegerField(
         label="Expires in (days)",
