@@ -248,3 +248,36 @@ def test_an_import_does_not_close_what_another_import_running_at_the_same_time_s
     body = staff.get(f"{IMPORTS}{one}/").json()
     assert (body["status"], body["closed_count"]) == ("done", 0)
     assert {f.status for f in findings_of(two_tenants["a"]).values()} == {"open"}
+
+
+def test_the_finding_page_shows_a_claim_and_offers_its_verdict_to_staff_only(
+    api, client, two_tenants, django_capture_on_commit_callbacks
+):
+    imported(
+        api(two_tenants["analyst_a"]),
+        django_capture_on_commit_callbacks,
+        "scan.nessus",
+        tenant="tenant-a",
+    )
+    log4j = findings_of(two_tenants["a"])["156032"]
+    client.force_login(two_tenants["a_responder"])
+    response = client.post(f"/findings/{log4j.pk}/act/", {"action": "mark-remediated"}, follow=True)
+    assert "awaiting verification by the MSSP" in response.content.decode()
+    page = client.get(f"/findings/{log4j.pk}/").content.decode()
+    assert "awaiting verification by the MSSP" in page and "Mark remediated" not in page
+    assert "Verify remediation" not in page and "Not remediated" not in page
+    refused = client.post(
+        f"/findings/{log4j.pk}/act/", {"action": "reject-remediation", "reason": "mine"}
+    )
+    assert refused.status_code == 403
+    client.force_login(two_tenants["analyst_a"])
+    page = client.get(f"/findings/{log4j.pk}/").content.decode()
+    assert "Verify remediation" in page and "Not remediated" in page
+    response = client.post(
+        f"/findings/{log4j.pk}/act/",
+        {"action": "reject-remediation", "reason": "the banner still shows 2.14"},
+        follow=True,
+    )
+    assert "Remediation not confirmed" in response.content.decode()
+    log4j = findings_of(two_tenants["a"])["156032"]
+    assert (log4j.status, log4j.awaits_verification) == ("open", False)

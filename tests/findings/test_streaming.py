@@ -295,3 +295,4 @@ def test_the_worker_reads_the_file_outside_any_transaction(monkeypatch, settings
     with tenant_scope([tenant.pk]):
         scan = ScanImport.objects.for_tenant(tenant).get(pk=scan.pk)
     assert (scan.status, scan.created_count) == ("done", 5)
+    assert bytes(scan.content) == b""  # the file is not kept once imported
