@@ -38,8 +38,8 @@ from .models import Notification, SlaClock
 logger = logging.getLogger("mssp.notify")
 DELIVERY_BATCH = 50  # notifications one delivery task sends at most
 # A claimed row is due again after this long if its worker never records the outcome (it
-# died mid-send). Longer than any one delivery takes (webhooks.DEADLINE, EMAIL_TIMEOUT).
-CLAIM_LEASE = timedelta(seconds=60)
+# died mid-send): longer than a delivery takes (webhooks.DEADLINE, EMAIL_TIMEOUT a step).
+CLAIM_LEASE = timedelta(seconds=30)
 KEY_MAX = Notification._meta.get_field("key").max_length
 SUBJECT_MAX = Notification._meta.get_field("subject").max_length
 
