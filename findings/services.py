@@ -496,6 +496,15 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
             updated_at=now,
         )
         if before is not None:
+            if not scan.verifies_remediation:
+                # A customer's scan neither moves a finding to another engagement (out of the
+                # reach of the MSSP's rescans of its own) nor lowers its severity (which would
+                # loosen its remediation target); raising it is taken.
+                finding.engagement_id = before.engagement_id
+                if finding.severity_rank < before.severity_rank:
+                    finding.severity, finding.severity_rank = before.severity, before.severity_rank
+                    finding.cvss_score = before.cvss_score
+                    finding.cvss_vector = before.cvss_vector
             finding.pk = before.pk
             finding.last_seen = max(finding.last_seen, before.last_seen)
             finding.status = before.status
@@ -516,7 +525,7 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
                 finding.remediated_at = finding.remediated_by_id = None
                 finding.verified_at = finding.verified_by_id = None
                 reopened.append((finding, before))
-            if before.severity != record.severity:
+            if before.severity != finding.severity:
                 rerated.append((finding, before.severity))
         objects.append(finding)
     Finding.objects.bulk_create(

@@ -281,3 +281,40 @@ def test_the_finding_page_shows_a_claim_and_offers_its_verdict_to_staff_only(
     assert "Remediation not confirmed" in response.content.decode()
     log4j = findings_of(two_tenants["a"])["156032"]
     assert (log4j.status, log4j.awaits_verification) == ("open", False)
+
+
+LOG4J_AS_LOW = b"""<?xml version="1.0" ?>
+<NessusClientData_v2><Report name="our own scan">
+<ReportHost name="192.0.2.10"><HostProperties><tag name="host-ip">192.0.2.10</tag>
+</HostProperties>
+<ReportItem port="443" svc_name="www" protocol="tcp" severity="1" pluginID="156032"
+ pluginName="Apache Log4j Remote Code Execution (Log4Shell)">
+<cvss3_base_score>2.0</cvss3_base_score></ReportItem>
+</ReportHost></Report></NessusClientData_v2>
+"""
+
+
+def test_a_customers_upload_neither_lowers_a_findings_severity_nor_moves_its_engagement(
+    api, two_tenants, django_capture_on_commit_callbacks
+):
+    """Lowering Log4Shell to low would have moved its remediation target from 7 days to 120;
+    filing it under the customer's own engagement would have put it out of the reach of the
+    MSSP's rescans of theirs."""
+    capture = django_capture_on_commit_callbacks
+    staff = api(two_tenants["analyst_a"])
+    engagement = staff.post(
+        "/api/v1/findings/engagements/", {"name": "MSSP scan", "tenant": "tenant-a"}, format="json"
+    ).json()["id"]
+    imported(staff, capture, "scan.nessus", tenant="tenant-a", engagement=engagement)
+    customer = api(two_tenants["a_admin"])
+    own = customer.post("/api/v1/findings/engagements/", {"name": "Ours"}, format="json").json()
+    customer_scan(customer, capture, LOG4J_AS_LOW, engagement=own["id"])
+    log4j = findings_of(two_tenants["a"])["156032"]
+    assert (log4j.severity, str(log4j.cvss_score)) == ("critical", "10.0")
+    assert log4j.clock.target_days == 7
+    assert str(log4j.engagement_id) == engagement
+    assert "severity_changed" not in events_of(log4j)
+    # The MSSP's own scan re-rates as it finds.
+    imported_content(staff, capture, "ours.nessus", LOG4J_AS_LOW, tenant="tenant-a")
+    log4j = findings_of(two_tenants["a"])["156032"]
+    assert (log4j.severity, log4j.clock.target_days) == ("low", 120)
