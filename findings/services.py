@@ -454,6 +454,28 @@ UPSERT_FIELDS = [
 ]
 
 
+# What imports read of the findings they update or close: their state, not their texts
+# (description, solution and evidence run to 20,000 characters each).
+_WORKFLOW_FIELDS = (
+    "id",
+    "tenant_id",
+    "engagement_id",
+    "title",
+    "severity",
+    "severity_rank",
+    "cvss_score",
+    "cvss_vector",
+    "status",
+    "last_seen",
+    "remediated_at",
+    "remediated_by_id",
+    "verified_at",
+    "verified_by_id",
+    "remediation_claimed_at",
+    "remediation_claimed_by_id",
+)
+
+
 def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) -> None:
     """One INSERT ... ON CONFLICT (tenant, dedup_key) DO UPDATE for the chunk: the unique
     constraint decides what is new, never a lookup. Existing rows are read (locked) first only
@@ -465,6 +487,7 @@ def _upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) ->
         .select_for_update()
         .filter(dedup_key__in=list(rows))
         .order_by("dedup_key")  # one lock order for concurrent imports: no deadlock
+        .only(*_WORKFLOW_FIELDS, "dedup_key")  # the chunk's records carry the texts
     }
     objects, reopened, rerated, refuted = [], [], [], []
     for key, (record, asset) in sorted(rows.items()):
@@ -663,6 +686,7 @@ def _close_missing(scan: ScanImport, now: datetime) -> None:
         .exclude(last_import_id__in=beside)
         .select_for_update()
         .order_by("pk")
+        .only(*_WORKFLOW_FIELDS)  # not their texts: a rescan may close thousands
     )
     timeline, audits = [], []
     actor = scan.requested_by
