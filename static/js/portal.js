@@ -40,11 +40,11 @@
     document.body.dispatchEvent(new CustomEvent("portal:event", { detail: msg }));
   }
 
-  function setStatus(online) {
+  function setStatus(online, text) {
     var el = document.querySelector("[data-live-status]");
     if (!el) return;
     el.hidden = false;
-    el.textContent = online ? "Live" : "Reconnecting…";
+    el.textContent = text || (online ? "Live" : "Reconnecting…");
     el.classList.toggle("offline", !online);
   }
 
@@ -68,7 +68,9 @@
     };
     socket.onclose = function (e) {
       document.body.removeAttribute("data-live-ready");
-      if (e.code === 4401) { setStatus(false); return; }  // logged out: do not hammer
+      // The session or token ended (logout, password change, expiry): no reconnecting, and
+      // say so, since "Reconnecting…" would never become true.
+      if (e.code === 4401) { setStatus(false, "Signed out: reload to sign in"); return; }
       setStatus(false);
       setTimeout(function () { connect(path, Math.min(delay * 2, 30000)); }, delay);
     };

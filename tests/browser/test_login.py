@@ -144,3 +144,17 @@ def test_live_stream_connects_and_delivers_the_tenants_events(
     event = wait_for_stream_event(page, "alert.created", id=alert_id)
     assert event["tenant"] == personas["a"].slug
     screenshot(page, "live")
+
+
+def test_logging_out_in_another_tab_ends_the_live_stream_and_says_so(personas, page_as, screenshot):
+    """The socket closes with 4401 when its session ends; the page stops reconnecting and
+    says it is signed out rather than "Reconnecting…" forever."""
+    page = page_as(personas["a_viewer"])
+    wait_live(page)
+    other = page.context.new_page()
+    other.goto(page.url)
+    log_out(other)
+    status = page.locator("[data-live-status]")
+    status.filter(has_text="Signed out").wait_for(timeout=10_000)
+    assert page.get_attribute("body", "data-live-ready") is None
+    screenshot(page, "signed-out-elsewhere")
