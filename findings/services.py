@@ -249,7 +249,7 @@ def import_run(tenant_id: int, import_id: str) -> bool:
                     _finish(scan, now)
                 else:
                     scan.save()
-    except importers.FileRefused as exc:  # the check read it to its end; a changed parser
+    except importers.FileRefused as exc:  # not expected: the check read the same file whole
         _fail(tenant_id, import_id, str(exc))
     return False
 
