@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tenants import mail, webhooks
+from tenants.jobs import enqueue
 from tenants.models import Contact, Webhook
 from tenants.rls import rls_bypass
 from tenants.text import single_line
@@ -126,10 +127,8 @@ def queue_for_notices(notices: list[tuple], event_type: str) -> int:
         ]
     if rows:
         bulk.insert(Notification, rows, ignore_conflicts=True)
-        from .tasks import deliver_notifications
-
         for _ in range(-(-len(rows) // DELIVERY_BATCH)):
-            deliver_notifications.delay_on_commit()
+            enqueue("sla.tasks.deliver_notifications")
     return len(rows)
 
 
@@ -171,9 +170,7 @@ def queue_for_escalation(esc, event_type: str, emails: list[str]) -> int:
     ]
     if rows:
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        from .tasks import deliver_notifications
-
-        deliver_notifications.delay_on_commit()
+        enqueue("sla.tasks.deliver_notifications")
     return len(rows)
 
 
