@@ -267,31 +267,35 @@ def explore(strategy, examples: int, test) -> None:
 
 
 def call_and_check(operation, case, caller: Caller, app: InProcessWSGI) -> None:
-    app.exceptions.clear()
     with transaction.atomic():  # every request meets the same data
         try:
-            response = case.call(app=app, headers=caller.headers_for(case))
-            problems = []
-            try:
-                case.validate_response(response, checks=CHECKS)
-            except schemathesis.errors.FailureGroup as failed:  # every failed check
-                problems.append(str(failed))
-            request = response.request
-            request_text = (request.url or "") + str(request.body or "")
-            text = response.content.decode("utf-8", "replace")
-            leaked = found_in(text, caller.other_pattern, request_text)
-            if leaked:
-                problems.append(f"the other tenant's identifiers in the answer: {leaked}")
-            caller.own_seen |= found_in(text, caller.own_pattern, request_text)
-            caller.statuses[response.status_code // 100 * 100] += 1
-            if problems:
-                caller.failures.append(
-                    f"{operation.label} as {caller.name}: {response.status_code}\n"
-                    + "\n".join(problems)
-                    + ("\n" + "\n".join(app.exceptions) if app.exceptions else "")
-                )
+            app.exceptions.clear()
+            check(case, case.call(app=app, headers=caller.headers_for(case)), caller, app)
         finally:
             transaction.set_rollback(True)
+
+
+def check(case, response, caller: Caller, app: InProcessWSGI) -> None:
+    """Record what is wrong with one answer: the schema checks, and the other tenant in it."""
+    problems = []
+    try:
+        case.validate_response(response, checks=CHECKS)
+    except schemathesis.errors.FailureGroup as failed:  # every failed check
+        problems.append(str(failed))
+    request = response.request
+    request_text = (request.url or "") + str(request.body or "")
+    text = response.content.decode("utf-8", "replace")
+    leaked = found_in(text, caller.other_pattern, request_text)
+    if leaked:
+        problems.append(f"the other tenant's identifiers in the answer: {leaked}")
+    caller.own_seen |= found_in(text, caller.own_pattern, request_text)
+    caller.statuses[response.status_code // 100 * 100] += 1
+    if problems:
+        caller.failures.append(
+            f"{case.operation.label} as {caller.name}: {response.status_code}\n"
+            + "\n".join(problems)
+            + ("\n" + "\n".join(app.exceptions) if app.exceptions else "")
+        )
 
 
 def report(caller: Caller) -> str:
@@ -338,7 +342,7 @@ def test_api_answers_as_documented_and_never_the_other_tenant(caller_name, world
         pytest.fail(report(caller), pytrace=False)
     # ... and the fuzzer reached the caller's own rows, not only refusals.
     assert str(world[f"{mine}_incident"].pk) in caller.own_seen, caller.statuses
-    assert caller.statuses[200] >= 100, caller.statuses
+    assert caller.statuses[200] >= 40, caller.statuses  # about 100-160 as of writing
 
 
 def generic_batches() -> st.SearchStrategy[list[dict]]:
@@ -431,3 +435,55 @@ def test_intake_answers_as_documented(world, api_schema):  # noqa: F811
     assert caller.statuses[200] - accepted_before >= len(list(SAMPLES.iterdir())) - 1, (
         caller.statuses
     )
+
+
+STATEFUL_SCENARIOS = EXAMPLES * 4
+
+
+@pytest.mark.parametrize("caller_name", ["a_admin", "analyst_a"])
+def test_api_sequences_answer_as_documented(caller_name, world, api_schema):  # noqa: F811
+    """Stateful: sequences of calls that feed one answer into the next request (an incident
+    from the list, then acknowledged, commented, escalated; a contact created, then read,
+    changed and deleted ...), along the links schemathesis infers between operations (the
+    schema itself declares none). Each sequence runs in its own rolled-back savepoint."""
+    mine, other = CALLERS[caller_name]
+    token = issue_token(world[caller_name])
+    caller = Caller(
+        caller_name,
+        lambda case: {"Authorization": f"Bearer {token}"},
+        own=tenant_identifiers(world[mine]),
+        other=tenant_identifiers(world[other], also=(world[f"analyst_{other}"],)),
+    )
+    app = InProcessWSGI()
+
+    class Sequences(api_schema.include(path_regex="^/api/v1/(?!intake/)").as_state_machine()):
+        def setup(self) -> None:
+            self.savepoint = transaction.atomic()
+            self.savepoint.__enter__()
+
+        def teardown(self) -> None:
+            transaction.set_rollback(True)
+            self.savepoint.__exit__(None, None, None)
+
+        def get_call_kwargs(self, case) -> dict:
+            app.exceptions.clear()
+            return {"app": app, "headers": caller.headers_for(case)}
+
+        def validate_response(self, response, case, **kwargs) -> None:
+            check(case, response, caller, app)
+
+    with app:
+        Sequences.run(
+            settings=settings(
+                max_examples=STATEFUL_SCENARIOS,
+                stateful_step_count=8,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    if caller.failures:
+        pytest.fail(report(caller), pytrace=False)
+    assert caller.statuses[200] >= 1, caller.statuses

@@ -191,3 +191,27 @@ def test_query_parameters_that_make_no_sense_are_4xx_or_ignored(api, two_tenants
             assert response.status_code < 500, (url + query, response.content[:200])
             if response.status_code >= 400:
                 assert_clean_4xx(response, url + query)
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        # PostgreSQL refuses offsets beyond ±15:59 that Python accepts: taken in UTC instead
+        ("/api/v1/queue/?until=2026-01-17T13:47:11.6-20:50", 200),
+        ("/api/v1/alerts/?since=2026-01-17T13:47:11%2B20:50", 200),
+        ("/api/v1/audit/?at__gte=2026-01-17T13:47:11-23:59", 200),
+        ("/api/v1/reports/?until=2026-01-17T13:47:11-20:50", 200),
+        ("/api/v1/sla/summary/?from=2025-01-17T13:47:11-20:50", 200),
+        # no such moment in UTC: before year 1 or after year 9999
+        ("/api/v1/incidents/?since=0001-01-01T00:00:00%2B05:00", 400),
+        ("/api/v1/audit/?at__lt=9999-12-31T23:00:00-05:00", 400),
+        ("/api/v1/sla/summary/?to=0001-01-01T00:00:00%2B01:00", 400),
+    ],
+)
+def test_date_times_with_any_offset_are_taken_in_utc(api, two_tenants, url, status):
+    """?until=...-20:50 was a 500 on PostgreSQL (time zone displacement out of range), found
+    by tests/test_api_fuzz.py; a moment outside the calendar in UTC overflowed."""
+    response = api(two_tenants["mssp_admin"]).get(url)
+    assert response.status_code == status, response.content[:300]
+    if status == 400:
+        assert_clean_4xx(response, url)

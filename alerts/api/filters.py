@@ -6,6 +6,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
+from tenants.api.filters import UTCDateTimeFilter
+
 from ..models import OPEN_STATUSES, Alert, Incident, IncidentStatus, Severity, SourceKind
 
 
@@ -20,8 +22,8 @@ class AlertFilter(django_filters.FilterSet):
     source = django_filters.UUIDFilter(field_name="source_id")
     source_kind = django_filters.ChoiceFilter(field_name="source__kind", choices=SourceKind.choices)
     incident = django_filters.UUIDFilter(field_name="incident_id")
-    since = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    since = UTCDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    until = UTCDateTimeFilter(field_name="received_at", lookup_expr="lt")
     q = django_filters.CharFilter(
         method="text", max_length=200, help_text="Text in the title or rule."
     )
@@ -44,8 +46,8 @@ class IncidentFilter(django_filters.FilterSet):
     owner = django_filters.CharFilter(
         method="owned_by", max_length=150, help_text="A username, 'me' or 'none'."
     )
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = django_filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=200)
 
     class Meta:

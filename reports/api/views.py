@@ -25,6 +25,7 @@ from rest_framework.response import Response
 
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.errors import Conflict
+from tenants.api.filters import UTCDateTimeFilter, to_utc
 from tenants.models import Tenant
 
 from .. import services
@@ -127,6 +128,11 @@ def parse_moment(value: str, name: str) -> date | datetime:
         raise ValidationError(
             {name: "A date (2026-11-01) or an ISO 8601 date-time (2026-11-01T00:00:00Z)."}
         )
+    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
+        try:  # an offset PostgreSQL refuses (-20:50), or beyond the calendar in UTC
+            return to_utc(parsed)
+        except ValueError as exc:
+            raise ValidationError({name: str(exc)}) from None
     return parsed
 
 
@@ -158,10 +164,10 @@ class ReportFilter(django_filters.FilterSet):
     tenant = django_filters.CharFilter(field_name="tenant__slug", max_length=63)
     status = django_filters.ChoiceFilter(choices=Report.Status.choices)
     kind = django_filters.ChoiceFilter(choices=Report.Kind.choices)
-    since = django_filters.IsoDateTimeFilter(
+    since = UTCDateTimeFilter(
         field_name="period_start", lookup_expr="gte", help_text="Periods starting at or after."
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = UTCDateTimeFilter(
         field_name="period_end", lookup_expr="lte", help_text="Periods ending at or before."
     )
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from tenants import audit
 from tenants.api.base import ScopedGenericAPIView, TenantScopedViewSet
+from tenants.api.filters import to_utc
 from tenants.models import Tenant
 from tenants.permissions import ADMIN_TO_CHANGE
 
@@ -186,4 +187,7 @@ class SlaSummaryView(ScopedGenericAPIView):
             parsed = None
         if parsed is None:
             raise ValidationError({name: "An ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z."})
-        return parsed if parsed.tzinfo else timezone.make_aware(parsed, timezone.utc)
+        try:  # an offset PostgreSQL refuses (-20:50), or beyond the calendar in UTC
+            return to_utc(parsed)
+        except ValueError as exc:
+            raise ValidationError({name: str(exc)}) from None

@@ -24,6 +24,7 @@ from .base import (
     TenantScopedViewSet,
 )
 from .errors import error_response
+from .filters import AuditEventFilter
 from .serializers import (
     AuditEventSerializer,
     ContactSerializer,
@@ -380,11 +381,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     include_mssp_rows = True
     required_scope = ADMIN
     cursor_ordering = "-id"
-    filterset_fields = {
-        "action": ["exact", "startswith"],
-        "at": ["gte", "lt"],
-        "actor_name": ["exact"],
-    }
+    filterset_class = AuditEventFilter  # ?at__gte= / ?at__lt= in UTC (tenants.api.filters)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
