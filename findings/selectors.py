@@ -10,8 +10,8 @@ from django.utils import timezone
 from tenants.access import Access
 from tenants.models import Membership
 
+from .assets import asset_names, open_incident_ids_on_assets
 from .models import OPEN_FINDING_STATUSES, Asset, Finding, FindingStatus, Scanner
-from .services import asset_names, open_incident_ids_on_assets
 
 S = FindingStatus
 CUSTOMER_WORKERS = (Membership.Role.RESPONDER, Membership.Role.ADMIN)

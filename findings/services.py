@@ -28,23 +28,24 @@ import hashlib
 import logging
 import threading
 import zoneinfo
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import OperationalError, connection, connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from alerts.models import SEVERITY_RANK, Alert, Incident, IncidentEvent
 from sla.models import ClockState
 from tenants import audit, events
+from tenants.jobs import enqueue
 from tenants.models import AuditEvent, Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
 
 from . import clocks, importers
+from .assets import _names_hit, asset_names, open_incident_ids_on_assets
 from .models import (
     OPEN_FINDING_STATUSES,
     Asset,
@@ -151,18 +152,13 @@ def enqueue_import(tenant_id: int, import_id) -> None:
     if _embedded_thread():
         transaction.on_commit(lambda: _import_in_thread(tenant_id, str(import_id)))
     else:
-        from .tasks import run_import
-
-        run_import.delay_on_commit(tenant_id, str(import_id))
+        enqueue("findings.tasks.run_import", tenant_id, str(import_id))
 
 
 def _import_in_thread(tenant_id: int, import_id: str) -> None:
     def run() -> None:
-        from .tasks import run_import
-
         try:
-            while run_import(tenant_id, import_id):
-                pass
+            import_run_or_fail(tenant_id, import_id)
         except Exception:  # the import stays running; resume_stalled_imports takes it up
             logger.exception(
                 "import %s of tenant %s: background thread failed", import_id, tenant_id
@@ -1237,43 +1233,6 @@ def _overdue_critical(tenant_id: int):
     )
 
 
-def asset_names(assets: Iterable[Asset]) -> dict[tuple[str, str], Asset]:
-    """(observable type, value) -> asset, for matching alert observables."""
-    found = {}
-    for asset in assets:
-        if asset.ip:
-            found[("ip", asset.ip)] = asset
-        for name in (asset.hostname, asset.fqdn):
-            if name:
-                found[("hostname", name)] = asset
-                found[("domain", name)] = asset
-        kind = "ip" if asset.ip == asset.identifier else "hostname"
-        found.setdefault((kind, asset.identifier), asset)
-    return found
-
-
-def open_incident_ids_on_assets(tenant_id: int, assets: list[Asset]) -> set:
-    """The open incidents of this tenant whose alerts' observables name these assets. On
-    PostgreSQL the alerts are found by JSON containment; elsewhere (the embedded mode's
-    SQLite) the open incidents' alerts are read and matched here."""
-    names = asset_names(assets)
-    if not names:
-        return set()
-    alerts = Alert.objects.for_tenant(tenant_id).filter(
-        incident__status__in=_open_incident_statuses(), incident__isnull=False
-    )
-    if connection.vendor == "postgresql":
-        match = Q()
-        for kind, value in names:
-            match |= Q(observables__contains=[{"type": kind, "value": value}])
-        alerts = alerts.filter(match)
-    incident_ids = set()
-    for incident_id, observables in alerts.values_list("incident_id", "observables").iterator():
-        if _names_hit(observables, names):
-            incident_ids.add(incident_id)
-    return incident_ids
-
-
 def raise_incidents_on_assets(tenant_id: int, asset_ids: set) -> int:
     """Raise the open incidents of this tenant whose observables name these assets."""
     assets = list(Asset.objects.for_tenant(tenant_id).filter(pk__in=list(asset_ids)))
@@ -1294,19 +1253,6 @@ def incidents_opened(sender, tenant_id, incident_ids, at, details=None, **kwargs
         if _names_hit(observables, names):
             hits.add(incident_id)
     _raise(tenant_id, hits)
-
-
-def _names_hit(observables, names) -> bool:
-    for item in observables or []:
-        if isinstance(item, dict) and (item.get("type"), item.get("value")) in names:
-            return True
-    return False
-
-
-def _open_incident_statuses() -> list[str]:
-    from alerts.models import OPEN_STATUSES
-
-    return [s.value for s in OPEN_STATUSES]
 
 
 def _raise(tenant_id: int, incident_ids: set) -> int:
