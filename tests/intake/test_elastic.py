@@ -5,9 +5,7 @@ Pure unit tests: no database."""
 
 from __future__ import annotations
 
-import copy
 import json
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from alerts.intake.base import (
     RecordError,
     default_fingerprint,
 )
+from tests.intake import fuzz
 
 SAMPLES = Path(__file__).parent / "samples"
 ALL_SAMPLES = sorted(path.name for path in SAMPLES.glob("elastic_*.json"))
@@ -386,141 +385,70 @@ def test_bad_records_are_rejected_with_a_reason(record, message):
 
 # --- fuzzing: nothing but RecordError escapes ------------------------------------------------
 
-ODD_VALUES = [
-    None,
-    True,
-    0,
-    -1,
-    10**30,
-    -(10**30),
-    10**5000,  # str() of it raises ValueError (int_max_str_digits)
-    1.5e300,
-    "",
-    " ",
-    "-",
-    "x",
-    "T1059",
-    "::1",
-    "9" * 64,
-    [],
-    {},
-    [None],
-    [{}],
-    [[]],
-    {"x": []},
-    {"id": {}},
-]
+ODD_VALUES = [*fuzz.ODD_SCALARS, "T1059", "::1", "9" * 64, *fuzz.ODD_CONTAINERS, {"id": {}}]
 
-
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict | list):
-        for key, child in node.items() if isinstance(node, dict) else enumerate(node):
-            yield from _paths(child, (*prefix, key))
-
-
-def _replaced(document, path, value):
-    if not path:
-        return copy.deepcopy(value)
-    result = copy.deepcopy(document)
-    node = result
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = copy.deepcopy(value)
-    return result
-
-
-def _parse_or_reject(record):
-    try:
-        alert = elastic.parse(record)
-    except RecordError as exc:
-        assert str(exc)
-        return None
-    assert isinstance(alert, NormalizedAlert)
-    return alert
+WORDS = fuzz.vocabulary(
+    [
+        "kibana.alert.rule.name",
+        "kibana.alert.uuid",
+        "kibana.alert.severity",
+        "kibana.alert.risk_score",
+        "kibana.alert.rule.threat",
+        "kibana.alert.original_time",
+        "kibana.alert.building_block_type",
+        "kibana",
+        "alert",
+        "rule",
+        "name",
+        "threat",
+        "technique",
+        "subtechnique",
+        "tactic",
+        "id",
+        "signal",
+        "host",
+        "ip",
+        "source",
+        "user",
+        "email",
+        "attachments",
+        "file",
+        "hash",
+        "sha256",
+        "_source",
+        "_id",
+        "fields",
+        "@timestamp",
+        "tags",
+    ],
+    ODD_VALUES,
+    ["high", "T1059.001", "10.0.0.1", "2024-03-12T09:12:41Z", "attack.t1003"],
+)
 
 
 @pytest.mark.parametrize("name", ALL_SAMPLES)
 def test_every_field_replaced_by_an_odd_value_is_parsed_or_rejected(name):
     for document in documents(name):
-        for path in list(_paths(document)):
-            for value in ODD_VALUES:
-                _parse_or_reject(_replaced(document, path, value))
+        fuzz.every_field_replaced(elastic.parse, document, ODD_VALUES)
 
 
-_VOCABULARY = [
-    "kibana.alert.rule.name",
-    "kibana.alert.uuid",
-    "kibana.alert.severity",
-    "kibana.alert.risk_score",
-    "kibana.alert.rule.threat",
-    "kibana.alert.original_time",
-    "kibana.alert.building_block_type",
-    "kibana",
-    "alert",
-    "rule",
-    "name",
-    "threat",
-    "technique",
-    "subtechnique",
-    "tactic",
-    "id",
-    "signal",
-    "host",
-    "ip",
-    "source",
-    "user",
-    "email",
-    "attachments",
-    "file",
-    "hash",
-    "sha256",
-    "_source",
-    "_id",
-    "fields",
-    "@timestamp",
-    "tags",
-]
-_LEAVES = [
-    *ODD_VALUES,
-    float("nan"),
-    float("inf"),
-    "é\u202e",
-    *["high", "T1059.001", "10.0.0.1", "2024-03-12T09:12:41Z", "attack.t1003"],
-]
-
-
-def _random_json(rng: random.Random, depth: int = 0):
-    roll = rng.random()
-    if depth > 4 or roll < 0.4:
-        return copy.deepcopy(rng.choice(_LEAVES))
-    if roll < 0.65:
-        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    keys = [*_VOCABULARY, "", "x", "."]
-    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 6))}
-
-
-def _mutated(rng: random.Random, document):
-    """A sample with a few of its nodes replaced by random JSON."""
-    for _ in range(rng.randint(1, 3)):
-        path = rng.choice(list(_paths(document)))
-        document = _replaced(document, path, _random_json(rng, depth=2))
-    return document
+def _opened(rng, record) -> list:
+    """The records elastic.records finds in the random JSON, sent as a body."""
+    try:
+        return elastic.records(json.dumps(record).encode(), "application/json")
+    except (BodyError, ValueError):  # NaN, infinities and huge numbers are not JSON
+        return []
 
 
 def test_arbitrary_json_is_opened_and_parsed_or_rejected():
-    rng = random.Random(20240312)  # deterministic: a failure reproduces
-    for _ in range(1500):
-        record = _random_json(rng)
-        _parse_or_reject(record)
-        try:
-            batch = elastic.records(json.dumps(record).encode(), "application/json")
-        except (BodyError, ValueError):  # NaN, infinities and huge numbers are not JSON
-            batch = []
-        for document in batch:
-            _parse_or_reject(document)
-        for document in documents(rng.choice(ALL_SAMPLES)):
-            _parse_or_reject(_mutated(rng, document))
+    fuzz.arbitrary_json(
+        elastic.parse,
+        WORDS,
+        [documents(name) for name in ALL_SAMPLES],
+        seed=20240312,
+        rounds=1500,
+        wrapped=_opened,
+    )
 
 
 def test_every_sample_is_observed_in_aware_utc():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from alerts.intake import splunk
 from alerts.intake.base import DEFAULT_CONTENT_TYPES, BodyError, NormalizedAlert, RecordError
+from tests.intake import fuzz
 
 SAMPLES = Path(__file__).parent / "samples"
 ALL_SAMPLES = sorted(path.name for path in SAMPLES.glob("splunk_*.json"))
@@ -301,125 +301,56 @@ def test_bad_records_are_rejected_with_a_reason(record, message):
 
 # --- fuzzing: nothing but RecordError escapes ------------------------------------------------
 
-ODD_VALUES = [
-    None,
-    True,
-    0,
-    -1,
-    10**30,
-    -(10**30),
-    10**5000,  # str() of it raises ValueError (int_max_str_digits)
-    1.5e300,
-    "",
-    " ",
-    "-",
-    "x",
-    "T1003",
-    "::1",
-    "9" * 32,
-    "a@b@c",
-    [],
-    {},
-    [None],
-    [{}],
-    [[]],
-    {"x": []},
-]
+ODD_VALUES = [*fuzz.ODD_SCALARS, "T1003", "::1", "9" * 32, "a@b@c", *fuzz.ODD_CONTAINERS]
 
-
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict | list):
-        for key, child in node.items() if isinstance(node, dict) else enumerate(node):
-            yield from _paths(child, (*prefix, key))
-
-
-def _replaced(document, path, value):
-    if not path:
-        return copy.deepcopy(value)
-    result = copy.deepcopy(document)
-    node = result
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = copy.deepcopy(value)
-    return result
-
-
-def _parse_or_reject(record):
-    try:
-        alert = splunk.parse(record)
-    except RecordError as exc:
-        assert str(exc)
-        return None
-    assert isinstance(alert, NormalizedAlert)
-    return alert
+WORDS = fuzz.vocabulary(
+    [
+        "result",
+        "sid",
+        "search_name",
+        "results_link",
+        "_time",
+        "_cd",
+        "firstTime",
+        "urgency",
+        "severity",
+        "rule_title",
+        "rule_name",
+        "event_id",
+        "src",
+        "dest",
+        "user",
+        "src_user",
+        "url",
+        "query",
+        "file_hash",
+        "Hashes",
+        "sender",
+        "recipient",
+        "annotations.mitre_attack",
+        "security_domain",
+    ],
+    ODD_VALUES,
+    ["5", "critical", "T1003.001", "10.0.0.1", "1710233040", "x@y.example"],
+)
 
 
 @pytest.mark.parametrize("name", ALL_SAMPLES)
 def test_every_field_replaced_by_an_odd_value_is_parsed_or_rejected(name):
-    document = sample(name)
-    for path in list(_paths(document)):
-        for value in ODD_VALUES:
-            _parse_or_reject(_replaced(document, path, value))
+    fuzz.every_field_replaced(splunk.parse, sample(name), ODD_VALUES)
 
 
-_VOCABULARY = [
-    "result",
-    "sid",
-    "search_name",
-    "results_link",
-    "_time",
-    "_cd",
-    "firstTime",
-    "urgency",
-    "severity",
-    "rule_title",
-    "rule_name",
-    "event_id",
-    "src",
-    "dest",
-    "user",
-    "src_user",
-    "url",
-    "query",
-    "file_hash",
-    "Hashes",
-    "sender",
-    "recipient",
-    "annotations.mitre_attack",
-    "security_domain",
-]
-_LEAVES = [
-    *ODD_VALUES,
-    float("nan"),
-    float("inf"),
-    "é\u202e",
-    *["5", "critical", "T1003.001", "10.0.0.1", "1710233040", "x@y.example"],
-]
-
-
-def _random_json(rng: random.Random, depth: int = 0):
-    roll = rng.random()
-    if depth > 4 or roll < 0.4:
-        return copy.deepcopy(rng.choice(_LEAVES))
-    if roll < 0.65:
-        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    keys = [*_VOCABULARY, "", "x", "."]
-    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 6))}
-
-
-def _mutated(rng: random.Random, document):
-    """A sample with a few of its nodes replaced by random JSON."""
-    for _ in range(rng.randint(1, 3)):
-        path = rng.choice(list(_paths(document)))
-        document = _replaced(document, path, _random_json(rng, depth=2))
-    return document
+def _as_a_result(rng, record) -> list:
+    """The random JSON as the search result of an alert payload."""
+    return [{"result": record, "search_name": "x", "sid": "s"}]
 
 
 def test_arbitrary_json_is_parsed_or_rejected():
-    rng = random.Random(20240312)  # deterministic: a failure reproduces
-    for _ in range(1500):
-        record = _random_json(rng)
-        _parse_or_reject(record)
-        _parse_or_reject({"result": record, "search_name": "x", "sid": "s"})
-        _parse_or_reject(_mutated(rng, sample(rng.choice(ALL_SAMPLES))))
+    fuzz.arbitrary_json(
+        splunk.parse,
+        WORDS,
+        [[sample(name)] for name in ALL_SAMPLES],
+        seed=20240312,
+        rounds=1500,
+        wrapped=_as_a_result,
+    )

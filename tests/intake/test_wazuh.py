@@ -4,9 +4,7 @@ Pure unit tests: no database."""
 
 from __future__ import annotations
 
-import copy
 import json
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from alerts.intake.base import (
     RecordError,
     default_fingerprint,
 )
+from tests.intake import fuzz
 
 SAMPLES = Path(__file__).parent / "samples"
 ALL_SAMPLES = sorted(path.name for path in SAMPLES.glob("wazuh_*.json"))
@@ -386,134 +385,66 @@ def test_lowercase_technique_ids_are_normalised():
 
 # --- fuzzing: nothing but RecordError escapes ------------------------------------------------
 
-ODD_VALUES = [
-    None,
-    True,
-    0,
-    -1,
-    10**30,
-    -(10**30),
-    10**5000,  # str() of it raises ValueError (int_max_str_digits)
-    1.5e300,
-    "",
-    " ",
-    "-",
-    "x",
-    "T1110",
-    "::1",
-    "9" * 40,
-    [],
-    {},
-    [None],
-    [{}],
-    [[]],
-    {"x": []},
-    {"id": {}},
-]
+ODD_VALUES = [*fuzz.ODD_SCALARS, "T1110", "::1", "9" * 40, *fuzz.ODD_CONTAINERS, {"id": {}}]
 
-
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict | list):
-        for key, child in node.items() if isinstance(node, dict) else enumerate(node):
-            yield from _paths(child, (*prefix, key))
-
-
-def _replaced(document, path, value):
-    if not path:
-        return copy.deepcopy(value)
-    result = copy.deepcopy(document)
-    node = result
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = copy.deepcopy(value)
-    return result
-
-
-def _parse_or_reject(record):
-    try:
-        alert = wazuh.parse(record)
-    except RecordError as exc:
-        assert str(exc)
-        return None
-    assert isinstance(alert, NormalizedAlert)
-    return alert
+WORDS = fuzz.vocabulary(
+    [
+        "rule",
+        "level",
+        "description",
+        "id",
+        "groups",
+        "mitre",
+        "agent",
+        "name",
+        "ip",
+        "manager",
+        "data",
+        "srcip",
+        "dstip",
+        "srcuser",
+        "win",
+        "eventdata",
+        "system",
+        "hashes",
+        "syscheck",
+        "md5_after",
+        "audit",
+        "user",
+        "timestamp",
+        "all_fields",
+        "parameters",
+        "alert",
+        "_source",
+        "full_log",
+        "predecoder",
+        "hostname",
+        "url",
+    ],
+    ODD_VALUES,
+    ["5", "T1003.001", "10.0.0.1", "2024-03-12T08:41:27+0000", "SHA1=AB"],
+)
 
 
 @pytest.mark.parametrize("name", ALL_SAMPLES)
 def test_every_field_replaced_by_an_odd_value_is_parsed_or_rejected(name):
-    document = sample(name)
-    for path in list(_paths(document)):
-        for value in ODD_VALUES:
-            _parse_or_reject(_replaced(document, path, value))
+    fuzz.every_field_replaced(wazuh.parse, sample(name), ODD_VALUES)
 
 
-_VOCABULARY = [
-    "rule",
-    "level",
-    "description",
-    "id",
-    "groups",
-    "mitre",
-    "agent",
-    "name",
-    "ip",
-    "manager",
-    "data",
-    "srcip",
-    "dstip",
-    "srcuser",
-    "win",
-    "eventdata",
-    "system",
-    "hashes",
-    "syscheck",
-    "md5_after",
-    "audit",
-    "user",
-    "timestamp",
-    "all_fields",
-    "parameters",
-    "alert",
-    "_source",
-    "full_log",
-    "predecoder",
-    "hostname",
-    "url",
-]
-_LEAVES = [
-    *ODD_VALUES,
-    float("nan"),
-    float("inf"),
-    "é\u202e",
-    *["5", "T1003.001", "10.0.0.1", "2024-03-12T08:41:27+0000", "SHA1=AB"],
-]
-
-
-def _random_json(rng: random.Random, depth: int = 0):
-    roll = rng.random()
-    if depth > 4 or roll < 0.4:
-        return copy.deepcopy(rng.choice(_LEAVES))
-    if roll < 0.65:
-        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    keys = [*_VOCABULARY, "", "x", "."]
-    return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 6))}
-
-
-def _mutated(rng: random.Random, document):
-    """A sample with a few of its nodes replaced by random JSON."""
-    for _ in range(rng.randint(1, 3)):
-        path = rng.choice(list(_paths(document)))
-        document = _replaced(document, path, _random_json(rng, depth=2))
-    return document
+def _in_an_alert(rng, record) -> list:
+    """A random rule and agent, as an alert has them."""
+    return [{"rule": fuzz.random_json(rng, WORDS), "agent": fuzz.random_json(rng, WORDS)}]
 
 
 def test_arbitrary_json_is_parsed_or_rejected():
-    rng = random.Random(20240312)  # deterministic: a failure reproduces
-    for _ in range(1500):
-        _parse_or_reject(_random_json(rng))
-        _parse_or_reject({"rule": _random_json(rng), "agent": _random_json(rng)})
-        _parse_or_reject(_mutated(rng, sample(rng.choice(ALL_SAMPLES))))
+    fuzz.arbitrary_json(
+        wazuh.parse,
+        WORDS,
+        [[sample(name)] for name in ALL_SAMPLES],
+        seed=20240312,
+        rounds=1500,
+        wrapped=_in_an_alert,
+    )
 
 
 def test_every_sample_is_observed_in_aware_utc():
