@@ -23,35 +23,11 @@ from reportlab.platypus import (
 from alerts.models import IncidentStatus, Resolution
 from sla.charts import Chart, compliance_chart, counts_chart, severity_chart
 from sla.models import Escalation, Target
+from tenants.format import duration, percent
 
 from .figures import SEVERITIES
 
 TARGET_LABELS = {t.value: t.label for t in Target}
-
-
-# --- formatting (the PDF's, and the figures handed to the page) ---------------------------
-def duration(seconds: float | None) -> str:
-    """12 s, 14 min, 2 h 05 min, 3 d 4 h; an em dash when there is nothing to show."""
-    if seconds is None:
-        return "—"
-    seconds = round(float(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
-def percent(share: float | None) -> str:
-    if share is None:
-        return "—"
-    text = f"{share * 100:.1f}"
-    return (text[:-2] if text.endswith(".0") else text) + " %"
 
 
 # --- charts -----------------------------------------------------------------------------------

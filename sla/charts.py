@@ -27,6 +27,8 @@ from reportlab.lib import colors
 from reportlab.lib.attrmap import AttrMap, AttrMapValue
 from reportlab.lib.validators import isString
 
+from tenants.format import percent
+
 INK = colors.HexColor("#16191d")
 MUTED = colors.HexColor("#5b6470")
 GRID = colors.HexColor("#d9dde3")
@@ -72,10 +74,6 @@ def _short(label: Any) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f} %".replace(".0 %", " %")
-
-
 def _empty(chart: Chart, message: str) -> Chart:
     chart.add(
         String(
@@ -107,9 +105,9 @@ def compliance_chart(
         low = min(decided, key=lambda p: p[1])
         desc = (
             f"Share of SLA clocks met per period, {len(points)} periods from "
-            f"{points[0][0]} to {points[-1][0]}. Lowest {_percent(low[1])} ({low[0]}), "
-            f"highest {_percent(max(v for _, v in decided))}, latest "
-            f"{_percent(decided[-1][1])} ({decided[-1][0]}); "
+            f"{points[0][0]} to {points[-1][0]}. Lowest {percent(low[1])} ({low[0]}), "
+            f"highest {percent(max(v for _, v in decided))}, latest "
+            f"{percent(decided[-1][1])} ({decided[-1][0]}); "
             f"{len(points) - len(decided)} periods without decided clocks."
         )
     else:

@@ -34,6 +34,7 @@ from alerts.models import OPEN_STATUSES, SEVERITY_RANK, Incident, Severity
 from alerts.services import WorkflowError
 from tenants import audit, services
 from tenants.access import Access
+from tenants.format import duration, percent
 from tenants.models import ANALYST_ROLES, Membership, StaffRole, Team, Tenant, User
 from tenants.views import portal_view
 
@@ -53,27 +54,6 @@ ERRORS = (escalation.EscalationError, WorkflowError)
 # --- small helpers ---------------------------------------------------------------------------
 def _refuse(request, why: str):
     return render(request, "sla/refused.html", {"why": why}, status=403)
-
-
-def duration(seconds: float | None) -> str:
-    """A mean time as people read it: 45 s, 12 min, 3 h 05 min, 2 d 4 h."""
-    if seconds is None:
-        return "—"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
-def percent(share: float | None) -> str:
-    return "—" if share is None else f"{share * 100:.1f} %"
 
 
 def _first_error(form) -> str:
