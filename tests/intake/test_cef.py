@@ -10,6 +10,7 @@ import pytest
 
 from alerts.intake import cef
 from alerts.intake.base import BodyError, RecordError, content_digest
+from tests.intake import fuzz
 
 SAMPLES = Path(__file__).parent / "samples"
 TEXT = "text/plain"
@@ -566,10 +567,10 @@ def test_nul_characters_are_rejected():
 
 # --- fuzz: nothing but RecordError escapes ----------------------------------------------------
 def _parse_or_reject(line):
-    try:
-        alert = cef.parse(line)
-    except RecordError:
-        return
+    fuzz.parse_or_reject(cef.parse, line, _raw_is_the_line_and_time_is_utc)
+
+
+def _raw_is_the_line_and_time_is_utc(line, alert):
     assert alert.raw == line
     assert alert.observed_at is None or alert.observed_at.tzinfo is UTC
 
