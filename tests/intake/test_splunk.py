@@ -303,35 +303,34 @@ def test_bad_records_are_rejected_with_a_reason(record, message):
 
 ODD_VALUES = [*fuzz.ODD_SCALARS, "T1003", "::1", "9" * 32, "a@b@c", *fuzz.ODD_CONTAINERS]
 
+_VOCABULARY = [
+    "result",
+    "sid",
+    "search_name",
+    "results_link",
+    "_time",
+    "_cd",
+    "firstTime",
+    "urgency",
+    "severity",
+    "rule_title",
+    "rule_name",
+    "event_id",
+    "src",
+    "dest",
+    "user",
+    "src_user",
+    "url",
+    "query",
+    "file_hash",
+    "Hashes",
+    "sender",
+    "recipient",
+    "annotations.mitre_attack",
+    "security_domain",
+]
 WORDS = fuzz.vocabulary(
-    [
-        "result",
-        "sid",
-        "search_name",
-        "results_link",
-        "_time",
-        "_cd",
-        "firstTime",
-        "urgency",
-        "severity",
-        "rule_title",
-        "rule_name",
-        "event_id",
-        "src",
-        "dest",
-        "user",
-        "src_user",
-        "url",
-        "query",
-        "file_hash",
-        "Hashes",
-        "sender",
-        "recipient",
-        "annotations.mitre_attack",
-        "security_domain",
-    ],
-    ODD_VALUES,
-    ["5", "critical", "T1003.001", "10.0.0.1", "1710233040", "x@y.example"],
+    _VOCABULARY, ODD_VALUES, ["5", "critical", "T1003.001", "10.0.0.1", "1710233040", "x@y.example"]
 )
 
 
