@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from tenants import audit
+from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
@@ -28,7 +29,6 @@ from .hunts import (
     viewer_slugs,
 )
 from .models import Alert, Hunt, HuntRun, Severity, SourceKind
-from .views import _page
 
 
 def _staff_only(access) -> None:
@@ -142,7 +142,8 @@ def hunt_detail(request, access, pk):
         "tenant", "source", "incident"
     )
     try:
-        hits, next_url, _ = _page(request, alerts, keyset=False)
+        page = paginate_page(request, alerts, "-id")
+        hits, next_url = page.rows, page.next_url
     except ApiValidationError as exc:
         hits, next_url, error, status = [], None, error_text(exc), 400
     runs = list(hunt.runs.select_related("run_by")[:10])

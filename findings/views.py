@@ -5,18 +5,17 @@ engagements. Same filters, permission checks, validation and services as the API
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
-from rest_framework.request import Request
 
 from alerts.models import Severity
 from tenants import audit
-from tenants.api.pagination import CursorPagination, KeysetPagination
+from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
@@ -41,9 +40,7 @@ from .selectors import (
 PAGE_SIZE = 50
 
 
-class _ListView:
-    keyset_ordering = ("-severity_rank", "id")
-    count_cap = None
+LIST_ORDERING = ("-severity_rank", "id")  # most severe first, as the API's list
 
 
 def _tenants(access) -> list[Tenant]:
@@ -61,12 +58,14 @@ def finding_list(request, access):
         filtered = FindingFilter(params, queryset=queryset, request=request)
         if not filtered.is_valid():
             raise ApiValidationError(dict(filtered.errors))
-        paginator = KeysetPagination()
-        paginator.page_size = PAGE_SIZE
-        rows = paginator.paginate_queryset(
-            filtered.qs.select_related("tenant", "asset", "clock"), Request(request), _ListView()
+        page = paginate_page(
+            request,
+            filtered.qs.select_related("tenant", "asset", "clock"),
+            LIST_ORDERING,
+            keyset=True,
+            page_size=PAGE_SIZE,
         )
-        next_url = paginator.get_paginated_response([]).data["next"]
+        rows, next_url = page.rows, page.next_url
     except ApiValidationError as exc:
         error = error_text(exc.detail)
     context = {
@@ -223,21 +222,23 @@ def _engagements(access) -> list[Engagement]:
 
 @portal_view
 def import_list(request, access):
-    paginator = CursorPagination()
-    paginator.ordering = "-created_at"
-    paginator.page_size = PAGE_SIZE
-    scans = paginator.paginate_queryset(
-        ScanImport.objects.for_tenants(access.tenant_ids)
-        .defer("content", "errors")
-        .select_related("tenant", "requested_by", "engagement"),
-        Request(request),
-    )
+    try:
+        page = paginate_page(
+            request,
+            ScanImport.objects.for_tenants(access.tenant_ids)
+            .defer("content", "errors")
+            .select_related("tenant", "requested_by", "engagement"),
+            "-created_at",
+            page_size=PAGE_SIZE,
+        )
+    except ApiValidationError as exc:  # a cursor this list did not give out
+        raise BadRequest(error_text(exc.detail)) from None
     return render(
         request,
         "findings/imports.html",
         {
-            "scans": scans,
-            "next_url": paginator.get_next_link(),
+            "scans": page.rows,
+            "next_url": page.next_url,
             "tenants": _tenants(access),
             "engagements": _engagements(access),
             "scanners": Scanner.choices,

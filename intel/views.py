@@ -11,11 +11,10 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import NotFound
-from rest_framework.request import Request
+from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from alerts.models import Severity
-from tenants.api.pagination import CursorPagination
+from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
@@ -28,14 +27,11 @@ PAGE_SIZE = 50
 
 
 def _page(request, queryset):
-    paginator = CursorPagination()
-    paginator.ordering = "-id"
-    paginator.page_size = PAGE_SIZE
     try:
-        rows = paginator.paginate_queryset(queryset, Request(request))
-    except NotFound:  # DRF's answer to a cursor it did not give out: the caller's mistake
+        page = paginate_page(request, queryset, "-id", page_size=PAGE_SIZE)
+    except ApiValidationError:  # a cursor this list did not give out: the caller's mistake
         raise BadRequest("Not a page link this list gave out.") from None
-    return rows, paginator.get_next_link()
+    return page.rows, page.next_url
 
 
 def _allowed(access) -> None:

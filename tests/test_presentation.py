@@ -80,3 +80,10 @@ def test_the_severity_badge_of_a_row_a_value_and_a_labelled_value():
     )
     escaped = '<span class="sev sev-low">&lt;b&gt;</span>'
     assert _render("{% severity_badge 'low' label %}", label="<b>") == escaped
+
+
+def test_a_list_page_refuses_a_cursor_it_did_not_give_out(client, two_tenants):
+    client.force_login(two_tenants["a_admin"])
+    assert client.get("/findings/imports/?cursor=x").status_code == 400
+    listing = client.get("/findings/?cursor=x")
+    assert "Not a cursor this list gave out" in listing.content.decode()

@@ -1,3 +1,11 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from rest_framework import pagination
 
 
@@ -145,3 +153,53 @@ class KeysetPagination(pagination.BasePagination):
                 "results": schema,
             },
         }
+
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class Page:
+    """One page of a portal list: its rows, the link to the next page (None on the last),
+    and, when asked for, the list's total up to a cap."""
+
+    rows: list
+    next_url: str | None
+    count: int | None = None
+    count_is_capped: bool | None = None
+
+
+def paginate_page(
+    request: HttpRequest,
+    queryset: QuerySet,
+    ordering: str | Sequence[str],
+    *,
+    keyset: bool = False,
+    page_size: int = PAGE_SIZE,
+    count_cap: int | None = None,
+) -> Page:
+    """One page of `queryset` for a portal page, by the API's own pagination, so a page shows
+    the rows its API twin does. `keyset` pages by KeysetPagination on a composite `ordering`
+    (the last field unique; `count_cap` asks for a capped total); otherwise by
+    CursorPagination on one field. A cursor the list did not give out is a ValidationError
+    on `cursor`, whichever the pagination."""
+    from rest_framework.exceptions import NotFound, ValidationError
+    from rest_framework.request import Request
+
+    ordering = (ordering,) if isinstance(ordering, str) else tuple(ordering)
+    drf_request = Request(request)
+    if keyset:
+        paginator = KeysetPagination()
+        paginator.page_size = page_size
+        view = SimpleNamespace(keyset_ordering=ordering, count_cap=count_cap)
+        rows = paginator.paginate_queryset(queryset, drf_request, view)
+        next_url = paginator.get_paginated_response([]).data["next"]
+        return Page(rows, next_url, paginator.count, paginator.capped)
+    paginator = CursorPagination()
+    paginator.ordering = ordering
+    paginator.page_size = page_size
+    try:
+        rows = paginator.paginate_queryset(queryset, drf_request)
+    except NotFound:  # DRF's answer to a cursor it did not give out: the caller's mistake
+        raise ValidationError({"cursor": "Not a page link this list gave out."}) from None
+    return Page(rows, paginator.get_next_link())
