@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-from django.apps import apps
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -34,6 +33,7 @@ from .api.serializers import (
     ContainmentSerializer,
     TransitionSerializer,
 )
+from .extensions import decorate_incident_rows
 from .models import (
     OPEN_STATUSES,
     Alert,
@@ -115,7 +115,7 @@ def _incident_list(request, access, *, console: bool):
         )
     except ApiValidationError as exc:
         error, incidents, next_url, count = error_text(exc), [], None, (0, False)
-    _attach_clocks(incidents)
+    decorate_incident_rows(incidents)  # what higher apps show per row (SLA countdowns)
     context = {
         "console": console,
         "incidents": incidents,
@@ -134,29 +134,6 @@ def _incident_list(request, access, *, console: bool):
     if request.htmx and request.GET.get("fragment") == "rows":
         return render(request, "alerts/_incident_rows.html", context)
     return render(request, "alerts/incident_list.html", context, status=400 if error else 200)
-
-
-def _attach_clocks(incidents: list[Incident]) -> None:
-    """Each incident's most urgent live SLA clock of the MSSP (the countdown in the queue),
-    read for the page's rows in one query. The model is looked up by name: the alerts app does
-    not import the SLA app, which builds on it."""
-    if not incidents:
-        return
-    clocks = (
-        apps.get_model("sla", "SlaClock")
-        .objects.for_tenants({i.tenant_id for i in incidents})
-        .filter(
-            incident__in=incidents,
-            owner="mssp",
-            state__in=["running", "at_risk", "paused"],
-        )
-        .order_by("due_at")
-    )
-    first: dict = {}
-    for clock in clocks:
-        first.setdefault(clock.incident_id, clock)
-    for incident in incidents:
-        incident.next_clock = first.get(incident.pk)
 
 
 @portal_view

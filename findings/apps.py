@@ -7,6 +7,7 @@ class FindingsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from alerts import extensions
         from alerts.signals import incidents_opened
         from sla.services import register_sweep
 
@@ -17,3 +18,4 @@ class FindingsConfig(AppConfig):
         incidents_opened.connect(
             services.incidents_opened, dispatch_uid="findings-raise-incidents-on-overdue-hosts"
         )
+        extensions.register_panel("incident.evidence", "findings/_incident_findings.html", order=10)

@@ -50,3 +50,48 @@ def test_no_import_cycles_between_modules(graph):
     ]
     assert not cycles, cycles
     assert not longer, f"modules on an import cycle: {sorted(longer)}"
+
+
+def _template_references(app: str) -> list[tuple[str, str]]:
+    """(template file, what it names) for every include/extends of another app's template and
+    every tag library it loads, in templates/<app>/."""
+    import re
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "templates" / app
+    found = []
+    for path in sorted(folder.rglob("*.html")):
+        text = path.read_text()
+        for name in re.findall(r"{%\s*(?:include|extends)\s+[\"']([^\"']+)[\"']", text):
+            found.append((path.name, name.split("/", 1)[0] if "/" in name else ""))
+        for libraries in re.findall(r"{%\s*load\s+([^%]+?)\s*%}", text):
+            found.extend((path.name, f"tags:{lib}") for lib in libraries.split())
+    return found
+
+
+# The template tag libraries each app owns.
+TAG_LIBRARIES = {"panels": "alerts", "findings_tags": "findings", "intel": "intel"}
+
+
+@pytest.mark.parametrize("lower", ["tenants", "alerts", "sla", "intel", "findings"])
+def test_no_app_template_reaches_up_the_layers(lower):
+    """Higher apps add to a lower app's pages by registering panels (alerts.extensions), never
+    by the lower app's templates including theirs or loading their tags."""
+    upward = []
+    for template, name in _template_references(lower):
+        app = TAG_LIBRARIES.get(name.removeprefix("tags:")) if name.startswith("tags:") else name
+        if app in HIGHER.get(lower, ()):
+            upward.append(f"templates/{lower}/{template} -> {name}")
+    assert not upward, upward
+
+
+def test_higher_apps_panels_are_registered_on_the_incident_and_alert_pages():
+    from alerts.extensions import panels_for
+
+    assert [p.template for p in panels_for("incident.evidence")] == [
+        "findings/_incident_findings.html",
+        "intel/_incident_intel.html",
+    ]
+    assert [p.template for p in panels_for("incident.actions")] == ["sla/_incident_escalate.html"]
+    assert [p.template for p in panels_for("incident.live")] == ["sla/_incident_sla.html"]
+    assert [p.template for p in panels_for("alert.detail")] == ["intel/_alert_intel.html"]

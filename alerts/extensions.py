@@ -1,0 +1,58 @@
+"""How higher apps add their parts to the alerts app's pages, without the alerts app knowing
+them (the dependency direction holds in templates too: NetBox's PluginTemplateExtension).
+
+- A *panel* is a template a higher app renders into a named slot of an incident or alert page
+  (`{% panels "incident.evidence" %}`, alerts/templatetags/panels.py), with the page's context.
+- An *incident rows hook* adds what a higher app shows on each row of the incident lists (the
+  queue's SLA countdown), for a page's rows at once: one query per hook, not per row.
+
+Higher apps register in their AppConfig.ready(): sla (the escalate form, the SLA card, the
+countdowns), findings (open findings on the incident's hosts), intel (matches)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+# Where panels go: the incident page after its workflow forms, after its observables, inside
+# its live-refreshed part; the alert page after the alert's details.
+SLOTS = frozenset({"incident.actions", "incident.evidence", "incident.live", "alert.detail"})
+
+
+@dataclass(frozen=True)
+class Panel:
+    slot: str
+    template: str
+    order: int = 100  # lower first
+    staff_only: bool = False  # rendered only where the page's context says `staff`
+
+
+_panels: dict[str, list[Panel]] = {}
+_incident_rows_hooks: list[Callable[[list], None]] = []
+
+
+def register_panel(slot: str, template: str, *, order: int = 100, staff_only: bool = False):
+    if slot not in SLOTS:
+        raise ValueError(f"unknown panel slot {slot!r}; one of {sorted(SLOTS)}")
+    panel = Panel(slot, template, order, staff_only)
+    slot_panels = _panels.setdefault(slot, [])
+    if panel not in slot_panels:  # ready() may run twice (tests); register once
+        slot_panels.append(panel)
+        slot_panels.sort(key=lambda p: (p.order, p.template))
+
+
+def panels_for(slot: str) -> list[Panel]:
+    return list(_panels.get(slot, ()))
+
+
+def register_incident_rows(hook: Callable[[list], None]) -> None:
+    """`hook(incidents)` sets what its app shows on each row of an incident list."""
+    if hook not in _incident_rows_hooks:
+        _incident_rows_hooks.append(hook)
+
+
+def decorate_incident_rows(incidents: Iterable) -> None:
+    rows = list(incidents)
+    if rows:
+        for hook in _incident_rows_hooks:
+            hook(rows)
