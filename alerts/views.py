@@ -17,11 +17,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as ApiValidationError
-from rest_framework.request import Request
 
-from tenants.api.pagination import CursorPagination, KeysetPagination
+from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
@@ -59,35 +57,16 @@ def _back(request, default: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(target or default)
 
 
-class _KeysetView:
-    """What KeysetPagination reads from the API view it serves."""
-
-    keyset_ordering = URGENCY
-
-    def __init__(self, count_cap: int | None):
-        self.count_cap = count_cap
-
-
 def _page(request, queryset, *, keyset: bool, count_cap: int | None = None):
-    """One page of `queryset` by the API's cursor pagination: (rows, next cursor, count)."""
-    drf_request = Request(request)
+    """One page of `queryset` by the API's pagination (the queue's urgency keyset, or the
+    newest first): (rows, next page link, (count, capped) or None)."""
     if keyset:
-        paginator = KeysetPagination()
-        paginator.page_size = QUEUE_PAGE_SIZE
-        rows = paginator.paginate_queryset(queryset, drf_request, _KeysetView(count_cap))
-        next_url = paginator.get_paginated_response([]).data["next"]
-        count = (paginator.count, paginator.capped)
-    else:
-        paginator = CursorPagination()
-        paginator.ordering = "-id"
-        paginator.page_size = QUEUE_PAGE_SIZE
-        try:
-            rows = paginator.paginate_queryset(queryset, drf_request)
-        except NotFound:  # DRF's answer to a cursor it did not give out
-            raise ApiValidationError({"cursor": "Not a page link this list gave out."}) from None
-        next_url = paginator.get_next_link()
-        count = None
-    return rows, next_url, count
+        page = paginate_page(
+            request, queryset, URGENCY, keyset=True, page_size=QUEUE_PAGE_SIZE, count_cap=count_cap
+        )
+        return page.rows, page.next_url, (page.count, page.count_is_capped)
+    page = paginate_page(request, queryset, "-id", page_size=QUEUE_PAGE_SIZE)
+    return page.rows, page.next_url, None
 
 
 # --- incident lists: the analyst console and the customer's incidents ------------------------
