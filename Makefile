@@ -41,15 +41,18 @@ test: install
 
 # The suite as `make run` serves: SQLite and in-process layers, even where PostgreSQL and
 # Redis are running (tests that need them are skipped with their reason).
+# Its runs need no service, so they run on EMBEDDED_WORKERS processes (pytest-xdist), each with
+# its own in-memory database.
+EMBEDDED_WORKERS ?= 2
 test-embedded: install
-	MSSP_TEST_EMBEDDED=1 MSSP_REQUIRE_SERVICES= $(BIN)/python -m pytest $(PYTEST_ARGS)
+	MSSP_TEST_EMBEDDED=1 MSSP_REQUIRE_SERVICES= $(BIN)/python -m pytest -n $(EMBEDDED_WORKERS) $(PYTEST_ARGS)
 
 # The embedded suite with the clock a year ahead (libfaketime, Debian's faketime package):
 # proves no test depends on the day it runs. FUTURE='+3 years' moves it further.
 FUTURE ?= +365 days
 test-future: install
 	@command -v faketime >/dev/null || { echo "faketime is needed: apt-get install faketime"; exit 1; }
-	MSSP_TEST_EMBEDDED=1 MSSP_REQUIRE_SERVICES= faketime '$(FUTURE)' $(BIN)/python -m pytest $(PYTEST_ARGS)
+	MSSP_TEST_EMBEDDED=1 MSSP_REQUIRE_SERVICES= faketime '$(FUTURE)' $(BIN)/python -m pytest -n $(EMBEDDED_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
