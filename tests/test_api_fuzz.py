@@ -44,6 +44,7 @@ from django.test.client import ClientHandler
 from django.urls import Resolver404, resolve
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -66,7 +67,7 @@ schemathesis.serializer.alias("application/x-ndjson", "text/plain")
 # Per operation: EXAMPLES generated requests (valid and invalid). An operation with an id in
 # its path gets GENERATED_WITH_IDS of those (a generated id names nothing: 404) and, for each
 # real row (one of the caller's tenant, one of the other's), one valid and one invalid request.
-EXAMPLES = int(os.environ.get("MSSP_FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("MSSP_FUZZ_EXAMPLES", "8"))
 GENERATED_WITH_IDS = max(1, EXAMPLES // 2)
 INTAKE_EXAMPLES = EXAMPLES * 4  # schema-generated bodies, then as many generic-format batches
 SAMPLES = Path(__file__).parent / "intake" / "samples"
@@ -83,7 +84,8 @@ CHECKS = [
 # business rule: a 409, a 400 for another tenant's id), so both would fail by design.
 # `ignored_auth`, `use_after_free` and `ensure_resource_availability` send requests of their own
 # outside this test's control; authentication is covered by test_auth.py and the isolation
-# matrix, deletion by the viewsets' own tests.
+# matrix, deletion by the viewsets' own tests. `max_response_time`: how long an answer takes on
+# a shared CI machine says more about the machine than the API (flaky by nature).
 
 
 class InProcessWSGI:
@@ -254,16 +256,23 @@ def explore(strategy, examples: int, test) -> None:
     @settings(
         max_examples=examples,
         derandomize=True,  # the same requests on every run
-        database=None,
-        deadline=None,
+        database=None,  # nothing carried over between runs
+        deadline=None,  # timing is the machine's, not the API's (see max_response_time)
         phases=[Phase.generate],  # no shrinking: a failure is reported as found
+        # "too slow" and "function-scoped fixture" are by design: each example is a request
+        # against the test's own data, rolled back.
         suppress_health_check=list(HealthCheck),
     )
     @given(case=strategy)
     def run(case) -> None:
         test(case)
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:
+        # Only an invalid request was asked for and the operation has nothing to make invalid
+        # once its path is fixed (no body, no query): no request to send, nothing failed.
+        pass
 
 
 def call_and_check(operation, case, caller: Caller, app: InProcessWSGI) -> None:
@@ -398,21 +407,21 @@ def test_intake_answers_as_documented(world, api_schema):  # noqa: F811
     if not operations(api_schema, intake=True):
         pytest.skip("MSSP_FUZZ_ONLY names no intake operation")
     (operation,) = operations(api_schema, intake=True)
-    check = lambda case: call_and_check(operation, case, caller, app)  # noqa: E731
+    send = lambda case: call_and_check(operation, case, caller, app)  # noqa: E731
     with InProcessWSGI() as app:
         modes = schemathesis.GenerationMode
         explore(
             st.one_of(operation.as_strategy(generation_mode=m) for m in modes),
             INTAKE_EXAMPLES,
-            check,
+            send,
         )
         generic = {"path_parameters": {"source": "generic"}, "media_type": "application/json"}
         explore(
             generic_batches().flatmap(lambda batch: operation.as_strategy(body=batch, **generic)),
             INTAKE_EXAMPLES,
-            check,
+            send,
         )
-        accepted_before = caller.statuses[200]
+        refused = []
         for sample in sorted(SAMPLES.iterdir()):
             kind = sample.name.split("_")[0]
             media_type = {".json": "application/json", ".ndjson": "application/x-ndjson"}.get(
@@ -421,7 +430,8 @@ def test_intake_answers_as_documented(world, api_schema):  # noqa: F811
             body = (
                 json.loads(sample.read_text()) if sample.suffix == ".json" else sample.read_text()
             )
-            check(
+            accepted = caller.statuses[200]
+            send(
                 api_schema.make_case(
                     operation=operation,
                     path_parameters={"source": kind},
@@ -429,12 +439,11 @@ def test_intake_answers_as_documented(world, api_schema):  # noqa: F811
                     media_type=media_type,
                 )
             )
+            if caller.statuses[200] == accepted and "bad" not in sample.stem:
+                refused.append(sample.name)
     if caller.failures:
         pytest.fail(report(caller), pytrace=False)
-    # the real samples (but the one deliberately broken CEF file) were accepted
-    assert caller.statuses[200] - accepted_before >= len(list(SAMPLES.iterdir())) - 1, (
-        caller.statuses
-    )
+    assert not refused, f"real samples refused: {refused}"
 
 
 STATEFUL_SCENARIOS = EXAMPLES * 4
