@@ -71,6 +71,9 @@ def process_env(**overrides: str) -> dict[str, str]:
         CHANNELS_REDIS_PREFIX=settings.CHANNELS_REDIS_PREFIX,
         DEBUG="1",
         LOG_LEVEL="INFO",
+        # Tests read the worker's "Task ... succeeded" lines (celery.app.trace), which the
+        # production settings keep at WARNING.
+        CELERY_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)
