@@ -34,7 +34,7 @@ urlpatterns = [
     path("", include("alerts.urls")),
     path("", include("sla.urls_incident")),
     path("", include("tenants.urls")),
-    path("", include("alerts.urls_settings")),
+    path("", include("alerts.urls.settings")),
     path("", include("sla.urls")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),

@@ -1,6 +1,6 @@
 """The incident page's SLA and escalation actions: escalate (a hand-off by MSSP staff, or a
 customer asking the MSSP for assistance) and withdraw. Same rules as the API
-(sla.escalation.escalate_as / withdraw_as); the incident page itself is alerts.views."""
+(sla.escalation.escalate_as / withdraw_as); the incident page itself is alerts.views.incidents."""
 
 from __future__ import annotations
 

@@ -10,6 +10,12 @@ from guardian.shortcuts import get_objects_for_user
 
 from .models import ANALYST_ROLES, Membership, StaffRole, Tenant, User
 
+# Role questions are answered here, once; rules about one app's objects live in that app's
+# `policy` module and are built from these.
+SUPERVISOR_ROLES = frozenset({StaffRole.LEAD, StaffRole.MANAGER, StaffRole.ADMIN})
+SENIOR_ROLES = SUPERVISOR_ROLES | {StaffRole.ANALYST_L2, StaffRole.ANALYST_L3}
+CUSTOMER_WORKER_ROLES = frozenset({Membership.Role.RESPONDER, Membership.Role.ADMIN})
+
 
 @dataclass(frozen=True)
 class Access:
@@ -39,12 +45,37 @@ class Access:
         return self.is_mssp_admin or self.staff_role == StaffRole.MANAGER
 
     @property
+    def is_supervisor(self) -> bool:
+        """Leads, managers and admins: they oversee analysts' work and the SLA's health."""
+        return self.is_superuser or self.staff_role in SUPERVISOR_ROLES
+
+    @property
+    def manages_staff(self) -> bool:
+        """Admins and managers: they assign staff to customers."""
+        return self.is_mssp_admin or self.staff_role == StaffRole.MANAGER
+
+    @property
+    def is_senior_staff(self) -> bool:
+        """MSSP staff above first-line triage (L2 and up)."""
+        return self.is_superuser or self.staff_role in SENIOR_ROLES
+
+    @property
     def is_customer(self) -> bool:
         return self.customer_tenant_id is not None
 
     @property
     def is_customer_admin(self) -> bool:
         return self.customer_role == Membership.Role.ADMIN
+
+    @property
+    def is_customer_worker(self) -> bool:
+        """A customer's in-house team: responders (who work) and admins."""
+        return self.customer_role in CUSTOMER_WORKER_ROLES
+
+    @property
+    def works(self) -> bool:
+        """Changes things at all: MSSP staff, or a customer's in-house team (not viewers)."""
+        return self.is_mssp_staff or self.is_customer_worker
 
     def can_administer(self, tenant_id: int) -> bool:
         """MSSP admins administer every tenant; a customer admin their own."""

@@ -17,9 +17,9 @@ from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from . import services
-from .api.hunts import HuntSerializer
-from .hunts import (
+from .. import services
+from ..api.hunts import HuntSerializer
+from ..hunts import (
     OBSERVABLE_TYPES,
     hunt_alerts,
     hunt_run,
@@ -28,7 +28,7 @@ from .hunts import (
     schedule_next,
     viewer_slugs,
 )
-from .models import Alert, Hunt, HuntRun, Severity, SourceKind
+from ..models import Alert, Hunt, HuntRun, Severity, SourceKind
 
 
 def _staff_only(access) -> None:

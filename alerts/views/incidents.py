@@ -23,16 +23,16 @@ from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from . import services
-from .api.filters import AlertFilter, IncidentFilter
-from .api.serializers import (
+from .. import services
+from ..api.filters import AlertFilter, IncidentFilter
+from ..api.serializers import (
     BulkSerializer,
     CommentCreateSerializer,
     ContainmentSerializer,
     TransitionSerializer,
 )
-from .extensions import decorate_incident_rows
-from .models import (
+from ..extensions import decorate_incident_rows
+from ..models import (
     OPEN_STATUSES,
     Alert,
     Incident,
@@ -43,8 +43,8 @@ from .models import (
     SourceKind,
     Visibility,
 )
-from .selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list_filters
-from .services import TRANSITIONS
+from ..selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list_filters
+from ..services import TRANSITIONS
 
 QUEUE_PAGE_SIZE = 50
 

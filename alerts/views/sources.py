@@ -22,9 +22,9 @@ from tenants.access import Access
 from tenants.forms import SerializerForm
 from tenants.views import SettingsScope, settings_render, shown_once, tenant_settings_view
 
-from . import services
-from .api.serializers import IntakeSourceSerializer, IntakeSourceUpdateSerializer
-from .models import IntakeSource, SourceKind
+from .. import services
+from ..api.serializers import IntakeSourceSerializer, IntakeSourceUpdateSerializer
+from ..models import IntakeSource, SourceKind
 
 INTERVAL_HELP = (
     "Optional. When nothing arrives for this long, the portal raises an alert that the source "

@@ -1,0 +1,1 @@
+"""Portal pages of the alerts app: the queue and incidents, alerts, hunts, intake sources."""

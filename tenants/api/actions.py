@@ -1,0 +1,47 @@
+"""The API's adapter over tenants.actions: a refusal is a 403, an invalid input or state a 400
+(or the status the error names), each in the contract's error shape (tenants.api.errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions
+
+from ..actions import Action, ActionError, Invalid, Refused, error_sentence, perform
+from .errors import CODES
+
+
+class ActionFailed(exceptions.APIException):
+    """An ActionError with a status other than 400 or 403 (409: the state conflicts)."""
+
+    def __init__(self, error: ActionError):
+        self.status_code = error.status_code
+        self.error_code = CODES.get(error.status_code, "error")
+        super().__init__(error_sentence(error.detail))
+
+
+def api_perform(
+    view: Any, action: Action, target: Any, *, data: Any = None, context: dict | None = None
+) -> Any:
+    """Run `action` for an API view (a ScopedAPIView: `view.access`, `view.request`); its
+    body is the action's input unless `data` is given."""
+    request = view.request
+    try:
+        return perform(
+            action,
+            access=view.access,
+            target=target,
+            data=request.data if data is None else data,
+            actor=request.user,
+            request=request._request,
+            context=context,
+        )
+    except Refused as exc:
+        if exc.status_code == 403:
+            raise exceptions.PermissionDenied(error_sentence(exc.detail)) from None
+        raise ActionFailed(exc) from None
+    except Invalid as exc:
+        if exc.status_code != 400:
+            raise ActionFailed(exc) from None
+        detail = exc.detail if isinstance(exc.detail, dict | list) else {"detail": exc.detail}
+        raise exceptions.ValidationError(detail) from None
