@@ -5,14 +5,9 @@ from rest_framework.routers import SimpleRouter
 
 from alerts.api.hunts import HuntViewSet
 from alerts.api.intake import IntakeView
-from alerts.api.views import (
-    AlertViewSet,
-    CorrelationRuleViewSet,
-    IncidentViewSet,
-    IntakeSourceViewSet,
-    QueueViewSet,
-    SuppressionRuleViewSet,
-)
+from alerts.api.rules import CorrelationRuleViewSet, SuppressionRuleViewSet
+from alerts.api.sources import IntakeSourceViewSet
+from alerts.api.views import AlertViewSet, IncidentViewSet, QueueViewSet
 from findings.api.views import (
     EngagementViewSet,
     FindingViewSet,

@@ -1,28 +1,23 @@
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from tenants import audit
 from tenants.access import access_for
-from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
+from tenants.api.base import TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
-from tenants.api.views import TenantAdministeredMixin
-from tenants.models import Membership, Team, User
+from tenants.models import Team, User
 
 from .. import services
 from ..models import (
     Alert,
-    CorrelationRule,
     Incident,
     IncidentEvent,
-    IntakeSource,
-    SuppressionRule,
     Visibility,
 )
 from ..selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list_filters
@@ -35,79 +30,11 @@ from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
     ContainmentSerializer,
-    CorrelationRuleSerializer,
     IncidentSerializer,
-    IntakeSourceSerializer,
-    IntakeSourceUpdateSerializer,
-    IntakeSourceWithKeySerializer,
     MergeSerializer,
-    SuppressionRuleSerializer,
     TimelineEntrySerializer,
     TransitionSerializer,
 )
-
-
-class IntakeSourceViewSet(
-    TenantAdministeredMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNestedViewSet
-):
-    """A tenant's SIEMs and sensors. The intake key is shown once, at creation or rotation.
-    Deleting a source disables it (its alerts keep pointing at it) and voids its key."""
-
-    scoped_model = IntakeSource
-    serializer_class = IntakeSourceSerializer
-    cursor_ordering = "-created_at"
-    filterset_fields = ["kind", "status"]
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "tenant": getattr(self, "tenant", None)}
-
-    @extend_schema(request=IntakeSourceSerializer, responses={201: IntakeSourceWithKeySerializer})
-    def create(self, request, tenant_slug=None):
-        serializer = IntakeSourceSerializer(
-            data=request.data, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        source = IntakeSource(tenant=self.tenant, **serializer.validated_data)
-        try:
-            key = services.source_create(source, request=request._request)
-        except IntegrityError:
-            raise ValidationError(
-                {"name": "This tenant already has a source of that name."}
-            ) from None
-        return self._with_key(source, key, status.HTTP_201_CREATED)
-
-    @extend_schema(request=IntakeSourceUpdateSerializer, responses=IntakeSourceSerializer)
-    def partial_update(self, request, tenant_slug=None, pk=None):
-        source = self.get_object()
-        serializer = IntakeSourceUpdateSerializer(
-            source, data=request.data, partial=True, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        serializer.save()
-        services.source_updated(source, serializer.validated_data, request=request._request)
-        return Response(IntakeSourceSerializer(source).data)
-
-    @extend_schema(request=None, responses={201: IntakeSourceWithKeySerializer})
-    @action(detail=True, methods=["post"], url_path="rotate-key")
-    def rotate_key(self, request, tenant_slug=None, pk=None):
-        """A new key for the source; the old one stops working at once."""
-        source = self.get_object()
-        key = services.source_rotate_key(source, request=request._request)
-        return self._with_key(source, key, status.HTTP_201_CREATED)
-
-    @extend_schema(responses={204: None})
-    def destroy(self, request, tenant_slug=None, pk=None):
-        source = self.get_object()
-        services.source_revoke(source, request=request._request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    def _with_key(self, source: IntakeSource, key: str, code: int) -> Response:
-        body = IntakeSourceSerializer(source).data
-        body["key"] = key
-        return Response(body, status=code)
-
-
-# --- alerts and incidents ----------------------------------------------------------------------
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -393,78 +320,3 @@ class QueueViewSet(mixins.ListModelMixin, TenantScopedViewSet):
             queryset = queryset.filter(status__in=services.open_statuses())
         queryset = pin_list_filters(self.request.query_params, self.request.user, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
-
-
-class TenantRuleViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantNestedViewSet,
-):
-    """Rules of one tenant. Read: MSSP staff of the tenant and its responders and admins;
-    write: MSSP staff and the tenant's admins. Every change is audited."""
-
-    cursor_ordering = "-created_at"
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    audit_name = "rule"
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        access = self.access
-        if access.is_customer and access.customer_role == Membership.Role.VIEWER:
-            raise PermissionDenied("Your role does not see rules.")
-        writing = request.method not in ("GET", "HEAD", "OPTIONS")
-        if writing and not (access.is_mssp_staff or access.is_customer_admin):
-            raise PermissionDenied("Only MSSP staff and this customer's admins change rules.")
-
-    def _audit(self, action: str, rule) -> None:
-        audit.record(
-            f"{self.audit_name}.{action}",
-            tenant=self.tenant,
-            obj=rule,
-            request=self.request._request,
-            summary=f"{self.audit_name} '{rule.name}' {action}",
-            data=self.get_serializer(rule).data,
-        )
-
-    def perform_create(self, serializer):
-        self._audit("created", serializer.save(tenant=self.tenant, **self.creator_fields()))
-
-    def perform_update(self, serializer):
-        self._audit("updated", serializer.save())
-
-    def perform_destroy(self, instance):
-        self._audit("deleted", instance)
-        instance.delete()
-
-    def creator_fields(self) -> dict:
-        return {}
-
-
-class SuppressionRuleViewSet(TenantRuleViewSet):
-    """Suppression rules: matching alerts are stored but raise no incident until the rule
-    expires (at most 90 days ahead). The creator owns the rule."""
-
-    scoped_model = SuppressionRule
-    serializer_class = SuppressionRuleSerializer
-    audit_name = "suppression_rule"
-
-    def creator_fields(self) -> dict:
-        return {"owner": self.request.user}
-
-    def scope_queryset(self, queryset):
-        return queryset.select_related("owner")
-
-
-class CorrelationRuleViewSet(TenantRuleViewSet):
-    """Correlation rules: alerts sharing the chosen fields within the window form one
-    incident."""
-
-    scoped_model = CorrelationRule
-    serializer_class = CorrelationRuleSerializer
-    audit_name = "correlation_rule"
-
-    def creator_fields(self) -> dict:
-        return {"created_by": self.request.user}

@@ -2,7 +2,7 @@
 
 It lives in the alerts app, which owns intake sources; access, scoping and the look are the
 tenants app's settings pages' (tenants.views.tenant_settings_view). Validation and audit
-entries are the API's (alerts.api.views.IntakeSourceViewSet): the same serializers decide, and
+entries are the API's (alerts.api.sources.IntakeSourceViewSet): the same serializers decide, and
 each change writes the same entry.
 """
 
