@@ -1,14 +1,9 @@
 """Threat-intelligence workflows: saving indicators (one, or an import's), retro-hunts, expiry.
 
-Who manages what (`may_manage_global`, `may_manage_tenant`):
-- global indicators (the MSSP's, matched for every tenant): MSSP admins, managers, leads and
-  L2/L3 analysts (an L1 analyst reads them). A global indicator changes the severity of every
-  customer's incidents, so the first tier does not publish them alone.
-- a tenant's own indicators: that tenant's customer admins, and the MSSP staff above who work
-  that tenant.
-- customers never read global indicators; they see the matches on their own alerts (the
-  match rows, without the indicator's source or description) except those of TLP:RED global
-  indicators.
+Who may do what is intel.policy's; the actions (intel.actions) check it, then call these.
+Customers never read global indicators; they see the matches on their own alerts (the match
+rows, without the indicator's source or description) except those of TLP:RED global
+indicators.
 """
 
 from __future__ import annotations
@@ -24,9 +19,9 @@ from django.utils import timezone
 
 from alerts import services as alert_services
 from alerts.models import SEVERITY_RANK, Alert, Incident, IncidentEvent, Visibility
-from tenants.access import Access
+from tenants.actions import Invalid
 from tenants.jobs import enqueue
-from tenants.models import StaffRole, Tenant, User
+from tenants.models import Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
 
 from . import matching, parsing
@@ -34,43 +29,16 @@ from .models import Indicator, IndicatorImport, IndicatorMatch, IndicatorType, R
 
 logger = logging.getLogger("mssp.intel")
 
-GLOBAL_MANAGERS = frozenset(
-    {
-        StaffRole.ADMIN,
-        StaffRole.MANAGER,
-        StaffRole.LEAD,
-        StaffRole.ANALYST_L3,
-        StaffRole.ANALYST_L2,
-    }
-)
 IMPORT_CHUNK = 500
 HUNT_CHUNK = 2000
 ATTRS = ("tlp", "confidence", "severity", "source", "description", "valid_from", "valid_until")
 
 
-class IntelError(Exception):
-    """A change that cannot be made; the message says why."""
+class IntelError(Invalid):
+    """A change that cannot be made in the target's state; the message says why. The API
+    answers 409 (the state conflicts)."""
 
-
-def may_use_intel(access: Access) -> bool:
-    """The intel pages and management API: MSSP staff and customer admins."""
-    return access.is_mssp_staff or access.is_customer_admin
-
-
-def may_manage_global(access: Access) -> bool:
-    return access.is_superuser or access.staff_role in GLOBAL_MANAGERS
-
-
-def may_manage_tenant(access: Access, tenant_id: int) -> bool:
-    if tenant_id not in access.tenant_ids:
-        return False
-    if access.is_customer:
-        return access.is_customer_admin and access.customer_tenant_id == tenant_id
-    return may_manage_global(access)
-
-
-def may_manage(access: Access, tenant_id: int | None) -> bool:
-    return may_manage_global(access) if tenant_id is None else may_manage_tenant(access, tenant_id)
+    status_code = 409
 
 
 # --- indicators ---------------------------------------------------------------------------------
@@ -199,12 +167,6 @@ def _reclassify_matches(indicator: Indicator, tlp: str) -> None:
 
 
 # --- matches ----------------------------------------------------------------------------------
-def may_raise_by_hand(access: Access) -> bool:
-    """Raising an incident's severity from a match is an analyst's decision: MSSP staff (the
-    match is found in their tenants' scope)."""
-    return access.is_mssp_staff
-
-
 @transaction.atomic
 def match_raise_severity(match: IndicatorMatch, *, actor: User) -> Incident:
     """MSSP staff raise the match's incident to the match's severity by hand. For the

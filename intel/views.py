@@ -1,6 +1,7 @@
 """Portal pages of threat intelligence: indicators (list, filters, add, revoke), imports (upload,
 progress, per-record errors) and retro-hunts (progress, hits). For MSSP staff and customer
-admins; the same rules, serializers and services as /api/v1/intel/."""
+admins. Every write is an intel.actions Action, the one /api/v1/intel/ runs: the same rules
+(intel.policy), serializers and services."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from alerts.models import Severity
+from tenants.actions import Refused, page_perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from . import parsing, selectors, services
-from .api.serializers import ImportUploadSerializer, IndicatorCreateSerializer
+from . import actions, parsing, policy, selectors
 from .api.views import IndicatorFilter
 from .models import Indicator, IndicatorImport, IndicatorType, Tlp
 
@@ -35,16 +36,23 @@ def _page(request, queryset):
 
 
 def _allowed(access) -> None:
-    if not services.may_use_intel(access):
-        raise PermissionDenied("Threat intelligence is managed by MSSP staff and customer admins.")
+    try:
+        actions.check_uses_intel(access)
+    except Refused as exc:
+        raise PermissionDenied(exc.detail) from None
+
+
+def _form_inputs(request) -> dict:
+    """A form's filled-in inputs: an empty one is not given (the API's caller leaves it out)."""
+    return {k: v for k, v in request.POST.items() if v != "" and k != "csrfmiddlewaretoken"}
 
 
 def _common(access) -> dict:
     tenants = list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name"))
     return {
         "tenants": tenants,
-        "manageable": [t for t in tenants if services.may_manage_tenant(access, t.pk)],
-        "may_manage_global": services.may_manage_global(access),
+        "manageable": [t for t in tenants if policy.may_manage_tenant(access, t.pk)],
+        "may_manage_global": policy.may_manage(access, None),
         "staff": access.is_mssp_staff,
         "types": IndicatorType.choices,
         "tlps": Tlp.choices,
@@ -83,31 +91,12 @@ def indicators(request, access):
 @portal_view
 def indicator_add(request, access):
     _allowed(access)
-    data = {k: v for k, v in request.POST.items() if v != "" and k != "csrfmiddlewaretoken"}
-    slug = ""
-    if access.is_customer:
-        slug = Tenant.objects.get(pk=access.customer_tenant_id).slug
-    serializer = IndicatorCreateSerializer(
-        data=data, context={"access": access, "customer_slug": slug}
+    done, saved = page_perform(
+        request, actions.INDICATOR_CREATE, access=access, target=None, data=_form_inputs(request)
     )
-    if not serializer.is_valid():
-        messages.error(request, error_text(serializer.errors))
+    if not done:
         return HttpResponseRedirect(reverse("intel"))
-    data = dict(serializer.validated_data)
-    tenant_id = data.pop("tenant_id")
-    data.pop("tenant", None)
-    if not services.may_manage(access, tenant_id):
-        raise PermissionDenied("You may not add indicators there.")
-    kind, value = data.pop("type"), data.pop("value")
-    indicator, created, hunt = services.indicator_create(
-        tenant_id, kind, value, data, actor=request.user
-    )
-    messages.success(
-        request,
-        f"{'Added' if created else 'Updated'} {indicator.type} {indicator.value}"
-        + ("; a retro-hunt searches earlier alerts." if hunt else "."),
-    )
-    return HttpResponseRedirect(reverse("intel-indicator", args=[indicator.pk]))
+    return HttpResponseRedirect(reverse("intel-indicator", args=[saved.indicator.pk]))
 
 
 def _indicator(access, pk) -> Indicator:
@@ -134,7 +123,7 @@ def indicator_detail(request, access, pk):
         "indicator": indicator,
         "matches": matches,
         "hunts": hunts,
-        "may_manage": services.may_manage(access, indicator.tenant_id),
+        "may_manage": policy.may_manage(access, indicator.tenant_id),
     }
     return render(request, "intel/indicator_detail.html", context)
 
@@ -144,10 +133,13 @@ def indicator_detail(request, access, pk):
 def indicator_revoke(request, access, pk):
     _allowed(access)
     indicator = _indicator(access, pk)
-    if not services.may_manage(access, indicator.tenant_id):
-        raise PermissionDenied("You may read this indicator but not change it.")
-    services.indicator_update(indicator, {"status": Indicator.Status.REVOKED})
-    messages.success(request, f"Revoked {indicator.type} {indicator.value}: it no longer matches.")
+    page_perform(
+        request,
+        actions.INDICATOR_UPDATE,
+        access=access,
+        target=indicator,
+        data={"status": Indicator.Status.REVOKED},
+    )
     return HttpResponseRedirect(reverse("intel-indicator", args=[indicator.pk]))
 
 
@@ -157,17 +149,14 @@ def indicator_revoke(request, access, pk):
 def match_raise(request, access, pk):
     """MSSP staff raise a match's incident to the match's severity by hand (the API's
     raise/ twin)."""
-    if not services.may_raise_by_hand(access):
-        raise PermissionDenied("Raising an incident from a match is for MSSP staff.")
+    try:  # a customer is refused whether or not they see the match
+        actions.check_raises_by_hand(access)
+    except Refused as exc:
+        raise PermissionDenied(exc.detail) from None
     match = selectors.get_matches(access).filter(pk=pk).first()
     if match is None:
         raise Http404("No such match.")
-    try:
-        services.match_raise_severity(match, actor=request.user)
-    except services.IntelError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"The incident is now {match.severity}.")
+    page_perform(request, actions.MATCH_RAISE, access=access, target=match)
     if match.incident_id:
         return HttpResponseRedirect(reverse("incident", args=[match.incident_id]))
     return HttpResponseRedirect(reverse("alert", args=[match.alert_id]))
@@ -179,12 +168,26 @@ def imports(request, access):
     _allowed(access)
     status = 200
     if request.method == "POST":
-        result = _upload(request, access)
-        if isinstance(result, IndicatorImport):
-            messages.success(request, "Uploaded; the list is read in the background.")
-            return HttpResponseRedirect(reverse("intel-import", args=[result.pk]))
-        messages.error(request, result)
-        status = 413 if "larger than" in result else 400
+        try:
+            upload = _upload(request)
+        except actions.ImportTooLarge as exc:
+            messages.error(request, exc.detail)
+            status = 413
+        else:
+            if upload is None:
+                messages.error(request, "Choose a file to upload.")
+                status = 400
+            else:
+                done, record = page_perform(
+                    request,
+                    actions.IMPORT_CREATE,
+                    access=access,
+                    target=upload,
+                    data=_form_inputs(request),
+                )
+                if done:
+                    return HttpResponseRedirect(reverse("intel-import", args=[record.pk]))
+                status = 400
     rows, next_url = _page(request, selectors.get_imports(access).select_related("tenant"))
     context = {
         **_common(access),
@@ -197,46 +200,15 @@ def imports(request, access):
     return render(request, "intel/import_list.html", context, status=status)
 
 
-def _upload(request, access) -> IndicatorImport | str:
-    limit = settings.INTEL_IMPORT_MAX_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit + 64 * 1024:  # before Django reads it
-        return f"The list is larger than {limit // 1024} KiB; split it."
+def _upload(request) -> actions.Upload | None:
+    """The uploaded file, or None when there is none. Too large a list is refused before it
+    is read."""
+    actions.refuse_declared_too_large(request.META.get("CONTENT_LENGTH"))
     upload = request.FILES.get("file")
     if upload is None:
-        return "Choose a file to upload."
-    if upload.size > limit:
-        return f"The list is larger than {limit // 1024} KiB; split it."
-    options = {
-        k: v for k, v in request.POST.items() if v != "" and k not in ("csrfmiddlewaretoken",)
-    }
-    serializer = ImportUploadSerializer(data=options)
-    if not serializer.is_valid():
-        return error_text(serializer.errors)
-    data = dict(serializer.validated_data)
-    slug = data.pop("tenant", "") or ""
-    if access.is_customer:
-        tenant_id = access.customer_tenant_id
-    elif slug:
-        tenant = Tenant.objects.filter(slug=slug, pk__in=access.tenant_ids).first()
-        if tenant is None:
-            return f"No such tenant: '{slug}'."
-        tenant_id = tenant.pk
-    else:
-        tenant_id = None
-    if not services.may_manage(access, tenant_id):
-        return "You may not import indicators there."
-    fmt = data.pop("kind")
-    data.pop("file", None)
-    try:
-        content = parsing.decode(upload.read())
-        if not content.strip():
-            return "The list is empty."
-        return services.import_create(
-            tenant_id, fmt, content, filename=upload.name or "", defaults=data, actor=request.user
-        )
-    except parsing.UnreadableImport as exc:
-        return str(exc)
+        return None
+    actions.refuse_too_large(upload.size)
+    return actions.Upload(upload.read(), upload.name or "")
 
 
 @portal_view

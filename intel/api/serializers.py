@@ -89,7 +89,8 @@ class IndicatorCreateSerializer(serializers.Serializer):
         access = self.context["access"]
         slug = data.get("tenant")
         if access.is_customer:
-            if slug and slug != self.context["customer_slug"]:
+            own = Tenant.objects.filter(pk=access.customer_tenant_id, slug=slug)
+            if slug and not own.exists():
                 raise serializers.ValidationError({"tenant": f"No such tenant: '{slug}'."})
             data["tenant_id"] = access.customer_tenant_id
         elif slug:
@@ -103,6 +104,9 @@ class IndicatorCreateSerializer(serializers.Serializer):
 
 
 class IndicatorUpdateSerializer(serializers.ModelSerializer):
+    """A change of an indicator, always partial (PATCH). Run by an action (intel.actions) it
+    is given the indicator as the context's `target`."""
+
     status = serializers.ChoiceField(
         choices=[(Indicator.Status.ACTIVE, "Active"), (Indicator.Status.REVOKED, "Revoked")],
         required=False,
@@ -121,6 +125,12 @@ class IndicatorUpdateSerializer(serializers.ModelSerializer):
             "status",
         ]
         extra_kwargs = {"confidence": {"min_value": 0, "max_value": 100}}
+
+    def __init__(self, instance=None, data=serializers.empty, **kwargs):
+        if instance is None:
+            instance = (kwargs.get("context") or {}).get("target")
+        kwargs["partial"] = True
+        super().__init__(instance, data, **kwargs)
 
     def validate(self, data):
         start = data.get("valid_from", self.instance.valid_from if self.instance else None)

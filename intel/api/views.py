@@ -1,15 +1,15 @@
 """/api/v1/intel/: indicators, imports, retro-hunts, matches and (MSSP staff) sightings.
 
-Rules (intel.services): MSSP staff read global indicators and those of their tenants; admins,
-managers, leads and L2/L3 analysts change global ones and those of the tenants they work;
-customer admins manage their own tenant's. Customers never see global indicators, only the
-matches on their own alerts (never those of TLP:RED global indicators), and never sightings.
+Rules (intel.policy; each write is an intel.actions Action, shared with the pages): MSSP
+staff read global indicators and those of their tenants; admins, managers, leads and L2/L3
+analysts change global ones and those of the tenants they work; customer admins manage their
+own tenant's. Customers never see global indicators, only the matches on their own alerts
+(never those of TLP:RED global indicators), and never sightings.
 """
 
 from __future__ import annotations
 
 import django_filters
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
 from django.http import Http404
@@ -23,12 +23,13 @@ from rest_framework.response import Response
 
 from alerts.api.serializers import IncidentSerializer
 from alerts.models import Incident, Severity
+from tenants.actions import Refused
+from tenants.api.actions import api_perform
 from tenants.api.base import ScopedGenericAPIView, TenantScopedViewSet
-from tenants.api.errors import Conflict, PayloadTooLarge
+from tenants.api.errors import PayloadTooLarge
 from tenants.api.parsers import SafeJSONParser
-from tenants.models import Tenant
 
-from .. import parsing, selectors, services
+from .. import actions, selectors
 from ..models import Indicator, IndicatorImport, IndicatorMatch, IndicatorType, RetroHunt, Tlp
 from .serializers import (
     ImportSerializer,
@@ -51,8 +52,10 @@ class IntelViewMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if not services.may_use_intel(self.access):
-            raise PermissionDenied("Threat intelligence is managed by MSSP staff and admins.")
+        try:
+            actions.check_uses_intel(self.access)
+        except Refused as exc:
+            raise PermissionDenied(exc.detail) from None
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "access": self.access}
@@ -109,51 +112,21 @@ class IndicatorViewSet(
 
     @extend_schema(request=IndicatorCreateSerializer, responses={201: IndicatorCreatedSerializer})
     def create(self, request):
-        serializer = IndicatorCreateSerializer(
-            data=request.data,
-            context={"access": self.access, "customer_slug": self._customer_slug()},
-        )
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        tenant_id = data.pop("tenant_id")
-        if not services.may_manage(self.access, tenant_id):
-            raise PermissionDenied(self._refusal(tenant_id))
-        data.pop("tenant", None)
-        kind, value = data.pop("type"), data.pop("value")
-        indicator, created, hunt = services.indicator_create(
-            tenant_id, kind, value, data, actor=request.user
-        )
+        saved = api_perform(self, actions.INDICATOR_CREATE, None)
         body = IndicatorCreatedSerializer(
-            indicator, context={"access": self.access, "retro_hunt": hunt}
+            saved.indicator, context={"access": self.access, "retro_hunt": saved.retro_hunt}
         ).data
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            body, status=status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK
+        )
 
     @extend_schema(request=IndicatorUpdateSerializer, responses=IndicatorSerializer)
     def partial_update(self, request, pk=None):
-        indicator = self.get_object()
-        if not services.may_manage(self.access, indicator.tenant_id):
-            raise PermissionDenied(self._refusal(indicator.tenant_id))
-        serializer = IndicatorUpdateSerializer(indicator, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        services.indicator_update(indicator, serializer.validated_data, actor=request.user)
+        indicator = api_perform(self, actions.INDICATOR_UPDATE, self.get_object())
         return Response(IndicatorSerializer(indicator, context=self.get_serializer_context()).data)
 
     def perform_destroy(self, instance):
-        if not services.may_manage(self.access, instance.tenant_id):
-            raise PermissionDenied(self._refusal(instance.tenant_id))
-        services.indicator_delete(instance)
-
-    def _customer_slug(self) -> str:
-        if not self.access.is_customer:
-            return ""
-        return Tenant.objects.get(pk=self.access.customer_tenant_id).slug
-
-    def _refusal(self, tenant_id) -> str:
-        if tenant_id is None:
-            return (
-                "Global indicators are managed by MSSP admins, managers, leads and L2/L3 analysts."
-            )
-        return "You may read this tenant's indicators but not change them."
+        api_perform(self, actions.INDICATOR_DELETE, instance)
 
 
 class RawTextParser(BaseParser):
@@ -214,70 +187,34 @@ class ImportViewSet(
         responses={202: ImportSerializer},
     )
     def create(self, request):
-        limit = settings.INTEL_IMPORT_MAX_BYTES
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise self._too_large(limit)
+        try:
+            upload, options = self._upload(request)
+        except actions.ImportTooLarge as exc:
+            raise PayloadTooLarge(exc.detail) from None
+        options.pop("page_size", None)
+        record = api_perform(self, actions.IMPORT_CREATE, upload, data=options)
+        return Response(
+            ImportSerializer(record, context=self.get_serializer_context()).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @staticmethod
+    def _upload(request) -> tuple[actions.Upload, dict]:
+        """The list and the options: a multipart file and its fields, or the raw body and
+        the query parameters. Too large a list is refused before it is read."""
+        actions.refuse_declared_too_large(request.META.get("CONTENT_LENGTH"))
         content_type = request.content_type or ""
         if content_type.startswith("multipart/form-data"):
             options = request.data.dict() if hasattr(request.data, "dict") else {}
             upload = request.data.get("file")
             if upload is None or not hasattr(upload, "read"):
                 raise ValidationError({"file": "Attach the list as 'file' (a file, not a field)."})
-            if upload.size > limit:
-                raise self._too_large(limit)
-            raw, filename = upload.read(), upload.name or ""
+            actions.refuse_too_large(upload.size)
             options.pop("file", None)
-        else:
-            options = request.query_params.dict()
-            raw, filename = request.body, ""
-            if len(raw) > limit:
-                raise self._too_large(limit)
-        options.pop("page_size", None)
-        serializer = ImportUploadSerializer(data=options)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        if not raw.strip():
-            raise ValidationError({"file": "The list is empty."})
-        tenant_id = self._tenant_of(data.pop("tenant", "") or "")
-        if not services.may_manage(self.access, tenant_id):
-            raise PermissionDenied(
-                "Global imports are for MSSP admins, managers, leads and L2/L3 analysts."
-                if tenant_id is None
-                else "You may not import indicators for this tenant."
-            )
-        fmt = data.pop("kind")
-        data.pop("file", None)
-        try:
-            content = parsing.decode(raw)
-            record = services.import_create(
-                tenant_id, fmt, content, filename=filename, defaults=data, actor=request.user
-            )
-        except parsing.UnreadableImport as exc:
-            raise ValidationError({"file": str(exc)}) from None
-        return Response(
-            ImportSerializer(record, context=self.get_serializer_context()).data,
-            status=status.HTTP_202_ACCEPTED,
-        )
-
-    def _tenant_of(self, slug: str) -> int | None:
-        if self.access.is_customer:
-            tenant = Tenant.objects.get(pk=self.access.customer_tenant_id)
-            if slug and slug != tenant.slug:
-                raise ValidationError({"tenant": f"No such tenant: '{slug}'."})
-            return tenant.pk
-        if not slug:
-            return None
-        tenant = Tenant.objects.filter(slug=slug, pk__in=self.access.tenant_ids).first()
-        if tenant is None:
-            raise ValidationError({"tenant": f"No such tenant: '{slug}'."})
-        return tenant.pk
-
-    @staticmethod
-    def _too_large(limit: int) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"The list is larger than {limit // 1024} KiB (INTEL_IMPORT_MAX_BYTES); split it."
-        )
+            return actions.Upload(upload.read(), upload.name or ""), options
+        raw = request.body
+        actions.refuse_too_large(len(raw))
+        return actions.Upload(raw), request.query_params.dict()
 
 
 class RetroHuntFilter(django_filters.FilterSet):
@@ -367,13 +304,11 @@ class MatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
         """MSSP staff: raise the match's open incident to the match's severity. The customer
         sees an analyst's severity change, never the match. 409 when the incident is closed,
         has none, or already is that severe."""
-        if not services.may_raise_by_hand(self.access):
-            raise PermissionDenied("Raising an incident from a match is for MSSP staff.")
-        match = self.get_object()
-        try:
-            incident = services.match_raise_severity(match, actor=request.user)
-        except services.IntelError as exc:
-            raise Conflict(str(exc)) from None
+        try:  # a customer is refused whether or not they see the match
+            actions.check_raises_by_hand(self.access)
+        except Refused as exc:
+            raise PermissionDenied(exc.detail) from None
+        incident = api_perform(self, actions.MATCH_RAISE, self.get_object())
         incident = (
             Incident.objects.for_tenant(incident.tenant_id)
             .select_related("tenant", "owner", "owner_team", "source")
