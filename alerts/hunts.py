@@ -16,7 +16,9 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from rest_framework import serializers
 
+from tenants import audit
 from tenants.access import Access, access_for
+from tenants.actions import Action, Refused
 from tenants.models import Tenant
 from tenants.rls import tenant_scope
 
@@ -72,6 +74,34 @@ class HuntQuery(serializers.Serializer):
                 "A hunt needs at least one condition (text, severity, rule, observable ...)."
             )
         return {k: v for k, v in attrs.items() if v not in ("", [], None)}
+
+
+class HuntSerializer(serializers.ModelSerializer):
+    """A saved hunt, as the API shows and takes it (and the pages post it, see
+    alerts.views.hunts._form_data)."""
+
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    query = HuntQuery()
+    lookback_days = serializers.IntegerField(min_value=1, max_value=MAX_LOOKBACK_DAYS, default=7)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+    class Meta:
+        model = Hunt
+        fields = [
+            "id",
+            "name",
+            "description",
+            "owner",
+            "query",
+            "lookback_days",
+            "shared",
+            "schedule",
+            "next_run_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "owner", "next_run_at", "created_at", "updated_at"]
 
 
 def hunt_alerts(access: Access, query: dict, lookback_days: int, now: datetime | None = None):
@@ -227,3 +257,130 @@ def run_due_hunts(now: datetime | None = None, batch: int = 20) -> int:
             done += 1
         if done >= batch:
             return done
+
+
+# --- actions: what MSSP staff do with hunts, from a page or the API (tenants.actions) ---------
+
+HUNTS_ARE_FOR_STAFF = "Hunts are for MSSP staff."
+
+
+def may_change_hunt(access: Access, hunt: Hunt) -> bool:
+    """Anyone of MSSP staff may run a shared hunt; only its owner changes or deletes it."""
+    return access.is_mssp_staff and hunt.owner_id == access.user_id
+
+
+def check_hunter(access: Access, target=None) -> None:
+    if not access.is_mssp_staff:
+        raise Refused(HUNTS_ARE_FOR_STAFF)
+
+
+def check_hunt_owner(access: Access, hunt: Hunt) -> None:
+    check_hunter(access)
+    if not may_change_hunt(access, hunt):
+        raise Refused("Only its owner changes a hunt; you may run it.")
+
+
+class HuntChangeSerializer(HuntSerializer):
+    """A change of the hunt being acted on (the context's `target`), as PATCH
+    /api/v1/hunts/{id}/: the fields given are validated, the others kept."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["partial"] = True
+        super().__init__((kwargs.get("context") or {}).get("target"), *args, **kwargs)
+
+
+def _save_scheduled(hunt: Hunt) -> Hunt:
+    schedule_next(hunt)
+    hunt.save()
+    return hunt
+
+
+def create_hunt(_target, *, actor, access, request, **fields) -> Hunt:
+    hunt = _save_scheduled(Hunt(owner=actor, **fields))
+    audit.record("hunt.created", obj=hunt, request=request, summary=hunt.name)
+    return hunt
+
+
+def update_hunt(hunt: Hunt, *, actor, access, request, **changes) -> Hunt:
+    for field, value in changes.items():
+        setattr(hunt, field, value)
+    _save_scheduled(hunt)
+    audit.record("hunt.updated", obj=hunt, request=request, summary=hunt.name)
+    return hunt
+
+
+def delete_hunt(hunt: Hunt, *, actor, access, request) -> Hunt:
+    audit.record("hunt.deleted", obj=hunt, request=request, summary=hunt.name)
+    hunt.delete()
+    return hunt
+
+
+def run_hunt_now(hunt: Hunt, *, actor, access, request) -> HuntRun:
+    """The run, with what its runner is shown of it (`visible_counts`, see run_counts)."""
+    run = hunt_run(hunt, access)
+    run.visible_counts = run_counts(run, viewer_slugs(access))
+    return run
+
+
+def _run_done(run: HuntRun) -> str:
+    counts = run.visible_counts
+    return f"Run: {counts['hits']} hit(s), {counts['new_hits']} new since the last run."
+
+
+class OpenIncidentSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        error_messages={"max_length": "At most 500 characters of text."},
+    )
+
+
+def open_incident_for_alert(alert: Alert, *, actor, access, request, reason: str = ""):
+    """A hunt's hit made an incident in its tenant: (incident, created)."""
+    from .services import incident_open_for_alert
+
+    return incident_open_for_alert(alert, actor=actor, reason=reason)
+
+
+def _opened(result) -> str:
+    incident, created = result
+    if created:
+        return f"Incident opened in {incident.tenant.name}."
+    return "This alert already belongs to an open incident."
+
+
+def check_opens_incidents(access: Access, alert: Alert) -> None:
+    if not access.is_mssp_staff:
+        raise Refused("MSSP staff open incidents from alerts.")
+
+
+CREATE_HUNT = Action(
+    "hunt.create",
+    do=create_hunt,
+    check=check_hunter,
+    serializer=HuntSerializer,
+    done=lambda hunt: f"Hunt “{hunt.name}” saved.",
+)
+UPDATE_HUNT = Action(
+    "hunt.update",
+    do=update_hunt,
+    check=check_hunt_owner,
+    serializer=HuntChangeSerializer,
+    done="Hunt saved.",
+)
+DELETE_HUNT = Action(
+    "hunt.delete",
+    do=delete_hunt,
+    check=check_hunt_owner,
+    done=lambda hunt: f"Hunt “{hunt.name}” deleted.",
+)
+RUN_HUNT = Action("hunt.run", do=run_hunt_now, check=check_hunter, done=_run_done)
+# Its API twin is POST /api/v1/alerts/{id}/open-incident/ (alerts.api.views.AlertViewSet).
+OPEN_INCIDENT_FROM_ALERT = Action(
+    "alert.open_incident",
+    do=open_incident_for_alert,
+    check=check_opens_incidents,
+    serializer=OpenIncidentSerializer,
+    done=_opened,
+)

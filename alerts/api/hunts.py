@@ -10,19 +10,21 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from tenants import audit
 from tenants.access import Access
+from tenants.api.actions import api_perform
 from tenants.api.base import CallerScopedViewSet
 from tenants.api.pagination import CursorPagination
 
 from ..hunts import (
-    MAX_LOOKBACK_DAYS,
-    HuntQuery,
+    CREATE_HUNT,
+    DELETE_HUNT,
+    HUNTS_ARE_FOR_STAFF,
+    RUN_HUNT,
+    UPDATE_HUNT,
+    HuntSerializer,
     hunt_alerts,
-    hunt_run,
     hunts_for,
     run_counts,
-    schedule_next,
     viewer_slugs,
 )
 from ..models import Hunt, HuntRun
@@ -68,31 +70,6 @@ class HuntRunSerializer(serializers.ModelSerializer):
         return body
 
 
-class HuntSerializer(serializers.ModelSerializer):
-    owner = serializers.CharField(source="owner.username", read_only=True)
-    query = HuntQuery()
-    lookback_days = serializers.IntegerField(min_value=1, max_value=MAX_LOOKBACK_DAYS, default=7)
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-
-    class Meta:
-        model = Hunt
-        fields = [
-            "id",
-            "name",
-            "description",
-            "owner",
-            "query",
-            "lookback_days",
-            "shared",
-            "schedule",
-            "next_run_at",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["id", "owner", "next_run_at", "created_at", "updated_at"]
-
-
 class HuntViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -111,44 +88,31 @@ class HuntViewSet(
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if not self.access.is_mssp_staff:
-            raise PermissionDenied("Hunts are for MSSP staff.")
+        if not self.access.is_mssp_staff:  # reads too; each change is its action's check
+            raise PermissionDenied(HUNTS_ARE_FOR_STAFF)
 
     def rows_for(self, access: Access) -> models.QuerySet:
         return hunts_for(access).select_related("owner")
 
-    def _own(self) -> Hunt:
-        hunt = self.get_object()
-        if hunt.owner_id != self.request.user.pk:
-            raise PermissionDenied("Only its owner changes a hunt; you may run it.")
-        return hunt
+    # Changes run the actions of alerts.hunts, as the pages do.
+    def create(self, request, *args, **kwargs):
+        hunt = api_perform(self, CREATE_HUNT, None)
+        return Response(self.get_serializer(hunt).data, status=status.HTTP_201_CREATED)
 
-    def perform_create(self, serializer):
-        hunt = serializer.save(owner=self.request.user)
-        schedule_next(hunt)
-        hunt.save(update_fields=["next_run_at"])
-        audit.record("hunt.created", obj=hunt, request=self.request._request, summary=hunt.name)
+    def partial_update(self, request, *args, **kwargs):
+        hunt = api_perform(self, UPDATE_HUNT, self.get_object())
+        return Response(self.get_serializer(hunt).data)
 
-    def perform_update(self, serializer):
-        self._own()
-        hunt = serializer.save()
-        schedule_next(hunt)
-        hunt.save(update_fields=["next_run_at"])
-        audit.record("hunt.updated", obj=hunt, request=self.request._request, summary=hunt.name)
-
-    def perform_destroy(self, instance):
-        self._own()
-        audit.record(
-            "hunt.deleted", obj=instance, request=self.request._request, summary=instance.name
-        )
-        instance.delete()
+    def destroy(self, request, *args, **kwargs):
+        api_perform(self, DELETE_HUNT, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={201: HuntRunSerializer})
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
         """Run it now: hits per tenant the caller works, and how many arrived since the last
         run. The hits themselves are at results/."""
-        run = hunt_run(self.get_object(), self.access)
+        run = api_perform(self, RUN_HUNT, self.get_object(), data={})
         body = HuntRunSerializer(run, context={"mine": viewer_slugs(self.access)}).data
         return Response(body, status=status.HTTP_201_CREATED)
 

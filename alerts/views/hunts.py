@@ -3,37 +3,39 @@ incident from a hit. Same validation (HuntQuery), query (alerts.hunts) and rules
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import JSONField, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from tenants import audit
+from tenants.actions import page_perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from .. import services
-from ..api.hunts import HuntSerializer
 from ..hunts import (
+    CREATE_HUNT,
+    DELETE_HUNT,
+    HUNTS_ARE_FOR_STAFF,
     OBSERVABLE_TYPES,
+    OPEN_INCIDENT_FROM_ALERT,
+    RUN_HUNT,
+    UPDATE_HUNT,
+    HuntSerializer,
     hunt_alerts,
-    hunt_run,
     hunts_for,
     run_counts,
-    schedule_next,
     viewer_slugs,
 )
 from ..models import Alert, Hunt, HuntRun, Severity, SourceKind
 
 
 def _staff_only(access) -> None:
+    """The pages' reads; what may be changed is each action's check (alerts.hunts)."""
     if not access.is_mssp_staff:
-        raise PermissionDenied("Hunts are for MSSP staff.")
+        raise PermissionDenied(HUNTS_ARE_FOR_STAFF)
 
 
 def _form_data(post) -> dict:
@@ -84,18 +86,13 @@ def _choices(access) -> dict:
 @portal_view
 def hunts(request, access):
     _staff_only(access)
-    form, error, status = {}, "", 200
+    form, status = {}, 200
     if request.method == "POST":
         form = _form_data(request.POST)
-        serializer = HuntSerializer(data=form)
-        if serializer.is_valid():
-            hunt = serializer.save(owner=request.user)
-            schedule_next(hunt)
-            hunt.save(update_fields=["next_run_at"])
-            audit.record("hunt.created", obj=hunt, request=request, summary=hunt.name)
-            messages.success(request, f"Hunt “{hunt.name}” saved.")
+        done, hunt = page_perform(request, CREATE_HUNT, access=access, target=None, data=form)
+        if done:
             return redirect("hunt", pk=hunt.pk)
-        error, status = error_text(serializer.errors), 400
+        status = 400  # the message above the form says why
     latest = HuntRun.objects.filter(hunt=OuterRef("pk"), status="done").order_by("-started_at")
     rows = list(
         hunts_for(access)
@@ -109,7 +106,7 @@ def hunts(request, access):
     mine = viewer_slugs(access)
     for hunt in rows:  # the viewer's own tenants only, whoever ran it
         hunt.last_hits = sum(n for slug, n in (hunt.last_per_tenant or {}).items() if slug in mine)
-    context = {"hunts": rows, "error": error, **_form_context(form), **_choices(access)}
+    context = {"hunts": rows, **_form_context(form), **_choices(access)}
     return render(request, "alerts/hunts.html", context, status=status)
 
 
@@ -124,20 +121,13 @@ def _hunt(access, pk) -> Hunt:
 def hunt_detail(request, access, pk):
     _staff_only(access)
     hunt = _hunt(access, pk)
-    error, status, posted = "", 200, {}
+    error, status, posted = "", 200, None
     if request.method == "POST":
-        if hunt.owner_id != request.user.pk:
-            raise PermissionDenied("Only its owner changes a hunt; you may run it.")
         posted = _form_data(request.POST)
-        serializer = HuntSerializer(hunt, data=posted)
-        if serializer.is_valid():
-            hunt = serializer.save()
-            schedule_next(hunt)
-            hunt.save(update_fields=["next_run_at"])
-            audit.record("hunt.updated", obj=hunt, request=request, summary=hunt.name)
-            messages.success(request, "Hunt saved.")
+        done, _ = page_perform(request, UPDATE_HUNT, access=access, target=hunt, data=posted)
+        if done:
             return redirect("hunt", pk=hunt.pk)
-        error, status = error_text(serializer.errors), 400
+        status = 400  # the message above the form says why
     alerts = hunt_alerts(access, hunt.query, hunt.lookback_days).select_related(
         "tenant", "source", "incident"
     )
@@ -152,7 +142,7 @@ def hunt_detail(request, access, pk):
         counts = run_counts(run, mine)
         run.visible, run.visible_hits = counts["per_tenant"], counts["hits"]
         run.visible_new_hits = counts["new_hits"]
-    shown = posted if error else HuntSerializer(hunt).data
+    shown = posted if posted is not None else HuntSerializer(hunt).data  # a refused form, again
     context = {
         **_form_context(shown),
         "hunt": hunt,
@@ -170,11 +160,7 @@ def hunt_detail(request, access, pk):
 @portal_view
 def hunt_run_now(request, access, pk):
     _staff_only(access)
-    run = hunt_run(_hunt(access, pk), access)
-    counts = run_counts(run, viewer_slugs(access))
-    messages.success(
-        request, f"Run: {counts['hits']} hit(s), {counts['new_hits']} new since the last run."
-    )
+    page_perform(request, RUN_HUNT, access=access, target=_hunt(access, pk), data={})
     return redirect("hunt", pk=pk)
 
 
@@ -182,13 +168,8 @@ def hunt_run_now(request, access, pk):
 @portal_view
 def hunt_delete(request, access, pk):
     _staff_only(access)
-    hunt = _hunt(access, pk)
-    if hunt.owner_id != request.user.pk:
-        raise PermissionDenied("Only its owner deletes a hunt.")
-    audit.record("hunt.deleted", obj=hunt, request=request, summary=hunt.name)
-    hunt.delete()
-    messages.success(request, f"Hunt “{hunt.name}” deleted.")
-    return redirect("hunts")
+    done, _ = page_perform(request, DELETE_HUNT, access=access, target=_hunt(access, pk), data={})
+    return redirect("hunts") if done else redirect("hunt", pk=pk)
 
 
 @require_POST
@@ -199,10 +180,8 @@ def alert_open_incident(request, access, pk):
     alert = Alert.objects.for_tenants(access.tenant_ids).filter(pk=pk).first()
     if alert is None:
         raise Http404("No such alert.")
-    with transaction.atomic():
-        incident, created = services.incident_open_for_alert(alert, actor=request.user)
-    if created:
-        messages.success(request, f"Incident opened in {incident.tenant.name}.")
-    else:
-        messages.info(request, "This alert already belongs to an open incident.")
+    done, result = page_perform(request, OPEN_INCIDENT_FROM_ALERT, access=access, target=alert)
+    if not done:
+        return redirect("hunts")
+    incident, _created = result
     return redirect("incident", pk=incident.pk)
