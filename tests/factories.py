@@ -85,6 +85,143 @@ class IntakeSourceFactory(BypassingFactory):
     key_prefix = factory.Sequence(lambda n: f"mssp_ik_{n:06d}")
 
 
+class TeamFactory(BypassingFactory):
+    """A customer's in-house team by default; `tenant=None` with an MSSP kind for the MSSP's
+    own (tiers, NOC)."""
+
+    class Meta:
+        model = "tenants.Team"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Security team {n}")
+    kind = "in_house"
+
+
+class ContactFactory(BypassingFactory):
+    class Meta:
+        model = "tenants.Contact"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "CISO"
+    email = factory.LazyAttribute(lambda c: f"ciso@{c.tenant.slug}.example")
+
+
+class WebhookFactory(BypassingFactory):
+    class Meta:
+        model = "tenants.Webhook"
+
+    tenant = factory.SubFactory(TenantFactory)
+    url = factory.LazyAttribute(lambda w: f"https://hooks.{w.tenant.slug}.example/in")
+    secret = "s"
+
+
+class SuppressionRuleFactory(BypassingFactory):
+    class Meta:
+        model = "alerts.SuppressionRule"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "scanner"
+    reason = "authorised scan"
+    conditions = factory.LazyFunction(lambda: {"rule_id": "scan"})
+    expires_at = factory.LazyFunction(lambda: _now() + _days(1))
+
+
+class CorrelationRuleFactory(BypassingFactory):
+    class Meta:
+        model = "alerts.CorrelationRule"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "per host"
+    group_by = factory.LazyFunction(lambda: ["observable:hostname"])
+    window_minutes = 30
+
+
+class SlaPolicyFactory(BypassingFactory):
+    class Meta:
+        model = "sla.SlaPolicy"
+
+    tenant = factory.SubFactory(TenantFactory)
+    severity = "critical"
+    acknowledge_minutes = 5
+
+
+class EscalationPolicyFactory(BypassingFactory):
+    class Meta:
+        model = "sla.EscalationPolicy"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "Hybrid default"
+    steps = factory.LazyFunction(lambda: [{"action": "page_lead"}])
+
+
+class EngagementFactory(BypassingFactory):
+    class Meta:
+        model = "findings.Engagement"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = "pentest"
+
+
+class RemediationPolicyFactory(BypassingFactory):
+    class Meta:
+        model = "findings.RemediationPolicy"
+
+    tenant = factory.SubFactory(TenantFactory)
+    severity = "high"
+    days = 14
+
+
+class IndicatorImportFactory(BypassingFactory):
+    class Meta:
+        model = "intel.IndicatorImport"
+
+    tenant = factory.SubFactory(TenantFactory)
+    format = "text"
+    content = "10.0.0.1"
+    total = 1
+
+
+class NotificationFactory(BypassingFactory):
+    """A delivery row as the SLA notifier writes it (tenant and incident given)."""
+
+    class Meta:
+        model = "sla.Notification"
+
+    key = factory.Sequence(lambda n: f"test-{n}")
+    event_type = "sla.breached"
+    channel = "email"
+    recipient = "a@b.c"
+    subject = "s"
+    payload = factory.LazyFunction(dict)
+
+
+class EscalationRunFactory(BypassingFactory):
+    class Meta:
+        model = "sla.EscalationRun"
+
+    policy = factory.LazyFunction(lambda: {"steps": [], "name": "p"})
+
+
+class ReportScheduleFactory(BypassingFactory):
+    class Meta:
+        model = "reports.ReportSchedule"
+
+    tenant = factory.SubFactory(TenantFactory)
+    frequency = "weekly"
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _days(days: int):
+    from datetime import timedelta
+
+    return timedelta(days=days)
+
+
 def issue_token(user: User, scopes=None) -> str:
     from tenants.services import token_issue
 
@@ -123,14 +260,11 @@ def ingest_alerts(
 
 def populate_tenant(tenant, author: User) -> None:
     """One row in every tenant-owned table of this tenant (for tests that must see rows)."""
-    from datetime import timedelta
 
-    from django.utils import timezone
-
-    from alerts.models import CorrelationRule, Incident, SuppressionRule
+    from alerts.models import Incident
     from alerts.services import incident_comment, incident_contain
+    from sla.escalation import escalation_request
     from tenants import audit
-    from tenants.models import Team
     from tenants.rls import tenant_scope
 
     source = IntakeSourceFactory(tenant=tenant)
@@ -139,48 +273,18 @@ def populate_tenant(tenant, author: User) -> None:
         incident = Incident.objects.for_tenant(tenant).first()
         incident_comment(incident, author=author, body="note", visibility="internal")
         incident_contain(incident, actor=author, action="isolate host", target="ws-1")
-        Team.objects.create(tenant=tenant, name=f"{tenant.slug} team", kind="in_house")
+        TeamFactory(tenant=tenant, name=f"{tenant.slug} team")
         audit.record("test.event", tenant=tenant)
-        SuppressionRule.objects.create(
-            tenant=tenant,
-            name="scanner",
-            reason="authorised scan",
-            owner=author,
-            conditions={"rule_id": "scan"},
-            expires_at=timezone.now() + timedelta(days=1),
-        )
-        CorrelationRule.objects.create(
-            tenant=tenant, name="per host", group_by=["observable:hostname"], window_minutes=30
-        )
-        from sla.models import SlaPolicy
-
-        SlaPolicy.objects.create(tenant=tenant, severity="critical", acknowledge_minutes=5)
-        from sla.models import Notification
-        from tenants.models import Contact, Webhook
-
-        Contact.objects.create(tenant=tenant, name="CISO", email=f"ciso@{tenant.slug}.example")
-        Webhook.objects.create(tenant=tenant, url="https://hooks.example/in", secret="s")
-        Notification.objects.create(
-            tenant=tenant,
-            incident=incident,
-            key="k",
-            event_type="x",
-            channel="email",
-            recipient="a@b.c",
-            subject="s",
-            payload={},
-        )
-        from sla.escalation import escalation_request
-        from sla.models import EscalationPolicy, EscalationRun
-
-        EscalationPolicy.objects.create(tenant=tenant, name="p", steps=[{"action": "page_lead"}])
-        EscalationRun.objects.create(
-            tenant=tenant, incident=incident, policy={"steps": [], "name": "p"}
-        )
+        SuppressionRuleFactory(tenant=tenant, owner=author)
+        CorrelationRuleFactory(tenant=tenant)
+        SlaPolicyFactory(tenant=tenant)
+        ContactFactory(tenant=tenant)
+        WebhookFactory(tenant=tenant, url="https://hooks.example/in")
+        NotificationFactory(tenant=tenant, incident=incident, key="k", event_type="x")
+        EscalationPolicyFactory(tenant=tenant, name="p")
+        EscalationRunFactory(tenant=tenant, incident=incident)
         escalation_request(incident, direction="to_tier", actor=author)
-        from reports.models import ReportSchedule
-
-        ReportSchedule.objects.create(tenant=tenant, frequency="weekly")
+        ReportScheduleFactory(tenant=tenant)
     generated_report(tenant, author)
     populate_intel(tenant, author)
     populate_findings(tenant, author)
@@ -213,12 +317,8 @@ def scan_imported(tenant, content: str, *, file_name: str = "findings.csv", enga
 def populate_findings(tenant, author: User) -> None:
     """An engagement, an import and its finding (with its remediation clock and timeline) on
     the 10.0.0.1 of ingest_alerts, and a tenant remediation policy."""
-    from findings.models import Engagement, RemediationPolicy
-    from tenants.rls import tenant_scope
-
-    with tenant_scope([tenant.pk]):
-        engagement = Engagement.objects.create(tenant=tenant, name="pentest", created_by=author)
-        RemediationPolicy.objects.create(tenant=tenant, severity="high", days=14)
+    engagement = EngagementFactory(tenant=tenant, created_by=author)
+    RemediationPolicyFactory(tenant=tenant)
     scan_imported(
         tenant,
         "host,title,severity,id\n10.0.0.1,Weak TLS configuration,high,PT-1\n",
@@ -229,13 +329,12 @@ def populate_findings(tenant, author: User) -> None:
 def populate_intel(tenant, author: User) -> None:
     """The tenant's own indicator (naming the 10.0.0.1 of ingest_alerts), an import, and a
     retro-hunt that finds that alert (a match)."""
-    from intel.models import IndicatorImport
     from intel.services import indicator_create, retro_hunt_run, retro_hunt_start
     from tenants.rls import tenant_scope
 
     with tenant_scope([tenant.pk]):
         own, _, _ = indicator_create(tenant.pk, "ip", "10.0.0.1", {}, actor=author, hunt=False)
-        IndicatorImport.objects.create(tenant=tenant, format="text", content="10.0.0.1", total=1)
+        IndicatorImportFactory(tenant=tenant)
         hunt = retro_hunt_start(tenant.pk, indicator=own, actor=author)
     retro_hunt_run(str(hunt.pk), tenant.pk)
 
@@ -266,7 +365,6 @@ def intel_rows(world: dict, n: int) -> None:
     match on an alert of A (for list query counts)."""
     from alerts.ingest import ingest
     from alerts.intake.generic import parse
-    from intel.models import IndicatorImport
     from intel.services import indicator_create, retro_hunt_run, retro_hunt_start
     from tenants.rls import rls_bypass, tenant_scope
 
@@ -284,7 +382,7 @@ def intel_rows(world: dict, n: int) -> None:
                     actor=world["mssp_admin"],
                     hunt=False,
                 )
-                IndicatorImport.objects.create(tenant_id=tenant_id, format="text", total=1)
+                IndicatorImportFactory(tenant=a if tenant_id else None, content="")
                 hunt = retro_hunt_start(tenant_id, indicator=own, actor=world["mssp_admin"])
         with tenant_scope([a.pk]):
             source = (
