@@ -32,7 +32,7 @@ urlpatterns = [
     path("", include("findings.urls")),
     path("", include("intel.urls")),
     path("", include("alerts.urls")),
-    path("", include("sla.urls_incident")),
+    path("", include("sla.urls.incident")),
     path("", include("tenants.urls")),
     path("", include("alerts.urls.settings")),
     path("", include("sla.urls")),

@@ -19,7 +19,6 @@ from sla import escalation
 from sla.models import Escalation, EscalationPolicy, SlaClock
 from sla.selectors import get_sla_summary
 from sla.services import sweep as sla_sweep
-from sla.views import tenant_summaries
 from tenants.models import AuditEvent, Team, Tenant
 from tenants.rls import rls_bypass
 from tests.factories import StaffFactory, TenantFactory, ingest_alerts
@@ -346,25 +345,6 @@ def test_sla_health_orders_worst_first_with_figures_equal_to_the_summary(client,
             summary = get_sla_summary([row["tenant"].pk], now - timedelta(days=30), now)
         assert row["targets"] == summary["targets"] != {}
     assert b_row["compliance"] == 0.0 and b_row["compliance_text"] == "0 %"
-
-
-def test_grouped_summaries_equal_the_selector_per_tenant(world):
-    incidents_of(world, "a", 3)
-    incidents_of(world, "b", 2)
-    with rls_bypass("test"):
-        for incident in Incident.objects.for_tenant(world["a"])[:2]:
-            from alerts.services import incident_acknowledge
-
-            incident_acknowledge(incident, actor=world["analyst_a"])
-    b_ack = rows(SlaClock, world["b"], target="acknowledge")[0]
-    sla_sweep(b_ack.due_at + timedelta(seconds=1))
-    start, end = timezone.now() - timedelta(days=1), timezone.now() + timedelta(seconds=1)
-    ids = [world["a"].pk, world["b"].pk]
-    with rls_bypass("test"):
-        grouped = tenant_summaries(ids, start, end)
-        for tenant_id in ids:
-            assert grouped[tenant_id] == get_sla_summary([tenant_id], start, end)["targets"]
-    assert grouped[world["a"].pk]["acknowledge"]["met"] == 2
 
 
 def test_sla_health_query_count_does_not_grow_with_tenants_or_staff(client, world):

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 from alerts.models import Incident
 from tenants.views import error_text, portal_view
 
-from . import escalation
-from .api.escalations import EscalateSerializer
-from .models import Escalation
+from .. import escalation
+from ..api.escalations import EscalateSerializer
+from ..models import Escalation
 
 
 @require_POST

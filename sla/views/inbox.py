@@ -1,0 +1,261 @@
+"""The in-house inbox: a customer team's pending hand-offs (accept, decline with a reason),
+the incidents it owns, its requests for MSSP assistance (ask, withdraw) and what was decided
+lately."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from alerts.models import OPEN_STATUSES, Incident
+from alerts.services import WorkflowError
+from tenants.access import Access
+from tenants.models import Membership, Team, Tenant
+from tenants.views import portal_view
+
+from .. import escalation
+from ..forms import AssistanceForm, DeclineForm
+from ..models import ClockState, Escalation, SlaClock
+from .common import LIVE_CLOCK_STATES, URGENCY, first_error, refuse
+
+INBOX_ROLES = (Membership.Role.RESPONDER, Membership.Role.ADMIN)
+DECIDED_DAYS = 7
+ERRORS = (escalation.EscalationError, WorkflowError)
+
+
+def _inbox_allowed(access: Access) -> bool:
+    """The in-house team: a customer's responders (who answer) and admins (who look on)."""
+    return access.is_customer and access.customer_role in INBOX_ROLES
+
+
+def _escalations(access: Access):
+    # as the API's EscalationViewSet: the caller's tenant, never MSSP-internal tier notices
+    return Escalation.objects.for_tenant(access.customer_tenant_id).exclude(
+        direction=Escalation.Direction.TO_TIER
+    )
+
+
+def _owned_incidents(tenant: Tenant):
+    """Open incidents the in-house team owns: its team's, a member's, accepted hand-offs (and,
+    for an in-house tenant, every incident nobody at the MSSP has taken); not those the MSSP
+    has taken over on a request for assistance."""
+    accepted = Escalation.objects.for_tenant(tenant.pk).filter(
+        incident=OuterRef("pk"),
+        direction=Escalation.Direction.TO_CUSTOMER,
+        status=Escalation.Status.ACCEPTED,
+    )
+    mine = (
+        Q(owner_team__tenant_id=tenant.pk, owner_team__kind=Team.Kind.IN_HOUSE)
+        | Q(owner__membership__tenant_id=tenant.pk)
+        | Q(Exists(accepted))
+    )
+    if tenant.service_model == Tenant.ServiceModel.IN_HOUSE:
+        mine |= Q(owner__isnull=True)
+    return (
+        Incident.objects.for_tenant(tenant.pk)
+        .filter(status__in=OPEN_STATUSES)
+        .filter(mine)
+        .exclude(owner__staff_role__gt="")
+    )
+
+
+def _inbox_context(request, access: Access, *, decline_forms=None, assistance_forms=None):
+    decline_forms, assistance_forms = decline_forms or {}, assistance_forms or {}
+    tenant = Tenant.objects.get(pk=access.customer_tenant_id)
+    now = timezone.now()
+    # may_answer() for a hand-off to this tenant's team, asked once for the whole list
+    can_answer = request.user.has_perm("tenants.respond_escalations", tenant)
+    escalations = _escalations(access).select_related(
+        "incident", "team", "requested_by", "responded_by"
+    )
+    pending = list(
+        escalations.filter(
+            direction=Escalation.Direction.TO_CUSTOMER, status=Escalation.Status.PENDING
+        ).order_by("respond_by", "requested_at")
+    )
+    for esc in pending:
+        esc.at_risk_at = (
+            esc.requested_at + (esc.respond_by - esc.requested_at) * 0.75
+            if esc.respond_by
+            else None
+        )
+        esc.decline_form = decline_forms.get(esc.pk) or DeclineForm(auto_id=f"decline-{esc.pk}-%s")
+    asked = list(
+        escalations.filter(
+            direction=Escalation.Direction.TO_MSSP, status=Escalation.Status.PENDING
+        ).order_by("respond_by")
+    )
+    asked_for = {esc.incident_id for esc in asked}
+    customer_clocks = SlaClock.objects.for_tenant(tenant.pk).filter(
+        owner=SlaClock.Owner.CUSTOMER, state__in=[*LIVE_CLOCK_STATES, ClockState.PAUSED]
+    )
+    owned_qs = _owned_incidents(tenant)
+    owned = list(
+        owned_qs.select_related("owner", "owner_team")
+        .prefetch_related(Prefetch("sla_clocks", queryset=customer_clocks, to_attr="our_clocks"))
+        .order_by(*URGENCY)[:100]
+    )
+    for incident in owned:
+        incident.our_clock = min(
+            incident.our_clocks, key=lambda c: c.due_at or incident.respond_by, default=None
+        )
+        incident.assistance_pending = incident.pk in asked_for
+        incident.assistance_form = assistance_forms.get(incident.pk) or AssistanceForm(
+            auto_id=f"assist-{incident.pk}-%s"
+        )
+    decided = list(
+        escalations.filter(
+            direction__in=[Escalation.Direction.TO_CUSTOMER, Escalation.Direction.TO_MSSP],
+            responded_at__gte=now - timedelta(days=DECIDED_DAYS),
+        )
+        .exclude(status=Escalation.Status.PENDING)
+        .order_by("-responded_at")[:50]
+    )
+    return {
+        "tenant": tenant,
+        "pending": pending,
+        "asked": asked,
+        "owned": owned,
+        "owned_more": len(owned) == 100,
+        "decided": decided,
+        "decided_days": DECIDED_DAYS,
+        "can_answer": can_answer,
+        "can_request": access.customer_role in INBOX_ROLES,
+    }
+
+
+def _inbox_page(request, access: Access, *, status: int = 200, **forms):
+    context = _inbox_context(request, access, **forms)
+    template = "sla/_inbox_live.html" if request.htmx else "sla/inbox.html"
+    return render(request, template, context, status=status)
+
+
+def _after_change(request, access: Access):
+    """POST-redirect-GET; an htmx form gets the re-rendered list (with the message) instead."""
+    if request.htmx:
+        return _inbox_page(request, access)
+    return redirect("inbox")
+
+
+@portal_view
+def inbox(request, access):
+    if not _inbox_allowed(access):
+        return refuse(request, "The inbox is for your organisation's in-house team.")
+    return _inbox_page(request, access)
+
+
+def _answerable(request, access: Access, pk):
+    """The escalation to answer, or the response refusing it: another tenant's is a 404, one
+    the caller may not answer (sla.escalation.may_answer, as the API) a 403."""
+    if not _inbox_allowed(access):
+        return None, refuse(request, "The inbox is for your organisation's in-house team.")
+    esc = get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
+    if not escalation.may_answer(request.user, esc):
+        return None, refuse(request, "Only the team this escalation went to may answer it.")
+    return esc, None
+
+
+@require_POST
+@portal_view
+def inbox_accept(request, access, pk):
+    esc, refused = _answerable(request, access, pk)
+    if refused:
+        return refused
+    try:
+        with transaction.atomic():
+            escalation.escalation_accept(esc, actor=request.user)
+    except ERRORS as exc:
+        messages.error(request, f"Not accepted: {exc}")
+    else:
+        messages.success(request, f"Accepted: “{esc.incident.title}” is now your team's.")
+    return _after_change(request, access)
+
+
+@require_POST
+@portal_view
+def inbox_decline(request, access, pk):
+    esc, refused = _answerable(request, access, pk)
+    if refused:
+        return refused
+    form = DeclineForm(request.POST, auto_id=f"decline-{esc.pk}-%s")
+    if not form.is_valid():
+        messages.error(request, f"Not declined: {first_error(form)}")
+        return _inbox_page(
+            request, access, status=200 if request.htmx else 400, decline_forms={esc.pk: form}
+        )
+    try:
+        with transaction.atomic():
+            escalation.escalation_decline(
+                esc, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+    except ERRORS as exc:
+        messages.error(request, f"Not declined: {exc}")
+    else:
+        messages.success(
+            request, f"Declined: “{esc.incident.title}” goes back to the MSSP with your reason."
+        )
+    return _after_change(request, access)
+
+
+@require_POST
+@portal_view
+def inbox_assistance(request, access, pk):
+    """Ask the MSSP for help with an incident (POST /api/v1/incidents/{id}/escalate/
+    {"to": "mssp"}): on the MSSP's acknowledge clock."""
+    if not _inbox_allowed(access):
+        return refuse(request, "Only your organisation's responders and admins ask the MSSP.")
+    incident = get_object_or_404(Incident.objects.for_tenant(access.customer_tenant_id), pk=pk)
+    form = AssistanceForm(request.POST, auto_id=f"assist-{incident.pk}-%s")
+    if not form.is_valid():
+        messages.error(request, f"Not sent: {first_error(form)}")
+        return _inbox_page(
+            request,
+            access,
+            status=200 if request.htmx else 400,
+            assistance_forms={incident.pk: form},
+        )
+    try:
+        with transaction.atomic():
+            escalation.escalate_as(
+                access,
+                incident,
+                "mssp",
+                actor=request.user,
+                respond_minutes=form.cleaned_data.get("respond_minutes"),
+                note=form.cleaned_data.get("note") or "",
+            )
+    except escalation.NotAllowed as exc:
+        return refuse(request, str(exc))
+    except ERRORS as exc:
+        messages.error(request, f"Not sent: {exc}")
+    else:
+        messages.success(request, f"The MSSP has been asked to help with “{incident.title}”.")
+    return _after_change(request, access)
+
+
+@require_POST
+@portal_view
+def inbox_withdraw(request, access, pk):
+    """Withdraw the team's own pending request for assistance (the API's withdraw/: only the
+    side that asked)."""
+    if not _inbox_allowed(access):
+        return refuse(request, "The inbox is for your organisation's in-house team.")
+    esc = get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
+    try:
+        with transaction.atomic():
+            escalation.withdraw_as(access, esc, actor=request.user)
+    except escalation.NotAllowed as exc:
+        return refuse(request, str(exc))
+    except ERRORS as exc:
+        messages.error(request, f"Not withdrawn: {exc}")
+    else:
+        messages.success(
+            request, f"Your request for help with “{esc.incident.title}” is withdrawn."
+        )
+    return _after_change(request, access)
