@@ -7,57 +7,8 @@ from datetime import datetime
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
-from tenants.access import Access
-from tenants.models import Membership
-
 from .assets import asset_names, open_incident_ids_on_assets
 from .models import OPEN_FINDING_STATUSES, Asset, Finding, FindingStatus, Scanner
-
-S = FindingStatus
-CUSTOMER_WORKERS = (Membership.Role.RESPONDER, Membership.Role.ADMIN)
-
-# action -> statuses it applies to (the services re-check).
-ACTIONS = {
-    "start-remediation": (S.OPEN,),
-    "mark-remediated": OPEN_FINDING_STATUSES,
-    "verify": (*OPEN_FINDING_STATUSES, S.REMEDIATED),
-    "reject-remediation": OPEN_FINDING_STATUSES,
-    "accept-risk": OPEN_FINDING_STATUSES,
-    "false-positive": (S.OPEN, S.IN_REMEDIATION, S.REMEDIATED, S.RISK_ACCEPTED),
-    "reopen": (S.REMEDIATED, S.RISK_ACCEPTED, S.FALSE_POSITIVE),
-}
-# Verification is the MSSP's: a customer's "remediated" is a claim until MSSP staff (or an MSSP
-# scan) confirm it. Reopen: the MSSP's verdicts stand.
-MSSP_ONLY = {"verify", "reject-remediation", "false-positive", "reopen"}
-# Only while a customer's claim awaits verification.
-ON_A_CLAIM = {"verify", "reject-remediation"}
-
-
-def can_work_findings(access: Access) -> bool:
-    """MSSP staff, and a customer's responders and admins."""
-    return access.is_mssp_staff or access.customer_role in CUSTOMER_WORKERS
-
-
-def can_import(access: Access) -> bool:
-    return can_work_findings(access) and access.has_scope("write")
-
-
-def allowed_actions(access: Access, finding: Finding) -> list[str]:
-    """What this caller may do to this finding now (pages offer exactly these)."""
-    if not can_work_findings(access):
-        return []
-    found = []
-    for action, statuses in ACTIONS.items():
-        if finding.status not in statuses:
-            continue
-        if action in MSSP_ONLY and not access.is_mssp_staff:
-            continue
-        if action in ON_A_CLAIM and not finding.awaits_verification:
-            continue
-        if action == "mark-remediated" and finding.awaits_verification and not access.is_mssp_staff:
-            continue  # claimed already: the MSSP verifies it (or the staff mark it)
-        found.append(action)
-    return found
 
 
 def assets_for_observables(tenant_id: int, observables) -> list[Asset]:
@@ -168,7 +119,7 @@ def get_remediation_summary(tenant_ids, start: datetime, end: datetime) -> dict:
         "breached_in_period": findings.filter(
             clock__breached_at__gte=start, clock__breached_at__lt=end
         ).count(),
-        "risk_accepted": findings.filter(status=S.RISK_ACCEPTED).count(),
+        "risk_accepted": findings.filter(status=FindingStatus.RISK_ACCEPTED).count(),
     }
 
 

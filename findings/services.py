@@ -40,6 +40,7 @@ from django.utils import timezone
 from alerts.models import SEVERITY_RANK, Alert, Incident, IncidentEvent
 from sla.models import ClockState
 from tenants import audit, events
+from tenants.actions import Invalid
 from tenants.jobs import enqueue
 from tenants.models import AuditEvent, Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
@@ -64,8 +65,9 @@ AUDIENCE = (events.STAFF, events.CUSTOMER)
 S = FindingStatus
 
 
-class FindingError(Exception):
-    """A change the finding's state or the caller's role does not allow; the message says why."""
+class FindingError(Invalid):
+    """A change the finding's state does not allow; the message says why (a 400, as the API
+    has always answered it, or a message above the page's form)."""
 
 
 class UploadTooLarge(Exception):

@@ -15,27 +15,28 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from alerts.models import Severity
 from tenants import audit
+from tenants.actions import page_perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
 from . import importers, services
+from .actions import FINDING_ACTIONS
 from .api.filters import FindingFilter
 from .api.serializers import (
-    AcceptRiskSerializer,
     EngagementCreateSerializer,
-    ReasonSerializer,
     ScanImportCreateSerializer,
 )
 from .api.views import target_tenant
 from .models import Engagement, Finding, FindingEvent, FindingStatus, ScanImport, Scanner
-from .selectors import (
-    MSSP_ONLY,
+from .policy import (
+    ENGAGEMENT_WRITERS_ONLY,
+    IMPORTERS_ONLY,
     allowed_actions,
     can_import,
-    can_work_findings,
-    get_open_incidents_on_asset,
+    writes_engagements,
 )
+from .selectors import get_open_incidents_on_asset
 
 PAGE_SIZE = 50
 
@@ -137,78 +138,14 @@ def _has_clock(finding) -> bool:
 @require_POST
 @portal_view
 def finding_act(request, access, pk):
-    """The finding page's forms: one action each, with the API's rules and messages."""
+    """The finding page's forms: one action each, the API's (findings.actions)."""
     finding = _finding(access, pk)
-    back = HttpResponseRedirect(reverse("finding", args=[finding.pk]))
-    action = request.POST.get("action", "")
-    if not can_work_findings(access):
-        raise PermissionDenied("Your role reads findings but does not change them.")
-    if action in MSSP_ONLY and not access.is_mssp_staff:
-        raise PermissionDenied("Only MSSP staff do this.")
-    actor = request.user
-    try:
-        with transaction.atomic():
-            if action == "accept-risk":
-                form = AcceptRiskSerializer(data=request.POST)
-                if not form.is_valid():
-                    messages.error(request, error_text(form.errors))
-                    return back
-                data = form.validated_data
-                services.finding_accept_risk(
-                    finding,
-                    actor=actor,
-                    reason=data["reason"],
-                    until=data["until"],
-                    request=request,
-                )
-                done = f"Risk accepted until {data['until']:%Y-%m-%d}."
-            elif action == "mark-remediated":
-                services.finding_mark_remediated(
-                    finding,
-                    actor=actor,
-                    verified=access.is_mssp_staff,
-                    note=request.POST.get("note", "")[:5000],
-                    request=request,
-                )
-                done = (
-                    "Marked remediated."
-                    if access.is_mssp_staff
-                    else "Marked remediated, awaiting verification by the MSSP: the finding "
-                    "stays open, on its clock, until they verify it."
-                )
-            elif action == "start-remediation":
-                services.finding_start_remediation(finding, actor=actor, request=request)
-                done = "Remediation started."
-            elif action == "verify":
-                services.finding_verify(finding, actor=actor, request=request)
-                done = "Remediation verified."
-            elif action in ("reopen", "false-positive", "reject-remediation"):
-                form = ReasonSerializer(data=request.POST)
-                if not form.is_valid():
-                    messages.error(request, error_text(form.errors))
-                    return back
-                reason = form.validated_data["reason"]
-                if action == "reopen":
-                    services.finding_reopen(finding, actor=actor, reason=reason, request=request)
-                    done = "Reopened."
-                elif action == "reject-remediation":
-                    services.finding_reject_remediation(
-                        finding, actor=actor, reason=reason, request=request
-                    )
-                    done = "Remediation not confirmed: the finding stays open."
-                else:
-                    services.finding_mark_false_positive(
-                        finding, actor=actor, reason=reason, request=request
-                    )
-                    done = "Marked as a false positive."
-            else:
-                messages.error(request, "Unknown action.")
-                return back
-    except services.FindingError as exc:
-        messages.error(request, str(exc))
+    action = FINDING_ACTIONS.get(request.POST.get("action", ""))
+    if action is None:
+        messages.error(request, "Unknown action.")
     else:
-        messages.success(request, done)
-    return back
+        page_perform(request, action, access=access, target=finding)
+    return HttpResponseRedirect(reverse("finding", args=[finding.pk]))
 
 
 # --- imports ---------------------------------------------------------------------------------
@@ -243,7 +180,7 @@ def import_list(request, access):
             "engagements": _engagements(access),
             "scanners": Scanner.choices,
             "may_import": can_import(access),
-            "may_plan": access.is_mssp_staff or access.is_customer_admin,
+            "may_plan": writes_engagements(access),
             "engagement_kinds": Engagement.Kind.choices,
             "max_bytes": services.max_upload_bytes(),
             "staff": access.is_mssp_staff,
@@ -256,7 +193,7 @@ def import_list(request, access):
 def import_upload(request, access):
     back = HttpResponseRedirect(reverse("finding-imports"))
     if not can_import(access):
-        raise PermissionDenied("Imports are made by MSSP staff and customer responders and admins.")
+        raise PermissionDenied(IMPORTERS_ONLY)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -334,8 +271,8 @@ def import_detail(request, access, pk):
 @portal_view
 def engagement_create(request, access):
     back = HttpResponseRedirect(reverse("finding-imports"))
-    if not (access.is_mssp_staff or access.is_customer_admin):
-        raise PermissionDenied("Engagements are written by MSSP staff and customer admins.")
+    if not writes_engagements(access):
+        raise PermissionDenied(ENGAGEMENT_WRITERS_ONLY)
     form = EngagementCreateSerializer(data={k: v for k, v in request.POST.items() if v})
     try:
         if not form.is_valid():

@@ -13,6 +13,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from tenants.access import Access
+from tenants.actions import Refused
+from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.errors import PayloadTooLarge
 from tenants.api.pagination import KeysetPagination
@@ -20,9 +22,9 @@ from tenants.api.parsers import SafeJSONParser
 from tenants.models import Tenant
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import importers, services
+from .. import actions, importers, services
 from ..models import Engagement, Finding, FindingEvent, RemediationPolicy, ScanImport
-from ..selectors import MSSP_ONLY, can_import, can_work_findings
+from ..policy import check_engagement_writer, check_import
 from .filters import FindingFilter
 from .serializers import (
     AcceptRiskSerializer,
@@ -80,20 +82,10 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     def get_serializer_class(self):
         return FindingSerializer if self.action == "list" else FindingDetailSerializer
 
-    def _workable(self, action_name: str) -> Finding:
-        finding = self.get_object()
-        if not can_work_findings(self.access):
-            raise PermissionDenied("Your role reads findings but does not change them.")
-        if action_name in MSSP_ONLY and not self.access.is_mssp_staff:
-            raise PermissionDenied("Only MSSP staff do this.")
-        return finding
-
-    def _run(self, change) -> Response:
-        try:
-            with transaction.atomic():
-                finding = change()
-        except services.FindingError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+    def _perform(self, name: str) -> Response:
+        """Run a workflow action (findings.actions, the page's too) on this finding; answer
+        with the finding as it is now."""
+        finding = api_perform(self, actions.FINDING_ACTIONS[name], self.get_object())
         finding = self.get_queryset().get(pk=finding.pk)
         return Response(FindingDetailSerializer(finding).data)
 
@@ -102,19 +94,7 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
     def accept_risk(self, request, pk=None):
         """Accept the risk until a date (the end of that day in the tenant's time zone), with a
         reason; the finding reopens when the date has passed."""
-        finding = self._workable("accept-risk")
-        serializer = AcceptRiskSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        return self._run(
-            lambda: services.finding_accept_risk(
-                finding,
-                actor=request.user,
-                reason=data["reason"],
-                until=data["until"],
-                request=request._request,
-            )
-        )
+        return self._perform("accept-risk")
 
     @extend_schema(request=NoteSerializer, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"], url_path="mark-remediated")
@@ -122,85 +102,36 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSco
         """Remediated: by MSSP staff, remediated and verified at once (the remediation clock is
         met); by a customer, a claim awaiting MSSP verification (the finding stays open and
         its clock runs until MSSP staff verify it, or an MSSP scan no longer finds it)."""
-        finding = self._workable("mark-remediated")
-        serializer = NoteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._run(
-            lambda: services.finding_mark_remediated(
-                finding,
-                actor=request.user,
-                verified=self.access.is_mssp_staff,
-                note=serializer.validated_data.get("note", ""),
-                request=request._request,
-            )
-        )
+        return self._perform("mark-remediated")
 
     @extend_schema(request=None, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"], url_path="start-remediation")
     def start_remediation(self, request, pk=None):
-        finding = self._workable("start-remediation")
-        return self._run(
-            lambda: services.finding_start_remediation(
-                finding, actor=request.user, request=request._request
-            )
-        )
+        return self._perform("start-remediation")
 
     @extend_schema(request=None, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request, pk=None):
         """MSSP staff confirm a customer's remediation: the finding is remediated and its
         clock met now."""
-        finding = self._workable("verify")
-        return self._run(
-            lambda: services.finding_verify(finding, actor=request.user, request=request._request)
-        )
+        return self._perform("verify")
 
     @extend_schema(request=ReasonSerializer, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"], url_path="reject-remediation")
     def reject_remediation(self, request, pk=None):
         """MSSP staff do not confirm a customer's remediation (a reason is required): the
         claim is withdrawn and the finding stays open on its clock."""
-        finding = self._workable("reject-remediation")
-        serializer = ReasonSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._run(
-            lambda: services.finding_reject_remediation(
-                finding,
-                actor=request.user,
-                reason=serializer.validated_data["reason"],
-                request=request._request,
-            )
-        )
+        return self._perform("reject-remediation")
 
     @extend_schema(request=ReasonSerializer, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"], url_path="false-positive")
     def false_positive(self, request, pk=None):
-        finding = self._workable("false-positive")
-        serializer = ReasonSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._run(
-            lambda: services.finding_mark_false_positive(
-                finding,
-                actor=request.user,
-                reason=serializer.validated_data["reason"],
-                request=request._request,
-            )
-        )
+        return self._perform("false-positive")
 
     @extend_schema(request=ReasonSerializer, responses=FindingDetailSerializer)
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        finding = self._workable("reopen")
-        serializer = ReasonSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._run(
-            lambda: services.finding_reopen(
-                finding,
-                actor=request.user,
-                reason=serializer.validated_data["reason"],
-                request=request._request,
-            )
-        )
+        return self._perform("reopen")
 
     @extend_schema(request=None, responses=FindingEventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None)  # a plain list
@@ -234,8 +165,10 @@ class EngagementViewSet(
         return queryset.select_related("tenant")
 
     def _check_writer(self) -> None:
-        if not (self.access.is_mssp_staff or self.access.is_customer_admin):
-            raise PermissionDenied("Engagements are written by MSSP staff and customer admins.")
+        try:
+            check_engagement_writer(self.access)
+        except Refused as exc:
+            raise PermissionDenied(exc.detail) from None
 
     @extend_schema(request=EngagementCreateSerializer, responses={201: EngagementSerializer})
     def create(self, request):
@@ -300,10 +233,10 @@ class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
 
     @extend_schema(request=ScanImportCreateSerializer, responses={202: ScanImportSerializer})
     def create(self, request):
-        if not can_import(self.access):
-            raise PermissionDenied(
-                "Imports are made by MSSP staff and customer responders and admins."
-            )
+        try:
+            check_import(self.access)
+        except Refused as exc:
+            raise PermissionDenied(exc.detail) from None
         # Refuse what is too large before reading it (multipart parsing spools it to disk).
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
