@@ -18,9 +18,11 @@ from guardian.shortcuts import get_users_with_perms
 
 from alerts.models import Incident, IncidentEvent, IncidentStatus, Visibility
 from tenants import audit, events
-from tenants.models import Membership, Team, Tenant, User
+from tenants.actions import Invalid
+from tenants.models import Team, Tenant, User
 from tenants.rls import rls_bypass
 
+from . import policy
 from .models import (
     ClockState,
     Escalation,
@@ -37,8 +39,8 @@ DEFAULT_RESPOND_MINUTES = 30
 OVERDUE_GRACE = timedelta(seconds=30)
 
 
-class EscalationError(Exception):
-    """An escalation change the state does not allow; the message says why."""
+class EscalationError(Invalid):
+    """An escalation change the state does not allow; the message says why (the API's 400)."""
 
 
 # --- telling ---------------------------------------------------------------------------
@@ -246,10 +248,6 @@ def escalation_request(
     return esc
 
 
-class NotAllowed(Exception):
-    """The caller may not do this (the API answers 403, a page refuses it)."""
-
-
 # What a caller asks for ("to") and the direction it means.
 DIRECTIONS = {
     "in_house": Escalation.Direction.TO_CUSTOMER,
@@ -271,15 +269,9 @@ def escalate_as(
 ) -> Escalation:
     """An escalation asked for by a caller (the API's and the incident page's): MSSP staff
     hand off to the in-house team, a NOC or a tier; a customer's responders and admins ask the
-    MSSP for assistance. Raises NotAllowed or EscalationError with a human message."""
+    MSSP for assistance. Raises policy.NotAllowed or EscalationError with a human message."""
     direction = DIRECTIONS[to]
-    if access.is_mssp_staff == (direction == Escalation.Direction.TO_MSSP):
-        raise NotAllowed("MSSP staff escalate to a team; customers ask the MSSP.")
-    if not access.is_mssp_staff and access.customer_role not in (
-        Membership.Role.RESPONDER,
-        Membership.Role.ADMIN,
-    ):
-        raise NotAllowed("Your role does not escalate incidents.")
+    policy.check_escalate(access, direction)
     team = None
     if team_id:
         team = (
@@ -302,33 +294,11 @@ def escalate_as(
     )
 
 
-def withdraw_as(access, esc: Escalation, *, actor: User) -> Escalation:
-    """Only the side that asked withdraws an escalation, while it is pending."""
-    asked_by_mssp = esc.direction != Escalation.Direction.TO_MSSP
-    if asked_by_mssp != access.is_mssp_staff:
-        raise NotAllowed("Only the side that asked may withdraw an escalation.")
-    return escalation_withdraw(esc, actor=actor)
-
-
 def _pending(esc: Escalation) -> Escalation:
     locked = Escalation.objects.for_tenant(esc.tenant_id).select_for_update().get(pk=esc.pk)
     if locked.status != Escalation.Status.PENDING:
         raise EscalationError(f"This escalation is already {locked.status}.")
     return locked
-
-
-def may_answer(user: User, esc: Escalation) -> bool:
-    """To the customer: only that tenant's responders (guardian permission). To the MSSP: its
-    staff who work the tenant."""
-    tenant = Tenant.objects.get(pk=esc.tenant_id)
-    if esc.direction == Escalation.Direction.TO_CUSTOMER:
-        return user.has_perm("tenants.respond_escalations", tenant)
-    if esc.direction == Escalation.Direction.TO_MSSP:
-        from tenants.access import access_for
-
-        access = access_for(user)
-        return access.is_mssp_staff and esc.tenant_id in access.tenant_ids
-    return False
 
 
 @transaction.atomic

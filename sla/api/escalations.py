@@ -14,10 +14,9 @@ from rest_framework.response import Response
 from alerts.models import Incident
 from tenants import audit
 from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
-from tenants.models import Membership
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import escalation
+from .. import escalation, policy
 from ..models import Escalation, EscalationPolicy, StepAction
 
 
@@ -85,13 +84,12 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     filterset_class = EscalationFilter
 
     def scope_queryset(self, queryset):
-        if not self.access.is_mssp_staff:
-            queryset = queryset.exclude(direction=Escalation.Direction.TO_TIER)
+        queryset = policy.visible_escalations(self.access, queryset)
         return queryset.select_related("tenant", "team", "requested_by", "responded_by")
 
     def _answer(self, change):
         esc = self.get_object()
-        if not escalation.may_answer(self.request.user, esc):
+        if not policy.may_answer(self.access, esc):
             raise PermissionDenied("Only the team this escalation went to may answer it.")
         try:
             with transaction.atomic():
@@ -121,8 +119,9 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         esc = self.get_object()
         try:
             with transaction.atomic():
-                escalation.withdraw_as(self.access, esc, actor=request.user)
-        except escalation.NotAllowed as exc:
+                policy.check_withdraw(self.access, esc)
+                escalation.escalation_withdraw(esc, actor=request.user)
+        except policy.NotAllowed as exc:
             raise PermissionDenied(str(exc)) from None
         except escalation.EscalationError as exc:
             raise ValidationError({"detail": str(exc)}) from None
@@ -154,7 +153,7 @@ class IncidentEscalationViewSet(TenantScopedViewSet):
                     respond_minutes=data.get("respond_minutes"),
                     note=data.get("note", ""),
                 )
-        except escalation.NotAllowed as exc:
+        except policy.NotAllowed as exc:
             raise PermissionDenied(str(exc)) from None
         except escalation.EscalationError as exc:
             raise ValidationError({"detail": str(exc)}) from None
@@ -228,10 +227,10 @@ class EscalationPolicyViewSet(
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         access = self.access
-        if access.is_customer and access.customer_role == Membership.Role.VIEWER:
+        if not policy.reads_escalation_policy(access):
             raise PermissionDenied("Your role does not see escalation policies.")
         if request.method not in ("GET", "HEAD", "OPTIONS") and not (
-            access.is_mssp_admin or access.staff_role == "lead"
+            policy.changes_escalation_policy(access)
         ):
             raise PermissionDenied("Only MSSP admins and leads change escalation policies.")
 

@@ -30,18 +30,6 @@ from .common import LIVE_CLOCK_STATES, first_error, refuse
 HEALTH_DAYS = 30
 
 
-def _supervises(access: Access) -> bool:
-    return access.is_superuser or access.staff_role in (
-        StaffRole.LEAD,
-        StaffRole.MANAGER,
-        StaffRole.ADMIN,
-    )
-
-
-def _assigns_staff(access: Access) -> bool:
-    return access.is_mssp_admin or access.staff_role == StaffRole.MANAGER
-
-
 def _health_tenant_ids(request, access: Access) -> frozenset[int]:
     """Managers and admins: every tenant; a lead: only the tenants they lead."""
     if access.sees_all_tenants:
@@ -141,7 +129,7 @@ def _staff_rows(access: Access, tenants: dict[int, Tenant], *, forms=None) -> li
             (worked if codename == "work_tenant" else led).setdefault(user_id, set()).add(tenant_id)
     staff = User.objects.filter(Q(staff_role__gt="") | Q(is_superuser=True)).order_by("username")
     choices = [(t.pk, t.name) for t in sorted(tenants.values(), key=lambda t: t.name)]
-    can_assign = _assigns_staff(access)
+    can_assign = access.manages_staff
     rows = []
     for member in staff:
         if not access.sees_all_tenants and not (worked.get(member.pk) or led.get(member.pk)):
@@ -180,7 +168,7 @@ def _health_page(request, access: Access, *, status: int = 200, staff_forms=None
         "now": now,
         "days": HEALTH_DAYS,
         "is_lead_view": not access.sees_all_tenants,
-        "can_assign": _assigns_staff(access),
+        "can_assign": access.manages_staff,
     }
     if request.htmx and request.method == "GET":
         return render(request, "sla/_health_live.html", context, status=status)
@@ -191,7 +179,7 @@ def _health_page(request, access: Access, *, status: int = 200, staff_forms=None
 
 @portal_view
 def sla_health(request, access):
-    if not _supervises(access):
+    if not access.is_supervisor:
         return refuse(request, "SLA health is for MSSP leads, managers and admins.")
     return _health_page(request, access)
 
@@ -201,7 +189,7 @@ def sla_health(request, access):
 def staff_tenants(request, access, pk):
     """Set the tenants a staff member works: what PATCH /api/v1/staff/{id}/ {"tenants"} does
     (an audited staff.updated, then tenants.services.staff_set_tenants, audited per change)."""
-    if not _assigns_staff(access):
+    if not access.manages_staff:
         return refuse(request, "Only MSSP managers and admins change who works which tenant.")
     member = get_object_or_404(
         User.objects.filter(Q(staff_role__gt="") | Q(is_superuser=True)), pk=pk

@@ -16,28 +16,21 @@ from django.views.decorators.http import require_POST
 from alerts.models import OPEN_STATUSES, Incident
 from alerts.services import WorkflowError
 from tenants.access import Access
-from tenants.models import Membership, Team, Tenant
+from tenants.models import Team, Tenant
 from tenants.views import portal_view
 
-from .. import escalation
+from .. import escalation, policy
 from ..forms import AssistanceForm, DeclineForm
 from ..models import ClockState, Escalation, SlaClock
 from .common import LIVE_CLOCK_STATES, URGENCY, first_error, refuse
 
-INBOX_ROLES = (Membership.Role.RESPONDER, Membership.Role.ADMIN)
 DECIDED_DAYS = 7
 ERRORS = (escalation.EscalationError, WorkflowError)
 
 
-def _inbox_allowed(access: Access) -> bool:
-    """The in-house team: a customer's responders (who answer) and admins (who look on)."""
-    return access.is_customer and access.customer_role in INBOX_ROLES
-
-
 def _escalations(access: Access):
-    # as the API's EscalationViewSet: the caller's tenant, never MSSP-internal tier notices
-    return Escalation.objects.for_tenant(access.customer_tenant_id).exclude(
-        direction=Escalation.Direction.TO_TIER
+    return policy.visible_escalations(
+        access, Escalation.objects.for_tenant(access.customer_tenant_id)
     )
 
 
@@ -70,7 +63,7 @@ def _inbox_context(request, access: Access, *, decline_forms=None, assistance_fo
     tenant = Tenant.objects.get(pk=access.customer_tenant_id)
     now = timezone.now()
     # may_answer() for a hand-off to this tenant's team, asked once for the whole list
-    can_answer = request.user.has_perm("tenants.respond_escalations", tenant)
+    can_answer = policy.answers_hand_offs(request.user, tenant)
     escalations = _escalations(access).select_related(
         "incident", "team", "requested_by", "responded_by"
     )
@@ -126,7 +119,7 @@ def _inbox_context(request, access: Access, *, decline_forms=None, assistance_fo
         "decided": decided,
         "decided_days": DECIDED_DAYS,
         "can_answer": can_answer,
-        "can_request": access.customer_role in INBOX_ROLES,
+        "can_request": access.is_customer_worker,
     }
 
 
@@ -145,18 +138,18 @@ def _after_change(request, access: Access):
 
 @portal_view
 def inbox(request, access):
-    if not _inbox_allowed(access):
+    if not access.is_customer_worker:
         return refuse(request, "The inbox is for your organisation's in-house team.")
     return _inbox_page(request, access)
 
 
 def _answerable(request, access: Access, pk):
     """The escalation to answer, or the response refusing it: another tenant's is a 404, one
-    the caller may not answer (sla.escalation.may_answer, as the API) a 403."""
-    if not _inbox_allowed(access):
+    the caller may not answer (sla.policy.may_answer, as the API) a 403."""
+    if not access.is_customer_worker:
         return None, refuse(request, "The inbox is for your organisation's in-house team.")
     esc = get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
-    if not escalation.may_answer(request.user, esc):
+    if not policy.may_answer(access, esc):
         return None, refuse(request, "Only the team this escalation went to may answer it.")
     return esc, None
 
@@ -208,7 +201,7 @@ def inbox_decline(request, access, pk):
 def inbox_assistance(request, access, pk):
     """Ask the MSSP for help with an incident (POST /api/v1/incidents/{id}/escalate/
     {"to": "mssp"}): on the MSSP's acknowledge clock."""
-    if not _inbox_allowed(access):
+    if not access.is_customer_worker:
         return refuse(request, "Only your organisation's responders and admins ask the MSSP.")
     incident = get_object_or_404(Incident.objects.for_tenant(access.customer_tenant_id), pk=pk)
     form = AssistanceForm(request.POST, auto_id=f"assist-{incident.pk}-%s")
@@ -230,7 +223,7 @@ def inbox_assistance(request, access, pk):
                 respond_minutes=form.cleaned_data.get("respond_minutes"),
                 note=form.cleaned_data.get("note") or "",
             )
-    except escalation.NotAllowed as exc:
+    except policy.NotAllowed as exc:
         return refuse(request, str(exc))
     except ERRORS as exc:
         messages.error(request, f"Not sent: {exc}")
@@ -244,13 +237,14 @@ def inbox_assistance(request, access, pk):
 def inbox_withdraw(request, access, pk):
     """Withdraw the team's own pending request for assistance (the API's withdraw/: only the
     side that asked)."""
-    if not _inbox_allowed(access):
+    if not access.is_customer_worker:
         return refuse(request, "The inbox is for your organisation's in-house team.")
     esc = get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
     try:
         with transaction.atomic():
-            escalation.withdraw_as(access, esc, actor=request.user)
-    except escalation.NotAllowed as exc:
+            policy.check_withdraw(access, esc)
+            escalation.escalation_withdraw(esc, actor=request.user)
+    except policy.NotAllowed as exc:
         return refuse(request, str(exc))
     except ERRORS as exc:
         messages.error(request, f"Not withdrawn: {exc}")

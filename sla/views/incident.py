@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from alerts.models import Incident
 from tenants.views import error_text, portal_view
 
-from .. import escalation
+from .. import escalation, policy
 from ..api.escalations import EscalateSerializer
 from ..models import Escalation
 
@@ -40,7 +40,7 @@ def incident_escalate(request, access, pk):
                 respond_minutes=data.get("respond_minutes"),
                 note=data.get("note", ""),
             )
-    except (escalation.NotAllowed, escalation.EscalationError) as exc:
+    except (policy.NotAllowed, escalation.EscalationError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Escalated: {esc.get_direction_display()}.")
@@ -50,16 +50,17 @@ def incident_escalate(request, access, pk):
 @require_POST
 @portal_view
 def escalation_withdraw(request, access, pk):
-    escalations = Escalation.objects.for_tenants(access.tenant_ids)
-    if not access.is_mssp_staff:  # MSSP-internal tier notices are not the customer's
-        escalations = escalations.exclude(direction=Escalation.Direction.TO_TIER)
+    escalations = policy.visible_escalations(
+        access, Escalation.objects.for_tenants(access.tenant_ids)
+    )
     esc = escalations.filter(pk=pk).first()
     if esc is None:
         raise Http404("No such escalation.")
     try:
         with transaction.atomic():
-            escalation.withdraw_as(access, esc, actor=request.user)
-    except (escalation.NotAllowed, escalation.EscalationError) as exc:
+            policy.check_withdraw(access, esc)
+            escalation.escalation_withdraw(esc, actor=request.user)
+    except (policy.NotAllowed, escalation.EscalationError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Escalation withdrawn.")
