@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from tenants.api.actions import api_perform
 from tenants.api.base import TenantNestedViewSet
 from tenants.api.views import TenantAdministeredMixin
 
-from .. import services
-from ..models import (
-    IntakeSource,
-)
+from ..models import IntakeSource
+from ..sources import CREATE_SOURCE, REVOKE_SOURCE, ROTATE_SOURCE_KEY, UPDATE_SOURCE, SourceKey
 from .serializers import (
     IntakeSourceSerializer,
     IntakeSourceUpdateSerializer,
@@ -37,49 +34,34 @@ class IntakeSourceViewSet(
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "tenant": getattr(self, "tenant", None)}
 
+    # Changes run the actions of alerts.sources, as the settings pages do.
     @extend_schema(request=IntakeSourceSerializer, responses={201: IntakeSourceWithKeySerializer})
     def create(self, request, tenant_slug=None):
-        serializer = IntakeSourceSerializer(
-            data=request.data, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        source = IntakeSource(tenant=self.tenant, **serializer.validated_data)
-        try:
-            key = services.source_create(source, request=request._request)
-        except IntegrityError:
-            raise ValidationError(
-                {"name": "This tenant already has a source of that name."}
-            ) from None
-        return self._with_key(source, key, status.HTTP_201_CREATED)
+        made = api_perform(self, CREATE_SOURCE, self.tenant, context=self.get_serializer_context())
+        return self._with_key(made, status.HTTP_201_CREATED)
 
     @extend_schema(request=IntakeSourceUpdateSerializer, responses=IntakeSourceSerializer)
     def partial_update(self, request, tenant_slug=None, pk=None):
-        source = self.get_object()
-        serializer = IntakeSourceUpdateSerializer(
-            source, data=request.data, partial=True, context=self.get_serializer_context()
+        source = api_perform(
+            self, UPDATE_SOURCE, self.get_object(), context=self.get_serializer_context()
         )
-        serializer.is_valid(raise_exception=True)
-        serializer.save()
-        services.source_updated(source, serializer.validated_data, request=request._request)
         return Response(IntakeSourceSerializer(source).data)
 
     @extend_schema(request=None, responses={201: IntakeSourceWithKeySerializer})
     @action(detail=True, methods=["post"], url_path="rotate-key")
     def rotate_key(self, request, tenant_slug=None, pk=None):
         """A new key for the source; the old one stops working at once."""
-        source = self.get_object()
-        key = services.source_rotate_key(source, request=request._request)
-        return self._with_key(source, key, status.HTTP_201_CREATED)
+        made = api_perform(self, ROTATE_SOURCE_KEY, self.get_object(), data={})
+        return self._with_key(made, status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, tenant_slug=None, pk=None):
-        source = self.get_object()
-        services.source_revoke(source, request=request._request)
+        api_perform(self, REVOKE_SOURCE, self.get_object(), data={})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def _with_key(self, source: IntakeSource, key: str, code: int) -> Response:
-        body = IntakeSourceSerializer(source).data
-        body["key"] = key
+    def _with_key(self, made: SourceKey, code: int) -> Response:
+        body = IntakeSourceSerializer(made.source).data
+        body["key"] = made.key
         return Response(body, status=code)
 
 

@@ -1,9 +1,9 @@
 """The intake sources settings page: a tenant's SIEMs and sensors, their keys shown once.
 
 It lives in the alerts app, which owns intake sources; access, scoping and the look are the
-tenants app's settings pages' (tenants.views.tenant_settings_view). Validation and audit
-entries are the API's (alerts.api.sources.IntakeSourceViewSet): the same serializers decide, and
-each change writes the same entry.
+tenants app's settings pages' (tenants.views.tenant_settings_view). Each change is the API's
+action (alerts.sources): the same check, the same serializer, the same write and audit entry.
+The forms validate by that serializer too, only to show its errors next to their fields.
 """
 
 from __future__ import annotations
@@ -11,20 +11,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
-from django.contrib import messages
-from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from tenants.access import Access
+from tenants.actions import page_perform
 from tenants.forms import SerializerForm
 from tenants.views import SettingsScope, settings_render, shown_once, tenant_settings_view
 
-from .. import services
 from ..api.serializers import IntakeSourceSerializer, IntakeSourceUpdateSerializer
 from ..models import IntakeSource, SourceKind
+from ..sources import CREATE_SOURCE, REVOKE_SOURCE, ROTATE_SOURCE_KEY, UPDATE_SOURCE
 
 INTERVAL_HELP = (
     "Optional. When nothing arrives for this long, the portal raises an alert that the source "
@@ -101,17 +100,20 @@ def settings_sources(request, access: Access, scope: SettingsScope):
         return _sources_page(request, scope, SourceCreateForm(context=context))
     form = SourceCreateForm(request.POST, context=context)
     if form.is_valid():
-        source = IntakeSource(tenant=scope.tenant, **form.validated_data)
-        try:
-            key = services.source_create(source, request=request)
-        except IntegrityError:  # the same name, created a moment ago by someone else
-            form.add_error("name", "This tenant already has a source of that name.")
-        else:
+        done, made = page_perform(
+            request,
+            CREATE_SOURCE,
+            access=access,
+            target=scope.tenant,
+            data=form.serializer.initial_data,  # the inputs this form offers, nothing else
+            context=context,
+        )
+        if done:
             shown = {
-                "title": f"Intake key of '{source.name}'",
-                "secret": key,
+                "title": f"Intake key of '{made.source.name}'",
+                "secret": made.key,
                 "what": f"Configure it in the SIEM or sensor as the Bearer token of "
-                f"POST /api/v1/intake/{source.kind}/.",
+                f"POST /api/v1/intake/{made.source.kind}/.",
             }
             return _sources_page(request, scope, SourceCreateForm(context=context), shown=shown)
     return _sources_page(request, scope, form, status=400)
@@ -125,14 +127,15 @@ def settings_source_edit(request, access: Access, scope: SettingsScope, source_i
     if request.method == "POST":
         form = SourceEditForm(request.POST, instance=source, context=context)
         if form.is_valid():
-            try:
-                with transaction.atomic():
-                    form.serializer.save()
-            except IntegrityError:
-                form.add_error("name", "This tenant already has a source of that name.")
-            else:
-                services.source_updated(source, form.validated_data, request=request)
-                messages.success(request, f"'{source.name}' saved.")
+            done, _ = page_perform(
+                request,
+                UPDATE_SOURCE,
+                access=access,
+                target=source,
+                data=form.serializer.initial_data,  # a posted `kind` is not among them
+                context=context,
+            )
+            if done:
                 return redirect(scope.url("settings-sources"))
     return settings_render(
         request,
@@ -150,11 +153,13 @@ def settings_source_rotate(request, access: Access, scope: SettingsScope, source
     """A new key for the source; the old one stops working at once (and a revoked source is
     active again with it), as POST .../sources/{id}/rotate-key/."""
     source = _source_or_404(scope, source_id)
-    key = services.source_rotate_key(source, request=request)
+    done, made = page_perform(request, ROTATE_SOURCE_KEY, access=access, target=source, data={})
     form = SourceCreateForm(context={"tenant": scope.tenant})
+    if not done:
+        return _sources_page(request, scope, form, status=400)
     shown = {
         "title": f"New intake key of '{source.name}'",
-        "secret": key,
+        "secret": made.key,
         "what": "The old key stopped working now: put this one in the SIEM or sensor "
         f"(the Bearer token of POST /api/v1/intake/{source.kind}/).",
     }
@@ -166,9 +171,5 @@ def settings_source_rotate(request, access: Access, scope: SettingsScope, source
 def settings_source_revoke(request, access: Access, scope: SettingsScope, source_id):
     """Disable the source and void its key, as DELETE .../sources/{id}/: its alerts stay."""
     source = _source_or_404(scope, source_id)
-    services.source_revoke(source, request=request)
-    messages.success(
-        request,
-        f"'{source.name}' disabled and its key revoked. Rotate its key to use it again.",
-    )
+    page_perform(request, REVOKE_SOURCE, access=access, target=source, data={})
     return redirect(scope.url("settings-sources"))
