@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from tenants import audit, mail
+from tenants.actions import Invalid
 from tenants.jobs import enqueue
 from tenants.models import Contact, Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
@@ -42,12 +43,22 @@ STALE_QUEUED = timedelta(minutes=2)
 STALE_RUNNING = timedelta(minutes=10)
 
 
-class ReportError(Exception):
-    """A request the rules do not allow; the message says why, for the person asking."""
+class ReportError(Invalid):
+    """A request the rules do not allow; the message says why, for the person asking. As the
+    API has always answered it: a 400 whose error is not any one field's."""
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__({"non_field_errors": [message]}, status_code=status_code)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ReportBusy(ReportError):
-    """Too many reports of this tenant are being generated already."""
+    """Too many reports of this tenant are being generated already (the API's 409)."""
+
+    status_code = 409
 
 
 # --- the period -------------------------------------------------------------------------------

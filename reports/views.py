@@ -1,6 +1,7 @@
-"""The reports pages: the list with the request form, a report (progress while it runs, its
-figures and charts when done) and its downloads. Every query names the caller's tenants; a
-report of another tenant is a 404 like a missing one."""
+"""The reports pages: the list with the request form (reports.actions' REPORT_REQUEST, the
+API's own), a report (progress while it runs, its figures and charts when done) and its
+downloads. Every query names the caller's tenants; a report of another tenant is a 404 like a
+missing one."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from django.utils import timezone
 from django_htmx.http import HttpResponseClientRefresh
 
 from tenants.access import Access
+from tenants.actions import page_perform
 from tenants.models import Tenant
 from tenants.views import portal_view
 
-from . import services
+from . import actions
 from .figures import SEVERITIES
 from .forms import ReportRequestForm
 from .models import Report
@@ -57,22 +59,12 @@ def report_list(request, access: Access):
     tenants = list(choices)
     status = 200
     if request.method == "POST" and tenants:
-        form = ReportRequestForm(request.POST, tenants=choices)
+        form = ReportRequestForm(request.POST, tenants=choices, context={"access": access})
         if form.is_valid():
-            data = form.cleaned_data
-            try:
-                period = services.report_period(data["tenant"], data["start"], data["end"])
-                report = services.report_request(
-                    data["tenant"],
-                    period,
-                    request.user,
-                    email_contacts=data["email_contacts"],
-                    request=request,
-                )
-            except services.ReportError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, "Report requested: it is being generated.")
+            done, report = page_perform(
+                request, actions.REPORT_REQUEST, access=access, target=None, data=form.api_data()
+            )
+            if done:
                 return redirect("report", pk=report.pk)
         status = 400
     else:

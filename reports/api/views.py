@@ -5,12 +5,10 @@ background), read its status, progress and figures, download it as PDF (`{id}/pd
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 
 import django_filters
 from django.http import HttpResponse
 from django.urls import reverse
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -20,16 +18,16 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, renderers, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.errors import Conflict
-from tenants.api.filters import UTCDateTimeFilter, to_utc
-from tenants.models import Tenant
+from tenants.api.filters import UTCDateTimeFilter
 
-from .. import services
+from .. import actions, policy
 from ..models import Report
+from .serializers import ReportRequestSerializer
 
 # The columns each action does not need: a list never loads the stored files.
 DEFERRED = {
@@ -118,48 +116,6 @@ class ReportDetailSerializer(ReportSerializer):
         read_only_fields = fields
 
 
-def parse_moment(value: str, name: str) -> date | datetime:
-    """A date (YYYY-MM-DD: a whole day in the tenant's time zone) or an ISO 8601 date-time."""
-    try:
-        parsed = parse_date(value) or parse_datetime(value)
-    except ValueError:  # well-formed but impossible, e.g. 2026-02-30
-        parsed = None
-    if parsed is None:
-        raise ValidationError(
-            {name: "A date (2026-11-01) or an ISO 8601 date-time (2026-11-01T00:00:00Z)."}
-        )
-    if isinstance(parsed, datetime) and parsed.tzinfo is not None:
-        try:  # an offset PostgreSQL refuses (-20:50), or beyond the calendar in UTC
-            return to_utc(parsed)
-        except ValueError as exc:
-            raise ValidationError({name: str(exc)}) from None
-    return parsed
-
-
-class ReportRequestSerializer(serializers.Serializer):
-    tenant = serializers.CharField(
-        max_length=63,
-        required=False,
-        help_text="The tenant's slug. MSSP staff name one of theirs; customers get their own.",
-    )
-    email_contacts = serializers.BooleanField(
-        default=False, help_text="Also email the report to the tenant's report contacts."
-    )
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = serializers.CharField(
-            max_length=40,
-            help_text="A date (a whole day in the tenant's time zone) or an ISO 8601 date-time.",
-        )
-        fields["to"] = serializers.CharField(
-            max_length=40,
-            help_text="A date (included: 2026-11-30 ends with that day) or an ISO 8601 "
-            "date-time (excluded). Not in the future; at most a year after `from`.",
-        )
-        return fields
-
-
 class ReportFilter(django_filters.FilterSet):
     tenant = django_filters.CharFilter(field_name="tenant__slug", max_length=63)
     status = django_filters.ChoiceFilter(choices=Report.Status.choices)
@@ -233,9 +189,8 @@ class ReportViewSet(
 
     @property
     def required_scope(self) -> str | None:
-        # Requesting a report reads: it derives a document from data the caller may already
-        # read, and changes none. Viewers (read-only tokens) request reports too.
-        return "read" if getattr(self, "action", None) == "create" else None
+        # Requesting a report reads (reports.policy): viewers' read-only tokens request them.
+        return policy.REQUEST_SCOPE if getattr(self, "action", None) == "create" else None
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -243,24 +198,6 @@ class ReportViewSet(
         if self.action == "create":
             return ReportRequestSerializer
         return ReportSerializer
-
-    def _tenant(self, slug: str | None) -> Tenant:
-        access = self.access
-        if not access.tenant_ids:
-            raise ValidationError({"tenant": "You see no tenant, so there is none to report on."})
-        if access.is_customer:
-            tenant = Tenant.objects.filter(pk=access.customer_tenant_id).first()
-            if slug and (tenant is None or tenant.slug != slug):
-                tenant = None
-        elif slug:
-            tenant = Tenant.objects.filter(slug=slug, pk__in=access.tenant_ids).first()
-        elif len(access.tenant_ids) == 1:
-            tenant = Tenant.objects.filter(pk__in=access.tenant_ids).first()
-        else:
-            raise ValidationError({"tenant": "Name the tenant (its slug): one of yours."})
-        if tenant is None:
-            raise ValidationError({"tenant": "No such tenant."})
-        return tenant
 
     @extend_schema(
         request=ReportRequestSerializer,
@@ -271,25 +208,7 @@ class ReportViewSet(
         },
     )
     def create(self, request, *args, **kwargs):
-        serializer = ReportRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        tenant = self._tenant(data.get("tenant"))
-        start = parse_moment(data["from"], "from")
-        end = parse_moment(data["to"], "to")
-        try:
-            period = services.report_period(tenant, start, end)
-            report = services.report_request(
-                tenant,
-                period,
-                request.user,
-                email_contacts=data["email_contacts"],
-                request=request._request,
-            )
-        except services.ReportBusy as exc:
-            raise Conflict(str(exc)) from None
-        except services.ReportError as exc:
-            raise ValidationError({"non_field_errors": [str(exc)]}) from None
+        report = api_perform(self, actions.REPORT_REQUEST, None)
         report = self.get_queryset().get(pk=report.pk)
         location = reverse("report-detail", kwargs={"pk": report.pk})
         return Response(
