@@ -8,10 +8,23 @@ from typing import Any
 
 from django.utils import timezone
 
+from tenants.access import Access
+
 from .intake.base import SEVERITIES, NormalizedAlert
 from .models import CorrelationRule, SuppressionRule
 
 MAX_RULES = 200  # per tenant and kind, checked at creation
+
+
+# Who sees and who changes a tenant's rules (the API's, and any page's to come).
+def may_see_rules(access: Access) -> bool:
+    """MSSP staff of the tenant and its in-house team (responders, admins); not its viewers."""
+    return not access.is_customer or access.is_customer_worker
+
+
+def may_change_rules(access: Access) -> bool:
+    """MSSP staff and the customer's admins."""
+    return access.is_mssp_staff or access.is_customer_admin
 
 
 def validate_conditions(conditions: Any) -> dict:

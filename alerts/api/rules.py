@@ -7,12 +7,12 @@ from rest_framework.exceptions import PermissionDenied
 
 from tenants import audit
 from tenants.api.base import TenantNestedViewSet
-from tenants.models import Membership
 
 from ..models import (
     CorrelationRule,
     SuppressionRule,
 )
+from ..rules import may_change_rules, may_see_rules
 from .serializers import (
     CorrelationRuleSerializer,
     SuppressionRuleSerializer,
@@ -36,11 +36,10 @@ class TenantRuleViewSet(
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        access = self.access
-        if access.is_customer and access.customer_role == Membership.Role.VIEWER:
+        if not may_see_rules(self.access):
             raise PermissionDenied("Your role does not see rules.")
         writing = request.method not in ("GET", "HEAD", "OPTIONS")
-        if writing and not (access.is_mssp_staff or access.is_customer_admin):
+        if writing and not may_change_rules(self.access):
             raise PermissionDenied("Only MSSP staff and this customer's admins change rules.")
 
     def _audit(self, action: str, rule) -> None:
