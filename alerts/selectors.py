@@ -1,14 +1,11 @@
-"""Reads and permission checks that the API and the portal pages share, so that a page offers
-exactly what the API allows and lists incidents in the same order."""
+"""Reads that the API and the portal pages share, so that both list incidents in the same
+order. Who may do what is alerts.policy."""
 
 from __future__ import annotations
 
 from django.db.models import Subquery
 
-from tenants.access import Access
-from tenants.models import Membership, Tenant, User
-
-from .models import Incident
+from tenants.models import Tenant, User
 
 # Least SLA time left first (respond_by, written by the SLA app), then severity, then age.
 URGENCY = ("respond_by", "-severity_rank", "created_at", "id")
@@ -35,21 +32,3 @@ def pin_list_filters(params, user, queryset):
         owner_id = User.objects.filter(username=owner).order_by().values("pk")[:1]
         queryset = queryset.filter(owner_id=Subquery(owner_id))
     return queryset
-
-
-def can_work(access: Access, incident: Incident) -> bool:
-    """MSSP staff work every incident they see; a customer's responders and admins work their
-    own tenant's when the tenant works incidents itself (hybrid, in-house)."""
-    if access.is_mssp_staff:
-        return True
-    return (
-        access.customer_role in (Membership.Role.RESPONDER, Membership.Role.ADMIN)
-        and incident.tenant.service_model != Tenant.ServiceModel.OUTSOURCED
-    )
-
-
-def can_comment(access: Access) -> bool:
-    return access.is_mssp_staff or access.customer_role in (
-        Membership.Role.RESPONDER,
-        Membership.Role.ADMIN,
-    )

@@ -8,19 +8,18 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from tenants.access import access_for
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
 from tenants.models import Team, User
 
-from .. import services
+from .. import policy, services
 from ..models import (
     Alert,
     Incident,
     IncidentEvent,
     Visibility,
 )
-from ..selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list_filters
+from ..selectors import QUEUE_COUNT_CAP, URGENCY, pin_list_filters
 from .filters import AlertFilter, IncidentFilter
 from .serializers import (
     AlertDetailSerializer,
@@ -95,7 +94,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
 
     def _workable(self) -> Incident:
         incident = self.get_object()
-        if not can_work(self.access, incident):
+        if not policy.can_work(self.access, incident):
             raise PermissionDenied("You may read this incident but not change it.")
         return incident
 
@@ -160,9 +159,8 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         owner = team = None
         if data.get("owner"):
             owner = User.objects.filter(username=data["owner"], is_active=True).first()
-            # Only someone who may see this tenant can own its incident; anyone else reads
-            # as unknown (no hint whether the name exists).
-            if owner is None or incident.tenant_id not in access_for(owner).tenant_ids:
+            # Anyone who may not own it reads as unknown (no hint whether the name exists).
+            if owner is None or not policy.may_own(owner, incident):
                 raise ValidationError({"owner": "No such user may work this incident."})
         if data.get("team"):
             team = (
@@ -203,7 +201,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
             if not self.access.is_mssp_staff:
                 comments = comments.filter(visibility=Visibility.SHARED)
             return Response(CommentSerializer(comments, many=True).data)
-        if not can_comment(self.access):
+        if not self.access.works:
             raise PermissionDenied("Your role reads incidents but does not comment.")
         serializer = CommentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -279,7 +277,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
                 results.append({"id": str(incident_id), "ok": False, "error": "Not found."})
                 continue
             try:
-                if not can_work(self.access, incident):
+                if not policy.can_work(self.access, incident):
                     raise services.WorkflowError("You may read this incident but not change it.")
                 with transaction.atomic():
                     self._bulk_one(incident, data)

@@ -1,8 +1,8 @@
 """Portal pages of the alerts app: the analyst console (the multi-customer queue), the incident
 page, and the alert lists and pages that customers and analysts share.
 
-Every page reads through the same filters, ordering, pagination, permission checks
-(alerts.selectors) and validation (the API's serializers) as the REST API, so a page offers
+Every page reads through the same filters, ordering, pagination (alerts.selectors), permission
+rules (alerts.policy) and validation (the API's serializers) as the REST API, so a page offers
 exactly what the API allows and shows the same rows."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from .. import services
+from .. import policy, services
 from ..api.filters import AlertFilter, IncidentFilter
 from ..api.serializers import (
     BulkSerializer,
@@ -43,7 +43,7 @@ from ..models import (
     SourceKind,
     Visibility,
 )
-from ..selectors import QUEUE_COUNT_CAP, URGENCY, can_comment, can_work, pin_list_filters
+from ..selectors import QUEUE_COUNT_CAP, URGENCY, pin_list_filters
 from ..services import TRANSITIONS
 
 QUEUE_PAGE_SIZE = 50
@@ -160,7 +160,7 @@ def bulk(request, access):
         try:
             if incident is None:
                 raise services.WorkflowError("not found")
-            if not can_work(access, incident):
+            if not policy.can_work(access, incident):
                 raise services.WorkflowError("you may read it but not change it")
             with transaction.atomic():
                 services.incident_bulk_action(
@@ -216,7 +216,7 @@ def incident_detail(request, access, pk):
     if not staff:
         timeline = timeline.filter(visibility=Visibility.SHARED)
         comments = comments.filter(visibility=Visibility.SHARED)
-    workable = can_work(access, incident)
+    workable = policy.can_work(access, incident)
     context = {
         "incident": incident,
         "alerts": alerts,
@@ -226,7 +226,7 @@ def incident_detail(request, access, pk):
         "containment": list(incident.containment.order_by("at", "id")),
         "staff": staff,
         "workable": workable,
-        "commentable": can_comment(access),
+        "commentable": access.works,
         "next_statuses": [
             (status, IncidentStatus(status).label)
             for status in sorted(TRANSITIONS.get(incident.status, ()))
@@ -258,7 +258,7 @@ def _observables(alerts: list[Alert]) -> list[dict]:
 
 def _workable_incident(access, pk) -> Incident:
     incident = _incident(access, pk)
-    if not can_work(access, incident):
+    if not policy.can_work(access, incident):
         raise PermissionDenied("You may read this incident but not change it.")
     return incident
 
@@ -319,7 +319,7 @@ def incident_act(request, access, pk):
 @portal_view
 def incident_comment(request, access, pk):
     incident = _incident(access, pk)
-    if not can_comment(access):
+    if not access.works:
         raise PermissionDenied("Your role reads incidents but does not comment.")
     serializer = CommentCreateSerializer(data=request.POST)
     if not serializer.is_valid():
