@@ -150,7 +150,7 @@ def match_raise(request, access, pk):
     """MSSP staff raise a match's incident to the match's severity by hand (the API's
     raise/ twin)."""
     try:  # a customer is refused whether or not they see the match
-        actions.check_raises_by_hand(access)
+        actions.MATCH_RAISE.check(access, None)
     except Refused as exc:
         raise PermissionDenied(exc.detail) from None
     match = selectors.get_matches(access).filter(pk=pk).first()

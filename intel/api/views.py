@@ -305,7 +305,7 @@ class MatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
         sees an analyst's severity change, never the match. 409 when the incident is closed,
         has none, or already is that severe."""
         try:  # a customer is refused whether or not they see the match
-            actions.check_raises_by_hand(self.access)
+            actions.MATCH_RAISE.check(self.access, None)
         except Refused as exc:
             raise PermissionDenied(exc.detail) from None
         incident = api_perform(self, actions.MATCH_RAISE, self.get_object())
