@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tenants.actions import Action
 
-from . import policy, services
+from . import policy, workflow
 from .api.serializers import AcceptRiskSerializer, NoteSerializer, ReasonSerializer
 from .models import Finding
 
@@ -22,14 +22,14 @@ def _may(action: str):
 
 
 def _accept_risk(finding, *, actor, access, request, reason, until):
-    return services.finding_accept_risk(
+    return workflow.finding_accept_risk(
         finding, actor=actor, reason=reason, until=until, request=request
     )
 
 
 def _mark_remediated(finding, *, actor, access, request, note=""):
     # MSSP staff's "remediated" is verified at once; a customer's is a claim.
-    return services.finding_mark_remediated(
+    return workflow.finding_mark_remediated(
         finding, actor=actor, verified=access.is_mssp_staff, note=note, request=request
     )
 
@@ -44,25 +44,25 @@ def _marked_remediated(finding: Finding) -> str:
 
 
 def _start_remediation(finding, *, actor, access, request):
-    return services.finding_start_remediation(finding, actor=actor, request=request)
+    return workflow.finding_start_remediation(finding, actor=actor, request=request)
 
 
 def _verify(finding, *, actor, access, request):
-    return services.finding_verify(finding, actor=actor, request=request)
+    return workflow.finding_verify(finding, actor=actor, request=request)
 
 
 def _reject_remediation(finding, *, actor, access, request, reason):
-    return services.finding_reject_remediation(finding, actor=actor, reason=reason, request=request)
+    return workflow.finding_reject_remediation(finding, actor=actor, reason=reason, request=request)
 
 
 def _false_positive(finding, *, actor, access, request, reason):
-    return services.finding_mark_false_positive(
+    return workflow.finding_mark_false_positive(
         finding, actor=actor, reason=reason, request=request
     )
 
 
 def _reopen(finding, *, actor, access, request, reason):
-    return services.finding_reopen(finding, actor=actor, reason=reason, request=request)
+    return workflow.finding_reopen(finding, actor=actor, reason=reason, request=request)
 
 
 ACCEPT_RISK = Action(

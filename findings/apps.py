@@ -11,11 +11,11 @@ class FindingsConfig(AppConfig):
         from alerts.signals import incidents_opened
         from sla.services import register_sweep
 
-        from . import services
+        from . import incidents, sweep
 
         # Remediation clocks and risk expiries fire in the SLA engine's once-a-second pass.
-        register_sweep("findings", services.sweep)
+        register_sweep("findings", sweep.sweep)
         incidents_opened.connect(
-            services.incidents_opened, dispatch_uid="findings-raise-incidents-on-overdue-hosts"
+            incidents.incidents_opened, dispatch_uid="findings-raise-incidents-on-overdue-hosts"
         )
         extensions.register_panel("incident.evidence", "findings/_incident_findings.html", order=10)

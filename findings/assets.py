@@ -1,5 +1,5 @@
 """Which assets an alert's observables name, and which open incidents concern an asset: reads
-that the services (raising incidents on overdue findings) and the selectors (the finding and
+that findings.incidents (raising incidents on overdue findings) and the selectors (the finding and
 incident pages) share."""
 
 from __future__ import annotations

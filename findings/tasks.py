@@ -20,7 +20,7 @@ def run_import(tenant_id: int, import_id: str) -> bool:
     commits a chunk at a time, each in the tenant's scope (not a TenantTask, whose one
     transaction would hold every chunk, and on SQLite the database's write lock, until the
     end). Returns False: nothing is left to queue."""
-    from .services import import_run_or_fail
+    from .imports import import_run_or_fail
 
     return import_run_or_fail(int(tenant_id), str(import_id))
 
@@ -39,7 +39,7 @@ def resume_stalled_imports() -> int:
             .filter(updated_at__lt=cutoff)
             .values_list("tenant_id", "pk")[:100]
         )
-        from .services import enqueue_import
+        from .imports import enqueue_import
 
         # Marked as taken up now, so that the next minute's run does not start another
         # chain of tasks for the same import while this one is still queued.

@@ -20,7 +20,7 @@ from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from . import importers, services
+from . import importers, imports
 from .actions import FINDING_ACTIONS
 from .api.filters import FindingFilter
 from .api.serializers import (
@@ -182,7 +182,7 @@ def import_list(request, access):
             "may_import": can_import(access),
             "may_plan": writes_engagements(access),
             "engagement_kinds": Engagement.Kind.choices,
-            "max_bytes": services.max_upload_bytes(),
+            "max_bytes": imports.max_upload_bytes(),
             "staff": access.is_mssp_staff,
         },
     )
@@ -198,8 +198,8 @@ def import_upload(request, access):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    too_large = f"Imports take files of at most {services.max_upload_bytes():,} bytes."
-    if length > services.max_upload_bytes() + 1024 * 1024:
+    too_large = f"Imports take files of at most {imports.max_upload_bytes():,} bytes."
+    if length > imports.max_upload_bytes() + 1024 * 1024:
         messages.error(request, too_large)
         return render(request, "findings/refused.html", {"reason": too_large}, status=413)
 
@@ -218,19 +218,19 @@ def import_upload(request, access):
             raise ApiValidationError(form.errors)
         data = form.validated_data
         upload = data["file"]
-        if upload.size > services.max_upload_bytes():
+        if upload.size > imports.max_upload_bytes():
             return render(request, "findings/refused.html", {"reason": too_large}, status=413)
         content = upload.read()
-        kind = services.check_upload(content, upload.name or "", data.get("kind", ""))
+        kind = imports.check_upload(content, upload.name or "", data.get("kind", ""))
     except ApiValidationError as exc:
         messages.error(request, error_text(exc.detail))
         return back
-    except services.UploadTooLarge as exc:
+    except imports.UploadTooLarge as exc:
         return render(request, "findings/refused.html", {"reason": str(exc)}, status=413)
     except importers.FileRefused as exc:
         messages.error(request, f"{upload.name}: {exc}")
         return back
-    scan = services.import_request(
+    scan = imports.import_request(
         tenant,
         data=content,
         file_name=upload.name or "upload",

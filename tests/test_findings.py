@@ -184,11 +184,11 @@ def test_the_import_reads_the_file_once_and_commits_a_chunk_at_a_time(
     """One task runs the import: it checks the whole file once, then imports it a chunk at a
     time, each chunk's findings and progress in their own transaction. The file is not read
     again for each chunk (that made an import's cost grow with the square of its size)."""
-    from findings import services
+    from findings import imports
     from findings.importers import nessus
     from findings.tasks import run_import
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 2)
     client = api(two_tenants["a_admin"])
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = upload(client, "scan.nessus")
@@ -197,7 +197,7 @@ def test_the_import_reads_the_file_once_and_commits_a_chunk_at_a_time(
     assert len(queued) == 1
     scan_id, tenant_id = response.json()["id"], two_tenants["a"].pk
     read, progress = [], []
-    real_parse, real_import = nessus.parse, services._import_records
+    real_parse, real_import = nessus.parse, imports._import_records
 
     def counting_parse(data):
         for record in real_parse(data):
@@ -211,7 +211,7 @@ def test_the_import_reads_the_file_once_and_commits_a_chunk_at_a_time(
         real_import(scan, records, now)
 
     monkeypatch.setattr(nessus, "parse", counting_parse)
-    monkeypatch.setattr(services, "_import_records", observed_import)
+    monkeypatch.setattr(imports, "_import_records", observed_import)
     assert run_import(tenant_id, scan_id) is False  # to its end, nothing left to queue
     assert progress == [0, 2, 4, 6]  # 7 records, 2 a chunk
     assert read == list(range(7)) * 2  # the check, then the import: each record read twice
@@ -227,15 +227,15 @@ def test_an_import_whose_worker_died_goes_on_from_its_last_chunk(
 ):
     from django.db import OperationalError
 
-    from findings import services
+    from findings import imports
     from findings.tasks import run_import
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 2)
     client = api(two_tenants["a_admin"])
     with django_capture_on_commit_callbacks(execute=False):
         scan_id = upload(client, "scan.nessus").json()["id"]
     tenant_id = two_tenants["a"].pk
-    real_import, chunks = services._import_records, []
+    real_import, chunks = imports._import_records, []
 
     def dies_in_the_third_chunk(scan, records, now):
         chunks.append(len(records))
@@ -243,7 +243,7 @@ def test_an_import_whose_worker_died_goes_on_from_its_last_chunk(
             raise OperationalError("the connection went away")
         real_import(scan, records, now)
 
-    monkeypatch.setattr(services, "_import_records", dies_in_the_third_chunk)
+    monkeypatch.setattr(imports, "_import_records", dies_in_the_third_chunk)
     with pytest.raises(OperationalError):
         run_import(tenant_id, scan_id)
     body = client.get(f"{IMPORTS}{scan_id}/").json()
@@ -779,10 +779,10 @@ def test_embedded_mode_imports_beside_the_server_in_chunks(client, settings, mon
     page, and a thread of the server's imports the file chunk after chunk."""
     import time
 
-    from findings import services
+    from findings import imports
     from tests.factories import MembershipFactory, TenantFactory
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 2)
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.REPORTS_BACKGROUND_THREAD = True
     tenant = TenantFactory(slug="embedded")
@@ -814,7 +814,7 @@ def test_two_imports_of_the_same_scan_at_once_duplicate_nothing():
     from django.db import connections
 
     from findings import importers
-    from findings.services import import_request
+    from findings.imports import import_request
     from findings.tasks import run_import
     from tests.factories import TenantFactory
 
@@ -866,12 +866,12 @@ def test_two_imports_of_the_same_scan_at_once_duplicate_nothing():
 def test_an_import_that_hits_an_unexpected_error_fails_with_a_message(
     api, two_tenants, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from findings import services
+    from findings import imports
 
     def broken(*args, **kwargs):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(services, "_import_records", broken)
+    monkeypatch.setattr(imports, "_import_records", broken)
     client = api(two_tenants["a_admin"])
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(client, "scan.nessus")

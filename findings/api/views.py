@@ -22,7 +22,7 @@ from tenants.api.parsers import SafeJSONParser
 from tenants.models import Tenant
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import actions, importers, services
+from .. import actions, importers, imports
 from ..models import Engagement, Finding, FindingEvent, RemediationPolicy, ScanImport
 from ..policy import check_engagement_writer, check_import
 from .filters import FindingFilter
@@ -242,10 +242,10 @@ class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > services.max_upload_bytes() + 1024 * 1024:
+        if length > imports.max_upload_bytes() + 1024 * 1024:
             raise PayloadTooLarge(
                 f"The upload is {length:,} bytes; imports take files of at most "
-                f"{services.max_upload_bytes():,} bytes."
+                f"{imports.max_upload_bytes():,} bytes."
             )
         if not hasattr(request.data, "get"):
             raise ValidationError({"file": "Upload the file as multipart/form-data."})
@@ -256,19 +256,19 @@ class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         upload = data["file"]
-        if upload.size > services.max_upload_bytes():
+        if upload.size > imports.max_upload_bytes():
             raise PayloadTooLarge(
                 f"The file is {upload.size:,} bytes; imports take at most "
-                f"{services.max_upload_bytes():,}."
+                f"{imports.max_upload_bytes():,}."
             )
         content = upload.read()
         try:
-            kind = services.check_upload(content, upload.name or "", data.get("kind", ""))
-        except services.UploadTooLarge as exc:
+            kind = imports.check_upload(content, upload.name or "", data.get("kind", ""))
+        except imports.UploadTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from None
         except importers.FileRefused as exc:
             raise ValidationError({"file": str(exc)}) from None
-        scan = services.import_request(
+        scan = imports.import_request(
             tenant,
             data=content,
             file_name=upload.name or "upload",

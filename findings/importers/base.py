@@ -399,7 +399,7 @@ def stream_xml(
 def check_xml_head(data: bytes, roots: Sequence[str], wrong_root: str) -> None:
     """The upload's check: read no further than the root element (and at most HEAD_BYTES):
     entity declarations, external references and a wrong root element are refused now, the
-    rest of the file is read by the import (findings.services.import_run)."""
+    rest of the file is read by the import (findings.imports.import_run)."""
     reader = _Reader(roots, wrong_root, lambda path: False, ())
     parser = _parser(reader)
     view = memoryview(data)

@@ -222,7 +222,7 @@ def test_an_import_does_not_close_what_another_import_running_at_the_same_time_s
 ):
     """Two files of the same hosts imported at once: each finding's last import is whichever
     wrote it last, so "not last seen by me" is not "gone"."""
-    from findings import services
+    from findings import imports
     from findings.models import Finding
 
     capture = django_capture_on_commit_callbacks
@@ -232,7 +232,7 @@ def test_an_import_does_not_close_what_another_import_running_at_the_same_time_s
         one = upload(staff, "one.csv", content=HOSTS_1_AND_2, tenant="tenant-a").json()["id"]
         other = upload(staff, "two.csv", content=HOSTS_1_AND_2, tenant="tenant-a").json()["id"]
     tenant_id = two_tenants["a"].pk
-    real = services._import_records
+    real = imports._import_records
 
     def and_the_other_import_right_after(scan, records, now):
         real(scan, records, now)
@@ -240,7 +240,7 @@ def test_an_import_does_not_close_what_another_import_running_at_the_same_time_s
         ScanImport.objects.for_tenant(tenant_id).filter(pk=other).update(status="running")
         Finding.objects.for_tenant(tenant_id).filter(plugin_id="F-2").update(last_import=other)
 
-    monkeypatch.setattr(services, "_import_records", and_the_other_import_right_after)
+    monkeypatch.setattr(imports, "_import_records", and_the_other_import_right_after)
     from findings.tasks import run_import
 
     while run_import(tenant_id, one):

@@ -266,14 +266,14 @@ def test_the_worker_reads_the_file_outside_any_transaction(monkeypatch, settings
     locked" while an upload was parsed)."""
     from django.db import connection
 
-    from findings import services
+    from findings import imports
     from findings.importers import csvfile
     from findings.models import ScanImport
     from findings.tasks import run_import
     from tenants.rls import tenant_scope
     from tests.factories import TenantFactory
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK", 2)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 2)
     tenant = TenantFactory(slug="no-lock")
     real_parse, in_transaction = csvfile.parse, []
 
@@ -287,7 +287,7 @@ def test_the_worker_reads_the_file_outside_any_transaction(monkeypatch, settings
         b"10.0.0.%d,Weak TLS,high,T-%d\n" % (n, n) for n in range(1, 6)
     )
     with tenant_scope([tenant.pk]):
-        scan = services.import_request(
+        scan = imports.import_request(
             tenant, data=data, file_name="a.csv", kind="csv", engagement=None, actor=None
         )
     run_import(tenant.pk, str(scan.pk))
