@@ -73,6 +73,7 @@ from .base import (
     parse_time,
 )
 
+KIND = "alertmanager"
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
 VERSION = "4"
 CATEGORY = "availability"

@@ -1,7 +1,10 @@
-"""The one alert shape every source is normalised to, and the helpers source modules share.
+"""The one alert shape every source is normalised to, the contract every source module
+keeps (SourceFormat), the errors of the intake, and the helpers source modules share.
 
-A source module (alerts/intake/<kind>.py) provides:
+A source module (alerts/intake/<kind>.py) is a SourceFormat (checked in
+tests/intake/test_protocol.py; alerts.intake.FORMATS is the registry):
 
+    KIND: str                            the intake source kind it reads (SourceKind's value)
     CONTENT_TYPES: frozenset[str]        media types it accepts (see DEFAULT_CONTENT_TYPES)
     def records(body: bytes, content_type: str) -> list[Any]
         split one request body into the records it carries (a Wazuh alert, an Alertmanager
@@ -12,6 +15,10 @@ A source module (alerts/intake/<kind>.py) provides:
     def parse(record: Any) -> NormalizedAlert
         one record -> one normalised alert. Raises RecordError (a message a human can act on)
         for a record that cannot be an alert; the rest of the batch is still stored.
+
+What a source module does not do: authenticate, verify signatures or count quota. Those are
+the same for every format (alerts.intake.guard, per source: its key, its signing secret, its
+tenant's quota) and alerts.intake.receive runs them before a module sees the body.
 
 Severity scales differ per product; each module documents its mapping to SEVERITIES in its
 docstring. The raw record is kept exactly as received (`raw`).
@@ -25,7 +32,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from tenants.api.parsers import check_structure
 from tenants.api.parsers import loads as safe_json_loads
@@ -40,12 +47,51 @@ MAX_FIELD = 2000
 MAX_OBSERVABLES = 200
 
 
+class IntakeRefused(Exception):
+    """A request the intake refuses as a whole: the HTTP status, the contract's error code, a
+    message a human can act on, and what else the answer carries (`headers` such as
+    Retry-After, `extra` fields of the error body such as the rejected records)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
 class BodyError(ValueError):
     """The request body as a whole cannot be read (HTTP 400 with this message)."""
+
+    status = 400
+    code = "invalid"
+
+    def refusal(self) -> IntakeRefused:
+        return IntakeRefused(self.status, self.code, str(self))
 
 
 class RecordError(ValueError):
     """One record cannot become an alert; named in the response's `rejected` list."""
+
+
+@runtime_checkable
+class SourceFormat(Protocol):
+    """What every source module provides (see the module docstring). The modules themselves
+    are the implementations: a module satisfies a protocol when its attributes match (PEP
+    544), so a format stays a plain module of functions."""
+
+    KIND: str
+    CONTENT_TYPES: frozenset[str]
+
+    def records(self, body: bytes, content_type: str) -> list[Any]: ...
+
+    def parse(self, record: Any) -> NormalizedAlert: ...
 
 
 @dataclass(frozen=True)
@@ -315,8 +361,10 @@ __all__ = [
     "SEVERITIES",
     "OBSERVABLE_TYPES",
     "DEFAULT_CONTENT_TYPES",
+    "IntakeRefused",
     "BodyError",
     "RecordError",
+    "SourceFormat",
     "Observable",
     "NormalizedAlert",
     "json_records",

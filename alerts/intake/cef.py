@@ -74,6 +74,7 @@ from .base import (
     severity_from_scale,
 )
 
+KIND = "cef"
 CONTENT_TYPES = frozenset({"text/plain"})
 
 HEADER_FIELDS = (

@@ -70,6 +70,7 @@ from .base import (
     strings,
 )
 
+KIND = "elastic"
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
 
 SEVERITIES = ("low", "medium", "high", "critical")

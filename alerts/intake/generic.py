@@ -23,6 +23,7 @@ from .base import (
     parse_time,
 )
 
+KIND = "generic"
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
 records = json_records
 

@@ -19,18 +19,13 @@ from limits.strategies import FixedWindowRateLimiter
 from tenants import rls
 
 from ..models import IntakeSource
+from .base import IntakeRefused
 
+# The request headers (as request.META names them) that carry a signed request's signature.
 SIGNATURE_HEADER = "HTTP_X_MSSP_SIGNATURE"
 TIMESTAMP_HEADER = "HTTP_X_MSSP_TIMESTAMP"
 
-
-class IntakeRefused(Exception):
-    """A request the intake refuses as a whole: status, error code, human message."""
-
-    def __init__(self, status: int, code: str, detail: str, headers: dict | None = None):
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-        self.headers = headers or {}
+__all__ = ["IntakeRefused", "source_for_key", "take_quota", "verify_signature"]
 
 
 def source_for_key(raw_key: str) -> IntakeSource:
@@ -53,12 +48,13 @@ def source_for_key(raw_key: str) -> IntakeSource:
     return source
 
 
-def verify_signature(source: IntakeSource, meta: dict, body: bytes) -> None:
-    """HMAC-SHA256 over "<timestamp>." + body, timestamped, each signature accepted once."""
+def verify_signature(source: IntakeSource, body: bytes, *, signature: str, timestamp: str) -> None:
+    """HMAC-SHA256 over "<timestamp>." + body, timestamped, each signature accepted once.
+    `signature` and `timestamp` are the X-MSSP-Signature and X-MSSP-Timestamp headers' values
+    ("" when absent); a source without a signing secret takes unsigned requests."""
     if not source.signing_secret:
         return
-    signature = meta.get(SIGNATURE_HEADER, "").removeprefix("sha256=")
-    timestamp = meta.get(TIMESTAMP_HEADER, "")
+    signature = signature.removeprefix("sha256=")
     if not signature or not timestamp:
         raise IntakeRefused(
             401, "signature_required", "This source requires X-MSSP-Timestamp and X-MSSP-Signature."

@@ -73,6 +73,7 @@ from .base import (
     strings,
 )
 
+KIND = "splunk"
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
 records = json_records
 

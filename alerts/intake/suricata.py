@@ -63,6 +63,7 @@ from .base import (
     severity_from_scale,
 )
 
+KIND = "suricata"
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
 
 # alert.severity is a priority (lower is more urgent): compare its negation against the scale.

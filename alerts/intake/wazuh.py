@@ -83,6 +83,7 @@ from .base import (
     strings,
 )
 
+KIND = "wazuh"
 CONTENT_TYPES = DEFAULT_CONTENT_TYPES
 records = json_records
 

@@ -1,0 +1,209 @@
+"""The intake pipeline, without HTTP: one request's body from one source, from its intake key to
+the alerts stored. The API view (alerts.api.intake) only reads the request and writes the
+answer; every decision is here, so a test, a bench or another transport runs the same steps.
+
+The steps, in order (each refusal is an IntakeRefused carrying its HTTP status):
+
+    the kind is one the intake takes                                     404 not_found
+    an intake key is presented                                           401 not_authenticated
+    the key unlocks an active source of an active customer (guard)      401 / 403
+    the key's source is of this kind                                     400 wrong_source
+    the body's media type is one the format takes                        415
+    the body is within the size limit                                    413 too_large
+    the signature, for a source with a signing secret (guard)            401
+    the format splits the body into records                              400 invalid
+    the batch is within INTAKE_MAX_BATCH and not empty                   413 / 400
+    the customer's quota has room for every record (guard)               413 / 429
+    each record is parsed; bad ones are rejected, named by index
+    at least one record is an alert                                      400 invalid
+    the alerts are stored, deduplicated and grouped (alerts.ingest)
+
+The key alone decides the tenant: row-level security admits the key's source, then its
+tenant, for the rest of the transaction (tenants.rls), whatever the body says.
+
+Stored before the sender is told: the steps run in one transaction. Called on its own,
+receive() commits before it returns; inside a transaction (an HTTP request's, with
+ATOMIC_REQUESTS) it joins it, and the request answers 202 only after that commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+
+from tenants import rls
+from tenants.access import Access
+
+from .. import ingest
+from ..models import IntakeSource
+from . import FORMATS
+from .base import BodyError, IntakeRefused, NormalizedAlert, RecordError, SourceFormat
+from .guard import source_for_key, take_quota, verify_signature
+
+# The API's own wording for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (tenants.api.errors).
+TOO_LARGE = "The request body is larger than this endpoint accepts."
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record of the batch that is not an alert: its place in the batch and why."""
+
+    index: int
+    error: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {"index": self.index, "error": self.error}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What was done with an accepted request: every alert is stored (committed, see the
+    module docstring) by the time the caller holds this."""
+
+    source: IntakeSource
+    accepted: int  # records that are alerts, duplicates included
+    alert_ids: list[str]  # the stored alert of each accepted record, in the batch's order
+    duplicates: int  # accepted records that were already stored (redelivery)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    # Accepted: the sender may forget the batch. A request with nothing to accept is refused.
+    status = 202
+
+
+Body = bytes | Callable[[], bytes]
+
+
+def receive(
+    kind: str,
+    key: str,
+    body: Body,
+    *,
+    content_type: str = "application/json",
+    signature: str = "",
+    timestamp: str = "",
+) -> Receipt:
+    """Run one request through the pipeline (see the module docstring) and store its alerts.
+
+    `key` is the presented intake key ("" when none was), `body` the raw bytes, or a function
+    that reads them: the HTTP adapter passes one, so a body is read only once the key and the
+    media type are accepted. `signature` and `timestamp` are the X-MSSP-Signature and
+    X-MSSP-Timestamp values. Raises IntakeRefused; any other exception undoes the writes."""
+    with transaction.atomic(savepoint=False):  # no extra statement inside a request's
+        try:
+            return _receive(kind, key, body, content_type, signature, timestamp)
+        except IntakeRefused as refusal:
+            # Raised outside the block: a refusal has written nothing, and the request's
+            # transaction must stay usable to answer it (an error inside would doom it).
+            refused = refusal
+    raise refused
+
+
+def _receive(
+    kind: str, key: str, body: Body, content_type: str, signature: str, timestamp: str
+) -> Receipt:
+    if kind not in FORMATS:
+        raise IntakeRefused(404, "not_found", "Not found.")
+    source_format = FORMATS[kind]
+    source = _source(kind, key)
+    rls.activate(Access(user_id=None, tenant_ids=frozenset({source.tenant_id})))
+    media_type = _media_type(source_format, content_type)
+    data = _read(body)
+    verify_signature(source, data, signature=signature, timestamp=timestamp)
+    records = _records(source_format, data, media_type)
+    take_quota(source, len(records))
+    alerts, rejected = _parse(source_format, records)
+    if not alerts:
+        raise IntakeRefused(
+            400,
+            "invalid",
+            "No record in the body could be accepted.",
+            extra={"accepted": 0, "rejected": [rejection.as_dict() for rejection in rejected]},
+        )
+    result = ingest.ingest(source, alerts)
+    return Receipt(
+        source=source,
+        accepted=len(alerts),
+        alert_ids=result.alert_ids,
+        duplicates=result.duplicates,
+        rejected=rejected,
+    )
+
+
+def _source(kind: str, key: str) -> IntakeSource:
+    """The source the key unlocks, which must be of the kind posted to."""
+    if not key.strip():
+        raise IntakeRefused(
+            401,
+            "not_authenticated",
+            "Send the source's intake key: Authorization: Bearer <key>.",
+        )
+    source = source_for_key(key.strip())
+    if source.kind != kind:
+        raise IntakeRefused(
+            400,
+            "wrong_source",
+            f"This key belongs to a {source.kind} source; post to /api/v1/intake/{source.kind}/.",
+        )
+    return source
+
+
+def _media_type(source_format: SourceFormat, content_type: str) -> str:
+    """The media type without its parameters (a charset), if the format takes it."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type not in source_format.CONTENT_TYPES:
+        raise IntakeRefused(
+            415,
+            "unsupported_media_type",
+            f"{source_format.KIND} takes {', '.join(sorted(source_format.CONTENT_TYPES))}, "
+            f"not {media_type or 'no content type'}.",
+        )
+    return media_type
+
+
+def _read(body: Body) -> bytes:
+    """The body's bytes, within DATA_UPLOAD_MAX_MEMORY_SIZE (the limit Django's request.body
+    enforces on the declared length; checked again here on what was actually sent)."""
+    try:
+        data = body() if callable(body) else body
+    except RequestDataTooBig:
+        raise IntakeRefused(413, "too_large", TOO_LARGE) from None
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is not None and len(data) > limit:
+        raise IntakeRefused(413, "too_large", TOO_LARGE)
+    return data
+
+
+def _records(source_format: SourceFormat, data: bytes, media_type: str) -> list:
+    """The records the body carries: at least one, at most INTAKE_MAX_BATCH."""
+    try:
+        records = source_format.records(data, media_type)
+    except BodyError as exc:
+        raise exc.refusal() from None
+    if len(records) > settings.INTAKE_MAX_BATCH:
+        raise IntakeRefused(
+            413,
+            "batch_too_large",
+            f"{len(records)} records in one request; at most {settings.INTAKE_MAX_BATCH}.",
+        )
+    if not records:
+        raise IntakeRefused(400, "invalid", "The body carries no alert.")
+    return records
+
+
+def _parse(
+    source_format: SourceFormat, records: list
+) -> tuple[list[NormalizedAlert], list[Rejection]]:
+    """Each record as an alert, or its rejection: one bad record never sinks the batch."""
+    alerts, rejected = [], []
+    for index, record in enumerate(records):
+        try:
+            if isinstance(record, RecordError):  # a record the format could not even read
+                raise record
+            alerts.append(source_format.parse(record))
+        except RecordError as exc:
+            rejected.append(Rejection(index, str(exc)))
+    return alerts, rejected
