@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-embedded test-future lint format check install migrate seed clean
+.PHONY: run test test-embedded test-future lint format typecheck check install migrate seed clean
 
 $(BIN)/python:
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PY=python3.11 make ...)")'
@@ -66,10 +66,15 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Django's system checks, production settings included, no missing migration, the security
-# lint (ruff's S rules: bandit's checks) and the installed packages against known
-# vulnerabilities (pip-audit; says so loudly when its service cannot be reached).
-check: install
+# The type checker (mypy with django-stubs): strict over the typed modules, lenient elsewhere
+# for now; pyproject.toml's [tool.mypy] says which, and how the typed area widens.
+typecheck: install
+	$(BIN)/mypy
+
+# The types (make typecheck), Django's system checks, production settings included, no missing
+# migration, the security lint (ruff's S rules: bandit's checks) and the installed packages
+# against known vulnerabilities (pip-audit; says so loudly when its service cannot be reached).
+check: install typecheck
 	DEBUG=1 $(BIN)/python manage.py check
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	DEBUG=0 SECRET_KEY=check-deploy-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
@@ -78,4 +83,4 @@ check: install
 	$(BIN)/python tools/audit_dependencies.py
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -3,6 +3,7 @@ request, socket or task, and handed on explicitly (no thread-local "current tena
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AnonymousUser
@@ -90,7 +91,9 @@ class Access:
 NO_ACCESS = Access(user_id=None)
 
 
-def access_for(user: User | AnonymousUser | None, token_scopes=None) -> Access:
+def access_for(
+    user: User | AnonymousUser | None, token_scopes: Iterable[str] | None = None
+) -> Access:
     """The tenants `user` may touch. Runs before any tenant context exists: it reads the tenant
     registry and permission tables (not tenant-owned) and the user's own membership (which
     row-level security lets a user read once mssp.user_id is set, see rls)."""
@@ -137,9 +140,10 @@ def _own_membership(user: User) -> Membership | None:
     # Read inside a scope that names only the user: row-level security admits exactly their
     # own membership row.
     with tenant_scope([], user_id=user.pk):
-        return (
+        membership: Membership | None = (
             Membership.objects.dangerously_unscoped("a user reading their own membership")
             .select_related("tenant")
             .filter(user_id=user.pk)
             .first()
         )
+    return membership

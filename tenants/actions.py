@@ -33,6 +33,9 @@ from rest_framework import serializers
 
 from .access import Access
 
+# An error's detail: a sentence, or DRF-style field errors ({"field": ["message", ...]}).
+Detail = str | dict[str, Any] | list[Any]
+
 
 class ActionError(Exception):
     """Why an action was not done. `detail` is a sentence, or DRF-style field errors
@@ -40,7 +43,7 @@ class ActionError(Exception):
 
     status_code = 400
 
-    def __init__(self, detail: str | dict | list, *, status_code: int | None = None):
+    def __init__(self, detail: Detail, *, status_code: int | None = None) -> None:
         super().__init__(detail if isinstance(detail, str) else str(detail))
         self.detail = detail
         if status_code is not None:
@@ -62,14 +65,14 @@ class Action:
     name: str
     do: Callable[..., Any]
     check: Callable[[Access, Any], None] | None = None
-    serializer: type[serializers.Serializer] | None = None
+    serializer: type[serializers.Serializer[Any]] | None = None
     # The page's message on success: a sentence, or a function of the result.
     done: str | Callable[[Any], str] = "Done."
 
     def done_message(self, result: Any) -> str:
         return self.done(result) if callable(self.done) else self.done
 
-    def validate(self, data: Any, context: dict | None = None) -> dict:
+    def validate(self, data: Any, context: dict[str, Any] | None = None) -> dict[str, Any]:
         """The serializer's validated data, or Invalid with its field errors."""
         if self.serializer is None:
             return {}
@@ -87,7 +90,7 @@ def perform(
     data: Any = None,
     actor: Any = None,
     request: HttpRequest | None = None,
-    context: dict | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Any:
     """Check, validate, do: the only way an action runs, from a page, the API or a task."""
     if action.check is not None:
@@ -97,7 +100,7 @@ def perform(
         return action.do(target, actor=actor, access=access, request=request, **validated)
 
 
-def error_sentence(detail: str | dict | list) -> str:
+def error_sentence(detail: Detail | tuple[Any, ...]) -> str:
     """An ActionError's detail as one sentence for a page's message."""
     if isinstance(detail, dict):
         return " ".join(
@@ -117,7 +120,7 @@ def page_perform(
     access: Access,
     target: Any,
     data: Any = None,
-    context: dict | None = None,
+    context: dict[str, Any] | None = None,
 ) -> tuple[bool, Any]:
     """Run `action` for a page's POST: a refusal is the 403 page, an invalid input or state a
     message above the form, success the action's `done` message. Returns (done, result)."""

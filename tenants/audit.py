@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.http import HttpRequest
 
 from . import network
 from .models import AuditEvent, Tenant, User
 
 
-def client_ip(request) -> str | None:
+def client_ip(request: HttpRequest | None) -> str | None:
     # The login throttle's and the lockout's rule (tenants.network): X-Forwarded-For only as
     # far as our own proxies wrote it; an audit log must not record what an attacker chose.
     return network.client_ip(request)
@@ -24,7 +25,7 @@ def record(
     obj: models.Model | None = None,
     summary: str = "",
     data: dict[str, Any] | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> AuditEvent:
     event = entry(
         action, actor=actor, tenant=tenant, obj=obj, summary=summary, data=data, request=request
@@ -41,7 +42,7 @@ def entry(
     obj: models.Model | None = None,
     summary: str = "",
     data: dict[str, Any] | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> AuditEvent:
     """The entry record() writes, not yet saved."""
     if actor is None and request is not None:

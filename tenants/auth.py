@@ -4,6 +4,7 @@ lockout answer for too many failed logins."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -12,8 +13,11 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.throttling import AnonRateThrottle
 
-from .models import ApiToken
+from .models import ApiToken, User
 from .network import client_ip
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
 
 # last_used_at is bookkeeping, not a log: write it at most once a minute per token.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -22,7 +26,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
@@ -34,7 +38,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The token is not valid.") from None
         return self.authenticate_token(raw)
 
-    def authenticate_token(self, raw: str):
+    def authenticate_token(self, raw: str) -> tuple[User, ApiToken]:
         token = (
             ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(raw)).first()
         )
@@ -53,7 +57,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
 
 
@@ -79,7 +83,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
     """The portal's own pages call the API with their session (and CSRF token)."""
 
 
-def token_scopes(request) -> frozenset[str] | None:
+def token_scopes(request: HttpRequest | Request) -> frozenset[str] | None:
     """The scopes the request's token carries; None when the caller used a session."""
     auth = getattr(request, "auth", None)
     if isinstance(auth, ApiToken):
@@ -88,7 +92,7 @@ def token_scopes(request) -> frozenset[str] | None:
 
 
 def lockout_response(
-    request: HttpRequest, original_response: HttpResponse | None = None, credentials=None
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
 ) -> HttpResponse:
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     detail = (
@@ -112,14 +116,16 @@ class LoginThrottle(AnonRateThrottle):
     scope = "login"
     rate = "30/min"
 
-    def get_ident(self, request) -> str:
+    def get_ident(self, request: Request) -> str:
         return client_ip(request) or "unknown"
 
 
 def login_throttled(request: HttpRequest) -> HttpResponse | None:
     """The login page's answer when its address used up the budget; None otherwise."""
     throttle = LoginThrottle()
-    if throttle.allow_request(request, None):
+    # A page's plain HttpRequest and no view: the throttle reads only the request's address
+    # and user, which a Django request has as a DRF one does.
+    if throttle.allow_request(request, None):  # type: ignore[arg-type]
         return None
     wait = int(throttle.wait() or 60)
     detail = f"Too many sign-in attempts from this address. Try again in {wait} seconds."

@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -92,15 +93,18 @@ def _session_expiry(session_key: str, user: User) -> datetime | None:
         return None
     model = getattr(store, "model", None)
     if model is not None:  # a database-backed engine: the row's own expiry
-        return (
+        expire_date: datetime | None = (
             model.objects.filter(session_key=session_key)
             .values_list("expire_date", flat=True)
             .first()
         )
-    return store.get_expiry_date(expiry=data.get("_session_expiry"))
+        return expire_date
+    expiry: datetime = store.get_expiry_date(expiry=data.get("_session_expiry"))
+    return expiry
 
 
-@database_sync_to_async
+# channels ships no type information: its decorator and consumer classes are Any to the checker.
+@database_sync_to_async  # type: ignore[untyped-decorator]
 def _check(credential: Credential) -> Checked:
     """Whether the credential is still valid, and what its user may see now."""
     with transaction.atomic():
@@ -124,7 +128,7 @@ def _check(credential: Credential) -> Checked:
         return Checked(access_for(user, scopes), expires_at)
 
 
-@database_sync_to_async
+@database_sync_to_async  # type: ignore[untyped-decorator]
 def _authenticate_token(raw: str) -> tuple[Credential | None, Checked]:
     with transaction.atomic():
         try:
@@ -143,7 +147,7 @@ def _too_big(text: str) -> bool:
     )
 
 
-class StreamConsumer(AsyncWebsocketConsumer):
+class StreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     access: Access = NO_ACCESS
     credential: Credential | None = None
     ended = False  # authenticated once, and that has ended: closing
@@ -154,7 +158,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         # Re-checks come from channel-layer notices and from the timer; one at a time.
         self._lock = asyncio.Lock()
         self._recheck_timer: asyncio.TimerHandle | None = None
-        self._recheck_task: asyncio.Future | None = None
+        self._recheck_task: asyncio.Future[None] | None = None
         self._auth_timer: asyncio.TimerHandle | None = None
         await self.accept()
         user = self.scope.get("user")
@@ -187,7 +191,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _set_groups(self) -> None:
         wanted = {tenant_group(t) for t in self.access.tenant_ids}
-        wanted.add(user_group(self.access.user_id))
+        if self.access.user_id is not None:  # always, once authenticated
+            wanted.add(user_group(self.access.user_id))
         if self.access.sees_all_tenants:
             wanted.add(ALL_TENANTS_GROUP)
         for group in self.groups_joined - wanted:
@@ -196,7 +201,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = wanted
 
-    async def disconnect(self, code) -> None:
+    async def disconnect(self, code: int) -> None:
         self._forget()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -222,7 +227,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     def _schedule_recheck(self, expires_at: datetime | None) -> None:
         if self._recheck_timer is not None:
             self._recheck_timer.cancel()
-        delay = RECHECK_SECONDS
+        delay: float = RECHECK_SECONDS
         if expires_at is not None:
             left = (expires_at - timezone.now()).total_seconds() + EXPIRY_GRACE_SECONDS
             delay = min(delay, max(left, EXPIRY_GRACE_SECONDS))
@@ -255,7 +260,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             self._schedule_recheck(checked.expires_at)
 
     # --- what the client sends ---------------------------------------------------------------
-    async def receive(self, text_data=None, bytes_data=None) -> None:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.ended:
             return  # closing
         if text_data is None or _too_big(text_data):
@@ -288,7 +293,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def _error(self, detail: str) -> None:
         await self.send(text_data=json.dumps({"type": "error", "detail": detail}))
 
-    async def _resume(self, after) -> None:
+    async def _resume(self, after: Any) -> None:
         try:
             events.parse_event_id(after)
         except ValueError:
@@ -302,10 +307,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self._forward(event)
 
     # --- channel-layer handlers --------------------------------------------------------------
-    async def stream_event(self, message) -> None:
+    async def stream_event(self, message: dict[str, Any]) -> None:
         await self.stream_events({"events": [message["event"]]})
 
-    async def stream_events(self, message) -> None:
+    async def stream_events(self, message: dict[str, Any]) -> None:
         if not self.access.is_authenticated:
             return  # closing: nothing more for this socket
         tenant_id = message.get("tenant_id")
@@ -314,7 +319,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for event in message["events"]:
             await self._forward(event)
 
-    async def _forward(self, event: dict) -> None:
+    async def _forward(self, event: dict[str, Any]) -> None:
         audience = event.get("audience")
         if audience is not None and self.audience not in audience:
             return
@@ -331,10 +336,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return events.WORK
         return events.CUSTOMER
 
-    async def stream_access_changed(self, message) -> None:
+    async def stream_access_changed(self, message: dict[str, Any]) -> None:
         await self._recheck_or_close()
 
-    async def stream_session_ended(self, message) -> None:
+    async def stream_session_ended(self, message: dict[str, Any]) -> None:
         async with self._lock:
             credential = self.credential
             if credential is None or credential.session_key is None:

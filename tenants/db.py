@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import dj_database_url
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
 
 CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
 
@@ -21,7 +26,7 @@ def owner_connection(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     if connection.vendor != "postgresql" or not owner_url or owner_url == settings.DATABASE_URL:
         yield
         return
-    owner = dj_database_url.parse(owner_url)
+    owner: dict[str, Any] = dict(dj_database_url.parse(owner_url))
     saved = {key: connection.settings_dict.get(key) for key in (*CREDENTIALS, "OPTIONS")}
     _reconnect(connection, {key: owner[key] for key in CREDENTIALS}, pool=False)
     try:
@@ -30,7 +35,7 @@ def owner_connection(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
         _reconnect(connection, saved, pool=True)
 
 
-def _reconnect(connection, values: dict, *, pool: bool) -> None:
+def _reconnect(connection: BaseDatabaseWrapper, values: dict[str, Any], *, pool: bool) -> None:
     connection.close()
     if hasattr(connection, "close_pool"):
         connection.close_pool()
@@ -41,7 +46,7 @@ def _reconnect(connection, values: dict, *, pool: bool) -> None:
     connection.settings_dict["OPTIONS"] = options
 
 
-def ensure_app_role(cursor, role: str, password: str | None) -> None:
+def ensure_app_role(cursor: CursorWrapper, role: str, password: str | None) -> None:
     """Create the app role if missing, and make sure it has no privilege it should not."""
     cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
     quoted = connections[DEFAULT_DB_ALIAS].ops.quote_name(role)

@@ -25,6 +25,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -86,11 +87,11 @@ class MemoryEventLog:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._logs: dict[int, deque] = {}
+        self._logs: dict[int, deque[tuple[str, dict[str, Any]]]] = {}
         self._trimmed: dict[int, tuple[int, int]] = {}
         self._last = (0, 0)
 
-    def append(self, tenant_id: int, events: list[dict]) -> list[str]:
+    def append(self, tenant_id: int, events: list[dict[str, Any]]) -> list[str]:
         ids = []
         with self._lock:
             log = self._logs.setdefault(tenant_id, deque())
@@ -105,10 +106,12 @@ class MemoryEventLog:
                 ids.append(event_id)
         return ids
 
-    def append_many(self, per_tenant: dict[int, list[dict]]) -> dict[int, list[str]]:
+    def append_many(self, per_tenant: dict[int, list[dict[str, Any]]]) -> dict[int, list[str]]:
         return {tenant: self.append(tenant, events) for tenant, events in per_tenant.items()}
 
-    def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
+    def since(
+        self, tenant_ids: Iterable[int], after: str
+    ) -> list[tuple[str, dict[str, Any]]] | None:
         after_key = parse_event_id(after)
         found = []
         with self._lock:
@@ -154,7 +157,7 @@ class RedisEventLog:
         self._redis = redis.Redis.from_url(url)
         self._append = self._redis.register_script(_APPEND)
 
-    def append(self, tenant_id: int, events: list[dict]) -> list[str]:
+    def append(self, tenant_id: int, events: list[dict[str, Any]]) -> list[str]:
         sequence = f"{settings.CHANNELS_REDIS_PREFIX}:events:sequence"
         ids = self._append(
             keys=[_stream_key(tenant_id), sequence],
@@ -162,7 +165,7 @@ class RedisEventLog:
         )
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    def append_many(self, per_tenant: dict[int, list[dict]]) -> dict[int, list[str]]:
+    def append_many(self, per_tenant: dict[int, list[dict[str, Any]]]) -> dict[int, list[str]]:
         """append() for several tenants in one round trip (a pipeline of the same script)."""
         sequence = f"{settings.CHANNELS_REDIS_PREFIX}:events:sequence"
         pipe = self._redis.pipeline(transaction=False)
@@ -178,7 +181,9 @@ class RedisEventLog:
             for tenant_id, ids in zip(tenants, pipe.execute(), strict=True)
         }
 
-    def since(self, tenant_ids, after: str) -> list[tuple[str, dict]] | None:
+    def since(
+        self, tenant_ids: Iterable[int], after: str
+    ) -> list[tuple[str, dict[str, Any]]] | None:
         after_key = parse_event_id(after)
         if after_key == (MAX_ID_PART, MAX_ID_PART):
             return []  # the last id there can be: nothing comes after it (XRANGE refuses it)
@@ -214,7 +219,7 @@ def event_log() -> MemoryEventLog | RedisEventLog:
     return RedisEventLog(settings.REDIS_URL) if settings.REDIS_URL else MemoryEventLog()
 
 
-def missed_events(tenant_ids, after: str) -> list[dict] | None:
+def missed_events(tenant_ids: Iterable[int], after: str) -> list[dict[str, Any]] | None:
     """The events of these tenants after `after`, oldest first; None: too many, too old, or
     the log cannot say (the client reloads). ValueError when `after` is not an event id
     (parse_event_id): callers answer that, the log never sees it."""
@@ -243,13 +248,13 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.exception("could not publish %s to %s", message.get("type"), group)
 
 
-def _events_message(tenant_id: int, events: list[dict]) -> dict[str, Any]:
+def _events_message(tenant_id: int, events: list[dict[str, Any]]) -> dict[str, Any]:
     # The tenant's id goes along: a socket that left the tenant's group after this was queued
     # for it drops it (tenants.consumers).
     return {"type": "stream.events", "tenant_id": int(tenant_id), "events": events}
 
 
-def _deliver(tenant_id: int, events: list[dict]) -> None:
+def _deliver(tenant_id: int, events: list[dict[str, Any]]) -> None:
     try:
         ids = event_log().append(tenant_id, events)
     except Exception:  # an unreachable log must not hold the live stream back
@@ -279,7 +284,7 @@ def _send_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
         logger.exception("could not publish %d stream messages", len(messages))
 
 
-def _deliver_many(per_tenant: dict[int, list[dict]]) -> None:
+def _deliver_many(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
     try:
         ids = event_log().append_many(per_tenant)
     except Exception:  # an unreachable log must not hold the live stream back
@@ -297,10 +302,10 @@ def _deliver_many(per_tenant: dict[int, list[dict]]) -> None:
     )
 
 
-Items = list[tuple[str, str, dict | None, tuple[str, ...]]]
+Items = list[tuple[str, str, dict[str, Any] | None, tuple[str, ...]]]
 
 
-def tenant_events(tenant_id: int, tenant_slug: str, items: Items) -> list[dict]:
+def tenant_events(tenant_id: int, tenant_slug: str, items: Items) -> list[dict[str, Any]]:
     """Publish [(event type, object id, data, audience), ...] of one tenant, in order, once the
     transaction commits: one log append and one channel-layer message for all of them."""
     events = _build(tenant_slug, items)
@@ -309,7 +314,7 @@ def tenant_events(tenant_id: int, tenant_slug: str, items: Items) -> list[dict]:
     return events  # their event_id is filled in at delivery
 
 
-def tenants_events(per_tenant: dict[int, tuple[str, Items]]) -> dict[int, list[dict]]:
+def tenants_events(per_tenant: dict[int, tuple[str, Items]]) -> dict[int, list[dict[str, Any]]]:
     """tenant_events() of several tenants ({tenant id: (slug, items)}), for work that spans
     customers (the SLA sweep): still one log append and one channel-layer message per tenant,
     but all in one callback after commit, the appends in one Redis round trip and the messages
@@ -324,7 +329,7 @@ def tenants_events(per_tenant: dict[int, tuple[str, Items]]) -> dict[int, list[d
     return built
 
 
-def _build(tenant_slug: str, items: Items) -> list[dict]:
+def _build(tenant_slug: str, items: Items) -> list[dict[str, Any]]:
     if not items:
         return []
     at = timezone.now().isoformat()
@@ -349,7 +354,7 @@ def tenant_event(
     object_id: str,
     data: dict[str, Any] | None = None,
     audience: tuple[str, ...] = EVERYONE,
-) -> dict:
+) -> dict[str, Any]:
     return tenant_events(tenant_id, tenant_slug, [(event_type, object_id, data, audience)])[0]
 
 

@@ -10,20 +10,21 @@ registry, so the embedded mode's eager execution and the queues' routing apply a
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from celery import current_app
 from django.db import transaction
 
 
 @cache
-def _registry():
+def _registry() -> Any:  # Celery's TaskRegistry (celery ships no type information)
     # Celery imports the apps' tasks modules when a worker starts; a web process (and the
     # embedded mode's eager tasks) may not have imported them yet.
     current_app.loader.import_default_modules()
     return current_app.tasks
 
 
-def enqueue(task: str, *args, on_commit: bool = True) -> None:
+def enqueue(task: str, *args: Any, on_commit: bool = True) -> None:
     """Send `task` (its registered name, "app.tasks.function") with `args`: after the current
     transaction commits (the default, so a worker never looks for a row not yet visible), or
     at once with `on_commit=False`."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 import zoneinfo
 from datetime import datetime, time
+from typing import Any
 
 import uuid_utils.compat as uuid_compat
 from django.contrib.auth.models import AbstractUser
@@ -19,7 +21,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from .querysets import TenantScopedManager
 
 
-def new_public_id():
+def new_public_id() -> uuid.UUID:
     """Time-ordered UUIDv7: unguessable in URLs, and kind to B-tree indexes on insert."""
     return uuid_compat.uuid7()
 
@@ -297,7 +299,7 @@ class Team(models.Model):
         return self.name
 
 
-class ApiTokenQuerySet(models.QuerySet):
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def usable(self) -> ApiTokenQuerySet:
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(
@@ -416,12 +418,12 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise ValidationError("The audit log is append-only.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ValidationError("The audit log is append-only.")
 
 

@@ -11,8 +11,13 @@ proxies, or an entry that is not an address, is not believed: REMOTE_ADDR stands
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
 
 
 def _address(value: str) -> str | None:
@@ -29,7 +34,7 @@ def _address(value: str) -> str | None:
     return str(address).partition("%")[0]  # no zone id: the audit log's column takes none
 
 
-def client_ip(request) -> str | None:
+def client_ip(request: HttpRequest | Request | None) -> str | None:
     """The client's address of a Django (or DRF) request; None without one."""
     if request is None:
         return None

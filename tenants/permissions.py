@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
+from typing import TYPE_CHECKING
 
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+if TYPE_CHECKING:  # DRF's settings import this module: rest_framework.views is not ready yet
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 from .auth import token_scopes
 from .services import ROLE_SCOPES
@@ -23,13 +28,15 @@ ADMIN_TO_CHANGE: Mapping[str, str] = MappingProxyType(
 )
 
 
-def required_scope(view, request) -> str:
+def required_scope(view: object, request: Request | SimpleNamespace) -> str:
     """The scope a token needs for this request to `view`."""
     declared = getattr(view, "required_scope", None)
     if isinstance(declared, Mapping):
         action = getattr(view, "action", None)
         declared = (declared.get(action) if action else None) or declared.get(request.method)
-    return declared or (READ if request.method in SAFE_METHODS else WRITE)
+    if declared:
+        return str(declared)
+    return READ if request.method in SAFE_METHODS else WRITE
 
 
 class InsufficientScope(PermissionDenied):
@@ -58,7 +65,7 @@ class HasTokenScope(BasePermission):
 
     message = "Authentication credentials were not provided."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
         scopes = token_scopes(request)
@@ -75,13 +82,13 @@ class HasTokenScope(BasePermission):
 class IsMsspAdmin(BasePermission):
     message = "Only MSSP administrators may do this."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         access = getattr(view, "access", None)
         return bool(access and access.is_mssp_admin)
 
 
 class IsMsspAdminOrReadOnly(IsMsspAdmin):
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return request.method in SAFE_METHODS or super().has_permission(request, view)
 
 
@@ -89,7 +96,7 @@ class StaffPermission(IsMsspAdmin):
     """The staff list: admins write; managers may also PATCH, for assignments only (which
     tenants staff work and lead: the view refuses any other field to them)."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if request.method in SAFE_METHODS or super().has_permission(request, view):
             return True
         access = getattr(view, "access", None)

@@ -16,8 +16,8 @@ A queryset counts as scoped when
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Self
 
 from django.db import models
 from django.db.models.expressions import Col
@@ -55,39 +55,40 @@ def _pins_tenant(node: WhereNode, tenant_attname: str) -> bool:
     return False
 
 
-class TenantScopedQuerySet(models.QuerySet):
+class TenantScopedQuerySet(models.QuerySet[Any]):
     tenant_field = "tenant"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._tenant_scoped = False
 
-    def _clone(self) -> TenantScopedQuerySet:
-        clone = super()._clone()
+    def _clone(self) -> Self:
+        # QuerySet._clone and _chain are Django's private API: django-stubs leaves them out.
+        clone: Self = super()._clone()  # type: ignore[misc]
         clone._tenant_scoped = self._tenant_scoped
         return clone
 
     # --- making a scope -------------------------------------------------------------------
-    def for_tenant(self, tenant: Any) -> TenantScopedQuerySet:
+    def for_tenant(self, tenant: Any) -> Self:
         tenant_id = getattr(tenant, "pk", tenant)
         if tenant_id is None:
             raise TenantScopeError(f"{self.model.__name__}: for_tenant() needs a tenant.")
         return self.for_tenants([tenant_id])
 
-    def for_tenants(self, tenant_ids: Iterable[int]) -> TenantScopedQuerySet:
+    def for_tenants(self, tenant_ids: Iterable[int]) -> Self:
         qs = self.filter(**{f"{self.tenant_field}_id__in": sorted(set(tenant_ids))})
         qs._tenant_scoped = True
         return qs
 
-    def visible_to(self, access: Access) -> TenantScopedQuerySet:
+    def visible_to(self, access: Access) -> Self:
         return self.for_tenants(access.tenant_ids)
 
-    def dangerously_unscoped(self, reason: str) -> TenantScopedQuerySet:
+    def dangerously_unscoped(self, reason: str) -> Self:
         """Every tenant's rows, on purpose. `reason` says why; it is logged."""
         if not reason:
             raise TenantScopeError("dangerously_unscoped() needs a reason.")
         logger.debug("unscoped query on %s: %s", self.model.__name__, reason)
-        qs = self._chain()
+        qs: Self = self._chain()  # type: ignore[attr-defined]  # private API, see _clone
         qs._tenant_scoped = True
         return qs
 
@@ -108,7 +109,7 @@ class TenantScopedQuerySet(models.QuerySet):
             self._assert_scoped()
         super()._fetch_all()
 
-    def iterator(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def iterator(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._assert_scoped()
         return super().iterator(*args, **kwargs)
 
@@ -141,10 +142,19 @@ class TenantScopedQuerySet(models.QuerySet):
 
 class TenantScopedManager(models.Manager.from_queryset(TenantScopedQuerySet)):  # type: ignore[misc]
     def get_queryset(self) -> TenantScopedQuerySet:
-        qs = super().get_queryset()
+        qs: TenantScopedQuerySet = super().get_queryset()
         # Related managers (reverse FK, many-to-many) carry the object they hang off. That object
         # was loaded inside a scope, and foreign keys never cross tenants, so the relation is
         # scoped by construction (and prefetching across several tenants stays correct).
         if getattr(self, "instance", None) is not None and hasattr(self, "core_filters"):
             qs._tenant_scoped = True
         return qs
+
+
+def scoped_manager(model: type[models.Model]) -> TenantScopedManager:
+    """The `objects` of a model that is tenant-scoped: its TenantScopedManager (the API's
+    scoped views and fields, the admin of every tenant's rows)."""
+    # Each such model declares `objects = TenantScopedManager()`; django-stubs' Model declares
+    # no `objects`, so the checker cannot know it from `type[Model]`.
+    manager: TenantScopedManager = model.objects  # type: ignore[attr-defined]
+    return manager

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
@@ -31,6 +31,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
+
     from .access import Access
 
 logger = logging.getLogger("mssp.rls")
@@ -108,7 +110,7 @@ def install(using: str = DEFAULT_DB_ALIAS, app_role: str | None = None) -> None:
             grant_app_role(cursor, app_role)
 
 
-def grant_app_role(cursor, app_role: str) -> None:
+def grant_app_role(cursor: CursorWrapper, app_role: str) -> None:
     """DML on every table, nothing more; the audit log is append-only for the app."""
     from .models import AuditEvent
 
@@ -120,14 +122,16 @@ def grant_app_role(cursor, app_role: str) -> None:
     cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {audit} FROM {role}")
 
 
-def install_after_migrate(sender, using: str = DEFAULT_DB_ALIAS, plan=None, **kwargs) -> None:
+def install_after_migrate(
+    sender: object, using: str = DEFAULT_DB_ALIAS, plan: object = None, **kwargs: Any
+) -> None:
     if plan is None:  # `flush` (transactional tests) emits post_migrate too: data only, as app role
         return
     install(using=using)
 
 
 # --- the per-transaction context ---------------------------------------------------------------
-def _set(cursor, values: dict[str, str]) -> None:
+def _set(cursor: CursorWrapper, values: dict[str, str]) -> None:
     params: list[str] = []
     calls = []
     for name, value in values.items():
@@ -136,7 +140,7 @@ def _set(cursor, values: dict[str, str]) -> None:
     cursor.execute("SELECT " + ", ".join(calls), params)
 
 
-def _current(cursor) -> dict[str, str]:
+def _current(cursor: CursorWrapper) -> dict[str, str]:
     cursor.execute(
         "SELECT " + ", ".join("coalesce(current_setting(%s, true), '')" for _ in SETTINGS),
         list(SETTINGS),

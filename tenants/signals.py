@@ -4,11 +4,15 @@ sockets (tenants.consumers), however they were made (a service, the Django admin
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from . import audit, events
 from .models import ApiToken, Membership, Tenant, TenantUserObjectPermission, User
@@ -21,16 +25,17 @@ def _tenant_of_username(username: str) -> int | None:
     # Around login there is no tenant context yet; this lookup exists so that a customer admin
     # sees the logins (and failed attempts) of their own users.
     with rls_bypass("audit: the tenant of a login's username"):
-        return (
+        tenant_id: int | None = (
             Membership.objects.dangerously_unscoped("failed-login tenant lookup")
             .filter(user__username=username)
             .values_list("tenant_id", flat=True)
             .first()
         )
+    return tenant_id
 
 
 @receiver(user_logged_in)
-def audit_login(sender, request, user, **kwargs) -> None:
+def audit_login(sender: object, request: HttpRequest, user: User, **kwargs: Any) -> None:
     audit.record(
         "auth.login",
         actor=user,
@@ -42,7 +47,12 @@ def audit_login(sender, request, user, **kwargs) -> None:
 
 
 @receiver(user_login_failed)
-def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
+def audit_login_failed(
+    sender: object,
+    credentials: dict[str, Any] | None,
+    request: HttpRequest | None = None,
+    **kwargs: Any,
+) -> None:
     username = str((credentials or {}).get("username", ""))[:150]
     user = get_user_model().objects.filter(username=username).first() if username else None
     audit.record(
@@ -57,7 +67,13 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
 
 
 @receiver(user_locked_out)
-def audit_lockout(sender, request, username, ip_address, **kwargs) -> None:
+def audit_lockout(
+    sender: object,
+    request: HttpRequest | None,
+    username: str | None,
+    ip_address: str | None,
+    **kwargs: Any,
+) -> None:
     audit.record(
         "auth.locked_out",
         tenant=_tenant_of_username(username or ""),
@@ -68,15 +84,28 @@ def audit_lockout(sender, request, username, ip_address, **kwargs) -> None:
 
 
 # --- the live stream: sockets live only as long as what authenticated them -------------------
+# The rows that belong to one user (user_id): who must be re-checked when one changes.
+UserOwned = ApiToken | Membership | TenantUserObjectPermission
+
+
 @receiver(user_logged_out)
-def close_sockets_of_the_session(sender, request, user, **kwargs) -> None:
+def close_sockets_of_the_session(
+    sender: object, request: HttpRequest | None, user: User | None, **kwargs: Any
+) -> None:
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     if user is not None and session_key:
         events.session_ended(user.pk, session_key)
 
 
 @receiver(post_save, sender=User)
-def recheck_sockets_of_saved_user(sender, instance, created, update_fields, raw, **kwargs):
+def recheck_sockets_of_saved_user(
+    sender: type[User],
+    instance: User,
+    created: bool,
+    update_fields: Iterable[str] | None,
+    raw: bool,
+    **kwargs: Any,
+) -> None:
     """A password (every session of the user ends), is_active, staff role or superuser flag
     may have changed. Logins only stamp last_login: nothing to re-check."""
     if created or raw or (update_fields is not None and set(update_fields) <= {"last_login"}):
@@ -85,12 +114,14 @@ def recheck_sockets_of_saved_user(sender, instance, created, update_fields, raw,
 
 
 @receiver(post_delete, sender=User)
-def recheck_sockets_of_deleted_user(sender, instance, **kwargs) -> None:
+def recheck_sockets_of_deleted_user(sender: type[User], instance: User, **kwargs: Any) -> None:
     events.entitlements_changed(instance.pk)
 
 
 @receiver(post_save, sender=ApiToken)
-def recheck_sockets_of_saved_token(sender, instance, created, raw, **kwargs) -> None:
+def recheck_sockets_of_saved_token(
+    sender: type[ApiToken], instance: ApiToken, created: bool, raw: bool, **kwargs: Any
+) -> None:
     """Revoked or its expiry changed in the Django admin (the services update rows directly
     and tell the sockets themselves)."""
     if not created and not raw:
@@ -100,20 +131,26 @@ def recheck_sockets_of_saved_token(sender, instance, created, raw, **kwargs) -> 
 @receiver(post_delete, sender=ApiToken)
 @receiver(post_delete, sender=Membership)
 @receiver(post_delete, sender=TenantUserObjectPermission)
-def recheck_sockets_of_user_after_delete(sender, instance, **kwargs) -> None:
+def recheck_sockets_of_user_after_delete(
+    sender: type[UserOwned], instance: UserOwned, **kwargs: Any
+) -> None:
     events.entitlements_changed(instance.user_id)
 
 
 @receiver(post_save, sender=Membership)
 @receiver(post_save, sender=TenantUserObjectPermission)
-def recheck_sockets_of_user_after_save(sender, instance, raw, **kwargs) -> None:
+def recheck_sockets_of_user_after_save(
+    sender: type[UserOwned], instance: UserOwned, raw: bool, **kwargs: Any
+) -> None:
     """A role (what a socket's audience is) or the tenants a user may see changed."""
     if not raw:
         events.entitlements_changed(instance.user_id)
 
 
 @receiver(post_save, sender=Tenant)
-def recheck_sockets_of_tenant(sender, instance, created, raw, **kwargs) -> None:
+def recheck_sockets_of_tenant(
+    sender: type[Tenant], instance: Tenant, created: bool, raw: bool, **kwargs: Any
+) -> None:
     """Suspended or reactivated (its customers' sockets leave or rejoin its group); new (the
     sockets of staff who see every tenant join it)."""
     if not raw:

@@ -18,7 +18,8 @@ class CarriedTenantContext(RuntimeError):
     """A task found a tenant context left on its connection by earlier work."""
 
 
-class TenantTask(DjangoTask):
+# celery ships no type information: its base classes and decorators are Any to the checker.
+class TenantTask(DjangoTask):  # type: ignore[misc]
     """A task about one tenant: its first argument is the tenant id, and it runs in one
     transaction whose row-level-security context names exactly that tenant.
 
@@ -36,8 +37,8 @@ class TenantTask(DjangoTask):
             return super().__call__(tenant_id, *args, **kwargs)
 
 
-@shared_task(base=TenantTask, bind=True, max_retries=5, default_retry_delay=30)
-def send_set_password_link(self, tenant_id: int, membership_id: str) -> bool:
+@shared_task(base=TenantTask, bind=True, max_retries=5, default_retry_delay=30)  # type: ignore[untyped-decorator]
+def send_set_password_link(self: TenantTask, tenant_id: int, membership_id: str) -> bool:
     from .services import member_send_set_password_link
 
     try:

@@ -14,14 +14,19 @@ from .errors import CODES
 class ActionFailed(exceptions.APIException):
     """An ActionError with a status other than 400 or 403 (409: the state conflicts)."""
 
-    def __init__(self, error: ActionError):
+    def __init__(self, error: ActionError) -> None:
         self.status_code = error.status_code
         self.error_code = CODES.get(error.status_code, "error")
         super().__init__(error_sentence(error.detail))
 
 
 def api_perform(
-    view: Any, action: Action, target: Any, *, data: Any = None, context: dict | None = None
+    view: Any,
+    action: Action,
+    target: Any,
+    *,
+    data: Any = None,
+    context: dict[str, Any] | None = None,
 ) -> Any:
     """Run `action` for an API view (a ScopedAPIView: `view.access`, `view.request`); its
     body is the action's input unless `data` is given."""

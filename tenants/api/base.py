@@ -17,12 +17,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.http import Http404
 from rest_framework import generics, serializers, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import rls
 from ..access import NO_ACCESS, Access, access_for
 from ..auth import token_scopes
 from ..models import Tenant
+from ..querysets import scoped_manager
 
 FINAL_METHODS = ("get_queryset", "get_object", "perform_authentication")
 
@@ -46,26 +49,41 @@ class ScopedAPIView(APIView):
                     "view. Narrow rows with scope_queryset(); see tenants/api/base.py."
                 )
 
-    def perform_authentication(self, request) -> None:
+    def perform_authentication(self, request: Request) -> None:
         super().perform_authentication(request)
         self.access = access_for(request.user, token_scopes(request))
         if self.access.is_authenticated:  # an anonymous caller's transaction has none already
             rls.activate(self.access)
 
-    def finalize_response(self, request, response, *args: Any, **kwargs: Any):
-        response = super().finalize_response(request, response, *args, **kwargs)
+    def finalize_response(
+        self, request: Request, response: Any, *args: Any, **kwargs: Any
+    ) -> Response:
+        final: Response = super().finalize_response(request, response, *args, **kwargs)
         rls.deactivate()
-        return response
+        return final
 
 
-class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
+def object_or_404(view: generics.GenericAPIView[Any]) -> models.Model:
+    """The row the URL names among the view's rows, or 404: a malformed id is as absent as a
+    missing one (and as another tenant's)."""
+    queryset = view.filter_queryset(view.get_queryset())
+    lookup_url_kwarg = view.lookup_url_kwarg or view.lookup_field
+    try:
+        obj: models.Model = queryset.get(**{view.lookup_field: view.kwargs[lookup_url_kwarg]})
+    except (queryset.model.DoesNotExist, ValueError, TypeError, DjangoValidationError):
+        raise Http404 from None
+    view.check_object_permissions(view.request, obj)
+    return obj
+
+
+class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet[Any]):
     """A viewset over one tenant-owned model, limited to the caller's tenants."""
 
     scoped_model: ClassVar[type[models.Model]]
     lookup_field = "pk"
     lookup_value_converter = "uuid"
 
-    def scope_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
+    def scope_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         """Narrow (or annotate) the already tenant-scoped rows. Override freely."""
         return queryset
 
@@ -78,8 +96,8 @@ class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
     # ... and everyone else too (the MSSP's default SLA contract is every customer's).
     mssp_rows_for_everyone: ClassVar[bool] = False
 
-    def get_queryset(self) -> models.QuerySet:
-        manager = self.scoped_model.objects
+    def get_queryset(self) -> models.QuerySet[Any]:
+        manager = scoped_manager(self.scoped_model)
         if self.include_mssp_rows and (
             self.access.is_mssp_staff
             or (self.mssp_rows_for_everyone and self.access.is_authenticated)
@@ -92,15 +110,7 @@ class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
         return self.scope_queryset(queryset)
 
     def get_object(self) -> models.Model:
-        queryset = self.filter_queryset(self.get_queryset())
-        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
-        try:
-            obj = queryset.get(**{self.lookup_field: self.kwargs[lookup_url_kwarg]})
-        except (queryset.model.DoesNotExist, ValueError, TypeError, DjangoValidationError):
-            # A malformed id is as absent as a missing one (and as another tenant's).
-            raise Http404 from None
-        self.check_object_permissions(self.request, obj)
-        return obj
+        return object_or_404(self)
 
 
 class TenantNestedViewSet(TenantScopedViewSet):
@@ -109,7 +119,7 @@ class TenantNestedViewSet(TenantScopedViewSet):
 
     tenant: Tenant
 
-    def initial(self, request, *args: Any, **kwargs: Any) -> None:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         self.tenant = self.resolve_tenant(self.kwargs.get("tenant_slug", ""))
 
@@ -124,7 +134,7 @@ class TenantNestedViewSet(TenantScopedViewSet):
         return frozenset({tenant.pk}) if tenant is not None else frozenset()
 
 
-class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
+class ScopedRelatedField(serializers.PrimaryKeyRelatedField[models.Model]):
     """A foreign key in a request body: it must name an object of the caller's tenants (and of
     the serializer's target tenant, when there is one); anything else reads as 'does not
     exist', exactly like a missing id."""
@@ -139,13 +149,16 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
         kwargs.setdefault("queryset", model._default_manager.none())
         super().__init__(**kwargs)
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[Any]:
         view = self.context.get("view")
         target = self.context.get("tenant")
-        tenant_ids = getattr(getattr(view, "access", None), "tenant_ids", frozenset())
+        tenant_ids: frozenset[int] = getattr(
+            getattr(view, "access", None), "tenant_ids", frozenset()
+        )
         if target is not None:
             tenant_ids = tenant_ids & {target.pk}
-        return self.scoped_model.objects.for_tenants(tenant_ids)
+        queryset: models.QuerySet[Any] = scoped_manager(self.scoped_model).for_tenants(tenant_ids)
+        return queryset
 
     def to_internal_value(self, data: Any) -> models.Model:
         try:
@@ -154,11 +167,11 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
             self.fail("does_not_exist", pk_value=data)
 
 
-class ScopedGenericAPIView(ScopedAPIView, generics.GenericAPIView):
+class ScopedGenericAPIView(ScopedAPIView, generics.GenericAPIView[Any]):
     """For views that are not about one model's rows (auth, health of the caller, ...)."""
 
 
-class CallerScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
+class CallerScopedViewSet(ScopedAPIView, viewsets.GenericViewSet[Any]):
     """A viewset over rows that are not tenant-owned (the tenant registry, the caller's own
     tokens, MSSP staff): `rows_for(access)` names what the caller may see. Tenant-owned models
     are refused here: they belong on TenantScopedViewSet."""
@@ -173,13 +186,13 @@ class CallerScopedViewSet(ScopedAPIView, viewsets.GenericViewSet):
                 f"{cls.__qualname__}: {model.__name__} is tenant-owned; use TenantScopedViewSet."
             )
 
-    def rows_for(self, access: Access) -> models.QuerySet:
+    def rows_for(self, access: Access) -> models.QuerySet[Any]:
         raise NotImplementedError
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[Any]:
         if not self.access.is_authenticated:
             return self.scoped_model._default_manager.none()
         return self.rows_for(self.access)
 
     def get_object(self) -> models.Model:
-        return TenantScopedViewSet.get_object(self)  # same uniform 404
+        return object_or_404(self)  # same uniform 404 as TenantScopedViewSet

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -22,7 +24,7 @@ CODES = {
 }
 
 
-def _first_message(detail) -> str:
+def _first_message(detail: Any) -> str:
     """A one-line human summary of DRF's nested validation detail."""
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -34,7 +36,7 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, SuspiciousOperation):
@@ -48,14 +50,20 @@ def exception_handler(exc, context):
         return None
     code = CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
-        body = {"error": "invalid", "detail": _first_message(exc.detail), "fields": exc.detail}
+        body: dict[str, Any] = {
+            "error": "invalid",
+            "detail": _first_message(exc.detail),
+            "fields": exc.detail,
+        }
     else:
         detail = getattr(exc, "detail", None)
         custom_code = getattr(exc, "error_code", None)
         body = {"error": custom_code or code, "detail": _first_message(detail) if detail else ""}
         body.update(getattr(exc, "extra", None) or {})  # e.g. insufficient_scope's scope
-        if isinstance(exc, exceptions.Throttled) and exc.wait:
-            body["retry_after"] = int(exc.wait)
+        # DRF's Throttled sets `wait` (seconds, or None); its stubs leave the attribute out.
+        wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+        if wait:
+            body["retry_after"] = int(wait)
     response.data = body
     return response
 
@@ -72,7 +80,9 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-def error_response(status_code: int, detail: str, code: str | None = None, **extra) -> Response:
+def error_response(
+    status_code: int, detail: str, code: str | None = None, **extra: Any
+) -> Response:
     return Response(
         {"error": code or CODES.get(status_code, "error"), "detail": detail, **extra},
         status=status_code,
@@ -80,11 +90,11 @@ def error_response(status_code: int, detail: str, code: str | None = None, **ext
 
 
 # Django-level handlers for /api/ paths that never reach a DRF view (unknown URL, crash).
-def json_not_found(request, exception=None):
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
 
 
-def json_server_error(request):
+def json_server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"error": "server_error", "detail": "Something went wrong on our side; it is logged."},
         status=500,

@@ -3,10 +3,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework import pagination
+
+# Only for annotations: DRF imports this module from its settings, before its views are ready.
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -16,7 +23,9 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
-    def get_ordering(self, request, queryset, view):
+    def get_ordering(
+        self, request: Request, queryset: QuerySet[Any], view: APIView
+    ) -> tuple[str, ...]:
         ordering = getattr(view, "cursor_ordering", None) or self.ordering
         return (ordering,) if isinstance(ordering, str) else tuple(ordering)
 
@@ -33,7 +42,21 @@ class KeysetPagination(pagination.BasePagination):
     max_page_size = 500
     count_cap = 10_000
 
-    def paginate_queryset(self, queryset, request, view=None):
+    # Set by paginate_queryset, read by get_paginated_response.
+    request: Request
+    ordering: list[str]
+    fields: list[str]
+    size: int
+    count: int | None
+    capped: bool | None
+    has_next: bool
+    next_values: list[Any] | None
+
+    # A keyset needs a queryset's columns, not any sequence; `view` is anything with a
+    # `keyset_ordering` (and maybe `count_cap`): a view, or paginate_page's namespace.
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any]:
         import base64
         import json
 
@@ -87,7 +110,7 @@ class KeysetPagination(pagination.BasePagination):
             self.next_values = [self._json_value(v) for v in last[: len(self.fields)]]
         return rows
 
-    def _after(self, queryset, values):
+    def _after(self, queryset: QuerySet[Any], values: list[Any]) -> QuerySet[Any]:
         """The next page after the cursor's key, as a UNION ALL of one range per ordering
         position: (a, b, c) after (x, y, z) is [a=x AND b=y AND c>z] then [a=x AND b>y] then
         [a>x] (">" read per direction). Each branch is ordered and limited on its own, so with
@@ -116,7 +139,7 @@ class KeysetPagination(pagination.BasePagination):
         return branches[0].union(*branches[1:], all=True).order_by(*self.ordering)[:limit]
 
     @staticmethod
-    def _json_value(value):
+    def _json_value(value: Any) -> Any:
         from datetime import datetime
         from uuid import UUID
 
@@ -126,7 +149,7 @@ class KeysetPagination(pagination.BasePagination):
             return str(value)
         return value
 
-    def get_paginated_response(self, data):
+    def get_paginated_response(self, data: Any) -> Response:
         import base64
         import json
 
@@ -137,12 +160,12 @@ class KeysetPagination(pagination.BasePagination):
         if self.next_values is not None:
             cursor = base64.urlsafe_b64encode(json.dumps(self.next_values).encode()).decode()
             next_url = replace_query_param(self.request.build_absolute_uri(), "cursor", cursor)
-        body = {"next": next_url, "results": data}
+        body: dict[str, Any] = {"next": next_url, "results": data}
         if self.count is not None:
             body = {"count": self.count, "count_is_capped": self.capped, **body}
         return Response(body)
 
-    def get_paginated_response_schema(self, schema):
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return {
             "type": "object",
             "required": ["results"],
@@ -163,7 +186,7 @@ class Page:
     """One page of a portal list: its rows, the link to the next page (None on the last),
     and, when asked for, the list's total up to a cap."""
 
-    rows: list
+    rows: list[Any]
     next_url: str | None
     count: int | None = None
     count_is_capped: bool | None = None
@@ -171,7 +194,7 @@ class Page:
 
 def paginate_page(
     request: HttpRequest,
-    queryset: QuerySet,
+    queryset: QuerySet[Any],
     ordering: str | Sequence[str],
     *,
     keyset: bool = False,
@@ -195,11 +218,12 @@ def paginate_page(
         rows = paginator.paginate_queryset(queryset, drf_request, view)
         next_url = paginator.get_paginated_response([]).data["next"]
         return Page(rows, next_url, paginator.count, paginator.capped)
-    paginator = CursorPagination()
-    paginator.ordering = ordering
-    paginator.page_size = page_size
+    cursor_paginator = CursorPagination()
+    # DRF takes a tuple of fields as well as one (its stubs say str only).
+    cursor_paginator.ordering = ordering  # type: ignore[assignment]
+    cursor_paginator.page_size = page_size
     try:
-        rows = paginator.paginate_queryset(queryset, drf_request)
+        cursor_rows = cursor_paginator.paginate_queryset(queryset, drf_request)
     except NotFound:  # DRF's answer to a cursor it did not give out: the caller's mistake
         raise ValidationError({"cursor": "Not a page link this list gave out."}) from None
-    return Page(rows, paginator.get_next_link())
+    return Page(cursor_rows or [], cursor_paginator.get_next_link())

@@ -15,7 +15,9 @@ register = template.Library()
 
 
 @register.inclusion_tag("_pager.html")
-def pager(next_url: str | None, params: QueryDict | None = None, label: str = "Pages") -> dict:
+def pager(
+    next_url: str | None, params: QueryDict | None = None, label: str = "Pages"
+) -> dict[str, Any]:
     """The next-page link of a cursor-paged list, and a link back to its first page that keeps
     the list's filters (`params`) but not the cursor, which would lead back to this page."""
     first = ""

@@ -4,6 +4,8 @@ Before migrating it creates the app role if it is missing; after, post_migrate (
 installs row-level security and the app role's grants, derived from the models on every run.
 """
 
+from typing import Any
+
 import dj_database_url
 from django.conf import settings
 from django.core.management.commands.migrate import Command as DjangoMigrate
@@ -13,7 +15,7 @@ from tenants.db import ensure_app_role, owner_connection
 
 
 class Command(DjangoMigrate):
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         database = options["database"]
         separate_owner = settings.DATABASE_OWNER_URL != settings.DATABASE_URL
         with owner_connection(database):
@@ -22,4 +24,4 @@ class Command(DjangoMigrate):
                 app = dj_database_url.parse(settings.DATABASE_URL)
                 with connection.cursor() as cursor:
                     ensure_app_role(cursor, app["USER"], app.get("PASSWORD") or None)
-            return super().handle(*args, **options)
+            super().handle(*args, **options)

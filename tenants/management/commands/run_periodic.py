@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 logger = logging.getLogger("mssp.periodic")
@@ -29,7 +30,7 @@ def run_once(name: str, job: Callable[[], object]) -> None:
         logger.exception("periodic task %s failed", name)
 
 
-def run_lane(name: str, job: Callable[[], object], interval: float, stop: threading.Event):
+def run_lane(name: str, job: Callable[[], object], interval: float, stop: threading.Event) -> None:
     """Run `job` every `interval` seconds (from the start of one run to the next) until
     `stop` is set; a run longer than the interval is followed by the next at once."""
     while not stop.is_set():
@@ -62,10 +63,10 @@ def run_schedule(
 class Command(BaseCommand):
     help = "Run the periodic tasks in-process (embedded mode, no Celery beat)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Run every task once, exit.")
 
-    def handle(self, *args, once: bool = False, **options):
+    def handle(self, *args: Any, once: bool = False, **options: Any) -> None:
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             raise CommandError("A broker is configured: run `celery -A mssp beat` instead.")
         current_app.loader.import_default_modules()  # the apps' tasks modules (autodiscovery)
