@@ -1,5 +1,7 @@
 """Forms of the SLA pages: answering escalations, asking the MSSP for help, choosing a period,
-and a staff member's tenants. Limits equal the API's serializers (sla.api.escalations)."""
+and a staff member's tenants. The escalation forms are validated by the API's serializers
+(sla.api.serializers, through tenants.forms.SerializerForm): their fields draw the inputs,
+the serializer decides."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from django import forms
 from django.utils import timezone
 
 from alerts.models import Severity
+from tenants.forms import SerializerForm
 
-MAX_TEXT = 5000  # DeclineSerializer.reason / EscalateSerializer.note
-MAX_RESPOND_MINUTES = 7 * 24 * 60
+from .api.serializers import MAX_RESPOND_MINUTES, MAX_TEXT, AssistanceSerializer, DeclineSerializer
 
 
-class DeclineForm(forms.Form):
+class DeclineForm(SerializerForm):
+    serializer_class = DeclineSerializer
+
     reason = forms.CharField(
         label="Reason (required)",
         max_length=MAX_TEXT,
@@ -28,7 +32,11 @@ class DeclineForm(forms.Form):
     )
 
 
-class AssistanceForm(forms.Form):
+class AssistanceForm(SerializerForm):
+    """A request for assistance: POST /api/v1/incidents/{id}/escalate/ {"to": "mssp"}."""
+
+    serializer_class = AssistanceSerializer
+
     note = forms.CharField(
         label="What do you need from the MSSP?",
         max_length=MAX_TEXT,

@@ -4,20 +4,21 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from alerts.models import Incident
 from tenants import audit
+from tenants.api.actions import api_perform
 from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import escalation, policy
+from .. import actions, policy
 from ..models import Escalation, EscalationPolicy, StepAction
+from .serializers import DeclineSerializer, EscalateSerializer
 
 
 class EscalationSerializer(serializers.ModelSerializer):
@@ -51,17 +52,6 @@ class EscalationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeclineSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=5000)
-
-
-class EscalateSerializer(serializers.Serializer):
-    to = serializers.ChoiceField(choices=["in_house", "mssp", "noc", "tier"])
-    team = serializers.UUIDField(required=False, allow_null=True)
-    respond_minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60, required=False)
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-
-
 class EscalationFilter(django_filters.FilterSet):
     # By id, not a model choice: django-filter's choice would look the incident up among all
     # tenants' incidents (an unscoped query, refused: a 500). The rows are scoped already, so
@@ -87,45 +77,25 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         queryset = policy.visible_escalations(self.access, queryset)
         return queryset.select_related("tenant", "team", "requested_by", "responded_by")
 
-    def _answer(self, change):
-        esc = self.get_object()
-        if not policy.may_answer(self.access, esc):
-            raise PermissionDenied("Only the team this escalation went to may answer it.")
-        try:
-            with transaction.atomic():
-                change(esc)
-        except escalation.EscalationError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+    def _perform(self, escalation_action):
+        """Run the action (sla.actions) on this escalation and answer with it as it is now."""
+        esc = api_perform(self, escalation_action, self.get_object())
         return Response(EscalationSerializer(self.get_queryset().get(pk=esc.pk)).data)
 
     @extend_schema(request=None, responses=EscalationSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
-        return self._answer(lambda esc: escalation.escalation_accept(esc, actor=request.user))
+        return self._perform(actions.ACCEPT)
 
     @extend_schema(request=DeclineSerializer, responses=EscalationSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request, pk=None):
-        serializer = DeclineSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        reason = serializer.validated_data["reason"]
-        return self._answer(
-            lambda esc: escalation.escalation_decline(esc, actor=request.user, reason=reason)
-        )
+        return self._perform(actions.DECLINE)
 
     @extend_schema(request=None, responses=EscalationSerializer)
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
-        esc = self.get_object()
-        try:
-            with transaction.atomic():
-                policy.check_withdraw(self.access, esc)
-                escalation.escalation_withdraw(esc, actor=request.user)
-        except policy.NotAllowed as exc:
-            raise PermissionDenied(str(exc)) from None
-        except escalation.EscalationError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
-        return Response(EscalationSerializer(self.get_queryset().get(pk=esc.pk)).data)
+        return self._perform(actions.WITHDRAW)
 
 
 class IncidentEscalationViewSet(TenantScopedViewSet):
@@ -139,24 +109,7 @@ class IncidentEscalationViewSet(TenantScopedViewSet):
     @action(detail=True, methods=["post"])
     def escalate(self, request, pk=None):
         incident = self.get_object()
-        serializer = EscalateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            with transaction.atomic():
-                esc = escalation.escalate_as(
-                    self.access,
-                    incident,
-                    data["to"],
-                    actor=request.user,
-                    team_id=data.get("team"),
-                    respond_minutes=data.get("respond_minutes"),
-                    note=data.get("note", ""),
-                )
-        except policy.NotAllowed as exc:
-            raise PermissionDenied(str(exc)) from None
-        except escalation.EscalationError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
+        esc = api_perform(self, actions.ESCALATE, incident)
         esc = (
             Escalation.objects.for_tenant(incident.tenant_id)
             .select_related("tenant", "team", "requested_by", "responded_by")

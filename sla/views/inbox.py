@@ -7,25 +7,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from alerts.models import OPEN_STATUSES, Incident
-from alerts.services import WorkflowError
 from tenants.access import Access
+from tenants.actions import page_perform
 from tenants.models import Team, Tenant
 from tenants.views import portal_view
 
-from .. import escalation, policy
+from .. import actions, policy
 from ..forms import AssistanceForm, DeclineForm
 from ..models import ClockState, Escalation, SlaClock
 from .common import LIVE_CLOCK_STATES, URGENCY, first_error, refuse
 
 DECIDED_DAYS = 7
-ERRORS = (escalation.EscalationError, WorkflowError)
 
 
 def _escalations(access: Access):
@@ -139,68 +138,62 @@ def _after_change(request, access: Access):
 @portal_view
 def inbox(request, access):
     if not access.is_customer_worker:
-        return refuse(request, "The inbox is for your organisation's in-house team.")
+        return _not_in_house(request)
     return _inbox_page(request, access)
 
 
-def _answerable(request, access: Access, pk):
-    """The escalation to answer, or the response refusing it: another tenant's is a 404, one
-    the caller may not answer (sla.policy.may_answer, as the API) a 403."""
-    if not access.is_customer_worker:
-        return None, refuse(request, "The inbox is for your organisation's in-house team.")
-    esc = get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
-    if not policy.may_answer(access, esc):
-        return None, refuse(request, "Only the team this escalation went to may answer it.")
-    return esc, None
+def _perform(request, access: Access, action, target, data=None):
+    """Run the action as the API does (tenants.actions.page_perform); a refusal is the
+    inbox's refusal page, anything else the inbox again with the outcome's message."""
+    try:
+        page_perform(request, action, access=access, target=target, data=data)
+    except PermissionDenied as refusal:
+        return refuse(request, str(refusal))
+    return _after_change(request, access)
+
+
+def _escalation_or_404(access: Access, pk):
+    """The caller's tenant's escalation (never an MSSP-internal one): another tenant's is a
+    404, as through the API."""
+    return get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
+
+
+def _not_in_house(request):
+    return refuse(request, "The inbox is for your organisation's in-house team.")
 
 
 @require_POST
 @portal_view
 def inbox_accept(request, access, pk):
-    esc, refused = _answerable(request, access, pk)
-    if refused:
-        return refused
-    try:
-        with transaction.atomic():
-            escalation.escalation_accept(esc, actor=request.user)
-    except ERRORS as exc:
-        messages.error(request, f"Not accepted: {exc}")
-    else:
-        messages.success(request, f"Accepted: “{esc.incident.title}” is now your team's.")
-    return _after_change(request, access)
+    """Accept a hand-off (POST /api/v1/escalations/{id}/accept/): actions.ACCEPT."""
+    if not access.is_customer_worker:
+        return _not_in_house(request)
+    esc = _escalation_or_404(access, pk)
+    return _perform(request, access, actions.ACCEPT, esc)
 
 
 @require_POST
 @portal_view
 def inbox_decline(request, access, pk):
-    esc, refused = _answerable(request, access, pk)
-    if refused:
-        return refused
+    """Decline a hand-off with a reason (POST /api/v1/escalations/{id}/decline/):
+    actions.DECLINE. The form shows the serializer's verdict next to the field."""
+    if not access.is_customer_worker:
+        return _not_in_house(request)
+    esc = _escalation_or_404(access, pk)
     form = DeclineForm(request.POST, auto_id=f"decline-{esc.pk}-%s")
     if not form.is_valid():
         messages.error(request, f"Not declined: {first_error(form)}")
         return _inbox_page(
             request, access, status=200 if request.htmx else 400, decline_forms={esc.pk: form}
         )
-    try:
-        with transaction.atomic():
-            escalation.escalation_decline(
-                esc, actor=request.user, reason=form.cleaned_data["reason"]
-            )
-    except ERRORS as exc:
-        messages.error(request, f"Not declined: {exc}")
-    else:
-        messages.success(
-            request, f"Declined: “{esc.incident.title}” goes back to the MSSP with your reason."
-        )
-    return _after_change(request, access)
+    return _perform(request, access, actions.DECLINE, esc)
 
 
 @require_POST
 @portal_view
 def inbox_assistance(request, access, pk):
     """Ask the MSSP for help with an incident (POST /api/v1/incidents/{id}/escalate/
-    {"to": "mssp"}): on the MSSP's acknowledge clock."""
+    {"to": "mssp"}): actions.ASK_ASSISTANCE, on the MSSP's acknowledge clock."""
     if not access.is_customer_worker:
         return refuse(request, "Only your organisation's responders and admins ask the MSSP.")
     incident = get_object_or_404(Incident.objects.for_tenant(access.customer_tenant_id), pk=pk)
@@ -213,43 +206,16 @@ def inbox_assistance(request, access, pk):
             status=200 if request.htmx else 400,
             assistance_forms={incident.pk: form},
         )
-    try:
-        with transaction.atomic():
-            escalation.escalate_as(
-                access,
-                incident,
-                "mssp",
-                actor=request.user,
-                respond_minutes=form.cleaned_data.get("respond_minutes"),
-                note=form.cleaned_data.get("note") or "",
-            )
-    except policy.NotAllowed as exc:
-        return refuse(request, str(exc))
-    except ERRORS as exc:
-        messages.error(request, f"Not sent: {exc}")
-    else:
-        messages.success(request, f"The MSSP has been asked to help with “{incident.title}”.")
-    return _after_change(request, access)
+    return _perform(request, access, actions.ASK_ASSISTANCE, incident)
 
 
 @require_POST
 @portal_view
 def inbox_withdraw(request, access, pk):
-    """Withdraw the team's own pending request for assistance (the API's withdraw/: only the
-    side that asked)."""
+    """Withdraw the team's own pending request for assistance (POST
+    /api/v1/escalations/{id}/withdraw/): actions.WITHDRAW_ASSISTANCE, only the side that
+    asked."""
     if not access.is_customer_worker:
-        return refuse(request, "The inbox is for your organisation's in-house team.")
-    esc = get_object_or_404(_escalations(access).select_related("incident"), pk=pk)
-    try:
-        with transaction.atomic():
-            policy.check_withdraw(access, esc)
-            escalation.escalation_withdraw(esc, actor=request.user)
-    except policy.NotAllowed as exc:
-        return refuse(request, str(exc))
-    except ERRORS as exc:
-        messages.error(request, f"Not withdrawn: {exc}")
-    else:
-        messages.success(
-            request, f"Your request for help with “{esc.incident.title}” is withdrawn."
-        )
-    return _after_change(request, access)
+        return _not_in_house(request)
+    esc = _escalation_or_404(access, pk)
+    return _perform(request, access, actions.WITHDRAW_ASSISTANCE, esc)

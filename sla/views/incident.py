@@ -1,21 +1,30 @@
-"""The incident page's SLA and escalation actions: escalate (a hand-off by MSSP staff, or a
-customer asking the MSSP for assistance) and withdraw. Same rules as the API
-(sla.escalation.escalate_as / withdraw_as); the incident page itself is alerts.views.incidents."""
+"""The incident page's SLA and escalation buttons: escalate (a hand-off by MSSP staff, or a
+customer asking the MSSP for assistance) and withdraw. Both run the API's actions
+(sla.actions.ESCALATE, WITHDRAW); the incident page itself is alerts.views.incidents."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from alerts.models import Incident
-from tenants.views import error_text, portal_view
+from tenants.actions import page_perform
+from tenants.views import portal_view
 
-from .. import escalation, policy
-from ..api.escalations import EscalateSerializer
+from .. import actions, policy
 from ..models import Escalation
+
+
+def _perform_on_incident_page(request, action, *, access, target) -> None:
+    """The incident page shows a refusal as a message above the incident, as an invalid
+    input or state, rather than a 403 page: the caller stays where they were."""
+    try:
+        page_perform(request, action, access=access, target=target)
+    except PermissionDenied as refusal:
+        messages.error(request, str(refusal))
 
 
 @require_POST
@@ -24,27 +33,8 @@ def incident_escalate(request, access, pk):
     incident = Incident.objects.for_tenants(access.tenant_ids).filter(pk=pk).first()
     if incident is None:
         raise Http404("No such incident.")
-    back = HttpResponseRedirect(reverse("incident", args=[incident.pk]))
-    serializer = EscalateSerializer(data=request.POST)
-    if not serializer.is_valid():
-        messages.error(request, error_text(serializer.errors))
-        return back
-    data = serializer.validated_data
-    try:
-        with transaction.atomic():
-            esc = escalation.escalate_as(
-                access,
-                incident,
-                data["to"],
-                actor=request.user,
-                respond_minutes=data.get("respond_minutes"),
-                note=data.get("note", ""),
-            )
-    except (policy.NotAllowed, escalation.EscalationError) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Escalated: {esc.get_direction_display()}.")
-    return back
+    _perform_on_incident_page(request, actions.ESCALATE, access=access, target=incident)
+    return HttpResponseRedirect(reverse("incident", args=[incident.pk]))
 
 
 @require_POST
@@ -56,12 +46,5 @@ def escalation_withdraw(request, access, pk):
     esc = escalations.filter(pk=pk).first()
     if esc is None:
         raise Http404("No such escalation.")
-    try:
-        with transaction.atomic():
-            policy.check_withdraw(access, esc)
-            escalation.escalation_withdraw(esc, actor=request.user)
-    except (policy.NotAllowed, escalation.EscalationError) as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, "Escalation withdrawn.")
+    _perform_on_incident_page(request, actions.WITHDRAW, access=access, target=esc)
     return HttpResponseRedirect(reverse("incident", args=[esc.incident_id]))
