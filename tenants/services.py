@@ -14,36 +14,28 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
 
-from . import audit, events
+from . import audit, events, policy
 from .access import access_for
+from .actions import Invalid
 from .jobs import enqueue
 from .mail import subject as mail_subject
-from .models import ApiToken, Membership, StaffRole, Tenant, User
+from .models import ApiToken, Membership, Tenant, User
 
-# The scopes each role's tokens may carry. A scope only narrows what the role may do: `admin`
-# is for the administration a role has (a customer admin's members, sources and contacts; a
-# lead's escalation policies; a manager's staff assignments; an MSSP admin's everything).
-ROLE_SCOPES: dict[str, frozenset[str]] = {
-    Membership.Role.VIEWER: frozenset({"read"}),
-    Membership.Role.RESPONDER: frozenset({"read", "write"}),
-    Membership.Role.ADMIN: frozenset({"read", "write", "admin"}),
-    StaffRole.ANALYST_L1: frozenset({"read", "write"}),
-    StaffRole.ANALYST_L2: frozenset({"read", "write"}),
-    StaffRole.ANALYST_L3: frozenset({"read", "write"}),
-    StaffRole.LEAD: frozenset({"read", "write", "admin"}),
-    StaffRole.MANAGER: frozenset({"read", "write", "admin"}),
-    StaffRole.ADMIN: frozenset({"read", "write", "admin"}),
-}
-
-
-def scopes_allowed(user: User) -> frozenset[str]:
-    access = access_for(user)
-    return ROLE_SCOPES.get(access.staff_role or access.customer_role, frozenset())
+# tenants.permissions still reads the roles' scopes from here; the rule is tenants.policy's.
+ROLE_SCOPES = policy.ROLE_SCOPES
 
 
 # --- tokens ------------------------------------------------------------------------------------
-class BeyondParent(ValueError):
-    """A token asked to mint a token with scopes it does not carry itself."""
+class TokenInvalid(Invalid, ValueError):
+    """The token asked for cannot be issued: no scope, a retired scope, or one beyond the
+    role (400)."""
+
+
+class BeyondParent(TokenInvalid):
+    """A token asked to mint a token with scopes it does not carry itself: the API answers
+    403, as for any request beyond what its token carries."""
+
+    status_code = 403
 
 
 def token_issue(
@@ -60,21 +52,21 @@ def token_issue(
     With `parent` (the token the request that mints this one came with), the new token has at
     most the parent's scopes (default: all of them) and expires no later than it, so a token
     can neither widen nor outlive itself; revoking the parent revokes it (token_revoke)."""
-    allowed = scopes_allowed(user)
+    allowed = policy.scopes_allowed(access_for(user))
     if parent is not None:
         allowed &= parent.granted_scopes
     scopes = allowed if scopes is None else frozenset(scopes)
     if scopes & ApiToken.RETIRED_SCOPES:
-        raise ValueError(
+        raise TokenInvalid(
             "'intake' is not a token scope: a SIEM or sensor sends alerts with its intake "
             "source's own key (POST /api/v1/intake/{source}/)."
         )
     if not scopes:
-        raise ValueError("A token needs at least one scope.")
+        raise TokenInvalid("A token needs at least one scope.")
     if parent is not None and not scopes <= parent.granted_scopes:
         raise BeyondParent("A token cannot create a token with scopes it lacks.")
     if not scopes <= allowed:
-        raise ValueError("Your role cannot grant: " + ", ".join(sorted(scopes - allowed)) + ".")
+        raise TokenInvalid("Your role cannot grant: " + ", ".join(sorted(scopes - allowed)) + ".")
     expires_at = expires_at or timezone.now() + settings.API_TOKEN_DEFAULT_TTL
     if parent is not None and parent.expires_at is not None:
         expires_at = min(expires_at, parent.expires_at)
@@ -183,7 +175,7 @@ def member_add(
     return membership
 
 
-class LastAdmin(ValueError):
+class LastAdmin(Invalid, ValueError):
     """The change would leave the tenant without a customer admin to manage it."""
 
 
