@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from .api.serializers import (
     ContactSerializer,
+    ContactUpdateSerializer,
     MemberCreateSerializer,
     MemberUpdateSerializer,
     TokenCreateSerializer,
@@ -34,7 +35,9 @@ def flatten_errors(errors: Any) -> list[str]:
 
 
 class SerializerForm(forms.Form):
-    """A form validated by an API serializer (see the module docstring)."""
+    """A form validated by an API serializer (see the module docstring). A page validates
+    it to show each error at its input, then hands `inputs()` to the action, whose serializer
+    is the same class."""
 
     serializer_class: ClassVar[type[serializers.Serializer]]
     partial: ClassVar[bool] = False  # as the API's PATCH
@@ -51,7 +54,7 @@ class SerializerForm(forms.Form):
             raise ValueError("The form is not valid; read its errors instead.")
         return self.serializer.validated_data
 
-    def _inputs(self) -> QueryDict:
+    def inputs(self) -> QueryDict:
         """Only the inputs this form has: a field the page does not offer cannot be set by
         posting it anyway."""
         inputs = QueryDict(mutable=True)
@@ -68,7 +71,7 @@ class SerializerForm(forms.Form):
     def clean(self) -> dict:
         cleaned = super().clean()
         serializer = self.serializer_class(
-            self.instance, data=self._inputs(), context=self.context, partial=self.partial
+            self.instance, data=self.inputs(), context=self.context, partial=self.partial
         )
         if serializer.is_valid():
             self.serializer = serializer
@@ -114,7 +117,7 @@ class MemberRoleForm(SerializerForm):
 
 
 class TokenCreateForm(SerializerForm):
-    """Scopes on offer are those the caller's role may grant (services.scopes_allowed); the
+    """Scopes on offer are those the caller's role may grant (policy.scopes_allowed); the
     service refuses any other, exactly as for POST /api/v1/tokens/."""
 
     serializer_class = TokenCreateSerializer
@@ -168,6 +171,10 @@ class ContactForm(SerializerForm):
         else:
             for name in self.fields:
                 self.initial.setdefault(name, getattr(self.instance, name))
+
+
+class ContactEditForm(ContactForm):
+    serializer_class = ContactUpdateSerializer
 
 
 class AuditFilterForm(forms.Form):

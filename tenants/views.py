@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,11 +25,28 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from . import audit, rls, services
+from . import audit, policy, rls
 from .access import Access, access_for
-from .api.serializers import ContactSerializer
+from .actions import page_perform
+from .administration import (
+    CONTACT_CREATE,
+    CONTACT_DELETE,
+    CONTACT_UPDATE,
+    MEMBER_ADD,
+    MEMBER_REMOVE,
+    MEMBER_SET_ROLE,
+    TOKEN_ISSUE,
+    TOKEN_REVOKE,
+)
 from .auth import login_throttled
-from .forms import AuditFilterForm, ContactForm, MemberAddForm, MemberRoleForm, TokenCreateForm
+from .forms import (
+    AuditFilterForm,
+    ContactEditForm,
+    ContactForm,
+    MemberAddForm,
+    MemberRoleForm,
+    TokenCreateForm,
+)
 from .models import ApiToken, AuditEvent, Contact, Membership, Tenant
 
 
@@ -93,9 +109,10 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 # --- settings pages ----------------------------------------------------------------------------
 # A customer admin manages their own tenant here; an MSSP admin reaches the same pages for any
-# tenant with ?tenant=<slug>. Everyone else is refused with a page that says why. The rules are
-# the API's: the same serializers validate (tenants.forms), the same services and audit entries
-# change things, and another tenant's object is the same 404 as a missing one.
+# tenant with ?tenant=<slug>. Everyone else is refused with a page that says why. Each change is
+# the API's own action (tenants.administration): the same rule, serializer, service and audit
+# entry; a page's form (tenants.forms) only shows each error at its input. Another tenant's
+# object is the same 404 as a missing one.
 
 
 @dataclass(frozen=True)
@@ -150,12 +167,18 @@ def tenant_settings_view(view: Callable) -> Callable:
     @wraps(view)
     def wrapper(request, access: Access, *args, **kwargs):
         slug = request.GET.get("tenant", "")
+        if not policy.opens_tenant_settings(access):
+            return forbidden_page(
+                request,
+                "These settings are managed by your organisation's admins. Ask one of them to "
+                "make the change, or to give you the admin role.",
+            )
         if access.is_customer_admin:
             tenant = Tenant.objects.get(pk=access.customer_tenant_id)
             if slug and slug != tenant.slug:
                 raise Http404
             scope = SettingsScope(tenant)
-        elif access.is_mssp_admin:
+        else:  # an MSSP admin, for any tenant
             if not slug:
                 if request.method != "GET":
                     raise Http404
@@ -169,12 +192,6 @@ def tenant_settings_view(view: Callable) -> Callable:
             if tenant is None:
                 raise Http404
             scope = SettingsScope(tenant, "?" + urlencode({"tenant": tenant.slug}), by_mssp=True)
-        else:
-            return forbidden_page(
-                request,
-                "These settings are managed by your organisation's admins. Ask one of them to "
-                "make the change, or to give you the admin role.",
-            )
         return view(request, access, scope, *args, **kwargs)
 
     return wrapper
@@ -223,31 +240,12 @@ def _members_page(
 def settings_members(request, access: Access, scope: SettingsScope):
     if request.method != "POST":
         return _members_page(request, scope, MemberAddForm())
-    # the API's rule (MemberCreateSerializer): a customer admin's names are their tenant's own
-    form = MemberAddForm(
-        request.POST, context={"tenant": scope.tenant, "namespaced": not access.is_mssp_admin}
-    )
+    form = MemberAddForm(request.POST, context={"tenant": scope.tenant, "access": access})
     if form.is_valid():
-        data = form.validated_data
-        try:
-            with transaction.atomic():
-                membership = services.member_add(
-                    scope.tenant,
-                    username=data["username"],
-                    email=data["email"],
-                    role=data["role"],
-                    password=data.get("password") or None,
-                    request=request,
-                )
-        except IntegrityError:  # the same username, added a moment ago by someone else
-            form.add_error("username", "That username was taken a moment ago.")
-        else:
-            how = (
-                f"They sign in as {membership.user.username} with the password you chose."
-                if data.get("password")
-                else f"A link to choose a password is on its way to {membership.user.email}."
-            )
-            messages.success(request, f"{membership.user.username} added as {data['role']}. {how}")
+        done, _ = page_perform(
+            request, MEMBER_ADD, access=access, target=scope.tenant, data=form.inputs()
+        )
+        if done:
             return redirect(scope.url("settings-members"))
     return _members_page(request, scope, form, status=400)
 
@@ -262,18 +260,12 @@ def settings_member_role(request, access: Access, scope: SettingsScope, member_i
         return _members_page(
             request, scope, MemberAddForm(), role_error=(membership.pk, errors), status=400
         )
-    role = form.validated_data["role"]
-    previous = membership.role
-    try:
-        services.member_set_role(membership, role, request=request)
-    except services.LastAdmin as exc:
-        messages.error(request, str(exc))
+    done, _ = page_perform(
+        request, MEMBER_SET_ROLE, access=access, target=membership, data=form.inputs()
+    )
+    if not done:  # the tenant's last admin
         return _members_page(request, scope, MemberAddForm(), status=400)
-    if previous == role:
-        messages.info(request, f"{membership.user.username} already is {role}.")
-    else:
-        messages.success(request, f"{membership.user.username} is now {role} (was {previous}).")
-    if membership.user_id == request.user.pk and role != Membership.Role.ADMIN:
+    if membership.user_id == request.user.pk and membership.role != Membership.Role.ADMIN:
         return redirect("home")  # no longer an admin: these pages are closed to them now
     return redirect(scope.url("settings-members"))
 
@@ -282,14 +274,9 @@ def settings_member_role(request, access: Access, scope: SettingsScope, member_i
 @tenant_settings_view
 def settings_member_remove(request, access: Access, scope: SettingsScope, member_id):
     membership = _member_or_404(scope, member_id)
-    if membership.user_id == request.user.pk:
-        messages.error(request, "You cannot remove yourself.")
+    done, _ = page_perform(request, MEMBER_REMOVE, access=access, target=membership)
+    if not done:  # themselves
         return _members_page(request, scope, MemberAddForm(), status=400)
-    username = membership.user.username
-    services.member_remove(membership, request=request)
-    messages.success(
-        request, f"{username} removed: their account is closed and their API tokens revoked."
-    )
     return redirect(scope.url("settings-members"))
 
 
@@ -319,30 +306,21 @@ def _tokens_page(request, form: TokenCreateForm, *, created=None, status: int = 
 
 @portal_view
 def settings_tokens(request, access: Access):
-    # services.scopes_allowed(), from the access this request already computed
-    allowed = services.ROLE_SCOPES.get(access.staff_role or access.customer_role, frozenset())
+    allowed = policy.scopes_allowed(access)
     if request.method != "POST":
         return _tokens_page(request, TokenCreateForm(allowed_scopes=allowed))
     form = TokenCreateForm(request.POST, allowed_scopes=allowed)
     if form.is_valid():
-        data = form.validated_data
-        try:
-            raw, token = services.token_issue(
-                request.user,
-                name=data["name"],
-                scopes=frozenset(data["scopes"]),
-                expires_at=data["expires_at"],
-                request=request,
-            )
-        except ValueError as exc:  # scopes beyond the role (the service's own check)
-            form.add_error("scopes", str(exc))
-        else:
-            blank = TokenCreateForm(allowed_scopes=allowed)
+        done, issued = page_perform(
+            request, TOKEN_ISSUE, access=access, target=request.user, data=form.inputs()
+        )
+        if done:
             created = {
-                "title": f"Token '{token.name}' created",
-                "secret": raw,
+                "title": f"Token '{issued.token.name}' created",
+                "secret": issued.raw,
                 "what": "Send it in the Authorization header as: Bearer, a space, then the token.",
             }
+            blank = TokenCreateForm(allowed_scopes=allowed)
             return _tokens_page(request, blank, created=created)
     return _tokens_page(request, form, status=400)
 
@@ -356,24 +334,11 @@ def settings_token_revoke(request, access: Access, token_id):
     if token.revoked_at is not None:
         messages.info(request, f"'{token.name}' was already revoked.")
     else:
-        services.token_revoke(token, request=request)
-        messages.success(request, f"'{token.name}' revoked: it no longer works.")
+        page_perform(request, TOKEN_REVOKE, access=access, target=token)
     return redirect("settings-tokens")
 
 
 # --- contacts ----------------------------------------------------------------------------------
-def _audit_contact(request, scope: SettingsScope, action: str, contact: Contact) -> None:
-    """The entry the API writes (tenants.api.views.TenantSettingViewSet._audit)."""
-    audit.record(
-        f"contact.{action}",
-        tenant=scope.tenant,
-        obj=contact,
-        request=request,
-        summary=f"contact {contact} {action}",
-        data=ContactSerializer(contact).data,
-    )
-
-
 def _contact_or_404(scope: SettingsScope, contact_id) -> Contact:
     contact = Contact.objects.for_tenant(scope.tenant).filter(pk=contact_id).first()
     if contact is None:
@@ -387,10 +352,11 @@ def settings_contacts(request, access: Access, scope: SettingsScope):
     if request.method == "POST":
         form = ContactForm(request.POST)
         if form.is_valid():
-            contact = form.serializer.save(tenant=scope.tenant)
-            _audit_contact(request, scope, "created", contact)
-            messages.success(request, f"{contact.name} added to the contacts.")
-            return redirect(scope.url("settings-contacts"))
+            done, _ = page_perform(
+                request, CONTACT_CREATE, access=access, target=scope.tenant, data=form.inputs()
+            )
+            if done:
+                return redirect(scope.url("settings-contacts"))
     contacts = list(Contact.objects.for_tenant(scope.tenant).order_by("name", "id"))
     return settings_render(
         request,
@@ -405,14 +371,15 @@ def settings_contacts(request, access: Access, scope: SettingsScope):
 @tenant_settings_view
 def settings_contact_edit(request, access: Access, scope: SettingsScope, contact_id):
     contact = _contact_or_404(scope, contact_id)
-    form = ContactForm(instance=contact)
+    form = ContactEditForm(instance=contact)
     if request.method == "POST":
-        form = ContactForm(request.POST, instance=contact)
+        form = ContactEditForm(request.POST, instance=contact)
         if form.is_valid():
-            contact = form.serializer.save()
-            _audit_contact(request, scope, "updated", contact)
-            messages.success(request, f"{contact.name} saved.")
-            return redirect(scope.url("settings-contacts"))
+            done, _ = page_perform(
+                request, CONTACT_UPDATE, access=access, target=contact, data=form.inputs()
+            )
+            if done:
+                return redirect(scope.url("settings-contacts"))
     return settings_render(
         request,
         scope,
@@ -427,10 +394,7 @@ def settings_contact_edit(request, access: Access, scope: SettingsScope, contact
 @tenant_settings_view
 def settings_contact_delete(request, access: Access, scope: SettingsScope, contact_id):
     contact = _contact_or_404(scope, contact_id)
-    _audit_contact(request, scope, "deleted", contact)
-    name = contact.name
-    contact.delete()
-    messages.success(request, f"{name} removed from the contacts.")
+    page_perform(request, CONTACT_DELETE, access=access, target=contact)
     return redirect(scope.url("settings-contacts"))
 
 

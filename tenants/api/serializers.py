@@ -20,6 +20,7 @@ from ..models import (
     Webhook,
     member_username,
 )
+from ..policy import member_names_namespaced
 from ..webhooks import check_destination
 
 
@@ -58,9 +59,10 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberCreateSerializer(serializers.Serializer):
-    """context: `tenant` (the member's) and `namespaced` (False for MSSP admins only): a
-    customer admin's new member signs in as `<tenant-slug>/<name>`, so the name is compared
-    with their own tenant's names only, and the answer says nothing about anyone else's."""
+    """context: the member's `tenant` (or the action's `target`) and the caller's `access`:
+    a customer admin's new member signs in as `<tenant-slug>/<name>`
+    (policy.member_names_namespaced), so the name is compared with their own tenant's names
+    only, and the answer says nothing about anyone else's."""
 
     username = serializers.RegexField(
         r"^[\w.@+-]{1,150}$",
@@ -79,8 +81,10 @@ class MemberCreateSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        tenant = self.context["tenant"]
-        namespaced = self.context.get("namespaced", True)  # plain names: MSSP admins only
+        tenant = self.context.get("tenant") or self.context["target"]
+        access = self.context.get("access")
+        # plain names: MSSP admins only; without a caller, the narrower rule
+        namespaced = access is None or member_names_namespaced(access)
         username = attrs["username"]
         if namespaced:
             username = member_username(tenant, username)
@@ -280,6 +284,14 @@ class ContactSerializer(serializers.ModelSerializer):
         model = Contact
         fields = ["id", "name", "email", "phone", "notify_sla", "receive_reports", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+
+class ContactUpdateSerializer(ContactSerializer):
+    """A change to a contact: the fields sent change, the others stay (the API's PATCH; the
+    page sends them all, an unticked box as false)."""
+
+    class Meta(ContactSerializer.Meta):
+        extra_kwargs = {"name": {"required": False}, "email": {"required": False}}
 
 
 class WebhookSerializer(serializers.ModelSerializer):

@@ -3,20 +3,32 @@ from __future__ import annotations
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import authenticate
-from django.db import IntegrityError, models, transaction
+from django.db import models
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from guardian.utils import get_user_obj_perms_model
 from rest_framework import mixins, serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 
-from .. import audit, events, services
+from .. import audit, events, policy, services
 from ..access import Access
+from ..administration import (
+    CHANGE_REFUSED,
+    CONTACT_CREATE,
+    CONTACT_DELETE,
+    CONTACT_UPDATE,
+    MEMBER_ADD,
+    MEMBER_REMOVE,
+    MEMBER_SET_ROLE,
+    TOKEN_ISSUE,
+    TOKEN_REVOKE,
+)
 from ..auth import LoginThrottle, lockout_response
 from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
 from ..permissions import ADMIN, ADMIN_TO_CHANGE, IsMsspAdminOrReadOnly, StaffPermission
+from .actions import api_perform
 from .base import (
     CallerScopedViewSet,
     ScopedGenericAPIView,
@@ -129,29 +141,14 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     def create(self, request):
         """With a token (which needs `admin`), the new one is its child: at most its scopes
         and lifetime, revoked with it."""
-        serializer = TokenCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            raw, token = services.token_issue(
-                request.user,
-                name=data["name"],
-                scopes=frozenset(data["scopes"]) if "scopes" in data else None,
-                expires_at=data["expires_at"],
-                parent=request.auth if isinstance(request.auth, ApiToken) else None,
-                request=request._request,
-            )
-        except services.BeyondParent as exc:
-            raise PermissionDenied(str(exc)) from None
-        except ValueError as exc:
-            return error_response(400, str(exc))
-        body = TokenCreatedSerializer(token).data
-        body["token"] = raw
+        issued = api_perform(self, TOKEN_ISSUE, request.user)
+        body = TokenCreatedSerializer(issued.token).data
+        body["token"] = issued.raw
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
-        services.token_revoke(self.get_object(), request=request._request)
+        api_perform(self, TOKEN_REVOKE, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -220,13 +217,10 @@ class TenantAdministeredMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        access = self.access
-        if access.is_customer and not access.is_customer_admin:
+        if not policy.reads_tenant_administration(self.access):
             raise PermissionDenied("Only your organisation's admins manage this.")
-        if request.method not in ("GET", "HEAD", "OPTIONS") and not access.can_administer(
-            self.tenant.pk
-        ):
-            raise PermissionDenied("Only MSSP admins and this customer's admins may change this.")
+        if request.method not in SAFE_METHODS and not policy.administers(self.access, self.tenant):
+            raise PermissionDenied(CHANGE_REFUSED)
 
 
 class MemberViewSet(
@@ -246,49 +240,18 @@ class MemberViewSet(
     def create(self, request, tenant_slug=None):
         """A customer admin's new member signs in as `<tenant-slug>/<username>` (the
         response's `username`): names are their tenant's own, whatever exists elsewhere."""
-        serializer = MemberCreateSerializer(
-            data=request.data,
-            context={"tenant": self.tenant, "namespaced": not self.access.is_mssp_admin},
-        )
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            with transaction.atomic():
-                membership = services.member_add(
-                    self.tenant,
-                    username=data["username"],
-                    email=data["email"],
-                    role=data["role"],
-                    password=data.get("password") or None,
-                    request=request._request,
-                )
-        except IntegrityError:  # the same name, added a moment ago by someone else
-            raise ValidationError({"username": "That username was taken a moment ago."}) from None
+        membership = api_perform(self, MEMBER_ADD, self.tenant)
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
     def partial_update(self, request, tenant_slug=None, pk=None):
-        membership = self.get_object()
-        serializer = MemberUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            services.member_set_role(
-                membership, serializer.validated_data["role"], request=request._request
-            )
-        except services.LastAdmin as exc:
-            return error_response(400, str(exc))
-        return Response(MemberSerializer(membership).data)
+        change = api_perform(self, MEMBER_SET_ROLE, self.get_object())
+        return Response(MemberSerializer(change.membership).data)
 
     @extend_schema(responses={204: None})
     def destroy(self, request, tenant_slug=None, pk=None):
-        membership = self.get_object()
-        if membership.user_id == request.user.pk:
-            return error_response(400, "You cannot remove yourself.")
-        services.member_remove(membership, request=request._request)
+        api_perform(self, MEMBER_REMOVE, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-ASSIGNMENTS = {"tenants", "leads"}
 
 
 class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
@@ -304,7 +267,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     filterset_fields = ["staff_role", "is_active"]
 
     def rows_for(self, access: Access) -> models.QuerySet:
-        if not (access.is_mssp_admin or access.staff_role in (StaffRole.MANAGER, StaffRole.LEAD)):
+        if not policy.reads_staff_list(access):
             raise PermissionDenied("Only MSSP leads, managers and admins see the staff list.")
         return User.objects.filter(Q(staff_role__gt="") | Q(is_superuser=True))
 
@@ -336,7 +299,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
         user = self.get_object()
         serializer = StaffWriteSerializer(user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        if not self.access.is_mssp_admin and set(serializer.validated_data) - ASSIGNMENTS:
+        if not policy.may_change_staff(self.access, serializer.validated_data):
             raise PermissionDenied(
                 "Managers change which tenants staff work and lead; accounts and roles are "
                 "the MSSP admins'."
@@ -442,11 +405,25 @@ class TenantSettingViewSet(
 
 
 class ContactViewSet(TenantSettingViewSet):
-    """Who at the customer is told of SLA warnings and breaches, and receives reports."""
+    """Who at the customer is told of SLA warnings and breaches, and receives reports. Each
+    change is the settings page's own action (tenants.administration)."""
 
     scoped_model = Contact
     serializer_class = ContactSerializer
     audit_name = "contact"
+
+    @extend_schema(request=ContactSerializer, responses={201: ContactSerializer})
+    def create(self, request, tenant_slug=None):
+        contact = api_perform(self, CONTACT_CREATE, self.tenant)
+        return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, tenant_slug=None, pk=None):
+        contact = api_perform(self, CONTACT_UPDATE, self.get_object())
+        return Response(ContactSerializer(contact).data)
+
+    def destroy(self, request, tenant_slug=None, pk=None):
+        api_perform(self, CONTACT_DELETE, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class WebhookViewSet(TenantSettingViewSet):

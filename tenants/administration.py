@@ -1,0 +1,258 @@
+"""What a user can do in tenant administration, one `Action` each (tenants.actions): the
+settings pages (tenants.views) and the administration API (tenants.api.views) both run these,
+so a member, a token or a contact is added, changed and removed by one path, checked by one
+rule (tenants.policy) and validated by one serializer.
+
+Members: add, change role, remove. API tokens: issue, revoke (every user their own).
+Contacts: create, update, delete. Webhooks, tenants and staff have no settings page; their
+rules are tenants.policy's, their writes the API's alone.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from . import audit, policy, services
+from .access import Access
+from .actions import Action, Invalid, Refused
+from .api.serializers import (
+    ContactSerializer,
+    ContactUpdateSerializer,
+    MemberCreateSerializer,
+    MemberUpdateSerializer,
+    TokenCreateSerializer,
+)
+from .models import ApiToken, Contact, Membership, Tenant, User
+
+# The API's words when a caller who may read a tenant's administration may not change it.
+CHANGE_REFUSED = "Only MSSP admins and this customer's admins may change this."
+
+
+# --- members -----------------------------------------------------------------------------------
+def check_manage_members(access: Access, target: Tenant | Membership) -> None:
+    tenant = target if isinstance(target, Tenant) else target.tenant_id
+    if not policy.may_manage_members(access, tenant):
+        raise Refused(CHANGE_REFUSED)
+
+
+def add_member(
+    tenant: Tenant,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    username: str,
+    email: str,
+    role: str,
+    password: str = "",
+) -> Membership:
+    try:
+        with transaction.atomic():
+            return services.member_add(
+                tenant,
+                username=username,
+                email=email,
+                role=role,
+                password=password or None,
+                request=request,
+            )
+    except IntegrityError:  # the same name, added a moment ago by someone else
+        raise Invalid({"username": ["That username was taken a moment ago."]}) from None
+
+
+def member_added(membership: Membership) -> str:
+    user = membership.user
+    how = (
+        f"They sign in as {user.username} with the password you chose."
+        if user.has_usable_password()
+        else f"A link to choose a password is on its way to {user.email}."
+    )
+    return f"{user.username} added as {membership.role}. {how}"
+
+
+MEMBER_ADD = Action(
+    "member.add",
+    do=add_member,
+    check=check_manage_members,
+    serializer=MemberCreateSerializer,
+    done=member_added,
+)
+
+
+class RoleChange(NamedTuple):
+    membership: Membership
+    previous: str
+
+
+def set_member_role(
+    membership: Membership, *, actor: User, access: Access, request: HttpRequest | None, role: str
+) -> RoleChange:
+    """services.LastAdmin (an Invalid) rather than leave the tenant without an admin."""
+    previous = membership.role
+    services.member_set_role(membership, role, request=request)
+    return RoleChange(membership, previous)
+
+
+def role_changed(change: RoleChange) -> str:
+    username, role = change.membership.user.username, change.membership.role
+    if change.previous == role:
+        return f"{username} already is {role}."
+    return f"{username} is now {role} (was {change.previous})."
+
+
+MEMBER_SET_ROLE = Action(
+    "member.set_role",
+    do=set_member_role,
+    check=check_manage_members,
+    serializer=MemberUpdateSerializer,
+    done=role_changed,
+)
+
+
+def remove_member(
+    membership: Membership, *, actor: User, access: Access, request: HttpRequest | None
+) -> Membership:
+    """Removing a member closes their account: an admin removing themselves would lock the
+    door behind them."""
+    if membership.user_id == access.user_id:
+        raise Invalid("You cannot remove yourself.")
+    services.member_remove(membership, request=request)
+    return membership
+
+
+MEMBER_REMOVE = Action(
+    "member.remove",
+    do=remove_member,
+    check=check_manage_members,
+    done=lambda membership: (
+        f"{membership.user.username} removed: their account is closed and their API tokens revoked."
+    ),
+)
+
+
+# --- API tokens (every user, their own) --------------------------------------------------------
+class IssuedToken(NamedTuple):
+    raw: str  # shown once, never stored
+    token: ApiToken
+
+
+def issue_token(
+    user: User,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    name: str,
+    expires_at,
+    scopes: list[str] | None = None,
+) -> IssuedToken:
+    """For a request made with a token, the new token is its child: at most its scopes and
+    lifetime, revoked with it (services.token_issue). services.TokenInvalid and BeyondParent
+    are the refusals."""
+    sent_with = getattr(request, "auth", None)
+    raw, token = services.token_issue(
+        user,
+        name=name,
+        scopes=frozenset(scopes) if scopes is not None else None,
+        expires_at=expires_at,
+        parent=sent_with if isinstance(sent_with, ApiToken) else None,
+        request=request,
+    )
+    return IssuedToken(raw, token)
+
+
+TOKEN_ISSUE = Action(
+    "token.issue",
+    do=issue_token,
+    serializer=TokenCreateSerializer,
+    done=lambda issued: f"Token '{issued.token.name}' created.",
+)
+
+
+def check_own_token(access: Access, token: ApiToken) -> None:
+    if not policy.owns_token(access, token):
+        raise Refused("Only the token's owner may revoke it.")
+
+
+def revoke_token(
+    token: ApiToken, *, actor: User, access: Access, request: HttpRequest | None
+) -> ApiToken:
+    services.token_revoke(token, request=request)
+    return token
+
+
+TOKEN_REVOKE = Action(
+    "token.revoke",
+    do=revoke_token,
+    check=check_own_token,
+    done=lambda token: f"'{token.name}' revoked: it no longer works.",
+)
+
+
+# --- contacts ----------------------------------------------------------------------------------
+def check_manage_contacts(access: Access, target: Tenant | Contact) -> None:
+    tenant = target if isinstance(target, Tenant) else target.tenant_id
+    if not policy.may_manage_contacts(access, tenant):
+        raise Refused(CHANGE_REFUSED)
+
+
+def audit_contact(verb: str, contact: Contact, request: HttpRequest | None) -> None:
+    audit.record(
+        f"contact.{verb}",
+        tenant=contact.tenant_id,
+        obj=contact,
+        request=request,
+        summary=f"contact {contact} {verb}",
+        data=ContactSerializer(contact).data,
+    )
+
+
+def create_contact(
+    tenant: Tenant, *, actor: User, access: Access, request: HttpRequest | None, **fields
+) -> Contact:
+    contact = Contact.objects.create(tenant=tenant, **fields)
+    audit_contact("created", contact, request)
+    return contact
+
+
+def update_contact(
+    contact: Contact, *, actor: User, access: Access, request: HttpRequest | None, **fields
+) -> Contact:
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    contact.save()
+    audit_contact("updated", contact, request)
+    return contact
+
+
+def delete_contact(
+    contact: Contact, *, actor: User, access: Access, request: HttpRequest | None
+) -> Contact:
+    audit_contact("deleted", contact, request)  # while it still has its id
+    contact.delete()
+    return contact
+
+
+CONTACT_CREATE = Action(
+    "contact.create",
+    do=create_contact,
+    check=check_manage_contacts,
+    serializer=ContactSerializer,
+    done=lambda contact: f"{contact.name} added to the contacts.",
+)
+CONTACT_UPDATE = Action(
+    "contact.update",
+    do=update_contact,
+    check=check_manage_contacts,
+    serializer=ContactUpdateSerializer,
+    done=lambda contact: f"{contact.name} saved.",
+)
+CONTACT_DELETE = Action(
+    "contact.delete",
+    do=delete_contact,
+    check=check_manage_contacts,
+    done=lambda contact: f"{contact.name} removed from the contacts.",
+)
