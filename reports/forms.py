@@ -61,8 +61,11 @@ class ReportRequestForm(SerializerForm):
             inputs[api_name] = value
         return inputs
 
-    def _inputs(self) -> QueryDict:
+    def inputs(self) -> QueryDict:
+        """What SerializerForm hands its serializer: the API's request, not the page's."""
         return self.api_data()
+
+    _inputs = inputs  # SerializerForm's earlier name for it
 
     def clean(self) -> dict:
         cleaned = forms.Form.clean(self)
