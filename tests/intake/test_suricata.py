@@ -11,6 +11,7 @@ import pytest
 
 from alerts.intake import suricata
 from alerts.intake.base import BodyError, Observable, RecordError, content_digest
+from alerts.intake.receive import parse_records
 from tests.intake import fuzz
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -34,15 +35,9 @@ def eve_alert(signature_id: int) -> dict:
 
 
 def parse_all(records: list) -> tuple[list, list[str]]:
-    parsed, errors = [], []
-    for record in records:
-        try:
-            if isinstance(record, RecordError):
-                raise record
-            parsed.append(suricata.parse(record))
-        except RecordError as exc:
-            errors.append(str(exc))
-    return parsed, errors
+    """The batch parsed as the intake pipeline parses it: alerts, and the rejections' reasons."""
+    parsed, rejected = parse_records(suricata, records)
+    return parsed, [rejection.error for rejection in rejected]
 
 
 def obs(alert) -> set[tuple[str, str]]:
