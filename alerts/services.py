@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants import audit, events
+from tenants.actions import Invalid
 from tenants.models import Team, User
 
 from . import signals
@@ -27,29 +28,54 @@ from .models import (
     Visibility,
 )
 
-S = IncidentStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.NEW: frozenset(
-        {S.ACKNOWLEDGED, S.INVESTIGATING, S.CONTAINED, S.AWAITING_CUSTOMER, S.RESOLVED}
+    IncidentStatus.NEW: frozenset(
+        {
+            IncidentStatus.ACKNOWLEDGED,
+            IncidentStatus.INVESTIGATING,
+            IncidentStatus.CONTAINED,
+            IncidentStatus.AWAITING_CUSTOMER,
+            IncidentStatus.RESOLVED,
+        }
     ),
-    S.ACKNOWLEDGED: frozenset({S.INVESTIGATING, S.CONTAINED, S.AWAITING_CUSTOMER, S.RESOLVED}),
-    S.INVESTIGATING: frozenset({S.CONTAINED, S.AWAITING_CUSTOMER, S.RESOLVED}),
-    S.CONTAINED: frozenset({S.INVESTIGATING, S.AWAITING_CUSTOMER, S.RESOLVED}),
-    S.AWAITING_CUSTOMER: frozenset({S.ACKNOWLEDGED, S.INVESTIGATING, S.CONTAINED, S.RESOLVED}),
-    S.RESOLVED: frozenset({S.CLOSED, S.INVESTIGATING}),  # reopen, or close for good
-    S.CLOSED: frozenset(),
+    IncidentStatus.ACKNOWLEDGED: frozenset(
+        {
+            IncidentStatus.INVESTIGATING,
+            IncidentStatus.CONTAINED,
+            IncidentStatus.AWAITING_CUSTOMER,
+            IncidentStatus.RESOLVED,
+        }
+    ),
+    IncidentStatus.INVESTIGATING: frozenset(
+        {IncidentStatus.CONTAINED, IncidentStatus.AWAITING_CUSTOMER, IncidentStatus.RESOLVED}
+    ),
+    IncidentStatus.CONTAINED: frozenset(
+        {IncidentStatus.INVESTIGATING, IncidentStatus.AWAITING_CUSTOMER, IncidentStatus.RESOLVED}
+    ),
+    IncidentStatus.AWAITING_CUSTOMER: frozenset(
+        {
+            IncidentStatus.ACKNOWLEDGED,
+            IncidentStatus.INVESTIGATING,
+            IncidentStatus.CONTAINED,
+            IncidentStatus.RESOLVED,
+        }
+    ),
+    # Reopen, or close for good.
+    IncidentStatus.RESOLVED: frozenset({IncidentStatus.CLOSED, IncidentStatus.INVESTIGATING}),
+    IncidentStatus.CLOSED: frozenset(),
 }
 # When a status is first reached, its timestamp is set (the SLA clocks read these).
 REACHED_AT = {
-    S.ACKNOWLEDGED: "acknowledged_at",
-    S.CONTAINED: "contained_at",
-    S.RESOLVED: "resolved_at",
-    S.CLOSED: "closed_at",
+    IncidentStatus.ACKNOWLEDGED: "acknowledged_at",
+    IncidentStatus.CONTAINED: "contained_at",
+    IncidentStatus.RESOLVED: "resolved_at",
+    IncidentStatus.CLOSED: "closed_at",
 }
 
 
-class WorkflowError(Exception):
-    """A change the incident's state does not allow; the message says why."""
+class WorkflowError(Invalid):
+    """A change the incident's state does not allow; the message says why (a 400 from the API,
+    a message above the form on a page: tenants.actions)."""
 
 
 def _locked(incident: Incident) -> Incident:
@@ -104,8 +130,10 @@ def incident_transition(
 ) -> Incident:
     incident = _locked(incident)
     current = incident.status
-    if to_status not in S.values:
-        raise WorkflowError(f"'{to_status}' is not a status; one of {', '.join(S.values)}.")
+    if to_status not in IncidentStatus.values:
+        raise WorkflowError(
+            f"'{to_status}' is not a status; one of {', '.join(IncidentStatus.values)}."
+        )
     if to_status == current:
         raise WorkflowError(f"The incident is already {current}.")
     if to_status not in TRANSITIONS[current]:
@@ -114,23 +142,27 @@ def incident_transition(
             f"An incident that is {current} can move to {allowed}, not to {to_status}."
         )
     reason = reason.strip()
-    if to_status == S.AWAITING_CUSTOMER and not reason:
+    if to_status == IncidentStatus.AWAITING_CUSTOMER and not reason:
         raise WorkflowError("Say what you are waiting for: awaiting_customer needs a reason.")
-    if to_status == S.RESOLVED:
+    if to_status == IncidentStatus.RESOLVED:
         if resolution not in Resolution.values:
             raise WorkflowError(f"Resolving needs a resolution: {', '.join(Resolution.values)}.")
         incident.resolution = resolution
     elif resolution:
         raise WorkflowError("A resolution is only given when resolving.")
-    if current == S.RESOLVED and to_status == S.INVESTIGATING:
+    if current == IncidentStatus.RESOLVED and to_status == IncidentStatus.INVESTIGATING:
         incident.resolution = ""
     incident.status = to_status
-    incident.awaiting_reason = reason if to_status == S.AWAITING_CUSTOMER else ""
+    incident.awaiting_reason = reason if to_status == IncidentStatus.AWAITING_CUSTOMER else ""
     stamp = REACHED_AT.get(to_status)
     now = timezone.now()
     if stamp and getattr(incident, stamp) is None:
         setattr(incident, stamp, now)
-    if to_status in (S.RESOLVED, S.CONTAINED, S.INVESTIGATING) and incident.acknowledged_at is None:
+    if (
+        to_status
+        in (IncidentStatus.RESOLVED, IncidentStatus.CONTAINED, IncidentStatus.INVESTIGATING)
+        and incident.acknowledged_at is None
+    ):
         incident.acknowledged_at = now  # working an incident acknowledges it
     try:
         with transaction.atomic():
@@ -169,14 +201,14 @@ def incident_acknowledge(incident: Incident, *, actor: User) -> Incident:
     """Acknowledge a new incident; the acknowledging analyst owns it unless someone does."""
     with transaction.atomic():
         incident = _locked(incident)
-        if incident.status != S.NEW:
+        if incident.status != IncidentStatus.NEW:
             raise WorkflowError(
                 f"Only a new incident can be acknowledged; this one is {incident.status}."
             )
         if incident.owner_id is None and incident.owner_team_id is None:
             incident.owner = actor
             incident.save(update_fields=["owner", "updated_at"])
-        return incident_transition(incident, S.ACKNOWLEDGED, actor=actor)
+        return incident_transition(incident, IncidentStatus.ACKNOWLEDGED, actor=actor)
 
 
 @transaction.atomic
@@ -291,7 +323,7 @@ def incident_merge(incident: Incident, into: Incident, *, actor: User) -> Incide
         into.severity, into.severity_rank = incident.severity, incident.severity_rank
     into.save()
     incident.merged_into = into
-    incident.status = S.RESOLVED
+    incident.status = IncidentStatus.RESOLVED
     incident.resolution = Resolution.DUPLICATE
     incident.resolved_at = incident.resolved_at or timezone.now()
     incident.save()

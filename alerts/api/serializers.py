@@ -225,8 +225,23 @@ class MergeSerializer(serializers.Serializer):
     into = serializers.UUIDField(help_text="The incident to merge this one into.")
 
 
+class IdListField(serializers.ListField):
+    """A list of ids whose errors name each bad item by its position as text ("0"), as JSON
+    shows it anyway, so that a page can say them too (tenants.actions.error_sentence)."""
+
+    def run_child_validation(self, data):
+        try:
+            return super().run_child_validation(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError(
+                {str(position): errors for position, errors in exc.detail.items()}
+            ) from None
+
+
 class BulkSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=500)
+    ids = IdListField(child=serializers.UUIDField(), min_length=1, max_length=500)
     action = serializers.ChoiceField(choices=["acknowledge", "claim", "transition", "assign"])
     status = serializers.CharField(max_length=30, required=False)
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)

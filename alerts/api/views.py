@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from tenants.actions import Action
+from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
-from tenants.models import Team, User
 
-from .. import policy, services
+from .. import actions, services
 from ..models import (
     Alert,
     Incident,
@@ -92,102 +91,39 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
             queryset = pin_list_filters(self.request.query_params, self.request.user, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
 
-    def _workable(self) -> Incident:
-        incident = self.get_object()
-        if not policy.can_work(self.access, incident):
-            raise PermissionDenied("You may read this incident but not change it.")
-        return incident
-
-    def _run(self, change):
-        try:
-            with transaction.atomic():
-                return change()
-        except services.WorkflowError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
-
     def _incident(self, incident: Incident, code: int = 200) -> Response:
         incident = self.get_queryset().get(pk=incident.pk)
         return Response(IncidentSerializer(incident).data, status=code)
 
+    def _change(self, action: Action) -> Response:
+        """Run one of the workflow's actions on this incident; answer with it as it is now."""
+        return self._incident(api_perform(self, action, self.get_object()))
+
     @extend_schema(request=None, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        incident = self._workable()
-        self._run(lambda: services.incident_acknowledge(incident, actor=request.user))
-        return self._incident(incident)
+        return self._change(actions.ACKNOWLEDGE)
 
     @extend_schema(request=TransitionSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        incident = self._workable()
-        serializer = TransitionSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        self._run(
-            lambda: services.incident_transition(
-                incident,
-                data["status"],
-                actor=request.user,
-                reason=data.get("reason", ""),
-                resolution=data.get("resolution", ""),
-            )
-        )
-        return self._incident(incident)
+        return self._change(actions.TRANSITION)
 
     @extend_schema(request=None, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def claim(self, request, pk=None):
-        incident = self._workable()
-        self._run(
-            lambda: services.incident_assign(incident, actor=request.user, owner=request.user)
-        )
-        return self._incident(incident)
+        return self._change(actions.CLAIM)
 
     @extend_schema(request=AssignSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
-        incident = self._workable()
-        serializer = AssignSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        owner, team = self._assignee(incident, serializer.validated_data)
-        self._run(
-            lambda: services.incident_assign(incident, actor=request.user, owner=owner, team=team)
-        )
-        return self._incident(incident)
-
-    def _assignee(self, incident: Incident, data: dict) -> tuple[User | None, Team | None]:
-        owner = team = None
-        if data.get("owner"):
-            owner = User.objects.filter(username=data["owner"], is_active=True).first()
-            # Anyone who may not own it reads as unknown (no hint whether the name exists).
-            if owner is None or not policy.may_own(owner, incident):
-                raise ValidationError({"owner": "No such user may work this incident."})
-        if data.get("team"):
-            team = (
-                Team.objects.dangerously_unscoped("teams: MSSP or this tenant's")
-                .filter(pk=data["team"])
-                .filter(Q(tenant__isnull=True) | Q(tenant_id=incident.tenant_id))
-                .first()
-            )
-            if team is None:
-                raise ValidationError({"team": "No such team for this incident."})
-        return owner, team
+        return self._change(actions.ASSIGN)
 
     @extend_schema(request=MergeSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
     def merge(self, request, pk=None):
-        incident = self._workable()
-        serializer = MergeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        into = (
-            Incident.objects.for_tenant(incident.tenant_id)
-            .filter(pk=serializer.validated_data["into"])
-            .first()
-        )
-        if into is None:
-            raise ValidationError({"into": "No such incident of this customer."})
-        merged = self._run(lambda: services.incident_merge(incident, into, actor=request.user))
-        return self._incident(merged)
+        """Merge into another incident of the same customer; answers with that one."""
+        return self._change(actions.MERGE)
 
     @extend_schema(methods=["GET"], responses=CommentSerializer(many=True))
     @extend_schema(
@@ -201,21 +137,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
             if not self.access.is_mssp_staff:
                 comments = comments.filter(visibility=Visibility.SHARED)
             return Response(CommentSerializer(comments, many=True).data)
-        if not self.access.works:
-            raise PermissionDenied("Your role reads incidents but does not comment.")
-        serializer = CommentCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        visibility = data.get("visibility", Visibility.INTERNAL)
-        if not self.access.is_mssp_staff:
-            if data.get("visibility") == Visibility.INTERNAL:
-                raise ValidationError({"visibility": "Customers post shared comments."})
-            visibility = Visibility.SHARED
-        comment = self._run(
-            lambda: services.incident_comment(
-                incident, author=request.user, body=data["body"], visibility=visibility
-            )
-        )
+        comment = api_perform(self, actions.COMMENT, incident)
         return Response(CommentSerializer(comment).data, status=201)
 
     @extend_schema(responses=TimelineEntrySerializer(many=True))
@@ -240,20 +162,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         if request.method == "GET":
             incident = self.get_object()
             return Response(ContainmentSerializer(incident.containment.all(), many=True).data)
-        incident = self._workable()
-        serializer = ContainmentSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        record = self._run(
-            lambda: services.incident_contain(
-                incident,
-                actor=request.user,
-                action=data["action"],
-                target=data["target"],
-                result=data.get("result", "pending"),
-                notes=data.get("notes", ""),
-            )
-        )
+        record = api_perform(self, actions.CONTAIN, self.get_object())
         return Response(ContainmentSerializer(record).data, status=201)
 
     @extend_schema(
@@ -266,40 +175,15 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     def bulk(self, request):
         """One action on many incidents; each reports ok or its own error. An id the caller
         cannot see reports 'not found', exactly like one that does not exist."""
-        serializer = BulkSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        found = {i.pk: i for i in self.get_queryset().filter(pk__in=data["ids"])}
-        results = []
-        for incident_id in data["ids"]:
-            incident = found.get(incident_id)
-            if incident is None:
-                results.append({"id": str(incident_id), "ok": False, "error": "Not found."})
-                continue
-            try:
-                if not policy.can_work(self.access, incident):
-                    raise services.WorkflowError("You may read this incident but not change it.")
-                with transaction.atomic():
-                    self._bulk_one(incident, data)
-                results.append({"id": str(incident_id), "ok": True})
-            except (services.WorkflowError, ValidationError) as exc:
-                detail = exc.detail if isinstance(exc, ValidationError) else str(exc)
-                results.append({"id": str(incident_id), "ok": False, "error": str(detail)})
-        return Response({"results": results})
+        result = api_perform(self, actions.BULK, self.get_queryset())
+        return Response({"results": [_bulk_row(outcome) for outcome in result.outcomes]})
 
-    def _bulk_one(self, incident: Incident, data: dict) -> None:
-        owner = None
-        if data["action"] == "assign":
-            owner, _ = self._assignee(incident, {"owner": data.get("owner")})
-        services.incident_bulk_action(
-            incident,
-            data["action"],
-            actor=self.request.user,
-            owner=owner,
-            status=data.get("status", ""),
-            reason=data.get("reason", ""),
-            resolution=data.get("resolution", ""),
-        )
+
+def _bulk_row(outcome: actions.BulkOutcome) -> dict:
+    row = {"id": str(outcome.incident_id), "ok": outcome.ok}
+    if not outcome.ok:
+        row["error"] = outcome.error
+    return row
 
 
 class QueueViewSet(mixins.ListModelMixin, TenantScopedViewSet):

@@ -11,7 +11,6 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,18 +18,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from tenants.actions import page_perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from .. import policy, services
+from .. import actions, policy
 from ..api.filters import AlertFilter, IncidentFilter
-from ..api.serializers import (
-    BulkSerializer,
-    CommentCreateSerializer,
-    ContainmentSerializer,
-    TransitionSerializer,
-)
 from ..extensions import decorate_incident_rows
 from ..models import (
     OPEN_STATUSES,
@@ -130,57 +124,34 @@ def incidents(request, access):
 @require_POST
 @portal_view
 def bulk(request, access):
-    """The queue's bulk actions: each chosen incident reports done or its own error, as the
-    bulk API does; one that the caller cannot see reads 'not found'."""
+    """The queue's bulk actions (actions.BULK, as the bulk API): each chosen incident reports
+    done or its own error; one the caller cannot see reads 'not found'."""
     default = reverse("console")
-    data = {"ids": request.POST.getlist("ids"), "action": request.POST.get("action", "")}
-    for field in ("status", "reason", "resolution"):  # the form sends them for every action
-        if request.POST.get(field):
-            data[field] = request.POST[field]
-    serializer = BulkSerializer(data=data)
-    if not serializer.is_valid():
-        if not data["ids"]:
-            messages.error(request, "Choose at least one incident (the boxes in the first column).")
-        else:
-            messages.error(request, error_text(serializer.errors))
+    ids = request.POST.getlist("ids")
+    if not ids:  # the same rule as the API's (at least one id), said for this form
+        messages.error(request, "Choose at least one incident (the boxes in the first column).")
         return _back(request, default)
-    data = serializer.validated_data
-    if data["action"] == "assign":
-        messages.error(request, "Assign one incident at a time from its page.")
-        return _back(request, default)
-    found = {
-        i.pk: i
-        for i in Incident.objects.for_tenants(access.tenant_ids)
-        .select_related("tenant")
-        .filter(pk__in=data["ids"])
-    }
-    done, failed = 0, []
-    for incident_id in data["ids"]:
-        incident = found.get(incident_id)
-        try:
-            if incident is None:
-                raise services.WorkflowError("not found")
-            if not policy.can_work(access, incident):
-                raise services.WorkflowError("you may read it but not change it")
-            with transaction.atomic():
-                services.incident_bulk_action(
-                    incident,
-                    data["action"],
-                    actor=request.user,
-                    status=data.get("status", ""),
-                    reason=data.get("reason", ""),
-                    resolution=data.get("resolution", ""),
-                )
-            done += 1
-        except services.WorkflowError as exc:
-            failed.append(f"{incident.title if incident else incident_id}: {exc}")
+    data = {"ids": ids, "action": request.POST.get("action", "")}
+    for name in ("status", "reason", "resolution", "owner"):  # the form sends them all, blank
+        if request.POST.get(name):
+            data[name] = request.POST[name]
+    visible = Incident.objects.for_tenants(access.tenant_ids).select_related("tenant")
+    done, result = page_perform(request, actions.BULK, access=access, target=visible, data=data)
     if done:
-        messages.success(request, f"{data['action'].capitalize()}: {done} incident(s) done.")
-    for line in failed[:10]:
-        messages.error(request, line)
+        _bulk_failures(request, result)
+    return _back(request, default)
+
+
+def _bulk_failures(request, result: actions.BulkResult) -> None:
+    """One message a failed incident (the first ten); those not found in one line."""
+    failed = [o for o in result.outcomes if not o.ok and o.incident is not None]
+    missing = sum(1 for o in result.outcomes if o.incident is None)
+    for outcome in failed[:10]:
+        messages.error(request, f"{outcome.incident.title}: {outcome.error}")
     if len(failed) > 10:
         messages.error(request, f"…and {len(failed) - 10} more not changed.")
-    return _back(request, default)
+    if missing:
+        messages.error(request, f"{missing} incident(s) not found: not changed.")
 
 
 # --- one incident ----------------------------------------------------------------------------
@@ -256,21 +227,8 @@ def _observables(alerts: list[Alert]) -> list[dict]:
     ]
 
 
-def _workable_incident(access, pk) -> Incident:
-    incident = _incident(access, pk)
-    if not policy.can_work(access, incident):
-        raise PermissionDenied("You may read this incident but not change it.")
-    return incident
-
-
-def _run(request, change, done: str) -> None:
-    try:
-        with transaction.atomic():
-            change()
-    except services.WorkflowError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, done)
+# The incident page's and the queue's buttons post `action` to incident_act.
+ACT = {action.name: action for action in (actions.ACKNOWLEDGE, actions.CLAIM, actions.TRANSITION)}
 
 
 @require_POST
@@ -278,89 +236,34 @@ def _run(request, change, done: str) -> None:
 def incident_act(request, access, pk):
     """Acknowledge, claim or change the status of one incident (the queue's row buttons and
     the incident page's forms)."""
-    incident = _workable_incident(access, pk)
-    default = reverse("incident", args=[incident.pk])
-    action = request.POST.get("action", "")
-    if action == "acknowledge":
-        _run(
-            request,
-            lambda: services.incident_acknowledge(incident, actor=request.user),
-            f"Acknowledged: {incident.title}",
-        )
-    elif action == "claim":
-        _run(
-            request,
-            lambda: services.incident_assign(incident, actor=request.user, owner=request.user),
-            f"You own: {incident.title}",
-        )
-    elif action == "transition":
-        serializer = TransitionSerializer(data=request.POST)
-        if not serializer.is_valid():
-            messages.error(request, error_text(serializer.errors))
-            return _back(request, default)
-        data = serializer.validated_data
-        _run(
-            request,
-            lambda: services.incident_transition(
-                incident,
-                data["status"],
-                actor=request.user,
-                reason=data.get("reason", ""),
-                resolution=data.get("resolution", ""),
-            ),
-            f"Status changed to {dict(IncidentStatus.choices).get(data['status'], '')}.",
-        )
-    else:
+    incident = _incident(access, pk)
+    action = ACT.get(request.POST.get("action", ""))
+    if action is None:
         messages.error(request, "Unknown action.")
-    return _back(request, default)
+    else:
+        page_perform(request, action, access=access, target=incident)
+    return _back(request, reverse("incident", args=[incident.pk]))
 
 
 @require_POST
 @portal_view
 def incident_comment(request, access, pk):
     incident = _incident(access, pk)
-    if not access.works:
-        raise PermissionDenied("Your role reads incidents but does not comment.")
-    serializer = CommentCreateSerializer(data=request.POST)
-    if not serializer.is_valid():
-        messages.error(request, error_text(serializer.errors))
-        return _back(request, reverse("incident", args=[incident.pk]))
-    data = serializer.validated_data
-    # Customers always post shared comments; MSSP staff default to internal (as the API).
-    visibility = data.get("visibility", Visibility.INTERNAL) if access.is_mssp_staff else "shared"
-    _run(
-        request,
-        lambda: services.incident_comment(
-            incident, author=request.user, body=data["body"], visibility=visibility
-        ),
-        "Comment added, internal: the customer does not see it."
-        if visibility == Visibility.INTERNAL
-        else "Comment added, shared with the customer.",
-    )
+    data = request.POST
+    if not access.is_mssp_staff:
+        # The form offers a customer no choice of visibility (their comments are shared): one
+        # sent anyway is ignored here, where the API refuses it.
+        data = data.copy()
+        data.pop("visibility", None)
+    page_perform(request, actions.COMMENT, access=access, target=incident, data=data)
     return _back(request, reverse("incident", args=[incident.pk]))
 
 
 @require_POST
 @portal_view
 def incident_contain(request, access, pk):
-    incident = _workable_incident(access, pk)
-    serializer = ContainmentSerializer(data=request.POST)
-    if not serializer.is_valid():
-        messages.error(request, error_text(serializer.errors))
-        return _back(request, reverse("incident", args=[incident.pk]))
-    data = serializer.validated_data
-    _run(
-        request,
-        lambda: services.incident_contain(
-            incident,
-            actor=request.user,
-            action=data["action"],
-            target=data["target"],
-            result=data.get("result", "pending"),
-            notes=data.get("notes", ""),
-        ),
-        f"Containment recorded: {data['action']} on {data['target']}.",
-    )
+    incident = _incident(access, pk)
+    page_perform(request, actions.CONTAIN, access=access, target=incident)
     return _back(request, reverse("incident", args=[incident.pk]))
 
 

@@ -1,0 +1,246 @@
+"""What a user can do to an incident, once for the pages and the API (tenants.actions).
+
+Each Action checks with alerts.policy, validates with the API's serializer (pages post the same
+field names) and does the change through alerts.services, which writes the timeline, tells the
+apps above (the SLA clocks) and publishes the event. alerts.views.incidents and alerts.api.views
+only adapt requests and responses to these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import Q
+
+from tenants.access import Access
+from tenants.actions import Action, ActionError, Invalid, error_sentence
+from tenants.models import Team, User
+
+from . import policy, services
+from .api.serializers import (
+    AssignSerializer,
+    BulkSerializer,
+    CommentCreateSerializer,
+    ContainmentSerializer,
+    MergeSerializer,
+    TransitionSerializer,
+)
+from .models import Comment, ContainmentAction, Incident, IncidentStatus, Visibility
+
+# The incident is the first, positional-only parameter of each `do`: the serializers' field
+# names ("action", "target" of a containment) arrive as keywords beside it.
+
+# --- the status ------------------------------------------------------------------------------
+
+
+def _acknowledge(incident: Incident, /, *, actor: User, **_) -> Incident:
+    return services.incident_acknowledge(incident, actor=actor)
+
+
+def _transition(
+    incident: Incident, /, *, actor: User, status: str, reason: str = "", resolution: str = "", **_
+) -> Incident:
+    return services.incident_transition(
+        incident, status, actor=actor, reason=reason, resolution=resolution
+    )
+
+
+ACKNOWLEDGE = Action(
+    "acknowledge",
+    do=_acknowledge,
+    check=policy.check_work,
+    done=lambda incident: f"Acknowledged: {incident.title}",
+)
+TRANSITION = Action(
+    "transition",
+    do=_transition,
+    check=policy.check_work,
+    serializer=TransitionSerializer,
+    done=lambda incident: f"Status changed to {IncidentStatus(incident.status).label}.",
+)
+
+# --- the owner -------------------------------------------------------------------------------
+
+
+def _claim(incident: Incident, /, *, actor: User, **_) -> Incident:
+    return services.incident_assign(incident, actor=actor, owner=actor)
+
+
+def assignee(incident: Incident, owner: str | None) -> User | None:
+    """The user named to own `incident`, or None for nobody. Anyone who may not own it reads
+    as unknown (no hint whether the name exists)."""
+    if not owner:
+        return None
+    user = User.objects.filter(username=owner, is_active=True).first()
+    if user is None or not policy.may_own(user, incident):
+        raise Invalid({"owner": "No such user may work this incident."})
+    return user
+
+
+def owning_team(incident: Incident, team_id: UUID | None) -> Team | None:
+    """The team named to own `incident`: the MSSP's or this tenant's, else unknown."""
+    if not team_id:
+        return None
+    team = (
+        Team.objects.dangerously_unscoped("teams: MSSP or this tenant's")
+        .filter(pk=team_id)
+        .filter(Q(tenant__isnull=True) | Q(tenant_id=incident.tenant_id))
+        .first()
+    )
+    if team is None:
+        raise Invalid({"team": "No such team for this incident."})
+    return team
+
+
+def _assign(
+    incident: Incident, /, *, actor: User, owner: str | None = None, team: UUID | None = None, **_
+) -> Incident:
+    return services.incident_assign(
+        incident, actor=actor, owner=assignee(incident, owner), team=owning_team(incident, team)
+    )
+
+
+CLAIM = Action(
+    "claim", do=_claim, check=policy.check_work, done=lambda incident: f"You own: {incident.title}"
+)
+ASSIGN = Action(
+    "assign",
+    do=_assign,
+    check=policy.check_work,
+    serializer=AssignSerializer,
+    done=lambda incident: f"Assigned: {incident.title}",
+)
+
+# --- merge -----------------------------------------------------------------------------------
+
+
+def _merge(incident: Incident, /, *, actor: User, into: UUID, **_) -> Incident:
+    """Merge into another incident of the same customer; any other reads as missing."""
+    survivor = Incident.objects.for_tenant(incident.tenant_id).filter(pk=into).first()
+    if survivor is None:
+        raise Invalid({"into": "No such incident of this customer."})
+    return services.incident_merge(incident, survivor, actor=actor)
+
+
+MERGE = Action(
+    "merge",
+    do=_merge,
+    check=policy.check_work,
+    serializer=MergeSerializer,
+    done=lambda survivor: f"Merged into: {survivor.title}",
+)
+
+# --- comments and containment ----------------------------------------------------------------
+
+
+def _comment(
+    incident: Incident, /, *, actor: User, access: Access, body: str, visibility: str = "", **_
+) -> Comment:
+    return services.incident_comment(
+        incident,
+        author=actor,
+        body=body,
+        visibility=policy.comment_visibility(access, visibility or None),
+    )
+
+
+def _contain(incident: Incident, /, *, actor: User, **fields) -> ContainmentAction:
+    return services.incident_contain(
+        incident,
+        actor=actor,
+        action=fields["action"],
+        target=fields["target"],
+        result=fields.get("result", "pending"),
+        notes=fields.get("notes", ""),
+    )
+
+
+COMMENT = Action(
+    "comment",
+    do=_comment,
+    check=policy.check_comment,
+    serializer=CommentCreateSerializer,
+    done=lambda comment: (
+        "Comment added, internal: the customer does not see it."
+        if comment.visibility == Visibility.INTERNAL
+        else "Comment added, shared with the customer."
+    ),
+)
+CONTAIN = Action(
+    "contain",
+    do=_contain,
+    check=policy.check_work,
+    serializer=ContainmentSerializer,
+    done=lambda record: f"Containment recorded: {record.action} on {record.target}.",
+)
+
+# --- many incidents at once ------------------------------------------------------------------
+
+NOT_FOUND = "Not found."
+
+
+@dataclass
+class BulkOutcome:
+    incident_id: UUID
+    incident: Incident | None = None  # None: the caller cannot see it (or it does not exist)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass
+class BulkResult:
+    action: str
+    outcomes: list[BulkOutcome] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return sum(outcome.ok for outcome in self.outcomes)
+
+
+def _bulk(
+    visible, /, *, actor: User, access: Access, ids: list[UUID], action: str, **fields
+) -> BulkResult:
+    """One action on each of `ids` among the `visible` incidents, each in its own savepoint so
+    that one refused or invalid leaves the others done; an id the caller cannot see reports
+    'not found', exactly like one that does not exist."""
+    found = {incident.pk: incident for incident in visible.filter(pk__in=ids)}
+    result = BulkResult(action)
+    for incident_id in ids:
+        outcome = BulkOutcome(incident_id, found.get(incident_id))
+        result.outcomes.append(outcome)
+        if outcome.incident is None:
+            outcome.error = NOT_FOUND
+            continue
+        try:
+            policy.check_work(access, outcome.incident)
+            with transaction.atomic():
+                _bulk_one(outcome.incident, action, actor=actor, **fields)
+        except ActionError as exc:
+            outcome.error = error_sentence(exc.detail)
+    return result
+
+
+def _bulk_one(incident: Incident, action: str, *, actor: User, **fields) -> None:
+    owner = assignee(incident, fields.get("owner")) if action == "assign" else None
+    services.incident_bulk_action(
+        incident,
+        action,
+        actor=actor,
+        owner=owner,
+        status=fields.get("status", ""),
+        reason=fields.get("reason", ""),
+        resolution=fields.get("resolution", ""),
+    )
+
+
+# Its target is the incidents the caller sees; each one is checked as it comes.
+BULK = Action(
+    "bulk",
+    do=_bulk,
+    serializer=BulkSerializer,
+    done=lambda result: f"{result.action.capitalize()}: {result.done} incident(s) done.",
+)
