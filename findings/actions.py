@@ -5,11 +5,20 @@ announces (tenants.actions)."""
 
 from __future__ import annotations
 
-from tenants.actions import Action
+from django.db import IntegrityError, transaction
 
-from . import policy, workflow
-from .api.serializers import AcceptRiskSerializer, NoteSerializer, ReasonSerializer
-from .models import Finding
+from tenants import audit
+from tenants.actions import Action, Invalid
+
+from . import importers, imports, policy, workflow
+from .api.serializers import (
+    AcceptRiskSerializer,
+    EngagementCreateSerializer,
+    NoteSerializer,
+    ReasonSerializer,
+    ScanImportCreateSerializer,
+)
+from .models import Engagement, Finding
 
 
 def _may(action: str):
@@ -117,3 +126,65 @@ FINDING_ACTIONS = {
         REOPEN,
     )
 }
+
+
+# --- engagements and imports: made for a tenant (no target; findings.policy.target_tenant) ---
+ENGAGEMENT_TAKEN = "This tenant already has an engagement of that name."
+
+
+def _create_engagement(_target, *, actor, access, request, tenant=None, **fields):
+    tenant = policy.target_tenant(access, tenant)
+    try:
+        with transaction.atomic():
+            engagement = Engagement.objects.create(tenant=tenant, created_by=actor, **fields)
+    except IntegrityError:  # the database's constraint decides, not a racy lookup
+        raise Invalid({"name": ENGAGEMENT_TAKEN}) from None
+    audit.record(
+        "engagement.created",
+        tenant=tenant,
+        obj=engagement,
+        request=request,
+        summary=f"engagement '{engagement.name}' created",
+    )
+    return engagement
+
+
+CREATE_ENGAGEMENT = Action(
+    "create-engagement",
+    do=_create_engagement,
+    check=lambda access, _target: policy.check_engagement_writer(access),
+    serializer=EngagementCreateSerializer,
+    done=lambda engagement: f"Engagement '{engagement.name}' created.",
+)
+
+
+def _import_scan(_target, *, actor, access, request, file, kind="", tenant=None, engagement=None):
+    """Store an upload and queue its import. The adapters refuse what is too large before the
+    body is read (a 413: transport, not a rule); this reads the file once and checks its
+    beginning (importers.FileRefused: not the format, hostile XML)."""
+    tenant = policy.target_tenant(access, tenant)
+    if engagement is not None and engagement.tenant_id != tenant.pk:
+        raise Invalid({"engagement": [f"No such object: '{engagement.pk}'."]})
+    content = file.read()
+    try:
+        kind = imports.check_upload(content, file.name or "", kind)
+    except importers.FileRefused as exc:
+        raise Invalid({"file": [str(exc)]}) from None
+    return imports.import_request(
+        tenant,
+        data=content,
+        file_name=file.name or "upload",
+        kind=kind,
+        engagement=engagement,
+        actor=actor,
+        request=request,
+    )
+
+
+IMPORT_SCAN = Action(
+    "import-scan",
+    do=_import_scan,
+    check=lambda access, _target: policy.check_import(access),
+    serializer=ScanImportCreateSerializer,
+    done=lambda scan: f"{scan.file_name} is being imported.",
+)

@@ -18,6 +18,7 @@ from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from tenants import audit, events
+from tenants.actions import Invalid
 from tenants.jobs import enqueue
 from tenants.models import Tenant, User
 from tenants.rls import tenant_scope
@@ -31,12 +32,22 @@ logger = logging.getLogger("mssp.findings")
 IMPORT_CHUNK = 1000  # records one task run imports (one transaction: its progress commits)
 
 
-class UploadTooLarge(Exception):
+class UploadTooLarge(Invalid):
     """The upload is larger than FINDINGS_IMPORT_MAX_BYTES (a 413)."""
+
+    status_code = 413
 
 
 def max_upload_bytes() -> int:
     return settings.FINDINGS_IMPORT_MAX_BYTES
+
+
+def declared_length(request) -> int:
+    """The request body's declared size (its Content-Length), read before the body is."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def check_upload(data: bytes, file_name: str, kind: str = "") -> str:

@@ -6,7 +6,8 @@ button only when the server would accept the click."""
 from __future__ import annotations
 
 from tenants.access import Access
-from tenants.actions import Refused
+from tenants.actions import Invalid, Refused
+from tenants.models import Tenant
 
 from .models import OPEN_FINDING_STATUSES, Finding, FindingStatus
 
@@ -62,6 +63,24 @@ def check_import(access: Access) -> None:
 def check_engagement_writer(access: Access) -> None:
     if not writes_engagements(access):
         raise Refused(ENGAGEMENT_WRITERS_ONLY)
+
+
+def target_tenant(access: Access, slug: str | None) -> Tenant:
+    """The tenant a new engagement or import is for: a customer's own; for MSSP staff the one
+    named (required when they work several). One they cannot see reads as unknown."""
+    if access.is_customer:
+        tenant = Tenant.objects.get(pk=access.customer_tenant_id)
+        if slug and slug != tenant.slug:
+            raise Invalid({"tenant": "No such tenant."})
+        return tenant
+    if not slug:
+        if len(access.tenant_ids) == 1:
+            return Tenant.objects.get(pk=next(iter(access.tenant_ids)))
+        raise Invalid({"tenant": "Name the tenant (its slug)."})
+    tenant = Tenant.objects.filter(slug=str(slug)[:63], pk__in=access.tenant_ids).first()
+    if tenant is None:
+        raise Invalid({"tenant": "No such tenant."})
+    return tenant
 
 
 def allowed_actions(access: Access, finding: Finding) -> list[str]:

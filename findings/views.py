@@ -4,9 +4,10 @@ engagements. Same filters, permission checks, validation and services as the API
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.contrib import messages
-from django.core.exceptions import BadRequest, PermissionDenied
-from django.db import IntegrityError, transaction
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -14,24 +15,16 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from alerts.models import Severity
-from tenants import audit
 from tenants.actions import page_perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from . import importers, imports
-from .actions import FINDING_ACTIONS
+from . import imports
+from .actions import CREATE_ENGAGEMENT, FINDING_ACTIONS, IMPORT_SCAN
 from .api.filters import FindingFilter
-from .api.serializers import (
-    EngagementCreateSerializer,
-    ScanImportCreateSerializer,
-)
-from .api.views import target_tenant
 from .models import Engagement, Finding, FindingEvent, FindingStatus, ScanImport, Scanner
 from .policy import (
-    ENGAGEMENT_WRITERS_ONLY,
-    IMPORTERS_ONLY,
     allowed_actions,
     can_import,
     writes_engagements,
@@ -191,55 +184,27 @@ def import_list(request, access):
 @require_POST
 @portal_view
 def import_upload(request, access):
-    back = HttpResponseRedirect(reverse("finding-imports"))
-    if not can_import(access):
-        raise PermissionDenied(IMPORTERS_ONLY)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    """The imports page's upload form: the API's import (findings.actions.IMPORT_SCAN)."""
+    # Refuse what is too large before reading it, as the API does (a 413 page).
     too_large = f"Imports take files of at most {imports.max_upload_bytes():,} bytes."
-    if length > imports.max_upload_bytes() + 1024 * 1024:
+    if imports.declared_length(request) > imports.max_upload_bytes() + 1024 * 1024:
         messages.error(request, too_large)
         return render(request, "findings/refused.html", {"reason": too_large}, status=413)
-
-    class _View:
-        pass
-
-    view = _View()
-    view.access = access
-    try:
-        tenant = target_tenant(access, request.POST.get("tenant") or None)
-        form = ScanImportCreateSerializer(
-            data={**{k: v for k, v in request.POST.items() if v}, **request.FILES.dict()},
-            context={"view": view, "tenant": tenant},
-        )
-        if not form.is_valid():
-            raise ApiValidationError(form.errors)
-        data = form.validated_data
-        upload = data["file"]
-        if upload.size > imports.max_upload_bytes():
-            return render(request, "findings/refused.html", {"reason": too_large}, status=413)
-        content = upload.read()
-        kind = imports.check_upload(content, upload.name or "", data.get("kind", ""))
-    except ApiValidationError as exc:
-        messages.error(request, error_text(exc.detail))
-        return back
-    except imports.UploadTooLarge as exc:
-        return render(request, "findings/refused.html", {"reason": str(exc)}, status=413)
-    except importers.FileRefused as exc:
-        messages.error(request, f"{upload.name}: {exc}")
-        return back
-    scan = imports.import_request(
-        tenant,
-        data=content,
-        file_name=upload.name or "upload",
-        kind=kind,
-        engagement=data.get("engagement"),
-        actor=request.user,
-        request=request,
+    upload = request.FILES.get("file")
+    if upload is not None and upload.size > imports.max_upload_bytes():
+        return render(request, "findings/refused.html", {"reason": too_large}, status=413)
+    # A form posts its empty fields; the API's serializer reads them as not given.
+    data = {**{k: v for k, v in request.POST.items() if v}, **request.FILES.dict()}
+    done, scan = page_perform(
+        request,
+        IMPORT_SCAN,
+        access=access,
+        target=None,
+        data=data,
+        context={"view": SimpleNamespace(access=access)},
     )
-    messages.success(request, f"{scan.file_name} is being imported.")
+    if not done:
+        return HttpResponseRedirect(reverse("finding-imports"))
     return HttpResponseRedirect(reverse("finding-import", args=[scan.pk]))
 
 
@@ -270,29 +235,7 @@ def import_detail(request, access, pk):
 @require_POST
 @portal_view
 def engagement_create(request, access):
-    back = HttpResponseRedirect(reverse("finding-imports"))
-    if not writes_engagements(access):
-        raise PermissionDenied(ENGAGEMENT_WRITERS_ONLY)
-    form = EngagementCreateSerializer(data={k: v for k, v in request.POST.items() if v})
-    try:
-        if not form.is_valid():
-            raise ApiValidationError(form.errors)
-        data = dict(form.validated_data)
-        tenant = target_tenant(access, data.pop("tenant", None))
-        with transaction.atomic():
-            engagement = Engagement.objects.create(tenant=tenant, created_by=request.user, **data)
-    except ApiValidationError as exc:
-        messages.error(request, error_text(exc.detail))
-        return back
-    except IntegrityError:
-        messages.error(request, "This tenant already has an engagement of that name.")
-        return back
-    audit.record(
-        "engagement.created",
-        tenant=tenant,
-        obj=engagement,
-        request=request,
-        summary=f"engagement '{engagement.name}' created",
-    )
-    messages.success(request, f"Engagement '{engagement.name}' created.")
-    return back
+    """The imports page's engagement form: the API's (findings.actions.CREATE_ENGAGEMENT)."""
+    data = {k: v for k, v in request.POST.items() if v}  # empty fields are not given
+    page_perform(request, CREATE_ENGAGEMENT, access=access, target=None, data=data)
+    return HttpResponseRedirect(reverse("finding-imports"))

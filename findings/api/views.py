@@ -12,19 +12,17 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from tenants.access import Access
 from tenants.actions import Refused
 from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.errors import PayloadTooLarge
 from tenants.api.pagination import KeysetPagination
 from tenants.api.parsers import SafeJSONParser
-from tenants.models import Tenant
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import actions, importers, imports
+from .. import actions, imports
 from ..models import Engagement, Finding, FindingEvent, RemediationPolicy, ScanImport
-from ..policy import check_engagement_writer, check_import
+from ..policy import check_engagement_writer
 from .filters import FindingFilter
 from .serializers import (
     AcceptRiskSerializer,
@@ -39,28 +37,6 @@ from .serializers import (
     ScanImportCreateSerializer,
     ScanImportSerializer,
 )
-
-
-def _text(value) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def target_tenant(access: Access, slug: str | None) -> Tenant:
-    """The tenant a new engagement or import is for: a customer's own; for MSSP staff the one
-    named (required when they work several). One they cannot see reads as unknown."""
-    if access.is_customer:
-        tenant = Tenant.objects.get(pk=access.customer_tenant_id)
-        if slug and slug != tenant.slug:
-            raise ValidationError({"tenant": "No such tenant."})
-        return tenant
-    if not slug:
-        if len(access.tenant_ids) == 1:
-            return Tenant.objects.get(pk=next(iter(access.tenant_ids)))
-        raise ValidationError({"tenant": "Name the tenant (its slug)."})
-    tenant = Tenant.objects.filter(slug=str(slug)[:63], pk__in=access.tenant_ids).first()
-    if tenant is None:
-        raise ValidationError({"tenant": "No such tenant."})
-    return tenant
 
 
 class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -172,29 +148,7 @@ class EngagementViewSet(
 
     @extend_schema(request=EngagementCreateSerializer, responses={201: EngagementSerializer})
     def create(self, request):
-        self._check_writer()
-        serializer = EngagementCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        tenant = target_tenant(self.access, data.pop("tenant", None))
-        try:
-            with transaction.atomic():
-                engagement = Engagement.objects.create(
-                    tenant=tenant, created_by=request.user, **data
-                )
-        except IntegrityError:
-            raise ValidationError(
-                {"name": "This tenant already has an engagement of that name."}
-            ) from None
-        from tenants import audit
-
-        audit.record(
-            "engagement.created",
-            tenant=tenant,
-            obj=engagement,
-            request=request._request,
-            summary=f"engagement '{engagement.name}' created",
-        )
+        engagement = api_perform(self, actions.CREATE_ENGAGEMENT, None)
         return Response(EngagementSerializer(engagement).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
@@ -233,15 +187,8 @@ class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
 
     @extend_schema(request=ScanImportCreateSerializer, responses={202: ScanImportSerializer})
     def create(self, request):
-        try:
-            check_import(self.access)
-        except Refused as exc:
-            raise PermissionDenied(exc.detail) from None
         # Refuse what is too large before reading it (multipart parsing spools it to disk).
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
+        length = imports.declared_length(request)
         if length > imports.max_upload_bytes() + 1024 * 1024:
             raise PayloadTooLarge(
                 f"The upload is {length:,} bytes; imports take files of at most "
@@ -249,34 +196,12 @@ class ScanImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
             )
         if not hasattr(request.data, "get"):
             raise ValidationError({"file": "Upload the file as multipart/form-data."})
-        tenant = target_tenant(self.access, _text(request.data.get("tenant")))
-        serializer = ScanImportCreateSerializer(
-            data=request.data, context={"view": self, "tenant": tenant}
-        )
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        upload = data["file"]
-        if upload.size > imports.max_upload_bytes():
+        size = getattr(request.data.get("file"), "size", 0) or 0
+        if size > imports.max_upload_bytes():
             raise PayloadTooLarge(
-                f"The file is {upload.size:,} bytes; imports take at most "
-                f"{imports.max_upload_bytes():,}."
+                f"The file is {size:,} bytes; imports take at most {imports.max_upload_bytes():,}."
             )
-        content = upload.read()
-        try:
-            kind = imports.check_upload(content, upload.name or "", data.get("kind", ""))
-        except imports.UploadTooLarge as exc:
-            raise PayloadTooLarge(str(exc)) from None
-        except importers.FileRefused as exc:
-            raise ValidationError({"file": str(exc)}) from None
-        scan = imports.import_request(
-            tenant,
-            data=content,
-            file_name=upload.name or "upload",
-            kind=kind,
-            engagement=data.get("engagement"),
-            actor=request.user,
-            request=request._request,
-        )
+        scan = api_perform(self, actions.IMPORT_SCAN, None, context={"view": self})
         scan = self.get_queryset().get(pk=scan.pk)
         return Response(ScanImportSerializer(scan).data, status=status.HTTP_202_ACCEPTED)
 

@@ -116,3 +116,50 @@ def test_another_tenants_finding_is_not_found_on_either_path(client, api, two_te
             assert page_post(client, user, b_finding, action, **fields).status_code == 404
             assert api_post(api, user, b_finding, action, **fields).status_code == 404
     assert status_of(b_finding) == "open"
+
+
+def test_who_writes_engagements_is_decided_once_for_page_and_api(
+    client, api, two_tenants, monkeypatch
+):
+    """Customer admins barred from engagements in findings.policy alone: the imports page's
+    form and the API both refuse them (403); MSSP staff still write them."""
+    from findings.models import Engagement
+
+    monkeypatch.setattr(policy, "writes_engagements", lambda access: access.is_mssp_staff)
+    admin = two_tenants["a_admin"]
+    client.force_login(admin)
+    assert client.post("/findings/engagements/", {"name": "Q4"}).status_code == 403
+    response = api(admin).post("/api/v1/findings/engagements/", {"name": "Q4"}, format="json")
+    assert response.status_code == 403
+    staff = api(two_tenants["analyst_a"])
+    created = staff.post("/api/v1/findings/engagements/", {"name": "Q4"}, format="json")
+    assert created.status_code == 201
+    with rls_bypass("test"):
+        assert list(Engagement.objects.for_tenant(two_tenants["a"]).values_list("name", flat=True))
+
+
+def test_who_imports_is_decided_once_for_page_and_api(client, api, two_tenants, monkeypatch):
+    """Imports barred for customers in findings.policy alone: the upload form and the API
+    both refuse a customer's admin (403), and nothing is stored."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from findings.models import ScanImport
+
+    monkeypatch.setattr(
+        policy, "can_import", lambda access: access.is_mssp_staff and access.has_scope("write")
+    )
+    admin = two_tenants["a_admin"]
+    client.force_login(admin)
+    page = client.post(
+        "/findings/imports/upload/", {"file": SimpleUploadedFile("a.csv", ONE_FINDING.encode())}
+    )
+    assert page.status_code == 403
+    response = api(admin).post(
+        "/api/v1/findings/imports/",
+        {"file": SimpleUploadedFile("a.csv", ONE_FINDING.encode())},
+        format="multipart",
+    )
+    assert response.status_code == 403
+    assert response.json()["detail"] == policy.IMPORTERS_ONLY
+    with rls_bypass("test"):
+        assert not ScanImport.objects.for_tenant(two_tenants["a"]).exists()
