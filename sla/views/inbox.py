@@ -28,6 +28,7 @@ DECIDED_DAYS = 7
 
 
 def _escalations(access: Access):
+    """The caller's tenant's escalations a customer sees (sla.policy.visible_escalations)."""
     return policy.visible_escalations(
         access, Escalation.objects.for_tenant(access.customer_tenant_id)
     )
