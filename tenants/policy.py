@@ -4,7 +4,9 @@ administration API and the navigation all ask these, so a button shown and a cli
 follow the same rule.
 
 Each function answers yes or no; `tenants.administration` turns a no into the Refused the
-caller sees.
+caller sees. Webhooks and intake sources are a tenant's administered rows like contacts
+(`administers`, asked by tenants.api.views.TenantAdministeredMixin); creating and editing
+tenants is only a role question, Access.is_mssp_admin (tenants.permissions.IsMsspAdmin).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def opens_tenant_settings(access: Access) -> bool:
     return access.is_customer_admin or access.is_mssp_admin
 
 
+def reads_audit_log(access: Access) -> bool:
+    """The audit log is a settings page: MSSP admins read all of it, a customer admin their
+    own tenant's (the API's rows are limited to the caller's tenants)."""
+    return opens_tenant_settings(access)
+
+
 def reads_tenant_administration(access: Access) -> bool:
     """Reading a tenant's administered rows through the API: MSSP staff, and of a customer
     only its admins (viewers and responders do not see who else is a member)."""
@@ -62,10 +70,6 @@ def may_manage_contacts(access: Access, tenant: Tenant | int) -> bool:
     return administers(access, tenant)
 
 
-def may_manage_webhooks(access: Access, tenant: Tenant | int) -> bool:
-    return administers(access, tenant)
-
-
 def member_names_namespaced(access: Access) -> bool:
     """A customer admin's new members sign in as `<tenant-slug>/<name>`: the names are their
     tenant's own. Only MSSP admins choose plain, portal-wide names."""
@@ -84,12 +88,6 @@ def owns_token(access: Access, token: ApiToken) -> bool:
 
 
 # --- tenants and staff (the MSSP's own administration) -----------------------------------------
-def may_manage_tenants(access: Access) -> bool:
-    """Creating and editing customers (tenants.permissions.IsMsspAdminOrReadOnly asks the
-    same Access question for the API)."""
-    return access.is_mssp_admin
-
-
 def reads_staff_list(access: Access) -> bool:
     """The staff list: leads (who see whom they lead), managers and admins."""
     return access.is_supervisor

@@ -348,7 +348,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if not (self.access.is_mssp_admin or self.access.is_customer_admin):
+        if not policy.reads_audit_log(self.access):
             raise PermissionDenied("Only MSSP admins and customer admins read the audit log.")
 
     def tenant_ids(self) -> frozenset[int]:
