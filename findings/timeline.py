@@ -19,6 +19,9 @@ def record_change(
     data: dict | None = None,
     request=None,
 ) -> None:
+    """One change of a finding: on its timeline, in the audit log, and on the stream of its
+    tenant's staff and customer users. Workflow functions and the sweep call it inside their
+    transaction, so the three are written with the change or not at all."""
     FindingEvent.objects.create(
         tenant_id=finding.tenant_id,
         finding=finding,

@@ -1,6 +1,7 @@
 """Portal pages of findings: the list (filters, keyset pages), a finding (details, timeline,
 the workflow's forms), imports (upload form, list, progress and per-record errors) and
-engagements. Same filters, permission checks, validation and services as the API."""
+engagements. Same filters as the API; every form runs the API's action (findings.actions),
+so the checks, limits and messages are the same."""
 
 from __future__ import annotations
 
