@@ -1,5 +1,6 @@
 """The hunts pages (MSSP staff): saved hunts, one hunt's query, runs and hits, and opening an
-incident from a hit. Same validation (HuntQuery), query (alerts.hunts) and rules as the API."""
+incident from a hit. Each change is the API's action (alerts.hunts): the same check, the same
+serializer (the form is posted as the API's body, see _form_data) and the same write."""
 
 from __future__ import annotations
 
