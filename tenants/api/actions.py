@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import exceptions
@@ -31,12 +32,18 @@ def api_perform(
     """Run `action` for an API view (a ScopedAPIView: `view.access`, `view.request`); its
     body is the action's input unless `data` is given."""
     request = view.request
+    if data is None:
+        data = request.data
+        if action.serializer is not None and not isinstance(data, Mapping):
+            # A JSON null, list or scalar body: not "no fields", which would pass a partial
+            # update with nothing in it.
+            raise exceptions.ValidationError({"detail": "The request body must be a JSON object."})
     try:
         return perform(
             action,
             access=view.access,
             target=target,
-            data=request.data if data is None else data,
+            data=data,
             actor=request.user,
             request=request._request,
             context=context,

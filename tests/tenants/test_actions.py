@@ -3,6 +3,8 @@ one transaction, and how each adapter says no."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.contrib.messages import get_messages
 from django.contrib.messages.storage.cookie import CookieStorage
@@ -73,7 +75,8 @@ def test_do_is_one_transaction_an_error_undoes_its_writes():
 
 
 def _api_view(data, access=STAFF):
-    request = Request(APIRequestFactory().post("/x/", data, format="json"), parsers=[JSONParser()])
+    body = APIRequestFactory().post("/x/", json.dumps(data), content_type="application/json")
+    request = Request(body, parsers=[JSONParser()])
     request._request.user = request._user = None  # no database user needed here
 
     class View:
@@ -138,3 +141,16 @@ def test_page_adapter_says_no_as_a_403_page_or_a_message_and_done_on_success():
     request = _page_request({"note": "fine"})
     assert page_perform(request, action, access=STAFF, target="t") == (True, "t")
     assert [str(m) for m in get_messages(request)] == ["Noted on t."]
+
+
+def test_api_adapter_refuses_a_body_that_is_not_an_object():
+    """A JSON null is not "no fields": a partial update with it would change nothing and say
+    200."""
+    calls = []
+    action = Action("note", do=record(calls), serializer=NoteSerializer)
+    for body in (None, [], ["note"], "note", 3):
+        view = _api_view(body)
+        with pytest.raises(exceptions.ValidationError) as invalid:
+            api_perform(view, action, "t")
+        assert _api_body(invalid.value)[1]["detail"] == "The request body must be a JSON object."
+    assert calls == []
