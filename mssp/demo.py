@@ -14,7 +14,7 @@ from alerts import services as incidents
 from alerts.ingest import ingest
 from alerts.intake.generic import parse
 from alerts.models import Incident, IntakeSource
-from findings.services import import_request
+from findings.imports import import_request
 from intel.services import indicator_create
 from reports.services import Period, report_request
 from sla import escalation

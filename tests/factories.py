@@ -293,8 +293,8 @@ def populate_tenant(tenant, author: User) -> None:
 def scan_imported(tenant, content: str, *, file_name: str = "findings.csv", engagement=None):
     """A scanner file imported for `tenant` through the real services, as a worker would."""
     from findings import importers
+    from findings.imports import import_request
     from findings.models import ScanImport
-    from findings.services import import_request
     from findings.tasks import run_import
     from tenants.rls import tenant_scope
 
