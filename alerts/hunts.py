@@ -280,15 +280,6 @@ def check_hunt_owner(access: Access, hunt: Hunt) -> None:
         raise Refused("Only its owner changes a hunt; you may run it.")
 
 
-class HuntChangeSerializer(HuntSerializer):
-    """A change of the hunt being acted on (the context's `target`), as PATCH
-    /api/v1/hunts/{id}/: the fields given are validated, the others kept."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs["partial"] = True
-        super().__init__((kwargs.get("context") or {}).get("target"), *args, **kwargs)
-
-
 def _save_scheduled(hunt: Hunt) -> Hunt:
     schedule_next(hunt)
     hunt.save()
@@ -366,7 +357,8 @@ UPDATE_HUNT = Action(
     "hunt.update",
     do=update_hunt,
     check=check_hunt_owner,
-    serializer=HuntChangeSerializer,
+    serializer=HuntSerializer,
+    changes_target=True,
     done="Hunt saved.",
 )
 DELETE_HUNT = Action(

@@ -4,7 +4,7 @@ it, rotate its key, revoke it), one action each for the settings pages and the A
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 
@@ -28,15 +28,6 @@ def may_administer_sources(access: Access, target: Tenant | IntakeSource) -> boo
 def check_administers(access: Access, target: Tenant | IntakeSource) -> None:
     if not may_administer_sources(access, target):
         raise Refused("Only MSSP admins and this customer's admins may change this.")
-
-
-class IntakeSourceChangeSerializer(IntakeSourceUpdateSerializer):
-    """A change of the source being acted on (the context's `target`), as PATCH
-    .../sources/{id}/: the fields given are validated, the others kept."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["partial"] = True
-        super().__init__((kwargs.get("context") or {}).get("target"), *args, **kwargs)
 
 
 class SourceKey(NamedTuple):
@@ -90,7 +81,8 @@ UPDATE_SOURCE = Action(
     "intake_source.update",
     do=update_source,
     check=check_administers,
-    serializer=IntakeSourceChangeSerializer,
+    serializer=IntakeSourceUpdateSerializer,
+    changes_target=True,
     done=lambda source: f"'{source.name}' saved.",
 )
 ROTATE_SOURCE_KEY = Action(

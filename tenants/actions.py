@@ -68,6 +68,9 @@ class Action:
     serializer: type[serializers.Serializer[Any]] | None = None
     # The page's message on success: a sentence, or a function of the result.
     done: str | Callable[[Any], str] = "Done."
+    # The input changes the target (the API's PATCH): the serializer gets the target as its
+    # instance, and only the fields given are validated; the others keep their values.
+    changes_target: bool = False
 
     def done_message(self, result: Any) -> str:
         return self.done(result) if callable(self.done) else self.done
@@ -76,7 +79,14 @@ class Action:
         """The serializer's validated data, or Invalid with its field errors."""
         if self.serializer is None:
             return {}
-        serializer = self.serializer(data=data if data is not None else {}, context=context or {})
+        context = context or {}
+        data = data if data is not None else {}
+        if self.changes_target:
+            serializer = self.serializer(
+                context.get("target"), data=data, context=context, partial=True
+            )
+        else:
+            serializer = self.serializer(data=data, context=context)
         if not serializer.is_valid():
             raise Invalid(serializer.errors)
         return dict(serializer.validated_data)
