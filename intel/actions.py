@@ -101,6 +101,7 @@ INDICATOR_UPDATE = Action(
     name="intel.indicator_update",
     check=_check_manages_indicator,
     serializer=IndicatorUpdateSerializer,
+    changes_target=True,
     do=_update_indicator,
     done=_updated_message,
 )

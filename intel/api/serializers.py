@@ -104,8 +104,8 @@ class IndicatorCreateSerializer(serializers.Serializer):
 
 
 class IndicatorUpdateSerializer(serializers.ModelSerializer):
-    """A change of an indicator, always partial (PATCH). Run by an action (intel.actions) it
-    is given the indicator as the context's `target`."""
+    """A change of an indicator (PATCH): intel.actions' INDICATOR_UPDATE validates it with
+    the indicator as its instance, partial (Action.changes_target)."""
 
     status = serializers.ChoiceField(
         choices=[(Indicator.Status.ACTIVE, "Active"), (Indicator.Status.REVOKED, "Revoked")],
@@ -125,12 +125,6 @@ class IndicatorUpdateSerializer(serializers.ModelSerializer):
             "status",
         ]
         extra_kwargs = {"confidence": {"min_value": 0, "max_value": 100}}
-
-    def __init__(self, instance=None, data=serializers.empty, **kwargs):
-        if instance is None:
-            instance = (kwargs.get("context") or {}).get("target")
-        kwargs["partial"] = True
-        super().__init__(instance, data, **kwargs)
 
     def validate(self, data):
         start = data.get("valid_from", self.instance.valid_from if self.instance else None)
