@@ -114,7 +114,7 @@ def error_sentence(detail: Detail | tuple[Any, ...]) -> str:
     """An ActionError's detail as one sentence for a page's message."""
     if isinstance(detail, dict):
         return " ".join(
-            f"{'' if field in ('detail', 'non_field_errors', '__all__') else field + ': '}"
+            f"{'' if field in ('detail', 'non_field_errors', '__all__') else f'{field}: '}"
             f"{error_sentence(messages_)}"
             for field, messages_ in detail.items()
         )

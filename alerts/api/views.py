@@ -3,7 +3,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from tenants.actions import Action
@@ -12,6 +11,7 @@ from tenants.api.base import TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
 
 from .. import actions, services
+from ..hunts import OPEN_INCIDENT_FROM_ALERT, OpenIncidentSerializer
 from ..models import (
     Alert,
     Incident,
@@ -50,24 +50,14 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
         return AlertDetailSerializer if self.action == "retrieve" else AlertSerializer
 
     @extend_schema(
-        request=inline_serializer(
-            "OpenIncident", {"reason": serializers.CharField(max_length=500, required=False)}
-        ),
+        request=OpenIncidentSerializer,
         responses={200: IncidentSerializer, 201: IncidentSerializer},
     )
     @action(detail=True, methods=["post"], url_path="open-incident")
     def open_incident(self, request, pk=None):
         """A hunt's hit made an incident in its tenant (MSSP staff): 200 with the alert's open
         incident when it has one, else 201 with a new one (its SLA clocks started)."""
-        if not self.access.is_mssp_staff:
-            raise PermissionDenied("MSSP staff open incidents from alerts.")
-        alert = self.get_object()
-        reason = request.data.get("reason", "") if isinstance(request.data, dict) else ""
-        if not isinstance(reason, str) or len(reason) > 500:
-            raise ValidationError({"reason": "At most 500 characters of text."})
-        incident, created = services.incident_open_for_alert(
-            alert, actor=request.user, reason=reason
-        )
+        incident, created = api_perform(self, OPEN_INCIDENT_FROM_ALERT, self.get_object())
         incident = (
             Incident.objects.for_tenant(incident.tenant_id)
             .select_related("tenant", "owner", "owner_team", "source")
