@@ -235,6 +235,32 @@ def parse_time_field(value: Any, name: str) -> datetime | None:
         raise RecordError(f"{name}: {clip(exc, 200)}") from None
 
 
+def is_address(text: str) -> bool:
+    """Whether a text is an IP address (an IPv6 one may stand in brackets)."""
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def party_addresses(texts: list[str]) -> list[str]:
+    """Addresses of a party to the event: loopback and unspecified ones say nothing.
+
+    An IPv4-mapped IPv6 address stands as its IPv4 address, so the two spellings of one
+    host are one observable."""
+    kept = []
+    for text in texts:
+        try:
+            address = ipaddress.ip_address(text.strip("[]"))
+        except ValueError:
+            continue
+        mapped = getattr(address, "ipv4_mapped", None) or address
+        if not (mapped.is_loopback or mapped.is_unspecified):
+            kept.append(str(mapped))
+    return kept
+
+
 def normalise_observable(kind: str, value: Any) -> Observable | None:
     """A typed observable with a canonical value, or None when the value is not one."""
     if isinstance(value, bool) or not isinstance(value, str | int):

@@ -51,7 +51,6 @@ from/to/cc/sender/reply-to addresses, related.ip/user/hash. Loopback and unspeci
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 from datetime import datetime
@@ -66,6 +65,7 @@ from .base import (
     json_records,
     observables,
     parse_time_field,
+    party_addresses,
     severity_from_scale,
     strings,
 )
@@ -291,7 +291,7 @@ def _observables(doc: dict) -> list[Observable]:
         ("hostname", values("host.name", "host.hostname")),
         (
             "ip",
-            _addresses(
+            party_addresses(
                 values(
                     "host.ip",
                     "source.ip",
@@ -318,17 +318,3 @@ def _observables(doc: dict) -> list[Observable]:
             ),
         ),
     )
-
-
-def _addresses(texts: list[str]) -> list[str]:
-    """Addresses of a party to the event: loopback and unspecified ones say nothing."""
-    kept = []
-    for text in texts:
-        try:
-            address = ipaddress.ip_address(text.strip("[]"))
-        except ValueError:
-            continue
-        mapped = getattr(address, "ipv4_mapped", None) or address
-        if not (mapped.is_loopback or mapped.is_unspecified):
-            kept.append(str(mapped))
-    return kept

@@ -54,7 +54,6 @@ addresses are dropped.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import datetime
 from typing import Any
@@ -65,10 +64,12 @@ from .base import (
     Observable,
     RecordError,
     content_digest,
+    is_address,
     json_records,
     normalise_observable,
     observables,
     parse_time_field,
+    party_addresses,
     severity_from_scale,
     strings,
 )
@@ -254,8 +255,8 @@ def _observables(result: dict, notable: bool) -> list[Observable]:
 
     hosts = ["src", "dest", "dvc", "orig_host"] + ([] if notable else ["host"])
     found = observables(
-        ("ip", _addresses(values(*hosts, "src_ip", "dest_ip", "dvc_ip"))),
-        ("hostname", [text for text in values(*hosts) if not _is_address(text)]),
+        ("ip", party_addresses(values(*hosts, "src_ip", "dest_ip", "dvc_ip"))),
+        ("hostname", [text for text in values(*hosts) if not is_address(text)]),
         (
             "hostname",
             values(
@@ -288,25 +289,3 @@ def _observables(result: dict, notable: bool) -> list[Observable]:
 
 def _hashes(text: str) -> list[tuple[str, str]]:
     return _SYSMON_HASH.findall(text)
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def _addresses(texts: list[str]) -> list[str]:
-    """Addresses of a party to the event: loopback and unspecified ones say nothing."""
-    kept = []
-    for text in texts:
-        try:
-            address = ipaddress.ip_address(text.strip("[]"))
-        except ValueError:
-            continue
-        mapped = getattr(address, "ipv4_mapped", None) or address
-        if not (mapped.is_loopback or mapped.is_unspecified):
-            kept.append(str(mapped))
-    return kept

@@ -64,7 +64,6 @@ time. Times are stored in UTC.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 from datetime import UTC, datetime
@@ -79,6 +78,7 @@ from .base import (
     json_records,
     observables,
     parse_time_field,
+    party_addresses,
     severity_from_scale,
     strings,
 )
@@ -318,16 +318,7 @@ def _values(*values: Any) -> list[str]:
 
 def _addresses(*values: Any) -> list[str]:
     """Addresses of a party to the event: loopback and unspecified ones say nothing."""
-    kept = []
-    for text in _values(*values):
-        try:
-            address = ipaddress.ip_address(text.strip("[]"))
-        except ValueError:
-            continue
-        mapped = getattr(address, "ipv4_mapped", None) or address
-        if not (mapped.is_loopback or mapped.is_unspecified):
-            kept.append(str(mapped))
-    return kept
+    return party_addresses(_values(*values))
 
 
 def _sysmon_hashes(value: Any) -> list[str]:
