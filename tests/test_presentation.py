@@ -9,7 +9,8 @@ from django.template import Context, Template
 
 from reports import render as report_render
 from sla import charts
-from sla import views as sla_views
+from sla.views import dashboard as sla_dashboard
+from sla.views import health as sla_health
 
 SHARES = [None, 0.0, 0.5, 0.95, 0.955, 1.0]
 SECONDS = [None, 0, 12.4, 59.5, 840, 7500, 3 * 86400 + 4 * 3600]
@@ -18,12 +19,13 @@ SECONDS = [None, 0, 12.4, 59.5, 840, 7500, 3 * 86400 + 4 * 3600]
 @pytest.mark.parametrize("share", SHARES)
 def test_the_sla_pages_and_the_reports_print_the_same_compliance(share):
     # They once differed: the SLA pages printed 0.95 as "95.0 %", the reports as "95 %".
-    assert sla_views.percent(share) == report_render.percent(share)
+    assert sla_dashboard.percent(share) == report_render.percent(share)
+    assert sla_health.percent(share) == report_render.percent(share)
 
 
 @pytest.mark.parametrize("seconds", SECONDS)
 def test_the_sla_pages_and_the_reports_print_the_same_mean_times(seconds):
-    assert sla_views.duration(seconds) == report_render.duration(seconds)
+    assert sla_dashboard.duration(seconds) == report_render.duration(seconds)
 
 
 def test_a_percentage_has_one_decimal_and_none_when_whole():
@@ -43,7 +45,7 @@ def test_a_chart_describes_compliance_as_the_report_prints_it():
         {"period_start": "2026-01-12", "compliance": 1.0},
     ]
     desc = charts.compliance_chart(series).desc
-    assert f"Lowest {sla_views.percent(0.955)} (2026-01-05)" in desc
+    assert f"Lowest {sla_dashboard.percent(0.955)} (2026-01-05)" in desc
     assert f"latest {report_render.percent(1.0)} (2026-01-12)" in desc
 
 

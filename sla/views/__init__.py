@@ -12,8 +12,3 @@
 Every change is an action of sla.actions, the same the API runs; every read is scoped to the
 caller's tenants, so another tenant's id is the same 404 as a missing one.
 """
-
-# The pages format durations and shares as the reports do (tests/test_presentation.py).
-from tenants.format import duration, percent
-
-__all__ = ["duration", "percent"]
