@@ -379,6 +379,21 @@ def test_analyst_socket_follows_tenant_changes_without_reconnecting(world):
     run(scenario)
 
 
+def assert_losing_access_closes_socket(world, token: str, lose_access) -> None:
+    """A socket open with the token is closed 4401 at the next event after lose_access()."""
+
+    async def scenario():
+        socket = await token_socket(token)
+        try:
+            await database_sync_to_async(lose_access)()
+            await publish(world.a)
+            assert await closed_with(socket) == consumers.CLOSE_UNAUTHENTICATED
+        finally:
+            await socket.disconnect()
+
+    run(scenario)
+
+
 @pytest.mark.services
 def test_removed_member_socket_is_closed_and_gets_no_more_events(world):
     user = world.users["a_customer"]
@@ -387,16 +402,7 @@ def test_removed_member_socket_is_closed_and_gets_no_more_events(world):
         with rls.tenant_scope([world.a.pk]):
             member_remove(Membership.objects.for_tenant(world.a).get(user=user))
 
-    async def scenario():
-        socket = await token_socket(world.tokens["a_customer"])
-        try:
-            await database_sync_to_async(remove)()
-            await publish(world.a)
-            assert await closed_with(socket) == consumers.CLOSE_UNAUTHENTICATED
-        finally:
-            await socket.disconnect()
-
-    run(scenario)
+    assert_losing_access_closes_socket(world, world.tokens["a_customer"], remove)
 
 
 @pytest.mark.services
@@ -414,16 +420,7 @@ def test_deactivated_analyst_socket_is_closed_and_gets_no_more_events(world):
         )
         assert response.status_code == 200, response.content
 
-    async def scenario():
-        socket = await token_socket(world.tokens["analyst_a"])
-        try:
-            await database_sync_to_async(deactivate)()
-            await publish(world.a)
-            assert await closed_with(socket) == consumers.CLOSE_UNAUTHENTICATED
-        finally:
-            await socket.disconnect()
-
-    run(scenario)
+    assert_losing_access_closes_socket(world, world.tokens["analyst_a"], deactivate)
 
 
 @pytest.mark.services
@@ -433,16 +430,7 @@ def test_socket_of_revoked_token_is_closed_and_gets_no_more_events(world):
     def revoke() -> None:
         token_revoke(ApiToken.objects.get(digest=ApiToken.digest_of(raw)))
 
-    async def scenario():
-        socket = await token_socket(raw)
-        try:
-            await database_sync_to_async(revoke)()
-            await publish(world.a)
-            assert await closed_with(socket) == consumers.CLOSE_UNAUTHENTICATED
-        finally:
-            await socket.disconnect()
-
-    run(scenario)
+    assert_losing_access_closes_socket(world, raw, revoke)
 
 
 # --- through a real daphne -----------------------------------------------------------------------
