@@ -3,8 +3,11 @@ owner, time range and text."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import django_filters
 from django.db.models import Q
+from rest_framework.exceptions import ValidationError
 
 from tenants.api.filters import UTCDateTimeFilter
 
@@ -13,6 +16,23 @@ from ..models import OPEN_STATUSES, Alert, Incident, IncidentStatus, Severity, S
 
 class CommaChoices(django_filters.BaseInFilter, django_filters.ChoiceFilter):
     """?severity=high,critical"""
+
+
+def named_statuses(
+    value: str, *, open_statuses: Iterable, known: Iterable[str], refusal: Callable[[str], str]
+) -> list[str]:
+    """The statuses a ?status=a,b,open parameter names: 'open' stands for the open statuses; an
+    unknown one is a 400 whose message refusal(part) words (each list says it its own way)."""
+    wanted = set()
+    for part in value.split(","):
+        part = part.strip()
+        if part == "open":
+            wanted |= {status.value for status in open_statuses}
+        elif part in known:
+            wanted.add(part)
+        elif part:
+            raise ValidationError({"status": refusal(part)})
+    return sorted(wanted)
 
 
 class AlertFilter(django_filters.FilterSet):
@@ -55,18 +75,13 @@ class IncidentFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def statuses(self, queryset, name, value):
-        wanted = set()
-        for part in value.split(","):
-            part = part.strip()
-            if part == "open":
-                wanted |= {s.value for s in OPEN_STATUSES}
-            elif part in IncidentStatus.values:
-                wanted.add(part)
-            elif part:
-                from rest_framework.exceptions import ValidationError
-
-                raise ValidationError({"status": f"'{part}' is not a status."})
-        return queryset.filter(status__in=sorted(wanted))
+        wanted = named_statuses(
+            value,
+            open_statuses=OPEN_STATUSES,
+            known=IncidentStatus.values,
+            refusal=lambda part: f"'{part}' is not a status.",
+        )
+        return queryset.filter(status__in=wanted)
 
     def owned_by(self, queryset, name, value):
         if value == "none":

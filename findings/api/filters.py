@@ -7,7 +7,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from alerts.api.filters import CommaChoices
+from alerts.api.filters import CommaChoices, named_statuses
 from alerts.models import Severity
 
 from ..models import OPEN_FINDING_STATUSES, Finding, FindingStatus, Scanner
@@ -41,16 +41,13 @@ class FindingFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def statuses(self, queryset, name, value):
-        wanted = set()
-        for part in value.split(","):
-            part = part.strip()
-            if part == "open":
-                wanted |= {s.value for s in OPEN_FINDING_STATUSES}
-            elif part in FindingStatus.values:
-                wanted.add(part)
-            elif part:
-                _invalid(part)
-        return queryset.filter(status__in=sorted(wanted))
+        wanted = named_statuses(
+            value,
+            open_statuses=OPEN_FINDING_STATUSES,
+            known=FindingStatus.values,
+            refusal=_refusal,
+        )
+        return queryset.filter(status__in=wanted)
 
     def on_host(self, queryset, name, value):
         value = value.strip().lower().rstrip(".")
@@ -80,8 +77,6 @@ class FindingFilter(django_filters.FilterSet):
         return queryset.filter(Q(title__icontains=value) | Q(plugin_id=value))
 
 
-def _invalid(part: str):
-    from rest_framework.exceptions import ValidationError
-
+def _refusal(part: str) -> str:
     statuses = ", ".join(FindingStatus.values)
-    raise ValidationError({"status": f"'{part[:40]}' is not a status; one of open, {statuses}."})
+    return f"'{part[:40]}' is not a status; one of open, {statuses}."
