@@ -10,6 +10,7 @@ from operator import attrgetter
 
 from django.urls import NoReverseMatch, reverse
 
+from intel.policy import may_use_intel
 from tenants.access import Access
 from tenants.policy import opens_tenant_settings
 
@@ -27,16 +28,10 @@ class Page:
 role = attrgetter
 
 
-def intel_user(access: Access) -> bool:
-    """The intel page (intel.views): its view asks intel's `may_use_intel` (MSSP staff and
-    customer admins), which is moving to intel/policy.py; call that here once it has landed
-    rather than state the rule twice."""
-    return access.is_mssp_staff or access.is_customer_admin
-
-
 # Each view asks the same: the queue and hunts `is_mssp_staff`, the inbox and the escalation
 # policy page `is_customer_worker` (sla.views), SLA health `is_supervisor`, the settings pages
-# tenants.policy.opens_tenant_settings (tenants.views.tenant_settings_view).
+# tenants.policy.opens_tenant_settings (tenants.views.tenant_settings_view), the intel pages
+# intel.policy.may_use_intel (intel.views).
 PAGES: list[Page] = [
     Page("Queue", "console", role("is_mssp_staff")),
     Page("Dashboard", "dashboard", role("is_authenticated")),  # staff pick one of their customers
@@ -46,7 +41,7 @@ PAGES: list[Page] = [
     Page("SLA health", "sla-health", role("is_supervisor")),
     Page("Findings", "findings", role("is_authenticated")),
     Page("Reports", "reports", role("is_authenticated")),
-    Page("Intel", "intel", intel_user),
+    Page("Intel", "intel", may_use_intel),
     Page("Hunts", "hunts", role("is_mssp_staff")),
     Page("Members", "settings-members", opens_tenant_settings, "settings"),
     Page("Intake sources", "settings-sources", opens_tenant_settings, "settings"),

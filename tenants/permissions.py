@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # DRF's settings import this module: rest_framework.views is 
     from rest_framework.views import APIView
 
 from .auth import token_scopes
-from .services import ROLE_SCOPES
+from .policy import ROLE_SCOPES
 
 READ, WRITE, ADMIN = "read", "write", "admin"
 
@@ -100,4 +100,4 @@ class StaffPermission(IsMsspAdmin):
         if request.method in SAFE_METHODS or super().has_permission(request, view):
             return True
         access = getattr(view, "access", None)
-        return bool(access and access.staff_role == "manager" and request.method == "PATCH")
+        return bool(access and access.manages_staff and request.method == "PATCH")

@@ -22,7 +22,6 @@ from .mail import subject as mail_subject
 from .models import ApiToken, Membership, Tenant, User
 
 # tenants.permissions still reads the roles' scopes from here; the rule is tenants.policy's.
-ROLE_SCOPES = policy.ROLE_SCOPES
 
 
 # --- tokens ------------------------------------------------------------------------------------
