@@ -24,6 +24,7 @@ from .models import (
     RemediationClock,
     ScanImport,
 )
+from .workflow import VERIFIED_FIELDS
 
 
 def dedup_key(scanner: str, asset_id, plugin_id: str, port: str) -> str:
@@ -240,52 +241,35 @@ def upsert_findings(scan: ScanImport, rows: dict[str, tuple], now: datetime) -> 
     RemediationClock.objects.bulk_create(
         clocks.new_clocks(created, now, targets), ignore_conflicts=True
     )
-    timeline = [
-        FindingEvent(
+
+    def event(finding: Finding, kind: str, summary: str, **data) -> FindingEvent:
+        """A timeline entry of this import for one finding."""
+        return FindingEvent(
             tenant_id=tenant_id,
-            finding_id=f.pk,
+            finding_id=finding.pk,
             at=now,
-            kind="imported",
-            summary=f"Found by the {scan.get_kind_display()} import of {scan.file_name}",
-            data={"import": str(scan.pk)},
+            kind=kind,
+            summary=summary,
+            data={"import": str(scan.pk), **data},
         )
-        for f in created
-    ]
+
+    found_by = f"Found by the {scan.get_kind_display()} import of {scan.file_name}"
+    timeline = [event(finding, "imported", found_by) for finding in created]
     for finding, _before in reopened:
         clocks.resume(finding, now, targets)
-        timeline.append(
-            FindingEvent(
-                tenant_id=tenant_id,
-                finding_id=finding.pk,
-                at=now,
-                kind="reopened",
-                summary=f"Reopened: the import of {scan.file_name} still finds it",
-                data={"import": str(scan.pk), "cause": "rescan"},
-            )
-        )
+        summary = f"Reopened: the import of {scan.file_name} still finds it"
+        timeline.append(event(finding, "reopened", summary, cause="rescan"))
     for finding in refuted:
-        timeline.append(
-            FindingEvent(
-                tenant_id=tenant_id,
-                finding_id=finding.pk,
-                at=now,
-                kind="remediation_refuted",
-                summary=f"Still found by the import of {scan.file_name}: the remediation "
-                "awaiting verification did not hold",
-                data={"import": str(scan.pk), "cause": "rescan"},
-            )
+        summary = (
+            f"Still found by the import of {scan.file_name}: the remediation "
+            "awaiting verification did not hold"
         )
+        timeline.append(event(finding, "remediation_refuted", summary, cause="rescan"))
     for finding, old in rerated:
         clocks.retarget(finding, targets)
+        summary = f"Severity {old} → {finding.severity} (import of {scan.file_name})"
         timeline.append(
-            FindingEvent(
-                tenant_id=tenant_id,
-                finding_id=finding.pk,
-                at=now,
-                kind="severity_changed",
-                summary=f"Severity {old} → {finding.severity} (import of {scan.file_name})",
-                data={"import": str(scan.pk), "from": old, "to": finding.severity},
-            )
+            event(finding, "severity_changed", summary, **{"from": old, "to": finding.severity})
         )
     FindingEvent.objects.bulk_create(timeline)
     if reopened or refuted:
@@ -379,18 +363,7 @@ def close_missing(scan: ScanImport, now: datetime) -> None:
                 scan.closed_count += 1
             finding.verified_at, finding.verified_by = now, None
             finding.remediation_claimed_at = finding.remediation_claimed_by = None
-            finding.save(
-                update_fields=[
-                    "status",
-                    "remediated_at",
-                    "remediated_by",
-                    "verified_at",
-                    "verified_by",
-                    "remediation_claimed_at",
-                    "remediation_claimed_by",
-                    "updated_at",
-                ]
-            )
+            finding.save(update_fields=VERIFIED_FIELDS)
         timeline.append(
             FindingEvent(
                 tenant_id=tenant_id,

@@ -63,6 +63,16 @@ def finding_start_remediation(finding: Finding, *, actor: User, request=None) ->
 
 
 _CLAIM_FIELDS = ["remediation_claimed_at", "remediation_claimed_by"]
+# What verifying a remediation writes (here and when a verifying rescan no longer finds it).
+VERIFIED_FIELDS = [
+    "status",
+    "remediated_at",
+    "remediated_by",
+    "verified_at",
+    "verified_by",
+    *_CLAIM_FIELDS,
+    "updated_at",
+]
 
 
 def _drop_claim(finding: Finding) -> None:
@@ -103,17 +113,7 @@ def finding_mark_remediated(
     finding.remediated_by = actor
     finding.verified_at, finding.verified_by = now, actor
     _drop_claim(finding)
-    finding.save(
-        update_fields=[
-            "status",
-            "remediated_at",
-            "remediated_by",
-            "verified_at",
-            "verified_by",
-            *_CLAIM_FIELDS,
-            "updated_at",
-        ]
-    )
+    finding.save(update_fields=VERIFIED_FIELDS)
     clocks.stop(finding, now, met=True)
     record_change(
         finding,
@@ -143,17 +143,7 @@ def finding_verify(finding: Finding, *, actor: User, request=None) -> Finding:
         finding.remediated_by_id = finding.remediation_claimed_by_id
         clocks.stop(finding, now, met=True)
     _drop_claim(finding)
-    finding.save(
-        update_fields=[
-            "status",
-            "remediated_at",
-            "remediated_by",
-            "verified_at",
-            "verified_by",
-            *_CLAIM_FIELDS,
-            "updated_at",
-        ]
-    )
+    finding.save(update_fields=VERIFIED_FIELDS)
     data = {"from": was, "claimed_at": claimed_at.isoformat() if claimed_at else None}
     record_change(finding, actor, "verified", "Remediation verified", data, request)
     return finding
