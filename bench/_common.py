@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -723,6 +723,41 @@ class Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def connection_pool(ports: list[int], size: int) -> tuple[list[Connection], asyncio.Queue]:
+    """size keep-alive connections spread round-robin over the ports, all waiting idle in the
+    queue an open-loop request takes one from (and puts it back into)."""
+    idle: asyncio.Queue = asyncio.Queue()
+    conns = []
+    for n in range(size):
+        conn = await Connection.open(ports[n % len(ports)])
+        conns.append(conn)
+        idle.put_nowait(conn)
+    return conns, idle
+
+
+async def offer_at_rate(
+    start: float, rate: float, total: int, launch: Callable[[float], Awaitable]
+) -> float:
+    """Open loop: launch(scheduled) every 1/rate s from start, whatever the server does, then
+    wait (30 s at most) for what was launched. Returns how late the latest launch was."""
+    loop = asyncio.get_running_loop()
+    tasks: set = set()
+    lateness = 0.0
+    for n in range(total):
+        scheduled = start + n / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            lateness = max(lateness, -delay)
+        task = asyncio.create_task(launch(scheduled))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(tasks, timeout=30)
+    return lateness
 
 
 def post_request(port: int, path: str, key: str, body: bytes) -> bytes:

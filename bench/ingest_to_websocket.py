@@ -328,19 +328,12 @@ async def offered_load(batches, sources, ports, rate, single, duration, warmup, 
     """Requests scheduled every 1/rate s whatever the server does; a request that finds no
     idle connection waits for one (and that wait is part of its latency)."""
     loop = asyncio.get_running_loop()
-    idle: asyncio.Queue = asyncio.Queue()
-    conns = []
-    for n in range(pool_size):
-        conn = await common.Connection.open(ports[n % len(ports)])
-        conns.append(conn)
-        idle.put_nowait(conn)
+    conns, idle = await common.connection_pool(ports, pool_size)
     errors: Counter = Counter()
     done: list[Sent] = []
     total = int(rate * (warmup + duration))
     start = loop.time() + 0.05
     measure_from = start + warmup
-    tasks = set()
-    lateness = 0.0
 
     async def one(scheduled: float, tenant: int, body: bytes) -> None:
         conn = await idle.get()
@@ -362,21 +355,11 @@ async def offered_load(batches, sources, ports, rate, single, duration, warmup, 
         document = json.loads(reply)
         done.append(Sent(scheduled, sent, answered, tenant, document["alerts"]))
 
-    for n in range(total):
-        scheduled = start + n / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            lateness = max(lateness, -delay)
+    def launch(scheduled: float):
         tenant, body, _ = batches.next()
-        if single:
-            body = body[1:-1]
-        task = asyncio.create_task(one(scheduled, tenant, body))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    if tasks:
-        await asyncio.wait(tasks, timeout=30)
+        return one(scheduled, tenant, body[1:-1] if single else body)
+
+    lateness = await common.offer_at_rate(start, rate, total, launch)
     ended = loop.time()
     for conn in conns:
         conn.close()

@@ -103,18 +103,12 @@ async def open_loop(singles, sources, ports, path, rate, duration, warmup, pool_
     the scheduled start. A request that finds no idle connection waits (and that wait counts).
     """
     loop = asyncio.get_running_loop()
-    idle: asyncio.Queue = asyncio.Queue()
-    conns = []
-    for n in range(pool_size):
-        conn = await common.Connection.open(ports[n % len(ports)])
-        conns.append(conn)
-        idle.put_nowait(conn)
+    conns, idle = await common.connection_pool(ports, pool_size)
     errors: Counter = Counter()
     latencies: list[float] = []
     total = int(rate * (warmup + duration))
     start = loop.time() + 0.05
     measure_from = start + warmup
-    tasks = set()
 
     async def one(scheduled: float, tenant: int, body: bytes) -> None:
         conn = await idle.get()
@@ -126,20 +120,9 @@ async def open_loop(singles, sources, ports, path, rate, duration, warmup, pool_
         if ok(status, reply, errors) and scheduled >= measure_from:
             latencies.append(loop.time() - scheduled)
 
-    lateness = 0.0
-    for n in range(total):
-        scheduled = start + n / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            lateness = max(lateness, -delay)
-        tenant, body = singles.next()
-        task = asyncio.create_task(one(scheduled, tenant, body))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    if tasks:
-        await asyncio.wait(tasks, timeout=30)
+    lateness = await common.offer_at_rate(
+        start, rate, total, lambda scheduled: one(scheduled, *singles.next())
+    )
     finished = loop.time()
     for conn in conns:
         conn.close()
