@@ -87,6 +87,19 @@ def _locked(incident: Incident) -> Incident:
     )
 
 
+def _announce(incident: Incident, change: str, *, at, actor, before=None, after=None) -> None:
+    """Tell the receivers (the SLA clocks among them) what changed on the incident."""
+    signals.incident_changed.send(
+        sender=Incident,
+        incident=incident,
+        change=change,
+        before=before,
+        after=after,
+        at=at,
+        actor=actor,
+    )
+
+
 def _timeline(
     incident: Incident,
     actor: User | None,
@@ -177,15 +190,7 @@ def incident_transition(
         summary += f": {reason}"
     if resolution:
         summary += f" ({resolution})"
-    signals.incident_changed.send(
-        sender=Incident,
-        incident=incident,
-        change="status",
-        before=current,
-        after=to_status,
-        at=now,
-        actor=actor,
-    )
+    _announce(incident, "status", at=now, actor=actor, before=current, after=to_status)
     _timeline(
         incident,
         actor,
@@ -254,15 +259,7 @@ def incident_comment(incident: Incident, *, author: User, body: str, visibility:
     Incident.objects.for_tenant(incident.tenant_id).filter(pk=incident.pk).update(updated_at=now)
     if visibility == Visibility.SHARED and author.is_mssp_staff:
         # the MSSP told the customer: the "notify" target is met
-        signals.incident_changed.send(
-            sender=Incident,
-            incident=incident,
-            change="customer_notified",
-            before=None,
-            after=None,
-            at=now,
-            actor=author,
-        )
+        _announce(incident, "customer_notified", at=now, actor=author)
     _publish(incident, "comment", visibility)
     return comment
 
@@ -481,15 +478,7 @@ def incident_raise_severity(
         return False
     incident.severity, incident.severity_rank = severity, SEVERITY_RANK[severity]
     incident.save(update_fields=["severity", "severity_rank", "updated_at"])
-    signals.incident_changed.send(
-        sender=Incident,
-        incident=incident,
-        change="severity",
-        before=before,
-        after=severity,
-        at=timezone.now(),
-        actor=actor,
-    )
+    _announce(incident, "severity", at=timezone.now(), actor=actor, before=before, after=severity)
     _timeline(
         incident,
         actor,
