@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import OperationalError, connections, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from tenants import audit, events
+from tenants import audit, events, jobs
 from tenants.actions import Invalid
-from tenants.jobs import enqueue
+from tenants.jobs import start_after_commit
 from tenants.models import Tenant, User
-from tenants.rls import tenant_scope
+from tenants.rls import rls_bypass, tenant_scope
 
 from . import importers, reconcile
 from .models import Engagement, ScanImport
@@ -112,34 +111,34 @@ def import_request(
     return scan
 
 
-def _embedded_thread() -> bool:
-    """The embedded mode (no worker; `make run` sets REPORTS_BACKGROUND_THREAD for it): work
-    runs in a thread beside the server, so the page answers at once and shows the progress,
-    and the scheduler's SLA sweep never waits for an import."""
-    return settings.CELERY_TASK_ALWAYS_EAGER and settings.REPORTS_BACKGROUND_THREAD
-
-
 def enqueue_import(tenant_id: int, import_id) -> None:
     """Run the import after the current transaction commits: a Celery task, or in the
-    embedded mode a thread beside the server."""
-    if _embedded_thread():
-        transaction.on_commit(lambda: _import_in_thread(tenant_id, str(import_id)))
-    else:
-        enqueue("findings.tasks.run_import", tenant_id, str(import_id))
+    embedded mode a thread beside the server (tenants.jobs.start_after_commit)."""
+    start_after_commit(
+        "findings.tasks.run_import", tenant_id, import_id, run_in_thread=import_run_or_fail
+    )
 
 
-def _import_in_thread(tenant_id: int, import_id: str) -> None:
-    def run() -> None:
-        try:
-            import_run_or_fail(tenant_id, import_id)
-        except Exception:  # the import stays running; resume_stalled_imports takes it up
-            logger.exception(
-                "import %s of tenant %s: background thread failed", import_id, tenant_id
-            )
-        finally:
-            connections.close_all()  # this thread's own connections
+STALLED_AFTER = timedelta(minutes=5)
 
-    threading.Thread(target=run, name=f"finding-import-{import_id}", daemon=True).start()
+
+def resume_stalled_imports(now: datetime | None = None) -> int:
+    """Imports whose task was lost or whose worker died (no committed chunk for
+    STALLED_AFTER) go on from their last committed chunk. Each is marked as taken up now, so
+    that the next minute's sweep does not start another chain of tasks for the same import
+    while this one is still queued."""
+    now = now or timezone.now()
+    with transaction.atomic(), rls_bypass("stalled imports of every tenant"):
+        imports = ScanImport.objects.dangerously_unscoped("stalled imports")
+        stalled = list(
+            jobs.stalled(
+                imports, now, queued_for=STALLED_AFTER, running_for=STALLED_AFTER
+            ).values_list("tenant_id", "pk")[:100]
+        )
+        imports.filter(pk__in=[pk for _, pk in stalled]).update(updated_at=now)
+        for tenant_id, pk in stalled:
+            enqueue_import(tenant_id, pk)
+    return len(stalled)
 
 
 # A chunk is this many records, or fewer when their text is long: what one transaction
@@ -184,6 +183,7 @@ def import_run(tenant_id: int, import_id: str) -> bool:
         )
         if scan.status == ScanImport.Status.QUEUED:  # the stalled sweep counts from now
             scan.status, scan.started_at = ScanImport.Status.RUNNING, timezone.now()
+            scan.updated_at = scan.started_at
             scan.save(update_fields=["status", "started_at", "updated_at"])
     kind, position, total = scan.kind, scan.position, scan.total
     if total is None:
@@ -197,7 +197,7 @@ def import_run(tenant_id: int, import_id: str) -> bool:
             if scan is None or scan.is_finished:
                 return False
             if scan.total is None:
-                scan.total = total
+                scan.total, scan.updated_at = total, timezone.now()
                 scan.save(update_fields=["total", "updated_at"])
     records = importers.parse(kind, data)
     try:
@@ -213,6 +213,7 @@ def import_run(tenant_id: int, import_id: str) -> bool:
                 now = timezone.now()
                 _import_records(scan, chunk, now)
                 scan.position = position = position + len(chunk)
+                scan.updated_at = now  # the heartbeat: the stalled sweep leaves it alone
                 if done:
                     reconcile.close_missing(scan, now)
                     _finish(scan, now)
@@ -270,7 +271,7 @@ def import_run_or_fail(tenant_id: int, import_id: str) -> bool:
 def _finish(scan: ScanImport, now: datetime, failed: str = "") -> None:
     scan.status = ScanImport.Status.FAILED if failed else ScanImport.Status.DONE
     scan.detail = failed
-    scan.finished_at = now
+    scan.finished_at = scan.updated_at = now
     scan.content = b""  # the findings hold what it said; the file is not kept
     scan.save()
     summary = (

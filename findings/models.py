@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from alerts.models import Severity
 from sla.models import ClockState
+from tenants.jobs import TrackedJob
 from tenants.models import Tenant, TenantOwnedModel, new_public_id
 
 # Days to remediate, per severity, unless the tenant says otherwise (RemediationPolicy).
@@ -125,16 +126,10 @@ class Asset(TenantOwnedModel):
         return found
 
 
-class ScanImport(TenantOwnedModel):
+class ScanImport(TenantOwnedModel, TrackedJob):
     """One uploaded scanner file and its import, which runs in the background
     (findings.tasks.run_import): the whole file is read once to check and count it, then
-    imported in chunks, each committing its progress."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+    imported in chunks, each committing its progress (a tenants.jobs.TrackedJob)."""
 
     MAX_ERRORS = 1000  # per-record errors kept in the report; the count goes on
 
@@ -156,7 +151,6 @@ class ScanImport(TenantOwnedModel):
         help_text="What it no longer finds is remediated and verified (an MSSP's scan); "
         "otherwise it awaits MSSP verification (a customer's).",
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     position = models.PositiveIntegerField(default=0, help_text="Records processed so far.")
     total = models.PositiveIntegerField(null=True, blank=True, help_text="Records in the file.")
     created_count = models.PositiveIntegerField(default=0)
@@ -171,10 +165,6 @@ class ScanImport(TenantOwnedModel):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -197,10 +187,6 @@ class ScanImport(TenantOwnedModel):
         if not self.total:
             return 0
         return min(99, int(100 * self.position / self.total))
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class Finding(TenantOwnedModel):

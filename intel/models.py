@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from alerts.models import Alert, Incident, Severity
+from tenants.jobs import TrackedJob
 from tenants.models import Tenant, TenantOwnedModel, new_public_id
 from tenants.querysets import TenantScopedManager
 
@@ -135,7 +136,7 @@ class Indicator(models.Model):
         )
 
 
-class IndicatorImport(models.Model):
+class IndicatorImport(TrackedJob):
     """One uploaded list (STIX 2.1 bundle, plain list, CSV), parsed in the background."""
 
     class Format(models.TextChoices):
@@ -144,7 +145,8 @@ class IndicatorImport(models.Model):
         CSV = "csv", "CSV"
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
+        # JobStatus's members; QUEUED is stored, and shown by the API, as "pending".
+        QUEUED = "pending", "Pending"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
@@ -161,7 +163,7 @@ class IndicatorImport(models.Model):
     # Defaults for records that do not carry their own: tlp, confidence, severity, source,
     # valid_until (ISO), type (plain lists).
     defaults = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
@@ -173,11 +175,6 @@ class IndicatorImport(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    # Set with each committed chunk: an import that stops moving is taken up again.
-    progress_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     MAX_ERRORS = 1000
 
@@ -198,12 +195,13 @@ class IndicatorImport(models.Model):
         return min(99, int(100 * self.processed / self.total)) if self.total else 0
 
 
-class RetroHunt(models.Model):
+class RetroHunt(TrackedJob):
     """A search of the last N days of alerts of the tenants an indicator (or an import's
     indicators) applies to, run in the background in chunks."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
+        # JobStatus's members; QUEUED is stored, and shown by the API, as "pending".
+        QUEUED = "pending", "Pending"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
@@ -224,7 +222,7 @@ class RetroHunt(models.Model):
     )
     since = models.DateTimeField()
     until = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     # The tenants searched, and where the search is: [tenant index, last received_at, last id].
     tenant_ids = models.JSONField(default=list, blank=True)
     cursor = models.JSONField(default=list, blank=True)
@@ -238,11 +236,6 @@ class RetroHunt(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    # Set with each committed chunk: a hunt that stops moving is taken up again.
-    progress_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantScopedManager()
     tenant_nullable_reason = "Hunts of global indicators span the MSSP's tenants."

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from alerts import services as alert_services
 from alerts.models import SEVERITY_RANK, Alert, Incident, IncidentEvent, Visibility
+from tenants import jobs
 from tenants.actions import Invalid
-from tenants.jobs import enqueue
 from tenants.models import Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
 
@@ -239,8 +239,7 @@ def import_create(
         total=total,
         created_by=actor,
     )
-    import_id, scope = str(record.pk), tenant_id
-    enqueue("intel.tasks.run_import", import_id, scope)
+    jobs.start_after_commit("intel.tasks.run_import", tenant_id, record.pk)
     return record
 
 
@@ -276,7 +275,7 @@ def import_run(import_id: str, tenant_id: int | None) -> str:
         ):
             return record.status if record else "missing"
         record.status = IndicatorImport.Status.RUNNING
-        record.started_at = record.progress_at = timezone.now()
+        record.started_at = record.updated_at = timezone.now()
         record.processed = record.created_count = record.updated_count = 0
         record.rejected_count = 0
         record.errors = []
@@ -408,8 +407,8 @@ def _save_chunk(
             counts["revived"] += sum(
                 1 for indicator, was in changed if _hunt_needed(was, indicator, now)
             )
-        _imports(tenant_id).filter(pk=record.pk).update(
-            progress_at=timezone.now(),
+        jobs.heartbeat(
+            _imports(tenant_id).filter(pk=record.pk),
             processed=counts["processed"],
             created_count=counts["created"],
             updated_count=counts["updated"],
@@ -439,8 +438,7 @@ def retro_hunt_start(
         until=now,
         created_by=actor,
     )
-    hunt_id = str(hunt.pk)
-    enqueue("intel.tasks.run_retro_hunt", hunt_id, tenant_id)
+    jobs.start_after_commit("intel.tasks.run_retro_hunt", tenant_id, hunt.pk)
     return hunt
 
 
@@ -513,7 +511,7 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
         if hunt is None or hunt.status in (RetroHunt.Status.DONE, RetroHunt.Status.FAILED):
             return hunt.status if hunt else "missing"
         matcher = HuntMatcher.of(_hunt_indicators(hunt))
-        if hunt.status == RetroHunt.Status.PENDING:
+        if hunt.status == RetroHunt.Status.QUEUED:
             tenants = (
                 [tenant_id]
                 if tenant_id
@@ -526,7 +524,7 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
             hunt.tenant_ids = tenants
             hunt.cursor = [0, None, None]
             hunt.status = RetroHunt.Status.RUNNING
-            hunt.started_at = hunt.progress_at = timezone.now()
+            hunt.started_at = hunt.updated_at = timezone.now()
             hunt.save()
     if hunt.status == RetroHunt.Status.RUNNING and not hunt.per_tenant and hunt.tenant_ids:
         # what there is to search, per tenant: a viewer is shown their tenants' part only
@@ -587,12 +585,12 @@ def retro_hunt_run(hunt_id: str, tenant_id: int | None) -> str:
                 index, after_at, after_id = index + 1, None, None
             else:
                 after_at, after_id = batch[-1][4].isoformat(), str(batch[-1][0])
-            _hunts(tenant_id).filter(pk=hunt_id).update(
+            jobs.heartbeat(
+                _hunts(tenant_id).filter(pk=hunt_id),
                 cursor=[index, after_at, after_id],
                 alerts_scanned=scanned,
                 hits=hits,
                 per_tenant=per_tenant,
-                progress_at=timezone.now(),
             )
     with tenant_scope([tenant_id] if tenant_id else [], staff=staff):
         _hunts(tenant_id).filter(pk=hunt_id).update(
@@ -612,33 +610,24 @@ def resume_stalled(now: datetime | None = None) -> int:
     no committed progress for STALL_AFTER) are enqueued again: an import starts over (saving
     an indicator twice updates it), a hunt goes on from its stored cursor. Returns how many."""
     now = now or timezone.now()
-    cutoff = now - STALL_AFTER
-    stalled = {"pending", "running"}
+    taken_up = 0
     with rls_bypass("sweep: stalled intel imports and retro-hunts of every tenant"):
-        imports = list(
-            IndicatorImport.objects.dangerously_unscoped("stalled sweep")
-            .filter(status__in=stalled, created_at__lt=cutoff)
-            .exclude(progress_at__gte=cutoff)
-            .values_list("pk", "tenant_id")
-        )
-        hunts = list(
-            RetroHunt.objects.dangerously_unscoped("stalled sweep")
-            .filter(status__in=stalled, created_at__lt=cutoff)
-            .exclude(progress_at__gte=cutoff)
-            .values_list("pk", "tenant_id")
-        )
-        # claimed: the next sweep waits STALL_AFTER again before enqueueing them once more
-        IndicatorImport.objects.dangerously_unscoped("stalled sweep").filter(
-            pk__in=[pk for pk, _ in imports]
-        ).update(progress_at=now)
-        RetroHunt.objects.dangerously_unscoped("stalled sweep").filter(
-            pk__in=[pk for pk, _ in hunts]
-        ).update(progress_at=now)
-    for pk, tenant_id in imports:
-        enqueue("intel.tasks.run_import", str(pk), tenant_id)
-    for pk, tenant_id in hunts:
-        enqueue("intel.tasks.run_retro_hunt", str(pk), tenant_id)
-    return len(imports) + len(hunts)
+        for model, task in (
+            (IndicatorImport, "intel.tasks.run_import"),
+            (RetroHunt, "intel.tasks.run_retro_hunt"),
+        ):
+            rows = model.objects.dangerously_unscoped("stalled sweep")
+            stalled = list(
+                jobs.stalled(
+                    rows, now, queued_for=STALL_AFTER, running_for=STALL_AFTER
+                ).values_list("pk", "tenant_id")
+            )
+            # claimed: the next sweep waits STALL_AFTER again before enqueueing them once more
+            rows.filter(pk__in=[pk for pk, _ in stalled]).update(updated_at=now)
+            for pk, tenant_id in stalled:
+                jobs.start_after_commit(task, tenant_id, pk)
+            taken_up += len(stalled)
+    return taken_up
 
 
 # --- expiry ---------------------------------------------------------------------------------------

@@ -7,14 +7,14 @@ from celery import shared_task
 
 
 @shared_task(ignore_result=True)
-def run_import(import_id: str, tenant_id: int | None) -> str:
+def run_import(tenant_id: int | None, import_id: str) -> str:
     from .services import import_run
 
     return import_run(import_id, tenant_id)
 
 
 @shared_task(ignore_result=True)
-def run_retro_hunt(hunt_id: str, tenant_id: int | None) -> str:
+def run_retro_hunt(tenant_id: int | None, hunt_id: str) -> str:
     from .services import retro_hunt_run
 
     return retro_hunt_run(hunt_id, tenant_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.utils import timezone
 
+from tenants.jobs import JobStatus, TrackedJob
 from tenants.models import Tenant, TenantOwnedModel, new_public_id
 
 
-class Report(TenantOwnedModel):
+class Report(TenantOwnedModel, TrackedJob):
     """One tenant's report over [period_start, period_end). `figures` holds everything the
     page, the PDF, the CSV and the API show, computed once, so all four show the same numbers.
     The PDF and CSV are stored in the row (under row-level security like the figures), so any
@@ -20,20 +20,13 @@ class Report(TenantOwnedModel):
         ON_DEMAND = "on_demand", "On demand"
         SCHEDULED = "scheduled", "Scheduled"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+    UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField(help_text="Exclusive: the report covers [start, end).")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ON_DEMAND)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     step = models.CharField(max_length=200, blank=True, help_text="What generation is doing.")
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -43,12 +36,6 @@ class Report(TenantOwnedModel):
     email_contacts = models.BooleanField(
         default=False, help_text="Email the tenant's report contacts when done."
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    # Bumped by every progress step: a running report whose worker died goes stale and is
-    # picked up again (reports.services.report_resume_stalled).
-    updated_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     figures = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     csv = models.BinaryField(null=True, blank=True, editable=False)
@@ -90,10 +77,6 @@ class Report(TenantOwnedModel):
         from .figures import period_label
 
         return period_label(self.tenant, self.period_start, self.period_end)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class ReportSchedule(TenantOwnedModel):

@@ -11,18 +11,17 @@ periodic `report_resume_stalled`.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, connections, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError
+from django.db.models import F
 from django.utils import timezone
 
-from tenants import audit, mail
+from tenants import audit, jobs, mail
 from tenants.actions import Invalid
 from tenants.jobs import enqueue
 from tenants.models import Contact, Tenant, User
@@ -150,26 +149,10 @@ def report_request(
 
 def _enqueue(tenant_id: int, report_id) -> None:
     """Generation, after the current transaction commits: a Celery task or, in the embedded
-    mode (no worker), a thread beside the server or scheduler, so that the page answers at
-    once and shows the progress, and the scheduler's SLA sweep never waits for a report."""
-    if settings.CELERY_TASK_ALWAYS_EAGER and settings.REPORTS_BACKGROUND_THREAD:
-        transaction.on_commit(lambda: _generate_in_thread(tenant_id, report_id))
-    else:
-        enqueue("reports.tasks.generate_report", tenant_id, str(report_id))
-
-
-def _generate_in_thread(tenant_id: int, report_id) -> None:
-    def run() -> None:
-        try:
-            report_generate(tenant_id, report_id)
-        except Exception:  # the report stays running; report_resume_stalled takes it up
-            logger.exception(
-                "report %s of tenant %s: background thread failed", report_id, tenant_id
-            )
-        finally:
-            connections.close_all()  # this thread's own connections
-
-    threading.Thread(target=run, name=f"report-{report_id}", daemon=True).start()
+    mode (no worker), a thread beside the server or scheduler (tenants.jobs)."""
+    jobs.start_after_commit(
+        "reports.tasks.generate_report", tenant_id, report_id, run_in_thread=report_generate
+    )
 
 
 # --- generating -------------------------------------------------------------------------------
@@ -180,8 +163,10 @@ def _load(tenant_id: int, report_id):
 def _progress(tenant_id: int, report_id, percent_done: int, step: str) -> None:
     """Committed at once, in its own transaction: a page polling the report sees it move."""
     with tenant_scope([tenant_id]):
-        _load(tenant_id, report_id).filter(status=Report.Status.RUNNING).update(
-            progress=percent_done, step=step[:200], updated_at=timezone.now()
+        jobs.heartbeat(
+            _load(tenant_id, report_id).filter(status=Report.Status.RUNNING),
+            progress=percent_done,
+            step=step[:200],
         )
 
 
@@ -201,7 +186,8 @@ def _claim(tenant_id: int, report_id) -> Report | None:
         )
         if report is None:
             return None
-        stale = report.status == Report.Status.RUNNING and report.updated_at < now - STALE_RUNNING
+        last_beat = report.updated_at or report.created_at
+        stale = report.status == Report.Status.RUNNING and last_beat < now - STALE_RUNNING
         if report.status != Report.Status.QUEUED and not stale:
             return None
         if report.attempts >= MAX_ATTEMPTS:
@@ -444,9 +430,8 @@ def report_resume_stalled(now: datetime | None = None) -> int:
     with rls_bypass("resume stalled reports of every tenant"):
         reports = Report.objects.dangerously_unscoped("the stalled-report sweep")
         stalled = list(
-            reports.filter(
-                Q(status=Report.Status.QUEUED, updated_at__lt=now - STALE_QUEUED)
-                | Q(status=Report.Status.RUNNING, updated_at__lt=now - STALE_RUNNING)
+            jobs.stalled(
+                reports, now, queued_for=STALE_QUEUED, running_for=STALE_RUNNING
             ).values_list("tenant_id", "pk", "status")[:100]
         )
         # A queued report waits its turn again before the next nudge (a running one must stay
