@@ -4,18 +4,19 @@ so a member, a token or a contact is added, changed and removed by one path, che
 rule (tenants.policy) and validated by one serializer.
 
 Members: add, change role, remove. API tokens: issue, revoke (every user their own).
-Contacts: create, update, delete. Webhooks, tenants and staff have no settings page; their
-rules are tenants.policy's, their writes the API's alone.
+Contacts: create, update, delete. Staff: change (the SLA health page changes which tenants
+each works and leads; the staff API also their account). Webhooks and tenants have no settings
+page; their rules are tenants.policy's, their writes the API's alone.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from . import audit, policy, services
+from . import audit, events, policy, services
 from .access import Access
 from .actions import Action, Invalid, Refused
 from .api.serializers import (
@@ -23,9 +24,10 @@ from .api.serializers import (
     ContactUpdateSerializer,
     MemberCreateSerializer,
     MemberUpdateSerializer,
+    StaffWriteSerializer,
     TokenCreateSerializer,
 )
-from .models import ApiToken, Contact, Membership, Tenant, User
+from .models import ApiToken, Contact, Membership, StaffRole, Tenant, User
 
 # The API's words when a caller who may read a tenant's administration may not change it.
 CHANGE_REFUSED = "Only MSSP admins and this customer's admins may change this."
@@ -255,4 +257,92 @@ CONTACT_DELETE = Action(
     do=delete_contact,
     check=check_manage_contacts,
     done=lambda contact: f"{contact.name} removed from the contacts.",
+)
+
+
+# --- staff -------------------------------------------------------------------------------------
+STAFF_FIELDS = ("username", "email", "first_name", "last_name", "staff_role", "is_active")
+
+
+def check_changes_staff(access: Access, member: User) -> None:
+    """The staff list's writers: MSSP admins, and managers (assignments only, see
+    update_staff)."""
+    if not access.manages_staff:
+        raise Refused("Only MSSP managers and admins change who works which tenant.")
+
+
+def save_staff(
+    user: User, changes: dict[str, Any], *, created: bool, request: HttpRequest | None
+) -> User:
+    """Write a staff account and its assignments, audited: the account as staff.created or
+    staff.updated (never the password), each tenant worked or led as permission.granted or
+    permission.revoked."""
+    for field in STAFF_FIELDS:
+        if field in changes:
+            setattr(user, field, changes[field])
+    if changes.get("password"):
+        user.set_password(changes["password"])
+    elif created:
+        user.set_unusable_password()
+    user.is_staff = user.staff_role == StaffRole.ADMIN  # Django admin site for MSSP admins
+    user.save()
+    if not created:
+        events.entitlements_changed(user.pk)  # role or activity may change what they see
+    audit.record(
+        "staff.created" if created else "staff.updated",
+        obj=user,
+        request=request,
+        summary=f"staff {user.username} ({user.staff_role})",
+        data={k: v for k, v in changes.items() if k not in ("password", "tenants", "leads")},
+    )
+    if "tenants" in changes:
+        services.staff_set_tenants(user, changes["tenants"], request=request)
+    if "leads" in changes:
+        services.staff_set_tenants(user, changes["leads"], perm="lead_tenant", request=request)
+    return user
+
+
+class StaffChange(NamedTuple):
+    """A staff member as changed, and the assignments the change set (for the page's
+    message)."""
+
+    member: User
+    tenants: list[Tenant] | None
+    leads: list[Tenant] | None
+
+
+def update_staff(
+    member: User, *, actor: User, access: Access, request: HttpRequest | None, **changes: Any
+) -> StaffChange:
+    if not policy.may_change_staff(access, changes):
+        raise Refused(
+            "Managers change which tenants staff work and lead; accounts and roles are the "
+            "MSSP admins'."
+        )
+    if member.pk == actor.pk and changes.get("is_active") is False:
+        raise Invalid("You cannot deactivate yourself.")
+    save_staff(member, changes, created=False, request=request)
+    return StaffChange(member, changes.get("tenants"), changes.get("leads"))
+
+
+def _staff_changed(change: StaffChange) -> str:
+    def names(tenants: list[Tenant]) -> str:
+        return ", ".join(sorted(t.name for t in tenants))
+
+    message = f"{change.member.username} saved."
+    if change.tenants is not None:
+        message = f"{change.member.username} now works {names(change.tenants) or 'no tenant'}"
+        if change.leads is not None:
+            message += f" and leads {names(change.leads) or 'none'}"
+        message += "."
+    return message
+
+
+STAFF_UPDATE = Action(
+    "staff.update",
+    do=update_staff,
+    check=check_changes_staff,
+    serializer=StaffWriteSerializer,
+    changes_target=True,
+    done=_staff_changed,
 )

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,8 +15,9 @@ from guardian.shortcuts import get_objects_for_user
 from guardian.utils import get_user_obj_perms_model
 
 from alerts.models import OPEN_STATUSES, Incident
-from tenants import audit, services
 from tenants.access import Access
+from tenants.actions import page_perform
+from tenants.administration import STAFF_UPDATE
 from tenants.format import percent
 from tenants.models import ANALYST_ROLES, StaffRole, Tenant, User
 from tenants.views import portal_view
@@ -187,8 +187,8 @@ def sla_health(request, access):
 @require_POST
 @portal_view
 def staff_tenants(request, access, pk):
-    """Set the tenants a staff member works: what PATCH /api/v1/staff/{id}/ {"tenants"} does
-    (an audited staff.updated, then tenants.services.staff_set_tenants, audited per change)."""
+    """Set the tenants a staff member works (and a lead leads): the staff API's PATCH
+    /api/v1/staff/{id}/ {"tenants", "leads"}, one Action (tenants.administration)."""
     if not access.manages_staff:
         return refuse(request, "Only MSSP managers and admins change who works which tenant.")
     member = get_object_or_404(
@@ -205,26 +205,13 @@ def staff_tenants(request, access, pk):
     if not form.is_valid():
         messages.error(request, f"Nothing changed: {first_error(form)}")
         return _health_page(request, access, status=400, staff_forms={member.pk: form})
-    chosen = set(form.cleaned_data["tenants"])
-    leads = set(form.cleaned_data.get("leads") or ())
-    with transaction.atomic():
-        audit.record(
-            "staff.updated",
-            obj=member,
-            request=request,
-            summary=f"staff {member.username} ({member.staff_role})",
-            data={},
-        )
-        services.staff_set_tenants(member, [t for t in tenants if t.pk in chosen], request=request)
-        # Only when the form showed the leads boxes: a page from before the member became a
-        # lead has none, and posting it must not take away the tenants they lead.
-        if is_lead and request.POST.get("leads_present"):
-            services.staff_set_tenants(
-                member, [t for t in tenants if t.pk in leads], perm="lead_tenant", request=request
-            )
-    names = ", ".join(t.name for t in tenants if t.pk in chosen) or "no tenant"
-    message = f"{member.username} now works {names}"
-    if is_lead:
-        message += " and leads " + (", ".join(t.name for t in tenants if t.pk in leads) or "none")
-    messages.success(request, message + ".")
+    slugs = {t.pk: t.slug for t in tenants}
+    change = {"tenants": [slugs[pk] for pk in form.cleaned_data["tenants"]]}
+    # Only when the form showed the leads boxes: a page from before the member became a lead
+    # has none, and posting it must not take away the tenants they lead.
+    if is_lead and request.POST.get("leads_present"):
+        change["leads"] = [slugs[pk] for pk in form.cleaned_data.get("leads") or ()]
+    done, _ = page_perform(request, STAFF_UPDATE, access=access, target=member, data=change)
+    if not done:
+        return _health_page(request, access, status=400, staff_forms={member.pk: form})
     return redirect(reverse("sla-health") + "#staff")

@@ -12,7 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 
-from .. import audit, events, policy, services
+from .. import audit, policy, services
 from ..access import Access
 from ..administration import (
     CHANGE_REFUSED,
@@ -22,11 +22,13 @@ from ..administration import (
     MEMBER_ADD,
     MEMBER_REMOVE,
     MEMBER_SET_ROLE,
+    STAFF_UPDATE,
     TOKEN_ISSUE,
     TOKEN_REVOKE,
+    save_staff,
 )
 from ..auth import LoginThrottle, lockout_response
-from ..models import ApiToken, AuditEvent, Contact, Membership, StaffRole, Tenant, User, Webhook
+from ..models import ApiToken, AuditEvent, Contact, Membership, Tenant, User, Webhook
 from ..permissions import ADMIN, ADMIN_TO_CHANGE, IsMsspAdminOrReadOnly, StaffPermission
 from .actions import api_perform
 from .base import (
@@ -288,7 +290,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     def create(self, request):
         serializer = StaffWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = self._save(User(), serializer.validated_data, created=True)
+        user = save_staff(User(), serializer.validated_data, created=True, request=request._request)
         return Response(
             StaffSerializer(user, context=self.get_serializer_context()).data,
             status=status.HTTP_201_CREATED,
@@ -296,44 +298,8 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
 
     @extend_schema(request=StaffWriteSerializer, responses=StaffSerializer)
     def partial_update(self, request, pk=None):
-        user = self.get_object()
-        serializer = StaffWriteSerializer(user, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        if not policy.may_change_staff(self.access, serializer.validated_data):
-            raise PermissionDenied(
-                "Managers change which tenants staff work and lead; accounts and roles are "
-                "the MSSP admins'."
-            )
-        if user.pk == request.user.pk and serializer.validated_data.get("is_active") is False:
-            return error_response(400, "You cannot deactivate yourself.")
-        self._save(user, serializer.validated_data, created=False)
-        return Response(StaffSerializer(user, context=self.get_serializer_context()).data)
-
-    def _save(self, user: User, data: dict, *, created: bool) -> User:
-        for field in ("username", "email", "first_name", "last_name", "staff_role", "is_active"):
-            if field in data:
-                setattr(user, field, data[field])
-        if data.get("password"):
-            user.set_password(data["password"])
-        elif created:
-            user.set_unusable_password()
-        user.is_staff = user.staff_role == StaffRole.ADMIN  # Django admin site for MSSP admins
-        user.save()
-        if not created:
-            events.entitlements_changed(user.pk)  # role or activity may change what they see
-        request = self.request._request
-        audit.record(
-            "staff.created" if created else "staff.updated",
-            obj=user,
-            request=request,
-            summary=f"staff {user.username} ({user.staff_role})",
-            data={k: v for k, v in data.items() if k not in ("password", "tenants", "leads")},
-        )
-        if "tenants" in data:
-            services.staff_set_tenants(user, data["tenants"], request=request)
-        if "leads" in data:
-            services.staff_set_tenants(user, data["leads"], perm="lead_tenant", request=request)
-        return user
+        change = api_perform(self, STAFF_UPDATE, self.get_object())
+        return Response(StaffSerializer(change.member, context=self.get_serializer_context()).data)
 
 
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):

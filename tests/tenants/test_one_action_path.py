@@ -132,3 +132,33 @@ def test_another_tenants_contact_is_not_found_on_either_path(two_tenants, page, 
         assert client.patch(url, body, format="json").status_code == 404
         assert client.delete(url).status_code == 404
     assert [c.name for c in rows(Contact, pk=theirs.pk)] == ["CISO"]
+
+
+def test_the_staff_assignment_rule_is_stated_once(two_tenants, page, api, monkeypatch):
+    """Which tenants staff work is changed by the SLA health page and by PATCH
+    /api/v1/staff/{id}/ through one Action: a rule changed in tenants.policy alone stops both,
+    and lifting it lets both through."""
+    from tests.factories import StaffFactory
+
+    manager = StaffFactory(staff_role="manager")
+    analyst = two_tenants["analyst_a"]
+    tenant_b = two_tenants["b"]
+    monkeypatch.setattr(policy, "may_change_staff", lambda access, fields: False)
+
+    by_page = page(manager).post(f"/manager/staff/{analyst.pk}/tenants/", {"tenants": []})
+    by_api = api(manager).patch(f"/api/v1/staff/{analyst.pk}/", {"tenants": []}, format="json")
+    assert by_page.status_code == 403
+    assert by_api.status_code == 403 and by_api.json()["error"] == "forbidden"
+    assert analyst.has_perm("tenants.work_tenant", two_tenants["a"])
+
+    monkeypatch.setattr(policy, "may_change_staff", lambda access, fields: True)
+    by_page = page(manager).post(
+        f"/manager/staff/{analyst.pk}/tenants/", {"tenants": [tenant_b.pk]}
+    )
+    assert by_page.status_code == 302
+    fresh = User.objects.get(pk=analyst.pk)
+    assert fresh.has_perm("tenants.work_tenant", tenant_b)
+    by_api = api(manager).patch(
+        f"/api/v1/staff/{analyst.pk}/", {"tenants": ["tenant-a"]}, format="json"
+    )
+    assert by_api.status_code == 200 and by_api.json()["tenants"] == ["tenant-a"]
