@@ -3,17 +3,27 @@
 
 from __future__ import annotations
 
+from django.http import HttpRequest
+
 from tenants.access import Access
 from tenants.actions import Action, Refused
-from tenants.models import Tenant
+from tenants.models import Tenant, User
 
 from . import policy, services
 from .api.serializers import ReportRequestSerializer
 from .models import Report
+from .services import Period
 
 
 def _request_report(
-    _target, *, actor, access: Access, request, tenant: Tenant, period, email_contacts: bool
+    _target: None,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    tenant: Tenant,
+    period: Period,
+    email_contacts: bool,
 ) -> Report:
     # The tenant is in the input (the serializer resolves it among the caller's), so who may
     # ask is answered once the input is read.

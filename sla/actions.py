@@ -5,9 +5,14 @@ inputs sla.api.serializers', the writes sla.escalation's."""
 from __future__ import annotations
 
 from dataclasses import replace
+from uuid import UUID
+
+from django.http import HttpRequest
 
 from alerts.models import Incident
+from tenants.access import Access
 from tenants.actions import Action
+from tenants.models import User
 
 from . import escalation, policy
 from .api.serializers import AssistanceSerializer, DeclineSerializer, EscalateSerializer
@@ -17,11 +22,11 @@ from .models import Escalation
 def _escalate(
     incident: Incident,
     *,
-    actor,
-    access,
-    request,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
     to: str,
-    team=None,
+    team: UUID | None = None,
     respond_minutes: int | None = None,
     note: str = "",
 ) -> Escalation:
@@ -38,32 +43,39 @@ def _escalate(
     )
 
 
-def _check_answer(access, esc: Escalation) -> None:
+def _check_answer(access: Access, esc: Escalation) -> None:
     policy.check_answer(access, esc)
 
 
-def _check_withdraw(access, esc: Escalation) -> None:
+def _check_withdraw(access: Access, esc: Escalation) -> None:
     policy.check_withdraw(access, esc)
 
 
-def _accept(esc: Escalation, *, actor, access, request) -> Escalation:
+def _accept(
+    esc: Escalation, *, actor: User, access: Access, request: HttpRequest | None
+) -> Escalation:
     return escalation.escalation_accept(esc, actor=actor)
 
 
-def _decline(esc: Escalation, *, actor, access, request, reason: str) -> Escalation:
+def _decline(
+    esc: Escalation, *, actor: User, access: Access, request: HttpRequest | None, reason: str
+) -> Escalation:
     return escalation.escalation_decline(esc, actor=actor, reason=reason)
 
 
-def _withdraw(esc: Escalation, *, actor, access, request) -> Escalation:
+def _withdraw(
+    esc: Escalation, *, actor: User, access: Access, request: HttpRequest | None
+) -> Escalation:
     return escalation.escalation_withdraw(esc, actor=actor)
 
 
 def _title(esc: Escalation) -> str:
-    return (
+    title: str = (
         Incident.objects.for_tenant(esc.tenant_id)
         .values_list("title", flat=True)
         .get(pk=esc.incident_id)
     )
+    return title
 
 
 # An MSSP analyst hands an incident off (in-house team, NOC, tier); a customer's in-house

@@ -23,7 +23,7 @@ class NotAllowed(Refused):
 
 
 # --- seeing --------------------------------------------------------------------------------
-def visible_escalations(access: Access, escalations: QuerySet) -> QuerySet:
+def visible_escalations(access: Access, escalations: QuerySet[Escalation]) -> QuerySet[Escalation]:
     """Customers never see MSSP-internal tier escalations (direction TO_TIER): the inbox, the
     incident page and /api/v1/escalations/ all narrow their rows with this."""
     if access.is_mssp_staff:
