@@ -103,14 +103,11 @@ def running_daphne(log_dir: Path, *, timeout: float = 30, **env: str) -> Iterato
     /healthz answers 200."""
     port = free_port()
     log = log_dir / f"daphne-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mssp.asgi:application"],
-            cwd=ROOT,
-            env=process_env(**env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_logged(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mssp.asgi:application"],
+        log,
+        process_env(**env),
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -135,27 +132,7 @@ def running_worker(log_dir: Path, queue: str, *, timeout: float = 60, **env: str
     """A Celery worker (solo pool, one task at a time) consuming only `queue`; yields the path
     of its log once it is ready."""
     log = log_dir / f"worker-{queue}.log"
-    command = [
-        PYTHON,
-        "-m",
-        "celery",
-        "-A",
-        "mssp",
-        "worker",
-        "--pool",
-        "solo",
-        "--concurrency",
-        "1",
-        "-Q",
-        queue,
-        "--hostname",
-        f"{queue}-{uuid.uuid4().hex[:6]}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--loglevel",
-        "INFO",
-    ]
+    command = worker_command(f"{queue}-{uuid.uuid4().hex[:6]}@%h", "-Q", queue)
     with running_process(command, log, " ready.", "worker", timeout=timeout, **env):
         yield log
 
@@ -166,21 +143,64 @@ def running_process(
 ) -> Iterator[subprocess.Popen]:
     """`command` in the project's directory with the test run's environment (plus `env`),
     its output in `log`; yields once `ready` appears in the log, stops it after."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT
-        )
+    process = start_logged(command, log, process_env(**env))
     try:
-        deadline = time.monotonic() + timeout
-        while ready not in _tail(log, 100_000):
-            if process.poll() is not None:
-                raise RuntimeError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} not ready after {timeout}s:\n{_tail(log)}")
-            time.sleep(0.2)
+        wait_for_line(process, log, ready, what, timeout=timeout)
         yield process
     finally:
         _stop(process)
+
+
+def worker_command(hostname: str, *options: str) -> list[str]:
+    """A Celery worker of the project: solo pool (one task at a time), no gossip, mingle or
+    heartbeat (nothing to wait for), INFO log (tests read its lines); plus `options`."""
+    return [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "mssp",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        *options,
+        "--hostname",
+        hostname,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        "INFO",
+    ]
+
+
+def start_logged(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`command` started in the project's directory with `env`, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for_line(
+    process: subprocess.Popen,
+    log: Path,
+    line: str,
+    what: str,
+    *,
+    timeout: float,
+    since: float | None = None,
+    missing: str = "not ready",
+) -> None:
+    """Returns once `line` stands in the log; raises (with the log's tail) when the process
+    exits first or `timeout` seconds from `since` (default: now) pass."""
+    deadline = (time.monotonic() if since is None else since) + timeout
+    while line not in _tail(log, 100_000):
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} {missing} after {timeout}s:\n{_tail(log)}")
+        time.sleep(0.1)
 
 
 # --- the probe (runs inside daphne, see tests.live_settings) ------------------------------------

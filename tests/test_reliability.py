@@ -65,7 +65,16 @@ from tests.factories import (
     TenantFactory,
     ingest_alerts,
 )
-from tests.live import PYTHON, ROOT, _stop, _tail, app_database_url, process_env
+from tests.live import (
+    PYTHON,
+    _stop,
+    _tail,
+    app_database_url,
+    process_env,
+    start_logged,
+    wait_for_line,
+    worker_command,
+)
 
 pytestmark = [
     pytest.mark.services,
@@ -191,35 +200,24 @@ class Stack:
 
     def start_beat(self, timeout: float = 60) -> None:
         log = self.log_dir / "beat.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "mssp",
-                    "beat",
-                    "--schedule",
-                    str(self.log_dir / "beat-schedule"),
-                    "--pidfile",
-                    str(self.log_dir / "beat.pid"),
-                    "--loglevel",
-                    "INFO",
-                ],
-                cwd=ROOT,
-                env=self.env("beat"),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        command = [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "mssp",
+            "beat",
+            "--schedule",
+            str(self.log_dir / "beat-schedule"),
+            "--pidfile",
+            str(self.log_dir / "beat.pid"),
+            "--loglevel",
+            "INFO",
+        ]
+        process = start_logged(command, log, self.env("beat"))
         self.processes.append(process)
-        deadline = time.monotonic() + timeout
-        while "Sending due task sla-sweep" not in _tail(log, 100_000):
-            if process.poll() is not None:
-                raise RuntimeError(f"beat exited with {process.returncode}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"beat sent nothing after {timeout}s:\n{_tail(log)}")
-            time.sleep(0.2)
+        sweep_sent = "Sending due task sla-sweep"
+        wait_for_line(process, log, sweep_sent, "beat", timeout=timeout, missing="sent nothing")
 
     def start_workers(self, n: int, timeout: float = 60) -> list[Worker]:
         """n workers (solo pool: one task at a time each) on the default queue, where beat and
@@ -230,39 +228,14 @@ class Stack:
             self.count += 1
             name = f"w{self.count}-{uuid.uuid4().hex[:6]}"
             log = self.log_dir / f"worker-{name}.log"
-            command = [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "mssp",
-                "worker",
-                "--pool",
-                "solo",
-                "--concurrency",
-                "1",
-                "--hostname",
-                f"{name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "INFO",
-            ]
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    command, cwd=ROOT, env=self.env(name), stdout=out, stderr=subprocess.STDOUT
-                )
+            process = start_logged(worker_command(f"{name}@%h"), log, self.env(name))
             self.processes.append(process)
             workers.append(Worker(name, process, log))
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         for worker in workers:
-            while " ready." not in _tail(worker.log, 100_000):
-                if worker.process.poll() is not None:
-                    raise RuntimeError(f"worker exited:\n{_tail(worker.log)}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"worker not ready after {timeout}s:\n{_tail(worker.log)}")
-                time.sleep(0.1)
+            wait_for_line(
+                worker.process, worker.log, " ready.", "worker", timeout=timeout, since=started
+            )
         return workers
 
     def stop_all(self) -> None:
