@@ -43,6 +43,14 @@ def imported_content(client, capture, name, content, **fields) -> dict:
     return body
 
 
+def tenant_a_engagement(staff, name: str) -> str:
+    """The id of a new engagement of tenant A, made by MSSP staff through the API."""
+    response = staff.post(
+        "/api/v1/findings/engagements/", {"name": name, "tenant": "tenant-a"}, format="json"
+    )
+    return response.json()["id"]
+
+
 def test_a_customers_upload_does_not_verify_or_meet_the_clock_of_an_mssp_finding(
     api, two_tenants, django_capture_on_commit_callbacks
 ):
@@ -171,9 +179,7 @@ def test_a_second_file_of_the_same_engagement_closes_nothing_on_hosts_it_does_no
 ):
     capture = django_capture_on_commit_callbacks
     staff = api(two_tenants["analyst_a"])
-    engagement = staff.post(
-        "/api/v1/findings/engagements/", {"name": "Q4", "tenant": "tenant-a"}, format="json"
-    ).json()["id"]
+    engagement = tenant_a_engagement(staff, "Q4")
     imported_content(
         staff, capture, "part1.csv", HOSTS_1_AND_2, engagement=engagement, tenant="tenant-a"
     )
@@ -198,9 +204,7 @@ def test_an_import_without_an_engagement_leaves_an_engagements_findings_alone(
 ):
     capture = django_capture_on_commit_callbacks
     staff = api(two_tenants["analyst_a"])
-    engagement = staff.post(
-        "/api/v1/findings/engagements/", {"name": "Pentest", "tenant": "tenant-a"}, format="json"
-    ).json()["id"]
+    engagement = tenant_a_engagement(staff, "Pentest")
     imported_content(
         staff, capture, "pentest.csv", HOSTS_1_AND_2, engagement=engagement, tenant="tenant-a"
     )
@@ -302,9 +306,7 @@ def test_a_customers_upload_neither_lowers_a_findings_severity_nor_moves_its_eng
     MSSP's rescans of theirs."""
     capture = django_capture_on_commit_callbacks
     staff = api(two_tenants["analyst_a"])
-    engagement = staff.post(
-        "/api/v1/findings/engagements/", {"name": "MSSP scan", "tenant": "tenant-a"}, format="json"
-    ).json()["id"]
+    engagement = tenant_a_engagement(staff, "MSSP scan")
     imported(staff, capture, "scan.nessus", tenant="tenant-a", engagement=engagement)
     customer = api(two_tenants["a_admin"])
     own = customer.post("/api/v1/findings/engagements/", {"name": "Ours"}, format="json").json()
