@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from tenants import audit, events, jobs
 from tenants.actions import Invalid
-from tenants.jobs import start_after_commit
 from tenants.models import Tenant, User
 from tenants.rls import rls_bypass, tenant_scope
 
@@ -114,7 +113,7 @@ def import_request(
 def enqueue_import(tenant_id: int, import_id) -> None:
     """Run the import after the current transaction commits: a Celery task, or in the
     embedded mode a thread beside the server (tenants.jobs.start_after_commit)."""
-    start_after_commit(
+    jobs.start_after_commit(
         "findings.tasks.run_import", tenant_id, import_id, run_in_thread=import_run_or_fail
     )
 
