@@ -230,8 +230,6 @@ async def raw_sender(groups: list[str], slugs: list[str], rate: float, batch, du
     total = int(rate * (warmup + duration))
     start = loop.time() + 0.05
     sent: list[tuple[int, int, float]] = []  # (seq, group index, scheduled)
-    tasks = set()
-    lateness = 0.0
 
     async def one(seq: int, index: int, scheduled: float) -> None:
         await layer.group_send(
@@ -239,20 +237,13 @@ async def raw_sender(groups: list[str], slugs: list[str], rate: float, batch, du
             {"type": "stream.events", "events": payloads[index], "seq": seq, "sent": scheduled},
         )
 
-    for seq in range(total):
-        scheduled = start + seq / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            lateness = max(lateness, -delay)
+    def launch(scheduled: float):
+        seq = len(sent)  # launches come one by one, in order
         index = seq % len(groups)
         sent.append((seq, index, scheduled))
-        task = asyncio.create_task(one(seq, index, scheduled))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    if tasks:
-        await asyncio.wait(tasks, timeout=30)
+        return one(seq, index, scheduled)
+
+    lateness = await common.offer_at_rate(start, rate, total, launch)
     await layer.close_pools()
     return sent, start + warmup, lateness
 
