@@ -29,7 +29,7 @@ def expire_indicators() -> int:
 
 
 @shared_task(ignore_result=True)
-def resume_stalled() -> int:
+def resume_stalled_jobs() -> int:
     """Every minute: imports and retro-hunts whose task was lost are taken up again."""
     from .services import resume_stalled as resume
 

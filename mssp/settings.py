@@ -272,7 +272,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Indicators whose validity ended are marked expired (matching ignores them already).
     "expire-indicators": {"task": "intel.tasks.expire_indicators", "schedule": 60.0},
     # Indicator imports and retro-hunts whose task was lost go on (from their stored cursor).
-    "stalled-intel": {"task": "intel.tasks.resume_stalled", "schedule": 60.0},
+    "stalled-intel": {"task": "intel.tasks.resume_stalled_jobs", "schedule": 60.0},
 }
 
 # --- Threat intelligence ----------------------------------------------------------------------

@@ -1033,7 +1033,7 @@ def test_analyst_imports_a_stix_bundle_and_sees_earlier_and_new_matches_of_their
 def test_stalled_imports_and_hunts_are_taken_up_again(
     two_tenants, django_capture_on_commit_callbacks
 ):
-    from intel.tasks import resume_stalled
+    from intel.tasks import resume_stalled_jobs
 
     w = two_tenants
     ingest(w["a_source"], {"observables": ip("192.0.2.99")})
@@ -1050,14 +1050,14 @@ def test_stalled_imports_and_hunts_are_taken_up_again(
     with tenant_scope([w["a"].pk]):  # a hunt just started is left alone
         fresh_hunt = services.retro_hunt_start(w["a"].pk, indicator=own, actor=None)
     with django_capture_on_commit_callbacks(execute=True):
-        assert resume_stalled() == 2
+        assert resume_stalled_jobs() == 2
     with rls_bypass("test"):
         states = dict(RetroHunt.objects.for_tenant(w["a"]).values_list("pk", "status"))
         imported = IndicatorImport.objects.for_tenant(w["a"]).get(pk=record.pk)
     assert (states[hunt.pk], states[fresh_hunt.pk]) == ("done", "pending")
     assert (imported.status, imported.created_count) == ("done", 1)
     assert [m.origin for m in matches_of(w["a"])] == ["retro_hunt"]
-    assert resume_stalled() == 0  # nothing left, and the fresh hunt is not yet stalled
+    assert resume_stalled_jobs() == 0  # nothing left, and the fresh hunt is not yet stalled
 
 
 def test_sightings_older_than_their_days_are_not_counted_and_are_purged(sightings_world, api):
