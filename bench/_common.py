@@ -18,10 +18,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -169,6 +170,14 @@ class CpuMeter:
         known = sum(used[k] for k in ("client", "daphne", "pg_bench", "pg_other", "redis"))
         used["other"] = max(0.0, used["machine_busy"] - known)
         return used
+
+
+def measured(pids, load: Coroutine) -> tuple[Any, dict[str, float]]:
+    """Runs the client's load to its end; returns what it returned and the CPU the servers
+    (pids) and this process used meanwhile."""
+    meter = CpuMeter(pids).start()
+    result = asyncio.run(load)
+    return result, meter.stop()
 
 
 def format_cpu(used: dict[str, float]) -> str:

@@ -363,19 +363,16 @@ def main() -> int:
             common.reset_alerts(history)
             batches.reset()
             with common.Daphnes(max(workers), "bench.settings", "baseline") as daphnes:
-                meter = common.CpuMeter(daphnes.pids).start()
-                out = asyncio.run(
-                    drive_http(
-                        batches,
-                        sources,
-                        daphnes.ports,
-                        BASELINE_PATH,
-                        args.conns,
-                        args.baseline_duration,
-                        args.warmup,
-                    )
+                load = drive_http(
+                    batches,
+                    sources,
+                    daphnes.ports,
+                    BASELINE_PATH,
+                    args.conns,
+                    args.baseline_duration,
+                    args.warmup,
                 )
-                cpu = meter.stop()
+                out, cpu = common.measured(daphnes.pids, load)
             results["baseline_http"] = report(
                 "baseline", *out, cpu=cpu, expect_rows=fresh_sent(batches.index)
             )
@@ -388,19 +385,16 @@ def main() -> int:
                 batches.reset()
                 settings_module = "mssp.settings" if enabled else "bench.settings_nointel"
                 with common.Daphnes(count, settings_module, f"ours-x{count}") as daphnes:
-                    meter = common.CpuMeter(daphnes.pids).start()
-                    out = asyncio.run(
-                        drive_http(
-                            batches,
-                            sources,
-                            daphnes.ports,
-                            INTAKE_PATH,
-                            args.conns,
-                            args.duration,
-                            args.warmup,
-                        )
+                    load = drive_http(
+                        batches,
+                        sources,
+                        daphnes.ports,
+                        INTAKE_PATH,
+                        args.conns,
+                        args.duration,
+                        args.warmup,
                     )
-                    cpu = meter.stop()
+                    out, cpu = common.measured(daphnes.pids, load)
                 results[f"ours_http_x{count}" + tag(enabled)] = report(
                     f"ours x{count}", *out, cpu=cpu, expect_rows=fresh_sent(batches.index)
                 )

@@ -217,6 +217,10 @@ def main() -> int:
         intel.reset_sightings()
         singles.reset()
 
+    def closed_load(daphnes, path: str, duration: float, warmup: float):
+        """The closed-loop client against these servers, ready to run."""
+        return closed_loop(singles, sources, daphnes.ports, path, args.conns, duration, warmup)
+
     with common.section("in-process (Django handler, no HTTP server), one request at a time"):
         results = {}
         for label, path in (("baseline", BASELINE_PATH), ("ours", INTAKE_PATH)):
@@ -234,19 +238,8 @@ def main() -> int:
         with common.section(f"OURS closed loop: daphne x{count}, {args.conns} connections each"):
             fresh()
             with common.Daphnes(count, ours_settings, f"single-x{count}") as daphnes:
-                meter = common.CpuMeter(daphnes.pids).start()
-                rate, latencies, errors = asyncio.run(
-                    closed_loop(
-                        singles,
-                        sources,
-                        daphnes.ports,
-                        INTAKE_PATH,
-                        args.conns,
-                        args.duration,
-                        args.warmup,
-                    )
-                )
-                cpu = meter.stop()
+                load = closed_load(daphnes, INTAKE_PATH, args.duration, args.warmup)
+                (rate, latencies, errors), cpu = common.measured(daphnes.pids, load)
             closed[count] = rate
             print(f"   ours x{count}: {rate:,.0f} req/s; {latency_line(latencies)}")
             print(f"   {common.format_cpu(cpu)}")
@@ -260,38 +253,18 @@ def main() -> int:
     ):
         fresh()
         with common.Daphnes(best_workers, "bench.settings", "single-baseline") as daphnes:
-            meter = common.CpuMeter(daphnes.pids).start()
-            b_rate, b_closed_lat, errors = asyncio.run(
-                closed_loop(
-                    singles,
-                    sources,
-                    daphnes.ports,
-                    BASELINE_PATH,
-                    args.conns,
-                    args.baseline_duration,
-                    args.warmup,
-                )
-            )
+            load = closed_load(daphnes, BASELINE_PATH, args.baseline_duration, args.warmup)
+            (b_rate, b_closed_lat, errors), cpu = common.measured(daphnes.pids, load)
             print(f"   baseline closed loop: {b_rate:,.0f} req/s; {latency_line(b_closed_lat)}")
-            print(f"   {common.format_cpu(meter.stop())}")
+            print(f"   {common.format_cpu(cpu)}")
             print_errors(errors)
-            meter = common.CpuMeter(daphnes.pids).start()
-            floor_rate, floor_lat, errors = asyncio.run(
-                closed_loop(
-                    singles,
-                    sources,
-                    daphnes.ports,
-                    FLOOR_PATH,
-                    args.conns,
-                    args.baseline_duration / 2,
-                    args.warmup / 2,
-                )
-            )
+            load = closed_load(daphnes, FLOOR_PATH, args.baseline_duration / 2, args.warmup / 2)
+            (floor_rate, floor_lat, errors), cpu = common.measured(daphnes.pids, load)
             print(
                 f"   FLOOR (daphne + middleware + DRF, no database): {floor_rate:,.0f} req/s; "
                 f"{latency_line(floor_lat)}"
             )
-            print(f"   {common.format_cpu(meter.stop())}")
+            print(f"   {common.format_cpu(cpu)}")
             print_errors(errors)
             b_lat, errors, b_achieved, _ = asyncio.run(
                 open_loop(
@@ -314,20 +287,17 @@ def main() -> int:
     with common.section(f"OURS open loop: daphne x{best_workers}, {offered:,} req/s offered"):
         fresh()
         with common.Daphnes(best_workers, ours_settings, "single-open") as daphnes:
-            meter = common.CpuMeter(daphnes.pids).start()
-            lat, errors, achieved, lateness = asyncio.run(
-                open_loop(
-                    singles,
-                    sources,
-                    daphnes.ports,
-                    INTAKE_PATH,
-                    offered,
-                    args.open_duration,
-                    args.warmup,
-                    args.pool,
-                )
+            load = open_loop(
+                singles,
+                sources,
+                daphnes.ports,
+                INTAKE_PATH,
+                offered,
+                args.open_duration,
+                args.warmup,
+                args.pool,
             )
-            cpu = meter.stop()
+            (lat, errors, achieved, lateness), cpu = common.measured(daphnes.pids, load)
         print(f"   ours: answered {achieved:,.0f} req/s; {latency_line(lat)}")
         print(
             f"   client scheduling lag at most {lateness * 1000:.1f} ms; {common.format_cpu(cpu)}"
