@@ -365,6 +365,20 @@ def copy_rows(payloads: list[bytes]) -> float:
         return time.perf_counter() - started
 
 
+def secondary_indexes(conn, table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of the indexes of `table` that back no constraint."""
+    return conn.execute(
+        """
+        SELECT i.relname, pg_get_indexdef(i.oid)
+        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid = %s::regclass
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+        ORDER BY i.relname
+        """,
+        [table],
+    ).fetchall()
+
+
 def reset_alerts(history: list[bytes]) -> None:
     """Empty alerts, incidents and their timelines, then reload the already-sent history (the
     alerts that the workload redelivers), and ANALYZE so every phase starts alike."""

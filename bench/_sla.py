@@ -484,20 +484,6 @@ class Loaded:
     timings: dict[str, float]
 
 
-def secondary_indexes(conn, table: str) -> list[tuple[str, str]]:
-    """(name, CREATE INDEX statement) of `table`'s indexes that back no constraint."""
-    return conn.execute(
-        """
-        SELECT i.relname, pg_get_indexdef(i.oid)
-        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-        WHERE x.indrelid = %s::regclass
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-        ORDER BY i.relname
-        """,
-        [table],
-    ).fetchall()
-
-
 def loaded_tag(conn) -> str:
     row = conn.execute("SELECT obj_description('sla_slaclock'::regclass, 'pg_class')").fetchone()
     return (row and row[0]) or ""
@@ -589,7 +575,7 @@ def load(tenant_ids: list[int], clocks: int, due_fraction: float, seed: int = 7)
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("DROP TABLE IF EXISTS bench_due_set")
         conn.execute("CREATE TABLE bench_due_set (id uuid PRIMARY KEY, n integer NOT NULL)")
-        indexes = secondary_indexes(conn, "alerts_incident") + secondary_indexes(
+        indexes = common.secondary_indexes(conn, "alerts_incident") + common.secondary_indexes(
             conn, "sla_slaclock"
         )
         conn.execute(

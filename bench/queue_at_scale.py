@@ -276,20 +276,6 @@ def alert_copy(plan: Plan, index: int, count: int) -> tuple[bytes, int]:
     return ("\n".join(lines) + "\n").encode() if lines else b"", len(lines)
 
 
-def secondary_indexes(conn, table: str) -> list[tuple[str, str]]:
-    """(name, CREATE INDEX statement) of the indexes of `table` that back no constraint."""
-    return conn.execute(
-        """
-        SELECT i.relname, pg_get_indexdef(i.oid)
-        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-        WHERE x.indrelid = %s::regclass
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-        ORDER BY i.relname
-        """,
-        [table],
-    ).fetchall()
-
-
 def load(plan: Plan) -> dict[str, float]:
     """TRUNCATE, COPY the plan's incidents and alerts, rebuild indexes: one transaction."""
     import psycopg
@@ -300,7 +286,7 @@ def load(plan: Plan) -> dict[str, float]:
         conn.execute("SET LOCAL session_replication_role = replica")  # no FK triggers
         conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
         conn.execute("SET LOCAL synchronous_commit = off")
-        indexes = secondary_indexes(conn, "alerts_incident") + secondary_indexes(
+        indexes = common.secondary_indexes(conn, "alerts_incident") + common.secondary_indexes(
             conn, "alerts_alert"
         )
         conn.execute("TRUNCATE alerts_incidentevent, alerts_alert, alerts_incident CASCADE")
