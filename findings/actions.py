@@ -5,10 +5,18 @@ announces (tenants.actions)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
 from tenants import audit
+from tenants.access import Access
 from tenants.actions import Action, Invalid
+from tenants.models import User
 
 from . import importers, imports, policy, workflow
 from .api.serializers import (
@@ -18,25 +26,35 @@ from .api.serializers import (
     ReasonSerializer,
     ScanImportCreateSerializer,
 )
-from .models import Engagement, Finding
+from .models import Engagement, Finding, ScanImport
 
 
-def _may(action: str):
+def _may(action: str) -> Callable[[Access, Finding], None]:
     """The check of a workflow action: the caller's role (findings.policy)."""
 
-    def check(access, finding: Finding) -> None:
+    def check(access: Access, finding: Finding) -> None:
         policy.check_finding_action(access, action)
 
     return check
 
 
-def _accept_risk(finding, *, actor, access, request, reason, until):
+def _accept_risk(
+    finding: Finding,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    reason: str,
+    until: date,
+) -> Finding:
     return workflow.finding_accept_risk(
         finding, actor=actor, reason=reason, until=until, request=request
     )
 
 
-def _mark_remediated(finding, *, actor, access, request, note=""):
+def _mark_remediated(
+    finding: Finding, *, actor: User, access: Access, request: HttpRequest | None, note: str = ""
+) -> Finding:
     # MSSP staff's "remediated" is verified at once; a customer's is a claim.
     return workflow.finding_mark_remediated(
         finding, actor=actor, verified=access.is_mssp_staff, note=note, request=request
@@ -52,25 +70,35 @@ def _marked_remediated(finding: Finding) -> str:
     return "Marked remediated."
 
 
-def _start_remediation(finding, *, actor, access, request):
+def _start_remediation(
+    finding: Finding, *, actor: User, access: Access, request: HttpRequest | None
+) -> Finding:
     return workflow.finding_start_remediation(finding, actor=actor, request=request)
 
 
-def _verify(finding, *, actor, access, request):
+def _verify(
+    finding: Finding, *, actor: User, access: Access, request: HttpRequest | None
+) -> Finding:
     return workflow.finding_verify(finding, actor=actor, request=request)
 
 
-def _reject_remediation(finding, *, actor, access, request, reason):
+def _reject_remediation(
+    finding: Finding, *, actor: User, access: Access, request: HttpRequest | None, reason: str
+) -> Finding:
     return workflow.finding_reject_remediation(finding, actor=actor, reason=reason, request=request)
 
 
-def _false_positive(finding, *, actor, access, request, reason):
+def _false_positive(
+    finding: Finding, *, actor: User, access: Access, request: HttpRequest | None, reason: str
+) -> Finding:
     return workflow.finding_mark_false_positive(
         finding, actor=actor, reason=reason, request=request
     )
 
 
-def _reopen(finding, *, actor, access, request, reason):
+def _reopen(
+    finding: Finding, *, actor: User, access: Access, request: HttpRequest | None, reason: str
+) -> Finding:
     return workflow.finding_reopen(finding, actor=actor, reason=reason, request=request)
 
 
@@ -132,16 +160,27 @@ FINDING_ACTIONS = {
 ENGAGEMENT_TAKEN = "This tenant already has an engagement of that name."
 
 
-def _create_engagement(_target, *, actor, access, request, tenant=None, **fields):
-    tenant = policy.target_tenant(access, tenant)
+def _create_engagement(
+    _target: None,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    tenant: str | None = None,
+    **fields: Any,
+) -> Engagement:
+    # `tenant` is the input's slug; `owner` the tenant it names among the caller's.
+    owner = policy.target_tenant(access, tenant)
     try:
         with transaction.atomic():
-            engagement = Engagement.objects.create(tenant=tenant, created_by=actor, **fields)
+            engagement: Engagement = Engagement.objects.create(
+                tenant=owner, created_by=actor, **fields
+            )
     except IntegrityError:  # the database's constraint decides, not a racy lookup
         raise Invalid({"name": ENGAGEMENT_TAKEN}) from None
     audit.record(
         "engagement.created",
-        tenant=tenant,
+        tenant=owner,
         obj=engagement,
         request=request,
         summary=f"engagement '{engagement.name}' created",
@@ -158,12 +197,22 @@ CREATE_ENGAGEMENT = Action(
 )
 
 
-def _import_scan(_target, *, actor, access, request, file, kind="", tenant=None, engagement=None):
+def _import_scan(
+    _target: None,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    file: UploadedFile[bytes],
+    kind: str = "",
+    tenant: str | None = None,
+    engagement: Engagement | None = None,
+) -> ScanImport:
     """Store an upload and queue its import. The adapters refuse what is too large before the
     body is read (a 413: transport, not a rule); this reads the file once and checks its
     beginning (importers.FileRefused: not the format, hostile XML)."""
-    tenant = policy.target_tenant(access, tenant)
-    if engagement is not None and engagement.tenant_id != tenant.pk:
+    owner = policy.target_tenant(access, tenant)  # `tenant` is the input's slug
+    if engagement is not None and engagement.tenant_id != owner.pk:
         raise Invalid({"engagement": [f"No such object: '{engagement.pk}'."]})
     content = file.read()
     try:
@@ -171,7 +220,7 @@ def _import_scan(_target, *, actor, access, request, file, kind="", tenant=None,
     except importers.FileRefused as exc:
         raise Invalid({"file": [str(exc)]}) from None
     return imports.import_request(
-        tenant,
+        owner,
         data=content,
         file_name=file.name or "upload",
         kind=kind,

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from alerts.models import Incident
 from tenants.access import Access
 from tenants.actions import Action, Invalid, Refused
-from tenants.models import Tenant
+from tenants.models import Tenant, User
 
 from . import parsing, policy, services
 from .api.serializers import (
@@ -57,7 +58,9 @@ class Saved(NamedTuple):
     retro_hunt: RetroHunt | None
 
 
-def _create_indicator(_target, *, actor, access, request, **validated) -> Saved:
+def _create_indicator(
+    _target: None, *, actor: User, access: Access, request: HttpRequest | None, **validated: Any
+) -> Saved:
     # The scope is in the input (the serializer resolves the tenant's slug), so who may
     # manage it is asked once the input is read.
     tenant_id = validated.pop("tenant_id")
@@ -87,7 +90,14 @@ def _check_manages_indicator(access: Access, indicator: Indicator) -> None:
     _refuse_unless_manages(access, indicator.tenant_id, indicator_refusal(indicator.tenant_id))
 
 
-def _update_indicator(indicator: Indicator, *, actor, access, request, **changes) -> Indicator:
+def _update_indicator(
+    indicator: Indicator,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    **changes: Any,
+) -> Indicator:
     return services.indicator_update(indicator, changes, actor=actor)
 
 
@@ -107,7 +117,9 @@ INDICATOR_UPDATE = Action(
 )
 
 
-def _delete_indicator(indicator: Indicator, *, actor, access, request) -> None:
+def _delete_indicator(
+    indicator: Indicator, *, actor: User, access: Access, request: HttpRequest | None
+) -> None:
     services.indicator_delete(indicator)
 
 
@@ -155,11 +167,11 @@ class Upload:
 def _import_tenant(access: Access, slug: str) -> int | None:
     """The scope of an import: a customer's own tenant, a tenant the caller sees by slug, or
     global (no slug)."""
-    if access.is_customer:
-        tenant = Tenant.objects.get(pk=access.customer_tenant_id)
-        if slug and slug != tenant.slug:
+    if access.customer_tenant_id is not None:  # access.is_customer, spelled so mypy narrows
+        own = Tenant.objects.get(pk=access.customer_tenant_id)
+        if slug and slug != own.slug:
             raise Invalid({"tenant": [f"No such tenant: '{slug}'."]})
-        return tenant.pk
+        return own.pk
     if not slug:
         return None
     tenant = Tenant.objects.filter(slug=slug, pk__in=access.tenant_ids).first()
@@ -168,7 +180,9 @@ def _import_tenant(access: Access, slug: str) -> int | None:
     return tenant.pk
 
 
-def _create_import(upload: Upload, *, actor, access, request, **options) -> IndicatorImport:
+def _create_import(
+    upload: Upload, *, actor: User, access: Access, request: HttpRequest | None, **options: Any
+) -> IndicatorImport:
     if not upload.content.strip():
         raise Invalid({"file": ["The list is empty."]})
     tenant_id = _import_tenant(access, options.pop("tenant", "") or "")
@@ -207,7 +221,9 @@ def check_raises_by_hand(access: Access, _match: IndicatorMatch | None = None) -
         raise Refused(RAISE_REFUSAL)
 
 
-def _raise_severity(match: IndicatorMatch, *, actor, access, request) -> Incident:
+def _raise_severity(
+    match: IndicatorMatch, *, actor: User, access: Access, request: HttpRequest | None
+) -> Incident:
     return services.match_raise_severity(match, actor=actor)
 
 
