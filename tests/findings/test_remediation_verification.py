@@ -174,15 +174,21 @@ HOSTS_1_AND_2 = (
 )
 
 
+def engagement_of_hosts_1_and_2(staff, capture, name: str, file_name: str) -> str:
+    """A new engagement of tenant A whose first file found F-1 on host 1, F-2 and F-3 on 2."""
+    engagement = tenant_a_engagement(staff, name)
+    imported_content(
+        staff, capture, file_name, HOSTS_1_AND_2, engagement=engagement, tenant="tenant-a"
+    )
+    return engagement
+
+
 def test_a_second_file_of_the_same_engagement_closes_nothing_on_hosts_it_does_not_cover(
     api, two_tenants, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
     staff = api(two_tenants["analyst_a"])
-    engagement = tenant_a_engagement(staff, "Q4")
-    imported_content(
-        staff, capture, "part1.csv", HOSTS_1_AND_2, engagement=engagement, tenant="tenant-a"
-    )
+    engagement = engagement_of_hosts_1_and_2(staff, capture, "Q4", "part1.csv")
     part2 = b"host,title,severity,id\n10.1.0.3,Directory listing,low,F-4\n"
     body = imported_content(
         staff, capture, "part2.csv", part2, engagement=engagement, tenant="tenant-a"
@@ -204,10 +210,7 @@ def test_an_import_without_an_engagement_leaves_an_engagements_findings_alone(
 ):
     capture = django_capture_on_commit_callbacks
     staff = api(two_tenants["analyst_a"])
-    engagement = tenant_a_engagement(staff, "Pentest")
-    imported_content(
-        staff, capture, "pentest.csv", HOSTS_1_AND_2, engagement=engagement, tenant="tenant-a"
-    )
+    engagement = engagement_of_hosts_1_and_2(staff, capture, "Pentest", "pentest.csv")
     loose = b"host,title,severity,id\n10.1.0.2,Something else,low,X-1\n"
     body = imported_content(staff, capture, "loose.csv", loose, tenant="tenant-a")
     assert body["closed_count"] == 0
