@@ -8,10 +8,11 @@ only adapt requests and responses to these."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from tenants.access import Access
 from tenants.actions import Action, ActionError, Invalid, error_sentence
@@ -34,12 +35,19 @@ from .models import Comment, ContainmentAction, Incident, IncidentStatus, Visibi
 # --- the status ------------------------------------------------------------------------------
 
 
-def _acknowledge(incident: Incident, /, *, actor: User, **_) -> Incident:
+def _acknowledge(incident: Incident, /, *, actor: User, **_: Any) -> Incident:
     return services.incident_acknowledge(incident, actor=actor)
 
 
 def _transition(
-    incident: Incident, /, *, actor: User, status: str, reason: str = "", resolution: str = "", **_
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    status: str,
+    reason: str = "",
+    resolution: str = "",
+    **_: Any,
 ) -> Incident:
     return services.incident_transition(
         incident, status, actor=actor, reason=reason, resolution=resolution
@@ -63,7 +71,7 @@ TRANSITION = Action(
 # --- the owner -------------------------------------------------------------------------------
 
 
-def _claim(incident: Incident, /, *, actor: User, **_) -> Incident:
+def _claim(incident: Incident, /, *, actor: User, **_: Any) -> Incident:
     return services.incident_assign(incident, actor=actor, owner=actor)
 
 
@@ -82,7 +90,7 @@ def owning_team(incident: Incident, team_id: UUID | None) -> Team | None:
     """The team named to own `incident`: the MSSP's or this tenant's, else unknown."""
     if not team_id:
         return None
-    team = (
+    team: Team | None = (
         Team.objects.dangerously_unscoped("teams: MSSP or this tenant's")
         .filter(pk=team_id)
         .filter(Q(tenant__isnull=True) | Q(tenant_id=incident.tenant_id))
@@ -94,7 +102,13 @@ def owning_team(incident: Incident, team_id: UUID | None) -> Team | None:
 
 
 def _assign(
-    incident: Incident, /, *, actor: User, owner: str | None = None, team: UUID | None = None, **_
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    owner: str | None = None,
+    team: UUID | None = None,
+    **_: Any,
 ) -> Incident:
     return services.incident_assign(
         incident, actor=actor, owner=assignee(incident, owner), team=owning_team(incident, team)
@@ -115,7 +129,7 @@ ASSIGN = Action(
 # --- merge -----------------------------------------------------------------------------------
 
 
-def _merge(incident: Incident, /, *, actor: User, into: UUID, **_) -> Incident:
+def _merge(incident: Incident, /, *, actor: User, into: UUID, **_: Any) -> Incident:
     """Merge into another incident of the same customer; any other reads as missing."""
     survivor = Incident.objects.for_tenant(incident.tenant_id).filter(pk=into).first()
     if survivor is None:
@@ -135,7 +149,7 @@ MERGE = Action(
 
 
 def _comment(
-    incident: Incident, /, *, actor: User, access: Access, body: str, visibility: str = "", **_
+    incident: Incident, /, *, actor: User, access: Access, body: str, visibility: str = "", **_: Any
 ) -> Comment:
     return services.incident_comment(
         incident,
@@ -145,7 +159,7 @@ def _comment(
     )
 
 
-def _contain(incident: Incident, /, *, actor: User, **fields) -> ContainmentAction:
+def _contain(incident: Incident, /, *, actor: User, **fields: Any) -> ContainmentAction:
     return services.incident_contain(
         incident,
         actor=actor,
@@ -202,7 +216,14 @@ class BulkResult:
 
 
 def _bulk(
-    visible, /, *, actor: User, access: Access, ids: list[UUID], action: str, **fields
+    visible: QuerySet[Incident],
+    /,
+    *,
+    actor: User,
+    access: Access,
+    ids: list[UUID],
+    action: str,
+    **fields: Any,
 ) -> BulkResult:
     """One action on each of `ids` among the `visible` incidents, each in its own savepoint so
     that one refused or invalid leaves the others done; an id the caller cannot see reports
@@ -224,7 +245,7 @@ def _bulk(
     return result
 
 
-def _bulk_one(incident: Incident, action: str, *, actor: User, **fields) -> None:
+def _bulk_one(incident: Incident, action: str, *, actor: User, **fields: Any) -> None:
     owner = assignee(incident, fields.get("owner")) if action == "assign" else None
     services.incident_bulk_action(
         incident,
