@@ -225,6 +225,15 @@ def strings(value: Any) -> list[str]:
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
 
 
+def optional_text(value: Any, name: str) -> str:
+    """An optional string field, stripped: absent is "", anything but a string a RecordError."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(f"{name} must be a string")
+    return value.strip()
+
+
 def parse_time_field(value: Any, name: str) -> datetime | None:
     """parse_time for a named field: every failure is a RecordError that names the field."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):

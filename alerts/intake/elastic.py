@@ -64,6 +64,7 @@ from .base import (
     dig,
     json_records,
     observables,
+    optional_text,
     parse_time_field,
     party_addresses,
     severity_from_scale,
@@ -178,12 +179,7 @@ def _required_text(doc: dict, paths: tuple[str, ...]) -> str:
 
 
 def _optional_text(doc: dict, path: str) -> str:
-    value = _first(dig(doc, path))
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise RecordError(f"{path} must be a string")
-    return value.strip()
+    return optional_text(_first(dig(doc, path)), path)
 
 
 _strings = strings  # base.strings: one string or a list of them

@@ -68,6 +68,7 @@ from .base import (
     json_records,
     normalise_observable,
     observables,
+    optional_text,
     parse_time_field,
     party_addresses,
     severity_from_scale,
@@ -155,12 +156,7 @@ def parse(record: Any) -> NormalizedAlert:
 
 
 def _optional_text(record: dict, name: str) -> str:
-    value = record.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise RecordError(f"{name} must be a string")
-    return value.strip()
+    return optional_text(record.get(name), name)
 
 
 _strings = strings  # base.strings: one string or a list of them
