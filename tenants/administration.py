@@ -11,6 +11,7 @@ page; their rules are tenants.policy's, their writes the API's alone.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
@@ -148,7 +149,7 @@ def issue_token(
     access: Access,
     request: HttpRequest | None,
     name: str,
-    expires_at,
+    expires_at: datetime | None,
     scopes: list[str] | None = None,
 ) -> IssuedToken:
     """For a request made with a token, the new token is its child: at most its scopes and
@@ -213,15 +214,15 @@ def audit_contact(verb: str, contact: Contact, request: HttpRequest | None) -> N
 
 
 def create_contact(
-    tenant: Tenant, *, actor: User, access: Access, request: HttpRequest | None, **fields
+    tenant: Tenant, *, actor: User, access: Access, request: HttpRequest | None, **fields: Any
 ) -> Contact:
-    contact = Contact.objects.create(tenant=tenant, **fields)
+    contact: Contact = Contact.objects.create(tenant=tenant, **fields)
     audit_contact("created", contact, request)
     return contact
 
 
 def update_contact(
-    contact: Contact, *, actor: User, access: Access, request: HttpRequest | None, **fields
+    contact: Contact, *, actor: User, access: Access, request: HttpRequest | None, **fields: Any
 ) -> Contact:
     for name, value in fields.items():
         setattr(contact, name, value)

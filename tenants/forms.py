@@ -8,7 +8,7 @@ other way round.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django import forms
 from django.conf import settings
@@ -39,20 +39,27 @@ class SerializerForm(forms.Form):
     it to show each error at its input, then hands `inputs()` to the action, whose serializer
     is the same class."""
 
-    serializer_class: ClassVar[type[serializers.Serializer]]
+    serializer_class: ClassVar[type[serializers.Serializer[Any]]]
     partial: ClassVar[bool] = False  # as the API's PATCH
 
-    def __init__(self, *args: Any, instance=None, context: dict | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        instance: Any = None,
+        context: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.instance = instance
         self.context = context or {}
-        self.serializer: serializers.Serializer | None = None
+        self.serializer: serializers.Serializer[Any] | None = None
 
     @property
-    def validated_data(self) -> dict:
+    def validated_data(self) -> dict[str, Any]:
         if not self.is_valid() or self.serializer is None:
             raise ValueError("The form is not valid; read its errors instead.")
-        return self.serializer.validated_data
+        validated: dict[str, Any] = self.serializer.validated_data
+        return validated
 
     def inputs(self) -> QueryDict:
         """Only the inputs this form has: a field the page does not offer cannot be set by
@@ -68,7 +75,7 @@ class SerializerForm(forms.Form):
                     inputs.setlist(name, value if isinstance(value, list) else [value])
         return inputs
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         serializer = self.serializer_class(
             self.instance, data=self.inputs(), context=self.context, partial=self.partial
@@ -143,7 +150,7 @@ class TokenCreateForm(SerializerForm):
 
     def __init__(self, *args: Any, allowed_scopes: frozenset[str], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        field = self.fields["scopes"]
+        field = cast(forms.MultipleChoiceField, self.fields["scopes"])  # declared above
         field.choices = [(v, label) for v, label in ApiToken.Scope.choices if v in allowed_scopes]
         field.initial = sorted(allowed_scopes & {"read"}) or sorted(allowed_scopes)
 
@@ -195,8 +202,10 @@ class AuditFilterForm(forms.Form):
     )
     cursor = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
+        if cleaned is None:  # Form.clean returns cleaned_data; the stubs allow None
+            return cleaned
         since, until = cleaned.get("since"), cleaned.get("until")
         for name, day in (("since", since), ("until", until)):
             # A day the period's arithmetic (the next midnight, in the tenant's zone) can

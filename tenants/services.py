@@ -9,6 +9,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -44,7 +45,7 @@ def token_issue(
     scopes: frozenset[str] | None = None,
     expires_at: datetime | None = None,
     parent: ApiToken | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> tuple[str, ApiToken]:
     """Create a token; returns the raw token, which is never stored and never shown again.
 
@@ -89,7 +90,7 @@ def token_issue(
         + (f" by token '{parent.name}' ({parent.prefix}…)" if parent is not None else ""),
         data={
             "scopes": token.scopes,
-            "expires_at": token.expires_at.isoformat(),
+            "expires_at": expires_at.isoformat(),
             "parent": str(parent.pk) if parent is not None else None,
         },
     )
@@ -109,7 +110,7 @@ def token_descendants(token: ApiToken) -> list[ApiToken]:
     return found
 
 
-def token_revoke(token: ApiToken, *, request=None) -> None:
+def token_revoke(token: ApiToken, *, request: HttpRequest | None = None) -> None:
     """Revoke `token` and every token it minted, recursively: none outlives its parent."""
     now = timezone.now()
     descendants = token_descendants(token)
@@ -149,7 +150,13 @@ def sync_responder_permission(membership: Membership, *, removed: bool = False) 
 
 
 def member_add(
-    tenant: Tenant, *, username: str, email: str, role: str, password: str | None, request=None
+    tenant: Tenant,
+    *,
+    username: str,
+    email: str,
+    role: str,
+    password: str | None,
+    request: HttpRequest | None = None,
 ) -> Membership:
     """A new customer user in `tenant`. Without a password they get a set-password link."""
     user = User(username=username, email=email)
@@ -159,7 +166,7 @@ def member_add(
     else:
         user.set_unusable_password()
     user.save()
-    membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+    membership: Membership = Membership.objects.create(tenant=tenant, user=user, role=role)
     sync_responder_permission(membership)
     audit.record(
         "membership.created",
@@ -178,7 +185,9 @@ class LastAdmin(Invalid, ValueError):
     """The change would leave the tenant without a customer admin to manage it."""
 
 
-def member_set_role(membership: Membership, role: str, *, request=None) -> Membership:
+def member_set_role(
+    membership: Membership, role: str, *, request: HttpRequest | None = None
+) -> Membership:
     """Raises LastAdmin rather than demote the tenant's only active admin."""
     previous = membership.role
     if previous == Membership.Role.ADMIN and role != Membership.Role.ADMIN:
@@ -207,7 +216,7 @@ def member_set_role(membership: Membership, role: str, *, request=None) -> Membe
     return membership
 
 
-def member_remove(membership: Membership, *, request=None) -> None:
+def member_remove(membership: Membership, *, request: HttpRequest | None = None) -> None:
     """A customer user belongs to exactly one tenant: leaving it ends the account."""
     user = membership.user
     audit.record(
@@ -274,7 +283,11 @@ def staff_tenants(user: User, perm: str = "work_tenant") -> list[Tenant]:
 
 @transaction.atomic
 def staff_set_tenants(
-    user: User, tenants: list[Tenant], *, perm: str = "work_tenant", request=None
+    user: User,
+    tenants: list[Tenant],
+    *,
+    perm: str = "work_tenant",
+    request: HttpRequest | None = None,
 ) -> None:
     """Make `user` work exactly `tenants` (guardian object permissions), audited per change."""
     current = {t.pk: t for t in staff_tenants(user, perm)}

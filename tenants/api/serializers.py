@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -24,7 +25,7 @@ from ..policy import member_names_namespaced
 from ..webhooks import check_destination
 
 
-class TenantSerializer(serializers.ModelSerializer):
+class TenantSerializer(serializers.ModelSerializer[Tenant]):
     class Meta:
         model = Tenant
         fields = [
@@ -47,7 +48,7 @@ class TenantUpdateSerializer(TenantSerializer):
         read_only_fields = ["slug", "created_at", "updated_at"]
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class MemberSerializer(serializers.ModelSerializer[Membership]):
     username = serializers.CharField(source="user.username", read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
     is_active = serializers.BooleanField(source="user.is_active", read_only=True)
@@ -58,7 +59,7 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "invited_at"]
 
 
-class MemberCreateSerializer(serializers.Serializer):
+class MemberCreateSerializer(serializers.Serializer[Any]):
     """context: the member's `tenant` (or the action's `target`) and the caller's `access`:
     a customer admin's new member signs in as `<tenant-slug>/<name>`
     (policy.member_names_namespaced), so the name is compared with their own tenant's names
@@ -80,7 +81,7 @@ class MemberCreateSerializer(serializers.Serializer):
         help_text="Without one, the user is emailed a set-password link.",
     )
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         tenant = self.context.get("tenant") or self.context["target"]
         access = self.context.get("access")
         # plain names: MSSP admins only; without a caller, the narrower rule
@@ -112,11 +113,11 @@ class MemberCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class MemberUpdateSerializer(serializers.Serializer):
+class MemberUpdateSerializer(serializers.Serializer[Any]):
     role = serializers.ChoiceField(choices=Membership.Role.choices)
 
 
-class TokenSerializer(serializers.ModelSerializer):
+class TokenSerializer(serializers.ModelSerializer[ApiToken]):
     class Meta:
         model = ApiToken
         fields = [
@@ -133,10 +134,10 @@ class TokenSerializer(serializers.ModelSerializer):
 
 
 class ScopeField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=ApiToken.Scope.choices, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if data in ApiToken.RETIRED_SCOPES:
             raise serializers.ValidationError(
                 f"'{data}' is not a token scope: a SIEM or sensor sends alerts with its intake "
@@ -145,7 +146,7 @@ class ScopeField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
-class TokenCreateSerializer(serializers.Serializer):
+class TokenCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
         child=ScopeField(),
@@ -163,7 +164,7 @@ class TokenCreateSerializer(serializers.Serializer):
         help_text=f"Default {settings.API_TOKEN_DEFAULT_TTL.days}.",
     )
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         days = attrs.pop("expires_in_days", None)
         ttl = timedelta(days=days) if days else settings.API_TOKEN_DEFAULT_TTL
         attrs["expires_at"] = timezone.now() + ttl
@@ -178,17 +179,17 @@ class TokenCreatedSerializer(TokenSerializer):
         read_only_fields = fields
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(serializers.Serializer[Any]):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
 
 
-class LoginTokenSerializer(serializers.Serializer):
+class LoginTokenSerializer(serializers.Serializer[Any]):
     token = serializers.CharField()
     expires_at = serializers.DateTimeField()
 
 
-class StaffSerializer(serializers.ModelSerializer):
+class StaffSerializer(serializers.ModelSerializer[User]):
     tenants = serializers.SerializerMethodField(help_text="Slugs of the tenants this user works.")
     leads = serializers.SerializerMethodField(help_text="Slugs of the tenants this user leads.")
 
@@ -217,7 +218,7 @@ class StaffSerializer(serializers.ModelSerializer):
 class TenantSlugsField(serializers.ListField):
     child = serializers.SlugField(max_length=63)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> list[Tenant]:
         slugs = set(super().to_internal_value(data))
         tenants = list(Tenant.objects.filter(slug__in=slugs))
         missing = slugs - {t.slug for t in tenants}
@@ -226,7 +227,7 @@ class TenantSlugsField(serializers.ListField):
         return tenants
 
 
-class StaffWriteSerializer(serializers.Serializer):
+class StaffWriteSerializer(serializers.Serializer[Any]):
     username = serializers.RegexField(r"^[\w.@+-]{1,150}$", max_length=150, required=False)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
@@ -245,7 +246,7 @@ class StaffWriteSerializer(serializers.Serializer):
             raise serializers.ValidationError("That username is taken.")
         return value
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is None:
             for required in ("username", "staff_role"):
                 if required not in attrs:
@@ -259,8 +260,10 @@ class StaffWriteSerializer(serializers.Serializer):
         return attrs
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
-    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
+    tenant: serializers.SlugRelatedField[Tenant] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = AuditEvent
@@ -279,7 +282,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class ContactSerializer(serializers.ModelSerializer[Contact]):
     class Meta:
         model = Contact
         fields = ["id", "name", "email", "phone", "notify_sla", "receive_reports", "created_at"]
@@ -294,7 +297,7 @@ class ContactUpdateSerializer(ContactSerializer):
         extra_kwargs = {"name": {"required": False}, "email": {"required": False}}
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(serializers.ModelSerializer[Webhook]):
     events = serializers.ListField(
         child=serializers.CharField(max_length=40),
         required=False,

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import authenticate
 from django.db import models
 from django.db.models import Q
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from guardian.utils import get_user_obj_perms_model
 from rest_framework import mixins, serializers, status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from .. import audit, policy, services
 from ..access import Access
@@ -63,12 +69,12 @@ class AuthTokenView(ScopedGenericAPIView):
     """Exchange a username and password for an API token (locked out like the login page)."""
 
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    authentication_classes: list[type[BaseAuthentication]] = []
     throttle_classes = [LoginThrottle]
     serializer_class = LoginSerializer
 
     @extend_schema(request=LoginSerializer, responses={201: LoginTokenSerializer})
-    def post(self, request):
+    def post(self, request: Request) -> HttpResponse:
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         credentials = serializer.validated_data
@@ -114,7 +120,7 @@ class MeView(ScopedGenericAPIView):
             },
         )
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         slugs = Tenant.objects.filter(pk__in=self.access.tenant_ids).values_list("slug", flat=True)
         scopes = self.access.token_scopes
         return Response(
@@ -136,11 +142,13 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     cursor_ordering = "-created_at"
     required_scope = ADMIN  # managing tokens is administration, reading them too
 
-    def rows_for(self, access: Access) -> models.QuerySet:
+    def rows_for(self, access: Access) -> models.QuerySet[ApiToken]:
+        if access.user_id is None:  # not reached: get_queryset asks only for a signed-in caller
+            return ApiToken.objects.none()
         return ApiToken.objects.filter(user_id=access.user_id)
 
     @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         """With a token (which needs `admin`), the new one is its child: at most its scopes
         and lifetime, revoked with it."""
         issued = api_perform(self, TOKEN_ISSUE, request.user)
@@ -149,7 +157,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={204: None})
-    def destroy(self, request, pk=None):
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
         api_perform(self, TOKEN_REVOKE, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -173,15 +181,15 @@ class TenantViewSet(
     cursor_ordering = "slug"
     filterset_fields = ["service_model", "status"]
 
-    def rows_for(self, access: Access) -> models.QuerySet:
+    def rows_for(self, access: Access) -> models.QuerySet[Tenant]:
         return Tenant.objects.filter(pk__in=access.tenant_ids)
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         if self.action in ("update", "partial_update"):
             return TenantUpdateSerializer
         return TenantSerializer
 
-    def perform_create(self, serializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Tenant]) -> None:
         tenant = serializer.save()
         audit.record(
             "tenant.created",
@@ -192,7 +200,7 @@ class TenantViewSet(
             data=serializer.data,
         )
 
-    def perform_update(self, serializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Tenant]) -> None:
         before = TenantSerializer(serializer.instance).data
         tenant = serializer.save()
         after = TenantSerializer(tenant).data
@@ -211,13 +219,19 @@ class TenantViewSet(
         )
 
 
-class TenantAdministeredMixin:
+if TYPE_CHECKING:  # the views it is mixed into; at run time a plain mixin
+    _AdministeredView = TenantNestedViewSet
+else:
+    _AdministeredView = object
+
+
+class TenantAdministeredMixin(_AdministeredView):
     """Read: whoever sees the tenant (customer admins and MSSP staff). Write: MSSP admins and
     the tenant's own customer admins, with a token only if it has the `admin` scope."""
 
     required_scope = ADMIN_TO_CHANGE
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         if not policy.reads_tenant_administration(self.access):
             raise PermissionDenied("Only your organisation's admins manage this.")
@@ -235,23 +249,27 @@ class MemberViewSet(
     cursor_ordering = "-created_at"
     filterset_fields = ["role"]
 
-    def scope_queryset(self, queryset):
+    def scope_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         return queryset.select_related("user")
 
     @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
-    def create(self, request, tenant_slug=None):
+    def create(self, request: Request, tenant_slug: str | None = None) -> Response:
         """A customer admin's new member signs in as `<tenant-slug>/<username>` (the
         response's `username`): names are their tenant's own, whatever exists elsewhere."""
         membership = api_perform(self, MEMBER_ADD, self.tenant)
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MemberUpdateSerializer, responses=MemberSerializer)
-    def partial_update(self, request, tenant_slug=None, pk=None):
+    def partial_update(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
         change = api_perform(self, MEMBER_SET_ROLE, self.get_object())
         return Response(MemberSerializer(change.membership).data)
 
     @extend_schema(responses={204: None})
-    def destroy(self, request, tenant_slug=None, pk=None):
+    def destroy(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
         api_perform(self, MEMBER_REMOVE, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -268,18 +286,19 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     lookup_value_converter = "int"
     filterset_fields = ["staff_role", "is_active"]
 
-    def rows_for(self, access: Access) -> models.QuerySet:
+    def rows_for(self, access: Access) -> models.QuerySet[User]:
         if not policy.reads_staff_list(access):
             raise PermissionDenied("Only MSSP leads, managers and admins see the staff list.")
         return User.objects.filter(Q(staff_role__gt="") | Q(is_superuser=True))
 
-    def get_serializer_context(self):
+    def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
         worked: dict[int, set[str]] = {}
         led: dict[int, set[str]] = {}
+        # guardian types its model as type[Model]: its default manager is its `objects`.
         rows = (
             get_user_obj_perms_model()
-            .objects.filter(permission__codename__in=["work_tenant", "lead_tenant"])
+            ._default_manager.filter(permission__codename__in=["work_tenant", "lead_tenant"])
             .values_list("user_id", "permission__codename", "content_object__slug")
         )
         for user_id, codename, slug in rows:
@@ -287,7 +306,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
         return {**context, "worked": worked, "led": led}
 
     @extend_schema(request=StaffWriteSerializer, responses={201: StaffSerializer})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         serializer = StaffWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = save_staff(User(), serializer.validated_data, created=True, request=request._request)
@@ -297,7 +316,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
         )
 
     @extend_schema(request=StaffWriteSerializer, responses=StaffSerializer)
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
         change = api_perform(self, STAFF_UPDATE, self.get_object())
         return Response(StaffSerializer(change.member, context=self.get_serializer_context()).data)
 
@@ -312,7 +331,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
     cursor_ordering = "-id"
     filterset_class = AuditEventFilter  # ?at__gte= / ?at__lt= in UTC (tenants.api.filters)
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         if not policy.reads_audit_log(self.access):
             raise PermissionDenied("Only MSSP admins and customer admins read the audit log.")
@@ -327,7 +346,7 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
             )
         return self.access.tenant_ids
 
-    def scope_queryset(self, queryset):
+    def scope_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         if not self.access.is_mssp_admin or self.request.query_params.get("tenant"):
             queryset = queryset.exclude(tenant__isnull=True)
         return queryset.select_related("tenant")
@@ -349,7 +368,7 @@ class TenantSettingViewSet(
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     audit_name = "setting"
 
-    def _audit(self, action: str, obj) -> None:
+    def _audit(self, action: str, obj: models.Model) -> None:
         audit.record(
             f"{self.audit_name}.{action}",
             tenant=self.tenant,
@@ -359,13 +378,13 @@ class TenantSettingViewSet(
             data=self.get_serializer(obj).data,
         )
 
-    def perform_create(self, serializer):
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         self._audit("created", serializer.save(tenant=self.tenant))
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: BaseSerializer[Any]) -> None:
         self._audit("updated", serializer.save())
 
-    def perform_destroy(self, instance):
+    def perform_destroy(self, instance: models.Model) -> None:
         self._audit("deleted", instance)
         instance.delete()
 
@@ -379,15 +398,19 @@ class ContactViewSet(TenantSettingViewSet):
     audit_name = "contact"
 
     @extend_schema(request=ContactSerializer, responses={201: ContactSerializer})
-    def create(self, request, tenant_slug=None):
+    def create(self, request: Request, tenant_slug: str | None = None) -> Response:
         contact = api_perform(self, CONTACT_CREATE, self.tenant)
         return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
-    def partial_update(self, request, tenant_slug=None, pk=None):
+    def partial_update(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
         contact = api_perform(self, CONTACT_UPDATE, self.get_object())
         return Response(ContactSerializer(contact).data)
 
-    def destroy(self, request, tenant_slug=None, pk=None):
+    def destroy(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
         api_perform(self, CONTACT_DELETE, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -400,7 +423,7 @@ class WebhookViewSet(TenantSettingViewSet):
     audit_name = "webhook"
 
     @extend_schema(request=WebhookSerializer, responses={201: WebhookCreatedSerializer})
-    def create(self, request, tenant_slug=None):
+    def create(self, request: Request, tenant_slug: str | None = None) -> Response:
         import secrets
 
         serializer = WebhookSerializer(data=request.data)
