@@ -10,15 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.forms import MultipleChoiceField
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.utils import timezone
@@ -47,10 +49,10 @@ from .forms import (
     MemberRoleForm,
     TokenCreateForm,
 )
-from .models import ApiToken, AuditEvent, Contact, Membership, Tenant
+from .models import ApiToken, AuditEvent, Contact, Membership, Tenant, User
 
 
-def error_text(detail) -> str:
+def error_text(detail: Any) -> str:
     """A form's or serializer's errors (a DRF ValidationError, its detail, a dict of field
     errors, a list) as one human sentence for a page's message."""
     detail = getattr(detail, "detail", detail)
@@ -65,16 +67,16 @@ def error_text(detail) -> str:
     return str(detail)
 
 
-def portal_view(view):
+def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A logged-in page: computes the caller's Access, sets it as the transaction's tenant
     context (the request runs in one: ATOMIC_REQUESTS), and passes it to the view."""
 
     @login_required
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         access = access_for(request.user)
         rls.activate(access)
-        request.access = access
+        request.access = access  # type: ignore[attr-defined]  # the project's own request attribute
         try:
             return view(request, access, *args, **kwargs)
         finally:
@@ -87,7 +89,7 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return login_throttled(request) or super().post(request, *args, **kwargs)
 
 
@@ -95,11 +97,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "registration/password_change_form.html"
     success_url = reverse_lazy("password_change_done")
 
-    def form_valid(self, form):
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
+        user = cast(User, self.request.user)  # PasswordChangeView is login_required
         audit.record(
             "auth.password_changed",
-            obj=self.request.user,
+            obj=user,
             request=self.request,
             tenant=access_for(self.request.user).customer_tenant_id,
             summary=f"{self.request.user.username} changed their password",
@@ -126,7 +129,7 @@ class SettingsScope:
     def url(self, name: str, *args: Any) -> str:
         return reverse(name, args=args) + self.query
 
-    def tabs(self, current: str) -> list[dict]:
+    def tabs(self, current: str) -> list[dict[str, Any]]:
         pages = [
             ("Members", "settings-members"),
             ("Intake sources", "settings-sources"),
@@ -144,13 +147,19 @@ class SettingsScope:
 
 
 def settings_render(
-    request, scope: SettingsScope, template: str, context: dict, *, page: str, status: int = 200
+    request: HttpRequest,
+    scope: SettingsScope,
+    template: str,
+    context: dict[str, Any],
+    *,
+    page: str,
+    status: int = 200,
 ) -> HttpResponse:
     context = {"scope": scope, "tenant": scope.tenant, "tabs": scope.tabs(page), **context}
     return render(request, template, context, status=status)
 
 
-def forbidden_page(request, reason: str) -> HttpResponse:
+def forbidden_page(request: HttpRequest, reason: str) -> HttpResponse:
     return render(request, "tenants/settings_forbidden.html", {"reason": reason}, status=403)
 
 
@@ -160,12 +169,12 @@ def shown_once(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def tenant_settings_view(view: Callable) -> Callable:
+def tenant_settings_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A page of one tenant's settings: view(request, access, scope, ...)."""
 
     @portal_view
     @wraps(view)
-    def wrapper(request, access: Access, *args, **kwargs):
+    def wrapper(request: HttpRequest, access: Access, *args: Any, **kwargs: Any) -> HttpResponse:
         slug = request.GET.get("tenant", "")
         if not policy.opens_tenant_settings(access):
             return forbidden_page(
@@ -174,7 +183,8 @@ def tenant_settings_view(view: Callable) -> Callable:
                 "make the change, or to give you the admin role.",
             )
         if access.is_customer_admin:
-            tenant = Tenant.objects.get(pk=access.customer_tenant_id)
+            # a customer admin is a customer: their tenant id is set
+            tenant = Tenant.objects.get(pk=cast(int, access.customer_tenant_id))
             if slug and slug != tenant.slug:
                 raise Http404
             scope = SettingsScope(tenant)
@@ -188,17 +198,17 @@ def tenant_settings_view(view: Callable) -> Callable:
                     "tenants/settings_choose_tenant.html",
                     {"tenants": list(tenants), "path": request.path},
                 )
-            tenant = Tenant.objects.filter(slug=slug[:63], pk__in=access.tenant_ids).first()
-            if tenant is None:
+            chosen = Tenant.objects.filter(slug=slug[:63], pk__in=access.tenant_ids).first()
+            if chosen is None:
                 raise Http404
-            scope = SettingsScope(tenant, "?" + urlencode({"tenant": tenant.slug}), by_mssp=True)
+            scope = SettingsScope(chosen, "?" + urlencode({"tenant": chosen.slug}), by_mssp=True)
         return view(request, access, scope, *args, **kwargs)
 
     return wrapper
 
 
-def _member_or_404(scope: SettingsScope, member_id) -> Membership:
-    membership = (
+def _member_or_404(scope: SettingsScope, member_id: uuid.UUID) -> Membership:
+    membership: Membership | None = (
         Membership.objects.for_tenant(scope.tenant)
         .select_related("user", "tenant")
         .filter(pk=member_id)
@@ -210,7 +220,12 @@ def _member_or_404(scope: SettingsScope, member_id) -> Membership:
 
 
 def _members_page(
-    request, scope: SettingsScope, form: MemberAddForm, *, role_error=None, status: int = 200
+    request: HttpRequest,
+    scope: SettingsScope,
+    form: MemberAddForm,
+    *,
+    role_error: tuple[uuid.UUID, list[Any]] | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     members = list(
         Membership.objects.for_tenant(scope.tenant)
@@ -237,7 +252,7 @@ def _members_page(
 
 
 @tenant_settings_view
-def settings_members(request, access: Access, scope: SettingsScope):
+def settings_members(request: HttpRequest, access: Access, scope: SettingsScope) -> HttpResponse:
     if request.method != "POST":
         return _members_page(request, scope, MemberAddForm())
     form = MemberAddForm(request.POST, context={"tenant": scope.tenant, "access": access})
@@ -252,7 +267,9 @@ def settings_members(request, access: Access, scope: SettingsScope):
 
 @require_POST
 @tenant_settings_view
-def settings_member_role(request, access: Access, scope: SettingsScope, member_id):
+def settings_member_role(
+    request: HttpRequest, access: Access, scope: SettingsScope, member_id: uuid.UUID
+) -> HttpResponse:
     membership = _member_or_404(scope, member_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
@@ -272,7 +289,9 @@ def settings_member_role(request, access: Access, scope: SettingsScope, member_i
 
 @require_POST
 @tenant_settings_view
-def settings_member_remove(request, access: Access, scope: SettingsScope, member_id):
+def settings_member_remove(
+    request: HttpRequest, access: Access, scope: SettingsScope, member_id: uuid.UUID
+) -> HttpResponse:
     membership = _member_or_404(scope, member_id)
     done, _ = page_perform(request, MEMBER_REMOVE, access=access, target=membership)
     if not done:  # themselves
@@ -284,19 +303,27 @@ def settings_member_remove(request, access: Access, scope: SettingsScope, member
 TOKENS_PER_PAGE = 50
 
 
-def _tokens_page(request, form: TokenCreateForm, *, created=None, status: int = 200):
-    tokens = ApiToken.objects.filter(user_id=request.user.pk).order_by("-created_at", "-id")
+def _tokens_page(
+    request: HttpRequest,
+    form: TokenCreateForm,
+    *,
+    created: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = cast(User, request.user)  # portal_view: signed in
+    tokens = ApiToken.objects.filter(user_id=user.pk).order_by("-created_at", "-id")
     page = Paginator(tokens, TOKENS_PER_PAGE).get_page(request.GET.get("page"))
     now = timezone.now()
     for token in page:
-        token.is_expired = token.expires_at is not None and token.expires_at <= now
+        # a flag for the template only, not a field of the model
+        token.is_expired = token.expires_at is not None and token.expires_at <= now  # type: ignore[attr-defined]
     response = render(
         request,
         "tenants/settings_tokens.html",
         {
             "page": page,
             "form": form,
-            "can_create": bool(form.fields["scopes"].choices),
+            "can_create": bool(cast(MultipleChoiceField, form.fields["scopes"]).choices),
             "created": created,
         },
         status=status,
@@ -305,7 +332,7 @@ def _tokens_page(request, form: TokenCreateForm, *, created=None, status: int = 
 
 
 @portal_view
-def settings_tokens(request, access: Access):
+def settings_tokens(request: HttpRequest, access: Access) -> HttpResponse:
     allowed = policy.scopes_allowed(access)
     if request.method != "POST":
         return _tokens_page(request, TokenCreateForm(allowed_scopes=allowed))
@@ -327,8 +354,11 @@ def settings_tokens(request, access: Access):
 
 @require_POST
 @portal_view
-def settings_token_revoke(request, access: Access, token_id):
-    token = ApiToken.objects.filter(user_id=request.user.pk, pk=token_id).first()
+def settings_token_revoke(
+    request: HttpRequest, access: Access, token_id: uuid.UUID
+) -> HttpResponse:
+    user = cast(User, request.user)  # portal_view: signed in
+    token = ApiToken.objects.filter(user_id=user.pk, pk=token_id).first()
     if token is None:
         raise Http404
     if token.revoked_at is not None:
@@ -339,15 +369,15 @@ def settings_token_revoke(request, access: Access, token_id):
 
 
 # --- contacts ----------------------------------------------------------------------------------
-def _contact_or_404(scope: SettingsScope, contact_id) -> Contact:
-    contact = Contact.objects.for_tenant(scope.tenant).filter(pk=contact_id).first()
+def _contact_or_404(scope: SettingsScope, contact_id: uuid.UUID) -> Contact:
+    contact: Contact | None = Contact.objects.for_tenant(scope.tenant).filter(pk=contact_id).first()
     if contact is None:
         raise Http404
     return contact
 
 
 @tenant_settings_view
-def settings_contacts(request, access: Access, scope: SettingsScope):
+def settings_contacts(request: HttpRequest, access: Access, scope: SettingsScope) -> HttpResponse:
     form = ContactForm()
     if request.method == "POST":
         form = ContactForm(request.POST)
@@ -369,7 +399,9 @@ def settings_contacts(request, access: Access, scope: SettingsScope):
 
 
 @tenant_settings_view
-def settings_contact_edit(request, access: Access, scope: SettingsScope, contact_id):
+def settings_contact_edit(
+    request: HttpRequest, access: Access, scope: SettingsScope, contact_id: uuid.UUID
+) -> HttpResponse:
     contact = _contact_or_404(scope, contact_id)
     form = ContactEditForm(instance=contact)
     if request.method == "POST":
@@ -392,7 +424,9 @@ def settings_contact_edit(request, access: Access, scope: SettingsScope, contact
 
 @require_POST
 @tenant_settings_view
-def settings_contact_delete(request, access: Access, scope: SettingsScope, contact_id):
+def settings_contact_delete(
+    request: HttpRequest, access: Access, scope: SettingsScope, contact_id: uuid.UUID
+) -> HttpResponse:
     contact = _contact_or_404(scope, contact_id)
     page_perform(request, CONTACT_DELETE, access=access, target=contact)
     return redirect(scope.url("settings-contacts"))
@@ -416,7 +450,7 @@ def _parse_audit_cursor(value: str) -> tuple[datetime, uuid.UUID] | None:
 
 
 @tenant_settings_view
-def settings_audit(request, access: Access, scope: SettingsScope):
+def settings_audit(request: HttpRequest, access: Access, scope: SettingsScope) -> HttpResponse:
     """Newest first, 50 a page, keyset-paginated on (at, id): as fast on page 1,000 as on 1."""
     tz = zoneinfo.ZoneInfo(scope.tenant.timezone)
     form = AuditFilterForm(request.GET or None)
