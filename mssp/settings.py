@@ -453,7 +453,7 @@ if not DEBUG:
 # portal's own static files or carrying the response's nonce (the API docs' inline init), no
 # inline event handlers or style attributes, nothing from other origins. connect-src 'self'
 # covers the live stream's ws(s):// on the same host. Templates add the nonce with
-# {{ csp_nonce }} (mssp.context_processors.csp_nonce); tests/test_security_headers.py and
+# {{ csp_nonce }} (mssp.context_processors.csp_nonce); tests/mssp/test_security_headers.py and
 # tests/browser/test_csp.py hold every page to it.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

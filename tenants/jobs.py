@@ -11,7 +11,7 @@ state the work moves: queued → running → done or failed. Its task is a nudge
 (tenant_id, job_id); the row says what is left. Each committed step bumps the row's heartbeat
 (`updated_at`), so a job whose task was lost or whose worker died is found by `stalled` and
 enqueued again by its app's periodic sweep. Every task of the portal takes the tenant id
-first (tests/test_jobs.py holds the rule).
+first (tests/mssp/test_jobs.py holds the rule).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ API_PREFIX = "api/v1/"
 PUBLIC_ROUTES = {
     "api/v1/auth/token/": "exchanges credentials for the caller's own token; no tenant data",
     # Authenticated by an intake key, which alone decides the tenant; nothing in the path or
-    # body can name one. Its isolation is tested in tests/test_intake_api.py
+    # body can name one. Its isolation is tested in tests/intake/test_intake_api.py
     # (test_a_key_only_ever_writes_into_its_own_tenant and the key tests around it).
     "api/v1/intake/<str:source>/": "intake key decides the tenant; see test_intake_api.py",
 }

@@ -11,7 +11,7 @@ import pytest
 from findings.models import ScanImport
 from tenants.models import AuditEvent
 from tenants.rls import rls_bypass
-from tests.test_findings import events_of, findings_of, imported, upload, url
+from tests.findings.test_findings import events_of, findings_of, imported, upload, url
 
 pytestmark = pytest.mark.django_db
 

@@ -32,7 +32,7 @@ from tenants import consumers, events, rls
 from tenants.models import ApiToken, Membership, Tenant
 from tenants.services import member_set_role
 from tests.factories import MembershipFactory, StaffFactory, TenantFactory, issue_token
-from tests.test_stream import (
+from tests.tenants.test_stream import (
     WAIT,
     barrier,
     closed_with,

@@ -148,7 +148,7 @@ def test_embedded_mode_serves_a_healthy_portal(tmp_path):
         PORT=str(free_port()),
         DJANGO_SETTINGS_MODULE="mssp.settings",
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True, timeout=120
     )

@@ -16,7 +16,7 @@ log and the mail files.
 - test_redis_stopped_for_a_minute_while_clocks_fall_due: the private Redis is stopped for a
   minute while clocks and hand-offs fall due, then started again on the same port.
 
-"Two sweepers at once" in-process is tests/test_sla.py::test_two_sweepers_at_once_fire_each_
+"Two sweepers at once" in-process is tests/sla/test_sla.py::test_two_sweepers_at_once_fire_each_
 clock_once; here two real worker processes sweep concurrently in the first test.
 
 Delivery is at least once by design (sla/notify.py): a worker killed after a POST or an email
@@ -537,7 +537,7 @@ def check_everything_once(
     A notification's attempts count its claims (sla.notify), so a row whose worker was killed
     after claiming it shows one attempt more: at most one row per kill.
 
-    A warning may be skipped, by design (tests/test_sla.py, two sweepers): a clock whose
+    A warning may be skipped, by design (tests/sla/test_sla.py, two sweepers): a clock whose
     breach is swept when its warning has not been is breached without a late warning. That
     happens only when a warning transaction is rolled back (here: its sweeper killed) and
     another sweeper sweeps breaches before the warnings are swept again."""

@@ -15,7 +15,7 @@ from alerts.models import Alert, Incident, IncidentEvent, IntakeSource
 from tenants.rls import rls_bypass
 
 pytestmark = pytest.mark.django_db
-SAMPLES = Path(__file__).parent / "intake" / "samples"
+SAMPLES = Path(__file__).parent.parent / "intake" / "samples"
 
 
 def source_of(tenant, kind):

@@ -12,10 +12,10 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from mssp.asgi import application
-from tests.test_stream import WAIT
+from tests.tenants.test_stream import WAIT
 
 # The origin is checked before the session and the consumer reads nothing (no cookie; a
-# logged-in victim's cookie: tests/test_stream.py). Only channels' connection upkeep may
+# logged-in victim's cookie: tests/tenants/test_stream.py). Only channels' connection upkeep may
 # touch the database, so the cheap, non-transactional mark is enough.
 pytestmark = pytest.mark.django_db
 

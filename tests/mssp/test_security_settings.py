@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SETTINGS = ROOT / "mssp" / "settings.py"
 # Everything mssp.settings reads to tell a demo from a deployment.
 DECIDING = (

@@ -12,7 +12,7 @@ from alerts.models import Alert, Incident, IntakeSource
 from tenants.rls import rls_bypass
 
 pytestmark = pytest.mark.django_db
-SAMPLES = Path(__file__).parent / "intake" / "samples"
+SAMPLES = Path(__file__).parent.parent / "intake" / "samples"
 
 CASES = [
     ("wazuh", "wazuh_sshd_invalid_user.json", "application/json"),

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tenants import consumers, events
 from tests.factories import MembershipFactory, TenantFactory, issue_token
-from tests.test_stream import WAIT, closed_with, open_socket, publish, token_socket
+from tests.tenants.test_stream import WAIT, closed_with, open_socket, publish, token_socket
 
 sockets_db = pytest.mark.django_db(transaction=True)  # a token, and a consumer that reads it
 

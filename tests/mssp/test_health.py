@@ -1,5 +1,5 @@
 """GET /healthz: each dependency's state, 503 naming the one that is down; no authentication,
-no tenant data. (200 with everything "ok" is tests/test_smoke.py.)"""
+no tenant data. (200 with everything "ok" is tests/mssp/test_smoke.py.)"""
 
 from __future__ import annotations
 

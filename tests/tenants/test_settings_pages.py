@@ -308,7 +308,7 @@ def test_bad_member_input_is_a_form_error(data, field, world, as_user):
 
 def test_taken_username_is_a_form_error(world, as_user):
     """Taken in the customer admin's own tenant; a name taken elsewhere is free here
-    (tests/test_member_usernames.py)."""
+    (tests/tenants/test_member_usernames.py)."""
     client = as_user(world["a_admin"])
     data = {"username": "twice", "email": "x@a.example", "role": "viewer"}
     assert client.post(reverse("settings-members"), data).status_code == 302

@@ -522,7 +522,7 @@ def test_customers_see_matches_of_global_indicators_without_their_details(two_te
 @pytest.mark.services("redis")
 @pytest.mark.django_db(transaction=True)
 def test_intel_matched_reaches_exactly_its_audience(two_tenants):
-    from tests.test_stream import QUIET, WAIT, token_socket
+    from tests.tenants.test_stream import QUIET, WAIT, token_socket
 
     w = two_tenants
     indicator(kind="ip", value="203.0.113.77", confidence=10)

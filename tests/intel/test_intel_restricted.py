@@ -18,7 +18,7 @@ from django.utils import timezone
 from intel.models import Indicator, IndicatorMatch
 from tenants.rls import rls_bypass
 from tests.factories import issue_token
-from tests.test_intel import incident_of, indicator, ingest, ip, timeline_of
+from tests.intel.test_intel import incident_of, indicator, ingest, ip, timeline_of
 
 pytestmark = pytest.mark.django_db
 
@@ -185,7 +185,7 @@ def test_a_retro_hunt_red_match_changes_nothing_the_customer_sees(
 @pytest.mark.services("redis")
 @pytest.mark.django_db(transaction=True)
 def test_a_red_match_sends_the_customer_exactly_what_any_alert_does(two_tenants):
-    from tests.test_stream import QUIET, WAIT, token_socket
+    from tests.tenants.test_stream import QUIET, WAIT, token_socket
 
     w = two_tenants
     indicator(kind="ip", value=RED, tlp="red", confidence=95, severity="critical")

@@ -25,7 +25,7 @@ from sla.models import Notification
 from tenants.models import AuditEvent, Contact
 from tenants.rls import rls_bypass, tenant_scope
 
-SAMPLES = Path(__file__).parent / "findings" / "samples"
+SAMPLES = Path(__file__).parent.parent / "findings" / "samples"
 IMPORTS = "/api/v1/findings/imports/"
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from sla.escalation import escalation_request
 from tenants.models import Team
 from tenants.rls import rls_bypass, tenant_scope
 from tests.factories import ingest_alerts, issue_token
-from tests.test_stream import QUIET, WAIT, token_socket
+from tests.tenants.test_stream import QUIET, WAIT, token_socket
 
 pytestmark = [pytest.mark.services("redis"), pytest.mark.django_db(transaction=True)]
 

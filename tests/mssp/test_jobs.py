@@ -32,7 +32,7 @@ def test_services_modules_never_import_their_tasks_modules():
     import ast
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     offenders = []
     for path in root.glob("*/services.py"):
         tree = ast.parse(path.read_text())
