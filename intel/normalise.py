@@ -21,10 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .models import IndicatorType
 
-T = IndicatorType
 MAX_VALUE = 2048
 MIN_PREFIX = {4: 8, 6: 16}
-HASH_TYPES = {32: T.MD5, 40: T.SHA1, 64: T.SHA256}
+HASH_TYPES = {32: IndicatorType.MD5, 40: IndicatorType.SHA1, 64: IndicatorType.SHA256}
 _HEX = re.compile(r"[0-9a-f]+")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _EMAIL = re.compile(r"[^@\s]{1,64}@([^@\s]{1,255})")
@@ -48,19 +47,20 @@ def normalise(kind: str, value: object) -> tuple[str, str]:
         raise InvalidIndicator("the value contains a NUL character")
     if len(text.encode("utf-8")) > MAX_VALUE:  # the index limits bytes, not characters
         raise InvalidIndicator(f"the value is longer than {MAX_VALUE} bytes (UTF-8)")
-    if kind not in T.values:
-        raise InvalidIndicator(f"'{kind}' is not an indicator type ({', '.join(T.values)})")
+    if kind not in IndicatorType.values:
+        kinds = ", ".join(IndicatorType.values)
+        raise InvalidIndicator(f"'{kind}' is not an indicator type ({kinds})")
     match kind:
-        case T.IP | T.CIDR:
+        case IndicatorType.IP | IndicatorType.CIDR:
             return _network(text, kind)
-        case T.DOMAIN:
-            return T.DOMAIN, domain(text)
-        case T.URL:
-            return T.URL, url(text)
-        case T.MD5 | T.SHA1 | T.SHA256:
+        case IndicatorType.DOMAIN:
+            return IndicatorType.DOMAIN, domain(text)
+        case IndicatorType.URL:
+            return IndicatorType.URL, url(text)
+        case IndicatorType.MD5 | IndicatorType.SHA1 | IndicatorType.SHA256:
             return _hash(text, kind)
-        case T.EMAIL:
-            return T.EMAIL, email(text)
+        case IndicatorType.EMAIL:
+            return IndicatorType.EMAIL, email(text)
     raise InvalidIndicator(f"'{kind}' is not an indicator type")  # pragma: no cover
 
 
@@ -70,15 +70,15 @@ def guess(value: object) -> tuple[str, str]:
         raise InvalidIndicator("the value is empty")
     text = value.strip()
     if _SCHEME.match(text):
-        return normalise(T.URL, text)
+        return normalise(IndicatorType.URL, text)
     if "@" in text:
-        return normalise(T.EMAIL, text)
+        return normalise(IndicatorType.EMAIL, text)
     if "/" in text or ":" in text or text.replace(".", "").isdigit():
-        return normalise(T.CIDR if "/" in text else T.IP, text)
+        return normalise(IndicatorType.CIDR if "/" in text else IndicatorType.IP, text)
     if _HEX.fullmatch(text.lower()) and len(text) in HASH_TYPES:
         return normalise(HASH_TYPES[len(text)], text)
     try:
-        return normalise(T.DOMAIN, text)
+        return normalise(IndicatorType.DOMAIN, text)
     except InvalidIndicator:
         raise InvalidIndicator(
             f"cannot tell what '{text[:80]}' is (not an IP, network, URL, email, hash or domain)"
@@ -88,19 +88,19 @@ def guess(value: object) -> tuple[str, str]:
 def _network(text: str, kind: str) -> tuple[str, str]:
     try:
         if "/" not in text:
-            return T.IP, str(ipaddress.ip_address(text.strip("[]")))
+            return IndicatorType.IP, str(ipaddress.ip_address(text.strip("[]")))
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        what = "a network such as 10.0.0.0/8" if kind == T.CIDR else "an IP address"
+        what = "a network such as 10.0.0.0/8" if kind == IndicatorType.CIDR else "an IP address"
         raise InvalidIndicator(f"'{text[:80]}' is not {what}") from None
     if network.prefixlen == network.max_prefixlen:
-        return T.IP, str(network.network_address)
+        return IndicatorType.IP, str(network.network_address)
     widest = MIN_PREFIX[network.version]
     if network.prefixlen < widest:
         raise InvalidIndicator(
             f"'{text[:80]}' is wider than /{widest}: too broad to be an indicator"
         )
-    return T.CIDR, str(network)
+    return IndicatorType.CIDR, str(network)
 
 
 def domain(text: str) -> str:
@@ -167,17 +167,17 @@ def observable_lookups(kind: str, value: str) -> list[tuple[str, str]]:
             address = ipaddress.ip_address(value)
             if getattr(address, "scope_id", None):  # fe80::1%eth0: no network holds it
                 return []
-            return [(T.IP, str(address))]
+            return [(IndicatorType.IP, str(address))]
         if kind in ("domain", "hostname"):
-            return [(T.DOMAIN, d) for d in parent_domains(domain(value))]
+            return [(IndicatorType.DOMAIN, d) for d in parent_domains(domain(value))]
         if kind == "url":
-            return [(T.URL, url(value))]
+            return [(IndicatorType.URL, url(value))]
         if kind == "hash":
-            return [_hash(value, T.SHA256)]
+            return [_hash(value, IndicatorType.SHA256)]
         if kind == "email":
             address = email(value)
-            return [(T.EMAIL, address)] + [
-                (T.DOMAIN, d) for d in parent_domains(address.rsplit("@", 1)[1])
+            return [(IndicatorType.EMAIL, address)] + [
+                (IndicatorType.DOMAIN, d) for d in parent_domains(address.rsplit("@", 1)[1])
             ]
     except (InvalidIndicator, ValueError):
         return []

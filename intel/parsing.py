@@ -38,8 +38,6 @@ from tenants.api.parsers import loads
 from . import normalise
 from .models import IndicatorType, Tlp
 
-T = IndicatorType
-
 
 class UnreadableImport(ValueError):
     """The whole document is unreadable (not a bundle, not UTF-8 ...)."""
@@ -60,16 +58,16 @@ class RecordError:
 
 
 STIX_PATHS = {
-    ("ipv4-addr", ("value",)): T.CIDR,
-    ("ipv6-addr", ("value",)): T.CIDR,
-    ("domain-name", ("value",)): T.DOMAIN,
-    ("url", ("value",)): T.URL,
-    ("email-addr", ("value",)): T.EMAIL,
-    ("file", ("hashes", "md5")): T.MD5,
-    ("file", ("hashes", "sha-1")): T.SHA1,
-    ("file", ("hashes", "sha1")): T.SHA1,
-    ("file", ("hashes", "sha-256")): T.SHA256,
-    ("file", ("hashes", "sha256")): T.SHA256,
+    ("ipv4-addr", ("value",)): IndicatorType.CIDR,
+    ("ipv6-addr", ("value",)): IndicatorType.CIDR,
+    ("domain-name", ("value",)): IndicatorType.DOMAIN,
+    ("url", ("value",)): IndicatorType.URL,
+    ("email-addr", ("value",)): IndicatorType.EMAIL,
+    ("file", ("hashes", "md5")): IndicatorType.MD5,
+    ("file", ("hashes", "sha-1")): IndicatorType.SHA1,
+    ("file", ("hashes", "sha1")): IndicatorType.SHA1,
+    ("file", ("hashes", "sha-256")): IndicatorType.SHA256,
+    ("file", ("hashes", "sha256")): IndicatorType.SHA256,
 }
 # TLP 1.0 (stix2.TLP_*) and TLP 2.0 (the OASIS extension) marking definitions.
 TLP_MARKINGS = {
