@@ -36,14 +36,16 @@ seed: migrate
 run: seed
 	$(DEMO) $(BIN)/python -m mssp.serve
 
+# The suite on TEST_WORKERS processes (pytest-xdist): each claims its own test database and
+# Redis db (tests/services.py), so they share nothing but the servers.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The suite as `make run` serves: SQLite and in-process layers, even where PostgreSQL and
 # Redis are running (tests that need them are skipped with their reason).
-# Its runs need no service, so they run on EMBEDDED_WORKERS processes (pytest-xdist), each with
-# its own in-memory database.
-EMBEDDED_WORKERS ?= 2
+# Each worker has its own in-memory database.
+EMBEDDED_WORKERS ?= $(TEST_WORKERS)
 test-embedded: install
 	MSSP_TEST_EMBEDDED=1 MSSP_REQUIRE_SERVICES= $(BIN)/python -m pytest -n $(EMBEDDED_WORKERS) $(PYTEST_ARGS)
 

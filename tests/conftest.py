@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -36,6 +38,10 @@ def pytest_collection_modifyitems(config, items):
                 item.user_properties.append(("missing", why))
             else:
                 item.add_marker(pytest.mark.skip(reason=f"needs {', '.join(needed)}: {why}"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Across workers (pytest-xdist), the slow tests go first, so that a minute-long test is
+        # not the last one left while the other workers idle (stable: order otherwise kept).
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.hookimpl(hookwrapper=True)
