@@ -21,6 +21,7 @@ from intel.api.views import (
     RetroHuntViewSet,
     SightingsView,
 )
+from notifications.api.views import ChannelViewSet, DeliveryViewSet, SubscriptionViewSet
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -48,6 +49,9 @@ router.register("tenants", TenantViewSet, basename="tenant")
 router.register(f"{TENANT}/members", MemberViewSet, basename="member")
 router.register(f"{TENANT}/contacts", ContactViewSet, basename="contact")
 router.register(f"{TENANT}/webhooks", WebhookViewSet, basename="webhook")
+router.register(f"{TENANT}/channels", ChannelViewSet, basename="channel")
+router.register(f"{TENANT}/subscriptions", SubscriptionViewSet, basename="subscription")
+router.register(f"{TENANT}/deliveries", DeliveryViewSet, basename="delivery")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
 router.register(f"{TENANT}/suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
 router.register(f"{TENANT}/correlation-rules", CorrelationRuleViewSet, basename="correlation-rule")

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "reports",
     "intel",
     "findings",
+    "notifications",
     "mssp",  # the project's own commands (seed_demo: demo data across every app)
 ]
 
@@ -220,6 +221,20 @@ INTAKE_SIGNATURE_MAX_AGE = env_int("INTAKE_SIGNATURE_MAX_AGE", 300)
 # Customer webhooks may not target private or loopback addresses (SSRF) unless this is set
 # (a lab, or the test suite's local receiver).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# Where notification channels reach the paging and SMS vendors (notifications.senders): their
+# public APIs, or another region (Opsgenie's EU accounts: https://api.eu.opsgenie.com) or a
+# lab. The SSRF guard above applies to them as well.
+PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
+OPSGENIE_API_URL = env_str("OPSGENIE_API_URL", "https://api.opsgenie.com")
+# SMS and voice channels go through the portal's own Twilio (or Twilio-compatible) account;
+# while these are empty, such channels fail at once, saying that they are not configured.
+TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")  # E.164: +15550100
+# Fernet keys (newest first) that seal the secrets tenants give the portal: channel webhook
+# URLs and API keys (tenants.sealed). Unset: derived from SECRET_KEY, fine for the demo only.
+SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS", "")
 # The NOC's own acknowledge target for availability incidents (covered minutes, 24x7).
 NOC_ACKNOWLEDGE_MINUTES = env_int("NOC_ACKNOWLEDGE_MINUTES", 15)
 # limits' storage URI: Redis in the scaled-out mode, process memory in the embedded one.
@@ -254,6 +269,7 @@ CELERY_TASK_QUEUES = {"celery": {}, "sla": {}, "notifications": {}}
 CELERY_TASK_ROUTES = {
     "sla.tasks.sweep_clocks": {"queue": "sla"},
     "sla.tasks.deliver_notifications": {"queue": "notifications"},
+    "notifications.tasks.deliver_deliveries": {"queue": "notifications"},
 }
 # Periodic work: Celery beat in the scaled-out mode; `manage.py run_periodic` (started by
 # `make run`) runs the same schedule in-process in the embedded mode.
@@ -262,6 +278,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scheduled-hunts": {"task": "alerts.tasks.run_scheduled_hunts", "schedule": 60.0},
     "sla-sweep": {"task": "sla.tasks.sweep_clocks", "schedule": 1.0},
     "sla-notifications": {"task": "sla.tasks.deliver_notifications", "schedule": 10.0},
+    # Channel deliveries due for a retry, and any whose task was lost.
+    "channel-deliveries": {"task": "notifications.tasks.deliver_deliveries", "schedule": 10.0},
     # Idempotent: creates each tenant's due scheduled report once (the 1st of the month in
     # the tenant's time zone, or later if the scheduler was down then).
     "scheduled-reports": {"task": "reports.tasks.schedule_reports", "schedule": 900.0},

@@ -1,10 +1,10 @@
 """The embedded mode's notification worker. Without a broker, Celery runs a task on the
 thread that enqueued it, which for deliveries is the SLA sweep's (after its commit): a
 customer's webhook that takes its time, or a slow mail server, stalled the sweep, and with it
-the scheduler's heartbeat. Here deliveries run on threads of their own (SENDERS of them, so
-one slow receiver does not hold up everyone else's notices either), woken by the
-deliver_notifications task: the thread that fired never waits for a receiver. With a broker,
-workers on the `notifications` queue do this instead.
+the scheduler's heartbeat. Here deliveries (of every registered outbox: tenants.outbox) run
+on threads of their own (SENDERS of them, so one slow receiver does not hold up everyone
+else's notices either), woken by the delivery tasks: the thread that fired never waits for
+a receiver. With a broker, workers on the `notifications` queue do this instead.
 
 Each delivery is bounded (tenants.webhooks.DEADLINE, EMAIL_TIMEOUT); rows are claimed in the
 table (sla.notify), so the delivery threads of the server and of the scheduler never send the
@@ -17,6 +17,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from django.db import connections
+
+from tenants.outbox import BATCH, registered
 
 logger = logging.getLogger("mssp.notify")
 SENDERS = 4  # deliveries at once
@@ -56,11 +58,12 @@ def _run() -> None:
 
 
 def _send_what_is_due() -> None:
-    from .notify import DELIVERY_BATCH, deliver_batch
+    from . import notify  # noqa: F401 - registers the SLA notices' outbox
 
     try:
-        while deliver_batch()[0] == DELIVERY_BATCH:  # a full batch: there may be more
-            pass
+        for outbox in registered():  # SLA notices, and every other app's (tenants.outbox)
+            while outbox.deliver_batch()[0] == BATCH:  # a full batch: there may be more
+                pass
     except Exception:  # the next nudge (at the latest the 10-second beat) tries again
         logger.exception("notification delivery failed")
     finally:

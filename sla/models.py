@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from alerts.models import Incident, Severity
 from tenants.models import Tenant, TenantOwnedModel, new_public_id
+from tenants.outbox import OutboxRow
 from tenants.querysets import TenantScopedManager
 
 
@@ -133,21 +134,15 @@ class SlaClock(TenantOwnedModel):
         return f"{self.target} of {self.incident_id} ({self.state})"
 
 
-class Notification(TenantOwnedModel):
+class Notification(OutboxRow):
     """One message to one recipient about one firing: written in the transaction that fired,
-    delivered after commit by a task, retried from the table if the task is lost. The unique
-    key makes a second firing of the same thing impossible to notify twice."""
+    delivered after commit by a task, retried from the table if the task is lost (the outbox
+    kit, tenants.outbox). The unique key makes a second firing of the same thing impossible
+    to notify twice."""
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
         WEBHOOK = "webhook", "Webhook"
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed (gave up)"
-
-    MAX_ATTEMPTS = 8
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     # Empty for firings that are not an incident's (a finding's remediation clock): the
@@ -155,7 +150,6 @@ class Notification(TenantOwnedModel):
     incident = models.ForeignKey(
         Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    key = models.CharField(max_length=300)
     event_type = models.CharField(max_length=40)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     recipient = models.CharField(max_length=500)
@@ -164,12 +158,6 @@ class Notification(TenantOwnedModel):
     )
     subject = models.CharField(max_length=300)
     payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at"]

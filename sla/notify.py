@@ -23,30 +23,22 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from tenants import mail, webhooks
 from tenants.jobs import enqueue
 from tenants.models import Contact, Webhook
-from tenants.rls import rls_bypass
-from tenants.text import single_line
+from tenants.outbox import BATCH, Outbox, PermanentFailure, register
 
 from . import bulk
 from .models import Notification, SlaClock
 
 logger = logging.getLogger("mssp.notify")
-DELIVERY_BATCH = 50  # notifications one delivery task sends at most
+DELIVERY_BATCH = BATCH  # notifications one delivery task sends at most
 # A claimed row is due again after this long if its worker never records the outcome (it
 # died mid-send): longer than a delivery takes (webhooks.DEADLINE, EMAIL_TIMEOUT a step).
 CLAIM_LEASE = timedelta(seconds=30)
 KEY_MAX = Notification._meta.get_field("key").max_length
 SUBJECT_MAX = Notification._meta.get_field("subject").max_length
-
-
-class PermanentFailure(Exception):
-    """A delivery that retrying cannot make succeed."""
 
 
 def _key(*parts: str) -> str:
@@ -180,75 +172,8 @@ def deliver_due(now: datetime | None = None, batch: int = DELIVERY_BATCH) -> int
 
 
 def deliver_batch(now: datetime | None = None, batch: int = DELIVERY_BATCH) -> tuple[int, int]:
-    """(rows taken, rows sent). Each row is claimed in a short transaction of its own (SKIP
-    LOCKED: workers never share one; the claim moves it CLAIM_LEASE ahead and counts the
-    attempt), sent with no transaction open, and its outcome recorded in another. A worker
-    killed mid-send leaves the row to come due again when the lease lapses; the counted
-    attempts bound how often that can happen."""
-    now = now or timezone.now()
-    taken = sent = 0
-    for _ in range(batch):
-        note = _claim(now)
-        if note is None:
-            break
-        taken += 1
-        if note.attempts > Notification.MAX_ATTEMPTS:  # interrupted every time it was sent
-            _record(note, now, PermanentFailure(f"interrupted {note.attempts - 1} times"))
-            continue
-        try:
-            _send(note)
-        except Exception as exc:  # any delivery failure is recorded; the batch goes on
-            _record(note, now, exc)
-        else:
-            _record(note, now, None)
-            sent += 1
-    return taken, sent
-
-
-def _due():
-    return Notification.objects.dangerously_unscoped("notification delivery").filter(
-        status=Notification.Status.PENDING
-    )
-
-
-def _claim(now: datetime) -> Notification | None:
-    with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
-        note = (
-            _due()
-            .filter(next_attempt_at__lte=now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .select_related("webhook")
-            .order_by("next_attempt_at")
-            .first()
-        )
-        if note is None:
-            return None
-        note.attempts += 1
-        note.next_attempt_at = now + CLAIM_LEASE
-        _due().filter(pk=note.pk).update(
-            attempts=F("attempts") + 1, next_attempt_at=note.next_attempt_at
-        )
-        return note
-
-
-def _record(note: Notification, now: datetime, failure: Exception | None) -> None:
-    with transaction.atomic(), rls_bypass("notification delivery for every tenant"):
-        row = _due().filter(pk=note.pk)
-        if failure is None:
-            row.update(status=Notification.Status.SENT, sent_at=timezone.now(), last_error="")
-            return
-        # what any server or library said, made storable (no NUL) and one line
-        error = single_line(failure, 500) or type(failure).__name__
-        permanent = isinstance(failure, PermanentFailure | webhooks.DestinationRefused)
-        # only while the claim is still this worker's (a lapsed lease may have passed it on)
-        row = row.filter(attempts=note.attempts)
-        if permanent or note.attempts >= Notification.MAX_ATTEMPTS:
-            logger.warning("giving up on notification %s: %s", note.pk, error)
-            row.update(status=Notification.Status.FAILED, last_error=error)
-        else:
-            row.update(
-                last_error=error, next_attempt_at=now + timedelta(seconds=30 * 2**note.attempts)
-            )
+    """(rows taken, rows sent): tenants.outbox claims, sends and records each row."""
+    return OUTBOX.deliver_batch(now, batch)
 
 
 def _send(note: Notification) -> None:
@@ -293,3 +218,15 @@ def _send_webhook(note: Notification) -> None:
         raise PermanentFailure(f"webhook answered {status} (redirects are not followed)")
     if not 200 <= status < 300:
         raise RuntimeError(f"webhook answered {status}")
+
+
+OUTBOX = register(
+    Outbox(
+        model=Notification,
+        send=lambda note: _send(note),  # looked up at each call, so that it can be replaced
+        reason="notification delivery for every tenant",
+        lease=CLAIM_LEASE,
+        related=("webhook",),
+        permanent=(PermanentFailure, webhooks.DestinationRefused),
+    )
+)

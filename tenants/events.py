@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -303,6 +303,21 @@ def _deliver_many(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
 
 
 Items = list[tuple[str, str, dict[str, Any] | None, tuple[str, ...]]]
+# Called with {tenant id: events} as they are published, inside the transaction that publishes
+# them: a higher app that must act on events in that same transaction (notifications writes
+# its outbox rows there) registers here (signals go upward only: docs/architecture.md).
+Listener = Callable[[dict[int, list[dict[str, Any]]]], None]
+_listeners: list[Listener] = []
+
+
+def on_publish(listener: Listener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def _tell_listeners(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
+    for listener in _listeners:
+        listener(per_tenant)
 
 
 def tenant_events(tenant_id: int, tenant_slug: str, items: Items) -> list[dict[str, Any]]:
@@ -310,6 +325,7 @@ def tenant_events(tenant_id: int, tenant_slug: str, items: Items) -> list[dict[s
     transaction commits: one log append and one channel-layer message for all of them."""
     events = _build(tenant_slug, items)
     if events:
+        _tell_listeners({tenant_id: events})
         transaction.on_commit(lambda: _deliver(tenant_id, events))
     return events  # their event_id is filled in at delivery
 
@@ -325,6 +341,7 @@ def tenants_events(per_tenant: dict[int, tuple[str, Items]]) -> dict[int, list[d
         if (events := _build(slug, items))
     }
     if built:
+        _tell_listeners(built)
         transaction.on_commit(lambda: _deliver_many(built))
     return built
 

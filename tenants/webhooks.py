@@ -114,9 +114,23 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What a receiver answered: its status and its headers (names in lower case; the last of
+    a repeated one). The body is never read."""
+
+    status: int
+    headers: dict[str, str]
+
+
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST `body` to `url` at an address check_destination() admitted; the answer's status.
     Raises DestinationRefused (permanent) or DeliveryFailed (retry later)."""
+    return post_for_reply(url, body, headers).status
+
+
+def post_for_reply(url: str, body: bytes, headers: dict[str, str]) -> Reply:
+    """post(), answering the status and the headers too (Retry-After: when to come back)."""
     destination = check_destination(url)
     parsed = destination.url
     deadline = time.monotonic() + DEADLINE
@@ -143,7 +157,14 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
                 content=body,
                 extensions={"timeout": timeouts},
             ) as response:
-                return response.status  # the body is never read: the status is the answer
+                # the body is never read: the status and the headers are the answer
+                return Reply(
+                    response.status,
+                    {
+                        name.decode("latin-1").lower(): value.decode("latin-1")
+                        for name, value in response.headers
+                    },
+                )
     except httpcore.TimeoutException:
         raise DeliveryFailed(f"{parsed.host} did not answer in time") from None
     except (httpcore.NetworkError, httpcore.ProtocolError, ssl.SSLError, OSError) as exc:

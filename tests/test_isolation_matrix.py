@@ -26,6 +26,7 @@ from alerts.models import (
 )
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
+from notifications.models import Channel, Delivery, Subscription
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
@@ -76,6 +77,9 @@ B_OBJECTS = {
     Engagement: lambda w: (w["b_engagement"], w["b_engagement"].pk, w["mssp_admin"]),
     ScanImport: lambda w: (w["b_scan"], w["b_scan"].pk, w["mssp_admin"]),
     RemediationPolicy: lambda w: (w["b_remediation"], w["b_remediation"].pk, w["mssp_admin"]),
+    Channel: lambda w: (w["b_channel"], w["b_channel"].pk, w["mssp_admin"]),
+    Subscription: lambda w: (w["b_subscription"], w["b_subscription"].pk, w["mssp_admin"]),
+    Delivery: lambda w: (w["b_delivery"], w["b_delivery"].pk, w["mssp_admin"]),
     # Not tenant data: a saved search of B's analyst, private to them (not shared).
     Hunt: lambda w: (w["b_saved_hunt"], w["b_saved_hunt"].pk, w["analyst_b"]),
 }
@@ -181,6 +185,27 @@ def world(two_tenants):
             w[f"{name}_finding"] = Finding.objects.for_tenant(w[name]).get()
             w[f"{name}_remediation"] = RemediationPolicy.objects.create(
                 tenant=w[name], severity="high", days=21
+            )
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):  # a channel hearing of everything: the incident opened above
+            w[f"{name}_channel"] = Channel.objects.create(
+                tenant=w[name],
+                name=f"{name.upper()}'s secret channel",
+                kind="email",
+                target=f"soc@{name}.example",
+            )
+            w[f"{name}_subscription"] = Subscription.objects.create(
+                tenant=w[name], channel=w[f"{name}_channel"]
+            )
+            w[f"{name}_delivery"] = Delivery.objects.create(
+                tenant=w[name],
+                channel=w[f"{name}_channel"],
+                kind="email",
+                key="k",
+                event_type="incident.opened",
+                title=f"{name.upper()}'s secret delivery",
+                message={},
+                status="failed",
             )
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()

@@ -6,15 +6,17 @@ from __future__ import annotations
 import grimp
 import pytest
 
-APPS = ("tenants", "alerts", "sla", "intel", "findings", "reports", "mssp")
-# app -> the apps it must never import, directly or through another module.
+APPS = ("tenants", "alerts", "sla", "intel", "findings", "reports", "notifications", "mssp")
+# app -> the apps it must never import, directly or through another module. Notifications
+# hears every app's events (tenants.events.on_publish), so it sits above all of them.
 HIGHER = {
-    "tenants": ("alerts", "sla", "intel", "findings", "reports", "mssp"),
-    "alerts": ("sla", "intel", "findings", "reports", "mssp"),
-    "sla": ("intel", "findings", "reports", "mssp"),
-    "intel": ("sla", "findings", "reports", "mssp"),
-    "findings": ("reports", "mssp"),
-    "reports": ("mssp",),
+    "tenants": ("alerts", "sla", "intel", "findings", "reports", "notifications", "mssp"),
+    "alerts": ("sla", "intel", "findings", "reports", "notifications", "mssp"),
+    "sla": ("intel", "findings", "reports", "notifications", "mssp"),
+    "intel": ("sla", "findings", "reports", "notifications", "mssp"),
+    "findings": ("reports", "notifications", "mssp"),
+    "reports": ("notifications", "mssp"),
+    "notifications": ("mssp",),
 }
 
 

@@ -1,0 +1,255 @@
+"""What a user can do with a tenant's channels, subscriptions and deliveries, for the settings
+page (notifications.views) and the API (notifications.api.views) alike (tenants.actions
+explains the split). Every change is audited; no audit entry carries a secret."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.http import HttpRequest
+
+from tenants import audit
+from tenants.access import Access
+from tenants.actions import Action, Invalid, Refused
+from tenants.jobs import enqueue
+from tenants.models import Tenant, User
+from tenants.outbox import OutboxRow
+from tenants.sealed import hint, seal, unseal
+
+from . import delivery as delivery_service
+from . import policy, routing
+from .api.serializers import ChannelInputSerializer, ChannelSerializer, SubscriptionSerializer
+from .models import Channel, Delivery, Kind, Subscription
+
+CHANGE_REFUSED = "Only MSSP admins and your organisation's admins change notification channels."
+
+
+def _tenant_id(target: Tenant | Channel | Subscription | Delivery) -> int:
+    return target.pk if isinstance(target, Tenant) else target.tenant_id
+
+
+def check_manage(access: Access, target: Tenant | Channel | Subscription) -> None:
+    if not policy.may_manage_channels(access, _tenant_id(target)):
+        raise Refused(CHANGE_REFUSED)
+
+
+def _audit(verb: str, obj: Channel | Subscription, request: HttpRequest | None) -> None:
+    name = "channel" if isinstance(obj, Channel) else "subscription"
+    data = (
+        ChannelSerializer(obj).data
+        if isinstance(obj, Channel)
+        else {
+            "channel": str(obj.channel_id),
+            "events": obj.events,
+            "min_severity": obj.min_severity,
+        }
+    )
+    audit.record(
+        f"{name}.{verb}",
+        tenant=obj.tenant_id,
+        obj=obj,
+        request=request,
+        summary=f"{name} {obj} {verb}",
+        data=dict(data),
+    )
+
+
+# --- channels ----------------------------------------------------------------------------------
+def _sealed(kind: str, secrets: dict[str, str]) -> tuple[str, str]:
+    """(sealed secrets, hint) for a channel's secrets."""
+    shown = secrets.get("url") or secrets.get("routing_key") or secrets.get("api_key") or ""
+    return seal(secrets), (hint(shown) if shown else "")
+
+
+def create_channel(
+    tenant: Tenant,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    secrets: dict[str, str],
+    **fields: Any,
+) -> tuple[Channel, str]:
+    """The channel, and a signed webhook's signing secret (shown once; "" for other kinds)."""
+    signing_secret = ""
+    if fields["kind"] == Kind.WEBHOOK:
+        from .senders import new_signing_secret
+
+        signing_secret = new_signing_secret()
+        secrets = {**secrets, "signing_secret": signing_secret}
+    sealed, shown = _sealed(fields["kind"], secrets)
+    channel = Channel.objects.create(
+        tenant=tenant, created_by=actor, sealed_secrets=sealed, hint=shown, **fields
+    )
+    _audit("created", channel, request)
+    return channel, signing_secret
+
+
+def update_channel(
+    channel: Channel,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    secrets: dict[str, str],
+    **fields: Any,
+) -> Channel:
+    for name, value in fields.items():
+        setattr(channel, name, value)
+    if secrets:  # a replaced URL or key; a webhook keeps its signing secret
+        kept = {k: v for k, v in unseal(channel.sealed_secrets).items() if k == "signing_secret"}
+        channel.sealed_secrets, channel.hint = _sealed(channel.kind, {**kept, **secrets})
+    channel.save()
+    _audit("updated", channel, request)
+    return channel
+
+
+def delete_channel(
+    channel: Channel, *, actor: User, access: Access, request: HttpRequest | None
+) -> Channel:
+    _audit("deleted", channel, request)  # while it still has its id
+    channel.delete()
+    return channel
+
+
+def send_test(
+    channel: Channel, *, actor: User, access: Access, request: HttpRequest | None
+) -> Delivery:
+    """A test message through the channel, queued like any delivery (so it shows in the log
+    with what the receiver answered)."""
+    if not channel.is_active:
+        raise Invalid("The channel is disabled: enable it to send a test.")
+    message = routing.test_message(channel)
+    delivery: Delivery = Delivery.objects.create(
+        tenant_id=channel.tenant_id,
+        channel=channel,
+        kind=channel.kind,
+        event_type=message.event_type,
+        title=message.title,
+        message=asdict(message),
+        key=message.subject_key,
+        is_test=True,
+    )
+    audit.record(
+        "channel.tested",
+        tenant=channel.tenant_id,
+        obj=channel,
+        request=request,
+        summary=f"test message sent to channel {channel}",
+    )
+    enqueue("notifications.tasks.deliver_deliveries")
+    return delivery
+
+
+CHANNEL_CREATE = Action(
+    "channel.create",
+    do=create_channel,
+    check=check_manage,
+    serializer=ChannelInputSerializer,
+    done=lambda made: f"Channel '{made[0].name}' added.",
+)
+CHANNEL_UPDATE = Action(
+    "channel.update",
+    do=update_channel,
+    check=check_manage,
+    serializer=ChannelInputSerializer,
+    changes_target=True,
+    done=lambda channel: f"Channel '{channel.name}' saved.",
+)
+CHANNEL_DELETE = Action(
+    "channel.delete",
+    do=delete_channel,
+    check=check_manage,
+    done=lambda channel: f"Channel '{channel.name}' removed.",
+)
+CHANNEL_TEST = Action(
+    "channel.test",
+    do=send_test,
+    check=check_manage,
+    done="Test message queued: its delivery shows below once sent.",
+)
+
+
+# --- subscriptions -----------------------------------------------------------------------------
+def create_subscription(
+    tenant: Tenant, *, actor: User, access: Access, request: HttpRequest | None, **fields: Any
+) -> Subscription:
+    subscription: Subscription = Subscription.objects.create(tenant=tenant, **fields)
+    _audit("created", subscription, request)
+    return subscription
+
+
+def update_subscription(
+    subscription: Subscription,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    **fields: Any,
+) -> Subscription:
+    for name, value in fields.items():
+        setattr(subscription, name, value)
+    subscription.save()
+    _audit("updated", subscription, request)
+    return subscription
+
+
+def delete_subscription(
+    subscription: Subscription, *, actor: User, access: Access, request: HttpRequest | None
+) -> Subscription:
+    _audit("deleted", subscription, request)
+    subscription.delete()
+    return subscription
+
+
+SUBSCRIPTION_CREATE = Action(
+    "subscription.create",
+    do=create_subscription,
+    check=check_manage,
+    serializer=SubscriptionSerializer,
+    done="Subscription added.",
+)
+SUBSCRIPTION_UPDATE = Action(
+    "subscription.update",
+    do=update_subscription,
+    check=check_manage,
+    serializer=SubscriptionSerializer,
+    changes_target=True,
+    done="Subscription saved.",
+)
+SUBSCRIPTION_DELETE = Action(
+    "subscription.delete", do=delete_subscription, check=check_manage, done="Subscription removed."
+)
+
+
+# --- deliveries --------------------------------------------------------------------------------
+def check_retry(access: Access, target: Delivery) -> None:
+    if not policy.may_retry_delivery(access, target.tenant_id):
+        raise Refused("Only the MSSP's staff put a delivery back in the queue.")
+
+
+def retry_delivery(
+    delivery: Delivery, *, actor: User, access: Access, request: HttpRequest | None
+) -> Delivery:
+    if delivery.status == OutboxRow.Status.SENT:
+        raise Invalid("This delivery was sent: there is nothing to retry.", status_code=409)
+    delivery_service.retry(delivery)
+    audit.record(
+        "delivery.retried",
+        actor=actor,
+        tenant=delivery.tenant_id,
+        obj=delivery,
+        request=request,
+        summary=f"delivery {delivery.pk} put back in the queue",
+    )
+    delivery.refresh_from_db()
+    return delivery
+
+
+DELIVERY_RETRY = Action(
+    "delivery.retry",
+    do=retry_delivery,
+    check=check_retry,
+    done="The delivery is queued again.",
+)

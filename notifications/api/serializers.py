@@ -1,0 +1,174 @@
+"""The notifications API's shapes: channels (secrets write-only), subscriptions, deliveries.
+The settings page validates with the same classes (notifications.actions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import models
+from rest_framework import serializers
+
+from alerts.models import Severity
+from tenants.models import Tenant
+from tenants.webhooks import DeliveryFailed, DestinationRefused, check_destination
+
+from ..models import Channel, Delivery, Event, Kind, Subscription
+from ..senders import SECRET_NAMES
+from ..senders.phone import E164
+
+# The secrets a user gives (a signed webhook's signing secret is the portal's own making).
+GIVEN = ("url", "routing_key", "api_key")
+
+
+class ChannelSerializer(serializers.ModelSerializer[Channel]):
+    hint = serializers.CharField(
+        read_only=True, help_text="The end of the channel's secret, to tell channels apart."
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["id", "name", "kind", "target", "hint", "is_active", "created_at"]
+        read_only_fields = ["id", "hint", "created_at"]
+
+
+class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
+    """A new channel, or a change to one (PATCH: the fields sent change). Secrets are
+    write-only: `url` for Slack, Teams and webhooks, `routing_key` for PagerDuty, `api_key`
+    for Opsgenie; they are checked, sealed, and never shown again."""
+
+    url = serializers.CharField(
+        max_length=500, required=False, write_only=True, trim_whitespace=True
+    )
+    routing_key = serializers.CharField(max_length=100, required=False, write_only=True)
+    api_key = serializers.CharField(max_length=100, required=False, write_only=True)
+
+    class Meta:
+        model = Channel
+        fields = ["name", "kind", "target", "is_active", "url", "routing_key", "api_key"]
+
+    def validate_url(self, value: str) -> str:
+        try:
+            check_destination(value)
+        except DestinationRefused as exc:
+            raise serializers.ValidationError(f"Not a URL the portal may send to: {exc}.") from None
+        except DeliveryFailed as exc:
+            raise serializers.ValidationError(f"{exc}.") from None
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = self.instance
+        kind = attrs.get("kind", instance.kind if instance else "")
+        if instance is not None and kind != instance.kind:
+            raise serializers.ValidationError({"kind": "A channel's kind cannot change."})
+        target = attrs.get("target", instance.target if instance else "").strip()
+        attrs["target"] = target
+        if kind == Kind.EMAIL:
+            try:
+                validate_email(target)
+            except DjangoValidationError:
+                raise serializers.ValidationError({"target": "An e-mail address."}) from None
+        elif kind in (Kind.SMS, Kind.VOICE):
+            if not E164.fullmatch(target):
+                raise serializers.ValidationError(
+                    {"target": "A phone number in international form, such as +14155550100."}
+                )
+        elif target:
+            raise serializers.ValidationError({"target": "Only e-mail, SMS and voice have one."})
+        given: dict[str, str] = {name: attrs.pop(name) for name in GIVEN if name in attrs}
+        needed = [name for name in SECRET_NAMES.get(kind, ()) if name in GIVEN]
+        unexpected = sorted(set(given) - set(needed))
+        if unexpected:
+            raise serializers.ValidationError(
+                {name: f"Not used by a {Kind(kind).label} channel." for name in unexpected}
+            )
+        missing = [name for name in needed if not given.get(name)]
+        if missing and instance is None:
+            raise serializers.ValidationError({name: "This field is required." for name in missing})
+        attrs["secrets"] = {name: value for name, value in given.items() if value}
+        return attrs
+
+
+class ChannelCreatedSerializer(ChannelSerializer):
+    signing_secret = serializers.CharField(
+        read_only=True,
+        allow_blank=True,
+        help_text="A signed webhook's signing secret (whsec_...): shown this once.",
+    )
+
+    class Meta(ChannelSerializer.Meta):
+        fields = [*ChannelSerializer.Meta.fields, "signing_secret"]
+
+
+class TenantChannelField(serializers.PrimaryKeyRelatedField[Channel]):
+    """A channel of the tenant the input is for (the action's target: the tenant, or a row of
+    it); any other id reads as "does not exist", exactly like a missing one."""
+
+    default_error_messages = {
+        "does_not_exist": "No such channel: '{pk_value}'.",
+        "incorrect_type": "Expected a channel id, got {data_type}.",
+    }
+
+    def get_queryset(self) -> models.QuerySet[Channel]:
+        target = self.context.get("target")
+        tenant_id = target.pk if isinstance(target, Tenant) else getattr(target, "tenant_id", None)
+        channels: models.QuerySet[Channel] = (
+            Channel.objects.none() if tenant_id is None else Channel.objects.for_tenant(tenant_id)
+        )
+        return channels
+
+    def to_internal_value(self, data: Any) -> Channel:
+        try:
+            return super().to_internal_value(data)
+        except (ValueError, TypeError, DjangoValidationError):
+            self.fail("does_not_exist", pk_value=data)
+
+
+class SubscriptionSerializer(serializers.ModelSerializer[Subscription]):
+    channel = TenantChannelField()
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=Event.choices),
+        required=False,
+        max_length=len(Event.choices),
+        help_text="What to be told of; empty means every event.",
+    )
+    min_severity = serializers.ChoiceField(
+        choices=Severity.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Only incidents at least this severe (empty: all).",
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "channel", "events", "min_severity", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class DeliverySerializer(serializers.ModelSerializer[Delivery]):
+    channel_name = serializers.CharField(source="channel.name", read_only=True, default=None)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "channel",
+            "channel_name",
+            "kind",
+            "event_type",
+            "incident",
+            "title",
+            "status",
+            "attempts",
+            "answer",
+            "last_error",
+            "is_test",
+            "created_at",
+            "sent_at",
+            "next_attempt_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,144 @@
+"""A tenant's channels, subscriptions and delivery log: /api/v1/tenants/{slug}/channels/,
+.../subscriptions/, .../deliveries/. Changes run the actions of notifications.actions, as the
+settings page does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tenants.api.actions import api_perform
+from tenants.api.base import TenantNestedViewSet
+from tenants.api.views import TenantAdministeredMixin
+
+from .. import policy
+from ..actions import (
+    CHANNEL_CREATE,
+    CHANNEL_DELETE,
+    CHANNEL_TEST,
+    CHANNEL_UPDATE,
+    DELIVERY_RETRY,
+    SUBSCRIPTION_CREATE,
+    SUBSCRIPTION_DELETE,
+    SUBSCRIPTION_UPDATE,
+)
+from ..models import Channel, Delivery, Subscription
+from .serializers import (
+    ChannelCreatedSerializer,
+    ChannelInputSerializer,
+    ChannelSerializer,
+    DeliverySerializer,
+    SubscriptionSerializer,
+)
+
+
+class ChannelViewSet(
+    TenantAdministeredMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNestedViewSet
+):
+    """Where the tenant's messages go. Secrets are write-only: a signed webhook's signing
+    secret is in the creation's answer only, and URLs and keys are never shown again (`hint`
+    tells channels apart)."""
+
+    scoped_model = Channel
+    serializer_class = ChannelSerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["kind", "is_active"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    @extend_schema(request=ChannelInputSerializer, responses={201: ChannelCreatedSerializer})
+    def create(self, request: Request, tenant_slug: str | None = None) -> Response:
+        channel, signing_secret = api_perform(self, CHANNEL_CREATE, self.tenant)
+        body = ChannelSerializer(channel).data
+        body["signing_secret"] = signing_secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ChannelInputSerializer, responses=ChannelSerializer)
+    def partial_update(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        channel = api_perform(self, CHANNEL_UPDATE, self.get_object())
+        return Response(ChannelSerializer(channel).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        api_perform(self, CHANNEL_DELETE, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def test(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        """Send a test message through the channel; its delivery shows what the receiver said."""
+        delivery = api_perform(self, CHANNEL_TEST, self.get_object(), data={})
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SubscriptionViewSet(
+    TenantAdministeredMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNestedViewSet
+):
+    """Which events go to which of the tenant's channels."""
+
+    scoped_model = Subscription
+    serializer_class = SubscriptionSerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["channel", "is_active"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "target": getattr(self, "tenant", None)}
+
+    @extend_schema(request=SubscriptionSerializer, responses={201: SubscriptionSerializer})
+    def create(self, request: Request, tenant_slug: str | None = None) -> Response:
+        subscription = api_perform(self, SUBSCRIPTION_CREATE, self.tenant)
+        return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=SubscriptionSerializer, responses=SubscriptionSerializer)
+    def partial_update(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        subscription = api_perform(self, SUBSCRIPTION_UPDATE, self.get_object())
+        return Response(SubscriptionSerializer(subscription).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        api_perform(self, SUBSCRIPTION_DELETE, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNestedViewSet):
+    """The tenant's delivery log: who was told what, when, through which channel, and what
+    the receiver answered. Everyone who sees the tenant reads it; MSSP staff put a failed
+    (dead-lettered) delivery back in the queue."""
+
+    scoped_model = Delivery
+    serializer_class = DeliverySerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["status", "channel", "event_type", "kind", "incident"]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not policy.reads_deliveries(self.access, self.tenant.pk):
+            raise PermissionDenied("You may not read this tenant's delivery log.")
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("channel")
+
+    @extend_schema(request=None, responses=DeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def retry(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        """Put a failed delivery back in the queue, with a fresh set of attempts."""
+        delivery = api_perform(self, DELIVERY_RETRY, self.get_object(), data={})
+        return Response(DeliverySerializer(delivery).data)

@@ -1,0 +1,76 @@
+"""Sending deliveries (tenants.outbox does the claiming, retrying and dead-lettering): each row
+is rendered for its channel's kind and sent with the channel's unsealed secrets, which exist
+in memory only for the send. Staff can put a dead-lettered delivery back in the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from tenants import webhooks
+from tenants.jobs import enqueue
+from tenants.outbox import Outbox, OutboxRow, PermanentFailure, register
+from tenants.sealed import SecretsUnreadable, unseal
+from tenants.text import single_line
+
+from .message import Message
+from .models import Delivery
+
+if TYPE_CHECKING:
+    from .senders import Answer
+
+# A claimed row is due again after this long if its worker never records the outcome: longer
+# than a delivery can take (webhooks.DEADLINE, EMAIL_TIMEOUT a step).
+CLAIM_LEASE = timedelta(seconds=30)
+
+
+def send(delivery: Delivery) -> Answer:
+    from . import senders  # its failures are tenants.outbox's: permanent, or retry later
+
+    channel = delivery.channel
+    if channel is None or not channel.is_active:
+        raise PermanentFailure("the channel was removed or disabled")
+    try:
+        secrets = unseal(channel.sealed_secrets)
+    except SecretsUnreadable as exc:
+        raise PermanentFailure(str(exc)) from None
+    message = Message(**{**delivery.message, "delivery_id": str(delivery.pk)})
+    return senders.send(channel.kind, channel.target, secrets, message)
+
+
+def _sent(_delivery: Delivery, answer: Answer) -> dict[str, Any]:
+    return {"answer": single_line(answer.detail, 200)}
+
+
+def _failed(_delivery: Delivery, failure: BaseException) -> dict[str, Any]:
+    return {"answer": single_line(failure, 200) or type(failure).__name__}
+
+
+OUTBOX = register(
+    Outbox(
+        model=Delivery,
+        send=lambda delivery: send(delivery),  # looked up at each call, so it can be replaced
+        reason="channel deliveries of every tenant",
+        lease=CLAIM_LEASE,
+        related=("channel", "channel__tenant"),
+        permanent=(PermanentFailure, webhooks.DestinationRefused),
+        sent=_sent,
+        failed=_failed,
+    )
+)
+
+
+def deliver_batch() -> tuple[int, int]:
+    return OUTBOX.deliver_batch()
+
+
+def retry(delivery: Delivery) -> None:
+    """A dead-lettered (or waiting) delivery, due again at once with a fresh set of attempts."""
+    with transaction.atomic():
+        Delivery.objects.for_tenant(delivery.tenant_id).filter(
+            pk=delivery.pk, status__in=[OutboxRow.Status.FAILED, OutboxRow.Status.PENDING]
+        ).update(status=OutboxRow.Status.PENDING, attempts=0, next_attempt_at=timezone.now())
+        enqueue("notifications.tasks.deliver_deliveries")

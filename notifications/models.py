@@ -1,0 +1,119 @@
+"""Telling people: a tenant's channels (where messages go), its subscriptions (which events go
+to which channel) and the deliveries (one message to one channel: the outbox and the
+delivery log in one table)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from alerts.models import Incident, Severity
+from tenants.models import Tenant, TenantOwnedModel, new_public_id
+from tenants.outbox import OutboxRow
+
+
+class Kind(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SLACK = "slack", "Slack (incoming webhook)"
+    TEAMS = "teams", "Microsoft Teams (Workflows webhook)"
+    PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
+    OPSGENIE = "opsgenie", "Opsgenie (Alert API)"
+    SMS = "sms", "SMS"
+    VOICE = "voice", "Voice call"
+    WEBHOOK = "webhook", "Signed webhook (Standard Webhooks)"
+
+
+class Event(models.TextChoices):
+    """What a subscription can ask to be told of (each from a live-stream event)."""
+
+    INCIDENT_OPENED = "incident.opened", "Incident opened"
+    INCIDENT_COMMENT = "incident.comment", "Shared comment"
+    INCIDENT_STATUS = "incident.status", "Incident status changed"
+    INCIDENT_CONTAINMENT = "incident.containment", "Containment recorded"
+    SLA_AT_RISK = "sla.at_risk", "SLA at risk"
+    SLA_BREACHED = "sla.breached", "SLA breached"
+    ESCALATION_REQUESTED = "escalation.requested", "Escalation offered"
+    ESCALATION_ACCEPTED = "escalation.accepted", "Escalation accepted"
+    ESCALATION_DECLINED = "escalation.declined", "Escalation declined"
+    ESCALATION_EXPIRED = "escalation.expired", "Escalation expired"
+
+
+class Channel(TenantOwnedModel):
+    """Where a tenant's messages go. Secrets (a webhook URL, an API key, a signing secret) are
+    sealed (tenants.sealed), shown once when made and never sent to a browser again: pages
+    and the API show `hint`."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    target = models.CharField(max_length=254, blank=True, help_text="E-mail address or phone.")
+    sealed_secrets = models.TextField(blank=True, editable=False)
+    hint = models.CharField(max_length=60, blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class Subscription(TenantOwnedModel):
+    """Which events go to a channel: the listed ones (none listed: every one), about incidents
+    of at least `min_severity` where the event is an incident's."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="subscriptions")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="subscriptions")
+    events = models.JSONField(default=list, blank=True)
+    min_severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.events) or 'every event'} → {self.channel_id}"
+
+
+class Delivery(OutboxRow):
+    """One message to one channel: written in the transaction of the event it tells of,
+    delivered by the `notifications` queue (tenants.outbox), and kept as the tenant's delivery
+    log. A failed delivery is dead-lettered (status failed) until staff retry it."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    event_type = models.CharField(max_length=40)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(max_length=300)
+    message = models.JSONField()  # notifications.message.Message, as sent
+    answer = models.CharField(max_length=200, blank=True)  # what the receiver last said
+    is_test = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="delivery_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(fields=["tenant", "-created_at"], name="delivery_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.kind} ({self.status})"

@@ -1,0 +1,29 @@
+"""Who may do what with a tenant's channels, subscriptions and delivery log. Role questions
+are Access's (tenants.access); these add what is particular to telling people.
+
+Channels and subscriptions are a tenant's administered rows, like its webhooks: read by MSSP
+staff and the customer's admins, changed by MSSP admins and the customer's admins. The
+delivery log is evidence for the contract: everyone who sees the tenant reads it (without the
+channels' destinations). Putting a dead-lettered delivery back in the queue is the MSSP's
+(its staff who work the tenant): the customer fixes a channel, the SOC re-sends."""
+
+from __future__ import annotations
+
+from tenants import policy as tenants_policy
+from tenants.access import Access
+
+
+def reads_channels(access: Access, tenant_id: int) -> bool:
+    return tenant_id in access.tenant_ids and tenants_policy.reads_tenant_administration(access)
+
+
+def may_manage_channels(access: Access, tenant_id: int) -> bool:
+    return tenant_id in access.tenant_ids and tenants_policy.administers(access, tenant_id)
+
+
+def reads_deliveries(access: Access, tenant_id: int) -> bool:
+    return tenant_id in access.tenant_ids
+
+
+def may_retry_delivery(access: Access, tenant_id: int) -> bool:
+    return access.is_mssp_staff and tenant_id in access.tenant_ids

@@ -1,0 +1,272 @@
+"""From events to deliveries: which of a tenant's channels want an event, and what each is told.
+
+Registered on tenants.events (apps.py), so it runs inside the transaction that publishes the
+event: the outbox rows commit with the change they tell of, or not at all. A tenant's
+channels are the customer's own, so they hear only what its portal users may see: events whose
+audience includes the customer or its in-house team (never the MSSP's internal comments, tier
+escalations or intelligence matches), and messages built only from what those users may read
+(the incident's title, severity and status, the time left on a clock: never a comment's text,
+an internal note or another tenant's anything)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.models import SEVERITY_RANK, Incident, IncidentStatus
+from sla.models import ClockState, SlaClock
+from tenants import events
+from tenants.jobs import enqueue
+from tenants.models import Tenant
+from tenants.outbox import BATCH
+from tenants.text import single_line
+
+from . import message as msg
+from .models import Channel, Delivery, Event, Subscription
+
+logger = logging.getLogger("mssp.notify")
+
+# incident.updated's `change` → what a subscription names it
+_CHANGES = {
+    "comment": Event.INCIDENT_COMMENT,
+    "status": Event.INCIDENT_STATUS,
+    "containment": Event.INCIDENT_CONTAINMENT,
+}
+_DIRECT = {e.value for e in Event} - {Event.INCIDENT_OPENED, *_CHANGES.values()}
+# who may read a tenant channel's messages: the customer's portal users and in-house team
+_CUSTOMER_AUDIENCES = {events.CUSTOMER, events.WORK}
+DELIVERY_BATCH = BATCH
+TITLE_MAX = Delivery._meta.get_field("title").max_length
+
+
+def notifiable(event: dict[str, Any]) -> str:
+    """The subscription event a stream event is ("" for one no channel hears of)."""
+    if not _CUSTOMER_AUDIENCES & set(event.get("audience") or ()):
+        return ""
+    kind = event["type"]
+    if kind == "incident.created":
+        return Event.INCIDENT_OPENED
+    if kind == "incident.updated":
+        return _CHANGES.get((event.get("data") or {}).get("change", ""), "")
+    return kind if kind in _DIRECT else ""
+
+
+def route(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
+    """tenants.events' listener: outbox rows for every subscribed channel of these events."""
+    wanted = {
+        tenant_id: found
+        for tenant_id, published in per_tenant.items()
+        if (found := [(e, name) for e in published if (name := notifiable(e))])
+    }
+    if not wanted:
+        return
+    try:
+        # A savepoint: a fault here is logged and leaves the change that published intact.
+        with transaction.atomic():
+            count = _write(wanted)
+    except Exception:
+        logger.exception("could not queue notifications for tenants %s", sorted(wanted))
+        return
+    if count:
+        for _ in range(-(-count // DELIVERY_BATCH)):
+            enqueue("notifications.tasks.deliver_deliveries")
+
+
+def _incident_id(event: dict[str, Any]) -> str:
+    if event["type"].startswith("escalation."):
+        return str((event.get("data") or {}).get("incident") or "")
+    return str(event["id"])  # incident.* and sla.* events are about the incident itself
+
+
+def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
+    tenant_ids = sorted(wanted)
+    subscriptions = defaultdict(list)
+    for sub in (
+        Subscription.objects.for_tenants(tenant_ids)
+        .filter(is_active=True, channel__is_active=True)
+        .select_related("channel")
+    ):
+        subscriptions[sub.tenant_id].append(sub)
+    if not subscriptions:
+        return 0
+    incident_ids = {_incident_id(e) for found in wanted.values() for e, _ in found} - {""}
+    incidents = {
+        str(i.pk): i
+        for i in Incident.objects.for_tenants(list(subscriptions)).filter(pk__in=incident_ids)
+    }
+    clocks = _next_due(list(subscriptions), incidents)
+    names = dict(Tenant.objects.filter(pk__in=list(subscriptions)).values_list("pk", "name"))
+    rows = []
+    for tenant_id, found in wanted.items():
+        for position, (event, name) in enumerate(found):
+            incident = incidents.get(_incident_id(event))
+            channels = {
+                sub.channel.pk: sub.channel
+                for sub in subscriptions.get(tenant_id, ())
+                if _wants(sub, name, incident)
+            }
+            if not channels:
+                continue
+            message = build(name, event, incident, names[tenant_id], clocks)
+            digest = _event_digest(event, position)
+            rows += [
+                Delivery(
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    kind=channel.kind,
+                    event_type=name,
+                    incident=incident,
+                    title=message.title[:TITLE_MAX],
+                    message=asdict(message),
+                    key=f"{name}:{digest}:{channel.pk}",
+                )
+                for channel in channels.values()
+            ]
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _wants(sub: Subscription, name: str, incident: Incident | None) -> bool:
+    if sub.events and name not in sub.events:
+        return False
+    if sub.min_severity and incident is not None:
+        return SEVERITY_RANK[incident.severity] >= SEVERITY_RANK[sub.min_severity]
+    return True
+
+
+def _event_digest(event: dict[str, Any], position: int) -> str:
+    """Names one published event: its type, object, time, data and place in its batch."""
+    raw = json.dumps(
+        [event["type"], event["id"], event["at"], event.get("data"), position],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _next_due(tenant_ids: list[int], incidents: dict[str, Incident]) -> dict[str, SlaClock]:
+    """Each incident's running clock that falls due first (the customer sees both owners')."""
+    if not incidents:
+        return {}
+    found: dict[str, SlaClock] = {}
+    for clock in (
+        SlaClock.objects.for_tenants(tenant_ids)
+        .filter(
+            incident_id__in=list(incidents),
+            state__in=[ClockState.RUNNING, ClockState.AT_RISK],
+            due_at__isnull=False,
+        )
+        .order_by("due_at")
+    ):
+        found.setdefault(str(clock.incident_id), clock)
+    return found
+
+
+def incident_url(incident_id: str) -> str:
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}/incidents/{incident_id}/"
+
+
+def _left(due_at: datetime, now: datetime) -> str:
+    minutes = int((due_at - now).total_seconds() // 60)
+    if minutes < 0:
+        return f"overdue by {-minutes} min"
+    if minutes < 120:
+        return f"{minutes} min left"
+    return f"{minutes // 60} h {minutes % 60} min left"
+
+
+_HEADLINES = {
+    Event.INCIDENT_OPENED: "{severity} incident opened",
+    Event.INCIDENT_COMMENT: "New comment from the SOC",
+    Event.INCIDENT_STATUS: "Incident {status}",
+    Event.INCIDENT_CONTAINMENT: "Containment recorded",
+    Event.SLA_AT_RISK: "SLA {target} at risk",
+    Event.SLA_BREACHED: "SLA {target} breached",
+    Event.ESCALATION_REQUESTED: "Hand-off offered",
+    Event.ESCALATION_ACCEPTED: "Hand-off accepted",
+    Event.ESCALATION_DECLINED: "Hand-off declined",
+    Event.ESCALATION_EXPIRED: "Hand-off expired: nobody answered in time",
+}
+
+
+def paging_action(name: str, incident: Incident | None) -> str:
+    """What a paging vendor is told: resolved when the incident is, acknowledged when it is."""
+    if name == Event.INCIDENT_STATUS and incident is not None:
+        if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
+            return msg.RESOLVE
+        if incident.status == IncidentStatus.ACKNOWLEDGED:
+            return msg.ACKNOWLEDGE
+    return msg.TRIGGER
+
+
+def build(
+    name: str,
+    event: dict[str, Any],
+    incident: Incident | None,
+    tenant_name: str,
+    clocks: dict[str, SlaClock],
+) -> msg.Message:
+    """The message about one event, from what the customer may read."""
+    data = event.get("data") or {}
+    headline = _HEADLINES[Event(name)].format(
+        severity=(incident.get_severity_display() if incident else "An"),
+        status=(incident.get_status_display().lower() if incident else "updated"),
+        target=single_line(data.get("target", ""), 20),
+    )
+    title = single_line(f"{headline}: {incident.title}" if incident else headline, 250)
+    lines = []
+    if incident is not None:
+        lines.append(
+            f"Severity {incident.get_severity_display()} · {incident.get_status_display()}"
+        )
+        clock = clocks.get(str(incident.pk))
+        if clock is not None and clock.due_at is not None:
+            lines.append(
+                f"{clock.get_target_display()} due {clock.due_at:%Y-%m-%d %H:%M} UTC "
+                f"({_left(clock.due_at, timezone.now())})"
+            )
+    incident_id = str(incident.pk) if incident else ""
+    return msg.Message(
+        event_type=name,
+        subject_key=f"incident:{incident_id}" if incident_id else f"{name}:{event['id']}",
+        tenant_name=tenant_name,
+        title=title,
+        text="\n".join(lines),
+        severity=incident.severity if incident else "",
+        url=incident_url(incident_id) if incident_id else settings.PORTAL_BASE_URL,
+        action=paging_action(name, incident),
+        occurred_at=event.get("at") or timezone.now().isoformat(),
+        data={
+            "event": name,
+            "incident": incident_id or None,
+            "status": incident.status if incident else None,
+            "severity": incident.severity if incident else None,
+            **({"target": data["target"]} if "target" in data else {}),
+            **({"escalation": event["id"]} if name.startswith("escalation.") else {}),
+        },
+    )
+
+
+def test_message(channel: Channel) -> msg.Message:
+    """What "send a test" sends: says it is a test, and nothing about any incident."""
+    now = timezone.now()
+    return msg.Message(
+        event_type="channel.test",
+        subject_key=f"test:{channel.pk}:{now.timestamp():.0f}",
+        tenant_name=channel.tenant.name,
+        title=f"Test message for channel “{single_line(channel.name, 100)}”",
+        text="If you can read this, the portal can reach this channel.",
+        severity="info",
+        url=f"{settings.PORTAL_BASE_URL.rstrip('/')}/settings/notifications/",
+        occurred_at=now.isoformat(),
+        data={"event": "channel.test", "channel": str(channel.pk)},
+    )

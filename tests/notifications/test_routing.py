@@ -1,0 +1,167 @@
+"""Events reach a tenant's subscribed channels: outbox rows written with the change they tell
+of, only for what the customer may see, delivered and logged, retried and dead-lettered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from alerts.models import Incident
+from notifications import delivery
+from notifications.models import Channel, Delivery, Subscription
+from tenants.rls import rls_bypass
+from tenants.sealed import seal
+from tests.factories import ingest_alerts
+
+pytestmark = pytest.mark.django_db
+
+
+def add_channel(tenant, kind="email", target="soc@a.example", events=(), min_severity="", **kw):
+    with rls_bypass("test fixture: channels"):
+        channel = Channel.objects.create(
+            tenant=tenant, name=f"{kind} channel", kind=kind, target=target, **kw
+        )
+        Subscription.objects.create(
+            tenant=tenant, channel=channel, events=list(events), min_severity=min_severity
+        )
+    return channel
+
+
+def deliveries(tenant):
+    with rls_bypass("test"):
+        return list(Delivery.objects.for_tenant(tenant).order_by("created_at"))
+
+
+def incident_of(tenant):
+    with rls_bypass("test"):
+        return Incident.objects.for_tenant(tenant).order_by("-created_at").first()
+
+
+def test_an_opened_incident_reaches_the_subscribed_channel_of_its_tenant_only(two_tenants):
+    add_channel(two_tenants["a"], events=["incident.opened"])
+    add_channel(two_tenants["b"], target="soc@b.example", events=["incident.opened"])
+    ingest_alerts(two_tenants["a_source"], title="Credential dumping on lsass")
+    made = deliveries(two_tenants["a"])
+    assert [d.event_type for d in made] == ["incident.opened"]
+    assert deliveries(two_tenants["b"]) == []
+    delivery.deliver_batch()
+    (sent,) = deliveries(two_tenants["a"])
+    assert sent.status == "sent" and sent.attempts == 1
+    (message,) = [m for m in mail.outbox if m.to == ["soc@a.example"]]
+    assert "[Tenant A]" in message.subject and "Credential dumping on lsass" in message.subject
+    assert f"/incidents/{incident_of(two_tenants['a']).pk}/" in message.body
+    assert "Tenant B" not in message.body
+
+
+def test_a_failed_intake_transaction_leaves_no_delivery(two_tenants, monkeypatch):
+    """The outbox row is written in the publishing transaction: no commit, no message."""
+    from django.db import transaction
+
+    add_channel(two_tenants["a"])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ingest_alerts(two_tenants["a_source"])
+        assert len(deliveries(two_tenants["a"])) == 1
+        raise RuntimeError("the intake failed after the event")
+    assert deliveries(two_tenants["a"]) == []
+
+
+def test_min_severity_and_event_filters_apply(two_tenants):
+    add_channel(two_tenants["a"], events=["incident.opened"], min_severity="critical")
+    add_channel(two_tenants["a"], target="other@a.example", events=["sla.breached"])
+    ingest_alerts(two_tenants["a_source"])  # a high incident
+    assert deliveries(two_tenants["a"]) == []
+
+
+def test_internal_comments_never_reach_a_customer_channel_and_shared_ones_say_no_text(
+    api, two_tenants
+):
+    ingest_alerts(two_tenants["a_source"])
+    incident = incident_of(two_tenants["a"])
+    add_channel(two_tenants["a"], events=["incident.comment"])
+    analyst = api(two_tenants["analyst_a"])
+    url = f"/api/v1/incidents/{incident.pk}/comments/"
+    secret_note = "internal: the customer's CFO clicked it"
+    reply = analyst.post(url, {"body": secret_note, "visibility": "internal"}, format="json")
+    assert reply.status_code == 201, reply.content
+    assert deliveries(two_tenants["a"]) == []
+    shared = analyst.post(url, {"body": "We are on it", "visibility": "shared"}, format="json")
+    assert shared.status_code == 201, shared.content
+    (made,) = deliveries(two_tenants["a"])
+    assert made.event_type == "incident.comment"
+    assert "We are on it" not in str(made.message) and secret_note not in str(made.message)
+
+
+def test_a_status_change_tells_paging_vendors_to_acknowledge_then_resolve(api, two_tenants):
+    ingest_alerts(two_tenants["a_source"])
+    incident = incident_of(two_tenants["a"])
+    add_channel(two_tenants["a"], kind="pagerduty", target="", events=["incident.status"])
+    analyst = api(two_tenants["analyst_a"])
+    for to in ("acknowledged", "resolved"):
+        body = {"status": to, **({"resolution": "true_positive"} if to == "resolved" else {})}
+        reply = analyst.post(f"/api/v1/incidents/{incident.pk}/transition/", body, format="json")
+        assert reply.status_code == 200, reply.content
+    actions = [d.message["action"] for d in deliveries(two_tenants["a"])]
+    assert actions == ["acknowledge", "resolve"]
+    keys = {d.message["subject_key"] for d in deliveries(two_tenants["a"])}
+    assert keys == {f"incident:{incident.pk}"}  # one dedup_key: the vendor's alert is the same
+
+
+def test_an_sla_breach_says_the_time_it_was_due(two_tenants):
+    from sla import services
+    from sla.models import SlaClock
+
+    add_channel(two_tenants["a"], events=["sla.breached"])
+    ingest_alerts(two_tenants["a_source"])
+    with rls_bypass("test"):
+        clock = SlaClock.objects.for_tenant(two_tenants["a"]).order_by("due_at").first()
+    services.sweep(clock.due_at + timedelta(seconds=1))
+    made = [d for d in deliveries(two_tenants["a"]) if d.event_type == "sla.breached"]
+    assert made and all("breached" in d.title for d in made)
+
+
+def test_a_failing_channel_is_retried_with_backoff_then_dead_lettered(two_tenants, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    # nothing listens on this port: every attempt fails to connect
+    add_channel(
+        two_tenants["a"],
+        kind="slack",
+        target="",
+        sealed_secrets=seal({"url": "http://127.0.0.1:9/hook"}),
+    )
+    ingest_alerts(two_tenants["a_source"])
+    now = timezone.now()
+    delivery.OUTBOX.deliver_batch(now)
+    (row,) = deliveries(two_tenants["a"])
+    assert row.status == "pending" and row.attempts == 1 and row.last_error
+    assert row.next_attempt_at >= now + timedelta(seconds=59)
+    for day in range(1, Delivery.MAX_ATTEMPTS):
+        delivery.OUTBOX.deliver_batch(now + timedelta(days=day))
+    (row,) = deliveries(two_tenants["a"])
+    assert row.status == "failed" and row.attempts == Delivery.MAX_ATTEMPTS
+
+
+def test_a_removed_channel_is_given_up_at_once(two_tenants):
+    channel = add_channel(two_tenants["a"])
+    ingest_alerts(two_tenants["a_source"])
+    with rls_bypass("test"):
+        Channel.objects.for_tenant(two_tenants["a"]).filter(pk=channel.pk).update(is_active=False)
+    delivery.deliver_batch()
+    (row,) = deliveries(two_tenants["a"])
+    assert row.status == "failed" and "disabled" in row.last_error
+
+
+def test_a_fault_in_routing_never_undoes_the_intake(two_tenants, monkeypatch):
+    from notifications import routing
+
+    add_channel(two_tenants["a"])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("routing bug")
+
+    monkeypatch.setattr(routing, "_write", broken)
+    ingest_alerts(two_tenants["a_source"])
+    assert incident_of(two_tenants["a"]) is not None
+    assert deliveries(two_tenants["a"]) == []
