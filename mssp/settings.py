@@ -235,6 +235,8 @@ TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")  # E.164: +15550100
 # Fernet keys (newest first) that seal the secrets tenants give the portal: channel webhook
 # URLs and API keys (tenants.sealed). Unset: derived from SECRET_KEY, fine for the demo only.
 SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS", "")
+# How long a message's one-click answer (acknowledge, accept, decline) stays valid, in seconds.
+NOTIFICATION_LINK_MAX_AGE = env_int("NOTIFICATION_LINK_MAX_AGE", 24 * 3600)
 # The NOC's own acknowledge target for availability incidents (covered minutes, 24x7).
 NOC_ACKNOWLEDGE_MINUTES = env_int("NOC_ACKNOWLEDGE_MINUTES", 15)
 # limits' storage URI: Redis in the scaled-out mode, process memory in the embedded one.

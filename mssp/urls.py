@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from notifications.answers import answer
 from tenants import views as portal
 
 from . import views
@@ -28,6 +29,8 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("admin/", admin.site.urls),
+    # a message's one-click answer (notifications.links)
+    path("answer/<str:token>/", answer, name="notification-answer"),
     path("", include("reports.urls")),
     path("", include("findings.urls")),
     path("", include("intel.urls")),

@@ -37,7 +37,10 @@ def send(delivery: Delivery) -> Answer:
         secrets = unseal(channel.sealed_secrets)
     except SecretsUnreadable as exc:
         raise PermanentFailure(str(exc)) from None
-    message = Message(**{**delivery.message, "delivery_id": str(delivery.pk)})
+    from .links import links_for
+
+    answers = links_for(delivery)  # signed now, never stored
+    message = Message(**{**delivery.message, "delivery_id": str(delivery.pk), "links": answers})
     return senders.send(channel.kind, channel.target, secrets, message)
 
 

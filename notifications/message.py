@@ -30,3 +30,6 @@ class Message:
     occurred_at: str = ""  # ISO 8601 time of the event
     # The event as JSON for generic webhooks: only what the recipient may see.
     data: dict[str, Any] = field(default_factory=dict)
+    # One-click answers, [label, url] each (notifications.links): made when the message is
+    # sent, never stored, each a signed single-use link to a confirmation page.
+    links: list[list[str]] = field(default_factory=list)

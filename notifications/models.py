@@ -102,6 +102,16 @@ class Delivery(OutboxRow):
     message = models.JSONField()  # notifications.message.Message, as sent
     answer = models.CharField(max_length=200, blank=True)  # what the receiver last said
     is_test = models.BooleanField(default=False)
+    # A one-click answer from the message (notifications.links): who, which, when; once.
+    acted = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[("acknowledge", "Acknowledged"), ("accept", "Accepted"), ("decline", "Declined")],
+    )
+    acted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -251,7 +251,11 @@ def build(
             "status": incident.status if incident else None,
             "severity": incident.severity if incident else None,
             **({"target": data["target"]} if "target" in data else {}),
-            **({"escalation": event["id"]} if name.startswith("escalation.") else {}),
+            **(
+                {"escalation": event["id"], "direction": data.get("direction")}
+                if name.startswith("escalation.")
+                else {}
+            ),
         },
     )
 

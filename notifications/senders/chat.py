@@ -28,6 +28,12 @@ def mrkdwn(text: str, limit: int) -> str:
     return "".join(kept).rstrip() + "…"
 
 
+def _links(message: Message) -> list[tuple[str, str]]:
+    """The message's buttons: open it in the portal, then its one-click answers."""
+    opened = [("Open in the portal", message.url)] if message.url else []
+    return opened + [(label, url) for label, url in message.links]
+
+
 def send_slack(target: str, secrets: Mapping[str, str], message: Message) -> Answer:
     url = secret(secrets, "url")
     tenant, title = mrkdwn(tenant_of(message), 100), mrkdwn(message.title, 500)
@@ -39,10 +45,12 @@ def send_slack(target: str, secrets: Mapping[str, str], message: Message) -> Ans
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {"type": "context", "elements": context},
     ]
-    if message.url:
-        label = {"type": "plain_text", "text": "Open in the portal"}
-        button = {"type": "button", "text": label, "url": message.url}
-        blocks.append({"type": "actions", "elements": [button]})
+    buttons = [
+        {"type": "button", "text": {"type": "plain_text", "text": cut(label, 70)}, "url": url}
+        for label, url in _links(message)
+    ]
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
     # `text`: what notifications and clients without blocks show
     body = to_json({"text": f"[{tenant}] {title}", "blocks": blocks})
     return post(url, body.encode(), JSON_HEADERS)
@@ -73,10 +81,12 @@ def send_teams(target: str, secrets: Mapping[str, str], message: Message) -> Ans
             {"type": "FactSet", "facts": facts},
         ],
     }
-    if message.url:
-        card["actions"] = [
-            {"type": "Action.OpenUrl", "title": "Open in the portal", "url": message.url}
-        ]
+    actions = [
+        {"type": "Action.OpenUrl", "title": cut(label, 70), "url": url}
+        for label, url in _links(message)
+    ]
+    if actions:
+        card["actions"] = actions
     attachment = {
         "contentType": "application/vnd.microsoft.card.adaptive",
         "contentUrl": None,

@@ -19,7 +19,8 @@ def send_email(target: str, secrets: Mapping[str, str], message: Message) -> Ans
     if not address:
         raise PermanentFailure("no e-mail address")
     subject = mail.subject(f"[{message.tenant_name}] {message.title}")
-    body = f"{message.text}\n\n{message.url}".strip()
+    answers = "".join(f"\n{label}: {url}" for label, url in message.links)
+    body = f"{message.text}\n\n{message.url}{answers}".strip()
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
     except Exception as exc:  # what the mail server or the message builder said

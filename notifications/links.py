@@ -1,0 +1,98 @@
+"""One-click answers from a message: acknowledge an incident, accept or decline a hand-off.
+
+A link is signed (django.core.signing, its own salt) and names one delivery and one answer;
+it expires (NOTIFICATION_LINK_MAX_AGE) and works once. It is made when the message is sent and
+never stored, so the database holds nothing a reader could click. Clicking it only opens a
+confirmation page: that needs the recipient's own session (the login page comes first), and
+the answer is the portal's own action (alerts.actions.ACKNOWLEDGE, sla.actions.ACCEPT /
+DECLINE) with every check it makes, so a link forwarded to someone who may not answer is
+refused like their click in the portal would be. Who answered, and through which channel, is
+on the delivery and in the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+from alerts import actions as incident_actions
+from sla import actions as escalation_actions
+from tenants.actions import Action
+
+from .models import Delivery, Event
+
+SALT = "notifications.links"
+
+
+@dataclass(frozen=True)
+class Answer:
+    verb: str
+    label: str  # the button's words
+    action: Action
+    target: str  # "incident" or "escalation": what the action is done to
+
+
+ANSWERS = {
+    "acknowledge": Answer("acknowledge", "Acknowledge", incident_actions.ACKNOWLEDGE, "incident"),
+    "accept": Answer("accept", "Accept the hand-off", escalation_actions.ACCEPT, "escalation"),
+    "decline": Answer("decline", "Decline…", escalation_actions.DECLINE, "escalation"),
+}
+# Which answers a message about each event offers.
+OFFERED = {
+    Event.INCIDENT_OPENED: ("acknowledge",),
+    Event.SLA_AT_RISK: ("acknowledge",),
+    Event.SLA_BREACHED: ("acknowledge",),
+    Event.ESCALATION_REQUESTED: ("accept", "decline"),
+}
+
+
+class LinkInvalid(ValueError):
+    """Not a link the portal made (or altered since)."""
+
+
+class LinkExpired(ValueError):
+    """A link the portal made, but too long ago."""
+
+
+def token(delivery_id: str, verb: str) -> str:
+    return signing.dumps({"d": str(delivery_id), "v": verb}, salt=SALT, compress=True)
+
+
+def read(value: str) -> tuple[uuid.UUID, Answer]:
+    """(delivery id, answer) of a link's token; LinkInvalid or LinkExpired."""
+    try:
+        payload: Any = signing.loads(value, salt=SALT, max_age=settings.NOTIFICATION_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        raise LinkExpired("this link has expired") from None
+    except signing.BadSignature:
+        raise LinkInvalid("this is not a link the portal made") from None
+    try:
+        return uuid.UUID(payload["d"]), ANSWERS[payload["v"]]
+    except (KeyError, TypeError, ValueError):
+        raise LinkInvalid("this is not a link the portal made") from None
+
+
+def links_for(delivery: Delivery) -> list[list[str]]:
+    """[label, url] of each answer the delivery's message offers (none for a test)."""
+    if delivery.is_test or delivery.incident_id is None:
+        return []
+    verbs = OFFERED.get(delivery.event_type, ())  # type: ignore[call-overload]
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    return [
+        [
+            ANSWERS[verb].label,
+            base + reverse("notification-answer", args=[token(str(delivery.pk), verb)]),
+        ]
+        for verb in verbs
+        if ANSWERS[verb].target == "incident" or _hand_off_to_the_customer(delivery)
+    ]
+
+
+def _hand_off_to_the_customer(delivery: Delivery) -> bool:
+    """A tenant's channel answers only the hand-offs made to its own team."""
+    data = delivery.message.get("data") or {}
+    return bool(data.get("escalation")) and data.get("direction") == "to_customer"
