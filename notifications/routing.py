@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.models import SEVERITY_RANK, Incident, IncidentStatus
-from sla.models import ClockState, SlaClock
+from sla.models import ClockState, Escalation, SlaClock
 from tenants import events
 from tenants.jobs import enqueue
 from tenants.models import Tenant
@@ -104,6 +104,7 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
         for i in Incident.objects.for_tenants(list(subscriptions)).filter(pk__in=incident_ids)
     }
     clocks = _next_due(list(subscriptions), incidents)
+    answer_by = _answer_by(list(subscriptions), wanted)
     names = dict(Tenant.objects.filter(pk__in=list(subscriptions)).values_list("pk", "name"))
     rows = []
     for tenant_id, found in wanted.items():
@@ -116,7 +117,9 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
             }
             if not channels:
                 continue
-            message = build(name, event, incident, names[tenant_id], clocks)
+            message = build(
+                name, event, incident, names[tenant_id], clocks, answer_by.get(str(event["id"]))
+            )
             digest = _event_digest(event, position)
             rows += [
                 Delivery(
@@ -171,6 +174,26 @@ def _next_due(tenant_ids: list[int], incidents: dict[str, Incident]) -> dict[str
     return found
 
 
+def _answer_by(
+    tenant_ids: list[int], wanted: dict[int, list[tuple[dict[str, Any], str]]]
+) -> dict[str, datetime]:
+    """When each offered hand-off among the events must be answered."""
+    offered = [
+        str(event["id"])
+        for found in wanted.values()
+        for event, name in found
+        if name == Event.ESCALATION_REQUESTED
+    ]
+    if not offered:
+        return {}
+    rows = (
+        Escalation.objects.for_tenants(tenant_ids)
+        .filter(pk__in=offered, respond_by__isnull=False)
+        .values_list("pk", "respond_by")
+    )
+    return {str(pk): respond_by for pk, respond_by in rows}
+
+
 def incident_url(incident_id: str) -> str:
     return f"{settings.PORTAL_BASE_URL.rstrip('/')}/incidents/{incident_id}/"
 
@@ -214,8 +237,10 @@ def build(
     incident: Incident | None,
     tenant_name: str,
     clocks: dict[str, SlaClock],
+    answer_by: datetime | None = None,
 ) -> msg.Message:
-    """The message about one event, from what the customer may read."""
+    """The message about one event, from what the customer may read; `answer_by` is when an
+    offered hand-off must be answered."""
     data = event.get("data") or {}
     headline = _HEADLINES[Event(name)].format(
         severity=(incident.get_severity_display() if incident else "An"),
@@ -229,7 +254,12 @@ def build(
             f"Severity {incident.get_severity_display()} · {incident.get_status_display()}"
         )
         clock = clocks.get(str(incident.pk))
-        if clock is not None and clock.due_at is not None:
+        if answer_by is not None:
+            lines.append(
+                f"Answer by {answer_by:%Y-%m-%d %H:%M} UTC ({_left(answer_by, timezone.now())}), "
+                "or it moves to the next step"
+            )
+        elif clock is not None and clock.due_at is not None:
             lines.append(
                 f"{clock.get_target_display()} due {clock.due_at:%Y-%m-%d %H:%M} UTC "
                 f"({_left(clock.due_at, timezone.now())})"

@@ -230,7 +230,12 @@ def issue_token(user: User, scopes=None) -> str:
 
 
 def ingest_alerts(
-    source: IntakeSource, count: int = 1, *, title: str = "Suspicious login", distinct: bool = True
+    source: IntakeSource,
+    count: int = 1,
+    *,
+    title: str = "Suspicious login",
+    distinct: bool = True,
+    severity: str = "high",
 ) -> list:
     """Alerts through the real intake pipeline (generic format) as the source's tenant; with
     `distinct`, each gets its own fingerprint (its own incident)."""
@@ -248,7 +253,7 @@ def ingest_alerts(
             parse(
                 {
                     "title": f"{title} {n}" if distinct else title,
-                    "severity": "high",
+                    "severity": severity,
                     "source_ref": f"{title}-{n}-{uuid.uuid4().hex}",
                     "observables": [{"type": "ip", "value": f"10.0.{n % 250}.{n // 250 + 1}"}],
                 }

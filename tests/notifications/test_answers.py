@@ -46,6 +46,8 @@ def answers_in_mail(to="soc@a.example"):
 
 
 def hand_off_links():
+    offered = [msg for msg in mail.outbox if "Hand-off offered" in msg.subject]
+    assert all("Answer by" in msg.body and "next step" in msg.body for msg in offered)
     found = [
         {m["label"]: m["path"] for m in LINK.finditer(msg.body)}
         for msg in mail.outbox

@@ -165,3 +165,22 @@ def test_a_fault_in_routing_never_undoes_the_intake(two_tenants, monkeypatch):
     ingest_alerts(two_tenants["a_source"])
     assert incident_of(two_tenants["a"]) is not None
     assert deliveries(two_tenants["a"]) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "severity", "told"),
+    [("outsourced", "high", True), ("outsourced", "medium", False), ("in_house", "medium", True)],
+)
+def test_a_tenants_default_subscriptions_follow_its_service_model(
+    two_tenants, model, severity, told
+):
+    from notifications.defaults import subscribe_defaults
+    from tenants.models import Tenant
+
+    tenant = two_tenants["a"]
+    with rls_bypass("test fixture"):
+        Tenant.objects.filter(pk=tenant.pk).update(service_model=model)
+        tenant.refresh_from_db()
+        subscribe_defaults(tenant, "soc@a.example")
+    ingest_alerts(two_tenants["a_source"], severity=severity)
+    assert [d.event_type for d in deliveries(tenant)] == (["incident.opened"] if told else [])

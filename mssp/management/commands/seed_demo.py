@@ -1,7 +1,7 @@
 """Demo data: three tenants (one per service model), MSSP staff of every role, customer users of
-every role, teams and intake sources, then a morning's activity (mssp.demo: alerts,
-incidents worked to different points, hand-offs, an intelligence match, pentest findings, a
-report). Prints the logins and the intake keys (shown once).
+every role, teams, intake sources and notification channels (e-mail to the console), then a
+morning's activity (mssp.demo: alerts, incidents worked to different points, hand-offs, an
+intelligence match, pentest findings, a report). Prints the logins and the intake keys (shown once).
 
 Runs once: a second run sees the demo tenants and only reprints the logins. `--rotate-keys`
 issues new intake keys for the demo sources (the old ones stop working)."""
@@ -14,6 +14,7 @@ from django.db import transaction
 from guardian.shortcuts import assign_perm
 
 from alerts.models import IntakeSource, SourceKind
+from notifications.defaults import subscribe_defaults
 from sla.models import EscalationPolicy
 from tenants.models import Contact, Membership, StaffRole, Team, Tenant, User
 from tenants.rls import rls_bypass
@@ -111,6 +112,8 @@ class Command(BaseCommand):
             Contact.objects.create(
                 tenant=tenant, name=f"{tenant.name} CISO", email=f"ciso@{slug}.example"
             )
+            # e-mail goes to the console in the demo: watch `make run`'s output
+            subscribe_defaults(tenant, f"soc@{slug}.example")
         tier2 = tiers["L2"]
         EscalationPolicy.objects.create(
             tenant=tenants["globex"],
