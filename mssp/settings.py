@@ -396,6 +396,8 @@ SPECTACULAR_SETTINGS = {
         "IntelJobStatusEnum": "intel.models.IndicatorImport.Status",
         "TlpEnum": "intel.models.Tlp",
         "IndicatorListFormatEnum": "intel.models.IndicatorImport.Format",
+        "SeverityEnum": "alerts.models.Severity",
+        "ChannelKindEnum": "notifications.models.Kind",
     },
     # The enum hook is drf-spectacular's default; ours documents the JSON error of every 4xx.
     "POSTPROCESSING_HOOKS": [

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 
 class SecretsUnreadable(ValueError):
@@ -65,3 +66,29 @@ def reseal(token: str) -> str:
 def hint(value: str, keep: int = 4) -> str:
     """What a page may show of a secret: its last few characters."""
     return f"…{value[-keep:]}" if len(value) > keep * 2 else "…"
+
+
+@register(Tags.security, deploy=True)
+def check_keys(**kwargs: object) -> list[CheckMessage]:
+    """manage.py check --deploy: the portal has keys of its own, and each is a Fernet key."""
+    keys = list(settings.SECRETS_ENCRYPTION_KEYS)
+    if not keys:
+        return [
+            Warning(
+                "SECRETS_ENCRYPTION_KEYS is not set: channel secrets are sealed with a key "
+                "derived from SECRET_KEY, and changing SECRET_KEY would lose them all.",
+                hint="Set it to a Fernet key (Fernet.generate_key()); see README, Configuration.",
+                id="mssp.W001",
+            )
+        ]
+    found: list[CheckMessage] = []
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            found.append(
+                Error(
+                    f"SECRETS_ENCRYPTION_KEYS: key {position} is not a Fernet key.", id="mssp.E001"
+                )
+            )
+    return found

@@ -122,6 +122,7 @@ def test_production_looking_configuration_passes_check_deploy():
         DATABASE_URL=POSTGRES,  # never connected to: the checks need no database
         ALLOWED_HOSTS="portal.example.com",
         SECRET_KEY=PRODUCTION_KEY,
+        SECRETS_ENCRYPTION_KEYS="Yl9X0b8wB0Q2mKQy1lqk2vG4b2r1B7YlqWmYzq3tW3A=",
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -133,3 +134,14 @@ def test_production_looking_configuration_passes_check_deploy():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_asks_for_keys_of_its_own_to_seal_secrets(settings):
+    from tenants.sealed import check_keys
+
+    settings.SECRETS_ENCRYPTION_KEYS = []
+    assert [m.id for m in check_keys()] == ["mssp.W001"]
+    settings.SECRETS_ENCRYPTION_KEYS = ["not a key"]
+    assert [m.id for m in check_keys()] == ["mssp.E001"]
+    settings.SECRETS_ENCRYPTION_KEYS = ["Yl9X0b8wB0Q2mKQy1lqk2vG4b2r1B7YlqWmYzq3tW3A="]
+    assert check_keys() == []
