@@ -21,7 +21,13 @@ from intel.api.views import (
     RetroHuntViewSet,
     SightingsView,
 )
-from notifications.api.views import ChannelViewSet, DeliveryViewSet, SubscriptionViewSet
+from notifications.api.views import (
+    ChannelViewSet,
+    ContactMethodViewSet,
+    DeliveryViewSet,
+    NotificationRuleViewSet,
+    SubscriptionViewSet,
+)
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -52,6 +58,8 @@ router.register(f"{TENANT}/webhooks", WebhookViewSet, basename="webhook")
 router.register(f"{TENANT}/channels", ChannelViewSet, basename="channel")
 router.register(f"{TENANT}/subscriptions", SubscriptionViewSet, basename="subscription")
 router.register(f"{TENANT}/deliveries", DeliveryViewSet, basename="delivery")
+router.register("me/contact-methods", ContactMethodViewSet, basename="contact-method")
+router.register("me/notification-rules", NotificationRuleViewSet, basename="notification-rule")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
 router.register(f"{TENANT}/suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
 router.register(f"{TENANT}/correlation-rules", CorrelationRuleViewSet, basename="correlation-rule")

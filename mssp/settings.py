@@ -272,6 +272,8 @@ CELERY_TASK_ROUTES = {
     "sla.tasks.sweep_clocks": {"queue": "sla"},
     "sla.tasks.deliver_notifications": {"queue": "notifications"},
     "notifications.tasks.deliver_deliveries": {"queue": "notifications"},
+    # Pages are on the clock like the sweep: never behind a backlog of deliveries.
+    "notifications.tasks.sweep_pages": {"queue": "sla"},
 }
 # Periodic work: Celery beat in the scaled-out mode; `manage.py run_periodic` (started by
 # `make run`) runs the same schedule in-process in the embedded mode.
@@ -282,6 +284,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sla-notifications": {"task": "sla.tasks.deliver_notifications", "schedule": 10.0},
     # Channel deliveries due for a retry, and any whose task was lost.
     "channel-deliveries": {"task": "notifications.tasks.deliver_deliveries", "schedule": 10.0},
+    # Pages whose next notification rule is due (an unanswered page moves to the next one).
+    "pages": {"task": "notifications.tasks.sweep_pages", "schedule": 5.0},
     # Idempotent: creates each tenant's due scheduled report once (the 1st of the month in
     # the tenant's time zone, or later if the scheduler was down then).
     "scheduled-reports": {"task": "reports.tasks.schedule_reports", "schedule": 900.0},

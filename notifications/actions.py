@@ -19,8 +19,14 @@ from tenants.sealed import hint, seal, unseal
 
 from . import delivery as delivery_service
 from . import policy, routing
-from .api.serializers import ChannelInputSerializer, ChannelSerializer, SubscriptionSerializer
-from .models import Channel, Delivery, Kind, Subscription
+from .api.serializers import (
+    ChannelInputSerializer,
+    ChannelSerializer,
+    ContactMethodInputSerializer,
+    NotificationRuleSerializer,
+    SubscriptionSerializer,
+)
+from .models import Channel, ContactMethod, Delivery, Kind, NotificationRule, Subscription
 
 CHANGE_REFUSED = "Only MSSP admins and your organisation's admins change notification channels."
 
@@ -252,4 +258,77 @@ DELIVERY_RETRY = Action(
     do=retry_delivery,
     check=check_retry,
     done="The delivery is queued again.",
+)
+
+
+# --- a person's own contact methods and notification rules --------------------------------------
+def check_own(access: Access, target: User | ContactMethod | NotificationRule) -> None:
+    owner = target.pk if isinstance(target, User) else target.user_id
+    if not access.is_authenticated or owner != access.user_id:
+        raise Refused("Only its owner changes a contact method or a notification rule.")
+
+
+def create_contact_method(
+    user: User,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    secrets: dict[str, str],
+    **fields: Any,
+) -> ContactMethod:
+    if fields["kind"] == Kind.WEBHOOK:
+        raise Invalid({"kind": ["A signed webhook is a channel of a tenant, not a person's."]})
+    sealed, shown = _sealed(fields["kind"], secrets)
+    method: ContactMethod = ContactMethod.objects.create(
+        user=user, sealed_secrets=sealed, hint=shown, **fields
+    )
+    audit.record("contact_method.created", request=request, summary=f"contact method {method}")
+    return method
+
+
+def delete_contact_method(
+    method: ContactMethod, *, actor: User, access: Access, request: HttpRequest | None
+) -> ContactMethod:
+    audit.record("contact_method.deleted", request=request, summary=f"contact method {method}")
+    method.delete()
+    return method
+
+
+def create_rule(
+    user: User, *, actor: User, access: Access, request: HttpRequest | None, **fields: Any
+) -> NotificationRule:
+    rule: NotificationRule = NotificationRule.objects.create(user=user, **fields)
+    return rule
+
+
+def delete_rule(
+    rule: NotificationRule, *, actor: User, access: Access, request: HttpRequest | None
+) -> NotificationRule:
+    rule.delete()
+    return rule
+
+
+CONTACT_METHOD_CREATE = Action(
+    "contact_method.create",
+    do=create_contact_method,
+    check=check_own,
+    serializer=ContactMethodInputSerializer,
+    done=lambda method: f"Contact method '{method.label}' added.",
+)
+CONTACT_METHOD_DELETE = Action(
+    "contact_method.delete",
+    do=delete_contact_method,
+    check=check_own,
+    done="Contact method removed (and the rules that used it).",
+)
+RULE_CREATE = Action(
+    "notification_rule.create",
+    do=create_rule,
+    check=check_own,
+    serializer=NotificationRuleSerializer,
+    done="Notification rule added.",
+)
+RULE_DELETE = Action(
+    "notification_rule.delete", do=delete_rule, check=check_own, done="Notification rule removed."
 )

@@ -17,7 +17,7 @@ from tenants.sealed import SecretsUnreadable, unseal
 from tenants.text import single_line
 
 from .message import Message
-from .models import Delivery
+from .models import Channel, ContactMethod, Delivery
 
 if TYPE_CHECKING:
     from .senders import Answer
@@ -30,18 +30,29 @@ CLAIM_LEASE = timedelta(seconds=30)
 def send(delivery: Delivery) -> Answer:
     from . import senders  # its failures are tenants.outbox's: permanent, or retry later
 
-    channel = delivery.channel
-    if channel is None or not channel.is_active:
-        raise PermanentFailure("the channel was removed or disabled")
+    destination = _destination(delivery)
     try:
-        secrets = unseal(channel.sealed_secrets)
+        secrets = unseal(destination.sealed_secrets) if destination is not None else {}
     except SecretsUnreadable as exc:
         raise PermanentFailure(str(exc)) from None
     from .links import links_for
 
     answers = links_for(delivery)  # signed now, never stored
     message = Message(**{**delivery.message, "delivery_id": str(delivery.pk), "links": answers})
-    return senders.send(channel.kind, channel.target, secrets, message)
+    target = destination.target if destination is not None else delivery.recipient
+    return senders.send(delivery.kind, target, secrets, message)
+
+
+def _destination(delivery: Delivery) -> Channel | ContactMethod | None:
+    """Where a delivery goes: its channel, the paged person's contact method, or (a page to
+    someone without rules) nothing but the `recipient` address."""
+    if delivery.page_id is not None:
+        if delivery.contact_method is None and not delivery.recipient:
+            raise PermanentFailure("the contact method was removed")
+        return delivery.contact_method
+    if delivery.channel is None or not delivery.channel.is_active:
+        raise PermanentFailure("the channel was removed or disabled")
+    return delivery.channel
 
 
 def _sent(_delivery: Delivery, answer: Answer) -> dict[str, Any]:
@@ -58,7 +69,7 @@ OUTBOX = register(
         send=lambda delivery: send(delivery),  # looked up at each call, so it can be replaced
         reason="channel deliveries of every tenant",
         lease=CLAIM_LEASE,
-        related=("channel", "channel__tenant"),
+        related=("channel", "contact_method"),
         permanent=(PermanentFailure, webhooks.DestinationRefused),
         sent=_sent,
         failed=_failed,

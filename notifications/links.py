@@ -47,6 +47,8 @@ OFFERED = {
     Event.SLA_AT_RISK: ("acknowledge",),
     Event.SLA_BREACHED: ("acknowledge",),
     Event.ESCALATION_REQUESTED: ("accept", "decline"),
+    # a person paged: a hand-off to their team is answered, anything else acknowledged
+    "page": ("acknowledge", "accept", "decline"),
 }
 
 
@@ -80,7 +82,7 @@ def links_for(delivery: Delivery) -> list[list[str]]:
     """[label, url] of each answer the delivery's message offers (none for a test)."""
     if delivery.is_test or delivery.incident_id is None:
         return []
-    verbs = OFFERED.get(delivery.event_type, ())  # type: ignore[call-overload]
+    verbs = OFFERED.get(delivery.event_type, ())
     base = settings.PORTAL_BASE_URL.rstrip("/")
     return [
         [
@@ -88,7 +90,7 @@ def links_for(delivery: Delivery) -> list[list[str]]:
             base + reverse("notification-answer", args=[token(str(delivery.pk), verb)]),
         ]
         for verb in verbs
-        if ANSWERS[verb].target == "incident" or _hand_off_to_the_customer(delivery)
+        if (ANSWERS[verb].target == "incident") != _hand_off_to_the_customer(delivery)
     ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 # What paging vendors are told, kept in step with the incident (PagerDuty `event_action`,
 # Opsgenie's create / acknowledge / close).
 TRIGGER, ACKNOWLEDGE, RESOLVE = "trigger", "acknowledge", "resolve"
@@ -33,3 +35,7 @@ class Message:
     # One-click answers, [label, url] each (notifications.links): made when the message is
     # sent, never stored, each a signed single-use link to a confirmation page.
     links: list[list[str]] = field(default_factory=list)
+
+
+def incident_url(incident_id: str) -> str:
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}/incidents/{incident_id}/"

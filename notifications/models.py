@@ -83,6 +83,82 @@ class Subscription(TenantOwnedModel):
         return f"{', '.join(self.events) or 'every event'} → {self.channel_id}"
 
 
+class ContactMethod(models.Model):
+    """One of a person's own ways to be reached (OnCall's "contact method"): their e-mail, a
+    phone for SMS or calls, their Slack or PagerDuty. Not tenant data: it is the person's, and
+    only they see and change it. Secrets are sealed as a channel's are."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_methods"
+    )
+    label = models.CharField(max_length=100)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    target = models.CharField(max_length=254, blank=True)
+    sealed_secrets = models.TextField(blank=True, editable=False)
+    hint = models.CharField(max_length=60, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_kind_display()})"
+
+
+class NotificationRule(models.Model):
+    """A step of a person's own paging sequence: "this contact method, `delay_minutes` after
+    the page, unless it is acknowledged by then" ("Slack now; SMS after 5 min; then call")."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_rules"
+    )
+    contact_method = models.ForeignKey(
+        ContactMethod, on_delete=models.CASCADE, related_name="rules"
+    )
+    delay_minutes = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["delay_minutes", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.contact_method} after {self.delay_minutes} min"
+
+
+class Page(TenantOwnedModel):
+    """A person paged about an incident (an escalation step, a hand-off): their notification
+    rules are walked, one delivery each, until the incident or the hand-off is answered."""
+
+    class Status(models.TextChoices):
+        PAGING = "paging", "Paging"
+        ANSWERED = "answered", "Answered"
+        EXHAUSTED = "exhausted", "Every rule tried"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="+")
+    escalation_id = models.UUIDField(null=True, blank=True)  # the escalation it is about
+    direction = models.CharField(max_length=20, blank=True)  # that escalation's
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PAGING)
+    next_rule = models.PositiveSmallIntegerField(default=0)
+    next_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["next_at"], name="page_due", condition=models.Q(status="paging"))
+        ]
+
+    def __str__(self) -> str:
+        return f"page {self.user_id} about {self.incident_id} ({self.status})"
+
+
 class Delivery(OutboxRow):
     """One message to one channel: written in the transaction of the event it tells of,
     delivered by the `notifications` queue (tenants.outbox), and kept as the tenant's delivery
@@ -93,6 +169,17 @@ class Delivery(OutboxRow):
     channel = models.ForeignKey(
         Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
+    # or, for a page, the paged person's own contact method (then the MSSP's business, not in
+    # the customer's log unless the person is the customer's)
+    contact_method = models.ForeignKey(
+        ContactMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    page = models.ForeignKey(
+        Page, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # a page by e-mail to the person's account (they have no rules of their own)
+    recipient = models.EmailField(blank=True)
+    staff_only = models.BooleanField(default=False)  # the MSSP's own: not in the customer's log
     kind = models.CharField(max_length=12, choices=Kind.choices)
     event_type = models.CharField(max_length=40)
     incident = models.ForeignKey(

@@ -31,6 +31,7 @@ from tenants.outbox import BATCH
 from tenants.text import single_line
 
 from . import message as msg
+from . import paging
 from .models import Channel, Delivery, Event, Subscription
 
 logger = logging.getLogger("mssp.notify")
@@ -60,25 +61,60 @@ def notifiable(event: dict[str, Any]) -> str:
     return kind if kind in _DIRECT else ""
 
 
+def pages_on(event: dict[str, Any]) -> bool:
+    """An event that starts or stops paging someone (notifications.paging), whoever its
+    audience: tier escalations are the MSSP's own."""
+    kind = str(event["type"])
+    if kind == "incident.updated":
+        return bool((event.get("data") or {}).get("change") == "status")
+    return kind.startswith("escalation.")
+
+
 def route(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
-    """tenants.events' listener: outbox rows for every subscribed channel of these events."""
+    """tenants.events' listener: outbox rows for every subscribed channel of these events,
+    and pages started or answered."""
     wanted = {
         tenant_id: found
         for tenant_id, published in per_tenant.items()
         if (found := [(e, name) for e in published if (name := notifiable(e))])
     }
-    if not wanted:
+    paging_events = {
+        tenant_id: changes
+        for tenant_id, published in per_tenant.items()
+        if (changes := [e for e in published if pages_on(e)])
+    }
+    if not wanted and not paging_events:
         return
     try:
         # A savepoint: a fault here is logged and leaves the change that published intact.
         with transaction.atomic():
-            count = _write(wanted)
+            count = _write(wanted) if wanted else 0
+            for tenant_id, changes in paging_events.items():
+                _page(tenant_id, changes)
     except Exception:
-        logger.exception("could not queue notifications for tenants %s", sorted(wanted))
+        logger.exception("could not queue notifications for tenants %s", sorted(per_tenant))
         return
     if count:
         for _ in range(-(-count // DELIVERY_BATCH)):
             enqueue("notifications.tasks.deliver_deliveries")
+
+
+def _page(tenant_id: int, found: list[dict[str, Any]]) -> None:
+    for event in found:
+        data = event.get("data") or {}
+        if event["type"] == "incident.updated":
+            if data.get("status") in paging.ANSWERED_STATUSES:
+                paging.answer(tenant_id, incident_ids=[event["id"]])
+        elif event["type"] == "escalation.requested":
+            users, reason = paging.people_for(event, tenant_id)
+            incident = (
+                Incident.objects.for_tenant(tenant_id).filter(pk=data.get("incident")).first()
+            )
+            if users and incident is not None:
+                about = {"id": str(event["id"]), "direction": data.get("direction")}
+                paging.start(tenant_id, incident, about, users, reason)
+        else:  # accepted, declined, withdrawn, expired: that hand-off is answered
+            paging.answer(tenant_id, escalation_ids=[event["id"]])
 
 
 def _incident_id(event: dict[str, Any]) -> str:
@@ -194,10 +230,6 @@ def _answer_by(
     return {str(pk): respond_by for pk, respond_by in rows}
 
 
-def incident_url(incident_id: str) -> str:
-    return f"{settings.PORTAL_BASE_URL.rstrip('/')}/incidents/{incident_id}/"
-
-
 def _left(due_at: datetime, now: datetime) -> str:
     minutes = int((due_at - now).total_seconds() // 60)
     if minutes < 0:
@@ -272,7 +304,7 @@ def build(
         title=title,
         text="\n".join(lines),
         severity=incident.severity if incident else "",
-        url=incident_url(incident_id) if incident_id else settings.PORTAL_BASE_URL,
+        url=msg.incident_url(incident_id) if incident_id else settings.PORTAL_BASE_URL,
         action=paging_action(name, incident),
         occurred_at=event.get("at") or timezone.now().isoformat(),
         data={

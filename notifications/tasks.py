@@ -15,3 +15,12 @@ def deliver_deliveries() -> int:
     from .delivery import deliver_batch
 
     return deliver_batch()[1]
+
+
+@shared_task(ignore_result=True)
+def sweep_pages() -> int:
+    """Every 5 s (beat, or run_periodic in the embedded mode), and after a page starts: the
+    next rule of every due page becomes a delivery."""
+    from .paging import sweep
+
+    return sweep()

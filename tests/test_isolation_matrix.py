@@ -26,7 +26,7 @@ from alerts.models import (
 )
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
-from notifications.models import Channel, Delivery, Subscription
+from notifications.models import Channel, ContactMethod, Delivery, NotificationRule, Subscription
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
@@ -82,6 +82,9 @@ B_OBJECTS = {
     Delivery: lambda w: (w["b_delivery"], w["b_delivery"].pk, w["mssp_admin"]),
     # Not tenant data: a saved search of B's analyst, private to them (not shared).
     Hunt: lambda w: (w["b_saved_hunt"], w["b_saved_hunt"].pk, w["analyst_b"]),
+    # A person's own: B's analyst's contact method and rule, private to them.
+    ContactMethod: lambda w: (w["b_method"], w["b_method"].pk, w["analyst_b"]),
+    NotificationRule: lambda w: (w["b_rule"], w["b_rule"].pk, w["analyst_b"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -212,6 +215,16 @@ def world(two_tenants):
     w["b_saved_hunt"] = Hunt.objects.create(
         owner=w["analyst_b"], name="B's secret hunt", query={"q": "secret"}
     )
+    for name in ("a", "b"):
+        w[f"{name}_method"] = ContactMethod.objects.create(
+            user=w[f"analyst_{name}"],
+            label=f"{name.upper()}'s secret phone",
+            kind="sms",
+            target="+14155550100",
+        )
+        w[f"{name}_rule"] = NotificationRule.objects.create(
+            user=w[f"analyst_{name}"], contact_method=w[f"{name}_method"]
+        )
     w["a_saved_hunt"] = Hunt.objects.create(
         owner=w["analyst_a"], name="A's hunt", query={"q": "login"}
     )
@@ -459,6 +472,11 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Engagement: world["a_engagement"].pk,
             RemediationPolicy: world["a_remediation"].pk,
             Hunt: world["a_saved_hunt"].pk,
+            Channel: world["a_channel"].pk,
+            Subscription: world["a_subscription"].pk,
+            Delivery: world["a_delivery"].pk,
+            ContactMethod: world["a_method"].pk,
+            NotificationRule: world["a_rule"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

@@ -88,6 +88,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/incidents/{pk}/escalate/": {"POST": W},
     "api/v1/queue/": {"GET": R},
     "api/v1/hunts/": {"GET": R, "POST": W},
+    # a person's own paging settings
+    "api/v1/me/contact-methods/": {"GET": R, "POST": W},
+    "api/v1/me/contact-methods/{pk}/": {"GET": R, "DELETE": W},
+    "api/v1/me/notification-rules/": {"GET": R, "POST": W},
+    "api/v1/me/notification-rules/{pk}/": {"GET": R, "DELETE": W},
     "api/v1/hunts/{pk}/": {"GET": R, "PATCH": W, "DELETE": W},
     "api/v1/hunts/{pk}/results/": {"GET": R},
     "api/v1/hunts/{pk}/run/": {"POST": W},

@@ -14,7 +14,7 @@ from alerts.models import Severity
 from tenants.models import Tenant
 from tenants.webhooks import DeliveryFailed, DestinationRefused, check_destination
 
-from ..models import Channel, Delivery, Event, Kind, Subscription
+from ..models import Channel, ContactMethod, Delivery, Event, Kind, NotificationRule, Subscription
 from ..senders import SECRET_NAMES
 from ..senders.phone import E164
 
@@ -172,3 +172,50 @@ class DeliverySerializer(serializers.ModelSerializer[Delivery]):
             "next_attempt_at",
         ]
         read_only_fields = fields
+
+
+class ContactMethodSerializer(serializers.ModelSerializer[ContactMethod]):
+    hint = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ContactMethod
+        fields = ["id", "label", "kind", "target", "hint", "created_at"]
+        read_only_fields = ["id", "hint", "created_at"]
+
+
+class ContactMethodInputSerializer(ChannelInputSerializer):
+    """A person's own contact method: the same kinds, targets and secrets as a channel's."""
+
+    class Meta:
+        model = ContactMethod
+        fields = ["label", "kind", "target", "url", "routing_key", "api_key"]
+
+
+class OwnContactMethodField(serializers.PrimaryKeyRelatedField[ContactMethod]):
+    """One of the caller's own contact methods; anyone else's reads as "does not exist"."""
+
+    default_error_messages = {"does_not_exist": "No such contact method of yours: '{pk_value}'."}
+
+    def get_queryset(self) -> models.QuerySet[ContactMethod]:
+        access = self.context.get("access")
+        user_id = getattr(access, "user_id", None) or 0
+        methods: models.QuerySet[ContactMethod] = ContactMethod.objects.filter(user_id=user_id)
+        return methods
+
+    def to_internal_value(self, data: Any) -> ContactMethod:
+        try:
+            return super().to_internal_value(data)
+        except (ValueError, TypeError, DjangoValidationError):
+            self.fail("does_not_exist", pk_value=data)
+
+
+class NotificationRuleSerializer(serializers.ModelSerializer[NotificationRule]):
+    contact_method = OwnContactMethodField(help_text="One of your own contact methods.")
+    delay_minutes = serializers.IntegerField(
+        min_value=0, max_value=1440, help_text="Minutes after the page, unless answered by then."
+    )
+
+    class Meta:
+        model = NotificationRule
+        fields = ["id", "contact_method", "delay_minutes", "created_at"]
+        read_only_fields = ["id", "created_at"]

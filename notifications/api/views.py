@@ -13,8 +13,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from tenants.access import Access
 from tenants.api.actions import api_perform
-from tenants.api.base import TenantNestedViewSet
+from tenants.api.base import CallerScopedViewSet, TenantNestedViewSet
 from tenants.api.views import TenantAdministeredMixin
 
 from .. import policy
@@ -23,17 +24,24 @@ from ..actions import (
     CHANNEL_DELETE,
     CHANNEL_TEST,
     CHANNEL_UPDATE,
+    CONTACT_METHOD_CREATE,
+    CONTACT_METHOD_DELETE,
     DELIVERY_RETRY,
+    RULE_CREATE,
+    RULE_DELETE,
     SUBSCRIPTION_CREATE,
     SUBSCRIPTION_DELETE,
     SUBSCRIPTION_UPDATE,
 )
-from ..models import Channel, Delivery, Subscription
+from ..models import Channel, ContactMethod, Delivery, NotificationRule, Subscription
 from .serializers import (
     ChannelCreatedSerializer,
     ChannelInputSerializer,
     ChannelSerializer,
+    ContactMethodInputSerializer,
+    ContactMethodSerializer,
     DeliverySerializer,
+    NotificationRuleSerializer,
     SubscriptionSerializer,
 )
 
@@ -132,6 +140,8 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNe
             raise PermissionDenied("You may not read this tenant's delivery log.")
 
     def scope_queryset(self, queryset: Any) -> Any:
+        if not self.access.is_mssp_staff:  # pages to the MSSP's own people are its business
+            queryset = queryset.filter(staff_only=False)
         return queryset.select_related("channel")
 
     @extend_schema(request=None, responses=DeliverySerializer)
@@ -142,3 +152,53 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNe
         """Put a failed delivery back in the queue, with a fresh set of attempts."""
         delivery = api_perform(self, DELIVERY_RETRY, self.get_object(), data={})
         return Response(DeliverySerializer(delivery).data)
+
+
+class ContactMethodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
+    """Your own ways to be paged (`/api/v1/me/contact-methods/`): secrets write-only, as a
+    channel's. Everyone has only their own."""
+
+    scoped_model = ContactMethod
+    serializer_class = ContactMethodSerializer
+    cursor_ordering = "created_at"
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def rows_for(self, access: Access) -> Any:
+        return ContactMethod.objects.filter(user_id=access.user_id or 0)
+
+    @extend_schema(request=ContactMethodInputSerializer, responses={201: ContactMethodSerializer})
+    def create(self, request: Request) -> Response:
+        method = api_perform(self, CONTACT_METHOD_CREATE, request.user)
+        return Response(ContactMethodSerializer(method).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        api_perform(self, CONTACT_METHOD_DELETE, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationRuleViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet
+):
+    """Your own paging sequence (`/api/v1/me/notification-rules/`): each rule is a contact
+    method and how many minutes after the page it is used, unless the page is answered."""
+
+    scoped_model = NotificationRule
+    serializer_class = NotificationRuleSerializer
+    cursor_ordering = "created_at"
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def rows_for(self, access: Access) -> Any:
+        return NotificationRule.objects.filter(user_id=access.user_id or 0).select_related(
+            "contact_method"
+        )
+
+    @extend_schema(request=NotificationRuleSerializer, responses={201: NotificationRuleSerializer})
+    def create(self, request: Request) -> Response:
+        rule = api_perform(self, RULE_CREATE, request.user)
+        return Response(NotificationRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        api_perform(self, RULE_DELETE, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
