@@ -15,7 +15,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +46,9 @@ _DIRECT = {e.value for e in Event} - {Event.INCIDENT_OPENED, *_CHANGES.values()}
 # who may read a tenant channel's messages: the customer's portal users and in-house team
 _CUSTOMER_AUDIENCES = {events.CUSTOMER, events.WORK}
 DELIVERY_BATCH = BATCH
+# Changes that come in bursts when an incident flaps: one message per channel per window.
+COALESCED = (Event.INCIDENT_STATUS, Event.INCIDENT_COMMENT, Event.INCIDENT_CONTAINMENT)
+COALESCE_WINDOW = timedelta(minutes=2)
 TITLE_MAX = Delivery._meta.get_field("title").max_length
 
 
@@ -170,8 +173,52 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
                 )
                 for channel in channels.values()
             ]
+    rows = coalesce(rows)
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def coalesce(rows: list[Delivery]) -> list[Delivery]:
+    """A flapping incident tells each channel at most once per COALESCE_WINDOW about each kind
+    of change: a change while that channel's last such message is still waiting replaces the
+    message (it says the latest), and one after a recent message waits for the window's end.
+    The rows still to be written are returned."""
+    flapping = [r for r in rows if r.event_type in COALESCED and r.incident_id is not None]
+    if not flapping:
+        return rows
+    now = timezone.now()
+    latest: dict[tuple[Any, Any, str], Delivery] = {}
+    for earlier in (
+        Delivery.objects.for_tenants({r.tenant_id for r in flapping})
+        .filter(
+            channel_id__in={r.channel_id for r in flapping},
+            incident_id__in={r.incident_id for r in flapping},
+            event_type__in=COALESCED,
+            created_at__gte=now - COALESCE_WINDOW,
+            is_test=False,
+        )
+        .order_by("created_at")
+    ):
+        latest[(earlier.channel_id, earlier.incident_id, earlier.event_type)] = earlier
+    kept: list[Delivery] = []
+    fresh: set[Any] = set()  # rows of this batch, not written yet
+    for row in rows:
+        key = (row.channel_id, row.incident_id, row.event_type)
+        earlier = latest.get(key)
+        if earlier is None or row.event_type not in COALESCED:
+            kept.append(row)
+            latest[key], _ = row, fresh.add(row.pk)
+        elif earlier.pk in fresh:  # the same burst: its last word wins
+            earlier.message, earlier.title = row.message, row.title
+        elif earlier.status == Delivery.Status.PENDING and earlier.attempts == 0:
+            Delivery.objects.for_tenant(row.tenant_id).filter(pk=earlier.pk, attempts=0).update(
+                message=row.message, title=row.title
+            )
+        else:
+            row.next_attempt_at = max(now, earlier.created_at + COALESCE_WINDOW)
+            latest[key], _ = row, fresh.add(row.pk)
+            kept.append(row)
+    return kept
 
 
 def _wants(sub: Subscription, name: str, incident: Incident | None) -> bool:

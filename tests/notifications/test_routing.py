@@ -103,6 +103,7 @@ def test_a_status_change_tells_paging_vendors_to_acknowledge_then_resolve(api, t
         body = {"status": to, **({"resolution": "true_positive"} if to == "resolved" else {})}
         reply = analyst.post(f"/api/v1/incidents/{incident.pk}/transition/", body, format="json")
         assert reply.status_code == 200, reply.content
+        delivery.deliver_batch()  # sent before the next change (else they would coalesce)
     actions = [d.message["action"] for d in deliveries(two_tenants["a"])]
     assert actions == ["acknowledge", "resolve"]
     keys = {d.message["subject_key"] for d in deliveries(two_tenants["a"])}
@@ -184,3 +185,25 @@ def test_a_tenants_default_subscriptions_follow_its_service_model(
         subscribe_defaults(tenant, "soc@a.example")
     ingest_alerts(two_tenants["a_source"], severity=severity)
     assert [d.event_type for d in deliveries(tenant)] == (["incident.opened"] if told else [])
+
+
+def test_a_flapping_incident_tells_a_channel_once_per_window(api, two_tenants):
+    """Twenty status changes in a burst: one message waiting, saying the latest status; once
+    it is sent, the next change waits for the window's end instead of going at once."""
+    from notifications.routing import COALESCE_WINDOW
+
+    ingest_alerts(two_tenants["a_source"])
+    incident = incident_of(two_tenants["a"])
+    add_channel(two_tenants["a"], events=["incident.status"])
+    analyst = api(two_tenants["analyst_a"])
+    url = f"/api/v1/incidents/{incident.pk}/transition/"
+    for to in ["investigating", "awaiting_customer"] * 10:
+        body = {"status": to, "reason": "waiting on the customer's answer"}
+        assert analyst.post(url, body, format="json").status_code == 200
+    (waiting,) = deliveries(two_tenants["a"])
+    assert waiting.status == "pending" and "awaiting customer" in waiting.title.lower()
+    delivery.deliver_batch()
+    assert analyst.post(url, {"status": "investigating"}, format="json").status_code == 200
+    sent, later = deliveries(two_tenants["a"])
+    assert sent.status == "sent" and later.status == "pending"
+    assert later.next_attempt_at >= sent.created_at + COALESCE_WINDOW
