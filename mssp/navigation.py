@@ -46,6 +46,7 @@ PAGES: list[Page] = [
     Page("Members", "settings-members", opens_tenant_settings, "settings"),
     Page("Intake sources", "settings-sources", opens_tenant_settings, "settings"),
     Page("Contacts", "settings-contacts", opens_tenant_settings, "settings"),
+    Page("Notifications", "settings-notifications", opens_tenant_settings, "settings"),
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
     Page("API tokens", "settings-tokens", role("is_authenticated"), "settings"),

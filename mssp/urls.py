@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("sla.urls.incident")),
     path("", include("tenants.urls")),
     path("", include("alerts.urls.settings")),
+    path("", include("notifications.urls")),
     path("", include("sla.urls")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),

@@ -9,8 +9,15 @@ channels' destinations). Putting a dead-lettered delivery back in the queue is t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tenants import policy as tenants_policy
 from tenants.access import Access
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from .models import Delivery
 
 
 def reads_channels(access: Access, tenant_id: int) -> bool:
@@ -27,3 +34,9 @@ def reads_deliveries(access: Access, tenant_id: int) -> bool:
 
 def may_retry_delivery(access: Access, tenant_id: int) -> bool:
     return access.is_mssp_staff and tenant_id in access.tenant_ids
+
+
+def delivery_log(queryset: QuerySet[Delivery], access: Access) -> QuerySet[Delivery]:
+    """The deliveries of a tenant's log that this caller reads: a customer's users do not see
+    the MSSP's pages to its own people (they are the MSSP's business, not the contract's)."""
+    return queryset if access.is_mssp_staff else queryset.filter(staff_only=False)

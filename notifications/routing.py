@@ -207,7 +207,8 @@ def coalesce(rows: list[Delivery]) -> list[Delivery]:
         earlier = latest.get(key)
         if earlier is None or row.event_type not in COALESCED:
             kept.append(row)
-            latest[key], _ = row, fresh.add(row.pk)
+            latest[key] = row
+            fresh.add(row.pk)
         elif earlier.pk in fresh:  # the same burst: its last word wins
             earlier.message, earlier.title = row.message, row.title
         elif earlier.status == Delivery.Status.PENDING and earlier.attempts == 0:
@@ -216,7 +217,8 @@ def coalesce(rows: list[Delivery]) -> list[Delivery]:
             )
         else:
             row.next_attempt_at = max(now, earlier.created_at + COALESCE_WINDOW)
-            latest[key], _ = row, fresh.add(row.pk)
+            latest[key] = row
+            fresh.add(row.pk)
             kept.append(row)
     return kept
 

@@ -134,6 +134,7 @@ class SettingsScope:
             ("Members", "settings-members"),
             ("Intake sources", "settings-sources"),
             ("Contacts", "settings-contacts"),
+            ("Notifications", "settings-notifications"),
             ("Audit log", "settings-audit"),
         ]
         tabs = []

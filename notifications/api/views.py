@@ -140,9 +140,7 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNe
             raise PermissionDenied("You may not read this tenant's delivery log.")
 
     def scope_queryset(self, queryset: Any) -> Any:
-        if not self.access.is_mssp_staff:  # pages to the MSSP's own people are its business
-            queryset = queryset.filter(staff_only=False)
-        return queryset.select_related("channel")
+        return policy.delivery_log(queryset, self.access).select_related("channel")
 
     @extend_schema(request=None, responses=DeliverySerializer)
     @action(detail=True, methods=["post"])

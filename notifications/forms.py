@@ -1,0 +1,162 @@
+"""Forms of the notifications settings page (notifications.views). They only draw the inputs:
+the API's serializers (notifications.api.serializers) decide, through
+tenants.forms.SerializerForm, so the page accepts exactly what the API accepts.
+
+A channel's secrets are write-only: their inputs are password fields that never render a
+value, not even back into the form after an error, and a blank one is no input at all (on a
+change: keep the current secret)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.http import QueryDict
+from rest_framework import serializers
+
+from alerts.models import Severity
+from tenants.forms import SerializerForm
+
+from .api.serializers import GIVEN, ChannelInputSerializer, SubscriptionSerializer
+from .models import Channel, Event, Kind
+from .senders import SECRET_NAMES
+
+SECRET_LABELS = {"url": "Webhook URL", "routing_key": "Routing key", "api_key": "API key"}
+SECRET_WHAT = {
+    "url": "the URL the portal posts to (the incoming webhook's, the workflow's trigger, your "
+    "receiver's)",
+    "routing_key": "the integration's routing key",
+    "api_key": "the API integration's key",
+}
+TARGET_HELP = (
+    "E-mail: the address. SMS and voice: the phone number in international form, such as "
+    "+14155550100. Leave it empty for the other kinds."
+)
+ACTIVE_CHOICES = [("true", "Active: messages are sent"), ("false", "Disabled: nothing is sent")]
+
+
+def kinds_using(secret: str) -> str:
+    """The kinds whose channels need `secret` (senders.SECRET_NAMES states it once), by the
+    short names of their labels: "Slack, Microsoft Teams, Signed webhook"."""
+    labels = [Kind(kind).label for kind, names in SECRET_NAMES.items() if secret in names]
+    return ", ".join(label.split(" (")[0] for label in labels)
+
+
+def secret_field(name: str, help_text: str) -> forms.CharField:
+    # the serializer's limit: the input's maxlength says what the API accepts
+    max_length = cast(serializers.CharField, ChannelInputSerializer().fields[name]).max_length
+    return forms.CharField(
+        label=SECRET_LABELS[name],
+        required=False,
+        strip=False,
+        max_length=max_length,
+        help_text=help_text,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+
+
+class NewIsActive(SerializerForm):
+    """A new channel or subscription is active, as the API's is. (A form's POST is HTML form
+    input, where DRF reads an absent boolean as false; the API's JSON gets the default.)"""
+
+    def inputs(self) -> QueryDict:
+        inputs = super().inputs()
+        inputs.setdefault("is_active", "true")
+        return inputs
+
+
+class ChannelForm(SerializerForm):
+    serializer_class = ChannelInputSerializer
+
+    def inputs(self) -> QueryDict:
+        inputs = super().inputs()
+        for name in GIVEN:
+            if name in inputs and not "".join(inputs.getlist(name)).strip():
+                del inputs[name]  # blank: no secret given (a change keeps the current one)
+        return inputs
+
+
+class ChannelCreateForm(NewIsActive, ChannelForm):
+    name = forms.CharField(max_length=100, help_text="e.g. 'SOC mailbox' or 'Slack #incidents'.")
+    kind = forms.ChoiceField(choices=Kind.choices)
+    target = forms.CharField(
+        label="Address or phone", max_length=254, required=False, help_text=TARGET_HELP
+    )
+    url = secret_field("url", f"{kinds_using('url')}: {SECRET_WHAT['url']}.")
+    routing_key = secret_field(
+        "routing_key", f"{kinds_using('routing_key')}: {SECRET_WHAT['routing_key']}."
+    )
+    api_key = secret_field("api_key", f"{kinds_using('api_key')}: {SECRET_WHAT['api_key']}.")
+
+
+class ChannelEditForm(ChannelForm):
+    """Rename, enable or disable, replace a secret (as PATCH .../channels/{id}/): only the
+    inputs posted change, so the list's enable/disable button posts `is_active` alone."""
+
+    partial = True
+
+    name = forms.CharField(max_length=100, required=False)
+    target = forms.CharField(
+        label="Address or phone", max_length=254, required=False, help_text=TARGET_HELP
+    )
+    is_active = forms.ChoiceField(label="State", choices=ACTIVE_CHOICES, required=False)
+    url = secret_field("url", "")
+    routing_key = secret_field("routing_key", "")
+    api_key = secret_field("api_key", "")
+
+    def __init__(self, *args: Any, instance: Channel, **kwargs: Any) -> None:
+        super().__init__(*args, instance=instance, **kwargs)
+        kept = SECRET_NAMES.get(instance.kind, ())
+        for name in GIVEN:
+            if name not in kept:
+                del self.fields[name]
+            else:
+                ends = f" (it ends {instance.hint})" if instance.hint else ""
+                self.fields[name].help_text = (
+                    f"Only to replace it: {SECRET_WHAT[name]}. Leave it blank to keep the "
+                    f"current one{ends}."
+                )
+        if instance.kind not in (Kind.EMAIL, Kind.SMS, Kind.VOICE):
+            del self.fields["target"]
+        if not self.is_bound:
+            self.initial.setdefault("name", instance.name)
+            self.initial.setdefault("target", instance.target)
+            self.initial.setdefault("is_active", "true" if instance.is_active else "false")
+
+
+class SubscriptionForm(NewIsActive):
+    """Which events go to which channel (as POST .../subscriptions/). The channel input offers
+    the tenant's channels, but any id is the serializer's to judge: another tenant's is "No
+    such channel", as in the API."""
+
+    serializer_class = SubscriptionSerializer
+
+    channel = forms.CharField(widget=forms.Select)
+    events = forms.MultipleChoiceField(
+        choices=Event.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event.",
+    )
+    min_severity = forms.ChoiceField(
+        label="Minimum severity",
+        choices=[("", "Any severity"), *Severity.choices],
+        required=False,
+        help_text="Only messages about incidents at least this severe.",
+    )
+
+    def __init__(self, *args: Any, channels: list[Channel], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        widget = cast(forms.Select, self.fields["channel"].widget)
+        widget.choices = [
+            ("", "Choose a channel"),
+            *[
+                (
+                    str(c.pk),
+                    f"{c.name} ({c.get_kind_display()})" + ("" if c.is_active else " – disabled"),
+                )
+                for c in channels
+            ],
+        ]
