@@ -14,6 +14,7 @@ page that answers its creation (not cached), and never again."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import BadRequest
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from tenants.access import Access
-from tenants.actions import page_perform
+from tenants.actions import Action, page_perform
 from tenants.api.pagination import paginate_page
 from tenants.views import SettingsScope, settings_render, shown_once, tenant_settings_view
 
@@ -201,26 +202,6 @@ def settings_channel_edit(
 
 @require_POST
 @tenant_settings_view
-def settings_channel_test(
-    request: HttpRequest, access: Access, scope: SettingsScope, channel_id: uuid.UUID
-) -> HttpResponse:
-    channel = _channel_or_404(scope, channel_id)
-    page_perform(request, CHANNEL_TEST, access=access, target=channel, data={})
-    return redirect(scope.url(PAGE))
-
-
-@require_POST
-@tenant_settings_view
-def settings_channel_delete(
-    request: HttpRequest, access: Access, scope: SettingsScope, channel_id: uuid.UUID
-) -> HttpResponse:
-    channel = _channel_or_404(scope, channel_id)
-    page_perform(request, CHANNEL_DELETE, access=access, target=channel, data={})
-    return redirect(scope.url(PAGE))
-
-
-@require_POST
-@tenant_settings_view
 def settings_subscription_add(
     request: HttpRequest, access: Access, scope: SettingsScope
 ) -> HttpResponse:
@@ -237,22 +218,24 @@ def settings_subscription_add(
     return _page(request, access, scope, subscription_form=form, status=400)
 
 
-@require_POST
-@tenant_settings_view
-def settings_subscription_delete(
-    request: HttpRequest, access: Access, scope: SettingsScope, subscription_id: uuid.UUID
-) -> HttpResponse:
-    subscription = _subscription_or_404(scope, subscription_id)
-    page_perform(request, SUBSCRIPTION_DELETE, access=access, target=subscription, data={})
-    return redirect(scope.url(PAGE))
+def _row_action(action: Action, find: Callable[[SettingsScope, uuid.UUID], Any]) -> Any:
+    """A button on one row of the page (test, remove, retry): the row looked up in this
+    tenant (404 otherwise), the action performed, back to the page with its message."""
+
+    @require_POST
+    @tenant_settings_view
+    def view(
+        request: HttpRequest, access: Access, scope: SettingsScope, **row: uuid.UUID
+    ) -> HttpResponse:
+        (row_id,) = row.values()
+        page_perform(request, action, access=access, target=find(scope, row_id), data={})
+        return redirect(scope.url(PAGE))
+
+    return view
 
 
-@require_POST
-@tenant_settings_view
-def settings_delivery_retry(
-    request: HttpRequest, access: Access, scope: SettingsScope, delivery_id: uuid.UUID
-) -> HttpResponse:
-    """A failed delivery back in the queue (MSSP staff only: the action's check)."""
-    delivery = _delivery_or_404(scope, delivery_id)
-    page_perform(request, DELIVERY_RETRY, access=access, target=delivery, data={})
-    return redirect(scope.url(PAGE))
+settings_channel_test = _row_action(CHANNEL_TEST, _channel_or_404)
+settings_channel_delete = _row_action(CHANNEL_DELETE, _channel_or_404)
+settings_subscription_delete = _row_action(SUBSCRIPTION_DELETE, _subscription_or_404)
+# a failed delivery back in the queue (MSSP staff only: the action's check)
+settings_delivery_retry = _row_action(DELIVERY_RETRY, _delivery_or_404)
