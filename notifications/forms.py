@@ -17,8 +17,14 @@ from rest_framework import serializers
 from alerts.models import Severity
 from tenants.forms import SerializerForm
 
-from .api.serializers import GIVEN, ChannelInputSerializer, SubscriptionSerializer
-from .models import Channel, Event, Kind
+from .api.serializers import (
+    GIVEN,
+    ChannelInputSerializer,
+    ContactMethodInputSerializer,
+    NotificationRuleSerializer,
+    SubscriptionSerializer,
+)
+from .models import Channel, ContactMethod, Event, Kind
 from .senders import SECRET_NAMES
 
 SECRET_LABELS = {"url": "Webhook URL", "routing_key": "Routing key", "api_key": "API key"}
@@ -159,4 +165,74 @@ class SubscriptionForm(NewIsActive):
                 )
                 for c in channels
             ],
+        ]
+
+
+# --- a person's own contact methods and notification rules (notifications.account) --------------
+# A signed webhook is a tenant's channel, not a person's: it is not offered (and the action
+# refuses it with its own message when posted anyway).
+PERSONAL_KINDS = [(kind, label) for kind, label in Kind.choices if kind != Kind.WEBHOOK]
+
+
+def personal_kinds_using(secret: str) -> str:
+    """kinds_using, among the kinds a person may use: "Slack, Microsoft Teams"."""
+    personal = {kind for kind, _ in PERSONAL_KINDS}
+    labels = [
+        Kind(kind).label
+        for kind, names in SECRET_NAMES.items()
+        if secret in names and kind in personal
+    ]
+    return ", ".join(label.split(" (")[0] for label in labels)
+
+
+class ContactMethodForm(ChannelForm):
+    """One of your own ways to be reached (as POST /api/v1/me/contact-methods/). The kind
+    input offers the personal kinds, but the posted value is the serializer's and the
+    action's to judge, as in the API."""
+
+    serializer_class = ContactMethodInputSerializer
+
+    label = forms.CharField(max_length=100, help_text="e.g. 'Work phone' or 'Slack DM'.")
+    kind = forms.CharField(widget=forms.Select(choices=PERSONAL_KINDS))
+    target = forms.CharField(
+        label="Address or phone", max_length=254, required=False, help_text=TARGET_HELP
+    )
+    url = secret_field("url", f"{personal_kinds_using('url')}: {SECRET_WHAT['url']}.")
+    routing_key = secret_field(
+        "routing_key", f"{personal_kinds_using('routing_key')}: {SECRET_WHAT['routing_key']}."
+    )
+    api_key = secret_field(
+        "api_key", f"{personal_kinds_using('api_key')}: {SECRET_WHAT['api_key']}."
+    )
+
+
+def _delay_limit() -> int:
+    # the serializer's limit, so the input's max says what the API accepts
+    field = cast(serializers.IntegerField, NotificationRuleSerializer().fields["delay_minutes"])
+    return cast(int, field.max_value)
+
+
+class NotificationRuleForm(SerializerForm):
+    """A step of your own paging sequence (as POST /api/v1/me/notification-rules/). The input
+    offers your contact methods; any id is the serializer's to judge: anyone else's is "No such
+    contact method of yours", as in the API."""
+
+    serializer_class = NotificationRuleSerializer
+
+    contact_method = forms.CharField(label="Contact method", widget=forms.Select)
+    delay_minutes = forms.IntegerField(
+        label="After (minutes)",
+        min_value=0,
+        max_value=_delay_limit(),
+        initial=0,
+        help_text=f"0: at once. At most {_delay_limit()} (a day). Not used when the page is "
+        "answered by then.",
+    )
+
+    def __init__(self, *args: Any, methods: list[ContactMethod], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        widget = cast(forms.Select, self.fields["contact_method"].widget)
+        widget.choices = [
+            ("", "Choose a contact method"),
+            *[(str(m.pk), f"{m.label} ({m.get_kind_display()})") for m in methods],
         ]

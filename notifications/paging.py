@@ -76,6 +76,8 @@ def start(
         .filter(incident=incident, status=Page.Status.PAGING)
         .values_list("user_id", flat=True)
     )
+    people = [user for user in {u.pk: u for u in users}.values() if user.pk not in already]
+    rules = _rules([user.pk for user in people])
     pages = [
         Page(
             tenant_id=tenant_id,
@@ -84,13 +86,15 @@ def start(
             direction=escalation.get("direction") or "",
             user=user,
             reason=reason[:200],
-            next_at=now,
+            created_at=now,
+            # a first rule "after 5 min" waits 5 minutes like any other
+            next_at=now + timedelta(minutes=(rules.get(user.pk) or [(None, 0)])[0][1]),
         )
-        for user in {u.pk: u for u in users}.values()
-        if user.pk not in already
+        for user in people
     ]
     Page.objects.bulk_create(pages)
-    _advance(pages, now)  # the first rule at once, in this transaction
+    # the rules due at once, in this transaction; the sweep writes the later ones
+    _advance([page for page in pages if page.next_at <= now], now)
     return len(pages)
 
 

@@ -3,7 +3,7 @@ tenants/urls.py and alerts/urls/settings.py."""
 
 from django.urls import path
 
-from . import views
+from . import account, views
 
 urlpatterns = [
     path("settings/notifications/", views.settings_notifications, name="settings-notifications"),
@@ -36,5 +36,19 @@ urlpatterns = [
         "settings/notifications/deliveries/<uuid:delivery_id>/retry/",
         views.settings_delivery_retry,
         name="settings-delivery-retry",
+    ),
+    # My notifications (notifications.account): every user's own contact methods, notification
+    # rules and recent pages
+    path("account/notifications/", account.my_notifications, name="my-notifications"),
+    path(
+        "account/notifications/contact-methods/<uuid:method_id>/delete/",
+        account.my_contact_method_delete,
+        name="my-contact-method-delete",
+    ),
+    path("account/notifications/rules/", account.my_rule_add, name="my-rule-add"),
+    path(
+        "account/notifications/rules/<uuid:rule_id>/delete/",
+        account.my_rule_delete,
+        name="my-rule-delete",
     ),
 ]

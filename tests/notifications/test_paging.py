@@ -167,3 +167,15 @@ def test_contact_methods_and_rules_are_their_owners_alone(api, two_tenants, tier
         format="json",
     )
     assert rule.status_code == 400 and "delay_minutes" in rule.json()["fields"]
+
+
+def test_a_first_rule_with_a_delay_waits_for_it(two_tenants, tier):
+    analyst = two_tenants["analyst_a"]
+    NotificationRule.objects.filter(user=analyst, delay_minutes=0).delete()  # SMS after 5 min
+    incident = incident_of(two_tenants)
+    with rls_bypass("test"):
+        escalation_request(incident, direction="to_tier", actor=None, team=tier)
+    assert page_deliveries(two_tenants) == []
+    assert paging.sweep(timezone.now() + timedelta(minutes=4)) == 0
+    assert paging.sweep(timezone.now() + timedelta(minutes=6)) == 1
+    assert [d.kind for d in page_deliveries(two_tenants)] == ["sms"]
