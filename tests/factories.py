@@ -293,6 +293,30 @@ def populate_tenant(tenant, author: User) -> None:
     generated_report(tenant, author)
     populate_intel(tenant, author)
     populate_findings(tenant, author)
+    populate_notifications(tenant, incident, author)
+
+
+def populate_notifications(tenant, incident, author: User) -> None:
+    """A channel, its subscription, a delivery and a page of `tenant`."""
+    from notifications.models import Channel, Delivery, Page, Subscription
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([tenant.pk]):
+        channel = Channel.objects.create(
+            tenant=tenant, name="SOC", kind="email", target=f"soc@{tenant.slug}.example"
+        )
+        Subscription.objects.create(tenant=tenant, channel=channel)
+        page = Page.objects.create(tenant=tenant, incident=incident, user=author, reason="test")
+        Delivery.objects.create(
+            tenant=tenant,
+            channel=channel,
+            page=page,
+            kind="email",
+            key="populate",
+            event_type="incident.opened",
+            title="t",
+            message={},
+        )
 
 
 def scan_imported(tenant, content: str, *, file_name: str = "findings.csv", engagement=None):

@@ -132,6 +132,35 @@ def add_rows(route, world, n: int) -> None:
         for i in range(n):
             Hunt.objects.create(owner=world["mssp_admin"], name=f"h{i}", query={"q": "x"})
             Hunt.objects.create(owner=world["analyst_a"], name=f"s{i}", query={}, shared=True)
+    elif name in ("ChannelViewSet", "SubscriptionViewSet", "DeliveryViewSet"):
+        import uuid
+
+        from notifications.models import Channel, Delivery, Subscription
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            for i in range(n):
+                channel = Channel.objects.create(
+                    tenant=world["a"], name=f"ch{i}", kind="email", target=f"c{i}@a.example"
+                )
+                Subscription.objects.create(tenant=world["a"], channel=channel)
+                Delivery.objects.create(
+                    tenant=world["a"],
+                    channel=channel,
+                    kind="email",
+                    key=uuid.uuid4().hex,
+                    event_type="incident.opened",
+                    title="t",
+                    message={},
+                )
+    elif name in ("ContactMethodViewSet", "NotificationRuleViewSet"):
+        from notifications.models import ContactMethod, NotificationRule
+
+        for i in range(n):
+            method = ContactMethod.objects.create(
+                user=world["mssp_admin"], label=f"m{i}", kind="email", target=f"m{i}@x.example"
+            )
+            NotificationRule.objects.create(user=world["mssp_admin"], contact_method=method)
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 
