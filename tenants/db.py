@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import dj_database_url
+import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, InternalError, ProgrammingError, connections
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -47,11 +49,26 @@ def _reconnect(connection: BaseDatabaseWrapper, values: dict[str, Any], *, pool:
 
 
 def ensure_app_role(cursor: CursorWrapper, role: str, password: str | None) -> None:
-    """Create the app role if missing, and make sure it has no privilege it should not."""
-    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+    """Create the app role if missing, and make sure it has no privilege it should not.
+
+    Roles are cluster-wide: two migrations at once (two test workers, two deployments on one
+    server) may alter the same role together, which PostgreSQL refuses to the loser with
+    "tuple concurrently updated" (or a duplicate on CREATE). Each statement stands alone
+    (autocommit), so the loser simply tries again."""
     quoted = connections[DEFAULT_DB_ALIAS].ops.quote_name(role)
-    if cursor.fetchone() is None:
-        cursor.execute(f"CREATE ROLE {quoted} LOGIN")
-    cursor.execute(f"ALTER ROLE {quoted} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
-    if password:
-        cursor.execute(f"ALTER ROLE {quoted} PASSWORD %s", [password])
+    for attempt in range(ROLE_ATTEMPTS):
+        try:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+            if cursor.fetchone() is None:
+                cursor.execute(f"CREATE ROLE {quoted} LOGIN")
+            cursor.execute(f"ALTER ROLE {quoted} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+            if password:
+                cursor.execute(f"ALTER ROLE {quoted} PASSWORD %s", [password])
+            return
+        except (InternalError, IntegrityError, ProgrammingError, psycopg.Error):
+            if attempt == ROLE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+ROLE_ATTEMPTS = 5
