@@ -28,6 +28,7 @@ from notifications.api.views import (
     NotificationRuleViewSet,
     SubscriptionViewSet,
 )
+from oncall.api.views import OverrideViewSet, ScheduleViewSet
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -87,6 +88,9 @@ router.register("intel/indicators", IndicatorViewSet, basename="intel-indicator"
 router.register("intel/imports", ImportViewSet, basename="intel-import")
 router.register("intel/retro-hunts", RetroHuntViewSet, basename="intel-retro-hunt")
 router.register("intel/matches", MatchViewSet, basename="intel-match")
+# Before "schedules": its detail route would otherwise read "overrides" as a schedule's id.
+router.register("schedules/overrides", OverrideViewSet, basename="schedule-override")
+router.register("schedules", ScheduleViewSet, basename="schedule")
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="auth-token"),

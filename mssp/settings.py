@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "reports",
     "intel",
     "findings",
+    "oncall",
     "notifications",
     "mssp",  # the project's own commands (seed_demo: demo data across every app)
 ]

@@ -278,7 +278,8 @@ def populate_tenant(tenant, author: User) -> None:
         incident = Incident.objects.for_tenant(tenant).first()
         incident_comment(incident, author=author, body="note", visibility="internal")
         incident_contain(incident, actor=author, action="isolate host", target="ws-1")
-        TeamFactory(tenant=tenant, name=f"{tenant.slug} team")
+        team = TeamFactory(tenant=tenant, name=f"{tenant.slug} team")
+        populate_oncall(team, author)
         audit.record("test.event", tenant=tenant)
         SuppressionRuleFactory(tenant=tenant, owner=author)
         CorrelationRuleFactory(tenant=tenant)
@@ -294,6 +295,22 @@ def populate_tenant(tenant, author: User) -> None:
     populate_intel(tenant, author)
     populate_findings(tenant, author)
     populate_notifications(tenant, incident, author)
+
+
+def populate_oncall(team, author: User) -> None:
+    """A schedule of `team` with a layer and an override (call within the tenant's scope)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from oncall.models import Layer, Override, Schedule
+
+    now = timezone.now()
+    schedule = Schedule.objects.create(team=team, name="on call", time_zone="UTC")
+    Layer.objects.create(
+        schedule=schedule, position=0, participants=[], rotation="daily", rotation_start=now
+    )
+    Override.objects.create(schedule=schedule, user=author, start=now, end=now + timedelta(days=1))
 
 
 def populate_notifications(tenant, incident, author: User) -> None:

@@ -27,6 +27,7 @@ from alerts.models import (
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from notifications.models import Channel, ContactMethod, Delivery, NotificationRule, Subscription
+from oncall.models import Layer, Override, Schedule
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
@@ -80,6 +81,8 @@ B_OBJECTS = {
     Channel: lambda w: (w["b_channel"], w["b_channel"].pk, w["mssp_admin"]),
     Subscription: lambda w: (w["b_subscription"], w["b_subscription"].pk, w["mssp_admin"]),
     Delivery: lambda w: (w["b_delivery"], w["b_delivery"].pk, w["mssp_admin"]),
+    Schedule: lambda w: (w["b_schedule"], w["b_schedule"].pk, w["mssp_admin"]),
+    Override: lambda w: (w["b_override"], w["b_override"].pk, w["mssp_admin"]),
     # Not tenant data: a saved search of B's analyst, private to them (not shared).
     Hunt: lambda w: (w["b_saved_hunt"], w["b_saved_hunt"].pk, w["analyst_b"]),
     # A person's own: B's analyst's contact method and rule, private to them.
@@ -210,6 +213,27 @@ def world(two_tenants):
                 message={},
                 status="failed",
             )
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):  # the in-house team's on-call schedule, a rotation, an override
+            team = Team.objects.for_tenant(w[name]).get(name=f"{name} in-house")
+            team.members.add(w[f"{name}_admin"], w[f"{name}_responder"])
+            w[f"{name}_schedule"] = Schedule.objects.create(
+                team=team, name=f"{name.upper()}'s secret schedule", time_zone="Europe/Berlin"
+            )
+            Layer.objects.create(
+                schedule=w[f"{name}_schedule"],
+                position=0,
+                participants=[w[f"{name}_responder"].pk, w[f"{name}_admin"].pk],
+                rotation="daily",
+                rotation_start=timezone.now() - timedelta(days=3),
+            )
+            w[f"{name}_override"] = Override.objects.create(
+                schedule=w[f"{name}_schedule"],
+                user=w[f"{name}_admin"],
+                start=timezone.now() + timedelta(hours=1),
+                end=timezone.now() + timedelta(hours=5),
+                reason=f"{name.upper()}'s secret override",
+            )
     issue_token(w["b_admin"])
     w["b_token"] = ApiToken.objects.filter(user=w["b_admin"]).first()
     w["b_saved_hunt"] = Hunt.objects.create(
@@ -300,6 +324,10 @@ def b_identifiers(w) -> set[str]:
         for scan in ScanImport.objects.for_tenant(w["b"]):
             ids |= {str(scan.pk), scan.file_name, scan.sha256}
         ids |= {str(p.pk) for p in RemediationPolicy.objects.for_tenant(w["b"])}
+        for schedule in Schedule.objects.for_tenant(w["b"]):
+            ids |= {str(schedule.pk), schedule.name}
+        for override in Override.objects.for_tenant(w["b"]):
+            ids |= {str(override.pk), override.reason}
         for model in (Indicator, IndicatorImport, RetroHunt, IndicatorMatch):
             ids |= {str(pk) for pk in model.objects.for_tenant(w["b"]).values_list("pk", flat=True)}
         ids.add("B's secret feed")
@@ -472,6 +500,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Engagement: world["a_engagement"].pk,
             RemediationPolicy: world["a_remediation"].pk,
             Hunt: world["a_saved_hunt"].pk,
+            Schedule: world["a_schedule"].pk,
+            Override: world["a_override"].pk,
             Channel: world["a_channel"].pk,
             Subscription: world["a_subscription"].pk,
             Delivery: world["a_delivery"].pk,

@@ -6,17 +6,29 @@ from __future__ import annotations
 import grimp
 import pytest
 
-APPS = ("tenants", "alerts", "sla", "intel", "findings", "reports", "notifications", "mssp")
+APPS = (
+    "tenants",
+    "alerts",
+    "sla",
+    "intel",
+    "findings",
+    "reports",
+    "oncall",
+    "notifications",
+    "mssp",
+)
 # app -> the apps it must never import, directly or through another module. Notifications
 # hears every app's events (tenants.events.on_publish), so it sits above all of them.
 HIGHER = {
-    "tenants": ("alerts", "sla", "intel", "findings", "reports", "notifications", "mssp"),
+    "tenants": ("alerts", "sla", "intel", "findings", "reports", "oncall", "notifications", "mssp"),
     "alerts": ("sla", "intel", "findings", "reports", "notifications", "mssp"),
     "sla": ("intel", "findings", "reports", "notifications", "mssp"),
     "intel": ("sla", "findings", "reports", "notifications", "mssp"),
     "findings": ("reports", "notifications", "mssp"),
     "reports": ("notifications", "mssp"),
     "notifications": ("mssp",),
+    # On-call schedules sit on tenants alone; notifications (above) pages their on-call.
+    "oncall": ("alerts", "sla", "intel", "findings", "reports", "notifications", "mssp"),
 }
 
 

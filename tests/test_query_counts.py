@@ -161,6 +161,25 @@ def add_rows(route, world, n: int) -> None:
                 user=world["mssp_admin"], label=f"m{i}", kind="email", target=f"m{i}@x.example"
             )
             NotificationRule.objects.create(user=world["mssp_admin"], contact_method=method)
+    elif name == "ScheduleViewSet":
+        from django.utils import timezone
+
+        from oncall.models import Layer, Schedule
+        from tenants.models import Team
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            team, _ = Team.objects.get_or_create(tenant=world["a"], name="on call", kind="in_house")
+            first = Schedule.objects.for_tenant(world["a"]).count()
+            for i in range(first, first + n):
+                schedule = Schedule.objects.create(team=team, name=f"s{i}", time_zone="UTC")
+                Layer.objects.create(
+                    schedule=schedule,
+                    position=0,
+                    participants=[],
+                    rotation="daily",
+                    rotation_start=timezone.now(),
+                )
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

@@ -143,6 +143,15 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/intel/matches/": {"GET": R},
     "api/v1/intel/matches/{pk}/": {"GET": R},
     "api/v1/intel/matches/{pk}/raise/": {"POST": W},
+    # on-call schedules: a schedule is administration, an override (imported ones too) is work
+    "api/v1/schedules/": {"GET": R, "POST": A},
+    "api/v1/schedules/{pk}/": {"GET": R, "PATCH": A, "DELETE": A},
+    "api/v1/schedules/{pk}/oncall/": {"GET": R},
+    "api/v1/schedules/{pk}/shifts/": {"GET": R},
+    "api/v1/schedules/{pk}/ical/": {"GET": R},
+    "api/v1/schedules/{pk}/overrides/": {"GET": R, "POST": W},
+    "api/v1/schedules/{pk}/import-ical/": {"POST": W},
+    "api/v1/schedules/overrides/{pk}/": {"GET": R, "DELETE": W},
 }
 
 
