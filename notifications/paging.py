@@ -3,8 +3,9 @@ hand-off to a customer's team, page each person concerned through their own noti
 rules ("e-mail now; SMS after 5 min; call after 10") until someone answers.
 
 Pages start and stop from events (routing, inside the transaction that published them): a
-tier or NOC escalation pages its team's members (the tenant's leads when it names no team), a
-hand-off to the in-house team pages that team; the incident acknowledged (or further on), or
+tier or NOC escalation pages its team (the tenant's leads when it names no team), a hand-off
+to the in-house team pages that team; a team with on-call schedules (oncall) is paged through
+whoever is on call now, else every member; the incident acknowledged (or further on), or
 the hand-off answered, withdrawn or expired, answers every page about it. The sweep
 (`sweep`, every few seconds from beat or run_periodic) takes due pages (SKIP LOCKED: two
 sweepers never take one), writes the delivery of the person's next rule and moves the page to
@@ -23,9 +24,11 @@ from django.utils import timezone
 from guardian.shortcuts import get_users_with_perms
 
 from alerts.models import Incident, IncidentStatus
+from oncall.models import Schedule
+from oncall.rotation import on_call
 from sla.models import Escalation
 from tenants.jobs import enqueue
-from tenants.models import Tenant, User
+from tenants.models import Team, Tenant, User
 from tenants.rls import rls_bypass
 
 from . import message as msg
@@ -51,6 +54,9 @@ def people_for(event: dict[str, Any], tenant_id: int) -> tuple[list[User], str]:
         return [], ""
     team = escalation.team
     if team is not None:
+        duty = _on_call(team)
+        if duty is not None:
+            return duty, f"Escalated to {team.name}: you are on call"
         return [u for u in team.members.all() if u.is_active], f"Escalated to {team.name}"
     if escalation.direction == Escalation.Direction.TO_TIER:  # "page the lead"
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -60,6 +66,21 @@ def people_for(event: dict[str, Any], tenant_id: int) -> tuple[list[User], str]:
         found = [u for u in leads if isinstance(u, User) and u.is_active]
         return found, "Escalated to the MSSP lead"
     return [], ""
+
+
+def _on_call(team: Team) -> list[User] | None:
+    """Who of `team` is on call now by its schedules (oncall), or None when it has none, or
+    when nobody is on call (then the whole team is paged rather than no one)."""
+    now = timezone.now()
+    schedules = (
+        Schedule.objects.dangerously_unscoped("the schedules of an escalation's team")
+        .filter(team=team)
+        .prefetch_related("layers")
+    )
+    ids = {user_id for schedule in schedules for user_id in on_call(schedule.spec(now, now), now)}
+    if not ids:
+        return None
+    return list(User.objects.filter(pk__in=ids, is_active=True))
 
 
 def start(

@@ -179,3 +179,25 @@ def test_a_first_rule_with_a_delay_waits_for_it(two_tenants, tier):
     assert paging.sweep(timezone.now() + timedelta(minutes=4)) == 0
     assert paging.sweep(timezone.now() + timedelta(minutes=6)) == 1
     assert [d.kind for d in page_deliveries(two_tenants)] == ["sms"]
+
+
+def test_a_team_with_a_schedule_pages_only_who_is_on_call(two_tenants, tier):
+    """Escalated to SOC L2, whose schedule has one analyst on call this week: only they are
+    paged, not the whole team (a team with nobody on call now is paged whole)."""
+    from oncall.models import Layer, Schedule
+
+    on_duty = StaffFactory(staff_role="analyst_l2", tenants=[two_tenants["a"]], email="d@x.example")
+    tier.members.add(on_duty)
+    schedule = Schedule.objects.create(team=tier, name="L2 week", time_zone="Europe/Berlin")
+    Layer.objects.create(
+        schedule=schedule,
+        position=0,
+        participants=[on_duty.pk],
+        rotation="weekly",
+        rotation_start=timezone.now() - timedelta(days=1),
+    )
+    incident = incident_of(two_tenants)
+    with rls_bypass("test"):
+        escalation_request(incident, direction="to_tier", actor=None, team=tier)
+    (page,) = pages(two_tenants)
+    assert page.user == on_duty and "on call" in page.reason
