@@ -37,6 +37,8 @@ class Event(models.TextChoices):
     ESCALATION_ACCEPTED = "escalation.accepted", "Escalation accepted"
     ESCALATION_DECLINED = "escalation.declined", "Escalation declined"
     ESCALATION_EXPIRED = "escalation.expired", "Escalation expired"
+    FINDING_OVERDUE = "finding.overdue", "Finding past its remediation date"
+    REPORT_READY = "report.ready", "Report ready"
 
 
 class Channel(TenantOwnedModel):

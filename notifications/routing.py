@@ -31,7 +31,7 @@ from tenants.outbox import BATCH
 from tenants.text import single_line
 
 from . import message as msg
-from . import paging
+from . import others, paging
 from .models import Channel, Delivery, Event, Subscription
 
 logger = logging.getLogger("mssp.notify")
@@ -42,7 +42,11 @@ _CHANGES = {
     "status": Event.INCIDENT_STATUS,
     "containment": Event.INCIDENT_CONTAINMENT,
 }
-_DIRECT = {e.value for e in Event} - {Event.INCIDENT_OPENED, *_CHANGES.values()}
+_DIRECT = {e.value for e in Event} - {
+    Event.INCIDENT_OPENED,
+    Event.FINDING_OVERDUE,
+    *_CHANGES.values(),
+}
 # who may read a tenant channel's messages: the customer's portal users and in-house team
 _CUSTOMER_AUDIENCES = {events.CUSTOMER, events.WORK}
 DELIVERY_BATCH = BATCH
@@ -59,6 +63,8 @@ def notifiable(event: dict[str, Any]) -> str:
     kind = event["type"]
     if kind == "incident.created":
         return Event.INCIDENT_OPENED
+    if (event.get("data") or {}).get("target") == "remediate":  # a finding's clock
+        return Event.FINDING_OVERDUE if kind == "sla.breached" else ""
     if kind == "incident.updated":
         return _CHANGES.get((event.get("data") or {}).get("change", ""), "")
     return kind if kind in _DIRECT else ""
@@ -123,6 +129,8 @@ def _page(tenant_id: int, found: list[dict[str, Any]]) -> None:
 def _incident_id(event: dict[str, Any]) -> str:
     if event["type"].startswith("escalation."):
         return str((event.get("data") or {}).get("incident") or "")
+    if event["type"] == "report.ready" or (event.get("data") or {}).get("target") == "remediate":
+        return ""  # a report's, a finding's: no incident (notifications.others says what)
     return str(event["id"])  # incident.* and sla.* events are about the incident itself
 
 
@@ -144,21 +152,27 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
     }
     clocks = _next_due(list(subscriptions), incidents)
     answer_by = _answer_by(list(subscriptions), wanted)
+    about = others.subjects(list(subscriptions), [e for found in wanted.values() for e, _ in found])
     names = dict(Tenant.objects.filter(pk__in=list(subscriptions)).values_list("pk", "name"))
     rows = []
     for tenant_id, found in wanted.items():
         for position, (event, name) in enumerate(found):
             incident = incidents.get(_incident_id(event))
+            other = about.get(str(event["id"])) if incident is None else None
+            severity = incident.severity if incident else (other.severity if other else "")
             channels = {
                 sub.channel.pk: sub.channel
                 for sub in subscriptions.get(tenant_id, ())
-                if _wants(sub, name, incident)
+                if _wants(sub, name, severity)
             }
             if not channels:
                 continue
-            message = build(
-                name, event, incident, names[tenant_id], clocks, answer_by.get(str(event["id"]))
-            )
+            if other is not None:
+                message = others.message(other, name, event, names[tenant_id])
+            else:
+                message = build(
+                    name, event, incident, names[tenant_id], clocks, answer_by.get(str(event["id"]))
+                )
             digest = _event_digest(event, position)
             rows += [
                 Delivery(
@@ -223,11 +237,13 @@ def coalesce(rows: list[Delivery]) -> list[Delivery]:
     return kept
 
 
-def _wants(sub: Subscription, name: str, incident: Incident | None) -> bool:
+def _wants(sub: Subscription, name: str, severity: str) -> bool:
+    """The subscription asks for this event, about something at least as severe as it asks
+    (a report has no severity: only the event decides)."""
     if sub.events and name not in sub.events:
         return False
-    if sub.min_severity and incident is not None:
-        return SEVERITY_RANK[incident.severity] >= SEVERITY_RANK[sub.min_severity]
+    if sub.min_severity and severity in SEVERITY_RANK:
+        return SEVERITY_RANK[severity] >= SEVERITY_RANK[sub.min_severity]
     return True
 
 

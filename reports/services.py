@@ -21,7 +21,7 @@ from django.db import IntegrityError
 from django.db.models import F
 from django.utils import timezone
 
-from tenants import audit, jobs, mail
+from tenants import audit, events, jobs, mail
 from tenants.actions import Invalid
 from tenants.jobs import enqueue
 from tenants.models import Contact, Tenant, User
@@ -258,6 +258,16 @@ def report_generate(tenant_id: int, report_id) -> bool:
                 updated_at=timezone.now(),
             )
         )
+        if finished:
+            # the portal's users and the tenant's channels (notifications) hear of it
+            events.tenant_event(
+                tenant_id,
+                tenant.slug,
+                "report.ready",
+                str(report_id),
+                {"kind": report.kind},
+                audience=(events.STAFF, events.CUSTOMER),
+            )
         if finished and report.email_contacts:
             enqueue("reports.tasks.email_report", tenant_id, str(report_id))
     return bool(finished)

@@ -207,3 +207,29 @@ def test_a_flapping_incident_tells_a_channel_once_per_window(api, two_tenants):
     sent, later = deliveries(two_tenants["a"])
     assert sent.status == "sent" and later.status == "pending"
     assert later.next_attempt_at >= sent.created_at + COALESCE_WINDOW
+
+
+def test_a_finding_past_its_remediation_date_and_a_ready_report_reach_their_subscribers(
+    two_tenants,
+):
+    from findings import sweep
+    from findings.models import RemediationClock
+    from tests.factories import generated_report, scan_imported
+
+    add_channel(two_tenants["a"], events=["finding.overdue", "report.ready"])
+    add_channel(two_tenants["b"], target="soc@b.example", events=["finding.overdue"])
+    scan_imported(
+        two_tenants["a"],
+        "host,title,severity,id\n10.0.0.9,Outdated OpenSSL,high,F-1\n",
+    )
+    with rls_bypass("test"):
+        clock = RemediationClock.objects.for_tenant(two_tenants["a"]).get()
+    sweep.sweep(clock.due_at + timedelta(seconds=1))
+    generated_report(two_tenants["a"], two_tenants["a_admin"])
+    made = {d.event_type: d for d in deliveries(two_tenants["a"])}
+    assert set(made) == {"finding.overdue", "report.ready"}
+    overdue = made["finding.overdue"]
+    assert overdue.title == "Remediation overdue: Outdated OpenSSL on 10.0.0.9"
+    assert overdue.message["url"].endswith(f"/findings/{clock.finding_id}/")
+    assert made["report.ready"].title.startswith("Report ready: Report ")
+    assert deliveries(two_tenants["b"]) == []
