@@ -154,17 +154,20 @@ def sweep(now: datetime | None = None, batch: int = SWEEP_BATCH) -> int:
 
 
 def _advance(due: list[Page], now: datetime) -> int:
-    """Each page's next rule as a delivery, and the page moved on to the rule after it."""
+    """Each page's rules that are due by `now` as deliveries (rules of the same delay go
+    together: "e-mail and Slack at once"), and the page moved on to the rule after them."""
     rules = _rules([page.user_id for page in due])
     deliveries = []
     for page in due:
         steps = rules.get(page.user_id) or _fallback(page.user)
-        if page.next_rule < len(steps):
+        while page.next_rule < len(steps):
             deliveries.append(_delivery(page, steps[page.next_rule], now))
-        page.next_rule += 1
-        if page.next_rule < len(steps):
-            page.next_at = page.created_at + timedelta(minutes=steps[page.next_rule][1])
-        else:
+            page.next_rule += 1
+            if page.next_rule < len(steps):
+                page.next_at = page.created_at + timedelta(minutes=steps[page.next_rule][1])
+                if page.next_at > now:
+                    break
+        if page.next_rule >= len(steps):
             page.status = Page.Status.EXHAUSTED
     Page.objects.dangerously_unscoped(REASON).bulk_update(due, ["next_rule", "next_at", "status"])
     made = [delivery for delivery in deliveries if delivery is not None]
