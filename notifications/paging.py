@@ -58,12 +58,15 @@ def people_for(event: dict[str, Any], tenant_id: int) -> tuple[list[User], str]:
         if duty is not None:
             return duty, f"Escalated to {team.name}: you are on call"
         return [u for u in team.members.all() if u.is_active], f"Escalated to {team.name}"
-    if escalation.direction == Escalation.Direction.TO_TIER:  # "page the lead"
+    if escalation.direction in (Escalation.Direction.TO_TIER, Escalation.Direction.TO_MSSP):
+        # "page the lead", or a customer's team asking the MSSP for help: the tenant's leads
         tenant = Tenant.objects.get(pk=tenant_id)
         leads = get_users_with_perms(
             tenant, only_with_perms_in=["lead_tenant"], with_superusers=False
         )
         found = [u for u in leads if isinstance(u, User) and u.is_active]
+        if escalation.direction == Escalation.Direction.TO_MSSP:
+            return found, "The customer's team asks the MSSP for help"
         return found, "Escalated to the MSSP lead"
     return [], ""
 

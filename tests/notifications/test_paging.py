@@ -201,3 +201,13 @@ def test_a_team_with_a_schedule_pages_only_who_is_on_call(two_tenants, tier):
         escalation_request(incident, direction="to_tier", actor=None, team=tier)
     (page,) = pages(two_tenants)
     assert page.user == on_duty and "on call" in page.reason
+
+
+def test_a_customer_asking_the_mssp_for_help_pages_the_tenants_leads(two_tenants):
+    lead = StaffFactory(staff_role="lead", tenants=[two_tenants["a"]], email="lead@mssp.example")
+    assign_perm("tenants.lead_tenant", lead, two_tenants["a"])
+    incident = incident_of(two_tenants)
+    with rls_bypass("test"):
+        escalation_request(incident, direction="to_mssp", actor=two_tenants["a_responder"])
+    (page,) = pages(two_tenants)
+    assert page.user == lead and "asks the MSSP for help" in page.reason
