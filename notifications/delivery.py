@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -73,12 +74,19 @@ OUTBOX = register(
         permanent=(PermanentFailure, webhooks.DestinationRefused),
         sent=_sent,
         failed=_failed,
+        # sent this many at once, tenants taking turns (read at each call: a setting)
+        concurrency=lambda: settings.NOTIFICATIONS_CONCURRENCY,
     )
 )
 
 
 def deliver_batch() -> tuple[int, int]:
     return OUTBOX.deliver_batch()
+
+
+def drain() -> tuple[int, int]:
+    """(rows taken, rows sent): what is due, until nothing is left or the outbox's time is up."""
+    return OUTBOX.drain()
 
 
 def retry(delivery: Delivery) -> None:
