@@ -828,3 +828,58 @@ def run_in_loop_thread(fn: Callable, *args):
         return await sync_to_async(fn, thread_sensitive=True)(*args)
 
     return asyncio.run(main())
+
+
+# --- the machine: load, processes' memory (shared by the benches) ---------------------------
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None and int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def load1() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def wait_for_quiet(limit: float, budget: float, poll: float = 10.0) -> tuple[float, float]:
+    """Poll until the 1-minute load average is under `limit` or `budget` seconds have passed;
+    returns (seconds waited, load when done)."""
+    started = time.monotonic()
+    while load1() >= limit and time.monotonic() - started < budget:
+        time.sleep(min(poll, max(0.0, budget - (time.monotonic() - started))))
+    return time.monotonic() - started, load1()
+
+
+def slope_per_minute(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys over xs (seconds), per minute."""
+    n = len(xs)
+    if n < 2:
+        return 0.0
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    return (
+        0.0
+        if var == 0
+        else 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+    )

@@ -47,6 +47,11 @@ os.environ["BENCH_DATABASE_URL"] = APP_URL
 os.environ["BENCH_REDIS_URL"] = REDIS_URL
 
 from bench import _common as common  # noqa: E402
+from bench._common import (  # noqa: E402
+    _stat_fields,
+    children,
+    rss_mib,
+)
 
 PARKED_QUEUE = "bench-sla-deliveries"
 WORKER_ENV = {
@@ -113,47 +118,7 @@ def eta_breach(clock_id: str) -> bool:
 
 
 # --- machine and load ---------------------------------------------------------------------------
-def load1() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def wait_for_quiet(limit: float, budget: float, poll: float = 10.0) -> tuple[float, float]:
-    """Poll until the 1-minute load average is under `limit` or `budget` seconds have passed;
-    returns (seconds waited, load when done)."""
-    started = time.monotonic()
-    while load1() >= limit and time.monotonic() - started < budget:
-        time.sleep(min(poll, max(0.0, budget - (time.monotonic() - started))))
-    return time.monotonic() - started, load1()
-
-
 # --- processes: RSS and CPU ---------------------------------------------------------------------
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None and int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 class CpuMeter:
     """CPU seconds per group between start() and stop(), as cores busy: the bench process, the
     Celery worker (main process + pool children), beat, PostgreSQL backends of this bench's
@@ -392,20 +357,6 @@ class Samples:
         self.broker_queued.append(broker["queued"])
         self.broker_parked.append(broker["parked"])
         self.redis_used.append(used_memory(client))
-
-
-def slope_per_minute(xs: list[float], ys: list[float]) -> float:
-    """Least-squares slope of ys over xs (seconds), per minute."""
-    n = len(xs)
-    if n < 2:
-        return 0.0
-    mx, my = sum(xs) / n, sum(ys) / n
-    var = sum((x - mx) ** 2 for x in xs)
-    return (
-        0.0
-        if var == 0
-        else 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
-    )
 
 
 # --- data ---------------------------------------------------------------------------------------

@@ -112,6 +112,12 @@ os.environ["BENCH_DATABASE_URL"] = APP_URL
 os.environ["BENCH_REDIS_URL"] = REDIS_URL
 
 from bench import _common as common  # noqa: E402
+from bench._common import (  # noqa: E402
+    children,
+    rss_mib,
+    slope_per_minute,
+    wait_for_quiet,
+)
 
 LOG_DIR = common.LOG_DIR
 WORKER_ENV = {
@@ -252,33 +258,6 @@ def receiver_ports(count: int) -> list[int]:
 
 
 # --- processes: RSS and CPU ---------------------------------------------------------------------
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None and int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def tree_rss(pid: int) -> float:
     return rss_mib(pid) + sum(rss_mib(c) for c in children(pid))
 
@@ -346,30 +325,6 @@ class CpuMeter:
 
 def format_cpu(used: dict[str, float]) -> str:
     return "cores busy: " + ", ".join(f"{name} {value:.2f}" for name, value in used.items())
-
-
-def load1() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def wait_for_quiet(limit: float, budget: float, poll: float = 10.0) -> tuple[float, float]:
-    started = time.monotonic()
-    while load1() >= limit and time.monotonic() - started < budget:
-        time.sleep(min(poll, max(0.0, budget - (time.monotonic() - started))))
-    return time.monotonic() - started, load1()
-
-
-def slope_per_minute(xs: list[float], ys: list[float]) -> float:
-    n = len(xs)
-    if n < 2:
-        return 0.0
-    mx, my = sum(xs) / n, sum(ys) / n
-    var = sum((x - mx) ** 2 for x in xs)
-    return (
-        0.0
-        if var == 0
-        else 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
-    )
 
 
 # --- Celery -------------------------------------------------------------------------------------
