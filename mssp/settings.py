@@ -256,7 +256,7 @@ NOTIFICATIONS_BACKGROUND_THREAD = env_bool("NOTIFICATIONS_BACKGROUND_THREAD", Tr
 # Channel deliveries (notifications.delivery) one worker process sends at once, each on a
 # thread of its own, tenants taking turns (tenants.outbox): receivers answer in 50 ms to 10 s,
 # so one at a time is about 8 a second. 1: one at a time. (SLA notices go one at a time.)
-NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 32)
+NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 64)
 # A task is acknowledged only once it has run; a worker that dies hands it back to the broker.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
