@@ -16,6 +16,7 @@ from tenants.outbox import OutboxRow
 class Kind(models.TextChoices):
     EMAIL = "email", "E-mail"
     SLACK = "slack", "Slack (incoming webhook)"
+    SLACK_APP = "slack_app", "Slack (app with buttons)"
     TEAMS = "teams", "Microsoft Teams (Workflows webhook)"
     PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
     OPSGENIE = "opsgenie", "Opsgenie (Alert API)"
