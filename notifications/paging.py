@@ -27,6 +27,7 @@ from alerts.models import Incident, IncidentStatus
 from oncall.models import Schedule
 from oncall.rotation import on_call
 from sla.models import Escalation
+from tenants.access import access_for
 from tenants.jobs import enqueue
 from tenants.models import Team, Tenant, User
 from tenants.rls import rls_bypass
@@ -46,18 +47,27 @@ def people_for(event: dict[str, Any], tenant_id: int) -> tuple[list[User], str]:
     escalation = (
         Escalation.objects.for_tenant(tenant_id)
         .filter(pk=event["id"])
-        .select_related("team")
+        .select_related("team", "person", "schedule")
         .prefetch_related("team__members")
         .first()
     )
     if escalation is None:
         return [], ""
     team = escalation.team
+    if escalation.person is not None:
+        found = _may_see([escalation.person], tenant_id)
+        return found, f"Escalated to you{f' ({team.name})' if team else ''}" if found else ""
+    if escalation.schedule is not None:
+        schedule = escalation.schedule
+        duty = _may_see(_on_call_of([schedule]) or [], tenant_id)
+        if duty:
+            return duty, f"Escalated to {schedule.name}: you are on call"
+        # nobody on call who may open the incident: the schedule's team rather than no one
     if team is not None:
-        duty = _on_call(team)
-        if duty is not None:
+        duty = _may_see(_on_call(team) or [], tenant_id)
+        if duty:
             return duty, f"Escalated to {team.name}: you are on call"
-        return [u for u in team.members.all() if u.is_active], f"Escalated to {team.name}"
+        return _may_see(team.members.all(), tenant_id), f"Escalated to {team.name}"
     if escalation.direction in (Escalation.Direction.TO_TIER, Escalation.Direction.TO_MSSP):
         # "page the lead", or a customer's team asking the MSSP for help: the tenant's leads
         tenant = Tenant.objects.get(pk=tenant_id)
@@ -71,15 +81,26 @@ def people_for(event: dict[str, Any], tenant_id: int) -> tuple[list[User], str]:
     return [], ""
 
 
+def _may_see(users: Iterable[User], tenant_id: int) -> list[User]:
+    """Those of `users` who may open the tenant's incident (tenants.access, as on every
+    request): an MSSP tier's member who does not work this customer is not woken for it."""
+    return [u for u in users if u.is_active and tenant_id in access_for(u).tenant_ids]
+
+
 def _on_call(team: Team) -> list[User] | None:
     """Who of `team` is on call now by its schedules (oncall), or None when it has none, or
     when nobody is on call (then the whole team is paged rather than no one)."""
-    now = timezone.now()
     schedules = (
         Schedule.objects.dangerously_unscoped("the schedules of an escalation's team")
         .filter(team=team)
         .prefetch_related("layers")
     )
+    return _on_call_of(schedules)
+
+
+def _on_call_of(schedules: Iterable[Schedule]) -> list[User] | None:
+    """Who is on call now on any of `schedules`, or None when nobody is."""
+    now = timezone.now()
     ids = {user_id for schedule in schedules for user_id in on_call(schedule.spec(now, now), now)}
     if not ids:
         return None

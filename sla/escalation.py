@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -22,7 +23,10 @@ from tenants.actions import Invalid
 from tenants.models import Team, Tenant, User
 from tenants.rls import rls_bypass
 
-from . import policy
+if TYPE_CHECKING:
+    from oncall.models import Schedule
+
+from . import policy, targets
 from .models import (
     ClockState,
     Escalation,
@@ -181,6 +185,8 @@ def escalation_request(
     run: EscalationRun | None = None,
     step_index: int | None = None,
     now: datetime | None = None,
+    schedule: Schedule | None = None,
+    person: User | None = None,
 ) -> Escalation:
     now = now or timezone.now()
     if not incident.is_open:
@@ -208,6 +214,8 @@ def escalation_request(
         step_index=step_index,
         direction=direction,
         team=team,
+        schedule=schedule,
+        person=person,
         status=status,
         requested_by=actor,
         requested_at=now,
@@ -274,14 +282,7 @@ def escalate_as(
     policy.check_escalate(access, direction)
     team = None
     if team_id:
-        team = (
-            Team.objects.dangerously_unscoped("the MSSP's teams and this tenant's")
-            .filter(pk=team_id, tenant_id__in=[incident.tenant_id])
-            .first()
-            or Team.objects.dangerously_unscoped("the MSSP's teams")
-            .filter(pk=team_id, tenant__isnull=True)
-            .first()
-        )
+        team = targets.team_for(incident.tenant_id, team_id)
         if team is None:
             raise EscalationError("No such team.")
     return escalation_request(
@@ -525,18 +526,13 @@ def _run_step(
 ) -> bool:
     """Fire one step; True when it waits for an answer (a hand-off)."""
     action = step.get("action")
-    team = None
-    if step.get("team"):
-        team = (
-            Team.objects.dangerously_unscoped("a policy's team: MSSP's or this tenant's")
-            .filter(pk=step["team"])
-            .filter(tenant_id__in=[incident.tenant_id])
-            .first()
-            or Team.objects.dangerously_unscoped("the MSSP's teams")
-            .filter(pk=step["team"], tenant__isnull=True)
-            .first()
-        )
     try:
+        try:
+            target = targets.step_target(incident.tenant_id, step)
+        except targets.TargetMissing as exc:
+            # checked when the policy was written; since then moved out of this tenant's reach
+            raise EscalationError(f"its target is gone ({exc})") from None
+        team = target.named_team
         if action == StepAction.HANDOFF_IN_HOUSE:
             escalation_request(
                 incident,
@@ -548,6 +544,8 @@ def _run_step(
                 run=run,
                 step_index=index,
                 now=now,
+                schedule=target.schedule,
+                person=target.person,
             )
             return True
         direction = (
@@ -567,6 +565,8 @@ def _run_step(
             run=run,
             step_index=index,
             now=now,
+            schedule=target.schedule,
+            person=target.person,
         )
     except EscalationError as exc:
         IncidentEvent.objects.create(

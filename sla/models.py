@@ -183,8 +183,9 @@ class StepAction(models.TextChoices):
 
 class EscalationPolicy(TenantOwnedModel):
     """A tenant's ordered escalation steps. Each step:
-    {"action": StepAction, "team": "<team id>" (optional), "wait_minutes": n (after the
-    previous step), "respond_minutes": n (hand-offs), "if": {"severity": [...],
+    {"action": StepAction, one target at most (sla.targets): "team": "<team id>", "schedule":
+    "<on-call schedule id>" (whoever is on call then) or "person": <user id>; "wait_minutes": n
+    (after the previous step), "respond_minutes": n (hand-offs), "if": {"severity": [...],
     "category": [...], "unacknowledged": true}}. The whole list repeats `repeat` more times.
     Frozen onto an incident when its escalation starts: later edits do not change it."""
 
@@ -263,6 +264,13 @@ class Escalation(TenantOwnedModel):
     direction = models.CharField(max_length=20, choices=Direction.choices)
     team = models.ForeignKey(
         "tenants.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A step may name whoever is on call on a schedule (its team is then `team`), or one person.
+    schedule = models.ForeignKey(
+        "oncall.Schedule", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     requested_by = models.ForeignKey(

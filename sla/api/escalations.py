@@ -14,9 +14,10 @@ from alerts.models import Incident
 from tenants import audit
 from tenants.api.actions import api_perform
 from tenants.api.base import TenantNestedViewSet, TenantScopedViewSet
+from tenants.models import Team
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import actions, policy
+from .. import actions, policy, targets
 from ..models import Escalation, EscalationPolicy, StepAction
 from .serializers import DeclineSerializer, EscalateSerializer
 
@@ -24,6 +25,12 @@ from .serializers import DeclineSerializer, EscalateSerializer
 class EscalationSerializer(serializers.ModelSerializer):
     tenant = serializers.CharField(source="tenant.slug", read_only=True)
     team = serializers.CharField(source="team.name", read_only=True, default=None, allow_null=True)
+    schedule = serializers.CharField(
+        source="schedule.name", read_only=True, default=None, allow_null=True
+    )
+    person = serializers.CharField(
+        source="person.username", read_only=True, default=None, allow_null=True
+    )
     requested_by = serializers.CharField(
         source="requested_by.username", read_only=True, default=None, allow_null=True
     )
@@ -39,6 +46,8 @@ class EscalationSerializer(serializers.ModelSerializer):
             "incident",
             "direction",
             "team",
+            "schedule",
+            "person",
             "status",
             "step_index",
             "requested_by",
@@ -75,7 +84,9 @@ class EscalationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
 
     def scope_queryset(self, queryset):
         queryset = policy.visible_escalations(self.access, queryset)
-        return queryset.select_related("tenant", "team", "requested_by", "responded_by")
+        return queryset.select_related(
+            "tenant", "team", "schedule", "person", "requested_by", "responded_by"
+        )
 
     def _perform(self, escalation_action):
         """Run the action (sla.actions) on this escalation and answer with it as it is now."""
@@ -112,7 +123,7 @@ class IncidentEscalationViewSet(TenantScopedViewSet):
         esc = api_perform(self, actions.ESCALATE, incident)
         esc = (
             Escalation.objects.for_tenant(incident.tenant_id)
-            .select_related("tenant", "team", "requested_by", "responded_by")
+            .select_related("tenant", "team", "schedule", "person", "requested_by", "responded_by")
             .get(pk=esc.pk)
         )
         return Response(EscalationSerializer(esc).data, status=201)
@@ -133,11 +144,20 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(
                     f"step {number}: action is one of {', '.join(StepAction.values)}."
                 )
-            unknown = set(step) - {"action", "team", "wait_minutes", "respond_minutes", "if"}
+            unknown = (
+                set(step)
+                - {"action", *targets.TARGET_KEYS}
+                - {
+                    "wait_minutes",
+                    "respond_minutes",
+                    "if",
+                }
+            )
             if unknown:
                 raise serializers.ValidationError(
                     f"step {number}: unknown key(s) {', '.join(sorted(unknown))}."
                 )
+            self._check_target(number, step)
             for key in ("wait_minutes", "respond_minutes"):
                 value = step.get(key, 0)
                 if (
@@ -158,6 +178,36 @@ class EscalationPolicySerializer(serializers.ModelSerializer):
                     f"step {number}: 'if' takes severity, category and unacknowledged."
                 )
         return steps
+
+    def _check_target(self, number: int, step: dict) -> None:
+        """The step's team, schedule or person is one this tenant's incidents may go to; a
+        hand-off goes to the tenant's own people."""
+        tenant = self.context["view"].tenant
+        try:
+            target = targets.step_target(tenant.pk, step)
+        except targets.TargetMissing as exc:
+            raise serializers.ValidationError(f"step {number}: {exc}.") from None
+        team, person = target.named_team, target.person
+        if step["action"] == StepAction.HANDOFF_IN_HOUSE:
+            if team is not None and team.tenant_id != tenant.pk:
+                raise serializers.ValidationError(
+                    f"step {number}: a hand-off goes to this customer's own team or schedule."
+                )
+            if person is not None and person.is_mssp_staff:
+                raise serializers.ValidationError(
+                    f"step {number}: a hand-off goes to one of this customer's own people."
+                )
+        elif step["action"] == StepAction.NOTIFY_NOC:
+            if team is not None and team.kind != Team.Kind.NOC:
+                raise serializers.ValidationError(f"step {number}: that team is not a NOC.")
+        else:  # the MSSP's own tiers and leads: internal, never a customer's people
+            if (team is not None and team.tenant_id is not None) or (
+                person is not None and not person.is_mssp_staff
+            ):
+                raise serializers.ValidationError(
+                    f"step {number}: {StepAction(step['action']).label.lower()} names the "
+                    "MSSP's own teams, schedules or staff."
+                )
 
 
 class EscalationPolicyViewSet(

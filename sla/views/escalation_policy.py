@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
-from django.db.models import Q
 from django.shortcuts import render
 
 from tenants.format import duration
-from tenants.models import Team, Tenant
+from tenants.models import Tenant
 from tenants.views import portal_view
 
-from .. import escalation
+from .. import escalation, targets
 from ..models import EscalationPolicy, StepAction
 from .common import refuse
 
@@ -20,7 +17,23 @@ def _minutes(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _step_rows(steps, teams: dict[str, Team]) -> list[dict]:
+def _target_label(tenant_id: int, step: dict) -> str:
+    try:
+        target = targets.step_target(tenant_id, step)
+    except targets.TargetMissing:
+        return "(no longer available)"
+    if target.person is not None:
+        if target.person.is_mssp_staff:  # the customer's page: the MSSP's people unnamed
+            return "a named MSSP engineer"
+        return target.person.get_full_name() or target.person.username
+    if target.schedule is not None:
+        return f"whoever is on call on {target.schedule.name}"
+    if target.team is not None:
+        return target.team.name
+    return "your in-house team" if step.get("action") == StepAction.HANDOFF_IN_HOUSE else ""
+
+
+def _step_rows(steps, tenant_id: int) -> list[dict]:
     rows = []
     for number, step in enumerate(steps if isinstance(steps, list) else [], start=1):
         if not isinstance(step, dict):
@@ -34,7 +47,6 @@ def _step_rows(steps, teams: dict[str, Team]) -> list[dict]:
             when.append("category is " + " or ".join(map(str, conditions["category"])))
         if conditions.get("unacknowledged"):
             when.append("nobody has acknowledged the incident yet")
-        team = teams.get(str(step.get("team") or ""))
         respond = step.get("respond_minutes")
         if action == StepAction.HANDOFF_IN_HOUSE and not respond:
             respond = escalation.DEFAULT_RESPOND_MINUTES
@@ -42,9 +54,7 @@ def _step_rows(steps, teams: dict[str, Team]) -> list[dict]:
             {
                 "number": number,
                 "action": StepAction(action).label if action in StepAction.values else action,
-                "team": team.name
-                if team
-                else ("your in-house team" if action == StepAction.HANDOFF_IN_HOUSE else ""),
+                "team": _target_label(tenant_id, step),
                 "wait": duration(_minutes(step.get("wait_minutes")) * 60)
                 if _minutes(step.get("wait_minutes"))
                 else "at once",
@@ -66,27 +76,12 @@ def escalation_policy(request, access):
     tenant = Tenant.objects.get(pk=access.customer_tenant_id)
     policy = EscalationPolicy.objects.for_tenant(tenant.pk).filter(is_active=True).first()
     steps = policy.steps if policy and isinstance(policy.steps, list) else []
-    team_ids = {str(step["team"]) for step in steps if isinstance(step, dict) and step.get("team")}
-    teams = {}
-    valid = []
-    for value in team_ids:
-        try:
-            valid.append(uuid.UUID(value))
-        except ValueError:
-            continue
-    if valid:
-        teams = {
-            str(team.pk): team
-            for team in Team.objects.dangerously_unscoped("the MSSP's teams and this tenant's")
-            .filter(pk__in=valid)
-            .filter(Q(tenant__isnull=True) | Q(tenant_id=tenant.pk))
-        }
     return render(
         request,
         "sla/escalation_policy.html",
         {
             "tenant": tenant,
             "policy": policy,
-            "steps": _step_rows(steps, teams),
+            "steps": _step_rows(steps, tenant.pk),
         },
     )

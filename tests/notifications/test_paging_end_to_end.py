@@ -71,7 +71,8 @@ def test_the_on_call_is_paged_on_two_channels_and_acknowledges_from_the_message(
         EscalationPolicy.objects.create(
             tenant=tenant,
             name="Tier first",
-            steps=[{"action": "notify_tier", "team": str(team.pk), "wait_minutes": 0}],
+            # the step names the schedule: whoever is on call on it is paged
+            steps=[{"action": "notify_tier", "schedule": str(schedule.pk), "wait_minutes": 0}],
         )
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
