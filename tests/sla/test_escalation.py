@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from alerts.models import Incident, IncidentEvent
 from sla import escalation
