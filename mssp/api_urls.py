@@ -27,6 +27,7 @@ from notifications.api.views import (
     DeliveryViewSet,
     NotificationRuleViewSet,
     SubscriptionViewSet,
+    TeamChannelViewSet,
 )
 from oncall.api.views import OverrideViewSet, ScheduleViewSet
 from reports.api.views import ReportViewSet
@@ -59,6 +60,9 @@ router.register(f"{TENANT}/webhooks", WebhookViewSet, basename="webhook")
 router.register(f"{TENANT}/channels", ChannelViewSet, basename="channel")
 router.register(f"{TENANT}/subscriptions", SubscriptionViewSet, basename="subscription")
 router.register(f"{TENANT}/deliveries", DeliveryViewSet, basename="delivery")
+router.register(
+    r"teams/(?P<team_id>[0-9a-fA-F-]{36})/channels", TeamChannelViewSet, basename="team-channel"
+)
 router.register("me/contact-methods", ContactMethodViewSet, basename="contact-method")
 router.register("me/notification-rules", NotificationRuleViewSet, basename="notification-rule")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")

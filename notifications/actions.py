@@ -13,7 +13,7 @@ from tenants import audit
 from tenants.access import Access
 from tenants.actions import Action, Invalid, Refused
 from tenants.jobs import enqueue
-from tenants.models import Tenant, User
+from tenants.models import Team, Tenant, User
 from tenants.outbox import OutboxRow
 from tenants.sealed import hint, seal, unseal
 
@@ -25,8 +25,19 @@ from .api.serializers import (
     ContactMethodInputSerializer,
     NotificationRuleSerializer,
     SubscriptionSerializer,
+    TeamChannelInputSerializer,
+    TeamChannelSerializer,
 )
-from .models import Channel, ContactMethod, Delivery, Kind, NotificationRule, Subscription
+from .models import (
+    Channel,
+    ContactMethod,
+    Delivery,
+    Kind,
+    NotificationRule,
+    Subscription,
+    TeamChannel,
+)
+
 
 CHANGE_REFUSED = "Only MSSP admins and your organisation's admins change notification channels."
 
@@ -68,6 +79,25 @@ def _sealed(kind: str, secrets: dict[str, str]) -> tuple[str, str]:
     return seal(secrets), (hint(shown) if shown else "")
 
 
+def _new_secrets(kind: str, secrets: dict[str, str]) -> tuple[str, str, str]:
+    """(sealed secrets, hint, signing secret) of a new channel: a signed webhook's signing
+    secret is the portal's own making, shown once ("" for other kinds)."""
+    signing_secret = ""
+    if kind == Kind.WEBHOOK:
+        from .senders import new_signing_secret
+
+        signing_secret = new_signing_secret()
+        secrets = {**secrets, "signing_secret": signing_secret}
+    sealed, shown = _sealed(kind, secrets)
+    return sealed, shown, signing_secret
+
+
+def _replace_secrets(channel: Channel | TeamChannel, secrets: dict[str, str]) -> None:
+    """A replaced URL or key: the others kept (a webhook's signing secret)."""
+    kept = unseal(channel.sealed_secrets)
+    channel.sealed_secrets, channel.hint = _sealed(channel.kind, {**kept, **secrets})
+
+
 def create_channel(
     tenant: Tenant,
     *,
@@ -78,13 +108,7 @@ def create_channel(
     **fields: Any,
 ) -> tuple[Channel, str]:
     """The channel, and a signed webhook's signing secret (shown once; "" for other kinds)."""
-    signing_secret = ""
-    if fields["kind"] == Kind.WEBHOOK:
-        from .senders import new_signing_secret
-
-        signing_secret = new_signing_secret()
-        secrets = {**secrets, "signing_secret": signing_secret}
-    sealed, shown = _sealed(fields["kind"], secrets)
+    sealed, shown, signing_secret = _new_secrets(fields["kind"], secrets)
     channel = Channel.objects.create(
         tenant=tenant, created_by=actor, sealed_secrets=sealed, hint=shown, **fields
     )
@@ -258,6 +282,145 @@ DELIVERY_RETRY = Action(
     do=retry_delivery,
     check=check_retry,
     done="The delivery is queued again.",
+)
+
+
+# --- an MSSP team's channels ----------------------------------------------------------------------
+TEAM_CHANGE_REFUSED = "Only MSSP admins and managers change an MSSP team's channels."
+
+
+def check_manage_team(access: Access, target: Team | TeamChannel) -> None:
+    if not policy.manages_team_channels(access):
+        raise Refused(TEAM_CHANGE_REFUSED)
+    team = target if isinstance(target, Team) else target.team
+    if not policy.team_has_channels(team):
+        raise Refused(
+            "Only the MSSP's tiers and NOC have team channels: a customer's team's channels are "
+            "its tenant's own (its notification settings)."
+        )
+
+
+def _audit_team(verb: str, channel: TeamChannel, request: HttpRequest | None) -> None:
+    audit.record(
+        f"team_channel.{verb}",
+        obj=channel,
+        request=request,
+        summary=f"team channel {channel} of {channel.team.name} {verb}",
+        data=dict(TeamChannelSerializer(channel).data),
+    )
+
+
+def create_team_channel(
+    team: Team,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    secrets: dict[str, str],
+    tenants: list[Tenant] | None = None,
+    **fields: Any,
+) -> tuple[TeamChannel, str]:
+    """The team's channel, and a signed webhook's signing secret (shown once)."""
+    sealed, shown, signing_secret = _new_secrets(fields["kind"], secrets)
+    channel: TeamChannel = TeamChannel.objects.create(
+        team=team, created_by=actor, sealed_secrets=sealed, hint=shown, **fields
+    )
+    if tenants:
+        channel.tenants.set(tenants)
+    _audit_team("created", channel, request)
+    return channel, signing_secret
+
+
+def update_team_channel(
+    channel: TeamChannel,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    secrets: dict[str, str],
+    tenants: list[Tenant] | None = None,
+    **fields: Any,
+) -> TeamChannel:
+    for name, value in fields.items():
+        setattr(channel, name, value)
+    if secrets:
+        _replace_secrets(channel, secrets)
+    channel.save()
+    if tenants is not None:
+        channel.tenants.set(tenants)
+    _audit_team("updated", channel, request)
+    return channel
+
+
+def delete_team_channel(
+    channel: TeamChannel, *, actor: User, access: Access, request: HttpRequest | None
+) -> TeamChannel:
+    _audit_team("deleted", channel, request)
+    channel.delete()
+    return channel
+
+
+def send_team_test(
+    channel: TeamChannel, *, actor: User, access: Access, request: HttpRequest | None
+) -> Delivery:
+    """A test message through a team's channel, queued like any delivery. A delivery is kept
+    in a tenant's log: the test's is the first tenant the channel names (else the first the
+    caller sees), staff only, and says nothing of that tenant."""
+    if not channel.is_active:
+        raise Invalid("The channel is disabled: enable it to send a test.")
+    tenant = channel.tenants.order_by("name").first() or (
+        Tenant.objects.filter(pk__in=sorted(access.tenant_ids)).order_by("name").first()
+    )
+    if tenant is None:
+        raise Invalid("There is no customer yet: a test message is kept in a customer's log.")
+    message = routing.test_message(channel)
+    delivery: Delivery = Delivery.objects.create(
+        tenant=tenant,
+        team_channel=channel,
+        staff_only=True,
+        kind=channel.kind,
+        event_type=message.event_type,
+        title=message.title,
+        message=asdict(message),
+        key=message.subject_key,
+        is_test=True,
+    )
+    audit.record(
+        "team_channel.tested",
+        obj=channel,
+        request=request,
+        summary=f"test message sent to team channel {channel} of {channel.team.name}",
+    )
+    enqueue("notifications.tasks.deliver_deliveries")
+    return delivery
+
+
+TEAM_CHANNEL_CREATE = Action(
+    "team_channel.create",
+    do=create_team_channel,
+    check=check_manage_team,
+    serializer=TeamChannelInputSerializer,
+    done=lambda made: f"Channel '{made[0].name}' added.",
+)
+TEAM_CHANNEL_UPDATE = Action(
+    "team_channel.update",
+    do=update_team_channel,
+    check=check_manage_team,
+    serializer=TeamChannelInputSerializer,
+    changes_target=True,
+    done=lambda channel: f"Channel '{channel.name}' saved.",
+)
+TEAM_CHANNEL_DELETE = Action(
+    "team_channel.delete",
+    do=delete_team_channel,
+    check=check_manage_team,
+    done=lambda channel: f"Channel '{channel.name}' removed.",
+)
+TEAM_CHANNEL_TEST = Action(
+    "team_channel.test",
+    do=send_team_test,
+    check=check_manage_team,
+    done="Test message queued: its delivery shows below once sent.",
 )
 
 

@@ -18,7 +18,7 @@ from tenants.sealed import SecretsUnreadable, unseal
 from tenants.text import single_line
 
 from .message import Message
-from .models import Channel, ContactMethod, Delivery
+from .models import Channel, ContactMethod, Delivery, TeamChannel
 
 if TYPE_CHECKING:
     from .senders import Answer
@@ -44,13 +44,21 @@ def send(delivery: Delivery) -> Answer:
     return senders.send(delivery.kind, target, secrets, message)
 
 
-def _destination(delivery: Delivery) -> Channel | ContactMethod | None:
-    """Where a delivery goes: its channel, the paged person's contact method, or (a page to
-    someone without rules) nothing but the `recipient` address."""
+def _destination(delivery: Delivery) -> Channel | TeamChannel | ContactMethod | None:
+    """Where a delivery goes: its channel (a tenant's, or an MSSP team's), the paged person's
+    contact method, or (a page to someone without rules) nothing but the `recipient`
+    address."""
     if delivery.page_id is not None:
         if delivery.contact_method is None and not delivery.recipient:
             raise PermanentFailure("the contact method was removed")
         return delivery.contact_method
+    if delivery.team_channel_id is not None or (
+        delivery.channel_id is None and delivery.staff_only
+    ):
+        # an MSSP team's channel (SET_NULL when removed: staff_only and no channel left)
+        if delivery.team_channel is None or not delivery.team_channel.is_active:
+            raise PermanentFailure("the team channel was removed or disabled")
+        return delivery.team_channel
     if delivery.channel is None or not delivery.channel.is_active:
         raise PermanentFailure("the channel was removed or disabled")
     return delivery.channel
@@ -70,7 +78,7 @@ OUTBOX = register(
         send=lambda delivery: send(delivery),  # looked up at each call, so it can be replaced
         reason="channel deliveries of every tenant",
         lease=CLAIM_LEASE,
-        related=("channel", "contact_method"),
+        related=("channel", "team_channel", "contact_method"),
         permanent=(PermanentFailure, webhooks.DestinationRefused),
         sent=_sent,
         failed=_failed,

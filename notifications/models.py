@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from alerts.models import Incident, Severity
-from tenants.models import Tenant, TenantOwnedModel, new_public_id
+from tenants.models import Team, Tenant, TenantOwnedModel, new_public_id
 from tenants.outbox import OutboxRow
 
 
@@ -42,13 +42,12 @@ class Event(models.TextChoices):
     REPORT_READY = "report.ready", "Report ready"
 
 
-class Channel(TenantOwnedModel):
-    """Where a tenant's messages go. Secrets (a webhook URL, an API key, a signing secret) are
+class Destination(models.Model):
+    """What every channel is, whoever owns it (a tenant's Channel, an MSSP team's
+    TeamChannel): where messages go. Secrets (a webhook URL, an API key, a signing secret) are
     sealed (tenants.sealed), shown once when made and never sent to a browser again: pages
     and the API show `hint`."""
 
-    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="channels")
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     target = models.CharField(max_length=254, blank=True, help_text="E-mail address or phone.")
@@ -61,10 +60,39 @@ class Channel(TenantOwnedModel):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["name", "created_at"]
+        abstract = True
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_kind_display()})"
+        return f"{self.name} ({self.get_kind_display()})"  # type: ignore[attr-defined]
+
+
+class Channel(Destination, TenantOwnedModel):
+    """Where a tenant's messages go: its contacts', its in-house team's."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="channels")
+
+    class Meta:
+        ordering = ["name", "created_at"]
+
+
+class TeamChannel(Destination):
+    """Where an MSSP team's messages go (a tier's Slack channel, the NOC's PagerDuty service):
+    the MSSP's own, not any tenant's (so not row-level secured, and never in a customer's
+    view). It is told of every escalation addressed to its team; and, when it names tenants,
+    of those tenants' events it asks for (`events`, `min_severity`, as a Subscription), with
+    the same customer-safe messages as a tenant's channels. It never hears of a tenant it does
+    not name. Only MSSP teams (tiers, the MSSP's NOC) have them: a customer's team's channels
+    are its tenant's Channels."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="channels")
+    events = models.JSONField(default=list, blank=True)
+    min_severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
+    tenants = models.ManyToManyField(Tenant, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["name", "created_at"]
 
 
 class Subscription(TenantOwnedModel):
@@ -171,6 +199,10 @@ class Delivery(OutboxRow):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.ForeignKey(
         Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    # or an MSSP team's channel (then staff_only: the MSSP's own business)
+    team_channel = models.ForeignKey(
+        TeamChannel, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
     # or, for a page, the paged person's own contact method (then the MSSP's business, not in
     # the customer's log unless the person is the customer's)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from tenants import policy as tenants_policy
 from tenants.access import Access
+from tenants.models import Team
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -40,3 +41,24 @@ def delivery_log(queryset: QuerySet[Delivery], access: Access) -> QuerySet[Deliv
     """The deliveries of a tenant's log that this caller reads: a customer's users do not see
     the MSSP's pages to its own people (they are the MSSP's business, not the contract's)."""
     return queryset if access.is_mssp_staff else queryset.filter(staff_only=False)
+
+
+# --- an MSSP team's own channels (TeamChannel) ----------------------------------------------------
+# A tier's or the NOC's channels are the MSSP's configuration, told of escalations to the team
+# and, for the tenants each names, of those tenants' events: MSSP admins and managers (who see
+# every tenant) manage them; nobody else reads them (a customer never; an analyst or a lead
+# would see which customers the NOC hears of, and its deliveries' titles).
+def manages_team_channels(access: Access) -> bool:
+    return access.is_authenticated and access.manages_staff
+
+
+def may_name_tenants(access: Access, tenant_ids: set[int]) -> bool:
+    """A team channel may hear of these tenants' events: the caller manages team channels and
+    sees each of them."""
+    return manages_team_channels(access) and tenant_ids <= access.tenant_ids
+
+
+def team_has_channels(team: Team) -> bool:
+    """Only the MSSP's teams (its tiers, its NOC) own channels: a customer's team's channels are
+    its tenant's own (Channel)."""
+    return team.tenant_id is None and team.kind in (Team.Kind.MSSP_TIER, Team.Kind.NOC)

@@ -6,7 +6,13 @@ channels are the customer's own, so they hear only what its portal users may see
 audience includes the customer or its in-house team (never the MSSP's internal comments, tier
 escalations or intelligence matches), and messages built only from what those users may read
 (the incident's title, severity and status, the time left on a clock: never a comment's text,
-an internal note or another tenant's anything)."""
+an internal note or another tenant's anything).
+
+An MSSP team's channels (TeamChannel: a tier's Slack, the NOC's PagerDuty) are told of every
+escalation addressed to their team, and, for the tenants each names, of the same events with the
+same customer-safe messages as a tenant's channels (never of a tenant it does not name). Their
+deliveries carry the tenant the incident is about and are `staff_only`: the MSSP's business,
+never in the customer's delivery log."""
 
 from __future__ import annotations
 
@@ -14,12 +20,13 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts.models import SEVERITY_RANK, Incident, IncidentStatus
@@ -32,7 +39,7 @@ from tenants.text import single_line
 
 from . import message as msg
 from . import others, paging
-from .models import Channel, Delivery, Event, Subscription
+from .models import Channel, Delivery, Event, Subscription, TeamChannel
 
 logger = logging.getLogger("mssp.notify")
 
@@ -92,12 +99,18 @@ def route(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
         for tenant_id, published in per_tenant.items()
         if (changes := [e for e in published if pages_on(e)])
     }
-    if not wanted and not paging_events:
+    escalated = {
+        tenant_id: found
+        for tenant_id, published in per_tenant.items()
+        if (found := [e for e in published if _to_a_team(e)])
+    }
+    if not wanted and not paging_events and not escalated:
         return
     try:
         # A savepoint: a fault here is logged and leaves the change that published intact.
         with transaction.atomic():
             count = _write(wanted) if wanted else 0
+            count += _write_escalated(escalated) if escalated else 0
             for tenant_id, changes in paging_events.items():
                 _page(tenant_id, changes)
     except Exception:
@@ -136,24 +149,25 @@ def _incident_id(event: dict[str, Any]) -> str:
 
 def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
     tenant_ids = sorted(wanted)
-    subscriptions = defaultdict(list)
+    subscriptions: dict[int, list[Subscription]] = defaultdict(list)
     for sub in (
         Subscription.objects.for_tenants(tenant_ids)
         .filter(is_active=True, channel__is_active=True)
         .select_related("channel")
     ):
         subscriptions[sub.tenant_id].append(sub)
-    if not subscriptions:
+    team_channels = _team_channels_naming(tenant_ids)
+    listening = sorted(set(subscriptions) | set(team_channels))
+    if not listening:
         return 0
     incident_ids = {_incident_id(e) for found in wanted.values() for e, _ in found} - {""}
     incidents = {
-        str(i.pk): i
-        for i in Incident.objects.for_tenants(list(subscriptions)).filter(pk__in=incident_ids)
+        str(i.pk): i for i in Incident.objects.for_tenants(listening).filter(pk__in=incident_ids)
     }
-    clocks = _next_due(list(subscriptions), incidents)
-    answer_by = _answer_by(list(subscriptions), wanted)
-    about = others.subjects(list(subscriptions), [e for found in wanted.values() for e, _ in found])
-    names = dict(Tenant.objects.filter(pk__in=list(subscriptions)).values_list("pk", "name"))
+    clocks = _next_due(listening, incidents)
+    answer_by = _answer_by(listening, wanted)
+    about = others.subjects(listening, [e for found in wanted.values() for e, _ in found])
+    names = dict(Tenant.objects.filter(pk__in=listening).values_list("pk", "name"))
     rows = []
     for tenant_id, found in wanted.items():
         for position, (event, name) in enumerate(found):
@@ -165,7 +179,8 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
                 for sub in subscriptions.get(tenant_id, ())
                 if _wants(sub, name, severity)
             }
-            if not channels:
+            teams = [tc for tc in team_channels.get(tenant_id, ()) if _wants(tc, name, severity)]
+            if not channels and not teams:
                 continue
             if other is not None:
                 message = others.message(other, name, event, names[tenant_id])
@@ -187,9 +202,125 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
                 )
                 for channel in channels.values()
             ]
+            rows += [
+                Delivery(
+                    tenant_id=tenant_id,
+                    team_channel=team_channel,
+                    staff_only=True,
+                    kind=team_channel.kind,
+                    event_type=name,
+                    incident=incident,
+                    title=message.title[:TITLE_MAX],
+                    message=asdict(message),
+                    key=f"{name}:{digest}:{team_channel.pk}",
+                )
+                for team_channel in teams
+            ]
     rows = coalesce(rows)
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def _team_channels_naming(tenant_ids: list[int]) -> dict[int, list[TeamChannel]]:
+    """The active MSSP team channels that name each of these tenants (one query)."""
+    found: dict[int, list[TeamChannel]] = defaultdict(list)
+    for link in TeamChannel.tenants.through.objects.filter(
+        tenant_id__in=tenant_ids, teamchannel__is_active=True
+    ).select_related("teamchannel"):
+        found[link.tenant_id].append(link.teamchannel)
+    return found
+
+
+def _to_a_team(event: dict[str, Any]) -> bool:
+    """An escalation offered (to a team, perhaps one of the MSSP's with channels)."""
+    return bool(event["type"] == Event.ESCALATION_REQUESTED)
+
+
+def _write_escalated(escalated: dict[int, list[dict[str, Any]]]) -> int:
+    """One delivery to each active channel of the MSSP team an escalation is addressed to,
+    written once per escalation and channel (its key)."""
+    tenant_ids = sorted(escalated)
+    escalations = {
+        str(esc.pk): esc
+        for esc in Escalation.objects.for_tenants(tenant_ids)
+        .filter(
+            pk__in=[e["id"] for found in escalated.values() for e in found],
+            team__isnull=False,
+            team__tenant__isnull=True,  # the MSSP's teams: a customer's has its tenant's
+        )
+        .select_related("incident", "team")
+    }
+    if not escalations:
+        return 0
+    channels: dict[Any, list[TeamChannel]] = defaultdict(list)
+    for channel in TeamChannel.objects.filter(
+        team_id__in={esc.team_id for esc in escalations.values()}, is_active=True
+    ):
+        channels[channel.team_id].append(channel)
+    if not channels:
+        return 0
+    incidents = {str(esc.incident_id): esc.incident for esc in escalations.values()}
+    clocks = _next_due(tenant_ids, incidents)
+    names = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "name"))
+    rows = []
+    for tenant_id, found in escalated.items():
+        for event in found:
+            escalation = escalations.get(str(event["id"]))
+            if escalation is None or escalation.team is None:
+                continue
+            team_channels = channels.get(escalation.team_id, [])
+            if not team_channels:
+                continue
+            message = escalated_message(
+                escalation.team.name, event, escalation, names[tenant_id], clocks
+            )
+            rows += [
+                Delivery(
+                    tenant_id=tenant_id,
+                    team_channel=channel,
+                    staff_only=True,
+                    kind=channel.kind,
+                    event_type=Event.ESCALATION_REQUESTED,
+                    incident=escalation.incident,
+                    title=message.title[:TITLE_MAX],
+                    message=asdict(message),
+                    key=f"escalated:{escalation.pk}:{channel.pk}",
+                )
+                for channel in team_channels
+            ]
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def escalated_message(
+    team_name: str,
+    event: dict[str, Any],
+    escalation: Escalation,
+    tenant_name: str,
+    clocks: dict[str, SlaClock],
+) -> msg.Message:
+    """ "Escalated to SOC L2: [Globex] Critical incident: ..., respond by ...": what the team's
+    channel is told. Built like `build` from what the incident shows (never the escalation's
+    note, an internal comment or another tenant's anything)."""
+    incident = escalation.incident
+    message = build(
+        Event.ESCALATION_REQUESTED, event, incident, tenant_name, clocks, escalation.respond_by
+    )
+    title = single_line(
+        f"Escalated to {team_name}: [{tenant_name}] {incident.get_severity_display()} incident: "
+        f"{incident.title}",
+        250,
+    )
+    lines = [f"Severity {incident.get_severity_display()} · {incident.get_status_display()}"]
+    respond_by = escalation.respond_by
+    clock = clocks.get(str(incident.pk))
+    if respond_by is None and clock is not None:
+        respond_by = clock.due_at
+    if respond_by is not None:
+        lines.append(
+            f"Respond by {respond_by:%Y-%m-%d %H:%M} UTC ({_left(respond_by, timezone.now())})"
+        )
+    return replace(message, title=title, text="\n".join(lines), action=msg.TRIGGER)
 
 
 def coalesce(rows: list[Delivery]) -> list[Delivery]:
@@ -202,10 +333,13 @@ def coalesce(rows: list[Delivery]) -> list[Delivery]:
         return rows
     now = timezone.now()
     latest: dict[tuple[Any, Any, str], Delivery] = {}
+    destinations = Q(channel_id__in={r.channel_id for r in flapping} - {None}) | Q(
+        team_channel_id__in={r.team_channel_id for r in flapping} - {None}
+    )
     for earlier in (
         Delivery.objects.for_tenants({r.tenant_id for r in flapping})
+        .filter(destinations)
         .filter(
-            channel_id__in={r.channel_id for r in flapping},
             incident_id__in={r.incident_id for r in flapping},
             event_type__in=COALESCED,
             created_at__gte=now - COALESCE_WINDOW,
@@ -213,11 +347,11 @@ def coalesce(rows: list[Delivery]) -> list[Delivery]:
         )
         .order_by("created_at")
     ):
-        latest[(earlier.channel_id, earlier.incident_id, earlier.event_type)] = earlier
+        latest[(_destination_of(earlier), earlier.incident_id, earlier.event_type)] = earlier
     kept: list[Delivery] = []
     fresh: set[Any] = set()  # rows of this batch, not written yet
     for row in rows:
-        key = (row.channel_id, row.incident_id, row.event_type)
+        key = (_destination_of(row), row.incident_id, row.event_type)
         earlier = latest.get(key)
         if earlier is None or row.event_type not in COALESCED:
             kept.append(row)
@@ -237,7 +371,12 @@ def coalesce(rows: list[Delivery]) -> list[Delivery]:
     return kept
 
 
-def _wants(sub: Subscription, name: str, severity: str) -> bool:
+def _destination_of(row: Delivery) -> Any:
+    """The channel a delivery goes to, a tenant's or an MSSP team's (ids never collide)."""
+    return row.channel_id or row.team_channel_id
+
+
+def _wants(sub: Subscription | TeamChannel, name: str, severity: str) -> bool:
     """The subscription asks for this event, about something at least as severe as it asks
     (a report has no severity: only the event decides)."""
     if sub.events and name not in sub.events:
@@ -387,17 +526,19 @@ def build(
     )
 
 
-def test_message(channel: Channel) -> msg.Message:
-    """What "send a test" sends: says it is a test, and nothing about any incident."""
+def test_message(channel: Channel | TeamChannel) -> msg.Message:
+    """What "send a test" sends: says it is a test, and nothing about any incident (a team's
+    channel's names its team, not any tenant)."""
     now = timezone.now()
     return msg.Message(
         event_type="channel.test",
         subject_key=f"test:{channel.pk}:{now.timestamp():.0f}",
-        tenant_name=channel.tenant.name,
+        tenant_name=channel.team.name if isinstance(channel, TeamChannel) else channel.tenant.name,
         title=f"Test message for channel “{single_line(channel.name, 100)}”",
         text="If you can read this, the portal can reach this channel.",
         severity="info",
-        url=f"{settings.PORTAL_BASE_URL.rstrip('/')}/settings/notifications/",
+        url=f"{settings.PORTAL_BASE_URL.rstrip('/')}/settings/"
+        + ("teams/" if isinstance(channel, TeamChannel) else "notifications/"),
         occurred_at=now.isoformat(),
         data={"event": "channel.test", "channel": str(channel.pk)},
     )

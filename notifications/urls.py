@@ -3,7 +3,7 @@ tenants/urls.py and alerts/urls/settings.py."""
 
 from django.urls import path
 
-from . import account, views
+from . import account, team_views, views
 
 urlpatterns = [
     path("settings/notifications/", views.settings_notifications, name="settings-notifications"),
@@ -36,6 +36,29 @@ urlpatterns = [
         "settings/notifications/deliveries/<uuid:delivery_id>/retry/",
         views.settings_delivery_retry,
         name="settings-delivery-retry",
+    ),
+    # an MSSP team's own channels (notifications.team_views): MSSP admins and managers
+    path("settings/teams/", team_views.settings_teams, name="settings-teams"),
+    path("settings/teams/<uuid:team_id>/", team_views.settings_team, name="settings-team"),
+    path(
+        "settings/teams/<uuid:team_id>/channels/<uuid:channel_id>/",
+        team_views.settings_team_channel_edit,
+        name="settings-team-channel-edit",
+    ),
+    path(
+        "settings/teams/<uuid:team_id>/channels/<uuid:channel_id>/test/",
+        team_views.settings_team_channel_test,
+        name="settings-team-channel-test",
+    ),
+    path(
+        "settings/teams/<uuid:team_id>/channels/<uuid:channel_id>/delete/",
+        team_views.settings_team_channel_delete,
+        name="settings-team-channel-delete",
+    ),
+    path(
+        "settings/teams/<uuid:team_id>/deliveries/<uuid:delivery_id>/retry/",
+        team_views.settings_team_delivery_retry,
+        name="settings-team-delivery-retry",
     ),
     # My notifications (notifications.account): every user's own contact methods, notification
     # rules and recent pages

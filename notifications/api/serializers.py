@@ -14,7 +14,17 @@ from alerts.models import Severity
 from tenants.models import Tenant
 from tenants.webhooks import DeliveryFailed, DestinationRefused, check_destination
 
-from ..models import Channel, ContactMethod, Delivery, Event, Kind, NotificationRule, Subscription
+from .. import policy
+from ..models import (
+    Channel,
+    ContactMethod,
+    Delivery,
+    Event,
+    Kind,
+    NotificationRule,
+    Subscription,
+    TeamChannel,
+)
 from ..senders import SECRET_NAMES
 from ..senders.phone import E164
 
@@ -101,6 +111,105 @@ class ChannelCreatedSerializer(ChannelSerializer):
         fields = [*ChannelSerializer.Meta.fields, "signing_secret"]
 
 
+class TeamChannelSerializer(serializers.ModelSerializer[TeamChannel]):
+    """An MSSP team's channel: as a tenant's, with its team and what else it hears of."""
+
+    hint = serializers.CharField(
+        read_only=True, help_text="The end of the channel's secret, to tell channels apart."
+    )
+    team = serializers.UUIDField(source="team_id", read_only=True)
+    tenants = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta:
+        model = TeamChannel
+        fields = [
+            "id",
+            "team",
+            "name",
+            "kind",
+            "target",
+            "hint",
+            "is_active",
+            "events",
+            "min_severity",
+            "tenants",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TeamChannelCreatedSerializer(TeamChannelSerializer):
+    signing_secret = serializers.CharField(
+        read_only=True,
+        allow_blank=True,
+        help_text="A signed webhook's signing secret (whsec_...): shown this once.",
+    )
+
+    class Meta(TeamChannelSerializer.Meta):
+        fields = [*TeamChannelSerializer.Meta.fields, "signing_secret"]
+
+
+class SeenTenantField(serializers.SlugRelatedField[Tenant]):
+    """A tenant by its slug, among those the caller sees; any other reads as "does not
+    exist", exactly like a missing one."""
+
+    default_error_messages = {
+        "does_not_exist": "No such tenant: '{value}'.",
+        "invalid": "Expected a tenant's slug.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="slug", **kwargs)
+
+    def get_queryset(self) -> models.QuerySet[Tenant]:
+        access = self.context.get("access")
+        seen = sorted(getattr(access, "tenant_ids", ()) or ())
+        return Tenant.objects.filter(pk__in=seen)
+
+
+class TeamChannelInputSerializer(ChannelInputSerializer):
+    """A new channel of an MSSP team, or a change to one: a tenant channel's fields and
+    secrets, and optionally what else it hears of: `events` (none: every event) of the
+    `tenants` it names (none: only escalations addressed to the team), about incidents of at
+    least `min_severity`."""
+
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=Event.choices),
+        required=False,
+        max_length=len(Event.choices),
+        help_text="What to be told of about the tenants named; empty means every event.",
+    )
+    min_severity = serializers.ChoiceField(
+        choices=Severity.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Only incidents at least this severe (empty: all).",
+    )
+    tenants = serializers.ListField(
+        child=SeenTenantField(),
+        required=False,
+        max_length=1000,
+        help_text="Slugs of the tenants whose events it hears of (empty: only escalations to "
+        "the team). Only MSSP admins and managers name tenants.",
+    )
+
+    class Meta:
+        model = TeamChannel
+        fields = [*ChannelInputSerializer.Meta.fields, "events", "min_severity", "tenants"]
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    def validate_tenants(self, value: list[Tenant]) -> list[Tenant]:
+        access = self.context.get("access")
+        chosen = {tenant.pk: tenant for tenant in value}
+        if access is None or not policy.may_name_tenants(access, set(chosen)):
+            raise serializers.ValidationError(
+                "Only MSSP admins and managers name the tenants a team channel hears of."
+            )
+        return list(chosen.values())
+
+
 class TenantChannelField(serializers.PrimaryKeyRelatedField[Channel]):
     """A channel of the tenant the input is for (the action's target: the tenant, or a row of
     it); any other id reads as "does not exist", exactly like a missing one."""
@@ -151,6 +260,13 @@ class SubscriptionSerializer(serializers.ModelSerializer[Subscription]):
 
 class DeliverySerializer(serializers.ModelSerializer[Delivery]):
     channel_name = serializers.CharField(source="channel.name", read_only=True, default=None)
+    team_channel = serializers.UUIDField(
+        source="team_channel_id",
+        read_only=True,
+        allow_null=True,
+        help_text="An MSSP team's channel (staff only); null for a tenant's channel or a page.",
+    )
+
 
     class Meta:
         model = Delivery
@@ -158,6 +274,7 @@ class DeliverySerializer(serializers.ModelSerializer[Delivery]):
             "id",
             "channel",
             "channel_name",
+            "team_channel",
             "kind",
             "event_type",
             "incident",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -17,6 +18,8 @@ from tenants.access import Access
 from tenants.api.actions import api_perform
 from tenants.api.base import CallerScopedViewSet, TenantNestedViewSet
 from tenants.api.views import TenantAdministeredMixin
+from tenants.models import Team
+from tenants.permissions import ADMIN_TO_CHANGE
 
 from .. import policy
 from ..actions import (
@@ -32,8 +35,13 @@ from ..actions import (
     SUBSCRIPTION_CREATE,
     SUBSCRIPTION_DELETE,
     SUBSCRIPTION_UPDATE,
+    TEAM_CHANNEL_CREATE,
+    TEAM_CHANNEL_DELETE,
+    TEAM_CHANNEL_TEST,
+    TEAM_CHANNEL_UPDATE,
 )
-from ..models import Channel, ContactMethod, Delivery, NotificationRule, Subscription
+from ..models import Channel, ContactMethod, Delivery, NotificationRule, Subscription, TeamChannel
+from ..teams import last_deliveries, mssp_team
 from .serializers import (
     ChannelCreatedSerializer,
     ChannelInputSerializer,
@@ -43,6 +51,9 @@ from .serializers import (
     DeliverySerializer,
     NotificationRuleSerializer,
     SubscriptionSerializer,
+    TeamChannelCreatedSerializer,
+    TeamChannelInputSerializer,
+    TeamChannelSerializer,
 )
 
 
@@ -200,3 +211,73 @@ class NotificationRuleViewSet(
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         api_perform(self, RULE_DELETE, self.get_object(), data={})
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TeamChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
+    """An MSSP team's own channels (`/api/v1/teams/{team_id}/channels/`: a tier's, the NOC's),
+    for MSSP admins and managers only (notifications.policy). Secrets are write-only as a
+    tenant channel's; a customer's team has none here (404): its channels are its tenant's."""
+
+    scoped_model = TeamChannel
+    serializer_class = TeamChannelSerializer
+    cursor_ordering = "-created_at"
+    filterset_fields = ["kind", "is_active"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    required_scope = ADMIN_TO_CHANGE
+    team: Team
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not policy.manages_team_channels(self.access):
+            raise PermissionDenied("Only MSSP admins and managers manage an MSSP team's channels.")
+        team = mssp_team(self.kwargs.get("team_id"))
+        if team is None:
+            raise Http404
+        self.team = team
+
+    def rows_for(self, access: Access) -> Any:
+        team = getattr(self, "team", None)
+        if team is None or not policy.manages_team_channels(access):
+            return TeamChannel.objects.none()
+        return TeamChannel.objects.filter(team=team).prefetch_related("tenants")
+
+    @extend_schema(
+        request=TeamChannelInputSerializer, responses={201: TeamChannelCreatedSerializer}
+    )
+    def create(self, request: Request, team_id: str | None = None) -> Response:
+        channel, signing_secret = api_perform(self, TEAM_CHANNEL_CREATE, self.team)
+        body = TeamChannelSerializer(channel).data
+        body["signing_secret"] = signing_secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TeamChannelInputSerializer, responses=TeamChannelSerializer)
+    def partial_update(
+        self, request: Request, team_id: str | None = None, pk: str | None = None
+    ) -> Response:
+        channel = api_perform(self, TEAM_CHANNEL_UPDATE, self.get_object())
+        return Response(TeamChannelSerializer(channel).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(
+        self, request: Request, team_id: str | None = None, pk: str | None = None
+    ) -> Response:
+        api_perform(self, TEAM_CHANNEL_DELETE, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, team_id: str | None = None, pk: str | None = None) -> Response:
+        """Send a test message through the channel; its delivery shows what the receiver said."""
+        delivery = api_perform(self, TEAM_CHANNEL_TEST, self.get_object(), data={})
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=DeliverySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def deliveries(
+        self, request: Request, team_id: str | None = None, pk: str | None = None
+    ) -> Response:
+        """The channel's last deliveries (at most LAST_DELIVERIES), newest first, of the
+        tenants the caller sees; a failed one is retried through its tenant's delivery log."""
+        channel = self.get_object()
+        rows = last_deliveries(channel, self.access)
+        return Response(DeliverySerializer(rows, many=True).data)
