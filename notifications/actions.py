@@ -127,8 +127,8 @@ def update_channel(
 ) -> Channel:
     for name, value in fields.items():
         setattr(channel, name, value)
-    if secrets:  # a replaced URL or key; a webhook keeps its signing secret
-        kept = {k: v for k, v in unseal(channel.sealed_secrets).items() if k == "signing_secret"}
+    if secrets:  # a replaced URL or key: the others kept (a webhook's signing secret)
+        kept = unseal(channel.sealed_secrets)
         channel.sealed_secrets, channel.hint = _sealed(channel.kind, {**kept, **secrets})
     channel.save()
     _audit("updated", channel, request)

@@ -27,12 +27,20 @@ from .api.serializers import (
 from .models import Channel, ContactMethod, Event, Kind
 from .senders import SECRET_NAMES
 
-SECRET_LABELS = {"url": "Webhook URL", "routing_key": "Routing key", "api_key": "API key"}
+SECRET_LABELS = {
+    "url": "Webhook URL",
+    "routing_key": "Routing key",
+    "api_key": "API key",
+    "webhook_secret": "Webhook secret",
+}
 SECRET_WHAT = {
     "url": "the URL the portal posts to (the incoming webhook's, the workflow's trigger, your "
     "receiver's)",
     "routing_key": "the integration's routing key",
     "api_key": "the API integration's key",
+    "webhook_secret": "what verifies the acknowledgements the vendor sends back (PagerDuty: the "
+    "webhook subscription's secret; Opsgenie: a token of your making, 16 characters or more, "
+    "that its outgoing webhook sends in the X-MSSP-Token header); optional",
 }
 TARGET_HELP = (
     "E-mail: the address. SMS and voice: the phone number in international form, such as "
@@ -95,6 +103,9 @@ class ChannelCreateForm(NewIsActive, ChannelForm):
         "routing_key", f"{kinds_using('routing_key')}: {SECRET_WHAT['routing_key']}."
     )
     api_key = secret_field("api_key", f"{kinds_using('api_key')}: {SECRET_WHAT['api_key']}.")
+    webhook_secret = secret_field(
+        "webhook_secret", f"{kinds_using('webhook_secret')}: {SECRET_WHAT['webhook_secret']}."
+    )
 
 
 class ChannelEditForm(ChannelForm):
@@ -111,6 +122,7 @@ class ChannelEditForm(ChannelForm):
     url = secret_field("url", "")
     routing_key = secret_field("routing_key", "")
     api_key = secret_field("api_key", "")
+    webhook_secret = secret_field("webhook_secret", "")
 
     def __init__(self, *args: Any, instance: Channel, **kwargs: Any) -> None:
         super().__init__(*args, instance=instance, **kwargs)
@@ -185,6 +197,13 @@ def personal_kinds_using(secret: str) -> str:
     return ", ".join(label.split(" (")[0] for label in labels)
 
 
+PAGING_USER_HELP = (
+    " PagerDuty: your user id (the end of your profile's address, …/users/PABC123); Opsgenie: "
+    "your username (the e-mail you sign in with). Then an acknowledgement you make there is "
+    "yours in the portal."
+)
+
+
 class ContactMethodForm(ChannelForm):
     """One of your own ways to be reached (as POST /api/v1/me/contact-methods/). The kind
     input offers the personal kinds, but the posted value is the serializer's and the
@@ -204,6 +223,10 @@ class ContactMethodForm(ChannelForm):
     api_key = secret_field(
         "api_key", f"{personal_kinds_using('api_key')}: {SECRET_WHAT['api_key']}."
     )
+
+ContactMethodForm.base_fields["target"].help_text = (
+    f"{ContactMethodForm.base_fields['target'].help_text}{PAGING_USER_HELP}"
+)
 
 
 def _delay_limit() -> int:

@@ -4,6 +4,8 @@ tenants/urls.py and alerts/urls/settings.py."""
 from django.urls import path
 
 from . import account, team_views, views
+from .inbound_opsgenie import webhook as opsgenie_webhook
+from .inbound_pagerduty import webhook as pagerduty_webhook
 
 urlpatterns = [
     path("settings/notifications/", views.settings_notifications, name="settings-notifications"),
@@ -73,5 +75,17 @@ urlpatterns = [
         "account/notifications/rules/<uuid:rule_id>/delete/",
         account.my_rule_delete,
         name="my-rule-delete",
+    ),
+    # What PagerDuty and Opsgenie send back (notifications.inbound): no session, the channel's
+    # webhook secret instead
+    path(
+        "integrations/pagerduty/<uuid:channel_id>/",
+        pagerduty_webhook,
+        name="inbound-pagerduty",
+    ),
+    path(
+        "integrations/opsgenie/<uuid:channel_id>/",
+        opsgenie_webhook,
+        name="inbound-opsgenie",
     ),
 ]

@@ -3,6 +3,7 @@ The settings page validates with the same classes (notifications.actions)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -29,7 +30,15 @@ from ..senders import SECRET_NAMES
 from ..senders.phone import E164
 
 # The secrets a user gives (a signed webhook's signing secret is the portal's own making).
-GIVEN = ("url", "routing_key", "api_key")
+GIVEN = ("url", "routing_key", "api_key", "webhook_secret")
+
+# Given later, if at all: a PagerDuty or Opsgenie channel's webhook secret, which verifies what
+# the vendor sends back (notifications.inbound). PagerDuty makes it only once a subscription to
+# the channel's URL exists, so a channel is made without it.
+OPTIONAL = ("webhook_secret",)
+# A person's PagerDuty user id, as at the end of their profile's address (…/users/PABC123):
+# whom a PagerDuty webhook names as the agent of an acknowledgement (notifications.inbound).
+PAGERDUTY_USER = re.compile(r"P[A-Z0-9]{6,19}")
 
 
 class ChannelSerializer(serializers.ModelSerializer[Channel]):
@@ -53,10 +62,27 @@ class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
     )
     routing_key = serializers.CharField(max_length=100, required=False, write_only=True)
     api_key = serializers.CharField(max_length=100, required=False, write_only=True)
+    webhook_secret = serializers.CharField(
+        min_length=16,
+        max_length=200,
+        required=False,
+        write_only=True,
+        help_text="PagerDuty: the webhook subscription's secret; Opsgenie: the token its "
+        "outgoing webhook sends in X-MSSP-Token. Verifies acknowledgements sent back.",
+    )
 
     class Meta:
         model = Channel
-        fields = ["name", "kind", "target", "is_active", "url", "routing_key", "api_key"]
+        fields = [
+            "name",
+            "kind",
+            "target",
+            "is_active",
+            "url",
+            "routing_key",
+            "api_key",
+            "webhook_secret",
+        ]
 
     def validate_url(self, value: str) -> str:
         try:
@@ -84,6 +110,8 @@ class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
                 raise serializers.ValidationError(
                     {"target": "A phone number in international form, such as +14155550100."}
                 )
+        elif kind in (Kind.PAGERDUTY, Kind.OPSGENIE) and target:
+            attrs["target"] = self.paging_user(kind, target)
         elif target:
             raise serializers.ValidationError({"target": "Only e-mail, SMS and voice have one."})
         given: dict[str, str] = {name: attrs.pop(name) for name in GIVEN if name in attrs}
@@ -93,11 +121,16 @@ class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
             raise serializers.ValidationError(
                 {name: f"Not used by a {Kind(kind).label} channel." for name in unexpected}
             )
-        missing = [name for name in needed if not given.get(name)]
+        missing = [name for name in needed if not given.get(name) and name not in OPTIONAL]
         if missing and instance is None:
             raise serializers.ValidationError({name: "This field is required." for name in missing})
         attrs["secrets"] = {name: value for name, value in given.items() if value}
         return attrs
+
+    def paging_user(self, kind: str, target: str) -> str:
+        """A PagerDuty or Opsgenie channel has no target (a person's contact method names
+        who they are there: ContactMethodInputSerializer)."""
+        raise serializers.ValidationError({"target": f"A {Kind(kind).label} channel has none."})
 
 
 class ChannelCreatedSerializer(ChannelSerializer):
@@ -306,6 +339,28 @@ class ContactMethodInputSerializer(ChannelInputSerializer):
     class Meta:
         model = ContactMethod
         fields = ["label", "kind", "target", "url", "routing_key", "api_key"]
+
+    def paging_user(self, kind: str, target: str) -> str:
+        """Who the person is in PagerDuty (their user id, PABC123) or Opsgenie (their
+        username: the e-mail address they sign in with), so that an acknowledgement they make
+        there is theirs in the portal (notifications.inbound)."""
+        if kind == Kind.PAGERDUTY:
+            if not PAGERDUTY_USER.fullmatch(target.upper()):
+                raise serializers.ValidationError(
+                    {
+                        "target": "Your PagerDuty user id, as at the end of your profile's "
+                        "address (…pagerduty.com/users/PABC123): P and 6 or more letters or "
+                        "digits."
+                    }
+                )
+            return target.upper()
+        try:
+            validate_email(target)
+        except DjangoValidationError:
+            raise serializers.ValidationError(
+                {"target": "Your Opsgenie username: the e-mail address you sign in with."}
+            ) from None
+        return target.lower()
 
 
 class OwnContactMethodField(serializers.PrimaryKeyRelatedField[ContactMethod]):

@@ -63,8 +63,9 @@ SECRET_NAMES: dict[str, tuple[str, ...]] = {
     "email": (),
     "slack": ("url",),
     "teams": ("url",),
-    "pagerduty": ("routing_key",),
-    "opsgenie": ("api_key",),
+    # webhook_secret (optional): verifies what the vendor sends back (notifications.inbound)
+    "pagerduty": ("routing_key", "webhook_secret"),
+    "opsgenie": ("api_key", "webhook_secret"),
     "sms": (),
     "voice": (),
     "webhook": ("url", "signing_secret"),
