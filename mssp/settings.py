@@ -227,6 +227,12 @@ WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 # lab. The SSRF guard above applies to them as well.
 PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 OPSGENIE_API_URL = env_str("OPSGENIE_API_URL", "https://api.opsgenie.com")
+# Slack app channels: the Web API (chat.postMessage), and the hosts an interaction's
+# response_url may name (the portal posts its reply there: Slack's own, unless a lab says).
+SLACK_API_URL = env_str("SLACK_API_URL", "https://slack.com/api")
+SLACK_RESPONSE_URL_HOSTS = env_list("SLACK_RESPONSE_URL_HOSTS", "hooks.slack.com")
+# How old a Slack request's X-Slack-Request-Timestamp may be, in seconds (Slack's advice: 5 min).
+SLACK_SIGNATURE_MAX_AGE = env_int("SLACK_SIGNATURE_MAX_AGE", 300)
 # SMS and voice channels go through the portal's own Twilio (or Twilio-compatible) account;
 # while these are empty, such channels fail at once, saying that they are not configured.
 TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com")
@@ -257,6 +263,9 @@ NOTIFICATIONS_BACKGROUND_THREAD = env_bool("NOTIFICATIONS_BACKGROUND_THREAD", Tr
 # thread of its own, tenants taking turns (tenants.outbox): receivers answer in 50 ms to 10 s,
 # so one at a time is about 8 a second. 1: one at a time. (SLA notices go one at a time.)
 NOTIFICATIONS_CONCURRENCY = env_int("NOTIFICATIONS_CONCURRENCY", 64)
+# Channel messages one tenant is sent a minute, by every worker together (tenants.ratelimit);
+# the rest wait for the next minute, never dropped. Pages to people are not counted. 0: none.
+NOTIFICATIONS_TENANT_RATE_PER_MINUTE = env_int("NOTIFICATIONS_TENANT_RATE_PER_MINUTE", 600)
 # A task is acknowledged only once it has run; a worker that dies hands it back to the broker.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -84,6 +84,9 @@ OUTBOX = register(
         failed=_failed,
         # sent this many at once, tenants taking turns (read at each call: a setting)
         concurrency=lambda: settings.NOTIFICATIONS_CONCURRENCY,
+        # one customer's flood waits for its next minute; pages (people woken) never do
+        rate_per_minute=lambda: settings.NOTIFICATIONS_TENANT_RATE_PER_MINUTE,
+        unlimited=lambda delivery: delivery.event_type == "page",
     )
 )
 

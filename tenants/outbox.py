@@ -36,6 +36,7 @@ from django.db import DatabaseError, connections, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import ratelimit
 from .models import TenantOwnedModel
 from .rls import rls_bypass
 from .text import single_line
@@ -57,6 +58,11 @@ class RetryLater(Exception):
     def __init__(self, message: str, after_seconds: float | None = None) -> None:
         super().__init__(message)
         self.after_seconds = after_seconds
+
+
+class OverRate(RetryLater):
+    """The row's tenant has used its sends for this minute: due again when the window resets,
+    its attempt given back (a noisy customer's messages wait; they are never given up)."""
 
 
 class OutboxRow(TenantOwnedModel):
@@ -102,6 +108,10 @@ class Outbox:
     failed: Callable[[Any, BaseException], dict[str, Any]] | None = None
     concurrency: int | Callable[[], int] = 1
     per_tenant: int = PER_TENANT
+    # Sends per tenant per minute, across every worker (tenants.ratelimit); 0 or None: no
+    # limit. Rows for which `unlimited(row)` holds are neither counted nor held back.
+    rate_per_minute: int | Callable[[], int] | None = None
+    unlimited: Callable[[Any], bool] | None = None
 
     def due(self) -> models.QuerySet[Any]:
         return self.model.objects.dangerously_unscoped(self.reason).filter(  # type: ignore[no-any-return]
@@ -112,6 +122,16 @@ class Outbox:
         """How many rows are sent at once."""
         value = self.concurrency() if callable(self.concurrency) else self.concurrency
         return max(1, int(value))
+
+    def over_rate(self, row: Any, now: datetime) -> OverRate | None:
+        """Why `row` must wait for its tenant's next window (and counts it if not)."""
+        limit = self.rate_per_minute() if callable(self.rate_per_minute) else self.rate_per_minute
+        if not limit or (self.unlimited is not None and self.unlimited(row)):
+            return None
+        wait = ratelimit.take(self.model._meta.label_lower, str(row.tenant_id), int(limit))
+        if not wait:
+            return None
+        return OverRate(f"this customer's {limit} messages a minute are used up", wait)
 
     def deliver_batch(self, now: datetime | None = None, batch: int = BATCH) -> tuple[int, int]:
         """(rows taken, rows sent): up to `batch` due rows, one at a time or, with
@@ -127,6 +147,10 @@ class Outbox:
             taken += 1
             if row.attempts > self.model.MAX_ATTEMPTS:  # interrupted every time it was sent
                 self.record(row, now, PermanentFailure(f"interrupted {row.attempts - 1} times"))
+                continue
+            waits = self.over_rate(row, now)
+            if waits is not None:
+                self.record(row, now, waits)
                 continue
             try:
                 answer = self.send(row)
@@ -261,6 +285,12 @@ class Outbox:
         extra = self.failed(row, failure) if self.failed else {}
         # only while the claim is still this worker's (a lapsed lease may have passed it on)
         current = current.filter(attempts=row.attempts)
+        if isinstance(failure, OverRate):  # not an attempt: the claim's count is given back
+            wait = timedelta(seconds=failure.after_seconds or 60)
+            current.update(
+                attempts=F("attempts") - 1, next_attempt_at=now + wait, last_error=error
+            )
+            return
         if isinstance(failure, self.permanent) or row.attempts >= self.model.MAX_ATTEMPTS:
             logger.warning("giving up on %s %s: %s", self.model.__name__, row.pk, error)
             current.update(status=OutboxRow.Status.FAILED, last_error=error, **extra)
@@ -362,6 +392,11 @@ class Outbox:
                         if row.attempts > self.model.MAX_ATTEMPTS:  # interrupted every time
                             interrupted = f"interrupted {row.attempts - 1} times"
                             outcomes.append((row, moment, PermanentFailure(interrupted), None))
+                            since = since if len(outcomes) > 1 else time.monotonic()
+                            continue
+                        waits = self.over_rate(row, moment)
+                        if waits is not None:
+                            outcomes.append((row, moment, waits, None))
                             since = since if len(outcomes) > 1 else time.monotonic()
                             continue
                         per_tenant[row.tenant_id] += 1

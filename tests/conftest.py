@@ -69,13 +69,13 @@ def fresh_redis_db():
 def fresh_cache():
     from django.core.cache import cache
 
-    from alerts.intake import guard
     from sla import heartbeat
+    from tenants import ratelimit
 
     heartbeat.beat()  # the scheduler is alive unless a test says otherwise
     yield
     cache.clear()
-    guard._limiter().storage.reset()
+    ratelimit.limiter().storage.reset()
 
 
 @pytest.fixture(scope="session")

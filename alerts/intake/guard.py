@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import threading
 import time
-from functools import cache
 
 from django.conf import settings
 from django.core.cache import cache as django_cache
-from limits import RateLimitItemPerMinute
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 
-from tenants import rls
+from tenants import ratelimit, rls
 
 from ..models import IntakeSource
 from .base import IntakeRefused
@@ -81,27 +75,10 @@ def verify_signature(source: IntakeSource, body: bytes, *, signature: str, times
         raise IntakeRefused(401, "replayed_signature", "This signed request was already seen.")
 
 
-_limiter_lock = threading.Lock()
-
-
-@cache
-def _make_limiter() -> FixedWindowRateLimiter:
-    return FixedWindowRateLimiter(storage_from_string(settings.RATE_LIMIT_STORAGE))
-
-
-def _limiter() -> FixedWindowRateLimiter:
-    # daphne runs each request in a thread: the first requests must not race to build it
-    with _limiter_lock:
-        return _make_limiter()
-
-
 def take_quota(source: IntakeSource, records: int) -> None:
     """Count `records` alerts against the tenant's per-minute quota, or refuse with 429 and
     Retry-After (never a silent drop: the sender keeps the batch and tries again)."""
     per_minute = source.tenant.intake_quota_per_minute or settings.INTAKE_QUOTA_PER_MINUTE
-    item = RateLimitItemPerMinute(per_minute)
-    limiter = _limiter()
-    key = str(source.tenant_id)
     cost = max(records, 1)
     if cost > per_minute:
         raise IntakeRefused(
@@ -110,11 +87,8 @@ def take_quota(source: IntakeSource, records: int) -> None:
             f"{records} records exceed this customer's quota of {per_minute} "
             "alerts a minute; send smaller batches.",
         )
-    if not limiter.test(item, "intake", key, cost=cost) or not limiter.hit(
-        item, "intake", key, cost=cost
-    ):
-        reset_at = limiter.get_window_stats(item, "intake", key).reset_time
-        retry = max(1, math.ceil(reset_at - time.time()))
+    retry = ratelimit.take("intake", str(source.tenant_id), per_minute, cost)
+    if retry:
         raise IntakeRefused(
             429,
             "quota_exceeded",

@@ -198,8 +198,8 @@ def fresh_cache():
     from django.conf import settings
     from django.core.cache import cache
 
-    from alerts.intake import guard
     from sla import heartbeat
+    from tenants import ratelimit
 
     heartbeat.beat()
     yield
@@ -208,7 +208,7 @@ def fresh_cache():
     stale = [key for key in client.scan_iter(match=cache.make_key("*")) if key != keep]
     if stale:
         client.delete(*stale)
-    guard._limiter().storage.reset()
+    ratelimit.limiter().storage.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -101,8 +101,8 @@ def webhook_channel(tenant, url: str) -> Channel:
         )
 
 
-def queue(channel: Channel, count: int, due=None) -> list[Delivery]:
-    """`count` deliveries to `channel`, due at `due` (now)."""
+def queue(channel: Channel, count: int, due=None, event_type="sla.breached") -> list[Delivery]:
+    """`count` deliveries of `event_type` to `channel`, due at `due` (now)."""
     due = due or timezone.now()
     message = Message(
         event_type="sla.breached",
@@ -118,7 +118,7 @@ def queue(channel: Channel, count: int, due=None) -> list[Delivery]:
             tenant=channel.tenant,
             channel=channel,
             kind=channel.kind,
-            event_type="sla.breached",
+            event_type=event_type,
             title=message.title,
             message=asdict(message),
             key=f"test:{uuid.uuid4()}",
@@ -318,3 +318,38 @@ def test_two_workers_draining_at_once_never_send_the_same_row(receivers):
     assert one[0] > 0 and two[0] > 0  # both took a share
     assert receiver.seen == Counter({str(row.pk): 1 for row in made})
     assert {(row.status, row.attempts) for row in rows(*channels)} == {("sent", 1)}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("concurrency", [1, 32])
+def test_a_tenant_over_its_rate_waits_for_the_next_minute_and_loses_nothing(
+    receivers, settings, concurrency
+):
+    """A customer's flood is sent at its per-minute rate, the rest held (its attempt given
+    back, never dead-lettered), while another customer's messages and its own pages go at
+    once."""
+    from tenants import ratelimit
+
+    settings.NOTIFICATIONS_CONCURRENCY = concurrency
+    settings.NOTIFICATIONS_TENANT_RATE_PER_MINUTE = 10
+    receiver = receivers()
+    noisy = webhook_channel(TenantFactory(), receiver.url)
+    quiet = webhook_channel(TenantFactory(), receiver.url)
+    now = timezone.now()
+    flood = queue(noisy, 25, due=now - timedelta(minutes=1))
+    pages = queue(noisy, 4, due=now, event_type="page")
+    others = queue(quiet, 3, due=now)
+    OUTBOX.drain(now)
+    sent = set(receiver.seen)
+    assert {str(row.pk) for row in pages + others} <= sent
+    assert len(sent & {str(row.pk) for row in flood}) == 10
+    held = [row for row in rows(noisy) if row.status == "pending"]
+    assert len(held) == 15
+    assert all(row.attempts == 0 and row.next_attempt_at > now for row in held)
+    assert all("10 messages a minute" in row.last_error for row in held)
+    # the next minutes (the windows reset) send the rest, each once
+    for minute in (1, 2):
+        ratelimit.limiter().storage.reset()
+        OUTBOX.drain(now + timedelta(minutes=minute, seconds=1))
+    assert all(row.status == "sent" for row in rows(noisy, quiet))
+    assert set(receiver.seen.values()) == {1} and len(receiver.seen) == 32
