@@ -15,6 +15,7 @@ from guardian.shortcuts import assign_perm
 
 from alerts.models import IntakeSource, SourceKind
 from notifications.defaults import subscribe_defaults
+from notifications.models import TeamChannel
 from sla.models import EscalationPolicy
 from tenants.models import Contact, Membership, StaffRole, Team, Tenant, User
 from tenants.rls import rls_bypass
@@ -96,7 +97,12 @@ class Command(BaseCommand):
             tier: Team.objects.create(name=f"SOC {tier}", kind=Team.Kind.MSSP_TIER)
             for tier in ("L1", "L2", "L3")
         }
-        Team.objects.create(name="MSSP NOC", kind=Team.Kind.NOC, email="noc@mssp.example")
+        noc = Team.objects.create(name="MSSP NOC", kind=Team.Kind.NOC, email="noc@mssp.example")
+        # the teams' own channels: every escalation to them, e-mailed to the console
+        for team, address in ((noc, "noc@mssp.example"), (tiers["L2"], "soc-l2@mssp.example")):
+            TeamChannel.objects.create(
+                team=team, name=f"{team.name} mailbox", kind="email", target=address
+            )
         for slug, tenant in tenants.items():
             for role in Membership.Role.values:
                 user = self._user(f"{slug}-{role}", email=f"{role}@{slug}.example")
