@@ -443,3 +443,54 @@ def test_a_receiver_that_answers_byte_by_byte_is_cut_off_at_the_deadline(
     note = reloaded(note)
     assert note.status == "pending" and note.attempts == 1
     assert took < 4, took
+
+
+class FloodServer:
+    """Answers every request 200 with a body that never ends (10 GiB declared, sent in 1 MiB
+    chunks for as long as the client reads): a hostile receiver's huge response."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.sent = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        chunk = b"x" * (1 << 20)
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10737418240\r\n\r\n")
+                    while self.sent < 10 << 30:
+                        conn.sendall(chunk)
+                        self.sent += len(chunk)
+                except OSError:
+                    continue
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_huge_response_is_never_read_beyond_what_is_asked_for(settings):
+    """The status is the answer (the body is left unread), and an API answering in its body
+    is read up to the bytes asked for: a receiver's endless answer costs no memory and no time."""
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    flood = FloodServer()
+    url = f"http://127.0.0.1:{flood.port}/hook"
+    try:
+        started = time.monotonic()
+        assert webhooks.post(url, b"{}", {}) == 200
+        reply = webhooks.post_for_reply(url, b"{}", {}, read_body=1000)
+        took = time.monotonic() - started
+    finally:
+        flood.close()
+    assert reply.status == 200 and len(reply.body) == 1000
+    assert took < 3, took
+    assert flood.sent < 64 << 20  # the client hung up long before 10 GiB
