@@ -367,7 +367,10 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         """Import a rotation from iCalendar (a .ics export of another tool): every event that
         names one member of the team, by an ATTENDEE's e-mail address or its SUMMARY ("On
         call: alice"), becomes an override; the others are listed in `skipped` with why.
-        Importing the same file again adds nothing."""
+        Recurring events (RRULE, RDATE, EXDATE, instances moved or cancelled with a
+        RECURRENCE-ID) become their occurrences over the next 90 days; a rule repeating more
+        often than hourly, or too costly to expand, is a 400 naming it. Importing the same
+        file again adds nothing."""
         schedule = self._schedule()
         result = api_perform(
             self, actions.CALENDAR_IMPORT, schedule, data=self._calendar_input(request)
