@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from notifications.answers import answer
+from notifications.slack import interactions as slack_interactions
 from tenants import views as portal
 
 from . import views
@@ -31,6 +32,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # a message's one-click answer (notifications.links)
     path("answer/<str:token>/", answer, name="notification-answer"),
+    # a Slack app's button clicks (notifications.slack): signed by Slack, no session
+    path("integrations/slack/interactions/", slack_interactions, name="slack-interactions"),
     path("", include("reports.urls")),
     path("", include("findings.urls")),
     path("", include("intel.urls")),

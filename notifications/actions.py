@@ -38,7 +38,6 @@ from .models import (
     TeamChannel,
 )
 
-
 CHANGE_REFUSED = "Only MSSP admins and your organisation's admins change notification channels."
 
 
@@ -75,7 +74,13 @@ def _audit(verb: str, obj: Channel | Subscription, request: HttpRequest | None) 
 # --- channels ----------------------------------------------------------------------------------
 def _sealed(kind: str, secrets: dict[str, str]) -> tuple[str, str]:
     """(sealed secrets, hint) for a channel's secrets."""
-    shown = secrets.get("url") or secrets.get("routing_key") or secrets.get("api_key") or ""
+    shown = (
+        secrets.get("url")
+        or secrets.get("routing_key")
+        or secrets.get("api_key")
+        or secrets.get("bot_token")
+        or ""
+    )
     return seal(secrets), (hint(shown) if shown else "")
 
 
@@ -442,6 +447,14 @@ def create_contact_method(
 ) -> ContactMethod:
     if fields["kind"] == Kind.WEBHOOK:
         raise Invalid({"kind": ["A signed webhook is a channel of a tenant, not a person's."]})
+    if (
+        fields["kind"] == Kind.SLACK_APP
+        and ContactMethod.objects.filter(kind=Kind.SLACK_APP, target=fields["target"])
+        .exclude(user_id=user.pk)
+        .exists()
+    ):
+        # a Slack user's clicks are one person's (notifications.slack): never two accounts'
+        raise Invalid({"target": ["This Slack user is linked to another portal account."]})
     sealed, shown = _sealed(fields["kind"], secrets)
     method: ContactMethod = ContactMethod.objects.create(
         user=user, sealed_secrets=sealed, hint=shown, **fields
@@ -461,6 +474,16 @@ def delete_contact_method(
 def create_rule(
     user: User, *, actor: User, access: Access, request: HttpRequest | None, **fields: Any
 ) -> NotificationRule:
+    method = fields.get("contact_method")
+    if isinstance(method, ContactMethod) and method.kind == Kind.SLACK_APP:
+        raise Invalid(
+            {
+                "contact_method": [
+                    "A Slack app link says who you are in Slack, for its buttons; it is not "
+                    "paged itself: use Slack (incoming webhook) for a direct message."
+                ]
+            }
+        )
     rule: NotificationRule = NotificationRule.objects.create(user=user, **fields)
     return rule
 

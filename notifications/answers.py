@@ -1,11 +1,19 @@
 """The page a message's one-click answer opens (notifications.links): it checks the link,
 shows what the answer will do and asks for a click; the POST performs the portal's own action
-for the signed-in user and records the answer on the delivery, once."""
+for the signed-in user and records the answer on the delivery, once.
+
+`perform_answer` is that answer, whoever asks: this page (via "link") and a Slack app's
+button (notifications.slack, via "slack") both claim the delivery once, perform the same
+Action for the same user with every check it makes, record acted / acted_by / acted_at on the
+delivery and audit which way the answer came."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,7 +24,8 @@ from sla.forms import DeclineForm
 from sla.models import Escalation
 from tenants import audit
 from tenants.access import Access
-from tenants.actions import page_perform
+from tenants.actions import Invalid, Refused, error_sentence, perform
+from tenants.models import User
 from tenants.views import portal_view
 
 from . import links
@@ -37,8 +46,8 @@ def answer(request: HttpRequest, access: Access, token: str) -> HttpResponse:
         )
     except links.LinkInvalid:
         return _page(request, 400, problem="This is not a link the portal sent (or it was cut).")
-    delivery = _delivery(access, delivery_id)
-    target = _target(access, delivery, offered) if delivery is not None else None
+    delivery = delivery_for(access, delivery_id)
+    target = target_for(access, delivery, offered) if delivery is not None else None
     if delivery is None or target is None:  # not this user's tenant, or gone
         return _page(request, 404, problem="There is nothing here for you to answer.")
     context = {"delivery": delivery, "offered": offered, "target": target}
@@ -49,29 +58,76 @@ def answer(request: HttpRequest, access: Access, token: str) -> HttpResponse:
         return _page(request, 200, form=form, **context)
     if form is not None and not form.is_valid():
         return _page(request, 400, form=form, **context)
+    data = form.inputs() if form is not None else {}
+    user = cast(User, request.user)  # portal_view: signed in
+    try:
+        result = perform_answer(
+            delivery,
+            offered,
+            target,
+            user=user,
+            access=access,
+            data=data,
+            via="link",
+            request=request,
+        )
+    except AlreadyAnswered:
+        return _page(request, 409, used=True, **context)  # answered meanwhile
+    except Refused as exc:
+        raise PermissionDenied(error_sentence(exc.detail)) from None
+    except Invalid as exc:  # the action said no (its message is shown): the link stays usable
+        messages.error(request, error_sentence(exc.detail))
+        return _page(request, 400, form=form, **context)
+    messages.success(request, offered.action.done_message(result))
+    return redirect("incident", pk=delivery.incident_id)
+
+
+class AlreadyAnswered(Exception):
+    """The delivery's answer was given already (by this way or another)."""
+
+
+def perform_answer(
+    delivery: Delivery,
+    offered: links.Answer,
+    target: Incident | Escalation,
+    *,
+    user: User,
+    access: Access,
+    data: dict[str, Any],
+    via: str,
+    request: HttpRequest | None = None,
+) -> Any:
+    """Claim `delivery`'s answer once and perform `offered`'s Action on `target` for `user`
+    (with `access`: theirs), recording who, which and when on the delivery and, in the audit
+    log, `via` which way ("link", "slack"). Raises AlreadyAnswered, or the action's Refused /
+    Invalid, and then nothing is changed (the claim is undone: the answer stays possible)."""
     with transaction.atomic():
         claimed = Delivery.objects.for_tenant(delivery.tenant_id).filter(
             pk=delivery.pk, acted_at=None
         )
-        if not claimed.update(acted_at=timezone.now(), acted_by=request.user, acted=offered.verb):
-            return _page(request, 409, used=True, **context)  # answered meanwhile
-        data = form.inputs() if form is not None else {}
-        done, _ = page_perform(request, offered.action, access=access, target=target, data=data)
-        if not done:  # the action said no (its message is shown): the link stays usable
-            transaction.set_rollback(True)
-            return _page(request, 400, form=form, **context)
+        if not claimed.update(acted_at=timezone.now(), acted_by=user, acted=offered.verb):
+            raise AlreadyAnswered(offered.verb)
+        result = perform(
+            offered.action, access=access, target=target, data=data, actor=user, request=request
+        )
         audit.record(
             f"delivery.{offered.verb}",
+            actor=user,
             tenant=delivery.tenant_id,
             obj=delivery,
             request=request,
-            summary=f"{offered.label} from a {delivery.get_kind_display()} message",
-            data={"delivery": str(delivery.pk), "channel": delivery.kind, "answer": offered.verb},
+            summary=f"{offered.label} from a {delivery.get_kind_display()} message ({via})",
+            data={
+                "delivery": str(delivery.pk),
+                "channel": delivery.kind,
+                "answer": offered.verb,
+                "via": via,
+            },
         )
-    return redirect("incident", pk=delivery.incident_id)
+    return result
 
 
-def _delivery(access: Access, delivery_id: uuid.UUID) -> Delivery | None:
+def delivery_for(access: Access, delivery_id: uuid.UUID) -> Delivery | None:
     found: Delivery | None = (
         Delivery.objects.for_tenants(access.tenant_ids)
         .select_related("acted_by")
@@ -81,7 +137,7 @@ def _delivery(access: Access, delivery_id: uuid.UUID) -> Delivery | None:
     return found
 
 
-def _target(
+def target_for(
     access: Access, delivery: Delivery, offered: links.Answer
 ) -> Incident | Escalation | None:
     if offered.target == "incident":

@@ -32,6 +32,8 @@ SECRET_LABELS = {
     "routing_key": "Routing key",
     "api_key": "API key",
     "webhook_secret": "Webhook secret",
+    "bot_token": "Bot token",
+    "signing_secret": "Signing secret",
 }
 SECRET_WHAT = {
     "url": "the URL the portal posts to (the incoming webhook's, the workflow's trigger, your "
@@ -41,10 +43,19 @@ SECRET_WHAT = {
     "webhook_secret": "what verifies the acknowledgements the vendor sends back (PagerDuty: the "
     "webhook subscription's secret; Opsgenie: a token of your making, 16 characters or more, "
     "that its outgoing webhook sends in the X-MSSP-Token header); optional",
+    "bot_token": "the app's Bot User OAuth Token (xoxb-..., scope chat:write)",
+    "signing_secret": "the app's Signing Secret (Basic Information), which verifies its "
+    "buttons' clicks",
 }
 TARGET_HELP = (
     "E-mail: the address. SMS and voice: the phone number in international form, such as "
-    "+14155550100. Leave it empty for the other kinds."
+    "+14155550100. Slack app: the channel's id, such as C0123ABCD. Leave it empty for the "
+    "other kinds."
+)
+PERSONAL_TARGET_HELP = (
+    "E-mail: the address. SMS and voice: the phone number in international form, such as "
+    "+14155550100. Slack app: your workspace and member ids, such as T0123ABCD/U0456EFGH, so "
+    "that the app's buttons act as you. Leave it empty for the other kinds."
 )
 ACTIVE_CHOICES = [("true", "Active: messages are sent"), ("false", "Disabled: nothing is sent")]
 
@@ -106,6 +117,10 @@ class ChannelCreateForm(NewIsActive, ChannelForm):
     webhook_secret = secret_field(
         "webhook_secret", f"{kinds_using('webhook_secret')}: {SECRET_WHAT['webhook_secret']}."
     )
+    bot_token = secret_field(
+        "bot_token", f"{kinds_using('bot_token')}: {SECRET_WHAT['bot_token']}."
+    )
+    signing_secret = secret_field("signing_secret", f"Slack app: {SECRET_WHAT['signing_secret']}.")
 
 
 class ChannelEditForm(ChannelForm):
@@ -123,10 +138,12 @@ class ChannelEditForm(ChannelForm):
     routing_key = secret_field("routing_key", "")
     api_key = secret_field("api_key", "")
     webhook_secret = secret_field("webhook_secret", "")
+    bot_token = secret_field("bot_token", "")
+    signing_secret = secret_field("signing_secret", "")
 
     def __init__(self, *args: Any, instance: Channel, **kwargs: Any) -> None:
         super().__init__(*args, instance=instance, **kwargs)
-        kept = SECRET_NAMES.get(instance.kind, ())
+        kept = ChannelInputSerializer().given_secrets(instance.kind)
         for name in GIVEN:
             if name not in kept:
                 del self.fields[name]
@@ -136,7 +153,7 @@ class ChannelEditForm(ChannelForm):
                     f"Only to replace it: {SECRET_WHAT[name]}. Leave it blank to keep the "
                     f"current one{ends}."
                 )
-        if instance.kind not in (Kind.EMAIL, Kind.SMS, Kind.VOICE):
+        if instance.kind not in (Kind.EMAIL, Kind.SMS, Kind.VOICE, Kind.SLACK_APP):
             del self.fields["target"]
         if not self.is_bound:
             self.initial.setdefault("name", instance.name)
@@ -214,7 +231,10 @@ class ContactMethodForm(ChannelForm):
     label = forms.CharField(max_length=100, help_text="e.g. 'Work phone' or 'Slack DM'.")
     kind = forms.CharField(widget=forms.Select(choices=PERSONAL_KINDS))
     target = forms.CharField(
-        label="Address or phone", max_length=254, required=False, help_text=TARGET_HELP
+        label="Address, phone or Slack user",
+        max_length=254,
+        required=False,
+        help_text=PERSONAL_TARGET_HELP,
     )
     url = secret_field("url", f"{personal_kinds_using('url')}: {SECRET_WHAT['url']}.")
     routing_key = secret_field(
@@ -224,9 +244,10 @@ class ContactMethodForm(ChannelForm):
         "api_key", f"{personal_kinds_using('api_key')}: {SECRET_WHAT['api_key']}."
     )
 
-ContactMethodForm.base_fields["target"].help_text = (
-    f"{ContactMethodForm.base_fields['target'].help_text}{PAGING_USER_HELP}"
-)
+
+ContactMethodForm.base_fields[
+    "target"
+].help_text = f"{ContactMethodForm.base_fields['target'].help_text}{PAGING_USER_HELP}"
 
 
 def _delay_limit() -> int:

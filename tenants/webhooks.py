@@ -117,10 +117,12 @@ def ssl_context() -> ssl.SSLContext:
 @dataclass(frozen=True)
 class Reply:
     """What a receiver answered: its status and its headers (names in lower case; the last of
-    a repeated one). The body is never read."""
+    a repeated one). The body is read only when asked for, and then at most `read_body` bytes
+    of it (an API that answers in its body: Slack's Web API)."""
 
     status: int
     headers: dict[str, str]
+    body: bytes = b""
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -129,8 +131,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     return post_for_reply(url, body, headers).status
 
 
-def post_for_reply(url: str, body: bytes, headers: dict[str, str]) -> Reply:
-    """post(), answering the status and the headers too (Retry-After: when to come back)."""
+def post_for_reply(url: str, body: bytes, headers: dict[str, str], *, read_body: int = 0) -> Reply:
+    """post(), answering the status and the headers too (Retry-After: when to come back), and
+    with `read_body`, at most that many bytes of the answer's body (the rest is never read)."""
     destination = check_destination(url)
     parsed = destination.url
     deadline = time.monotonic() + DEADLINE
@@ -157,13 +160,20 @@ def post_for_reply(url: str, body: bytes, headers: dict[str, str]) -> Reply:
                 content=body,
                 extensions={"timeout": timeouts},
             ) as response:
-                # the body is never read: the status and the headers are the answer
+                # the status and the headers are the answer; the body only when asked for
+                answer = b""
+                if read_body > 0:
+                    for chunk in response.iter_stream():
+                        answer += chunk[: read_body - len(answer)]
+                        if len(answer) >= read_body:
+                            break
                 return Reply(
                     response.status,
                     {
                         name.decode("latin-1").lower(): value.decode("latin-1")
                         for name, value in response.headers
                     },
+                    answer,
                 )
     except httpcore.TimeoutException:
         raise DeliveryFailed(f"{parsed.host} did not answer in time") from None

@@ -28,9 +28,15 @@ from ..models import (
 )
 from ..senders import SECRET_NAMES
 from ..senders.phone import E164
+from ..senders.slack_app import CHANNEL_ID
 
-# The secrets a user gives (a signed webhook's signing secret is the portal's own making).
-GIVEN = ("url", "routing_key", "api_key", "webhook_secret")
+# The secrets a user gives (a signed webhook's signing secret is the portal's own making; a
+# Slack app's is Slack's, given with its bot token).
+GIVEN = ("url", "routing_key", "api_key", "webhook_secret", "bot_token", "signing_secret")
+MADE: dict[str, tuple[str, ...]] = {Kind.WEBHOOK: ("signing_secret",)}  # the portal's own
+# A Slack user as a person's slack_app contact method names them: workspace (team) id and
+# user id, "T0123ABCD/U0456EFGH" (what the interaction callback's payload says of the clicker)
+SLACK_USER = re.compile(r"[TE][A-Z0-9]{2,20}/[UW][A-Z0-9]{2,20}")
 
 # Given later, if at all: a PagerDuty or Opsgenie channel's webhook secret, which verifies what
 # the vendor sends back (notifications.inbound). PagerDuty makes it only once a subscription to
@@ -55,7 +61,8 @@ class ChannelSerializer(serializers.ModelSerializer[Channel]):
 class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
     """A new channel, or a change to one (PATCH: the fields sent change). Secrets are
     write-only: `url` for Slack, Teams and webhooks, `routing_key` for PagerDuty, `api_key`
-    for Opsgenie; they are checked, sealed, and never shown again."""
+    for Opsgenie, `bot_token` and `signing_secret` for a Slack app; they are checked, sealed,
+    and never shown again."""
 
     url = serializers.CharField(
         max_length=500, required=False, write_only=True, trim_whitespace=True
@@ -70,6 +77,20 @@ class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
         help_text="PagerDuty: the webhook subscription's secret; Opsgenie: the token its "
         "outgoing webhook sends in X-MSSP-Token. Verifies acknowledgements sent back.",
     )
+    bot_token = serializers.RegexField(
+        r"^xox[bpa]-[A-Za-z0-9-]{10,250}$",
+        max_length=255,
+        required=False,
+        write_only=True,
+        error_messages={"invalid": "A Slack bot token: xoxb-..."},
+    )
+    signing_secret = serializers.RegexField(
+        r"^[0-9a-fA-F]{16,128}$",
+        max_length=128,
+        required=False,
+        write_only=True,
+        error_messages={"invalid": "The Slack app's signing secret: hexadecimal digits."},
+    )
 
     class Meta:
         model = Channel
@@ -82,6 +103,8 @@ class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
             "routing_key",
             "api_key",
             "webhook_secret",
+            "bot_token",
+            "signing_secret",
         ]
 
     def validate_url(self, value: str) -> str:
@@ -110,12 +133,16 @@ class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
                 raise serializers.ValidationError(
                     {"target": "A phone number in international form, such as +14155550100."}
                 )
+        elif kind == Kind.SLACK_APP:
+            self.validate_slack_target(target)
         elif kind in (Kind.PAGERDUTY, Kind.OPSGENIE) and target:
             attrs["target"] = self.paging_user(kind, target)
         elif target:
-            raise serializers.ValidationError({"target": "Only e-mail, SMS and voice have one."})
+            raise serializers.ValidationError(
+                {"target": "Only e-mail, SMS, voice and a Slack app have one."}
+            )
         given: dict[str, str] = {name: attrs.pop(name) for name in GIVEN if name in attrs}
-        needed = [name for name in SECRET_NAMES.get(kind, ()) if name in GIVEN]
+        needed = self.given_secrets(kind)
         unexpected = sorted(set(given) - set(needed))
         if unexpected:
             raise serializers.ValidationError(
@@ -131,6 +158,17 @@ class ChannelInputSerializer(serializers.ModelSerializer[Channel]):
         """A PagerDuty or Opsgenie channel has no target (a person's contact method names
         who they are there: ContactMethodInputSerializer)."""
         raise serializers.ValidationError({"target": f"A {Kind(kind).label} channel has none."})
+
+    def given_secrets(self, kind: str) -> list[str]:
+        """The secrets a channel of `kind` is given (and needs)."""
+        made = MADE.get(kind, ())
+        return [name for name in SECRET_NAMES.get(kind, ()) if name in GIVEN and name not in made]
+
+    def validate_slack_target(self, target: str) -> None:
+        if not CHANNEL_ID.fullmatch(target):
+            raise serializers.ValidationError(
+                {"target": "The Slack channel's id, such as C0123ABCD (the channel's details)."}
+            )
 
 
 class ChannelCreatedSerializer(ChannelSerializer):
@@ -151,7 +189,9 @@ class TeamChannelSerializer(serializers.ModelSerializer[TeamChannel]):
         read_only=True, help_text="The end of the channel's secret, to tell channels apart."
     )
     team = serializers.UUIDField(source="team_id", read_only=True)
-    tenants = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    tenants: serializers.SlugRelatedField[Tenant] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
 
     class Meta:
         model = TeamChannel
@@ -300,7 +340,6 @@ class DeliverySerializer(serializers.ModelSerializer[Delivery]):
         help_text="An MSSP team's channel (staff only); null for a tenant's channel or a page.",
     )
 
-
     class Meta:
         model = Delivery
         fields = [
@@ -334,7 +373,10 @@ class ContactMethodSerializer(serializers.ModelSerializer[ContactMethod]):
 
 
 class ContactMethodInputSerializer(ChannelInputSerializer):
-    """A person's own contact method: the same kinds, targets and secrets as a channel's."""
+    """A person's own contact method: the same kinds, targets and secrets as a channel's,
+    except a Slack app's: there it says who the person is in Slack ("T0123ABCD/U0456EFGH",
+    workspace and user id), so that a click on a Slack app's button is theirs; it has no
+    secrets (the app's are its channel's)."""
 
     class Meta:
         model = ContactMethod
@@ -361,6 +403,18 @@ class ContactMethodInputSerializer(ChannelInputSerializer):
                 {"target": "Your Opsgenie username: the e-mail address you sign in with."}
             ) from None
         return target.lower()
+
+    def given_secrets(self, kind: str) -> list[str]:
+        return [] if kind == Kind.SLACK_APP else super().given_secrets(kind)
+
+    def validate_slack_target(self, target: str) -> None:
+        if not SLACK_USER.fullmatch(target):
+            raise serializers.ValidationError(
+                {
+                    "target": "Your Slack workspace and member ids, such as T0123ABCD/U0456EFGH "
+                    "(your Slack profile: Copy member ID; the workspace's id is in its URL)."
+                }
+            )
 
 
 class OwnContactMethodField(serializers.PrimaryKeyRelatedField[ContactMethod]):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from tenants.text import single_line
 
 from ..message import ACTIONS, Message
-from . import chat, email, paging, phone, webhook
+from . import chat, email, paging, phone, slack_app, webhook
 from .base import (
     RETRY_AFTER_MAX,
     Answer,
@@ -49,6 +49,7 @@ Sender = Callable[[str, Mapping[str, str], Message], Answer]
 _SENDERS: dict[str, Sender] = {
     "email": email.send_email,
     "slack": chat.send_slack,
+    "slack_app": slack_app.send_slack_app,
     "teams": chat.send_teams,
     "pagerduty": paging.send_pagerduty,
     "opsgenie": paging.send_opsgenie,
@@ -58,10 +59,13 @@ _SENDERS: dict[str, Sender] = {
 }
 KINDS = tuple(_SENDERS)
 # What each kind keeps in its channel's secrets. The target is the e-mail address or the
-# phone number (SMS and voice go through the portal's own account), else only a label.
+# phone number (SMS and voice go through the portal's own account), the Slack app's channel
+# id, else only a label.
 SECRET_NAMES: dict[str, tuple[str, ...]] = {
     "email": (),
     "slack": ("url",),
+    # the app's bot token posts; its signing secret verifies the buttons' clicks
+    "slack_app": ("bot_token", "signing_secret"),
     "teams": ("url",),
     # webhook_secret (optional): verifies what the vendor sends back (notifications.inbound)
     "pagerduty": ("routing_key", "webhook_secret"),

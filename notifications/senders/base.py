@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -64,6 +64,8 @@ class RetryLater(TemporaryFailure, outbox.RetryLater):
 class Answer:
     status: int  # the receiver's HTTP status; 0 for e-mail (the mail server took it)
     detail: str  # one line for the delivery log: "202 from events.pagerduty.com"
+    # what an API answered in its body, when the sender asked for it (post's read_body)
+    body: bytes = field(default=b"", compare=False, repr=False)
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -85,10 +87,13 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
-    """POST through the SSRF guard (resolved once, checked, no redirects, a deadline)."""
+def post(url: str, body: bytes, headers: Mapping[str, str], *, read_body: int = 0) -> Answer:
+    """POST through the SSRF guard (resolved once, checked, no redirects, a deadline); with
+    `read_body`, the Answer holds at most that many bytes of what the receiver answered."""
     try:
-        reply = webhooks.post_for_reply(url, body, {"User-Agent": CLIENT, **headers})
+        reply = webhooks.post_for_reply(
+            url, body, {"User-Agent": CLIENT, **headers}, read_body=read_body
+        )
     except webhooks.DestinationRefused as exc:  # names the host only
         raise PermanentFailure(single_line(exc, 200) or "destination refused") from exc
     except webhooks.DeliveryFailed as exc:  # names the host only
@@ -100,7 +105,7 @@ def judge(reply: webhooks.Reply, host: str) -> Answer:
     """2xx is an Answer; anything else the failure it is."""
     status, said = reply.status, f"{reply.status} from {host}"
     if 200 <= status < 300:
-        return Answer(status, said)
+        return Answer(status, said, reply.body)
     if 300 <= status < 400:  # where to would be unchecked
         raise PermanentFailure(f"{said}: redirects are not followed")
     if status in (429, 503):
