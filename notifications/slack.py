@@ -105,9 +105,12 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def _verified(request: HttpRequest) -> Click:
-    if int(request.headers.get("Content-Length") or 0) > BODY_MAX:
+    length = request.headers.get("Content-Length") or "0"
+    if not (length.isascii() and length.isdigit()) or int(length) > BODY_MAX:
         raise Rejected(413, "The request is too large for a Slack interaction.")
     body = request.body
+    if len(body) > BODY_MAX:
+        raise Rejected(413, "The request is too large for a Slack interaction.")
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "").strip()
     signed = request.headers.get("X-Slack-Signature", "").strip()
     if not timestamp or not signed:
@@ -148,7 +151,7 @@ def _payload(body: bytes) -> dict[str, Any]:
         form = parse_qs(body.decode("utf-8"), strict_parsing=True)
         (raw,) = form["payload"]
         payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError, KeyError):
+    except (ValueError, KeyError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise Rejected(400, "Not a Slack interaction: a form with one `payload` of JSON.") from None
     if not isinstance(payload, dict):
         raise Rejected(400, "Not a Slack interaction: the payload is not an object.")
