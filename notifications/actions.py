@@ -331,7 +331,7 @@ def create_team_channel(
         team=team, created_by=actor, sealed_secrets=sealed, hint=shown, **fields
     )
     if tenants:
-        channel.tenants.set(tenants)
+        channel.hear_of(tenants)
     _audit_team("created", channel, request)
     return channel, signing_secret
 
@@ -352,7 +352,7 @@ def update_team_channel(
         _replace_secrets(channel, secrets)
     channel.save()
     if tenants is not None:
-        channel.tenants.set(tenants)
+        channel.hear_of(tenants)
     _audit_team("updated", channel, request)
     return channel
 

@@ -4,6 +4,8 @@ delivery log in one table)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -63,7 +65,7 @@ class Destination(models.Model):
         abstract = True
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_kind_display()})"  # type: ignore[attr-defined]
+        return f"{self.name} ({self.get_kind_display()})"
 
 
 class Channel(Destination, TenantOwnedModel):
@@ -89,10 +91,42 @@ class TeamChannel(Destination):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="channels")
     events = models.JSONField(default=list, blank=True)
     min_severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
-    tenants = models.ManyToManyField(Tenant, blank=True, related_name="+")
+    tenants = models.ManyToManyField(
+        Tenant, through="TeamChannelTenant", blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["name", "created_at"]
+
+    def hear_of(self, tenants: Iterable[Tenant]) -> None:
+        """Name exactly these tenants (the caller's context must admit each: the links are
+        row-level secured like any tenant's row)."""
+        chosen = {tenant.pk for tenant in tenants}
+        links = TeamChannelTenant.objects.dangerously_unscoped("a team channel's own links")
+        links.filter(team_channel=self).exclude(tenant_id__in=sorted(chosen)).delete()
+        kept = set(links.filter(team_channel=self).values_list("tenant_id", flat=True))
+        TeamChannelTenant.objects.bulk_create(
+            [TeamChannelTenant(team_channel=self, tenant_id=pk) for pk in sorted(chosen - kept)]
+        )
+        getattr(self, "_prefetched_objects_cache", {}).pop("tenants", None)  # read anew
+
+
+class TeamChannelTenant(TenantOwnedModel):
+    """A tenant a team channel hears of: the tenant's row (row-level secured), so that a
+    caller or a transaction that does not see the tenant does not see the link either."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    team_channel = models.ForeignKey(TeamChannel, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team_channel", "tenant"], name="team_channel_hears_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_channel_id} hears of {self.tenant_id}"
 
 
 class Subscription(TenantOwnedModel):

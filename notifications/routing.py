@@ -39,7 +39,7 @@ from tenants.text import single_line
 
 from . import message as msg
 from . import others, paging
-from .models import Channel, Delivery, Event, Subscription, TeamChannel
+from .models import Channel, Delivery, Event, Subscription, TeamChannel, TeamChannelTenant
 
 logger = logging.getLogger("mssp.notify")
 
@@ -100,9 +100,9 @@ def route(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
         if (changes := [e for e in published if pages_on(e)])
     }
     escalated = {
-        tenant_id: found
+        tenant_id: offered
         for tenant_id, published in per_tenant.items()
-        if (found := [e for e in published if _to_a_team(e)])
+        if (offered := [e for e in published if _to_a_team(e)])
     }
     if not wanted and not paging_events and not escalated:
         return
@@ -224,10 +224,12 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
 def _team_channels_naming(tenant_ids: list[int]) -> dict[int, list[TeamChannel]]:
     """The active MSSP team channels that name each of these tenants (one query)."""
     found: dict[int, list[TeamChannel]] = defaultdict(list)
-    for link in TeamChannel.tenants.through.objects.filter(
-        tenant_id__in=tenant_ids, teamchannel__is_active=True
-    ).select_related("teamchannel"):
-        found[link.tenant_id].append(link.teamchannel)
+    for link in (
+        TeamChannelTenant.objects.for_tenants(tenant_ids)
+        .filter(team_channel__is_active=True)
+        .select_related("team_channel")
+    ):
+        found[link.tenant_id].append(link.team_channel)
     return found
 
 

@@ -314,8 +314,10 @@ def populate_oncall(team, author: User) -> None:
 
 
 def populate_notifications(tenant, incident, author: User) -> None:
-    """A channel, its subscription, a delivery and a page of `tenant`."""
-    from notifications.models import Channel, Delivery, Page, Subscription
+    """A channel, its subscription, a delivery and a page of `tenant`, and a delivery to the
+    MSSP NOC's channel that names it (staff only)."""
+    from notifications.models import Channel, Delivery, Page, Subscription, TeamChannel
+    from tenants.models import Team
     from tenants.rls import tenant_scope
 
     with tenant_scope([tenant.pk]):
@@ -330,6 +332,23 @@ def populate_notifications(tenant, incident, author: User) -> None:
             page=page,
             kind="email",
             key="populate",
+            event_type="incident.opened",
+            title="t",
+            message={},
+        )
+        noc, _ = Team.objects.dangerously_unscoped("the MSSP's NOC").get_or_create(
+            tenant=None, name="MSSP NOC", kind="noc"
+        )
+        team_channel = TeamChannel.objects.create(
+            team=noc, name=f"NOC hears of {tenant.slug}", kind="email", target="noc@mssp.example"
+        )
+        team_channel.hear_of([tenant])
+        Delivery.objects.create(
+            tenant=tenant,
+            team_channel=team_channel,
+            staff_only=True,
+            kind="email",
+            key="populate-team",
             event_type="incident.opened",
             title="t",
             message={},

@@ -26,7 +26,14 @@ from alerts.models import (
 )
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
-from notifications.models import Channel, ContactMethod, Delivery, NotificationRule, Subscription
+from notifications.models import (
+    Channel,
+    ContactMethod,
+    Delivery,
+    NotificationRule,
+    Subscription,
+    TeamChannel,
+)
 from oncall.models import Layer, Override, Schedule
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
@@ -88,10 +95,18 @@ B_OBJECTS = {
     # A person's own: B's analyst's contact method and rule, private to them.
     ContactMethod: lambda w: (w["b_method"], w["b_method"].pk, w["analyst_b"]),
     NotificationRule: lambda w: (w["b_rule"], w["b_rule"].pk, w["analyst_b"]),
+    # The MSSP's own: the NOC's channel that hears of B (MSSP admins and managers only).
+    TeamChannel: lambda w: (w["b_team_channel"], w["b_team_channel"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
 ROUTES = isolation_routes(B_OBJECTS)
+
+
+def owner_params(route, w) -> dict:
+    """The path's parameters besides the tenant and the object: the MSSP team a team channel
+    route is under (the NOC, whose channel hears of B)."""
+    return {"team_id": w["noc"].pk} if "team_id" in route.params else {}
 
 
 @pytest.fixture
@@ -249,6 +264,25 @@ def world(two_tenants):
         w[f"{name}_rule"] = NotificationRule.objects.create(
             user=w[f"analyst_{name}"], contact_method=w[f"{name}_method"]
         )
+    w["noc"] = Team.objects.dangerously_unscoped("test fixture").create(
+        tenant=None, name="MSSP NOC", kind="noc"
+    )
+    w["b_team_channel"] = TeamChannel.objects.create(
+        team=w["noc"], name="NOC hears of B", kind="email", target="noc@mssp.example"
+    )
+    with rls_bypass("test fixture"):
+        w["b_team_channel"].hear_of([w["b"]])
+        Delivery.objects.create(
+            tenant=w["b"],
+            team_channel=w["b_team_channel"],
+            staff_only=True,
+            kind="email",
+            key="team",
+            event_type="incident.opened",
+            title="B's secret team delivery",
+            message={},
+            status="failed",
+        )
     w["a_saved_hunt"] = Hunt.objects.create(
         owner=w["analyst_a"], name="A's hunt", query={"q": "login"}
     )
@@ -335,6 +369,7 @@ def b_identifiers(w) -> set[str]:
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
     ids.add(w["analyst_b"].username)
+    ids |= {str(w["b_team_channel"].pk), w["b_team_channel"].name, "B's secret team delivery"}
     return ids
 
 
@@ -405,7 +440,11 @@ def test_tenant_a_caller_cannot_reach_tenant_b(route, attacker, world, api):
             status, body = call(
                 control,
                 "GET",
-                route.url(tenant_slug=world["b"].slug, **{route.object_param: b_key}),
+                route.url(
+                    tenant_slug=world["b"].slug,
+                    **owner_params(route, world),
+                    **{route.object_param: b_key},
+                ),
             )
             assert status == 200, f"control: B's own caller cannot read {route.id}: {body}"
             if route.id.endswith(("{pk}/", "{slug}/")):
@@ -420,6 +459,7 @@ def test_tenant_a_caller_cannot_reach_tenant_b(route, attacker, world, api):
         )
         for slug in tenant_variants:
             params = {"tenant_slug": slug} if slug else {}
+            params |= owner_params(route, world)
             for method in route.methods:
                 attack = call(client, method, route.url(**params, **{route.object_param: b_key}))
                 absent = call(
@@ -436,7 +476,7 @@ def test_tenant_a_caller_cannot_reach_tenant_b(route, attacker, world, api):
                 assert attack == absent
                 own_url = route.url(tenant_slug=world["a"].slug)
             else:
-                own_url = route.url()
+                own_url = route.url(**owner_params(route, world))
             status, body = call(client, method, own_url)
             assert status < 500, (method, own_url, body)
             leaked = string_values(body) & forbidden
@@ -478,6 +518,7 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
         "uuids": [str(world[k].pk) for k in ("b_incident", "b_alert", "b_source")],
     }
     own = {"tenant_slug": world["a"].slug, "slug": world["a"].slug, "pk": str(world["a_source"].pk)}
+    own |= owner_params(route, world)
     if route.object_param:
         a_object = {
             Tenant: world["a"].slug,

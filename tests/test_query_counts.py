@@ -180,6 +180,29 @@ def add_rows(route, world, n: int) -> None:
                     rotation="daily",
                     rotation_start=timezone.now(),
                 )
+    elif name == "TeamChannelViewSet":
+        import uuid
+
+        from notifications.models import Delivery, TeamChannel
+        from tenants.rls import rls_bypass
+
+        team = mssp_noc()
+        for i in range(n):
+            channel = TeamChannel.objects.create(
+                team=team, name=f"tc{i}", kind="email", target=f"t{i}@mssp.example"
+            )
+            with rls_bypass("test fixture"):
+                channel.hear_of([world["a"], world["b"]])
+                Delivery.objects.create(
+                    tenant=world["a"],
+                    team_channel=channel,
+                    staff_only=True,
+                    kind="email",
+                    key=uuid.uuid4().hex,
+                    event_type="incident.opened",
+                    title="t",
+                    message={},
+                )
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 
@@ -187,6 +210,15 @@ def add_rows(route, world, n: int) -> None:
             TenantFactory()
     else:
         raise AssertionError(f"{name}: add a row maker here to pin its query count")
+
+
+def mssp_noc():
+    from tenants.models import Team
+
+    team, _ = Team.objects.dangerously_unscoped("test fixture").get_or_create(
+        tenant=None, name="MSSP NOC", kind="noc"
+    )
+    return team
 
 
 LIST_ROUTES = [
@@ -197,7 +229,8 @@ LIST_ROUTES = [
 @pytest.mark.parametrize("route", LIST_ROUTES, ids=lambda r: r.id)
 def test_list_query_count_does_not_grow_with_rows(route, two_tenants, api):
     client = api(two_tenants["mssp_admin"])
-    url = route.url(tenant_slug=two_tenants["a"].slug)
+    params = {"tenant_slug": two_tenants["a"].slug, "team_id": mssp_noc().pk}
+    url = route.url(**{name: params[name] for name in route.params})
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:

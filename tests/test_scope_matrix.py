@@ -88,6 +88,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/incidents/{pk}/escalate/": {"POST": W},
     "api/v1/queue/": {"GET": R},
     "api/v1/hunts/": {"GET": R, "POST": W},
+    # an MSSP team's own channels: administration, like a tenant's channels
+    "api/v1/teams/{team_id}/channels/": {"GET": R, "POST": A},
+    "api/v1/teams/{team_id}/channels/{pk}/": {"GET": R, "PATCH": A, "DELETE": A},
+    "api/v1/teams/{team_id}/channels/{pk}/test/": {"POST": A},
+    "api/v1/teams/{team_id}/channels/{pk}/deliveries/": {"GET": R},
     # a person's own paging settings
     "api/v1/me/contact-methods/": {"GET": R, "POST": W},
     "api/v1/me/contact-methods/{pk}/": {"GET": R, "DELETE": W},
@@ -220,6 +225,7 @@ def url_of(route: Route, world) -> str:
     values = {
         "tenant_slug": world["a"].slug,
         "slug": world["a"].slug,
+        "team_id": uuid.uuid4(),  # a team nobody has: the scope is checked first
         # an object nobody has: the scope is checked before any lookup, and nothing changes
         "pk": 987654321
         if getattr(route.view, "lookup_value_converter", "") == "int"

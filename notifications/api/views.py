@@ -4,7 +4,7 @@ settings page does."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -278,6 +278,6 @@ class TeamChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Calle
     ) -> Response:
         """The channel's last deliveries (at most LAST_DELIVERIES), newest first, of the
         tenants the caller sees; a failed one is retried through its tenant's delivery log."""
-        channel = self.get_object()
+        channel = cast(TeamChannel, self.get_object())  # one of rows_for's
         rows = last_deliveries(channel, self.access)
         return Response(DeliverySerializer(rows, many=True).data)

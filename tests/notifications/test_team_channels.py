@@ -58,7 +58,8 @@ def team_channel(team, kind="email", target="", tenants=(), secrets=None, **fiel
         sealed_secrets=seal(secrets) if secrets else "",
         **fields,
     )
-    channel.tenants.set(tenants)
+    with rls_bypass("test fixture"):
+        channel.hear_of(tenants)
     return channel
 
 
@@ -230,7 +231,7 @@ def test_team_channel_deliveries_stay_out_of_the_customers_log(api, client, two_
     assert str(made.pk) in json.dumps(staff)
 
 
-# --- the API ---------------------------------------------------------------------------------------
+# --- the API ------------------------------------------------------------------------------------
 def test_managers_add_a_team_channel_whose_secret_is_never_returned(
     api, two_tenants, teams, manager, settings
 ):
@@ -384,7 +385,7 @@ def test_only_tenants_the_caller_sees_may_be_named(two_tenants, teams):
     assert not policy.may_name_tenants(admin, {987654321})
 
 
-# --- the pages -------------------------------------------------------------------------------------
+# --- the pages ----------------------------------------------------------------------------------
 def test_the_pages_list_teams_add_edit_test_and_remove_a_channel(client, two_tenants, teams):
     client.force_login(two_tenants["mssp_admin"])
     index = client.get("/settings/teams/")
@@ -403,14 +404,17 @@ def test_the_pages_list_teams_add_edit_test_and_remove_a_channel(client, two_ten
     )
     assert added.status_code == 302, added.content.decode()[:2000]
     channel = TeamChannel.objects.get(team=teams["l2"])
-    assert list(channel.tenants.values_list("slug", flat=True)) == ["tenant-a"]
+    with rls_bypass("test"):
+        assert list(channel.tenants.values_list("slug", flat=True)) == ["tenant-a"]
     assert channel.events == ["incident.opened"]
     edit = f"{page}channels/{channel.pk}/"
     assert "L2 mailbox" in client.get(edit).content.decode()
     saved = client.post(edit, {"name": "L2 inbox", "target": "l2@mssp.example"})
     assert saved.status_code == 302
     channel.refresh_from_db()
-    assert channel.name == "L2 inbox" and not channel.tenants.exists() and channel.events == []
+    assert channel.name == "L2 inbox" and channel.events == []
+    with rls_bypass("test"):
+        assert not channel.tenants.exists()
     assert client.post(f"{edit}test/").status_code == 302
     delivery.drain()
     assert any(m.to == ["l2@mssp.example"] for m in mail.outbox)
@@ -471,3 +475,34 @@ def test_a_customers_team_page_is_a_404(client, two_tenants):
         in_house = Team.objects.create(tenant=two_tenants["a"], name="A SOC", kind="in_house")
     client.force_login(two_tenants["mssp_admin"])
     assert client.get(f"/settings/teams/{in_house.pk}/").status_code == 404
+
+
+def test_channels_stay_tenant_owned_and_team_channels_are_the_mssps_own():
+    """A tenant's Channel keeps its non-null, row-level-secured tenant; the team's channel
+    shares its destination fields (one abstract base) and has no tenant at all."""
+    from notifications.models import Channel, Destination
+    from tenants.rls import tenant_related_models
+
+    related = set(tenant_related_models())
+    assert Channel in related and Delivery in related and TeamChannel not in related
+    assert not Channel._meta.get_field("tenant").null
+    shared = {f.name for f in Destination._meta.get_fields()}
+    assert shared <= {f.name for f in TeamChannel._meta.get_fields()}
+    assert shared <= {f.name for f in Channel._meta.get_fields()}
+
+
+def test_the_demo_gives_the_noc_and_l2_an_email_channel(db, settings):
+    import io
+
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    found = {
+        (c.team.name, c.kind, c.target, c.is_active)
+        for c in TeamChannel.objects.select_related("team")
+    }
+    assert found == {
+        ("MSSP NOC", "email", "noc@mssp.example", True),
+        ("SOC L2", "email", "soc-l2@mssp.example", True),
+    }
