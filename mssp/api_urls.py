@@ -43,6 +43,7 @@ from tenants.api.views import (
     ContactViewSet,
     MemberViewSet,
     MeView,
+    MySessionViewSet,
     StaffViewSet,
     TenantViewSet,
     TokenViewSet,
@@ -63,6 +64,7 @@ router.register(f"{TENANT}/deliveries", DeliveryViewSet, basename="delivery")
 router.register(
     r"teams/(?P<team_id>[0-9a-fA-F-]{36})/channels", TeamChannelViewSet, basename="team-channel"
 )
+router.register("me/sessions", MySessionViewSet, basename="my-session")
 router.register("me/contact-methods", ContactMethodViewSet, basename="contact-method")
 router.register("me/notification-rules", NotificationRuleViewSet, basename="notification-rule")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")

@@ -50,6 +50,7 @@ PAGES: list[Page] = [
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
     Page("API tokens", "settings-tokens", role("is_authenticated"), "settings"),
+    Page("Sessions", "account-sessions", role("is_authenticated"), "settings"),
     Page("My notifications", "my-notifications", role("is_authenticated"), "settings"),
 ]
 

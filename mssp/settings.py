@@ -124,6 +124,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A signed-in request's session: ended, timed out (signed out here) or seen (tenants.sessions).
+    "tenants.middleware.SessionActivityMiddleware",
     # Last, so that it sees the authenticated user and answers lockouts itself.
     "axes.middleware.AxesMiddleware",
 ]
@@ -473,6 +475,14 @@ WHITENOISE_USE_FINDERS = DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
+# The MSSP's session limits (tenants.sessions): signed out after this long without a request,
+# and this long after signing in whatever happens. A customer admin may set stricter ones for
+# their tenant, never looser.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60)
+SESSION_ABSOLUTE_MINUTES = env_int("SESSION_ABSOLUTE_MINUTES", SESSION_COOKIE_AGE // 60)
+# The long-lived cookie that recognises a browser a user signed in from before.
+DEVICE_COOKIE_NAME = "mssp_device"
+DEVICE_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

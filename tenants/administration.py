@@ -17,18 +17,20 @@ from typing import Any, NamedTuple
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from . import audit, events, policy, services
+from . import audit, events, policy, services, sessions
 from .access import Access
 from .actions import Action, Invalid, Refused
 from .api.serializers import (
     ContactSerializer,
     ContactUpdateSerializer,
+    DeviceNoticeSerializer,
     MemberCreateSerializer,
     MemberUpdateSerializer,
+    SessionLimitsSerializer,
     StaffWriteSerializer,
     TokenCreateSerializer,
 )
-from .models import ApiToken, Contact, Membership, StaffRole, Tenant, User
+from .models import ApiToken, Contact, Membership, StaffRole, Tenant, User, UserSession
 
 # The API's words when a caller who may read a tenant's administration may not change it.
 CHANGE_REFUSED = "Only MSSP admins and this customer's admins may change this."
@@ -122,6 +124,7 @@ def remove_member(
     door behind them."""
     if membership.user_id == access.user_id:
         raise Invalid("You cannot remove yourself.")
+    sessions.end_all(membership.user_id, UserSession.EndReason.ADMIN, actor=actor, request=request)
     services.member_remove(membership, request=request)
     return membership
 
@@ -346,4 +349,142 @@ STAFF_UPDATE = Action(
     serializer=StaffWriteSerializer,
     changes_target=True,
     done=_staff_changed,
+)
+
+
+# --- sessions (tenants.sessions) ---------------------------------------------------------------
+SESSION_NOT_YOURS = "That is not one of your sessions."
+
+
+def check_own_session(access: Access, target: UserSession) -> None:
+    if not policy.owns_session(access, target):
+        raise Refused(SESSION_NOT_YOURS)
+
+
+def end_own_session(
+    record: UserSession, *, actor: User, access: Access, request: HttpRequest | None
+) -> UserSession:
+    if not sessions.end(record, UserSession.EndReason.USER, actor=actor, request=request):
+        raise Invalid("That session has ended already.", status_code=409)
+    return record
+
+
+SESSION_END = Action(
+    "session.end",
+    do=end_own_session,
+    check=check_own_session,
+    done=lambda record: f"The session on {record.device} was ended.",
+)
+
+
+def check_own_sessions(access: Access, target: User) -> None:
+    if not access.is_authenticated or target.pk != access.user_id:
+        raise Refused(SESSION_NOT_YOURS)
+
+
+def end_other_sessions(
+    user: User, *, actor: User, access: Access, request: HttpRequest | None
+) -> int:
+    """Every session of the user but the one this request came with."""
+    current = sessions.record_of(request) if request is not None else None
+    return sessions.end_all(
+        user.pk, UserSession.EndReason.USER, actor=actor, request=request, keep=current
+    )
+
+
+SESSIONS_END_OTHERS = Action(
+    "session.end_others",
+    do=end_other_sessions,
+    check=check_own_sessions,
+    done=lambda count: f"{count} other session{'s' if count != 1 else ''} ended.",
+)
+
+
+def check_end_member_sessions(access: Access, target: Membership | User) -> None:
+    if isinstance(target, Membership):
+        if not policy.may_end_member_sessions(access, target):
+            raise Refused(CHANGE_REFUSED)
+    elif not policy.may_end_staff_sessions(access, target):
+        raise Refused("Only MSSP admins end the sessions of MSSP staff.")
+
+
+def end_user_sessions(
+    target: Membership | User, *, actor: User, access: Access, request: HttpRequest | None
+) -> int:
+    """Every live session of a member (a customer admin's or an MSSP admin's) or of an MSSP
+    staff member (an MSSP admin's)."""
+    user = target.user if isinstance(target, Membership) else target
+    return sessions.end_all(user.pk, UserSession.EndReason.ADMIN, actor=actor, request=request)
+
+
+USER_SESSIONS_END = Action(
+    "session.end_user",
+    do=end_user_sessions,
+    check=check_end_member_sessions,
+    done=lambda count: f"{count} session{'s' if count != 1 else ''} ended.",
+)
+
+
+def check_session_limits(access: Access, target: Tenant) -> None:
+    if not policy.may_set_session_limits(access, target):
+        raise Refused(CHANGE_REFUSED)
+
+
+def set_session_limits(
+    tenant: Tenant, *, actor: User, access: Access, request: HttpRequest | None, **limits: Any
+) -> Tenant:
+    before = {name: getattr(tenant, name) for name in limits}
+    for name, value in limits.items():
+        setattr(tenant, name, value)
+    tenant.save(update_fields=[*limits, "updated_at"])
+    sessions.apply_tenant_limits(tenant)
+    audit.record(
+        "tenant.session_limits",
+        tenant=tenant,
+        obj=tenant,
+        request=request,
+        summary=f"session limits of {tenant.slug} changed",
+        data={name: {"from": before[name], "to": value} for name, value in limits.items()},
+    )
+    return tenant
+
+
+SESSION_LIMITS_SET = Action(
+    "tenant.session_limits",
+    do=set_session_limits,
+    check=check_session_limits,
+    serializer=SessionLimitsSerializer,
+    changes_target=True,
+    done="Session limits saved.",
+)
+
+
+def set_device_notices(
+    user: User,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None,
+    notify_new_device: bool,
+) -> User:
+    user.notify_new_device = notify_new_device
+    user.save(update_fields=["notify_new_device"])
+    audit.record(
+        "auth.new_device_notices",
+        actor=actor,
+        tenant=access.customer_tenant_id,
+        obj=user,
+        request=request,
+        summary=f"{user.username} turned new-device e-mails {'on' if notify_new_device else 'off'}",
+        data={"notify_new_device": notify_new_device},
+    )
+    return user
+
+
+DEVICE_NOTICES_SET = Action(
+    "session.device_notices",
+    do=set_device_notices,
+    check=check_own_sessions,
+    serializer=DeviceNoticeSerializer,
+    done=lambda user: "New-device e-mails are " + ("on." if user.notify_new_device else "off."),
 )

@@ -17,9 +17,10 @@ socket stays open; nothing a client sends makes the consumer fail (daphne's 1011
 
 How a socket learns that its credential ended: notices to the user's group (events.user_group,
 in every daphne process): "stream.access_changed" (re-check the credential and the groups) and
-"stream.session_ended" (that session logged out: close). Its own timer re-checks when the
-token or session expires, and every RECHECK_SECONDS for what no notice covers (a session
-ended by another login in the same browser, a notice lost by a full channel).
+"stream.session_ended" (that session logged out, was ended or timed out: close). Its own timer
+re-checks when the token or session expires (a session's idle and absolute limits too,
+tenants.sessions), and every RECHECK_SECONDS for what no notice covers (a session ended by
+another login in the same browser, a notice lost by a full channel).
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from rest_framework.exceptions import AuthenticationFailed
 
-from . import events
+from . import events, sessions
 from .access import NO_ACCESS, Access, access_for
 from .auth import BearerTokenAuthentication, token_is_live
 from .events import ALL_TENANTS_GROUP, tenant_group, user_group
-from .models import ApiToken, User
+from .models import ApiToken, User, UserSession
 
 logger = logging.getLogger("mssp.stream")
 
@@ -83,8 +84,9 @@ ENDED = Checked(NO_ACCESS)
 
 
 def _session_expiry(session_key: str, user: User) -> datetime | None:
-    """When the session expires; None when it has ended: logged out, expired, or the user's
-    password changed since it logged in (the check django.contrib.auth.get_user makes)."""
+    """When the session expires; None when it has ended: logged out, expired, ended from the
+    sessions page or by an admin, past its idle or absolute limit (tenants.sessions), or the
+    user's password changed since it logged in (the check django.contrib.auth.get_user makes)."""
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     data = store.load()  # {} when the session is gone or expired
     if str(data.get(SESSION_KEY, "")) != str(user.pk):
@@ -92,15 +94,23 @@ def _session_expiry(session_key: str, user: User) -> datetime | None:
     if not constant_time_compare(data.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash()):
         return None
     model = getattr(store, "model", None)
+    expiry: datetime | None
     if model is not None:  # a database-backed engine: the row's own expiry
-        expire_date: datetime | None = (
+        expiry = (
             model.objects.filter(session_key=session_key)
             .values_list("expire_date", flat=True)
             .first()
         )
-        return expire_date
-    expiry: datetime = store.get_expiry_date(expiry=data.get("_session_expiry"))
-    return expiry
+    else:
+        expiry = store.get_expiry_date(expiry=data.get("_session_expiry"))
+    record_id = data.get(sessions.SESSION_RECORD)
+    if record_id is None or expiry is None:  # signed in before sessions had records
+        return expiry
+    # Ended from the sessions page or by an admin, or past its idle or absolute limit.
+    record = UserSession.objects.filter(pk=record_id, user_id=user.pk).first()
+    if record is None or not sessions.is_live(record):
+        return None
+    return min(expiry, sessions.deadline(record))
 
 
 # channels ships no type information: its decorator and consumer classes are Any to the checker.

@@ -396,5 +396,11 @@ def session_digest(session_key: str) -> str:
 
 def session_ended(user_id: int, session_key: str) -> None:
     """One session of the user ended (logout): the sockets it opened close."""
-    message = {"type": "stream.session_ended", "session": session_digest(session_key)}
+    session_digest_ended(user_id, session_digest(session_key))
+
+
+def session_digest_ended(user_id: int, digest: str) -> None:
+    """The session of that digest ended (logout, ended from the sessions page or by an admin,
+    timed out): the sockets it opened close, in every process."""
+    message = {"type": "stream.session_ended", "session": digest}
     transaction.on_commit(lambda: _send(user_group(user_id), message))

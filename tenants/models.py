@@ -114,6 +114,10 @@ class Tenant(models.Model):
     # Alerts per minute this tenant may send; empty means the portal's default
     # (INTAKE_QUOTA_PER_MINUTE). One noisy tenant is answered 429, the others go on.
     intake_quota_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Stricter session limits for this tenant's users than the MSSP's (SESSION_IDLE_MINUTES,
+    # SESSION_ABSOLUTE_MINUTES); empty means the MSSP's. Never looser (tenants.sessions).
+    session_idle_minutes = models.PositiveIntegerField(null=True, blank=True)
+    session_absolute_minutes = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -196,6 +200,8 @@ class User(AbstractUser):
         error_messages={"unique": "A user with that username already exists."},
     )
     staff_role = models.CharField(max_length=20, choices=StaffRole.choices, blank=True, default="")
+    # An e-mail when this account signs in from a device it never used before (tenants.sessions).
+    notify_new_device = models.BooleanField(default=True)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -466,3 +472,76 @@ class Webhook(TenantOwnedModel):
 
     def wants(self, event_type: str) -> bool:
         return self.is_active and (not self.events or event_type in self.events)
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a user: what the sessions page lists and ends.
+
+    Keyed by the digest of the session key (tenants.events.session_digest), never the key
+    itself. The session's data names this row (tenants.sessions.SESSION_RECORD), so a key
+    that rotates (a password change) keeps its row. Not tenant-owned: a user's own rows, like
+    their API tokens; a customer admin reaches their members' through the membership.
+    """
+
+    class AuthMethod(models.TextChoices):
+        PASSWORD = "password", "Password"
+        SSO = "sso", "Single sign-on"
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout", "Logged out"
+        USER = "user", "Ended by the user"
+        ADMIN = "admin", "Ended by an administrator"
+        IDLE = "idle", "Idle timeout"
+        ABSOLUTE = "absolute", "Absolute timeout"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="user_sessions")
+    key_digest = models.CharField(max_length=64, db_index=True, editable=False)
+    signed_in_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    device = models.CharField(max_length=100, blank=True)
+    # How it signed in, and when a second factor was given (none yet: issue 13's later parts).
+    auth_method = models.CharField(
+        max_length=20, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
+    )
+    second_factor_at = models.DateTimeField(null=True, blank=True)
+    # The user's tenant's stricter limits when it has any (copied here so that a request
+    # reads one row; changed with the tenant's), in minutes.
+    idle_minutes = models.PositiveIntegerField(null=True, blank=True)
+    absolute_minutes = models.PositiveIntegerField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    ended_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["user", "ended_at"], name="usersession_user_open")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.device} since {self.signed_in_at:%Y-%m-%d %H:%M}"
+
+
+class KnownDevice(models.Model):
+    """A browser a user has signed in from: its long-lived device cookie's digest (the cookie
+    is 32 random bytes; only the digest is kept). A sign-in from one not listed is a new
+    device (tenants.sessions)."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_devices")
+    digest = models.CharField(max_length=64, editable=False)
+    device = models.CharField(max_length=100, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="knowndevice_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.device}"

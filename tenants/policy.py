@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .access import Access
-from .models import ApiToken, Membership, StaffRole, Tenant
+from .models import ApiToken, Membership, StaffRole, Tenant, User, UserSession
 
 # The scopes each role's tokens may carry. A scope only narrows what the role may do: `admin`
 # is for the administration a role has (a customer admin's members, sources and contacts; a
@@ -98,3 +98,25 @@ def may_change_staff(access: Access, fields: Iterable[str]) -> bool:
     if access.is_mssp_admin:
         return True
     return access.manages_staff and set(fields) <= STAFF_ASSIGNMENTS
+
+
+# --- sessions ----------------------------------------------------------------------------------
+def owns_session(access: Access, session: UserSession) -> bool:
+    """Every user sees and ends their own sessions, and only those."""
+    return access.is_authenticated and session.user_id == access.user_id
+
+
+def may_end_member_sessions(access: Access, membership: Membership) -> bool:
+    """A member's sessions: the tenant's own customer admins and MSSP admins (who administer
+    every tenant); never another tenant's admin."""
+    return administers(access, membership.tenant_id)
+
+
+def may_end_staff_sessions(access: Access, user: User) -> bool:
+    """An MSSP staff member's sessions: MSSP admins only."""
+    return access.is_mssp_admin and user.is_mssp_staff
+
+
+def may_set_session_limits(access: Access, tenant: Tenant | int) -> bool:
+    """A tenant's stricter session limits: its customer admins and MSSP admins."""
+    return administers(access, tenant)

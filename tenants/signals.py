@@ -14,9 +14,10 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from . import audit, events
+from . import audit, events, sessions
 from .models import ApiToken, Membership, Tenant, TenantUserObjectPermission, User
 from .rls import rls_bypass
+from .useragent import describe
 
 
 def _tenant_of_username(username: str) -> int | None:
@@ -34,15 +35,43 @@ def _tenant_of_username(username: str) -> int | None:
     return tenant_id
 
 
+def _device(request: HttpRequest | None) -> str:
+    return describe(request.META.get("HTTP_USER_AGENT", "")) if request is not None else ""
+
+
 @receiver(user_logged_in)
 def audit_login(sender: object, request: HttpRequest, user: User, **kwargs: Any) -> None:
+    """The login's audit entry, and its session's record (tenants.sessions)."""
+    tenant_id = _tenant_of_username(user.username)
+    record = sessions.started(request, user) if request is not None else None
     audit.record(
         "auth.login",
+        actor=user,
+        tenant=tenant_id,
+        obj=user,
+        request=request,
+        summary=f"{user.username} logged in",
+        data={"device": _device(request), "session": str(record.pk) if record else ""},
+    )
+
+
+@receiver(user_logged_out)
+def audit_logout(
+    sender: object, request: HttpRequest | None, user: User | None, **kwargs: Any
+) -> None:
+    """The user's own logout ends its session's record; a session the middleware signs out
+    (ended elsewhere, timed out) was audited when it ended."""
+    if request is None or user is None or hasattr(request, "_mssp_session_ended"):
+        return
+    record = sessions.ended_at_logout(request)
+    audit.record(
+        "auth.logout",
         actor=user,
         tenant=_tenant_of_username(user.username),
         obj=user,
         request=request,
-        summary=f"{user.username} logged in",
+        summary=f"{user.username} logged out",
+        data={"device": _device(request), "session": str(record.pk) if record else ""},
     )
 
 
@@ -62,7 +91,7 @@ def audit_login_failed(
         obj=user,
         request=request,
         summary=f"failed login for '{username}'",
-        data={"username": username},
+        data={"username": username, "device": _device(request)},
     )
 
 

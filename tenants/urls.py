@@ -16,6 +16,23 @@ urlpatterns = [
         views.settings_member_remove,
         name="settings-member-remove",
     ),
+    path(
+        "settings/members/<uuid:member_id>/sessions/end/",
+        views.settings_member_sessions_end,
+        name="settings-member-sessions-end",
+    ),
+    path("settings/sessions/", views.settings_sessions, name="settings-sessions"),
+    path("account/sessions/", views.account_sessions, name="account-sessions"),
+    path(
+        "account/sessions/others/end/",
+        views.account_sessions_end_others,
+        name="account-sessions-end-others",
+    ),
+    path(
+        "account/sessions/<uuid:session_id>/end/",
+        views.account_session_end,
+        name="account-session-end",
+    ),
     path("settings/tokens/", views.settings_tokens, name="settings-tokens"),
     path(
         "settings/tokens/<uuid:token_id>/revoke/",

@@ -27,18 +27,23 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from . import audit, policy, rls
+from . import audit, policy, rls, sessions
 from .access import Access, access_for
 from .actions import page_perform
 from .administration import (
     CONTACT_CREATE,
     CONTACT_DELETE,
     CONTACT_UPDATE,
+    DEVICE_NOTICES_SET,
     MEMBER_ADD,
     MEMBER_REMOVE,
     MEMBER_SET_ROLE,
+    SESSION_END,
+    SESSION_LIMITS_SET,
+    SESSIONS_END_OTHERS,
     TOKEN_ISSUE,
     TOKEN_REVOKE,
+    USER_SESSIONS_END,
 )
 from .auth import login_throttled
 from .forms import (
@@ -49,7 +54,8 @@ from .forms import (
     MemberRoleForm,
     TokenCreateForm,
 )
-from .models import ApiToken, AuditEvent, Contact, Membership, Tenant, User
+from .models import ApiToken, AuditEvent, Contact, Membership, Tenant, User, UserSession
+from .useragent import describe
 
 
 def error_text(detail: Any) -> str:
@@ -106,6 +112,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
             request=self.request,
             tenant=access_for(self.request.user).customer_tenant_id,
             summary=f"{self.request.user.username} changed their password",
+            data={"device": describe(self.request.META.get("HTTP_USER_AGENT", ""))},
         )
         return response
 
@@ -135,6 +142,7 @@ class SettingsScope:
             ("Intake sources", "settings-sources"),
             ("Contacts", "settings-contacts"),
             ("Notifications", "settings-notifications"),
+            ("Sessions", "settings-sessions"),
             ("Audit log", "settings-audit"),
         ]
         tabs = []
@@ -506,5 +514,87 @@ def settings_audit(request: HttpRequest, access: Access, scope: SettingsScope) -
             "tz": tz,
         },
         page="settings-audit",
+        status=status,
+    )
+
+
+# --- sessions (tenants.sessions): every user their own; admins their members' -----------------
+@portal_view
+def account_sessions(request: HttpRequest, access: Access) -> HttpResponse:
+    """The caller's signed-in sessions, and the new-device e-mail switch (POST)."""
+    user = cast(User, request.user)  # portal_view: signed in
+    if request.method == "POST":
+        data = {"notify_new_device": request.POST.get("notify_new_device") == "on"}
+        page_perform(request, DEVICE_NOTICES_SET, access=access, target=user, data=data)
+        return redirect("account-sessions")
+    current = str(request.session.get(sessions.SESSION_RECORD, ""))
+    rows = sessions.live_sessions(user.pk)
+    for row in rows:
+        row.is_current = str(row.pk) == current  # type: ignore[attr-defined]
+        row.expires_at = sessions.deadline(row)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "tenants/account_sessions.html",
+        {
+            "sessions": rows,
+            "others": sum(1 for row in rows if str(row.pk) != current),
+            "limits": sessions.limits_of(rows[0]) if rows else sessions.mssp_limits(),
+            "notify_new_device": user.notify_new_device,
+            "has_email": bool(user.email),
+        },
+    )
+
+
+@require_POST
+@portal_view
+def account_session_end(
+    request: HttpRequest, access: Access, session_id: uuid.UUID
+) -> HttpResponse:
+    record = UserSession.objects.filter(pk=session_id, user_id=access.user_id or 0).first()
+    if record is None or not sessions.is_live(record):
+        raise Http404
+    page_perform(request, SESSION_END, access=access, target=record, data={})
+    # Ending the session this request came with signs it out on its next request (the
+    # middleware): the login page, with the sentence that says why.
+    return redirect("account-sessions")
+
+
+@require_POST
+@portal_view
+def account_sessions_end_others(request: HttpRequest, access: Access) -> HttpResponse:
+    page_perform(request, SESSIONS_END_OTHERS, access=access, target=request.user, data={})
+    return redirect("account-sessions")
+
+
+@require_POST
+@tenant_settings_view
+def settings_member_sessions_end(
+    request: HttpRequest, access: Access, scope: SettingsScope, member_id: uuid.UUID
+) -> HttpResponse:
+    membership = _member_or_404(scope, member_id)
+    page_perform(request, USER_SESSIONS_END, access=access, target=membership, data={})
+    return redirect(scope.url("settings-members"))
+
+
+@tenant_settings_view
+def settings_sessions(request: HttpRequest, access: Access, scope: SettingsScope) -> HttpResponse:
+    """The tenant's session limits: stricter than the MSSP's, never looser."""
+    status = 200
+    if request.method == "POST":
+        done, _ = page_perform(request, SESSION_LIMITS_SET, access=access, target=scope.tenant)
+        if done:
+            return redirect(scope.url("settings-sessions"))
+        status = 400
+        scope.tenant.refresh_from_db()
+    return settings_render(
+        request,
+        scope,
+        "tenants/settings_sessions.html",
+        {
+            "mssp": sessions.mssp_limits(),
+            "effective": sessions.tenant_limits(scope.tenant),
+            "posted": request.POST if request.method == "POST" else None,
+        },
+        page="settings-sessions",
         status=status,
     )

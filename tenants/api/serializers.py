@@ -18,6 +18,7 @@ from ..models import (
     StaffRole,
     Tenant,
     User,
+    UserSession,
     Webhook,
     member_username,
 )
@@ -323,3 +324,83 @@ class WebhookCreatedSerializer(WebhookSerializer):
 
     class Meta(WebhookSerializer.Meta):
         fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class SessionSerializer(serializers.ModelSerializer[UserSession]):
+    """A signed-in session. `current`: the one this request came with; `expires_at`: when it
+    ends if nothing more happens (its idle or absolute limit)."""
+
+    current = serializers.SerializerMethodField()
+    expires_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UserSession
+        fields = [
+            "id",
+            "device",
+            "ip",
+            "user_agent",
+            "auth_method",
+            "signed_in_at",
+            "last_seen_at",
+            "expires_at",
+            "current",
+        ]
+        read_only_fields = fields
+
+    def get_current(self, record: UserSession) -> bool:
+        return str(record.pk) == str(self.context.get("current_session") or "")
+
+    def get_expires_at(self, record: UserSession) -> Any:
+        from ..sessions import deadline
+
+        return serializers.DateTimeField().to_representation(deadline(record))
+
+
+class SessionLimitsSerializer(serializers.ModelSerializer[Tenant]):
+    """A tenant's own session limits, in minutes: empty for the MSSP's, never looser than
+    the MSSP's (SESSION_IDLE_MINUTES, SESSION_ABSOLUTE_MINUTES)."""
+
+    session_idle_minutes = serializers.IntegerField(min_value=1, allow_null=True, required=False)
+    session_absolute_minutes = serializers.IntegerField(
+        min_value=1, allow_null=True, required=False
+    )
+    mssp_idle_minutes = serializers.SerializerMethodField()
+    mssp_absolute_minutes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "session_idle_minutes",
+            "session_absolute_minutes",
+            "mssp_idle_minutes",
+            "mssp_absolute_minutes",
+        ]
+
+    def get_mssp_idle_minutes(self, tenant: Tenant) -> int:
+        return int(settings.SESSION_IDLE_MINUTES)
+
+    def get_mssp_absolute_minutes(self, tenant: Tenant) -> int:
+        return int(settings.SESSION_ABSOLUTE_MINUTES)
+
+    def validate_session_idle_minutes(self, value: int | None) -> int | None:
+        limit = int(settings.SESSION_IDLE_MINUTES)
+        if value is not None and value > limit:
+            raise serializers.ValidationError(
+                f"At most {limit} minutes: the MSSP's idle limit. A tenant's limits may only "
+                "be stricter."
+            )
+        return value
+
+    def validate_session_absolute_minutes(self, value: int | None) -> int | None:
+        limit = int(settings.SESSION_ABSOLUTE_MINUTES)
+        if value is not None and value > limit:
+            raise serializers.ValidationError(
+                f"At most {limit} minutes: the MSSP's session length. A tenant's limits may "
+                "only be stricter."
+            )
+        return value
+
+
+class DeviceNoticeSerializer(serializers.Serializer[Any]):
+    notify_new_device = serializers.BooleanField()

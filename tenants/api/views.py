@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
@@ -12,13 +12,14 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from guardian.utils import get_user_obj_perms_model
 from rest_framework import mixins, serializers, status
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from .. import audit, policy, services
+from .. import audit, policy, services, sessions
 from ..access import Access
 from ..administration import (
     CHANGE_REFUSED,
@@ -28,13 +29,26 @@ from ..administration import (
     MEMBER_ADD,
     MEMBER_REMOVE,
     MEMBER_SET_ROLE,
+    SESSION_END,
+    SESSION_LIMITS_SET,
+    SESSIONS_END_OTHERS,
     STAFF_UPDATE,
     TOKEN_ISSUE,
     TOKEN_REVOKE,
+    USER_SESSIONS_END,
     save_staff,
 )
 from ..auth import LoginThrottle, lockout_response
-from ..models import ApiToken, AuditEvent, Contact, Membership, Tenant, User, Webhook
+from ..models import (
+    ApiToken,
+    AuditEvent,
+    Contact,
+    Membership,
+    Tenant,
+    User,
+    UserSession,
+    Webhook,
+)
 from ..permissions import ADMIN, ADMIN_TO_CHANGE, IsMsspAdminOrReadOnly, StaffPermission
 from .actions import api_perform
 from .base import (
@@ -53,6 +67,8 @@ from .serializers import (
     MemberCreateSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
+    SessionLimitsSerializer,
+    SessionSerializer,
     StaffSerializer,
     StaffWriteSerializer,
     TenantSerializer,
@@ -218,6 +234,21 @@ class TenantViewSet(
             data=changed,
         )
 
+    @extend_schema(request=SessionLimitsSerializer, responses=SessionLimitsSerializer)
+    @action(
+        detail=True,
+        methods=["get", "patch"],
+        url_path="session-limits",
+        permission_classes=CallerScopedViewSet.permission_classes,
+    )
+    def session_limits(self, request: Request, slug: str | None = None) -> Response:
+        """The tenant's session limits (minutes): whoever sees the tenant reads them; its
+        customer admins and MSSP admins set stricter ones than the MSSP's, never looser."""
+        tenant = cast(Tenant, self.get_object())
+        if request.method == "PATCH":
+            tenant = api_perform(self, SESSION_LIMITS_SET, tenant)
+        return Response(SessionLimitsSerializer(tenant).data)
+
 
 if TYPE_CHECKING:  # the views it is mixed into; at run time a plain mixin
     _AdministeredView = TenantNestedViewSet
@@ -273,6 +304,16 @@ class MemberViewSet(
         api_perform(self, MEMBER_REMOVE, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(responses=SessionSerializer(many=True))
+    @action(detail=True, methods=["get", "delete"], url_path="sessions")
+    def sessions(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        """The member's signed-in sessions (GET) or ending every one of them (DELETE, 204):
+        the tenant's customer admins and MSSP admins only."""
+        membership = cast(Membership, self.get_object())
+        return user_sessions_response(self, membership, membership.user_id)
+
 
 class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
     """MSSP staff and the tenants each one works (read: leads, managers, admins; write: admins;
@@ -319,6 +360,58 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         change = api_perform(self, STAFF_UPDATE, self.get_object())
         return Response(StaffSerializer(change.member, context=self.get_serializer_context()).data)
+
+    @extend_schema(responses=SessionSerializer(many=True))
+    @action(detail=True, methods=["get", "delete"], url_path="sessions")
+    def sessions(self, request: Request, pk: str | None = None) -> Response:
+        """A staff member's signed-in sessions (GET) or ending every one of them (DELETE,
+        204): MSSP admins only."""
+        user = cast(User, self.get_object())
+        return user_sessions_response(self, user, user.pk)
+
+
+def user_sessions_response(view: Any, target: Membership | User, user_id: int) -> Response:
+    if view.request.method == "DELETE":
+        api_perform(view, USER_SESSIONS_END, target, data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    allowed = (
+        policy.may_end_member_sessions(view.access, target)
+        if isinstance(target, Membership)
+        else policy.may_end_staff_sessions(view.access, target)
+    )
+    if not allowed:
+        raise PermissionDenied("Only this user's administrators see their sessions.")
+    return Response(SessionSerializer(sessions.live_sessions(user_id), many=True).data)
+
+
+class MySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
+    """The caller's own signed-in sessions: list them, end one (DELETE), or end every one but
+    the session this request came with (DELETE others/)."""
+
+    scoped_model = UserSession
+    serializer_class = SessionSerializer
+    required_scope = ADMIN_TO_CHANGE
+    cursor_ordering = "-last_seen_at"
+
+    def rows_for(self, access: Access) -> models.QuerySet[UserSession]:
+        live = [record.pk for record in sessions.live_sessions(access.user_id or 0)]
+        return UserSession.objects.filter(pk__in=live)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
+        context["current_session"] = self.request.session.get(sessions.SESSION_RECORD, "")
+        return context
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        api_perform(self, SESSION_END, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=False, methods=["delete"], url_path="others")
+    def others(self, request: Request) -> Response:
+        api_perform(self, SESSIONS_END_OTHERS, request.user, data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
