@@ -11,6 +11,7 @@ from operator import attrgetter
 from django.urls import NoReverseMatch, reverse
 
 from intel.policy import may_use_intel
+from oncall.policy import may_open_schedules
 from tenants.access import Access
 from tenants.policy import opens_tenant_settings
 
@@ -31,7 +32,7 @@ role = attrgetter
 # Each view asks the same: the queue and hunts `is_mssp_staff`, the inbox and the escalation
 # policy page `is_customer_worker` (sla.views), SLA health `is_supervisor`, the settings pages
 # tenants.policy.opens_tenant_settings (tenants.views.tenant_settings_view), the intel pages
-# intel.policy.may_use_intel (intel.views).
+# intel.policy.may_use_intel (intel.views), on call oncall.policy.may_open_schedules.
 PAGES: list[Page] = [
     Page("Queue", "console", role("is_mssp_staff")),
     Page("Dashboard", "dashboard", role("is_authenticated")),  # staff pick one of their customers
@@ -43,6 +44,7 @@ PAGES: list[Page] = [
     Page("Reports", "reports", role("is_authenticated")),
     Page("Intel", "intel", may_use_intel),
     Page("Hunts", "hunts", role("is_mssp_staff")),
+    Page("On call", "oncall", may_open_schedules),
     Page("Members", "settings-members", opens_tenant_settings, "settings"),
     Page("Intake sources", "settings-sources", opens_tenant_settings, "settings"),
     Page("Contacts", "settings-contacts", opens_tenant_settings, "settings"),

@@ -42,6 +42,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("alerts.urls.settings")),
     path("", include("notifications.urls")),
+    path("", include("oncall.urls")),
     path("", include("sla.urls")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),

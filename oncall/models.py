@@ -5,7 +5,7 @@ layers and overrides as it covers schedules."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -13,7 +13,16 @@ from django.db import models
 from tenants.models import Team, Tenant, User, new_public_id, validate_timezone
 from tenants.querysets import TenantScopedManager
 
-from .rotation import HOURS_PER_DAY, HOURS_PER_WEEK, LayerSpec, OverrideSpec, ScheduleSpec
+from .rotation import (
+    HANDOFF_HORIZONS,
+    HOURS_PER_DAY,
+    HOURS_PER_WEEK,
+    LayerSpec,
+    OverrideSpec,
+    ScheduleSpec,
+    next_handoff,
+    on_call,
+)
 
 MSSP_ROWS_REASON = "An MSSP tier's schedule (and its layers and overrides) belongs to no customer."
 
@@ -72,6 +81,15 @@ class Schedule(models.Model):
                 for o in overrides.only("user_id", "start", "end")
             ),
         )
+
+    def now_and_next(self, at: datetime) -> tuple[list[int], datetime | None, list[int]]:
+        """Who is on call at `at`, when that next changes (None: not within about a year),
+        and who is on call from then: the API's /oncall/ and the portal's pages."""
+        spec = self.spec(at, at + HANDOFF_HORIZONS[-1] + timedelta(days=1))
+        now = on_call(spec, at)
+        handoff = next_handoff(spec, at)
+        then = on_call(spec, handoff) if handoff is not None else []
+        return now, handoff, then
 
     def ordered_layers(self) -> list[Layer]:
         return sorted(self.layers.all(), key=lambda layer: layer.position)

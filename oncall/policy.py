@@ -36,6 +36,15 @@ def reads_schedules_of(access: Access, tenant_id: int | None) -> bool:
     return tenant_id in access.tenant_ids
 
 
+def may_open_schedules(access: Access) -> bool:
+    """Whether the caller reads some schedules at all (the navigation's and /oncall/'s
+    question): MSSP staff read the MSSP tiers', a customer's users their own tenant's."""
+    return access.is_mssp_staff or (
+        access.customer_tenant_id is not None
+        and reads_schedules_of(access, access.customer_tenant_id)
+    )
+
+
 def may_manage_schedules(access: Access, tenant_id: int | None) -> bool:
     """Create, change and delete the schedules of a team of `tenant_id` (None: the MSSP's)."""
     if not access.is_authenticated:

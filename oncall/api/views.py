@@ -215,11 +215,7 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         """Who is on call at `at`, when that next changes and who is on call then."""
         schedule = self._schedule()
         at = moment_param(request, "at", schedule.time_zone) or timezone.now()
-        horizon = at + rotation.HANDOFF_HORIZONS[-1] + timedelta(days=1)
-        spec = schedule.spec(at, horizon)
-        now = rotation.on_call(spec, at)
-        handoff = rotation.next_handoff(spec, at)
-        then = rotation.on_call(spec, handoff) if handoff is not None else []
+        now, handoff, then = schedule.now_and_next(at)
         found = people([*now, *then])
         return Response(
             {
