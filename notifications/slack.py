@@ -50,7 +50,7 @@ from tenants.sealed import SecretsUnreadable, unseal
 
 from . import links
 from .answers import AlreadyAnswered, delivery_for, perform_answer, target_for
-from .models import ContactMethod, Delivery, Kind
+from .models import Channel, ContactMethod, Delivery, Kind, TeamChannel
 from .senders.base import JSON_HEADERS, SendFailure, post
 from .senders.chat import mrkdwn
 from .senders.slack_app import IN_SLACK
@@ -199,7 +199,7 @@ def _delivery(delivery_id: uuid.UUID) -> Delivery:
     with rls_bypass("Slack interaction: the delivery its verified-next button names"):
         delivery: Delivery | None = (
             Delivery.objects.dangerously_unscoped("Slack interaction: the button's delivery")
-            .select_related("channel")
+            .select_related("channel", "team_channel")
             .filter(pk=delivery_id)
             .first()
         )
@@ -209,7 +209,11 @@ def _delivery(delivery_id: uuid.UUID) -> Delivery:
 
 
 def _signing_secret(delivery: Delivery) -> str:
-    channel = delivery.channel
+    """The signing secret of the channel the delivery went through: the tenant's, or the MSSP
+    team's (a tier's Slack app channel); never another's."""
+    channel: Channel | TeamChannel | None = (
+        delivery.channel if delivery.channel_id is not None else delivery.team_channel
+    )
     if channel is None or channel.kind != Kind.SLACK_APP:
         raise Rejected(410, "The Slack app channel of this message was removed.")
     try:

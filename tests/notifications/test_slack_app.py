@@ -19,7 +19,7 @@ from django.urls import reverse
 from alerts.models import Incident
 from notifications import delivery, links, senders
 from notifications.message import Message
-from notifications.models import Channel, ContactMethod, Delivery, Subscription
+from notifications.models import Channel, ContactMethod, Delivery, Subscription, TeamChannel
 from notifications.senders import PermanentFailure, RetryLater, TemporaryFailure
 from notifications.senders.slack_app import VALUE_MAX
 from sla.escalation import escalation_request
@@ -378,6 +378,52 @@ def test_a_disabled_account_linked_to_the_slack_user_acts_for_no_one(live_server
     assert click(live_server.url, accept_payload(slack, world)).status_code == 200
     assert "disabled" in slack.replies[-1].json()["text"]
     assert state(world)[0].status == Escalation.Status.PENDING
+
+
+def test_a_tiers_slack_app_channel_is_answered_by_an_analyst_who_works_the_tenant(
+    live_server, slack, two_tenants
+):
+    """An MSSP team's channel (TeamChannel): verified with its own signing secret; acted on by
+    staff only for the tenants they work."""
+    tier = Team.objects.create(name="SOC L1", kind="mssp_tier")
+    channel = TeamChannel.objects.create(
+        team=tier,
+        name="L1 Slack",
+        kind="slack_app",
+        target="C0SOC0001",
+        sealed_secrets=seal({"bot_token": BOT_TOKEN, "signing_secret": GLOBEX_SECRET}),
+        events=["incident.opened"],
+    )
+    with rls_bypass("test fixture"):
+        channel.hear_of([two_tenants["a"], two_tenants["b"]])
+    for key in ("a", "b"):
+        ingest_alerts(two_tenants[f"{key}_source"], title=f"Beacon at {key}")
+    delivery.drain()
+    assert len(slack.messages) == 2
+    ContactMethod.objects.create(
+        user=two_tenants["analyst_a"], label="Slack", kind="slack_app", target="T0MSSP001/U0ANA0001"
+    )
+    by_tenant = {("Tenant A" in m.body.decode()): index for index, m in enumerate(slack.messages)}
+
+    def acknowledge(index, secret=GLOBEX_SECRET):
+        value = slack.buttons(index)["acknowledge"]["value"]
+        payload = slack.payload(
+            "acknowledge", value, user="U0ANA0001", team="T0MSSP001", index=index
+        )
+        return click(live_server.url, payload, secret)
+
+    # Tenant B's incident: the analyst does not work B
+    assert acknowledge(by_tenant[False]).status_code == 200
+    assert "does not work for this customer" in slack.replies[-1].json()["text"]
+    # another secret than the team channel's: refused
+    assert acknowledge(by_tenant[True], SIGNING_SECRET).status_code == 401
+    assert acknowledge(by_tenant[True]).status_code == 200
+    assert slack.replies[-1].json()["replace_original"] is True
+    with rls_bypass("test"):
+        statuses = {
+            i.tenant_id: i.status for i in Incident.objects.dangerously_unscoped("test").all()
+        }
+    assert statuses == {two_tenants["a"].pk: "acknowledged", two_tenants["b"].pk: "new"}
 
 
 # --- setting it up: the channel and the person's Slack user ---------------------------------------
