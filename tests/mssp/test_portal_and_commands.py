@@ -66,6 +66,7 @@ def test_seed_demo_creates_every_role_once_and_prints_logins(
         assert roles == {"viewer", "responder", "admin"}
         assert AuditEvent.objects.dangerously_unscoped("test").filter(action="rls.bypass").exists()
     _assert_demo_activity()
+    _assert_demo_schedules()
     again = io.StringIO()
     call_command("seed_demo", stdout=again)
     assert "already present" in again.getvalue() and "mssp_ik_" not in again.getvalue()
@@ -113,6 +114,49 @@ def _assert_demo_activity() -> None:
         assert sorted(to_noc.values_list("incident__title", flat=True)) == [
             "Alertmanager: HighRequestLatency on shop frontend"
         ]
+
+
+def _assert_demo_schedules() -> None:
+    """Weekly rotations of SOC L1 and L2 (L2 with a business-hours layer), an override, and
+    Globex's in-house team's rotation of two of its members: somebody is on call now on each,
+    every participant is a member of the schedule's team, and the pages show it."""
+    from django.test import Client
+    from django.utils import timezone
+
+    from oncall.models import Schedule, team_people
+
+    with rls_bypass("test: the demo's schedules"):
+        schedules = {
+            s.name: s
+            for s in Schedule.objects.dangerously_unscoped("t").select_related("team", "tenant")
+        }
+        assert set(schedules) == {"SOC L1 weekly", "SOC L2 weekly", "Globex on call"}
+        assert schedules["SOC L1 weekly"].team.name == "SOC L1"
+        assert schedules["SOC L2 weekly"].team.name == "SOC L2"
+        assert schedules["Globex on call"].tenant.slug == "globex"
+        assert schedules["SOC L1 weekly"].overrides.count() == 1
+        assert any(layer.restriction for layer in schedules["SOC L2 weekly"].layers.all())
+        now = timezone.now()
+        on_call = {}
+        for name, schedule in schedules.items():
+            members = set(team_people(schedule.team).values_list("pk", flat=True))
+            for layer in schedule.layers.all():
+                assert set(layer.participants) <= members, (name, layer.name)
+            on_call[name], _, _ = schedule.now_and_next(now)
+            assert len(on_call[name]) == 1, name
+        globex = schedules["Globex on call"]
+        assert len(globex.layers.get().participants) == 2  # it rotates
+    client = Client()
+    client.force_login(User.objects.get(username="globex-viewer"))
+    page = client.get("/oncall/").content.decode()
+    assert "Globex on call" in page and "SOC L1 weekly" not in page
+    client.force_login(User.objects.get(username="analyst1"))
+    page = client.get("/oncall/").content.decode()
+    assert {"SOC L1 weekly", "SOC L2 weekly", "Globex on call"} <= set(
+        name for name in schedules if name in page
+    )
+    on_l1 = User.objects.get(pk=on_call["SOC L1 weekly"][0]).username
+    assert on_l1 in page.split("SOC L1 weekly")[1].split("</tr>")[0]
 
 
 def test_seed_demo_refuses_with_debug_off(db, settings):

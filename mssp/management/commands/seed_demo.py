@@ -1,5 +1,7 @@
 """Demo data: three tenants (one per service model), MSSP staff of every role, customer users of
-every role, teams, intake sources and notification channels (e-mail to the console), then a
+every role, teams, on-call schedules (weekly rotations of SOC L1 and L2, a business-hours layer,
+an override, Globex's in-house team's daily rotation), intake sources and notification channels
+(e-mail to the console), then a
 morning's activity (mssp.demo: alerts, incidents worked to different points, hand-offs, an
 intelligence match, pentest findings, a report). Prints the logins and the intake keys (shown once).
 
@@ -8,14 +10,19 @@ issues new intake keys for the demo sources (the old ones stop working)."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from alerts.models import IntakeSource, SourceKind
 from notifications.defaults import subscribe_defaults
 from notifications.models import TeamChannel
+from oncall.models import Layer, Override, Schedule
 from sla.models import EscalationPolicy
 from tenants.models import Contact, Membership, StaffRole, Team, Tenant, User
 from tenants.rls import rls_bypass
@@ -23,6 +30,13 @@ from tenants.services import sync_responder_permission
 
 from ...demo import seed_activity
 
+# The MSSP tiers' members (usernames of STAFF), in rotation order
+TIER_MEMBERS = {
+    "L1": ["analyst1", "analyst2", "analyst3"],
+    "L2": ["analyst2", "analyst3", "lead"],
+    "L3": ["analyst3", "lead"],
+}
+MSSP_ZONE = "Europe/London"
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105  (printed demo logins; refused when DEBUG is off)
 
 TENANTS = [
@@ -97,6 +111,8 @@ class Command(BaseCommand):
             tier: Team.objects.create(name=f"SOC {tier}", kind=Team.Kind.MSSP_TIER)
             for tier in ("L1", "L2", "L3")
         }
+        for tier, usernames in TIER_MEMBERS.items():
+            tiers[tier].members.add(*User.objects.filter(username__in=usernames))
         noc = Team.objects.create(name="MSSP NOC", kind=Team.Kind.NOC, email="noc@mssp.example")
         # the teams' own channels: every escalation to them, e-mailed to the console
         for team, address in ((noc, "noc@mssp.example"), (tiers["L2"], "soc-l2@mssp.example")):
@@ -113,13 +129,18 @@ class Command(BaseCommand):
                 team = Team.objects.create(
                     tenant=tenant, name=f"{tenant.name} security team", kind=Team.Kind.IN_HOUSE
                 )
-                team.members.add(User.objects.get(username=f"{slug}-responder"))
+                # two members, so that its on-call schedule rotates
+                team.members.add(
+                    User.objects.get(username=f"{slug}-responder"),
+                    User.objects.get(username=f"{slug}-admin"),
+                )
         for slug, tenant in tenants.items():
             Contact.objects.create(
                 tenant=tenant, name=f"{tenant.name} CISO", email=f"ciso@{slug}.example"
             )
             # e-mail goes to the console in the demo: watch `make run`'s output
             subscribe_defaults(tenant, f"soc@{slug}.example")
+        self._schedules(tiers, tenants)
         tier2 = tiers["L2"]
         EscalationPolicy.objects.create(
             tenant=tenants["globex"],
@@ -145,6 +166,72 @@ class Command(BaseCommand):
                 source.save()
         return keys
 
+    def _schedules(self, tiers: dict[str, Team], tenants: dict[str, Tenant]) -> None:
+        """Weekly rotations of SOC L1 and L2 (L2 with its lead on call in office hours), an
+        override on L1 tomorrow, and Globex's in-house team's daily rotation. Each rotation
+        began this week, so somebody is on call from the moment the demo is seeded."""
+        people = {u.username: u.pk for u in User.objects.all()}
+
+        def monday(zone: str, hour: int) -> datetime:
+            today = timezone.now().astimezone(ZoneInfo(zone)).date()
+            start = today - timedelta(days=today.weekday())
+            return datetime.combine(start, time(hour), tzinfo=ZoneInfo(zone))
+
+        def layer(schedule: Schedule, position: int, usernames: list[str], **fields) -> None:
+            Layer.objects.create(
+                schedule=schedule,
+                position=position,
+                participants=[people[name] for name in usernames],
+                **fields,
+            )
+
+        week_start = monday(MSSP_ZONE, 9) - timedelta(days=7)  # a week earlier: it rotates now
+        l1 = Schedule.objects.create(team=tiers["L1"], name="SOC L1 weekly", time_zone=MSSP_ZONE)
+        layer(
+            l1, 0, TIER_MEMBERS["L1"], name="Weekly", rotation="weekly", rotation_start=week_start
+        )
+        tomorrow = timezone.now().astimezone(ZoneInfo(MSSP_ZONE)).date() + timedelta(days=1)
+        Override.objects.create(
+            schedule=l1,
+            user_id=people["analyst3"],
+            start=datetime.combine(tomorrow, time(9), tzinfo=ZoneInfo(MSSP_ZONE)),
+            end=datetime.combine(tomorrow, time(17), tzinfo=ZoneInfo(MSSP_ZONE)),
+            reason="Covering for a training day",
+            created_by_id=people["lead"],
+        )
+        l2 = Schedule.objects.create(team=tiers["L2"], name="SOC L2 weekly", time_zone=MSSP_ZONE)
+        layer(
+            l2,
+            0,
+            ["analyst2", "analyst3"],
+            name="Weekly",
+            rotation="weekly",
+            rotation_start=week_start,
+        )
+        office = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+        layer(
+            l2,
+            1,
+            ["lead"],
+            name="Lead in office hours",
+            rotation="weekly",
+            rotation_start=week_start,
+            restriction=office,
+        )
+        globex = tenants["globex"]
+        team = Team.objects.get(tenant=globex, kind=Team.Kind.IN_HOUSE)
+        schedule = Schedule.objects.create(
+            team=team, name="Globex on call", time_zone=globex.timezone
+        )
+        layer(
+            schedule,
+            0,
+            ["globex-responder", "globex-admin"],
+            name="Daily",
+            rotation="daily",
+            rotation_start=monday(globex.timezone, 8) - timedelta(days=7),
+        )
+
     def _rotate_keys(self) -> dict[str, str]:
         keys = {}
         for source in (
@@ -167,6 +254,7 @@ class Command(BaseCommand):
         out(self.style.SUCCESS("Demo data created." if fresh else "Demo data already present."))
         out(f"\nEvery demo login has the password: {DEMO_PASSWORD}\n")
         out("MSSP staff:      " + ", ".join(u for u, *_ in STAFF))
+        out("On-call schedules: /oncall/ (SOC L1, SOC L2, Globex's in-house team)")
         for slug, name, model, _ in TENANTS:
             logins = ", ".join(f"{slug}-{role}" for role in Membership.Role.values)
             out(f"{name} ({model}): {logins}")
