@@ -184,6 +184,26 @@ def test_a_team_channel_never_carries_an_internal_comment(api, two_tenants, team
     assert "SECRET" not in json.dumps([d.message for d in made])
 
 
+def test_a_flapping_incident_tells_a_team_channel_once_per_window(api, two_tenants, teams):
+    """Coalescing applies to team channels as to a tenant's, each channel on its own."""
+    ingest_alerts(two_tenants["a_source"])
+    incident = incident_of(two_tenants["a"])
+    first = team_channel(
+        teams["noc"], "email", "noc@mssp.example", [two_tenants["a"]], events=["incident.status"]
+    )
+    second = team_channel(
+        teams["l2"], "email", "l2@mssp.example", [two_tenants["a"]], events=["incident.status"]
+    )
+    analyst = api(two_tenants["analyst_a"])
+    url = f"/api/v1/incidents/{incident.pk}/transition/"
+    for to in ["investigating", "awaiting_customer"] * 5:
+        body = {"status": to, "reason": "waiting on the customer's answer"}
+        assert analyst.post(url, body, format="json").status_code == 200
+    made = [d for d in all_deliveries() if d.team_channel_id]
+    assert sorted(d.team_channel_id for d in made) == sorted([first.pk, second.pk])
+    assert all("awaiting customer" in d.title.lower() for d in made)
+
+
 def test_a_routing_fault_never_breaks_the_escalation(two_tenants, teams, monkeypatch):
     from notifications import routing
 
