@@ -476,6 +476,30 @@ def test_an_admin_adds_a_slack_app_channel_whose_secrets_never_come_back(client,
     assert unseal(channel.sealed_secrets) == {"bot_token": BOT_TOKEN, "signing_secret": new_secret}
 
 
+def test_the_api_takes_a_slack_app_channels_secrets_and_never_answers_them(api, two_tenants):
+    admin = api(two_tenants["a_admin"])
+    base = "/api/v1/tenants/tenant-a/channels/"
+    body = {
+        "name": "Slack app",
+        "kind": "slack_app",
+        "target": "C0SOC0001",
+        "bot_token": BOT_TOKEN,
+        "signing_secret": SIGNING_SECRET,
+    }
+    made = admin.post(base, body, format="json")
+    assert made.status_code == 201, made.content
+    text = made.content.decode() + admin.get(base).content.decode()
+    assert BOT_TOKEN not in text and SIGNING_SECRET not in text
+    assert made.json()["signing_secret"] == "" and made.json()["hint"]
+    bad = admin.post(base, {**body, "bot_token": "not-a-token", "target": "general"}, format="json")
+    assert bad.status_code == 400 and "bot_token" in bad.json()["fields"]
+    wrong_target = admin.post(base, {**body, "target": "general"}, format="json")
+    assert wrong_target.status_code == 400 and "target" in wrong_target.json()["fields"]
+    # another tenant's admin cannot touch it
+    other = api(two_tenants["b_admin"])
+    assert other.get(f"{base}{made.json()['id']}/").status_code in (403, 404)
+
+
 def test_a_person_links_their_slack_user_once_and_it_is_never_paged(client, two_tenants):
     page = reverse("my-notifications")
     client.force_login(two_tenants["a_responder"])
