@@ -11,6 +11,7 @@ from operator import attrgetter
 from django.urls import NoReverseMatch, reverse
 
 from intel.policy import may_use_intel
+from notifications.policy import manages_team_channels
 from oncall.policy import may_open_schedules
 from tenants.access import Access
 from tenants.policy import opens_tenant_settings
@@ -32,7 +33,8 @@ role = attrgetter
 # Each view asks the same: the queue and hunts `is_mssp_staff`, the inbox and the escalation
 # policy page `is_customer_worker` (sla.views), SLA health `is_supervisor`, the settings pages
 # tenants.policy.opens_tenant_settings (tenants.views.tenant_settings_view), the intel pages
-# intel.policy.may_use_intel (intel.views), on call oncall.policy.may_open_schedules.
+# intel.policy.may_use_intel (intel.views), on call oncall.policy.may_open_schedules, team
+# channels notifications.policy.manages_team_channels (notifications.team_views).
 PAGES: list[Page] = [
     Page("Queue", "console", role("is_mssp_staff")),
     Page("Dashboard", "dashboard", role("is_authenticated")),  # staff pick one of their customers
@@ -49,6 +51,7 @@ PAGES: list[Page] = [
     Page("Intake sources", "settings-sources", opens_tenant_settings, "settings"),
     Page("Contacts", "settings-contacts", opens_tenant_settings, "settings"),
     Page("Notifications", "settings-notifications", opens_tenant_settings, "settings"),
+    Page("Team channels", "settings-teams", manages_team_channels, "settings"),
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
     Page("API tokens", "settings-tokens", role("is_authenticated"), "settings"),

@@ -526,3 +526,15 @@ def test_the_demo_gives_the_noc_and_l2_an_email_channel(db, settings):
         ("MSSP NOC", "email", "noc@mssp.example", True),
         ("SOC L2", "email", "soc-l2@mssp.example", True),
     }
+
+
+@pytest.mark.parametrize(
+    "who,shown",
+    [("mssp_admin", True), ("manager", True), ("analyst_a", False), ("a_admin", False)],
+)
+def test_the_menu_offers_team_channels_to_who_may_open_them(
+    client, two_tenants, manager, who, shown
+):
+    client.force_login(manager if who == "manager" else two_tenants[who])
+    page = client.get("/account/notifications/").content.decode()
+    assert ('href="/settings/teams/"' in page) is shown
