@@ -115,7 +115,7 @@ def _page(
         page = paginate_page(
             request,
             policy.delivery_log(Delivery.objects.for_tenant(tenant), access).select_related(
-                "channel", "acted_by"
+                "channel", "team_channel", "acted_by"
             ),
             "-created_at",
             page_size=DELIVERIES_PER_PAGE,

@@ -247,8 +247,12 @@ def test_team_channel_deliveries_stay_out_of_the_customers_log(api, client, two_
     client.force_login(two_tenants["a_admin"])
     page = client.get("/settings/notifications/").content.decode()
     assert str(made.pk) not in page
+    assert "MSSP NOC email" not in page
     staff = api(two_tenants["mssp_admin"]).get("/api/v1/tenants/tenant-a/deliveries/").json()
     assert str(made.pk) in json.dumps(staff)
+    client.force_login(two_tenants["mssp_admin"])
+    staff_page = client.get("/settings/notifications/?tenant=tenant-a").content.decode()
+    assert f'id="delivery-{made.pk}"' in staff_page and "MSSP NOC email" in staff_page
 
 
 # --- the API ------------------------------------------------------------------------------------
