@@ -47,6 +47,7 @@ from tenants.models import (
     Team,
     Tenant,
     User,
+    UserSession,
     Webhook,
 )
 from tenants.rls import rls_bypass, tenant_related_models
@@ -97,6 +98,8 @@ B_OBJECTS = {
     NotificationRule: lambda w: (w["b_rule"], w["b_rule"].pk, w["analyst_b"]),
     # The MSSP's own: the NOC's channel that hears of B (MSSP admins and managers only).
     TeamChannel: lambda w: (w["b_team_channel"], w["b_team_channel"].pk, w["mssp_admin"]),
+    # A person's own: B's viewer's signed-in session (its device, address and times).
+    UserSession: lambda w: (w["b_session"], w["b_session"].pk, w["b_viewer"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -286,6 +289,13 @@ def world(two_tenants):
     w["a_saved_hunt"] = Hunt.objects.create(
         owner=w["analyst_a"], name="A's hunt", query={"q": "login"}
     )
+    for name in ("a", "b"):  # each tenant's viewer is signed in somewhere
+        w[f"{name}_session"] = UserSession.objects.create(
+            user=w[f"{name}_viewer"],
+            key_digest=f"{name}" * 64,
+            device=f"{name.upper()}'s secret device",
+            ip="192.0.2.7",
+        )
     return w
 
 
@@ -369,6 +379,7 @@ def b_identifiers(w) -> set[str]:
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
     ids.add(w["analyst_b"].username)
+    ids |= {str(w["b_session"].pk), w["b_session"].device}
     ids |= {str(w["b_team_channel"].pk), w["b_team_channel"].name, "B's secret team delivery"}
     return ids
 
@@ -397,6 +408,14 @@ def snapshot_b(w) -> dict:
             .values("pk", "revoked_at", "scopes")
         )
         state["staff_b"] = list(User.objects.filter(pk=w["analyst_b"].pk).values())
+        state["sessions"] = list(
+            UserSession.objects.filter(user__membership__tenant=w["b"])
+            .order_by("pk")
+            .values("pk", "ended_at")
+        )
+        state["staff_b_sessions"] = list(
+            UserSession.objects.filter(user=w["analyst_b"]).values("pk", "ended_at")
+        )
     return state
 
 

@@ -203,6 +203,13 @@ def add_rows(route, world, n: int) -> None:
                     title="t",
                     message={},
                 )
+    elif name == "MySessionViewSet":  # the caller's own signed-in sessions
+        from tenants.models import UserSession
+
+        for i in range(n):
+            UserSession.objects.create(
+                user=world["mssp_admin"], key_digest=f"{i:064d}", device=f"d{i}", ip="192.0.2.1"
+            )
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

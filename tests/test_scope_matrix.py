@@ -63,6 +63,13 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/tenants/{tenant_slug}/sources/{pk}/rotate-key/": {"POST": A},
     "api/v1/staff/": {"GET": R, "POST": A},
     "api/v1/staff/{pk}/": {"GET": R, "PATCH": A},
+    "api/v1/staff/{pk}/sessions/": {"GET": R, "DELETE": A},
+    # signed-in sessions (tenants.sessions): reading them is reading, ending them administration
+    "api/v1/me/sessions/": {"GET": R},
+    "api/v1/me/sessions/{pk}/": {"GET": R, "DELETE": A},
+    "api/v1/me/sessions/others/": {"DELETE": A},
+    "api/v1/tenants/{tenant_slug}/members/{pk}/sessions/": {"GET": R, "DELETE": A},
+    "api/v1/tenants/{slug}/session-limits/": {"GET": R, "PATCH": A},
     "api/v1/audit/": {"GET": A},
     "api/v1/audit/{pk}/": {"GET": A},
     # detection tuning is the analysts' work, not administration

@@ -309,8 +309,8 @@ class MemberViewSet(
     def sessions(
         self, request: Request, tenant_slug: str | None = None, pk: str | None = None
     ) -> Response:
-        """The member's signed-in sessions (GET) or ending every one of them (DELETE, 204):
-        the tenant's customer admins and MSSP admins only."""
+        """The member's signed-in sessions (GET) or ending every one of them (DELETE: how many
+        ended, `{"ended": 2}`): the tenant's customer admins and MSSP admins only."""
         membership = cast(Membership, self.get_object())
         return user_sessions_response(self, membership, membership.user_id)
 
@@ -364,16 +364,18 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     @extend_schema(responses=SessionSerializer(many=True))
     @action(detail=True, methods=["get", "delete"], url_path="sessions")
     def sessions(self, request: Request, pk: str | None = None) -> Response:
-        """A staff member's signed-in sessions (GET) or ending every one of them (DELETE,
-        204): MSSP admins only."""
+        """A staff member's signed-in sessions (GET) or ending every one of them (DELETE: how
+        many ended, `{"ended": 2}`): MSSP admins only."""
         user = cast(User, self.get_object())
         return user_sessions_response(self, user, user.pk)
 
 
+ENDED = inline_serializer("SessionsEnded", {"ended": serializers.IntegerField()})
+
+
 def user_sessions_response(view: Any, target: Membership | User, user_id: int) -> Response:
     if view.request.method == "DELETE":
-        api_perform(view, USER_SESSIONS_END, target, data={})
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response({"ended": api_perform(view, USER_SESSIONS_END, target, data={})})
     allowed = (
         policy.may_end_member_sessions(view.access, target)
         if isinstance(target, Membership)
@@ -407,11 +409,11 @@ class MySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerS
         api_perform(self, SESSION_END, self.get_object(), data={})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses=ENDED)
     @action(detail=False, methods=["delete"], url_path="others")
     def others(self, request: Request) -> Response:
-        api_perform(self, SESSIONS_END_OTHERS, request.user, data={})
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        """How many sessions ended: `{"ended": 2}`."""
+        return Response({"ended": api_perform(self, SESSIONS_END_OTHERS, request.user, data={})})
 
 
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
