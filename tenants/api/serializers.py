@@ -402,5 +402,14 @@ class SessionLimitsSerializer(serializers.ModelSerializer[Tenant]):
         return value
 
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError(
+                "Give session_idle_minutes, session_absolute_minutes or both (a number of "
+                "minutes, or null for the MSSP's)."
+            )
+        return attrs
+
+
 class DeviceNoticeSerializer(serializers.Serializer[Any]):
     notify_new_device = serializers.BooleanField()
