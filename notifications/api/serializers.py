@@ -9,6 +9,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import models
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alerts.models import Severity
@@ -222,6 +224,7 @@ class TeamChannelCreatedSerializer(TeamChannelSerializer):
         fields = [*TeamChannelSerializer.Meta.fields, "signing_secret"]
 
 
+@extend_schema_field(OpenApiTypes.STR)  # a tenant's slug
 class SeenTenantField(serializers.SlugRelatedField[Tenant]):
     """A tenant by its slug, among those the caller sees; any other reads as "does not
     exist", exactly like a missing one."""
