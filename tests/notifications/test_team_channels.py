@@ -82,8 +82,11 @@ def test_an_escalation_to_l2_reaches_l2s_channel_over_http_and_not_l1s(
     ingest_alerts(two_tenants["a_source"], title="Credential dumping on lsass")
     incident = incident_of(two_tenants["a"])
     with rls_bypass("test"):
-        escalation_request(incident, direction="to_tier", actor=None, team=teams["l2"])
+        escalation_request(
+            incident, direction="to_tier", actor=None, team=teams["l2"], note="SECRET NOTE"
+        )
     made = [d for d in all_deliveries() if d.team_channel_id]
+    assert "SECRET NOTE" not in json.dumps([d.message for d in made])
     assert [(d.team_channel_id, d.tenant_id, d.staff_only) for d in made] == [
         (l2.pk, two_tenants["a"].pk, True)
     ]
@@ -182,6 +185,21 @@ def test_a_team_channel_never_carries_an_internal_comment(api, two_tenants, team
     made = [d for d in all_deliveries() if d.team_channel_id]
     assert [d.event_type for d in made] == ["incident.opened", "incident.comment"]
     assert "SECRET" not in json.dumps([d.message for d in made])
+
+
+def test_a_team_channel_hears_nothing_the_customer_may_not_see(two_tenants, teams):
+    """Events for the MSSP's eyes only (an intelligence match, an internal change) are not
+    notifiable: a team channel naming the tenant hears of them no more than its channels."""
+    from notifications import routing
+
+    team_channel(teams["noc"], "email", "noc@mssp.example", [two_tenants["a"]])
+    staff_only = [
+        {"type": "incident.created", "id": "x", "at": "t", "data": {}, "audience": ["staff"]},
+        {"type": "intel.match", "id": "y", "at": "t", "data": {}, "audience": ["staff"]},
+    ]
+    with rls_bypass("test"):
+        routing.route({two_tenants["a"].pk: staff_only})
+    assert not all_deliveries()
 
 
 def test_a_flapping_incident_tells_a_team_channel_once_per_window(api, two_tenants, teams):
