@@ -91,6 +91,7 @@ def test_an_escalation_to_l2_reaches_l2s_channel_over_http_and_not_l1s(
         (l2.pk, two_tenants["a"].pk, True)
     ]
     assert made[0].title.startswith("Escalated to SOC L2: [Tenant A] ")
+    assert "Respond by " in made[0].message["text"]  # the incident's clock due first
     assert "Credential dumping on lsass" in made[0].title
     delivery.drain()
     (request,) = receiver.requests
