@@ -13,6 +13,7 @@ Buttons are shown by oncall.policy, the question the action's check asks."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
@@ -28,7 +29,7 @@ from django.views.decorators.http import require_POST
 
 from tenants.access import Access
 from tenants.actions import page_perform
-from tenants.models import Tenant, User
+from tenants.models import Team, Tenant, User
 from tenants.views import portal_view
 
 from . import actions, ical, policy, rotation
@@ -314,7 +315,12 @@ def schedule_new(request: HttpRequest, access: Access) -> HttpResponse:
         )
         if done:
             return redirect("oncall-schedule", schedule_id=made.pk)
-    context = {"form": form, "schedule": None, "has_teams": bool(form.teams)}
+    context = {
+        "form": form,
+        "schedule": None,
+        "has_teams": bool(form.teams),
+        "members": _members(form.teams),
+    }
     return render(
         request, "oncall/schedule_edit.html", context, status=400 if form.is_bound else 200
     )
@@ -334,10 +340,20 @@ def schedule_edit(request: HttpRequest, access: Access, schedule_id: uuid.UUID) 
         )
         if done:
             return redirect("oncall-schedule", schedule_id=schedule.pk)
-    context = {"form": form, "schedule": schedule, "has_teams": True}
+    context = {
+        "form": form,
+        "schedule": schedule,
+        "has_teams": True,
+        "members": _members([schedule.team]),
+    }
     return render(
         request, "oncall/schedule_edit.html", context, status=400 if form.is_bound else 200
     )
+
+
+def _members(teams: Iterable[Team]) -> list[tuple[Team, list[str]]]:
+    """Each team with the usernames of who may be on call for it (the participants' input)."""
+    return [(team, list(team_people(team).values_list("username", flat=True))) for team in teams]
 
 
 @require_POST

@@ -267,6 +267,9 @@ def test_editing_a_schedule_changes_its_layers_and_adds_a_business_hours_layer(c
     url = reverse("oncall-schedule-edit", args=[schedule.pk])
     html = page(client, w["a_admin"], url)
     assert f'value="{w["a_responder"].username}, {w["a_admin"].username}"' in html
+    members = html.split("Who may be on call (usernames)")[1].split("</details>")[0]
+    for persona in ("a_admin", "a_responder", "a_viewer"):
+        assert w[persona].username in members
     data = {
         "name": "A primary (renamed)",
         "time_zone": "Europe/Berlin",
