@@ -561,3 +561,24 @@ def test_the_menu_offers_team_channels_to_who_may_open_them(
     client.force_login(manager if who == "manager" else two_tenants[who])
     page = client.get("/account/notifications/").content.decode()
     assert ('href="/settings/teams/"' in page) is shown
+
+
+def test_a_failed_delivery_is_retried_from_the_teams_page(client, two_tenants, teams):
+    team_channel(teams["noc"], "email", "noc@mssp.example", [two_tenants["a"]])
+    ingest_alerts(two_tenants["a_source"])
+    (made,) = [d for d in all_deliveries() if d.team_channel_id]
+    with rls_bypass("test"):
+        Delivery.objects.for_tenant(two_tenants["a"]).filter(pk=made.pk).update(
+            status="failed", attempts=8
+        )
+    client.force_login(two_tenants["mssp_admin"])
+    page = f"/settings/teams/{teams['noc'].pk}/"
+    assert f"deliveries/{made.pk}/retry/" in client.get(page).content.decode()
+    other = f"/settings/teams/{teams['l2'].pk}/deliveries/{made.pk}/retry/"
+    assert client.post(other).status_code == 404  # not a delivery of L2's channels
+    assert client.post(f"{page}deliveries/{made.pk}/retry/").status_code == 302
+    (queued,) = [d for d in all_deliveries() if d.team_channel_id]
+    assert queued.status == "pending" and queued.attempts == 0
+    delivery.drain()
+    (sent,) = [d for d in all_deliveries() if d.team_channel_id]
+    assert sent.status == "sent" and sent.attempts == 1
