@@ -115,16 +115,23 @@ class OnCallNow:
     may_manage: bool
 
 
-def _now_and_next(schedule: Schedule, at: datetime, viewer_zone: str, access: Access) -> OnCallNow:
-    now, handoff, then = schedule.now_and_next(at)
-    names = _names({*now, *then})
-    return OnCallNow(
-        schedule=schedule,
-        now=[names[u] for u in now],
-        handoff=Moment(handoff, schedule.time_zone, viewer_zone) if handoff else None,
-        next=[names[u] for u in then],
-        may_manage=policy.may_manage_schedules(access, schedule.tenant_id),
-    )
+def _now_and_next(
+    schedules: list[Schedule], at: datetime, viewer_zone: str, access: Access
+) -> list[OnCallNow]:
+    """Who is on call now and next on each schedule: one query for the overrides of each, one
+    for everybody's names."""
+    found = [(schedule, *schedule.now_and_next(at)) for schedule in schedules]
+    names = _names({u for _, now, _, then in found for u in (*now, *then)})
+    return [
+        OnCallNow(
+            schedule=schedule,
+            now=[names[u] for u in now],
+            handoff=Moment(handoff, schedule.time_zone, viewer_zone) if handoff else None,
+            next=[names[u] for u in then],
+            may_manage=policy.may_manage_schedules(access, schedule.tenant_id),
+        )
+        for schedule, now, handoff, then in found
+    ]
 
 
 # --- the list ----------------------------------------------------------------------------------
@@ -138,7 +145,7 @@ def schedules(request: HttpRequest, access: Access) -> HttpResponse:
     _visible_or_403(access)
     at = timezone.now()
     zone = _viewer_zone(access)
-    rows = [_now_and_next(s, at, zone, access) for s in schedules_for(access).order_by("name")]
+    rows = _now_and_next(list(schedules_for(access).order_by("name")), at, zone, access)
     context = {
         "rows": rows,
         "mssp_rows": [r for r in rows if r.schedule.tenant_id is None],
@@ -253,7 +260,7 @@ def _page(
     feed = reverse("schedule-ical", args=[schedule.pk])
     context: dict[str, Any] = {
         "schedule": schedule,
-        "now": _now_and_next(schedule, at, zone, access),
+        "now": _now_and_next([schedule], at, zone, access)[0],
         "viewer_zone": zone,
         "layers": [
             {

@@ -131,6 +131,24 @@ def test_the_list_shows_exactly_the_schedules_the_api_lists(client, w, api, pers
     assert on_page == from_api and on_page
 
 
+def test_the_list_costs_one_query_more_per_schedule(client, w):
+    """The overrides of each schedule; layers, names and the rest are fetched once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(w["lead"])
+    client.get("/oncall/")  # warm: sessions, content types
+    with CaptureQueriesContext(connection) as before:
+        assert client.get("/oncall/").status_code == 200
+    daily = datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
+    for n in range(3):
+        make(w["a_team"], f"More {n}", "UTC", ([w["a_admin"], w["a_viewer"]], "daily", daily))
+    with CaptureQueriesContext(connection) as after:
+        html = client.get("/oncall/").content.decode()
+    assert "More 2" in html
+    assert len(after.captured_queries) <= len(before.captured_queries) + 3
+
+
 def test_an_empty_list_says_what_to_do(client, w):
     with rls_bypass("test"):
         unscoped(Schedule).filter(tenant=w["a"]).delete()
