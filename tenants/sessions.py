@@ -27,11 +27,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from . import audit, events, network
+from . import audit, events, mail, network
+from .jobs import enqueue
 from .models import KnownDevice, Membership, Tenant, User, UserSession
 from .rls import rls_bypass
 from .useragent import describe
@@ -136,15 +138,16 @@ def user_agent_of(request: HttpRequest) -> str:
 
 
 # --- the life of a session -------------------------------------------------------------------
-def started(request: HttpRequest, user: User, tenant: Tenant | None = None) -> UserSession | None:
-    """A session logged in: its record, and whether its browser is new to the user."""
+def started(request: HttpRequest, user: User) -> UserSession | None:
+    """A session logged in: its record, and the e-mail (after commit) when its browser is new
+    to the user and they want to be told."""
     session = getattr(request, "session", None)
     if session is None:
         return None
     if session.session_key is None:
         session.save()
     agent = user_agent_of(request)
-    tenant = tenant if tenant is not None else tenant_of(user)
+    tenant = tenant_of(user)
     now = timezone.now()
     record = UserSession.objects.create(
         user=user,
@@ -158,7 +161,10 @@ def started(request: HttpRequest, user: User, tenant: Tenant | None = None) -> U
         absolute_minutes=tenant.session_absolute_minutes if tenant else None,
     )
     session[SESSION_RECORD] = str(record.pk)
-    _recognise_device(request, user, record)
+    if _new_device(request, user, record):
+        enqueue(
+            "tenants.tasks.send_new_device_notice", tenant.pk if tenant else None, str(record.pk)
+        )
     return record
 
 
@@ -291,7 +297,9 @@ def _device_digest(token: str) -> str:
     return hashlib.sha256(f"mssp-device:{token}".encode()).hexdigest()
 
 
-def _recognise_device(request: HttpRequest, user: User, record: UserSession) -> None:
+def _new_device(request: HttpRequest, user: User, record: UserSession) -> bool:
+    """Whether the user should be told of this sign-in: a browser new to them, not their very
+    first, and they have not turned the e-mails off. Records the browser either way."""
     token = request.COOKIES.get(settings.DEVICE_COOKIE_NAME, "")
     if not (20 <= len(token) <= 100 and token.isascii()):
         token = ""
@@ -302,16 +310,13 @@ def _recognise_device(request: HttpRequest, user: User, record: UserSession) -> 
         KnownDevice.objects.filter(pk=known.pk).update(
             last_seen_at=timezone.now(), device=record.device
         )
-        return
+        return False
     first_ever = not KnownDevice.objects.filter(user=user).exists()
     if not token:
         token = secrets.token_urlsafe(32)
         setattr(request, NEW_DEVICE_ATTR, token)
     KnownDevice.objects.create(user=user, digest=_device_digest(token), device=record.device)
-    if not first_ever and user.notify_new_device and user.email:
-        from .tasks import send_new_device_notice  # tasks import services: at call time
-
-        transaction.on_commit(lambda: send_new_device_notice.delay(str(record.pk)))
+    return not first_ever and user.notify_new_device and bool(user.email)
 
 
 def set_device_cookie(request: HttpRequest, response: HttpResponse) -> None:
@@ -325,6 +330,17 @@ def set_device_cookie(request: HttpRequest, response: HttpResponse) -> None:
             secure=settings.SESSION_COOKIE_SECURE,
             samesite="Lax",
         )
+
+
+def send_new_device_notice(session_id: str) -> bool:
+    """Send the e-mail about a sign-in from a new device (tenants.tasks runs this); False when
+    there is nobody to tell any more."""
+    record = UserSession.objects.select_related("user").filter(pk=session_id).first()
+    if record is None or not record.user.email or not record.user.notify_new_device:
+        return False
+    title, body = new_device_notice(record)
+    send_mail(mail.subject(title), body, settings.DEFAULT_FROM_EMAIL, [record.user.email])
+    return True
 
 
 def new_device_notice(record: UserSession) -> tuple[str, str]:

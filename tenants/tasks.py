@@ -51,25 +51,16 @@ def send_set_password_link(self: TenantTask, tenant_id: int, membership_id: str)
 
 
 @shared_task(bind=True, max_retries=5, default_retry_delay=30)  # type: ignore[untyped-decorator]
-def send_new_device_notice(self: Any, session_id: str) -> bool:
-    """Tell a user their account signed in from a new device (tenants.sessions). About a user,
-    not a tenant (MSSP staff have none): it reads only the user's own session row."""
-    from django.conf import settings
-    from django.core.mail import send_mail
+def send_new_device_notice(self: Any, tenant_id: int | None, session_id: str) -> bool:
+    """Tell a user their account signed in from a new device (tenants.sessions). About a
+    person, not a tenant's data: `tenant_id` is the user's tenant, None for MSSP staff, and the
+    task reads only that user's own session row (not tenant-owned), so it needs no scope."""
+    from .sessions import send_new_device_notice as send
 
-    from .mail import subject
-    from .models import UserSession
-    from .sessions import new_device_notice
-
-    record = UserSession.objects.select_related("user").filter(pk=session_id).first()
-    if record is None or not record.user.email or not record.user.notify_new_device:
-        return False
-    title, body = new_device_notice(record)
     try:
-        send_mail(subject(title), body, settings.DEFAULT_FROM_EMAIL, [record.user.email])
+        return send(session_id)
     except OSError as exc:  # mail server unreachable: try again later
         if refused_for_good(exc):
             logger.warning("new-device notice for session %s not sent: %s", session_id, exc)
             return False
         raise self.retry(exc=exc) from exc
-    return True
