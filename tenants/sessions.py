@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -138,7 +139,9 @@ def user_agent_of(request: HttpRequest) -> str:
 
 
 # --- the life of a session -------------------------------------------------------------------
-def started(request: HttpRequest, user: User) -> UserSession | None:
+def started(
+    request: HttpRequest, user: User, *, recognise_device: bool = True
+) -> UserSession | None:
     """A session logged in: its record, and the e-mail (after commit) when its browser is new
     to the user and they want to be told."""
     session = getattr(request, "session", None)
@@ -161,7 +164,7 @@ def started(request: HttpRequest, user: User) -> UserSession | None:
         absolute_minutes=tenant.session_absolute_minutes if tenant else None,
     )
     session[SESSION_RECORD] = str(record.pk)
-    if _new_device(request, user, record):
+    if recognise_device and _new_device(request, user, record):
         enqueue(
             "tenants.tasks.send_new_device_notice", tenant.pk if tenant else None, str(record.pk)
         )
@@ -176,7 +179,7 @@ def record_of(request: HttpRequest) -> UserSession | None:
         return None
     try:
         return UserSession.objects.filter(pk=record_id, user_id=user.pk).first()
-    except (ValueError, TypeError):  # not a UUID: no record of ours
+    except (ValueError, TypeError, ValidationError):  # not a UUID: no record of ours
         return None
 
 
@@ -188,8 +191,9 @@ def check_request(request: HttpRequest) -> str:
         return ""
     session = request.session
     if not session.get(SESSION_RECORD):
-        # signed in before sessions had records: give it one, from now
-        started(request, user)  # type: ignore[arg-type]  # authenticated: a User
+        # signed in before sessions had records: give it one, from now (no sign-in happened
+        # here, so no new-device e-mail)
+        started(request, user, recognise_device=False)  # type: ignore[arg-type]  # a User
         return ""
     record = record_of(request)
     now = timezone.now()

@@ -511,16 +511,22 @@ def test_a_forged_device_cookie_is_a_new_device(two_tenants, committed):
 
 
 # --- the parts that must hold ----------------------------------------------------------------
-def test_a_session_without_a_record_gets_one(two_tenants):
-    """Signed in before sessions had records: its next request makes one."""
+def test_a_session_without_a_record_gets_one(two_tenants, django_capture_on_commit_callbacks):
+    """Signed in before sessions had records: its next request makes one (and, no sign-in
+    having happened there, sends no new-device e-mail)."""
     viewer = two_tenants["a_viewer"]
-    client = browser(viewer)
+    browser(viewer)
+    client = browser(viewer, SAFARI_IPHONE)
     session = client.session
     del session[sessions.SESSION_RECORD]
     session.save()
     UserSession.objects.all().delete()
-    assert signed_in(client)
+    KnownDevice.objects.filter(user=viewer).delete()
+    KnownDevice.objects.create(user=viewer, digest="0" * 64)  # another browser, known
+    with django_capture_on_commit_callbacks(execute=True):
+        assert signed_in(client)
     assert len(records(viewer)) == 1
+    assert mail.outbox == []
 
 
 def test_removing_a_member_still_signs_them_out(two_tenants):
