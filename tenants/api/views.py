@@ -80,6 +80,9 @@ from .serializers import (
     WebhookSerializer,
 )
 
+# what ending several sessions answers: how many ended
+ENDED = inline_serializer("SessionsEnded", {"ended": serializers.IntegerField()})
+
 
 class AuthTokenView(ScopedGenericAPIView):
     """Exchange a username and password for an API token (locked out like the login page)."""
@@ -304,8 +307,9 @@ class MemberViewSet(
         api_perform(self, MEMBER_REMOVE, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses=SessionSerializer(many=True))
-    @action(detail=True, methods=["get", "delete"], url_path="sessions")
+    @extend_schema(methods=["GET"], responses=SessionSerializer(many=True))
+    @extend_schema(methods=["DELETE"], responses={200: ENDED})
+    @action(detail=True, methods=["get", "delete"], url_path="sessions", pagination_class=None)
     def sessions(
         self, request: Request, tenant_slug: str | None = None, pk: str | None = None
     ) -> Response:
@@ -361,16 +365,14 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
         change = api_perform(self, STAFF_UPDATE, self.get_object())
         return Response(StaffSerializer(change.member, context=self.get_serializer_context()).data)
 
-    @extend_schema(responses=SessionSerializer(many=True))
-    @action(detail=True, methods=["get", "delete"], url_path="sessions")
+    @extend_schema(methods=["GET"], responses=SessionSerializer(many=True))
+    @extend_schema(methods=["DELETE"], responses={200: ENDED})
+    @action(detail=True, methods=["get", "delete"], url_path="sessions", pagination_class=None)
     def sessions(self, request: Request, pk: str | None = None) -> Response:
         """A staff member's signed-in sessions (GET) or ending every one of them (DELETE: how
         many ended, `{"ended": 2}`): MSSP admins only."""
         user = cast(User, self.get_object())
         return user_sessions_response(self, user, user.pk)
-
-
-ENDED = inline_serializer("SessionsEnded", {"ended": serializers.IntegerField()})
 
 
 def user_sessions_response(view: Any, target: Membership | User, user_id: int) -> Response:
@@ -409,7 +411,7 @@ class MySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerS
         api_perform(self, SESSION_END, self.get_object(), data={})
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses=ENDED)
+    @extend_schema(request=None, responses={200: ENDED})
     @action(detail=False, methods=["delete"], url_path="others")
     def others(self, request: Request) -> Response:
         """How many sessions ended: `{"ended": 2}`."""

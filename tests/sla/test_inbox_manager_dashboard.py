@@ -301,7 +301,8 @@ def test_inbox_query_count_does_not_grow_with_escalations(client, world):
         esc = hand_off(world, "a", incident)
         client.post(f"/inbox/escalations/{esc.pk}/accept/")
     many = count_queries(client, "/inbox/")
-    assert many == few <= 20, f"{few} queries for a few escalations, {many} for more"
+    # 21: the page's own, and the session's record (tenants.middleware) read once a request
+    assert many == few <= 21, f"{few} queries for a few escalations, {many} for more"
 
 
 # --- the manager's SLA health -------------------------------------------------------------------
