@@ -287,9 +287,7 @@ class Outbox:
         current = current.filter(attempts=row.attempts)
         if isinstance(failure, OverRate):  # not an attempt: the claim's count is given back
             wait = timedelta(seconds=failure.after_seconds or 60)
-            current.update(
-                attempts=F("attempts") - 1, next_attempt_at=now + wait, last_error=error
-            )
+            current.update(attempts=F("attempts") - 1, next_attempt_at=now + wait, last_error=error)
             return
         if isinstance(failure, self.permanent) or row.attempts >= self.model.MAX_ATTEMPTS:
             logger.warning("giving up on %s %s: %s", self.model.__name__, row.pk, error)

@@ -401,7 +401,6 @@ class SessionLimitsSerializer(serializers.ModelSerializer[Tenant]):
             )
         return value
 
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
             raise serializers.ValidationError(
