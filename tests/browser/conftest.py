@@ -123,8 +123,8 @@ def live_portal(django_db_setup, django_db_blocker):
     """The portal as in production, started once for all the browser tests: daphne (HTTP and
     websockets through channels-redis), a Celery worker on the default queue and Celery beat
     with the production schedule (SLA sweep each second), each connected to the test database
-    as the application role. Mail goes to files in `.mail_dir`. Logs are in var/browser-logs/
-    and their tails are printed when a test fails."""
+    as the application role. Mail goes to files in `.mail_dir`. Logs are in
+    var/browser-logs/<worker>/ and their tails are printed when a test fails."""
     from contextlib import ExitStack
 
     from django.conf import settings

@@ -16,7 +16,8 @@ from tests.live import PYTHON, ROOT, _tail, running_process
 
 PASSWORD = "correct-horse-battery"  # every persona's (tests.factories uses the same)
 SCREENSHOTS = ROOT / "var" / "screenshots"
-LOGS = ROOT / "var" / "browser-logs"
+# one folder per pytest-xdist worker: each runs its own servers, and wipes its folder first
+LOGS = ROOT / "var" / "browser-logs" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 TIMEOUT_MS = 15_000  # Playwright's default wait for any one action or expectation
 
 
