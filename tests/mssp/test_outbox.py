@@ -142,13 +142,11 @@ def test_a_hundred_deliveries_to_a_slow_receiver_go_out_at_once_each_exactly_onc
     channels = [webhook_channel(TenantFactory(), receiver.url) for _ in range(4)]
     outsider = webhook_channel(TenantFactory(), receivers().url)
     made = [row for channel in channels for row in queue(channel, 25)]
-    started = time.monotonic()
     taken, sent = OUTBOX.drain()
-    took = time.monotonic() - started
     assert [row.last_error for row in rows(*channels) if row.last_error] == []
     assert (taken, sent) == (100, 100)
-    # one at a time that is 100 x 100 ms; 32 at once, about a third of a second
-    assert took < 4.0, took
+    # At once, not one after another (how fast is bench/notify_storm.py's to measure, not a
+    # unit test's: a timed bound here failed on a loaded CI machine).
     assert receiver.most_at_once > 8
     assert receiver.seen == Counter({str(row.pk): 1 for row in made})
     assert {row.status for row in rows(*channels)} == {"sent"}
