@@ -143,6 +143,7 @@ class SettingsScope:
             ("Contacts", "settings-contacts"),
             ("Notifications", "settings-notifications"),
             ("Sessions", "settings-sessions"),
+            ("SCIM provisioning", "settings-scim"),  # provisioning.views
             ("Audit log", "settings-audit"),
         ]
         tabs = []
