@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "findings",
     "oncall",
     "notifications",
+    "provisioning",  # SCIM 2.0 provisioning per tenant (/scim/v2/)
     "mssp",  # the project's own commands (seed_demo: demo data across every app)
 ]
 

@@ -1,0 +1,150 @@
+"""SCIM 2.0 provisioning of a tenant's users and groups (RFC 7643/7644), and the mapping from
+an identity provider's groups to the tenant's roles (provisioning.roles, which single sign-on
+reuses).
+
+A SCIM user is a Membership of the token's tenant (its `id` is the membership's); what SCIM
+says about the person beyond our User's fields (externalId, display name, phone numbers, the
+enterprise extension ...) is kept on ScimUser. A SCIM group is the tenant's ScimGroup; its
+members are memberships of the same tenant, so a group can never hold another tenant's user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from tenants.models import Membership, Tenant, TenantOwnedModel, new_public_id
+
+
+class ScimToken(TenantOwnedModel):
+    """The bearer token an identity provider's SCIM client presents. It belongs to the tenant,
+    not to the admin who minted it (it outlives them), reaches /scim/v2/ and nothing else, and
+    decides the tenant of every request. Only its SHA-256 digest is stored."""
+
+    PREFIX = "mssp_scim_"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scim_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=24, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    # The token is the credential: a request presenting it may read this one row before any
+    # tenant is known (tenants.rls: the presented key's digest, as intake keys do).
+    rls_also_visible_when = "digest = nullif(current_setting('mssp.intake_key', true), '')"
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> tuple[str, str, str]:
+        """A new raw token, its display prefix and its digest."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        return raw, raw[: len(cls.PREFIX) + 6], cls.digest_of(raw)
+
+    @property
+    def actor_name(self) -> str:
+        """Who the audit log names for this token's changes."""
+        return f"SCIM token '{self.name}' ({self.prefix}…)"[:150]
+
+
+class ScimUser(TenantOwnedModel):
+    """What the identity provider said about one member beyond our User's own fields."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="scim")
+    user_name = models.CharField(max_length=140)  # the SCIM userName (our login: tenant/name)
+    external_id = models.CharField(max_length=255, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    # Other core and enterprise-extension attributes, as sent (phoneNumbers, title, ...).
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.user_name
+
+
+class ScimGroup(TenantOwnedModel):
+    """A group the tenant's identity provider pushed, with its members."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scim_groups")
+    display_name = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                "tenant", Lower("display_name"), name="scimgroup_unique_display_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class ScimGroupMember(TenantOwnedModel):
+    """One membership in one group, both of the same tenant."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(ScimGroup, on_delete=models.CASCADE, related_name="memberships")
+    member = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="scim_groups")
+
+    class Meta:
+        ordering = ["group", "member"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "member"], name="scimgroupmember_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} in {self.group_id}"
+
+
+class GroupRoleMapping(TenantOwnedModel):
+    """An identity provider's group (by its display name, case-insensitive) and the tenant
+    role its members get. Read by provisioning.roles for SCIM, and by single sign-on for the
+    groups claim of a login."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="group_roles")
+    group_name = models.CharField(max_length=255)
+    role = models.CharField(max_length=20, choices=Membership.Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["group_name"]
+        constraints = [
+            models.UniqueConstraint(
+                "tenant", Lower("group_name"), name="grouprolemapping_unique_group"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_name} → {self.role}"
