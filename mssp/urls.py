@@ -47,6 +47,8 @@ urlpatterns = [
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("api/v1/", include("mssp.api_urls")),
+    # SCIM 2.0 provisioning: the SCIM token decides the tenant (provisioning.scim)
+    path("scim/v2/", include("provisioning.scim.urls")),
 ]
 
 handler404 = "mssp.errors.not_found"
