@@ -34,8 +34,6 @@ from tests import services
 from tests.factories import issue_token
 from tests.live import PYTHON, ROOT, _stop, free_port, process_env, start_logged, wait_for_line
 
-pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
 MAX_BODY = 64 * 1024  # MAX_REQUEST_BYTES of the layout under test: a small 413 to send
 CLIENT = "127.0.0.2"  # the test's own address: not nginx's, which reaches the pool as 127.0.0.1
 FORGED = "203.0.113.66"
@@ -131,6 +129,9 @@ async def _next_of_type(socket, wanted: str, timeout: float = 15) -> dict:
             return message
 
 
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_pages_api_and_sockets_through_one_address(layout, two_tenants):
     from tenants.models import UserSession
 
@@ -190,6 +191,9 @@ def test_pages_api_and_sockets_through_one_address(layout, two_tenants):
     assert layout.answered_by("GET", "/ws/stream/") == layout.ws
 
 
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_body_limits_and_static_files(layout, two_tenants):
     key = _source(two_tenants["a"])
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -230,3 +234,48 @@ def test_body_limits_and_static_files(layout, two_tenants):
     assert layout.answered_by("GET", "/static/js/portal.js") == layout.pool
     missing = httpx.get(f"{layout.url}/static/css/nothing-here.css", timeout=30)
     assert missing.status_code == 404
+
+
+# --- which layout, and the rendered config (no processes) -----------------------------------
+@pytest.fixture
+def machine(monkeypatch, tmp_path):
+    """The environment mssp.serve reads: no broker and no nginx until a test adds them."""
+    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NGINX", str(tmp_path / "no-nginx"))
+    fake = tmp_path / "nginx"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def test_embedded_mode_keeps_http_and_sockets_in_one_daphne(machine):
+    assert serve.choose_layout("auto") == ("single", "")
+    with pytest.raises(SystemExit, match="REDIS_URL"):
+        serve.choose_layout("production")
+    assert serve.commands(web_only=True) == [serve.daphne_command("127.0.0.1", "8000")]
+
+
+def test_without_nginx_daphne_serves_all_and_says_how_to_install_it(machine, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    layout, why = serve.choose_layout("auto")
+    assert layout == "single" and "apt-get install nginx" in why
+    with pytest.raises(SystemExit, match="apt-get install nginx"):
+        serve.choose_layout("production")
+    monkeypatch.setenv("NGINX", str(machine))
+    assert serve.choose_layout("auto") == ("production", "")
+    assert serve.choose_layout("single") == ("single", "")
+
+
+def test_proxy_config_carries_the_apps_limits(settings, tmp_path):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 123_456
+    settings.FINDINGS_IMPORT_MAX_BYTES = 7_000_000
+    settings.STATIC_ROOT = tmp_path / "static"
+    text = serve.render_nginx(
+        listen="0.0.0.0:80", pool="127.0.0.1:8001", ws="127.0.0.1:8002", prefix=tmp_path
+    )
+    assert "{{" not in text
+    assert "client_max_body_size 123456;" in text
+    assert f"client_max_body_size {7_000_000 + serve.MULTIPART_SLACK};" in text
+    assert f"alias {tmp_path / 'static'}/;" in text
+    assert "listen 0.0.0.0:80;" in text and "server 127.0.0.1:8002;" in text
