@@ -30,6 +30,7 @@ from notifications.api.views import (
     TeamChannelViewSet,
 )
 from oncall.api.views import OverrideViewSet, ScheduleViewSet
+from provisioning.api import GroupRoleViewSet, ScimTokenViewSet
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -68,6 +69,8 @@ router.register("me/sessions", MySessionViewSet, basename="my-session")
 router.register("me/contact-methods", ContactMethodViewSet, basename="contact-method")
 router.register("me/notification-rules", NotificationRuleViewSet, basename="notification-rule")
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
+router.register(f"{TENANT}/scim-tokens", ScimTokenViewSet, basename="scim-token")
+router.register(f"{TENANT}/scim-group-roles", GroupRoleViewSet, basename="scim-group-role")
 router.register(f"{TENANT}/suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
 router.register(f"{TENANT}/correlation-rules", CorrelationRuleViewSet, basename="correlation-rule")
 router.register("staff", StaffViewSet, basename="staff")

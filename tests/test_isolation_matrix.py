@@ -8,6 +8,7 @@ tenant B's object is (B_OBJECTS). A route over a model missing here fails
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -35,6 +36,7 @@ from notifications.models import (
     TeamChannel,
 )
 from oncall.models import Layer, Override, Schedule
+from provisioning.models import GroupRoleMapping, ScimGroup, ScimGroupMember, ScimToken, ScimUser
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
@@ -100,6 +102,9 @@ B_OBJECTS = {
     TeamChannel: lambda w: (w["b_team_channel"], w["b_team_channel"].pk, w["mssp_admin"]),
     # A person's own: B's viewer's signed-in session (its device, address and times).
     UserSession: lambda w: (w["b_session"], w["b_session"].pk, w["b_viewer"]),
+    # SCIM provisioning's administration: B's SCIM token and group-to-role mapping.
+    ScimToken: lambda w: (w["b_scim_token"], w["b_scim_token"].pk, w["mssp_admin"]),
+    GroupRoleMapping: lambda w: (w["b_group_role"], w["b_group_role"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -296,6 +301,33 @@ def world(two_tenants):
             device=f"{name.upper()}'s secret device",
             ip="192.0.2.7",
         )
+    with rls_bypass("test fixture"):  # B's SCIM provisioning: a token, a group, a mapping
+        from provisioning.actions import mint_token
+        from tenants.access import access_for
+
+        minted = mint_token(
+            w["b"],
+            actor=w["b_admin"],
+            access=access_for(w["b_admin"]),
+            request=None,
+            name="B's secret SCIM token",
+        )
+        w["b_scim_token"], w["b_scim_raw"] = minted.token, minted.raw
+        w["a_scim_raw"] = mint_token(
+            w["a"],
+            actor=w["a_admin"],
+            access=access_for(w["a_admin"]),
+            request=None,
+            name="A's SCIM token",
+        ).raw
+        w["b_group_role"] = GroupRoleMapping.objects.create(
+            tenant=w["b"], group_name="B's secret group", role="responder"
+        )
+        w["b_scim_group"] = ScimGroup.objects.create(tenant=w["b"], display_name="B's secret group")
+        ScimGroupMember.objects.create(tenant=w["b"], group=w["b_scim_group"], member=w["b_member"])
+        ScimUser.objects.create(
+            tenant=w["b"], membership=w["b_member"], user_name="b-secret-user", external_id="b-ext"
+        )
     return w
 
 
@@ -378,6 +410,13 @@ def b_identifiers(w) -> set[str]:
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
+        for token in ScimToken.objects.for_tenant(w["b"]):
+            ids |= {str(token.pk), token.name, token.prefix}
+        for group in ScimGroup.objects.for_tenant(w["b"]):
+            ids |= {str(group.pk), group.display_name}
+        for mapping in GroupRoleMapping.objects.for_tenant(w["b"]):
+            ids |= {str(mapping.pk), mapping.group_name}
+        ids |= {"b-secret-user", "b-ext"}
     ids.add(w["analyst_b"].username)
     ids |= {str(w["b_session"].pk), w["b_session"].device}
     ids |= {str(w["b_team_channel"].pk), w["b_team_channel"].name, "B's secret team delivery"}
@@ -591,3 +630,149 @@ def call_json(client, method: str, url: str, body: dict):
         return response.status_code, response.json()
     except ValueError:
         return response.status_code, response.content
+
+
+# --- SCIM (/scim/v2/): tenant A's SCIM token against tenant B's users and groups and MSSP staff.
+# The routes come from the URL conf too; each must be classified here or the suite fails.
+SCIM_PREFIX = "scim/v2/"
+SCIM_KINDS = {
+    "Users": "user",
+    "Groups": "group",
+    "ResourceTypes": "discovery",
+    "Schemas": "discovery",
+    "ServiceProviderConfig": "discovery",
+    "": "discovery",
+}
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCIM_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def scim_routes() -> list[tuple[str, str, bool]]:
+    """(path pattern, kind, has an id) for every /scim/v2/ route but the catch-all 404."""
+    import re
+
+    from django.urls import get_resolver
+
+    from tests.isolation import _walk
+
+    found = []
+    for pattern_path, _pattern in _walk(get_resolver().url_patterns):
+        if not pattern_path.startswith(SCIM_PREFIX) or pattern_path.endswith("^.*$"):
+            continue
+        rest = pattern_path[len(SCIM_PREFIX) :].lstrip("^")
+        name = re.match(r"[A-Za-z]*", rest).group(0)
+        assert name in SCIM_KINDS, f"no isolation case for /scim/v2/ route {pattern_path}"
+        found.append((pattern_path, SCIM_KINDS[name], "resource_id" in pattern_path))
+    return found
+
+
+def test_every_scim_route_is_classified():
+    kinds = {(kind, has_id) for _, kind, has_id in scim_routes()}
+    assert {("user", False), ("user", True), ("group", False), ("group", True)} <= kinds
+
+
+def scim_call(raw, method, path, body=None):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    data = json.dumps(body) if body is not None else None
+    response = getattr(client, method.lower())(
+        path, data=data, content_type="application/scim+json"
+    )
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, response.content
+
+
+def scim_bodies(w, kind):
+    b_member = str(w["b_member"].pk)
+    if kind == "user":
+        return {
+            "PUT": {"schemas": [SCIM_USER], "userName": "b-secret-user", "active": False},
+            "PATCH": {
+                "schemas": [SCIM_PATCH],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            },
+        }
+    return {
+        "PUT": {"schemas": [SCIM_GROUP], "displayName": "taken", "members": [{"value": b_member}]},
+        "PATCH": {
+            "schemas": [SCIM_PATCH],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": b_member}]}],
+        },
+    }
+
+
+@pytest.mark.django_db
+def test_a_scim_token_never_reaches_another_tenant_or_staff(world):
+    w = world
+    raw = w["a_scim_raw"]
+    before = snapshot_b(w)
+    forbidden = b_identifiers(w) | {w["analyst_a"].username, w["mssp_admin"].username}
+    b_ids = {"user": str(w["b_member"].pk), "group": str(w["b_scim_group"].pk)}
+    staff_ids = {str(w["analyst_b"].pk), str(w["mssp_admin"].pk)}
+    for _, kind, has_id in scim_routes():
+        if kind == "discovery":
+            continue
+        base = "/scim/v2/" + ("Users" if kind == "user" else "Groups")
+        if has_id:
+            for method in ("GET", "PUT", "PATCH", "DELETE"):
+                body = scim_bodies(w, kind).get(method)
+                for target in [b_ids[kind], *staff_ids]:
+                    attack = scim_call(raw, method, f"{base}/{target}", body)
+                    absent = scim_call(raw, method, f"{base}/{uuid.uuid4()}", body)
+                    assert attack[0] == 404, (method, target, attack)
+                    assert attack == absent, f"{method} {base} tells B's object from a missing one"
+            continue
+        # the collection: list and filter by B's names, the staff's, B's ids
+        for query in (
+            "",
+            '?filter=userName eq "b-secret-user"',
+            f'?filter=userName eq "{w["b_viewer"].username}"',
+            f'?filter=userName eq "{w["analyst_b"].username}"',
+            f'?filter=id eq "{b_ids["user"]}"',
+            '?filter=externalId eq "b-ext"',
+            '?filter=displayName eq "B\'s secret group"',
+            f'?filter=members.value eq "{b_ids["user"]}"',
+        ):
+            status, body = scim_call(raw, "GET", base + query)
+            assert status in (200, 400), (query, body)
+            assert not (string_values(body) & forbidden), f"{base}{query} leaked"
+            if status == 200 and query:
+                assert body["totalResults"] == 0, (query, body)
+    # a group of A can never hold B's member or a staff account
+    status, body = scim_call(
+        raw,
+        "POST",
+        "/scim/v2/Groups",
+        {"schemas": [SCIM_GROUP], "displayName": "A's", "members": [{"value": b_ids["user"]}]},
+    )
+    assert status == 400 and body["scimType"] == "invalidValue"
+    # creating B's user's or a staff member's name makes A's own account; theirs are untouched
+    for name in (
+        "b-secret-user",
+        w["b_viewer"].username,
+        w["analyst_b"].username,
+        w["mssp_admin"].username,
+    ):
+        status, body = scim_call(
+            raw, "POST", "/scim/v2/Users", {"schemas": [SCIM_USER], "userName": name}
+        )
+        assert status == 201, body
+        assert body["id"] != b_ids["user"]
+        with rls_bypass("test"):
+            created = Membership.objects.for_tenant(w["a"]).get(pk=body["id"])
+        assert created.user.username == f"{w['a'].slug}/{name}"
+        assert created.user_id not in (w["b_viewer"].pk, w["analyst_b"].pk, w["mssp_admin"].pk)
+    assert snapshot_b(w) == before, "SCIM: tenant B changed"
+    with rls_bypass("test"):
+        assert User.objects.get(pk=w["analyst_b"].pk).is_active
+        assert User.objects.get(pk=w["mssp_admin"].pk).is_active
+    # B's own token works on B, and sees none of A's
+    status, body = scim_call(w["b_scim_raw"], "GET", "/scim/v2/Users")
+    assert status == 200
+    assert {r["id"] for r in body["Resources"]} >= {b_ids["user"]}
+    assert all(not r["userName"].startswith(w["a"].slug) for r in body["Resources"])

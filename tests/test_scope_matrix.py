@@ -70,6 +70,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/me/sessions/others/": {"DELETE": A},
     "api/v1/tenants/{tenant_slug}/members/{pk}/sessions/": {"GET": R, "DELETE": A},
     "api/v1/tenants/{slug}/session-limits/": {"GET": R, "PATCH": A},
+    # SCIM provisioning's administration: credentials and access, reading included
+    "api/v1/tenants/{tenant_slug}/scim-tokens/": {"GET": A, "POST": A},
+    "api/v1/tenants/{tenant_slug}/scim-tokens/{pk}/": {"GET": A, "DELETE": A},
+    "api/v1/tenants/{tenant_slug}/scim-group-roles/": {"GET": A, "POST": A},
+    "api/v1/tenants/{tenant_slug}/scim-group-roles/{pk}/": {"GET": A, "DELETE": A},
     "api/v1/audit/": {"GET": A},
     "api/v1/audit/{pk}/": {"GET": A},
     # detection tuning is the analysts' work, not administration
@@ -287,3 +292,27 @@ def test_the_openapi_schema_states_each_operations_scope():
     for route_id in NO_TOKEN_ROUTES:
         for operation in schema["paths"]["/" + route_id].values():
             assert "x-required-scope" not in operation
+
+
+# /scim/v2/ is outside /api/v1/: no user token of any scope is a SCIM token. Every route that
+# needs one (tests/test_isolation_matrix.py classifies them) answers a user token 401.
+@pytest.mark.django_db
+def test_no_user_token_opens_a_scim_route(two_tenants):
+    from rest_framework.test import APIClient
+
+    from tests.test_isolation_matrix import scim_routes
+
+    raw = issue_token(two_tenants["mssp_admin"], scopes=ALL_SCOPES)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    routes = [r for r in scim_routes() if r[1] != "discovery"]
+    assert routes
+    for _pattern, kind, has_id in routes:
+        url = "/scim/v2/" + ("Users" if kind == "user" else "Groups")
+        if has_id:
+            url += f"/{uuid.uuid4()}"
+        for method in ("get", "post", "put", "patch", "delete"):
+            response = getattr(client, method)(url, data={}, format="json")
+            if response.status_code == 405:
+                continue
+            assert response.status_code == 401, (method, url, response.content)

@@ -121,8 +121,8 @@ def apply(document: dict[str, Any], body: Any, schema: Schema) -> dict[str, Any]
                             result, op, parse_path(f"{key}:{ext_key}", schema), ext_item, schema
                         )
                     continue
-                if key.lower() == "schemas":
-                    continue
+                if key.lower() in ("schemas", "id", "meta"):
+                    continue  # Okta repeats the id; read-only attributes are ignored
                 _apply_one(result, op, parse_path(key, schema), item, schema)
         else:
             _apply_one(result, op, parse_path(path, schema), value, schema)

@@ -191,13 +191,6 @@ def _check_version(request: Request, document: dict[str, Any]) -> None:
         raise ScimError(412, "The resource changed since you read it.", "invalidVers")
 
 
-def _uuid_or_404(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise ScimError(404, f"No such resource: {value[:64]!r}.") from None
-
-
 class ResourceView(ScimView):
     """A SCIM resource type: list + create on the collection, read/replace/patch/delete on
     one. Subclasses say how to find, show and change their rows."""
@@ -214,9 +207,13 @@ class ResourceView(ScimView):
         raise NotImplementedError
 
     def get_one(self, resource_id: str) -> Any:
-        obj = self.rows().filter(pk=_uuid_or_404(resource_id)).first()
+        try:
+            key = uuid.UUID(resource_id)
+        except ValueError:
+            key = None  # as absent as a missing one
+        obj = self.rows().filter(pk=key).first() if key is not None else None
         if obj is None:
-            raise ScimError(404, f"No {self.resource} {resource_id[:64]!r}.")
+            raise ScimError(404, f"No such {self.resource}.")
         return obj
 
     def list_or_get(self, request: Request, resource_id: str | None) -> Response:
