@@ -40,6 +40,7 @@ urlpatterns = [
     path("", include("alerts.urls")),
     path("", include("sla.urls.incident")),
     path("", include("tenants.urls")),
+    path("", include("provisioning.urls")),
     path("", include("alerts.urls.settings")),
     path("", include("notifications.urls")),
     path("", include("oncall.urls")),
