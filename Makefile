@@ -31,8 +31,10 @@ migrate: install
 seed: migrate
 	$(DEMO) $(BIN)/python manage.py seed_demo
 
-# Serves http://$(HOST):$(PORT) (daphne: HTTP and websockets); with REDIS_URL set it also
-# starts a Celery worker and beat. Ctrl-C stops everything it started.
+# Serves http://$(HOST):$(PORT): daphne for HTTP and websockets in the embedded mode; with
+# REDIS_URL set, the production layout (nginx in front of a gunicorn pool and daphne for /ws/;
+# daphne alone, saying so, without nginx) and a Celery worker and beat (mssp/serve.py).
+# Ctrl-C stops everything it started.
 run: seed
 	$(DEMO) $(BIN)/python -m mssp.serve
 

@@ -302,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", default=os.path.join("var", "serve"), help="nginx's prefix")
     parser.add_argument("--pool-address", default="", help="the pool's 127.0.0.1:port")
     parser.add_argument("--ws-address", default="", help="daphne's 127.0.0.1:port")
+    parser.add_argument("--nginx-user", default="", help="--print-proxy-config: nginx's workers")
     parser.add_argument(
         "--print-proxy-config",
         action="store_true",
@@ -316,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                 pool=args.pool_address or "127.0.0.1:8001",
                 ws=args.ws_address or "127.0.0.1:8002",
                 prefix=Path(args.run_dir).resolve(),
+                user=args.nginx_user,
             ),
             end="",
         )
