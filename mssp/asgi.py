@@ -1,4 +1,7 @@
-"""One ASGI application for HTTP and websockets, served by daphne.
+"""One ASGI application for HTTP and websockets, served by daphne. In the production layout
+(mssp.serve, deploy/nginx.conf) nginx sends it only /ws/, and HTTP goes to the worker pool
+(mssp.wsgi); in the embedded mode daphne serves both, since the in-process channel layer
+cannot cross processes.
 
 Websockets pass the origin check (SameOriginValidator), then the session middleware; the
 stream consumer itself refuses sockets that do not authenticate."""
