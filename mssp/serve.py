@@ -335,9 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(why, flush=True)
     mode = (
-        "PostgreSQL/Redis with Celery worker and beat"
+        ("PostgreSQL/Redis" + ("" if args.web_only else " with Celery worker and beat"))
         if _broker()
-        else "embedded: in-process channel layer, tasks and schedule"
+        else "embedded: in-process channel layer, tasks"
+        + ("" if args.web_only else " and schedule")
     )
     print(f"Serving the portal at http://{host}:{port}/  [daphne alone; {mode}]", flush=True)
     children = [subprocess.Popen(cmd, env=env) for cmd in commands(args.web_only)]  # noqa: S603
