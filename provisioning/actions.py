@@ -30,8 +30,17 @@ def check_manage(access: Access, target: Tenant | ScimToken | GroupRoleMapping) 
 
 
 # --- tokens ------------------------------------------------------------------------------------
+class TextField(serializers.CharField):
+    """A name given as a JSON string, not a number or a list DRF would turn into one."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class ScimTokenInput(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=100, trim_whitespace=True)
+    name = TextField(max_length=100, trim_whitespace=True)
 
 
 class MintedToken(NamedTuple):
@@ -103,7 +112,7 @@ SCIM_TOKEN_REVOKE = Action(
 
 # --- group -> role mappings --------------------------------------------------------------------
 class MappingInput(serializers.Serializer[Any]):
-    group_name = serializers.CharField(max_length=255, trim_whitespace=True)
+    group_name = TextField(max_length=255, trim_whitespace=True)
     role = serializers.ChoiceField(choices=Membership.Role.choices)
 
     def validate_group_name(self, value: str) -> str:

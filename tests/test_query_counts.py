@@ -210,6 +210,21 @@ def add_rows(route, world, n: int) -> None:
             UserSession.objects.create(
                 user=world["mssp_admin"], key_digest=f"{i:064d}", device=f"d{i}", ip="192.0.2.1"
             )
+    elif name in ("ScimTokenViewSet", "GroupRoleViewSet"):  # a tenant's SCIM provisioning
+        from provisioning.models import GroupRoleMapping, ScimToken
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            for _ in range(n):
+                raw, prefix, digest = ScimToken.generate()
+                ScimToken.objects.create(
+                    tenant=world["a"],
+                    name=prefix,
+                    prefix=prefix,
+                    digest=digest,
+                    created_by=world["a_admin"],
+                )
+                GroupRoleMapping.objects.create(tenant=world["a"], group_name=prefix, role="viewer")
     elif name == "TenantViewSet":
         from tests.factories import TenantFactory
 

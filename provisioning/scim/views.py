@@ -66,6 +66,9 @@ class ScimView(APIView):
     renderer_classes: ClassVar[list[Any]] = [ScimRenderer, JSONRenderer]
     needs_token = True
     caller: services.Caller
+    # Not part of the REST API's OpenAPI schema: SCIM describes itself (/Schemas,
+    # /ResourceTypes, /ServiceProviderConfig; RFC 7644 §4).
+    schema = None
 
     def base_url(self, request: Request) -> str:
         return request.build_absolute_uri(reverse("scim-root")).rstrip("/")
