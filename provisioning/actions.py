@@ -164,7 +164,9 @@ def add_mapping(
     group_name: str,
     role: str,
 ) -> GroupRoleMapping:
-    mapping = GroupRoleMapping.objects.create(tenant=tenant, group_name=group_name, role=role)
+    mapping: GroupRoleMapping = GroupRoleMapping.objects.create(
+        tenant=tenant, group_name=group_name, role=role
+    )
     audit.record(
         "scim.group_role_mapped",
         actor=actor,

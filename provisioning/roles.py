@@ -16,7 +16,7 @@ from tenants.models import Membership, Tenant
 from .models import GroupRoleMapping
 
 # Least to most: the order in which a higher mapped role wins.
-ROLE_RANK = {
+ROLE_RANK: dict[str, int] = {
     Membership.Role.VIEWER: 0,
     Membership.Role.RESPONDER: 1,
     Membership.Role.ADMIN: 2,

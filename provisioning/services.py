@@ -384,7 +384,8 @@ def create_user(caller: Caller, document: Any) -> Membership:
         role=role,
         active=data.active,
     )
-    return members(caller).get(pk=membership.pk)
+    created: Membership = members(caller).get(pk=membership.pk)
+    return created
 
 
 def replace_user(
@@ -444,7 +445,8 @@ def replace_user(
         user.is_active = True
         user.save(update_fields=["is_active"])
         record(caller, "scim.user_reactivated", membership, f"{data.user_name} reactivated")
-    return members(caller).get(pk=membership.pk)
+    replaced: Membership = members(caller).get(pk=membership.pk)
+    return replaced
 
 
 def patch_user(caller: Caller, membership: Membership, body: Any) -> Membership:
@@ -606,7 +608,7 @@ def create_group(caller: Caller, document: Any) -> ScimGroup:
     _check_group_name(caller, data.display_name, None)
     chosen = _memberships_named(caller, data.member_ids or [])
     now = timezone.now()
-    group = ScimGroup.objects.create(
+    group: ScimGroup = ScimGroup.objects.create(
         tenant=caller.tenant,
         display_name=data.display_name,
         external_id=data.external_id,

@@ -13,7 +13,6 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import exceptions
-from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -59,11 +58,11 @@ class ScimRenderer(JSONRenderer):
 class ScimView(APIView):
     """Every SCIM endpoint: SCIM error bodies for every refusal, SCIM's media type."""
 
-    authentication_classes: ClassVar[list[Any]] = []
-    permission_classes: ClassVar[list[Any]] = [AllowAny]
-    throttle_classes: ClassVar[list[Any]] = []
-    parser_classes: ClassVar[list[type[BaseParser]]] = [ScimJSONParser, PlainJSONParser]
-    renderer_classes: ClassVar[list[Any]] = [ScimRenderer, JSONRenderer]
+    authentication_classes = []  # the SCIM token, in initial()
+    permission_classes = [AllowAny]
+    throttle_classes = []
+    parser_classes = [ScimJSONParser, PlainJSONParser]
+    renderer_classes = [ScimRenderer, JSONRenderer]
     needs_token = True
     caller: services.Caller
     # Not part of the REST API's OpenAPI schema: SCIM describes itself (/Schemas,
