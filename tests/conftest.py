@@ -41,7 +41,15 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # Across workers (pytest-xdist), the slow tests go first, so that a minute-long test is
         # not the last one left while the other workers idle (stable: order otherwise kept).
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+        # The browser tests stay before them: their serialized rollback needs to run before
+        # any other transactional test on the worker (tests/browser/conftest.py says why), and
+        # each worker takes its tests in this order.
+        items.sort(
+            key=lambda item: (
+                item.get_closest_marker("browser") is None,
+                item.get_closest_marker("slow") is None,
+            )
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)

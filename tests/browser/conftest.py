@@ -40,18 +40,20 @@ REPORTS = pytest.StashKey[dict]()
 # --- collection: markers, and skipping without a browser -----------------------------------------
 @pytest.hookimpl(tryfirst=True)  # before tests/conftest.py turns `services` into skips
 def pytest_collection_modifyitems(config, items):
+    # Browser tests run first, whatever the command line's order: their serialized rollback
+    # loads the database's first state (content types included) into empty tables, and a
+    # transactional test that ran before would have refilled them (post_migrate after its
+    # flush): duplicate content types. After them, the database is as the migrations left it.
+    items[:] = [i for i in items if HERE in i.path.parents] + [
+        i for i in items if HERE not in i.path.parents
+    ]
     why = None
     for item in items:
         if HERE not in item.path.parents:
             continue
         item.add_marker(pytest.mark.services)
         item.add_marker(pytest.mark.browser)
-        # Transactional: what a test creates is committed, so the server sees it. Not serialized
-        # rollback: after another transactional test's flush, post_migrate has refilled the
-        # content types with new ids and the reload would collide with them. The fixtures
-        # create what a test needs (two_tenants: the default contract); the flush after each
-        # test and its post_migrate leave the tables as any transactional test expects.
-        item.add_marker(pytest.mark.django_db(transaction=True))
+        item.add_marker(pytest.mark.django_db(transaction=True, serialized_rollback=True))
         if why is None:
             why = support.browser_missing()
         if not why:
