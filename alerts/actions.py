@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 
 from tenants.access import Access
 from tenants.actions import Action, ActionError, Invalid, error_sentence
-from tenants.models import Team, User
+from tenants.models import Team, Tenant, User
 
 from . import policy, services
 from .api.serializers import (
@@ -25,9 +25,11 @@ from .api.serializers import (
     CommentCreateSerializer,
     ContainmentSerializer,
     MergeSerializer,
+    NewIncidentSerializer,
+    PromoteSerializer,
     TransitionSerializer,
 )
-from .models import Comment, ContainmentAction, Incident, IncidentStatus, Visibility
+from .models import Comment, ContainmentAction, Incident, IncidentStatus, Origin, Visibility
 
 # The incident is the first, positional-only parameter of each `do`: the serializers' field
 # names ("action", "target" of a containment) arrive as keywords beside it.
@@ -187,6 +189,63 @@ CONTAIN = Action(
     check=policy.check_work,
     serializer=ContainmentSerializer,
     done=lambda record: f"Containment recorded: {record.action} on {record.target}.",
+)
+
+# --- opening by hand, promoting alerts ------------------------------------------------------
+
+NO_SUCH_TENANT = "No such customer among those you work."
+
+
+def tenant_for_new_incident(access: Access, slug: str | None) -> Tenant:
+    """The tenant a new incident is for: a customer's own (naming another is the same 400 as
+    naming none that exists), or the one MSSP staff name among those they work."""
+    if access.is_customer:
+        tenant = Tenant.objects.filter(pk=access.customer_tenant_id).first()
+        if tenant is None or (slug and slug != tenant.slug):
+            raise Invalid({"tenant": [NO_SUCH_TENANT]})
+        return tenant
+    if not slug:
+        raise Invalid({"tenant": ["Name the customer this incident is for."]})
+    tenant = Tenant.objects.filter(slug=slug, pk__in=access.tenant_ids).first()
+    if tenant is None:
+        raise Invalid({"tenant": [NO_SUCH_TENANT]})
+    return tenant
+
+
+def _open(tenant: Tenant, /, *, actor: User, access: Access, request=None, **fields: Any):
+    fields.pop("tenant", None)
+    return services.incident_open(
+        tenant,
+        actor=actor,
+        origin=Origin.ANALYST if access.is_mssp_staff else Origin.CUSTOMER,
+        request=request,
+        **fields,
+    )
+
+
+def _promote(
+    incident: Incident, /, *, actor: User, alerts: list[UUID], request=None, **_: Any
+) -> Incident:
+    incident, _moved = services.incident_promote_alerts(
+        incident, alerts, actor=actor, request=request
+    )
+    return incident
+
+
+# Its target is the tenant (tenant_for_new_incident): the page and the API resolve it alike.
+OPEN_INCIDENT = Action(
+    "open_incident",
+    do=_open,
+    check=policy.check_open_incident,
+    serializer=NewIncidentSerializer,
+    done=lambda incident: f"Incident opened: {incident.title}",
+)
+PROMOTE = Action(
+    "promote",
+    do=_promote,
+    check=policy.check_promote,
+    serializer=PromoteSerializer,
+    done=lambda incident: f"Alerts added to: {incident.title}",
 )
 
 # --- many incidents at once ------------------------------------------------------------------

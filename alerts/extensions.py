@@ -29,6 +29,9 @@ class Panel:
 
 _panels: dict[str, list[Panel]] = {}
 _incident_rows_hooks: list[Callable[[list], None]] = []
+# (tenant id, category) -> a severity or None: what an incident opened by hand without a
+# severity gets (cases: the category's case template's default severity).
+_default_severity_hooks: list[Callable[[int, str], str | None]] = []
 
 
 def register_panel(slot: str, template: str, *, order: int = 100, staff_only: bool = False):
@@ -56,3 +59,18 @@ def decorate_incident_rows(incidents: Iterable) -> None:
     if rows:
         for hook in _incident_rows_hooks:
             hook(rows)
+
+
+def register_default_severity(hook: Callable[[int, str], str | None]) -> None:
+    """`hook(tenant_id, category)` names the severity an incident of that category opened by
+    hand without one gets, or None when it has no opinion."""
+    if hook not in _default_severity_hooks:
+        _default_severity_hooks.append(hook)
+
+
+def default_severity(tenant_id: int, category: str) -> str | None:
+    for hook in _default_severity_hooks:
+        found = hook(tenant_id, category)
+        if found:
+            return found
+    return None

@@ -165,6 +165,16 @@ class Resolution(models.TextChoices):
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
+class Origin(models.TextChoices):
+    """How an incident came to be: grouped from intake, raised from a hunt's hit, reported by
+    the customer, or opened by hand by an analyst (a phone call, a threat report)."""
+
+    INTAKE = "intake", "Intake"
+    HUNT = "hunt", "Hunt"
+    CUSTOMER = "customer", "Raised by the customer"
+    ANALYST = "analyst", "Opened by an analyst"
+
+
 class Incident(TenantOwnedModel):
     """The unit of work: alerts of one tenant grouped by fingerprint (and correlation)."""
 
@@ -197,6 +207,22 @@ class Incident(TenantOwnedModel):
         Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     awaiting_reason = models.TextField(blank=True)
+    # How it was opened; intake inserts rows in raw SQL (alerts.ingest), hence the db defaults.
+    origin = models.CharField(
+        max_length=10, choices=Origin.choices, default=Origin.INTAKE, db_default=Origin.INTAKE
+    )
+    # What the person who opened it by hand said (a customer's report, an analyst's notes);
+    # intake's incidents have their alerts instead.
+    description = models.TextField(blank=True, default="", db_default="")
+    affected_assets = models.JSONField(default=list, db_default=[], blank=True)
+    affected_people = models.JSONField(default=list, db_default=[], blank=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     # The earliest deadline of its running SLA clocks, written by the SLA app (NO_DEADLINE when
     # none): the queue's first ordering key, so that the least time left comes first.
     respond_by = models.DateTimeField(default=NO_DEADLINE, db_default=NO_DEADLINE)

@@ -12,6 +12,8 @@ from tenants.models import Tenant, User
 from .models import Incident, Visibility
 
 READ_ONLY = "You may read this incident but not change it."
+NO_OPENING = "Your role reads incidents; your organisation's responders and admins raise them."
+STAFF_PROMOTE = "MSSP staff add alerts to incidents."
 NO_COMMENTS = "Your role reads incidents but does not comment."
 
 
@@ -52,3 +54,26 @@ def comment_visibility(access: Access, requested: str | None) -> str:
 def may_own(user: User, incident: Incident) -> bool:
     """Only someone who may see the incident's tenant can own its incident."""
     return incident.tenant_id in access_for(user).tenant_ids
+
+
+def can_open_incident(access: Access, tenant: Tenant) -> bool:
+    """MSSP staff open incidents for the tenants they work (a phone call, a threat report); a
+    customer's responders and admins raise their own tenant's, whatever its service model
+    (an outsourced customer reports a phishing e-mail too). Viewers read."""
+    if tenant.pk not in access.tenant_ids:
+        return False
+    if access.is_mssp_staff:
+        return True
+    return access.is_customer_worker and access.customer_tenant_id == tenant.pk
+
+
+def check_open_incident(access: Access, tenant: Tenant) -> None:
+    if not can_open_incident(access, tenant):
+        raise Refused(NO_OPENING)
+
+
+def check_promote(access: Access, incident: Incident) -> None:
+    """Which alerts belong together is the SOC's call: MSSP staff only."""
+    if not access.is_mssp_staff:
+        raise Refused(STAFF_PROMOTE)
+    check_work(access, incident)

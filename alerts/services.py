@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from tenants import audit, events
 from tenants.actions import Invalid
-from tenants.models import Team, User
+from tenants.models import Team, Tenant, User, new_public_id
 
-from . import signals
+from . import extensions, signals
 from .models import (
     OPEN_STATUSES,
     SEVERITY_RANK,
@@ -24,6 +24,7 @@ from .models import (
     IncidentEvent,
     IncidentStatus,
     IntakeSource,
+    Origin,
     Resolution,
     Visibility,
 )
@@ -360,6 +361,7 @@ def incident_open_for_alert(
         category=alert.category,
         # Its own fingerprint: later alerts of the same kind keep grouping where they did.
         fingerprint=f"hunt:{alert.pk}",
+        origin=Origin.HUNT,
         source_id=alert.source_id,
         alert_count=1,
         first_seen=seen,
@@ -393,6 +395,169 @@ def incident_open_for_alert(
         incident.tenant_id, tenant.slug, "incident.created", str(incident.pk), {"from": "hunt"}
     )
     return incident, True
+
+
+# --- incidents opened by hand: a customer's report, an analyst's phone call -----------------
+
+DEFAULT_SEVERITY = "medium"
+
+
+@transaction.atomic
+def incident_open(
+    tenant: Tenant,
+    *,
+    actor: User,
+    origin: str,
+    title: str,
+    description: str = "",
+    severity: str = "",
+    category: str = "",
+    occurred_at=None,
+    affected_assets: list[str] | None = None,
+    affected_people: list[str] | None = None,
+    request=None,
+) -> Incident:
+    """A new incident of `tenant` opened by a person (origin `customer` or `analyst`), started
+    exactly like intake starts one: its SLA clocks and escalation (incidents_opened, which also
+    applies the category's case template), its timeline, the audit log and the stream. Without
+    a severity it gets its category's default (alerts.extensions), else medium."""
+    if origin not in (Origin.CUSTOMER, Origin.ANALYST):
+        raise WorkflowError(f"'{origin}' incidents are not opened by hand.")
+    title = title.strip()
+    if not title:
+        raise Invalid({"title": ["Say in a few words what happened."]})
+    category = category.strip().lower()
+    if not severity:
+        severity = extensions.default_severity(tenant.pk, category) or DEFAULT_SEVERITY
+    if severity not in SEVERITY_RANK:
+        raise Invalid({"severity": [f"'{severity}' is not a severity."]})
+    now = timezone.now()
+    seen = min(occurred_at, now) if occurred_at else now
+    incident = Incident.objects.create(
+        tenant=tenant,
+        title=title,
+        description=description.strip(),
+        severity=severity,
+        severity_rank=SEVERITY_RANK[severity],
+        category=category,
+        # Its own fingerprint: no alert ever groups into it by chance (promote them instead).
+        fingerprint=f"{origin}:{new_public_id()}",
+        origin=origin,
+        opened_by=actor,
+        affected_assets=list(affected_assets or []),
+        affected_people=list(affected_people or []),
+        alert_count=0,
+        first_seen=seen,
+        last_seen=seen,
+        created_at=now,
+    )
+    who = "the customer" if origin == Origin.CUSTOMER else "an analyst"
+    _timeline(
+        incident,
+        actor,
+        f"opened_by_{origin}",
+        f"Opened by {actor.username} ({who}): {title}",
+        {"origin": origin, "severity": severity, "category": category},
+    )
+    audit.record(
+        "incident.opened",
+        actor=actor,
+        tenant=tenant,
+        obj=incident,
+        request=request,
+        summary=f"incident '{title[:200]}' opened by hand ({origin})",
+        data={"origin": origin, "severity": severity, "category": category},
+    )
+    signals.incidents_opened.send(
+        sender=Incident,
+        tenant_id=tenant.pk,
+        incident_ids=[incident.pk],
+        at=now,
+        details={incident.pk: {"severity": severity, "category": category, "source_kind": ""}},
+    )
+    events.tenant_event(
+        tenant.pk, tenant.slug, "incident.created", str(incident.pk), {"from": origin}
+    )
+    return incident
+
+
+MAX_PROMOTE = 100
+
+
+@transaction.atomic
+def incident_promote_alerts(
+    incident: Incident, alert_ids: list, *, actor: User, request=None
+) -> tuple[Incident, int]:
+    """Move alerts of the incident's own tenant into it (an analyst decides they belong
+    together). An alert of another tenant, or one that does not exist, is 'not found'; alerts
+    leave the incidents they were in, whose counts follow. Returns (incident, moved)."""
+    incident = _locked(incident)
+    if not incident.is_open:
+        raise WorkflowError(f"A {incident.status} incident takes no more alerts.")
+    wanted = list(dict.fromkeys(alert_ids))
+    alerts = list(
+        Alert.objects.for_tenant(incident.tenant_id)
+        .select_for_update()
+        .filter(pk__in=wanted)
+        .order_by("pk")
+    )
+    found = {alert.pk for alert in alerts}
+    missing = [str(pk) for pk in wanted if pk not in found]
+    if missing:
+        raise Invalid({"alerts": [f"No such alert of this customer: {', '.join(missing[:5])}."]})
+    moving = [alert for alert in alerts if alert.incident_id != incident.pk]
+    if not moving:
+        raise WorkflowError("These alerts are already in this incident.")
+    left = {alert.incident_id for alert in moving if alert.incident_id}
+    Alert.objects.for_tenant(incident.tenant_id).filter(pk__in=[a.pk for a in moving]).update(
+        incident=incident
+    )
+    for previous in Incident.objects.for_tenant(incident.tenant_id).filter(pk__in=list(left)):
+        previous.alert_count = (
+            Alert.objects.for_tenant(incident.tenant_id).filter(incident=previous).count()
+        )
+        previous.save(update_fields=["alert_count", "updated_at"])
+        _timeline(
+            previous,
+            actor,
+            "alerts_moved",
+            f"Alerts moved to {incident.title}",
+            {
+                "to": str(incident.pk),
+                "alerts": [str(a.pk) for a in moving if a.incident_id == previous.pk],
+            },
+        )
+        _publish(previous, "alerts_moved")
+    seen = [a.observed_at or a.received_at for a in moving]
+    incident.alert_count = (
+        Alert.objects.for_tenant(incident.tenant_id).filter(incident=incident).count()
+    )
+    incident.first_seen = min([incident.first_seen, *seen])
+    incident.last_seen = max([incident.last_seen, *seen])
+    incident.save(update_fields=["alert_count", "first_seen", "last_seen", "updated_at"])
+    _timeline(
+        incident,
+        actor,
+        "alerts_promoted",
+        f"{len(moving)} alert(s) added by {actor.username}",
+        {"alerts": [str(a.pk) for a in moving]},
+    )
+    audit.record(
+        "incident.alerts_promoted",
+        actor=actor,
+        tenant=incident.tenant_id,
+        obj=incident,
+        request=request,
+        summary=f"{len(moving)} alert(s) promoted into incident '{incident.title[:200]}'",
+        data={"alerts": [str(a.pk) for a in moving]},
+    )
+    worst = max(moving, key=lambda a: a.severity_rank)
+    if worst.severity_rank > incident.severity_rank:
+        incident_raise_severity(
+            incident, worst.severity, reason="a promoted alert is more severe", actor=actor
+        )
+    _publish(incident, "alerts_added")
+    return incident, len(moving)
 
 
 # --- intake sources: the API's and the settings page's changes --------------------------------

@@ -8,6 +8,7 @@ from alerts.api.intake import IntakeView
 from alerts.api.rules import CorrelationRuleViewSet, SuppressionRuleViewSet
 from alerts.api.sources import IntakeSourceViewSet
 from alerts.api.views import AlertViewSet, IncidentViewSet, QueueViewSet
+from cases.api.views import CaseTemplateViewSet, IncidentTaskViewSet, TaskViewSet
 from findings.api.views import (
     EngagementViewSet,
     FindingViewSet,
@@ -81,6 +82,9 @@ router.register("queue", QueueViewSet, basename="queue")
 router.register("hunts", HuntViewSet, basename="hunt")
 router.register("sla/policies", SlaPolicyViewSet, basename="sla-policy")
 router.register("incidents", IncidentEscalationViewSet, basename="incident-escalation")
+router.register("incidents", IncidentTaskViewSet, basename="incident-task")
+router.register("tasks", TaskViewSet, basename="task")
+router.register("case-templates", CaseTemplateViewSet, basename="case-template")
 router.register("escalations", EscalationViewSet, basename="escalation")
 router.register(
     f"{TENANT}/escalation-policies", EscalationPolicyViewSet, basename="escalation-policy"

@@ -13,7 +13,9 @@ from django.utils import timezone
 from alerts import services as incidents
 from alerts.ingest import ingest
 from alerts.intake.generic import parse
-from alerts.models import Incident, IntakeSource
+from alerts.models import Incident, IntakeSource, Origin
+from cases import services as case_work
+from cases.models import CaseTemplate, Task
 from findings.imports import import_request
 from intel.services import indicator_create
 from reports.services import Period, report_request
@@ -143,6 +145,112 @@ The same local admin password is used on 40 laptops.,Deploy LAPS.
 """
 
 
+# The MSSP's case template library: (category, name, default severity, tasks). A task is
+# (phase, title, visibility, due after minutes, handed to the customer's in-house team).
+TEMPLATES = [
+    (
+        "ransomware",
+        "Ransomware",
+        "critical",
+        [
+            ("identification", "Identify patient zero and the strain", "internal", 60, False),
+            ("containment", "Isolate affected hosts from the network", "shared", 30, False),
+            ("containment", "Disconnect backups from the network", "shared", 30, True),
+            ("eradication", "Rebuild encrypted hosts from clean images", "shared", 1440, False),
+            ("recovery", "Restore data from the last clean backup", "shared", 2880, True),
+            ("lessons_learned", "Review how it got in and close the gap", "shared", 10080, False),
+        ],
+    ),
+    (
+        "phishing",
+        "Phishing",
+        "high",
+        [
+            ("identification", "Find every recipient of the message", "internal", 60, False),
+            ("containment", "Purge the message from all mailboxes", "internal", 120, False),
+            ("containment", "Block the sender and the linked domains", "internal", 120, False),
+            ("eradication", "Reset the password of users who clicked", "shared", 240, True),
+            ("lessons_learned", "Brief staff on the lure that worked", "shared", 10080, True),
+        ],
+    ),
+    (
+        "account_compromise",
+        "Account compromise",
+        "high",
+        [
+            (
+                "identification",
+                "Review the account's sign-ins and mail rules",
+                "internal",
+                60,
+                False,
+            ),
+            ("containment", "Revoke the account's sessions and tokens", "shared", 30, True),
+            ("eradication", "Reset the password and re-enrol MFA", "shared", 120, True),
+            ("recovery", "Confirm the user's access works again", "shared", 1440, True),
+        ],
+    ),
+    (
+        "ddos",
+        "DDoS",
+        "high",
+        [
+            ("identification", "Confirm the attack traffic and its target", "internal", 15, False),
+            ("containment", "Ask the upstream provider for scrubbing", "shared", 30, True),
+            ("recovery", "Watch the service until traffic is normal", "internal", 240, False),
+        ],
+    ),
+]
+
+
+def seed_case_templates(author: User) -> None:
+    for category, name, severity, tasks in TEMPLATES:
+        CaseTemplate.objects.create(
+            tenant=None,
+            category=category,
+            name=name,
+            default_severity=severity,
+            created_by=author,
+            tasks=[
+                {
+                    "phase": phase,
+                    "title": title,
+                    "visibility": visibility,
+                    "due_minutes": due,
+                    "customer_side": customer,
+                }
+                for phase, title, visibility, due, customer in tasks
+            ],
+        )
+
+
+def seed_customer_raised(tenant: Tenant, responder: User, analyst: User) -> None:
+    """Globex's responder reports a phishing e-mail; the library's template gives it its tasks;
+    the analyst works one, and the customer's team has reset the password it was handed."""
+    with tenant_scope([tenant.pk], user_id=responder.pk):
+        incident = incidents.incident_open(
+            tenant,
+            actor=responder,
+            origin=Origin.CUSTOMER,
+            title="Suspicious invoice e-mail: two people clicked the link",
+            description="An 'overdue invoice' from a look-alike supplier domain reached the "
+            "finance team this morning. Two people clicked the link; one entered a password.",
+            severity="high",
+            category="phishing",
+            occurred_at=timezone.now() - timedelta(hours=2),
+            affected_assets=["fin-laptop-07", "mail gateway"],
+            affected_people=["j.doe@globex.example", "a.smith@globex.example"],
+        )
+    with tenant_scope([tenant.pk], user_id=analyst.pk, staff=True):
+        incidents.incident_acknowledge(incident, actor=analyst)
+        tasks = list(Task.objects.for_tenant(tenant).filter(incident=incident))
+        first = next(t for t in tasks if t.phase == "identification")
+        case_work.task_set_status(first, "done", actor=analyst)
+    with tenant_scope([tenant.pk], user_id=responder.pk):
+        reset = next(t for t in tasks if t.owner_team_id is not None)
+        case_work.task_set_status(reset, "done", actor=responder)
+
+
 def source_kind_of(title: str) -> str:
     """The intake kind a demo alert's title names ("Elastic: ..." -> elastic); "Custom: ..."
     is a customer's own script, posting the portal's generic format."""
@@ -159,6 +267,9 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
     # Computed before any scope is entered: access_for reads with a scope of its own.
     analyst_access, responder_access = access_for(analyst), access_for(responder)
 
+    # The case template library, so that the incidents below get their tasks.
+    with tenant_scope([], user_id=admin.pk, staff=True):
+        seed_case_templates(admin)
     # The MSSP's intelligence first, so that intake matches the alerts that carry it.
     with tenant_scope([], user_id=admin.pk, staff=True):
         indicator_create(
@@ -230,6 +341,8 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
             respond_minutes=30,
             note="Credential dumping on an OT gateway: please confirm the maintenance window.",
         )
+
+    seed_customer_raised(globex, users["globex-responder"], analyst)
 
     initech = tenants["initech"]
     with tenant_scope([initech.pk], user_id=responder.pk):

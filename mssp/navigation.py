@@ -52,6 +52,7 @@ PAGES: list[Page] = [
     Page("Contacts", "settings-contacts", opens_tenant_settings, "settings"),
     Page("Notifications", "settings-notifications", opens_tenant_settings, "settings"),
     Page("Team channels", "settings-teams", manages_team_channels, "settings"),
+    Page("Case templates", "case-templates", role("is_supervisor"), "settings"),
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
     Page("API tokens", "settings-tokens", role("is_authenticated"), "settings"),

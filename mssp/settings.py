@@ -102,6 +102,8 @@ INSTALLED_APPS = [
     "tenants",
     "alerts",
     "sla",
+    # after sla: a new incident's clocks start before its case template's tasks are added
+    "cases",
     "reports",
     "intel",
     "findings",
@@ -419,6 +421,7 @@ SPECTACULAR_SETTINGS = {
         "IndicatorListFormatEnum": "intel.models.IndicatorImport.Format",
         "SeverityEnum": "alerts.models.Severity",
         "ChannelKindEnum": "notifications.models.Kind",
+        "TaskStatusEnum": "cases.models.TaskStatus",
     },
     # The enum hook is drf-spectacular's default; ours documents the JSON error of every 4xx.
     "POSTPROCESSING_HOOKS": [

@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("findings.urls")),
     path("", include("intel.urls")),
     path("", include("alerts.urls")),
+    path("", include("cases.urls")),
     path("", include("sla.urls.incident")),
     path("", include("tenants.urls")),
     path("", include("provisioning.urls")),

@@ -25,6 +25,7 @@ from alerts.models import (
     IntakeSource,
     SuppressionRule,
 )
+from cases.models import CaseTemplate, Task
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from notifications.models import (
@@ -102,6 +103,9 @@ B_OBJECTS = {
     TeamChannel: lambda w: (w["b_team_channel"], w["b_team_channel"].pk, w["mssp_admin"]),
     # A person's own: B's viewer's signed-in session (its device, address and times).
     UserSession: lambda w: (w["b_session"], w["b_session"].pk, w["b_viewer"]),
+    # Case work: B's internal task on its incident, B's own variant of a case template.
+    Task: lambda w: (w["b_task"], w["b_task"].pk, w["mssp_admin"]),
+    CaseTemplate: lambda w: (w["b_template"], w["b_template"].pk, w["mssp_admin"]),
     # SCIM provisioning's administration: B's SCIM token and group-to-role mapping.
     ScimToken: lambda w: (w["b_scim_token"], w["b_scim_token"].pk, w["mssp_admin"]),
     GroupRoleMapping: lambda w: (w["b_group_role"], w["b_group_role"].pk, w["mssp_admin"]),
@@ -294,6 +298,23 @@ def world(two_tenants):
     w["a_saved_hunt"] = Hunt.objects.create(
         owner=w["analyst_a"], name="A's hunt", query={"q": "login"}
     )
+    from cases.services import task_create
+
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):  # a task on each incident, a template variant of each tenant
+            w[f"{name}_task"] = task_create(
+                w[f"{name}_incident"],
+                actor=w["mssp_admin"],
+                title=f"{name.upper()}'s secret task",
+                phase="containment",
+                visibility="internal",
+            )
+            w[f"{name}_template"] = CaseTemplate.objects.create(
+                tenant=w[name],
+                category="phishing",
+                name=f"{name.upper()}'s secret template",
+                tasks=[{"title": "x", "phase": "recovery"}],
+            )
     for name in ("a", "b"):  # each tenant's viewer is signed in somewhere
         w[f"{name}_session"] = UserSession.objects.create(
             user=w[f"{name}_viewer"],
@@ -407,6 +428,9 @@ def b_identifiers(w) -> set[str]:
         for model in (Indicator, IndicatorImport, RetroHunt, IndicatorMatch):
             ids |= {str(pk) for pk in model.objects.for_tenant(w["b"]).values_list("pk", flat=True)}
         ids.add("B's secret feed")
+        for task in Task.objects.for_tenant(w["b"]):
+            ids |= {str(task.pk), task.title}
+        ids |= {str(w["b_template"].pk), w["b_template"].name}
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
@@ -606,6 +630,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Delivery: world["a_delivery"].pk,
             ContactMethod: world["a_method"].pk,
             NotificationRule: world["a_rule"].pk,
+            Task: world["a_task"].pk,
+            CaseTemplate: world["a_template"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

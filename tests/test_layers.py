@@ -10,6 +10,7 @@ APPS = (
     "tenants",
     "alerts",
     "sla",
+    "cases",
     "intel",
     "findings",
     "reports",
@@ -20,15 +21,27 @@ APPS = (
 # app -> the apps it must never import, directly or through another module. Notifications
 # hears every app's events (tenants.events.on_publish), so it sits above all of them.
 HIGHER = {
-    "tenants": ("alerts", "sla", "intel", "findings", "reports", "oncall", "notifications", "mssp"),
-    "alerts": ("sla", "intel", "findings", "reports", "notifications", "mssp"),
+    "tenants": (
+        "alerts",
+        "sla",
+        "cases",
+        "intel",
+        "findings",
+        "reports",
+        "oncall",
+        "notifications",
+        "mssp",
+    ),
+    "alerts": ("sla", "cases", "intel", "findings", "reports", "notifications", "mssp"),
     "sla": ("intel", "findings", "reports", "notifications", "mssp"),
     "intel": ("sla", "findings", "reports", "notifications", "mssp"),
     "findings": ("reports", "notifications", "mssp"),
     "reports": ("notifications", "mssp"),
+    # Case work sits on alerts; the SLA inbox shows its tasks (sla above it).
+    "cases": ("sla", "intel", "findings", "reports", "notifications", "mssp"),
     "notifications": ("mssp",),
     # On-call schedules sit on tenants alone; notifications (above) pages their on-call.
-    "oncall": ("alerts", "sla", "intel", "findings", "reports", "notifications", "mssp"),
+    "oncall": ("alerts", "sla", "cases", "intel", "findings", "reports", "notifications", "mssp"),
 }
 
 
@@ -84,10 +97,15 @@ def _template_references(app: str) -> list[tuple[str, str]]:
 
 
 # The template tag libraries each app owns.
-TAG_LIBRARIES = {"panels": "alerts", "findings_tags": "findings", "intel": "intel"}
+TAG_LIBRARIES = {
+    "panels": "alerts",
+    "findings_tags": "findings",
+    "intel": "intel",
+    "cases_tags": "cases",
+}
 
 
-@pytest.mark.parametrize("lower", ["tenants", "alerts", "sla", "intel", "findings"])
+@pytest.mark.parametrize("lower", ["tenants", "alerts", "cases", "sla", "intel", "findings"])
 def test_no_app_template_reaches_up_the_layers(lower):
     """Higher apps add to a lower app's pages by registering panels (alerts.extensions), never
     by the lower app's templates including theirs or loading their tags."""
@@ -106,6 +124,9 @@ def test_higher_apps_panels_are_registered_on_the_incident_and_alert_pages():
         "findings/_incident_findings.html",
         "intel/_incident_intel.html",
     ]
-    assert [p.template for p in panels_for("incident.actions")] == ["sla/_incident_escalate.html"]
+    assert [p.template for p in panels_for("incident.actions")] == [
+        "cases/_incident_tasks.html",
+        "sla/_incident_escalate.html",
+    ]
     assert [p.template for p in panels_for("incident.live")] == ["sla/_incident_sla.html"]
     assert [p.template for p in panels_for("alert.detail")] == ["intel/_alert_intel.html"]

@@ -230,6 +230,38 @@ def add_rows(route, world, n: int) -> None:
 
         for _ in range(n):
             TenantFactory()
+    elif name == "TaskViewSet":  # tasks on an incident opened by hand, some handed over
+        from alerts.services import incident_open
+        from cases.services import task_create
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            incident = incident_open(
+                world["a"], actor=world["a_admin"], origin="customer", title="t"
+            )
+            for i in range(n):
+                task_create(
+                    incident,
+                    actor=world["mssp_admin"],
+                    title=f"t{i}",
+                    phase="containment",
+                    visibility="shared",
+                    owner=world["a_responder"] if i % 2 else None,
+                )
+    elif name == "CaseTemplateViewSet":  # the library and a tenant's variants
+        from uuid import uuid4
+
+        from cases.models import CaseTemplate
+        from tenants.rls import rls_bypass
+
+        for i in range(n):
+            with rls_bypass("test fixture"):
+                CaseTemplate.objects.dangerously_unscoped("test fixture").create(
+                    tenant=world["a"] if i % 2 else None,
+                    category=uuid4().hex[:12],
+                    name="t",
+                    tasks=[{"title": "t", "phase": "recovery"}],
+                )
     else:
         raise AssertionError(f"{name}: add a row maker here to pin its query count")
 

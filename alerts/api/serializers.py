@@ -1,4 +1,10 @@
+import re
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
+
+from tenants.text import single_line
 
 from ..models import (
     NO_DEADLINE,
@@ -9,7 +15,9 @@ from ..models import (
     Incident,
     IncidentEvent,
     IntakeSource,
+    Origin,
     Resolution,
+    Severity,
     SourceKind,
     SuppressionRule,
     Visibility,
@@ -132,6 +140,10 @@ class IncidentSerializer(serializers.ModelSerializer):
     source_kind = serializers.CharField(
         source="source.kind", read_only=True, default=None, allow_null=True
     )
+    opened_by = serializers.CharField(
+        source="opened_by.username", read_only=True, default=None, allow_null=True
+    )
+    origin = serializers.ChoiceField(choices=Origin.choices, read_only=True)
     # Declared: a read-only model field loses allow_blank, and "" is the value until resolved.
     resolution = serializers.ChoiceField(
         choices=Resolution.choices, allow_blank=True, read_only=True
@@ -154,6 +166,11 @@ class IncidentSerializer(serializers.ModelSerializer):
             "owner_team",
             "source_kind",
             "awaiting_reason",
+            "origin",
+            "description",
+            "affected_assets",
+            "affected_people",
+            "opened_by",
             "respond_by",
             "merged_into",
             "created_at",
@@ -314,3 +331,105 @@ class CorrelationRuleSerializer(serializers.ModelSerializer):
             return rules.validate_group_by(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+# What a customer's urgency means as a severity (the SLA policy's key).
+URGENCY_SEVERITY = {"low": "low", "normal": "medium", "urgent": "high", "emergency": "critical"}
+URGENCY_CHOICES = [
+    ("low", "Low: it can wait for business hours"),
+    ("normal", "Normal: look at it today"),
+    ("urgent", "Urgent: something is happening now"),
+    ("emergency", "Emergency: business stopped or data leaving"),
+]
+
+
+class AffectedField(serializers.ListField):
+    """Assets or people named in a report: short one-line names, at most 100."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=serializers.CharField(max_length=200, allow_blank=False),
+            max_length=100,
+            required=False,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):  # a page's text box: one per line or comma
+            data = [part for part in re.split(r"[\n,]+", data) if part.strip()]
+        if isinstance(data, list) and len(data) > 100:
+            raise serializers.ValidationError("At most 100 of them.")
+        values = super().to_internal_value(data)
+        return list(dict.fromkeys(single_line(value, 200) for value in values if value.strip()))
+
+
+class NewIncidentSerializer(serializers.Serializer):
+    """A customer's report or an analyst's incident opened by hand (POST /api/v1/incidents/)."""
+
+    tenant = serializers.SlugField(
+        max_length=63,
+        required=False,
+        help_text="The customer's slug. MSSP staff name one they work; a customer's own "
+        "tenant is implied.",
+    )
+    title = serializers.CharField(max_length=500, help_text="What happened, in a line.")
+    description = serializers.CharField(
+        max_length=20_000, required=False, allow_blank=True, help_text="The whole story."
+    )
+    occurred_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When it happened (ISO 8601); now if absent."
+    )
+    category = serializers.RegexField(
+        r"^[\w .-]{0,100}$",
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="phishing, ransomware, account_compromise, ddos, malware, …: picks the case "
+        "template.",
+        error_messages={"invalid": "Letters, digits, spaces, '_', '-' and '.' only."},
+    )
+    urgency = serializers.ChoiceField(
+        choices=URGENCY_CHOICES,
+        required=False,
+        help_text="How urgent it is for you: low, normal, urgent, emergency (the severity "
+        "low, medium, high, critical).",
+    )
+    severity = serializers.ChoiceField(
+        choices=Severity.choices,
+        required=False,
+        help_text="MSSP staff only; without it or an urgency: the category's template's "
+        "default, else medium.",
+    )
+    affected_assets = AffectedField(help_text="Hosts, addresses, applications.")
+    affected_people = AffectedField(help_text="Users, mailboxes, people involved.")
+
+    def validate_title(self, value: str) -> str:
+        value = single_line(value, 500)
+        if not value:
+            raise serializers.ValidationError("Say in a few words what happened.")
+        return value
+
+    def validate_occurred_at(self, value):
+        if value is not None and value > timezone.now() + timedelta(minutes=5):
+            raise serializers.ValidationError("This is in the future; when did it happen?")
+        return value
+
+    def validate(self, attrs):
+        access = self.context.get("access")
+        if attrs.get("severity") and access is not None and not access.is_mssp_staff:
+            raise serializers.ValidationError(
+                {"severity": "Say how urgent it is (urgency); the SOC sets the severity."}
+            )
+        if "urgency" in attrs:
+            mapped = URGENCY_SEVERITY[attrs.pop("urgency")]
+            attrs.setdefault("severity", mapped)
+        return attrs
+
+
+class PromoteSerializer(serializers.Serializer):
+    alerts = IdListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        max_length=100,
+        help_text="Alerts of the incident's own customer to move into it.",
+    )

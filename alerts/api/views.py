@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from tenants.actions import Action
@@ -10,7 +11,7 @@ from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
 
-from .. import actions, services
+from .. import actions, policy, services
 from ..hunts import OPEN_INCIDENT_FROM_ALERT, OpenIncidentSerializer
 from ..models import (
     Alert,
@@ -30,6 +31,8 @@ from .serializers import (
     ContainmentSerializer,
     IncidentSerializer,
     MergeSerializer,
+    NewIncidentSerializer,
+    PromoteSerializer,
     TimelineEntrySerializer,
     TransitionSerializer,
 )
@@ -84,6 +87,32 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     def _incident(self, incident: Incident, code: int = 200) -> Response:
         incident = self.get_queryset().get(pk=incident.pk)
         return Response(IncidentSerializer(incident).data, status=code)
+
+    @extend_schema(request=NewIncidentSerializer, responses={201: IncidentSerializer})
+    def create(self, request):
+        """Open an incident by hand: a customer's responder or admin raises one of their own
+        organisation's (origin `customer`), MSSP staff one for a tenant they work (origin
+        `analyst`). It starts on the SLA clocks like intake's, with its category's case
+        template applied. Viewers are refused (403)."""
+        data = request.data
+        slug = data.get("tenant") if isinstance(data, dict) else None
+        try:
+            tenant = actions.tenant_for_new_incident(
+                self.access, slug if isinstance(slug, str) else None
+            )
+        except actions.Invalid as exc:
+            if self.access.is_customer and not self.access.is_customer_worker:
+                raise PermissionDenied(policy.NO_OPENING) from None
+            raise ValidationError(exc.detail) from None
+        incident = api_perform(self, actions.OPEN_INCIDENT, tenant)
+        return self._incident(incident, 201)
+
+    @extend_schema(request=PromoteSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        """Move alerts of this incident's customer into it (MSSP staff); another customer's
+        alert is 'not found', exactly like one that does not exist."""
+        return self._change(actions.PROMOTE)
 
     def _change(self, action: Action) -> Response:
         """Run one of the workflow's actions on this incident; answer with it as it is now."""

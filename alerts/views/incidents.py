@@ -25,6 +25,7 @@ from tenants.views import error_text, portal_view
 
 from .. import actions, policy
 from ..api.filters import AlertFilter, IncidentFilter
+from ..api.serializers import URGENCY_CHOICES
 from ..extensions import decorate_incident_rows
 from ..models import (
     OPEN_STATUSES,
@@ -101,6 +102,7 @@ def _incident_list(request, access, *, console: bool):
         "severities": Severity.choices,
         "source_kinds": SourceKind.choices,
         "may_act": access.is_mssp_staff,
+        "may_open": access.is_mssp_staff or access.is_customer_worker,
         "bulk_statuses": [(s.value, s.label) for s in IncidentStatus if s != IncidentStatus.NEW],
         "resolutions": Resolution.choices,
     }
@@ -207,6 +209,7 @@ def incident_detail(request, access, pk):
         "resolutions": Resolution.choices,
         "containment_results": incident.containment.model.Result.choices,
         "is_open": incident.status in OPEN_STATUSES,
+        "promotable": _promotable(incident) if staff and workable else [],
     }
     if request.htmx and request.GET.get("fragment") == "live":
         return render(request, "alerts/_incident_live.html", context)
@@ -265,6 +268,90 @@ def incident_contain(request, access, pk):
     incident = _incident(access, pk)
     page_perform(request, actions.CONTAIN, access=access, target=incident)
     return _back(request, reverse("incident", args=[incident.pk]))
+
+
+@require_POST
+@portal_view
+def incident_promote(request, access, pk):
+    """Move chosen alerts of this incident's customer into it (actions.PROMOTE, as POST
+    /api/v1/incidents/{id}/promote/)."""
+    incident = _incident(access, pk)
+    data = {"alerts": request.POST.getlist("alerts")}
+    if not data["alerts"]:
+        messages.error(request, "Choose at least one alert to add.")
+    else:
+        page_perform(request, actions.PROMOTE, access=access, target=incident, data=data)
+    return _back(request, reverse("incident", args=[incident.pk]))
+
+
+def _promotable(incident: Incident) -> list[Alert]:
+    """The customer's latest alerts not in this incident, for the promote form."""
+    return list(
+        Alert.objects.for_tenant(incident.tenant_id)
+        .exclude(incident=incident)
+        .select_related("incident")
+        .order_by("-id")[:20]
+    )
+
+
+NEW_FIELDS = (
+    "tenant",
+    "title",
+    "description",
+    "occurred_at",
+    "category",
+    "urgency",
+    "severity",
+    "affected_assets",
+    "affected_people",
+)
+
+
+@portal_view
+def incident_new(request, access):
+    """Raise an incident (a customer's responders and admins) or open one by hand (MSSP staff
+    for a tenant they work): actions.OPEN_INCIDENT, as POST /api/v1/incidents/."""
+    if not access.is_mssp_staff and not access.is_customer_worker:
+        raise PermissionDenied(policy.NO_OPENING)
+    tenants = list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name"))
+    status = 200
+    if request.method == "POST":
+        data = {name: request.POST[name] for name in NEW_FIELDS if request.POST.get(name)}
+        if not access.is_mssp_staff:
+            data.pop("severity", None)  # not offered to a customer: the API refuses it
+        try:
+            tenant = actions.tenant_for_new_incident(access, data.get("tenant"))
+        except actions.Invalid as exc:
+            messages.error(request, actions.error_sentence(exc.detail))
+            status = 400
+        else:
+            done, incident = page_perform(
+                request, actions.OPEN_INCIDENT, access=access, target=tenant, data=data
+            )
+            if done:
+                return HttpResponseRedirect(reverse("incident", args=[incident.pk]))
+            status = 400
+    context = {
+        "tenants": tenants,
+        "staff": access.is_mssp_staff,
+        "values": request.POST if request.method == "POST" else {},
+        "urgencies": URGENCY_CHOICES,
+        "severities": Severity.choices,
+        "categories": CATEGORY_SUGGESTIONS,
+    }
+    return render(request, "alerts/incident_new.html", context, status=status)
+
+
+# What the new-incident form suggests (any category is taken; a case template matches it).
+CATEGORY_SUGGESTIONS = (
+    "phishing",
+    "ransomware",
+    "account_compromise",
+    "ddos",
+    "malware",
+    "data_leak",
+    "other",
+)
 
 
 # --- alerts ----------------------------------------------------------------------------------

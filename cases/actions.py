@@ -1,0 +1,226 @@
+"""What a user can do with tasks and case templates, once for the pages and the API
+(tenants.actions): check with cases.policy, validate with the API's serializers, do through
+cases.services."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from alerts.models import Incident, Visibility
+from tenants.access import Access
+from tenants.actions import Action, Invalid
+from tenants.models import Tenant, User
+
+from . import policy, services
+from .api.serializers import (
+    ApplyTemplateSerializer,
+    CaseTemplateSerializer,
+    TaskStatusSerializer,
+    TaskWriteSerializer,
+)
+from .models import CaseTemplate, Task
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+def _owners(
+    incident: Incident, visibility: str, owner: str | None, team: UUID | None
+) -> dict[str, Any]:
+    user = policy.task_owner(incident, owner, visibility)
+    owning_team = policy.task_team(incident, team, visibility)
+    if user is not None and owning_team is not None:
+        raise Invalid({"owner": ["A task has one owner: a person or a team, not both."]})
+    return {"owner": user, "owner_team": owning_team}
+
+
+def _add_task(
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request=None,
+    title: str,
+    phase: str,
+    visibility: str = "",
+    description: str = "",
+    owner: str | None = None,
+    team: UUID | None = None,
+    due_at=None,
+    **_: Any,
+) -> Task:
+    default = Visibility.INTERNAL
+    if not visibility and (owner or team):
+        # Not said: a task handed to the customer's side is shared with them.
+        owners = _owners(incident, Visibility.SHARED, owner, team)
+        if policy.is_customer_side(Task(tenant_id=incident.tenant_id, **owners)):
+            default = Visibility.SHARED
+    visibility = policy.task_visibility(access, visibility or None, default)
+    return services.task_create(
+        incident,
+        actor=actor,
+        title=title,
+        phase=phase,
+        visibility=visibility,
+        description=description,
+        due_at=due_at,
+        request=request,
+        **_owners(incident, visibility, owner, team),
+    )
+
+
+def _edit_task(task: Task, /, *, actor: User, access: Access, request=None, **fields: Any) -> Task:
+    changes: dict[str, Any] = {
+        name: fields[name] for name in ("title", "description", "phase", "due_at") if name in fields
+    }
+    visibility = task.visibility
+    if "visibility" in fields:
+        visibility = policy.task_visibility(access, fields["visibility"], task.visibility)
+        changes["visibility"] = visibility
+    if "owner" in fields or "team" in fields:
+        owners = _owners(task.incident, Visibility.SHARED, fields.get("owner"), fields.get("team"))
+        handed = Task(tenant_id=task.tenant_id, **owners)
+        if policy.is_customer_side(handed) and visibility == Visibility.INTERNAL:
+            if fields.get("visibility") == Visibility.INTERNAL and task.visibility != (
+                Visibility.INTERNAL
+            ):
+                raise Invalid({"visibility": ["A task handed to the customer is shared."]})
+            # Handing it to the customer shares it: they could not do what they cannot see.
+            changes["visibility"] = visibility = Visibility.SHARED
+        changes |= _owners(task.incident, visibility, fields.get("owner"), fields.get("team"))
+    elif visibility == Visibility.INTERNAL and policy.is_customer_side(task):
+        raise Invalid({"visibility": ["A task handed to the customer cannot be internal."]})
+    return services.task_update(task, actor=actor, request=request, **changes)
+
+
+def _set_status(task: Task, /, *, actor: User, status: str, request=None, **_: Any) -> Task:
+    return services.task_set_status(task, status, actor=actor, request=request)
+
+
+ADD_TASK = Action(
+    "task.add",
+    do=_add_task,
+    check=policy.check_manage_tasks,
+    serializer=TaskWriteSerializer,
+    done=lambda task: (
+        f"Task added: {task.title}"
+        + (" (internal: the customer does not see it)." if task.visibility == "internal" else ".")
+    ),
+)
+EDIT_TASK = Action(
+    "task.edit",
+    do=_edit_task,
+    check=policy.check_edit_task,
+    serializer=TaskWriteSerializer,
+    changes_target=True,
+    done=lambda task: f"Task saved: {task.title}",
+)
+SET_TASK_STATUS = Action(
+    "task.status",
+    do=_set_status,
+    check=policy.check_change_status,
+    serializer=TaskStatusSerializer,
+    done=lambda task: f"Task {task.get_status_display().lower()}: {task.title}",
+)
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def template_tenant(access: Access, slug: str | None) -> Tenant | None:
+    """The tenant a template variant is for (one the caller sees), or None for the library;
+    any other reads as missing."""
+    if not slug:
+        return None
+    tenant = Tenant.objects.filter(slug=slug, pk__in=access.tenant_ids).first()
+    if tenant is None:
+        raise Invalid({"tenant": ["No such customer among those you work."]})
+    return tenant
+
+
+def _template_fields(template: CaseTemplate, fields: dict[str, Any]) -> None:
+    for name in ("category", "name", "description", "default_severity", "tasks", "is_active"):
+        if name in fields:
+            value = fields[name]
+            if name == "tasks":
+                value = [
+                    {k: v for k, v in dict(spec).items() if v not in (None, "")} for spec in value
+                ]
+            setattr(template, name, value if value is not None else "")
+
+
+def _create_template(
+    tenant: Tenant | None, /, *, actor: User, request=None, **fields: Any
+) -> CaseTemplate:
+    fields.pop("tenant", None)
+    template = CaseTemplate(tenant=tenant, created_by=actor)
+    _template_fields(template, fields)
+    services.template_save(template, actor=actor, created=True, request=request)
+    return template
+
+
+def _update_template(
+    template: CaseTemplate, /, *, actor: User, request=None, **fields: Any
+) -> CaseTemplate:
+    if "tenant" in fields and (fields["tenant"] or None) != (
+        template.tenant.slug if template.tenant_id else None
+    ):
+        raise Invalid({"tenant": ["A template stays with its customer (or the library)."]})
+    _template_fields(template, fields)
+    services.template_save(template, actor=actor, created=False, request=request)
+    return template
+
+
+def _delete_template(template: CaseTemplate, /, *, actor: User, request=None, **_: Any) -> None:
+    services.template_delete(template, actor=actor, request=request)
+
+
+def _apply(
+    incident: Incident, /, *, actor: User, access: Access, request=None, template: UUID, **_: Any
+) -> list[Task]:
+    found = (
+        CaseTemplate.objects.dangerously_unscoped("the library or this customer's own")
+        .filter(pk=template, tenant_id__in=[incident.tenant_id])
+        .first()
+    ) or (
+        CaseTemplate.objects.dangerously_unscoped("the library")
+        .filter(pk=template, tenant__isnull=True)
+        .first()
+    )
+    if found is None:
+        raise Invalid({"template": ["No such template for this customer."]})
+    if not found.is_active:
+        raise Invalid({"template": ["This template is switched off."]})
+    return services.template_apply(incident, found, actor=actor, request=request)
+
+
+CREATE_TEMPLATE = Action(
+    "template.create",
+    do=_create_template,
+    check=policy.check_manage_template,
+    serializer=CaseTemplateSerializer,
+    done=lambda template: f"Template saved: {template.name}",
+)
+UPDATE_TEMPLATE = Action(
+    "template.update",
+    do=_update_template,
+    check=policy.check_manage_template,
+    serializer=CaseTemplateSerializer,
+    changes_target=True,
+    done=lambda template: f"Template saved: {template.name}",
+)
+DELETE_TEMPLATE = Action(
+    "template.delete",
+    do=_delete_template,
+    check=policy.check_manage_template,
+    done="Template deleted.",
+)
+
+
+APPLY_TEMPLATE = Action(
+    "template.apply",
+    do=_apply,
+    check=policy.check_apply_template,
+    serializer=ApplyTemplateSerializer,
+    done=lambda tasks: f"Template applied: {len(tasks)} task(s) added.",
+)

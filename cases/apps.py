@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class CasesConfig(AppConfig):
+    name = "cases"
+    verbose_name = "Case work: tasks and case templates"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from alerts import extensions
+        from alerts.signals import incidents_opened
+
+        from . import receivers
+
+        # After sla (INSTALLED_APPS order): the clocks start first, then the template's tasks.
+        incidents_opened.connect(receivers.incidents_opened, dispatch_uid="cases-apply-template")
+        extensions.register_default_severity(receivers.default_severity)
+        # The incident page's tasks card, with its "apply template" button (live: task
+        # changes are incident.updated events).
+        extensions.register_panel("incident.actions", "cases/_incident_tasks.html", order=50)

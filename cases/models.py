@@ -1,0 +1,150 @@
+"""Case work on an incident: tasks by incident-response phase, and case templates that give an
+incident of a category its tasks and default severity."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from alerts.models import Incident, Severity, Visibility
+from tenants.models import Team, Tenant, TenantOwnedModel, new_public_id
+from tenants.querysets import TenantScopedManager
+
+
+class Phase(models.TextChoices):
+    """NIST SP 800-61 / SANS PICERL."""
+
+    PREPARATION = "preparation", "Preparation"
+    IDENTIFICATION = "identification", "Identification"
+    CONTAINMENT = "containment", "Containment"
+    ERADICATION = "eradication", "Eradication"
+    RECOVERY = "recovery", "Recovery"
+    LESSONS_LEARNED = "lessons_learned", "Lessons learned"
+
+
+PHASE_ORDER = {value: position for position, value in enumerate(Phase.values)}
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED = (TaskStatus.DONE, TaskStatus.CANCELLED)
+
+
+class CaseTemplate(models.Model):
+    """What an incident of one category gets: tasks (phase, visibility, due after so many
+    minutes, handed to the customer's team or not) and a default severity. The MSSP's library
+    has no tenant; a tenant's own variant of a category replaces the library's for it."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    category = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    default_severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
+    # [{"title", "description", "phase", "visibility", "due_minutes", "customer_side"}]
+    # (cases.api.serializers.TemplateTaskSerializer)
+    tasks = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedManager()
+    tenant_nullable_reason = "The MSSP's template library belongs to no customer."
+    # Applied when any tenant's incident opens, in that tenant's own context.
+    rls_also_visible_when = "tenant_id IS NULL"
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "category"], name="casetemplate_one_per_tenant_category"
+            ),
+            models.UniqueConstraint(
+                fields=["category"],
+                condition=models.Q(tenant__isnull=True),
+                name="casetemplate_one_library_per_category",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_library(self) -> bool:
+        return self.tenant_id is None
+
+
+class Task(TenantOwnedModel):
+    """A piece of work on an incident. `internal` ones are the MSSP's alone: no customer page,
+    API answer or stream event ever carries them."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    phase = models.CharField(max_length=20, choices=Phase.choices)
+    status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.INTERNAL
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    owner_team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    template = models.ForeignKey(
+        CaseTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    position = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["position", "created_at", "id"]
+        indexes = [
+            models.Index(fields=["incident", "position"], name="task_incident"),
+            models.Index(fields=["tenant", "status", "due_at"], name="task_tenant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def customer_side(self) -> bool:
+        """Handed to the customer: its in-house team, or one of its members."""
+        if self.owner_team_id is not None:
+            return self.owner_team is not None and self.owner_team.tenant_id == self.tenant_id
+        return self.owner is not None and not self.owner.is_mssp_staff
+
+    @property
+    def is_overdue(self) -> bool:
+        return bool(self.due_at and not self.is_finished and self.due_at < timezone.now())

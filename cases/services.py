@@ -1,0 +1,325 @@
+"""The writes of case work: tasks and templates. Each change to a task is an entry on its
+incident's timeline (with the task's visibility), an audit entry and an `incident.updated`
+event for the audience that may see the task (an internal task's: MSSP staff only)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from alerts.models import Incident, IncidentEvent, Visibility
+from tenants import audit, events
+from tenants.actions import Invalid
+from tenants.models import Team, Tenant, User
+from tenants.rls import rls_bypass
+
+from . import policy
+from .models import PHASE_ORDER, CaseTemplate, Task, TaskStatus
+
+# --- the timeline and the stream ---------------------------------------------------------------
+
+
+def _record(
+    task: Task,
+    actor: User | None,
+    kind: str,
+    summary: str,
+    data: dict | None = None,
+    *,
+    request=None,
+) -> None:
+    incident = task.incident
+    IncidentEvent.objects.create(
+        tenant_id=task.tenant_id,
+        incident=incident,
+        actor=actor,
+        actor_name=getattr(actor, "username", "") or "",
+        kind=kind,
+        summary=summary[:500],
+        data={"task": str(task.pk), "status": task.status, **(data or {})},
+        visibility=task.visibility,
+    )
+    audit.record(
+        kind.replace("_", ".", 1),
+        actor=actor,
+        tenant=task.tenant_id,
+        obj=task,
+        request=request,
+        summary=summary,
+        data={"incident": str(task.incident_id), "visibility": task.visibility, **(data or {})},
+    )
+    Incident.objects.for_tenant(task.tenant_id).filter(pk=task.incident_id).update(
+        updated_at=timezone.now()
+    )
+    _publish(task, kind)
+
+
+def _publish(task: Task, change: str) -> None:
+    """The incident's pages refresh; an internal task's change reaches MSSP staff only, and
+    names the task only to those who may see it."""
+    audience = ("staff",) if task.visibility == Visibility.INTERNAL else events.EVERYONE
+    tenant = Tenant.objects.only("slug").get(pk=task.tenant_id)
+    events.tenant_event(
+        task.tenant_id,
+        tenant.slug,
+        "incident.updated",
+        str(task.incident_id),
+        {"change": change, "task": str(task.pk), "task_status": task.status},
+        audience=audience,
+    )
+
+
+def _who(task: Task) -> str:
+    if task.owner is not None:
+        return task.owner.username
+    if task.owner_team is not None:
+        return task.owner_team.name
+    return "nobody"
+
+
+def _next_position(incident: Incident) -> int:
+    top = (
+        Task.objects.for_tenant(incident.tenant_id)
+        .filter(incident=incident)
+        .aggregate(top=Max("position"))["top"]
+    )
+    return (top or 0) + 1
+
+
+# --- tasks ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def task_create(
+    incident: Incident,
+    *,
+    actor: User | None,
+    title: str,
+    phase: str,
+    visibility: str,
+    description: str = "",
+    owner: User | None = None,
+    owner_team: Team | None = None,
+    due_at: datetime | None = None,
+    template: CaseTemplate | None = None,
+    request=None,
+) -> Task:
+    if not incident.is_open:
+        raise Invalid(f"A {incident.status} incident takes no new tasks.")
+    task = Task.objects.create(
+        tenant_id=incident.tenant_id,
+        incident=incident,
+        title=title,
+        description=description,
+        phase=phase,
+        visibility=visibility,
+        owner=owner,
+        owner_team=owner_team,
+        due_at=due_at,
+        template=template,
+        position=_next_position(incident),
+        created_by=actor,
+    )
+    task.incident = incident
+    _record(
+        task,
+        actor,
+        "task_created",
+        f"Task added ({task.get_phase_display()}): {title} — {_who(task)}",
+        {"phase": phase, "owner": _who(task)},
+        request=request,
+    )
+    return task
+
+
+def _locked(task: Task) -> Task:
+    locked: Task = (
+        Task.objects.for_tenant(task.tenant_id)
+        .select_for_update(of=("self",))
+        .select_related("incident", "owner", "owner_team")
+        .get(pk=task.pk)
+    )
+    return locked
+
+
+EDITABLE = ("title", "description", "phase", "due_at", "owner", "owner_team", "visibility")
+
+
+@transaction.atomic
+def task_update(task: Task, *, actor: User, request=None, **changes: Any) -> Task:
+    task = _locked(task)
+    before = {name: getattr(task, name) for name in EDITABLE if name in changes}
+    for name, value in changes.items():
+        if name in EDITABLE:
+            setattr(task, name, value)
+    changed = [name for name in before if before[name] != getattr(task, name)]
+    if not changed:
+        return task
+    if (
+        "visibility" in changed
+        and task.visibility == Visibility.INTERNAL
+        and (policy.is_customer_side(task))
+    ):
+        raise Invalid({"visibility": ["A task handed to the customer cannot be internal."]})
+    task.save()
+    summary = f"Task changed: {task.title} ({', '.join(changed)})"
+    if "owner" in changed or "owner_team" in changed:
+        summary = f"Task {task.title} handed to {_who(task)}"
+    if "visibility" in changed and task.visibility == Visibility.SHARED:
+        summary = f"Task shared with the customer: {task.title}"
+    _record(task, actor, "task_updated", summary, {"changed": changed}, request=request)
+    return task
+
+
+@transaction.atomic
+def task_set_status(task: Task, status: str, *, actor: User, request=None) -> Task:
+    task = _locked(task)
+    if status not in TaskStatus.values:
+        raise Invalid({"status": [f"One of {', '.join(TaskStatus.values)}."]})
+    if task.status == status:
+        raise Invalid(f"The task is already {task.get_status_display().lower()}.")
+    before = task.status
+    task.status = status
+    if status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        task.completed_at, task.completed_by = timezone.now(), actor
+    else:
+        task.completed_at, task.completed_by = None, None
+    task.save()
+    _record(
+        task,
+        actor,
+        "task_status",
+        f"Task {task.get_status_display().lower()}: {task.title}",
+        {"from": before, "to": status},
+        request=request,
+    )
+    return task
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def effective_template(tenant_id: int, category: str) -> CaseTemplate | None:
+    """The tenant's own active template of the category, else the library's."""
+    category = (category or "").strip().lower()
+    if not category:
+        return None
+    found = list(
+        CaseTemplate.objects.dangerously_unscoped("a tenant's variant or the MSSP's library")
+        .filter(Q(tenant_id=tenant_id) | Q(tenant__isnull=True), category=category)
+        .order_by("tenant_id")
+    )
+    own = [t for t in found if t.tenant_id is not None]
+    chosen = own[0] if own else (found[0] if found else None)
+    if chosen is None or not chosen.is_active:
+        return None  # a tenant's inactive variant switches the library's off for it
+    return chosen
+
+
+@transaction.atomic
+def template_apply(
+    incident: Incident,
+    template: CaseTemplate,
+    *,
+    actor: User | None,
+    at: datetime | None = None,
+    request=None,
+) -> list[Task]:
+    """The template's tasks on the incident, due relative to `at` (now), in phase order; a
+    customer-side task goes to the tenant's in-house team. Applying the same template twice
+    is refused."""
+    if template.tenant_id not in (None, incident.tenant_id):
+        raise Invalid({"template": ["No such template for this customer."]})
+    if (
+        Task.objects.for_tenant(incident.tenant_id)
+        .filter(incident=incident, template=template)
+        .exists()
+    ):
+        raise Invalid(f"“{template.name}” is already applied to this incident.")
+    at = at or timezone.now()
+    team = policy.in_house_team(incident.tenant_id)
+    created = []
+    specs = sorted(
+        enumerate(template.tasks or []),
+        key=lambda item: (PHASE_ORDER.get(item[1].get("phase"), 99), item[0]),
+    )
+    for _, spec in specs:
+        customer_side = bool(spec.get("customer_side")) and team is not None
+        visibility = Visibility.SHARED if customer_side else spec.get("visibility", "internal")
+        minutes = spec.get("due_minutes")
+        created.append(
+            task_create(
+                incident,
+                actor=actor,
+                title=spec["title"],
+                description=spec.get("description", ""),
+                phase=spec["phase"],
+                visibility=visibility,
+                owner_team=team if customer_side else None,
+                due_at=at + timedelta(minutes=minutes) if minutes else None,
+                template=template,
+                request=request,
+            )
+        )
+    IncidentEvent.objects.create(
+        tenant_id=incident.tenant_id,
+        incident=incident,
+        actor=actor,
+        actor_name=getattr(actor, "username", "") or "",
+        kind="template_applied",
+        summary=f"Case template applied: {template.name} ({len(created)} tasks)",
+        data={"template": str(template.pk), "tasks": len(created)},
+        visibility=Visibility.INTERNAL,
+    )
+    audit.record(
+        "template.applied",
+        actor=actor,
+        tenant=incident.tenant_id,
+        obj=incident,
+        request=request,
+        summary=f"case template '{template.name}' applied",
+        data={"template": str(template.pk), "tasks": len(created)},
+    )
+    return created
+
+
+def template_save(template: CaseTemplate, *, actor: User, created: bool, request=None) -> None:
+    try:
+        with transaction.atomic():
+            template.save()
+    except IntegrityError:
+        raise Invalid(
+            {"category": ["There is already a template of this category for this customer."]}
+        ) from None
+    audit.record(
+        "template.created" if created else "template.updated",
+        actor=actor,
+        tenant=template.tenant_id,
+        obj=template,
+        request=request,
+        summary=f"case template '{template.name}' ({template.category}) "
+        + ("created" if created else "changed"),
+        data={"library": template.tenant_id is None, "tasks": len(template.tasks)},
+    )
+
+
+def template_delete(template: CaseTemplate, *, actor: User, request=None) -> None:
+    audit.record(
+        "template.deleted",
+        actor=actor,
+        tenant=template.tenant_id,
+        obj=template,
+        request=request,
+        summary=f"case template '{template.name}' ({template.category}) deleted",
+    )
+    # Tasks it made stay (they are the incidents' own), whichever customers they belong to,
+    # including those the deleting lead does not see: only the reference goes.
+    with rls_bypass("detach the tasks of a deleted case template"):
+        Task.objects.dangerously_unscoped("every task the template made").filter(
+            template=template
+        ).update(template=None)
+    template.delete()

@@ -1,0 +1,56 @@
+"""Case work on pages of lower apps: the incident page's tasks card (a panel, alerts.extensions)
+and the in-house inbox's tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from alerts.models import Visibility
+from tenants.access import access_for
+
+from .. import policy, selectors
+from ..models import Phase, TaskStatus
+
+register = template.Library()
+
+INBOX_TASKS_SHOWN = 50
+
+
+@register.simple_tag(takes_context=True)
+def incident_case_work(context, incident) -> dict[str, Any]:
+    """What the incident page's tasks card shows the signed-in caller."""
+    request = context["request"]
+    access = getattr(request, "access", None) or access_for(request.user)
+    tasks = selectors.incident_tasks(access, incident)
+    manage = policy.can_manage_tasks(access, incident) and incident.is_open
+    for task in tasks:
+        task.may_move = incident.is_open and policy.can_change_status(access, task)
+    staff = access.is_mssp_staff
+    return {
+        "tasks": tasks,
+        "manage": manage,
+        "staff": staff,
+        "owners": selectors.owner_choices(incident) if manage else {},
+        "templates": selectors.applicable_templates(incident) if staff and manage else [],
+        "phases": Phase.choices,
+        "statuses": TaskStatus.choices,
+        "visibilities": Visibility.choices,
+    }
+
+
+@register.inclusion_tag("cases/_inbox_tasks.html", takes_context=True)
+def inbox_tasks(context) -> dict[str, Any]:
+    """The inbox's card: shared tasks handed to the caller's side, which they mark done."""
+    request = context["request"]
+    access = getattr(request, "access", None) or access_for(request.user)
+    rows = list(selectors.inbox_tasks(access, request.user)[: INBOX_TASKS_SHOWN + 1])
+    for task in rows:
+        task.may_move = policy.can_change_status(access, task)
+    return {
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+        "tasks": rows[:INBOX_TASKS_SHOWN],
+        "more": len(rows) > INBOX_TASKS_SHOWN,
+    }

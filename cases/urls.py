@@ -1,0 +1,20 @@
+"""Portal pages of case work."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("incidents/<uuid:pk>/tasks/", views.task_add, name="case-task-add"),
+    path("incidents/<uuid:pk>/apply-template/", views.apply_template, name="apply-template"),
+    path("tasks/<uuid:pk>/edit/", views.task_edit, name="case-task-edit"),
+    path("tasks/<uuid:pk>/status/", views.task_status, name="case-task-status"),
+    path("settings/case-templates/", views.templates, name="case-templates"),
+    path("settings/case-templates/new/", views.template_new, name="case-template-new"),
+    path("settings/case-templates/<uuid:pk>/", views.template_edit, name="case-template-edit"),
+    path(
+        "settings/case-templates/<uuid:pk>/delete/",
+        views.template_delete,
+        name="case-template-delete",
+    ),
+]

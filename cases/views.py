@@ -1,0 +1,245 @@
+"""Portal pages of case work: the incident page's task forms (its card is a panel,
+cases.templatetags), the inbox's "mark done", and the case templates' settings pages. Each
+runs the same Action as the API (cases.actions)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from alerts.models import Incident, Severity, Visibility
+from tenants.actions import Invalid, error_sentence, page_perform
+from tenants.api.pagination import paginate_page
+from tenants.models import Tenant
+from tenants.views import portal_view
+
+from . import actions, policy
+from .models import CaseTemplate, Phase, Task
+
+TEMPLATE_PAGE_SIZE = 25
+BLANK_TASK_ROWS = 3
+TASK_FIELDS = ("title", "description", "phase", "visibility", "owner", "team", "due_at")
+
+
+def _back(request, default: str) -> HttpResponseRedirect:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = default
+    return HttpResponseRedirect(target or default)
+
+
+def _incident(access, pk) -> Incident:
+    incident = (
+        Incident.objects.for_tenants(access.tenant_ids).select_related("tenant").filter(pk=pk)
+    ).first()
+    if incident is None:
+        raise Http404("No such incident.")
+    return incident
+
+
+def _task(access, pk) -> Task:
+    rows = Task.objects.for_tenants(access.tenant_ids).filter(pk=pk)
+    task = (
+        policy.visible_tasks(access, rows)
+        .select_related("incident", "incident__tenant", "owner", "owner_team")
+        .first()
+    )
+    if task is None:  # another tenant's, an internal one for a customer: as missing
+        raise Http404("No such task.")
+    return task
+
+
+def _task_data(post) -> dict:
+    """The form's fields, blank ones left out (the serializer's defaults apply)."""
+    data = {name: post[name] for name in TASK_FIELDS if post.get(name)}
+    owner = data.pop("owner", "")
+    if owner.startswith("team:"):  # one select names a person or a team
+        data["team"] = owner.removeprefix("team:")
+    elif owner:
+        data["owner"] = owner
+    return data
+
+
+@require_POST
+@portal_view
+def task_add(request, access, pk):
+    incident = _incident(access, pk)
+    page_perform(
+        request, actions.ADD_TASK, access=access, target=incident, data=_task_data(request.POST)
+    )
+    return _back(request, reverse("incident", args=[incident.pk]) + "#tasks-h")
+
+
+@require_POST
+@portal_view
+def task_edit(request, access, pk):
+    """Hand a task to someone (the customer's team among them), or share it."""
+    task = _task(access, pk)
+    data = _task_data(request.POST)
+    if "owner" not in data and "team" not in data and request.POST.get("owner") == "":
+        data["owner"] = None  # "nobody" chosen
+    page_perform(request, actions.EDIT_TASK, access=access, target=task, data=data)
+    return _back(request, reverse("incident", args=[task.incident_id]) + "#tasks-h")
+
+
+@require_POST
+@portal_view
+def task_status(request, access, pk):
+    task = _task(access, pk)
+    page_perform(
+        request,
+        actions.SET_TASK_STATUS,
+        access=access,
+        target=task,
+        data={"status": request.POST.get("status", "")},
+    )
+    return _back(request, reverse("incident", args=[task.incident_id]) + "#tasks-h")
+
+
+@require_POST
+@portal_view
+def apply_template(request, access, pk):
+    incident = _incident(access, pk)
+    page_perform(
+        request,
+        actions.APPLY_TEMPLATE,
+        access=access,
+        target=incident,
+        data={"template": request.POST.get("template", "")},
+    )
+    return _back(request, reverse("incident", args=[incident.pk]) + "#tasks-h")
+
+
+# --- case templates: settings pages -------------------------------------------------------------
+
+
+def _templates_allowed(access) -> None:
+    if not (access.is_mssp_staff and access.is_supervisor):
+        raise PermissionDenied(policy.TEMPLATES_FOR_LEADS)
+
+
+def _visible_templates(access):
+    from django.db.models import Q
+
+    return CaseTemplate.objects.dangerously_unscoped(
+        "the library and the caller's tenants'"
+    ).filter(Q(tenant__isnull=True) | Q(tenant_id__in=sorted(access.tenant_ids)))
+
+
+@portal_view
+def templates(request, access):
+    _templates_allowed(access)
+    rows = _visible_templates(access).select_related("tenant")
+    which = request.GET.get("tenant", "")
+    if which == "library":
+        rows = rows.filter(tenant__isnull=True)
+    elif which:
+        rows = rows.filter(tenant__slug=which)
+    page = paginate_page(request, rows, "-id", page_size=TEMPLATE_PAGE_SIZE)
+    context = {
+        "templates": page.rows,
+        "next_url": page.next_url,
+        "tenants": list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")),
+        "which": which,
+    }
+    return render(request, "cases/templates.html", context)
+
+
+def _template_data(post) -> dict:
+    """The form's fields and its task rows (task-<n>-<field>), blank rows left out."""
+    data: dict = {
+        name: post.get(name, "") for name in ("category", "name", "description", "default_severity")
+    }
+    data["is_active"] = bool(post.get("is_active"))
+    tasks = []
+    for n in range(
+        int(post.get("task_rows") or 0) if str(post.get("task_rows", "")).isdigit() else 0
+    ):
+        if n >= 60:
+            break
+        title = post.get(f"task-{n}-title", "").strip()
+        if not title or post.get(f"task-{n}-delete"):
+            continue
+        spec = {
+            "title": title,
+            "description": post.get(f"task-{n}-description", ""),
+            "phase": post.get(f"task-{n}-phase", ""),
+            "visibility": post.get(f"task-{n}-visibility", "") or Visibility.INTERNAL,
+            "customer_side": bool(post.get(f"task-{n}-customer_side")),
+        }
+        due = post.get(f"task-{n}-due_minutes", "").strip()
+        if due:
+            spec["due_minutes"] = due
+        tasks.append(spec)
+    data["tasks"] = tasks
+    return data
+
+
+def _template_form(request, access, template: CaseTemplate | None, status: int = 200, values=None):
+    specs = list(values["tasks"]) if values else list(template.tasks if template else [])
+    rows = specs + [{} for _ in range(BLANK_TASK_ROWS)]
+    context = {
+        "template": template,
+        "values": values or {},
+        "task_rows": rows,
+        "tenants": list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")),
+        "phases": Phase.choices,
+        "severities": Severity.choices,
+        "visibilities": Visibility.choices,
+    }
+    return render(request, "cases/template_edit.html", context, status=status)
+
+
+@portal_view
+def template_new(request, access):
+    _templates_allowed(access)
+    if request.method != "POST":
+        return _template_form(request, access, None)
+    data = _template_data(request.POST)
+    try:
+        tenant = actions.template_tenant(access, request.POST.get("tenant") or None)
+    except Invalid as exc:
+        messages.error(request, error_sentence(exc.detail))
+        return _template_form(request, access, None, 400, data)
+    done, template = page_perform(
+        request, actions.CREATE_TEMPLATE, access=access, target=tenant, data=data
+    )
+    if done:
+        return HttpResponseRedirect(reverse("case-templates"))
+    return _template_form(request, access, None, 400, data)
+
+
+def _template(access, pk) -> CaseTemplate:
+    template = _visible_templates(access).select_related("tenant").filter(pk=pk).first()
+    if template is None:
+        raise Http404("No such template.")
+    return template
+
+
+@portal_view
+def template_edit(request, access, pk):
+    _templates_allowed(access)
+    template = _template(access, pk)
+    if request.method != "POST":
+        return _template_form(request, access, template)
+    data = _template_data(request.POST)
+    done, _ = page_perform(
+        request, actions.UPDATE_TEMPLATE, access=access, target=template, data=data
+    )
+    if done:
+        return HttpResponseRedirect(reverse("case-templates"))
+    return _template_form(request, access, template, 400, data)
+
+
+@require_POST
+@portal_view
+def template_delete(request, access, pk):
+    _templates_allowed(access)
+    template = _template(access, pk)
+    page_perform(request, actions.DELETE_TEMPLATE, access=access, target=template, data={})
+    return HttpResponseRedirect(reverse("case-templates"))
