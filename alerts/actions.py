@@ -13,6 +13,7 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 
 from tenants.access import Access
 from tenants.actions import Action, ActionError, Invalid, error_sentence
@@ -199,7 +200,7 @@ NO_SUCH_TENANT = "No such customer among those you work."
 def tenant_for_new_incident(access: Access, slug: str | None) -> Tenant:
     """The tenant a new incident is for: a customer's own (naming another is the same 400 as
     naming none that exists), or the one MSSP staff name among those they work."""
-    if access.is_customer:
+    if access.customer_tenant_id is not None:
         tenant = Tenant.objects.filter(pk=access.customer_tenant_id).first()
         if tenant is None or (slug and slug != tenant.slug):
             raise Invalid({"tenant": [NO_SUCH_TENANT]})
@@ -212,7 +213,15 @@ def tenant_for_new_incident(access: Access, slug: str | None) -> Tenant:
     return tenant
 
 
-def _open(tenant: Tenant, /, *, actor: User, access: Access, request=None, **fields: Any):
+def _open(
+    tenant: Tenant,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    **fields: Any,
+) -> Incident:
     fields.pop("tenant", None)
     return services.incident_open(
         tenant,
@@ -224,7 +233,13 @@ def _open(tenant: Tenant, /, *, actor: User, access: Access, request=None, **fie
 
 
 def _promote(
-    incident: Incident, /, *, actor: User, alerts: list[UUID], request=None, **_: Any
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    alerts: list[UUID],
+    request: HttpRequest | None = None,
+    **_: Any,
 ) -> Incident:
     incident, _moved = services.incident_promote_alerts(
         incident, alerts, actor=actor, request=request
