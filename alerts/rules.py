@@ -116,6 +116,13 @@ def correlation_key(rule: CorrelationRule, alert: NormalizedAlert, source_id: st
 
 
 def active_rules(tenant_id: int) -> tuple[list[SuppressionRule], list[CorrelationRule]]:
+    """The tenant's suppression rules in force and its active correlation rules: from this
+    process's memory when nothing has changed since they were loaded (alerts.intake.lookups)."""
+    from .intake import lookups
+
+    current, remembered = lookups.rules(tenant_id)
+    if remembered is not None:
+        return remembered
     now = timezone.now()
     suppression = list(
         SuppressionRule.objects.for_tenant(tenant_id)
@@ -123,4 +130,5 @@ def active_rules(tenant_id: int) -> tuple[list[SuppressionRule], list[Correlatio
         .order_by("created_at")
     )
     correlation = list(CorrelationRule.objects.for_tenant(tenant_id).filter(is_active=True))
+    lookups.remember_rules(tenant_id, current, suppression, correlation)
     return suppression, correlation

@@ -35,13 +35,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
+from django.utils import timezone
 
 from tenants import rls
 from tenants.access import Access
 
 from .. import ingest
 from ..models import IntakeSource
-from . import FORMATS
+from . import FORMATS, lookups
 from .base import BodyError, IntakeRefused, NormalizedAlert, RecordError, SourceFormat
 from .guard import source_for_key, take_quota, verify_signature
 
@@ -125,6 +126,7 @@ def _receive(
             extra={"accepted": 0, "rejected": [rejection.as_dict() for rejection in rejected]},
         )
     result = ingest.ingest(source, alerts)
+    lookups.seen(source, timezone.now(), ingest.LAST_SEEN_RESOLUTION)
     return Receipt(
         source=source,
         accepted=len(alerts),
