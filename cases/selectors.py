@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from guardian.shortcuts import get_users_with_perms
 
 from alerts.models import Incident, Visibility
-from tenants.access import Access, access_for
-from tenants.models import Membership, Team, User
+from tenants.access import Access
+from tenants.models import Membership, StaffRole, Team, User
 
 from . import policy
 from .models import FINISHED, CaseTemplate, Phase, Task, TaskStatus
@@ -31,13 +32,22 @@ def owner_choices(incident: Incident) -> dict[str, list[Any]]:
         .select_related("user")
         .order_by("user__username")[:200]
     )
-    staff = [
-        user
-        for user in User.objects.filter(is_active=True)
-        .filter(Q(staff_role__gt="") | Q(is_superuser=True))
+    # Who works the tenant (alerts.policy.may_own, asked for all at once): admins and managers
+    # see every tenant; analysts and leads hold a permission on this one.
+    holders = get_users_with_perms(
+        incident.tenant,
+        only_with_perms_in=["work_tenant", "lead_tenant"],
+        with_group_users=False,
+    ).values_list("pk", flat=True)
+    staff = list(
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(staff_role__in=[StaffRole.ADMIN, StaffRole.MANAGER])
+            | Q(staff_role__gt="", pk__in=list(holders))
+        )
         .order_by("username")[:200]
-        if incident.tenant_id in access_for(user).tenant_ids
-    ]
+    )
     teams = list(
         Team.objects.dangerously_unscoped("teams: MSSP or this tenant's")
         .filter(Q(tenant__isnull=True) | Q(tenant_id=incident.tenant_id))

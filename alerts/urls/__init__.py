@@ -10,7 +10,9 @@ urlpatterns = [
     path("incidents/", incidents.incidents, name="incidents"),
     path("incidents/new/", incidents.incident_new, name="incident-new"),
     path("incidents/<uuid:pk>/", incidents.incident_detail, name="incident"),
-    path("incidents/<uuid:pk>/promote/", incidents.incident_promote, name="incident-promote"),
+    path(
+        "incidents/<uuid:pk>/promote/", incidents.incident_promote, name="incident-promote-alerts"
+    ),
     path("incidents/<uuid:pk>/act/", incidents.incident_act, name="incident-act"),
     path("incidents/<uuid:pk>/comment/", incidents.incident_comment, name="incident-comment"),
     path("incidents/<uuid:pk>/contain/", incidents.incident_contain, name="incident-contain"),

@@ -349,3 +349,161 @@ def test_template_pages_for_leads(world, client):
     ]
     bad = client.post(reverse("case-template-new"), {"name": "", "category": "<b>"})
     assert bad.status_code == 400
+
+
+# --- every way an incident opens gets its template ------------------------------------------
+
+
+def test_intake_and_hunt_incidents_get_the_template_and_their_origin(world):
+    from alerts.services import incident_open_for_alert
+    from tenants.rls import tenant_scope
+    from tests.factories import ingest_alerts
+
+    with tenant_scope([world["a"].pk]):
+        from alerts.ingest import ingest
+        from alerts.intake.generic import parse
+        from alerts.models import IntakeSource
+
+        source = (
+            IntakeSource.objects.for_tenant(world["a"])
+            .select_related("tenant")
+            .get(pk=world["a_source"].pk)
+        )
+        ingest(
+            source,
+            [parse({"title": "Credential phish", "severity": "low", "category": "phishing"})],
+        )
+    intake = incident_of(world["a"], title="Credential phish")
+    assert intake.origin == "intake" and intake.severity == "low"  # alerts set the severity
+    assert len(rows(Task, incident=intake)) == 3
+
+    (alert_id,) = ingest_alerts(world["a_source"], 1, title="Plain alert")
+    alert = rows(Alert, pk=alert_id)[0]
+    incident_of(world["a"], pk=alert.incident_id)
+    with tenant_scope([world["a"].pk], user_id=world["analyst_a"].pk, staff=True):
+        Alert.objects.for_tenant(world["a"]).filter(pk=alert.pk).update(incident=None)
+        hunted, created = incident_open_for_alert(alert, actor=world["analyst_a"])
+    assert created and rows(Incident, pk=hunted.pk)[0].origin == "hunt"
+
+
+def test_an_inactive_variant_switches_the_library_off_for_its_tenant(world, api):
+    from tenants.rls import rls_bypass
+
+    with rls_bypass("test fixture"):
+        CaseTemplate.objects.create(
+            tenant=world["a"], category="phishing", name="off", tasks=[], is_active=False
+        )
+    body = raise_incident(api, world["a_responder"])
+    assert rows(Task, incident_id=body["id"]) == []
+    assert body["severity"] == "high"  # the urgency's, not a template's
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+def test_pages_add_hand_over_and_promote(world, api, client):
+    from tests.factories import ingest_alerts
+
+    body = raise_incident(api, world["a_responder"], category="other")
+    client.force_login(world["analyst_a"])
+    added = client.post(
+        reverse("case-task-add", args=[body["id"]]),
+        {"title": "Call the CISO", "phase": "identification", "visibility": ""},
+    )
+    assert added.status_code == 302
+    task = rows(Task, incident_id=body["id"], title="Call the CISO")[0]
+    assert task.visibility == "internal"
+    handed = client.post(
+        reverse("case-task-edit", args=[task.pk]),
+        {"owner": f"team:{world['a_team'].pk}", "visibility": "internal"},
+    )
+    assert handed.status_code == 302
+    task = rows(Task, pk=task.pk)[0]
+    assert task.owner_team_id == world["a_team"].pk and task.visibility == "shared"
+    bad = client.post(
+        reverse("case-task-add", args=[body["id"]]), {"title": "x", "phase": "soon"}, follow=True
+    )
+    assert b"phase" in bad.content and not rows(Task, incident_id=body["id"], title="x")
+
+    (alert_id,) = ingest_alerts(world["a_source"], 1, title="Related alert")
+    page = client.get(reverse("incident", args=[body["id"]])).content.decode()
+    assert "Related alert" in page  # offered for promotion
+    moved = client.post(
+        reverse("incident-promote-alerts", args=[body["id"]]), {"alerts": [alert_id]}
+    )
+    assert moved.status_code == 302
+    assert str(rows(Alert, pk=alert_id)[0].incident_id) == body["id"]
+    assert rows(AuditEvent, action="incident.alerts_promoted", object_id=body["id"])
+
+    other = raise_incident(api, world["b_responder"], category="other")
+    assert (
+        client.post(
+            reverse("case-task-add", args=[other["id"]]), {"title": "x", "phase": "recovery"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            reverse("incident-promote-alerts", args=[other["id"]]), {"alerts": [alert_id]}
+        ).status_code
+        == 404
+    )
+
+
+def test_an_outsourced_customer_moves_its_own_tasks_only(world, api):
+    from tenants.models import Tenant
+    from tenants.rls import rls_bypass
+
+    with rls_bypass("test fixture"):
+        Tenant.objects.filter(pk=world["b"].pk).update(service_model="outsourced")
+    body = raise_incident(api, world["b_responder"], category="other")
+    staff = api(world["analyst_b"])
+    url = f"/api/v1/incidents/{body['id']}/tasks/"
+    theirs = staff.post(
+        url,
+        {"title": "Reset it", "phase": "eradication", "owner": world["b_admin"].username},
+        format="json",
+    ).json()
+    ours = staff.post(
+        url,
+        {"title": "Look at it", "phase": "identification", "visibility": "shared"},
+        format="json",
+    ).json()
+    customer = api(world["b_responder"])
+    assert customer.post(url, {"title": "x", "phase": "recovery"}, format="json").status_code == 403
+    assert (
+        customer.post(
+            f"/api/v1/tasks/{ours['id']}/status/", {"status": "done"}, format="json"
+        ).status_code
+        == 403
+    )
+    done = customer.post(f"/api/v1/tasks/{theirs['id']}/status/", {"status": "done"}, format="json")
+    assert done.status_code == 200 and done.json()["completed_by"] == world["b_responder"].username
+    mine = api(world["b_admin"]).get("/api/v1/tasks/?mine=1").json()["results"]
+    assert [t["title"] for t in mine] == ["Reset it"]
+    assert api(world["b_admin"]).get("/api/v1/tasks/?status=never").status_code == 400
+    assert api(world["b_admin"]).get("/api/v1/tasks/?incident=nope").status_code == 400
+
+
+def test_staff_edit_a_task_and_deleting_a_template_keeps_its_tasks(world, api):
+    from tests.factories import StaffFactory
+
+    body = raise_incident(api, world["a_responder"])
+    task = rows(Task, incident_id=body["id"], title="Check the mail gateway logs")[0]
+    staff = api(world["analyst_a"])
+    changed = staff.patch(
+        f"/api/v1/tasks/{task.pk}/",
+        {"phase": "containment", "due_at": "2030-01-01T00:00:00Z"},
+        format="json",
+    )
+    assert changed.status_code == 200 and changed.json()["phase"] == "containment"
+    assert changed.json()["title"] == "Check the mail gateway logs"
+    assert (
+        staff.patch(f"/api/v1/tasks/{task.pk}/", {"due_at": "soon"}, format="json").status_code
+        == 400
+    )
+    admin = api(StaffFactory(staff_role="admin"))
+    assert admin.delete(f"/api/v1/case-templates/{world['phishing'].pk}/").status_code == 204
+    assert len(rows(Task, incident_id=body["id"])) == 3
+    assert rows(Task, pk=task.pk)[0].template_id is None
+    assert rows(AuditEvent, action="template.deleted")
