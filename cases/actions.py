@@ -4,8 +4,11 @@ cases.services."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from django.http import HttpRequest
 
 from alerts.models import Incident, Visibility
 from tenants.access import Access
@@ -40,14 +43,14 @@ def _add_task(
     *,
     actor: User,
     access: Access,
-    request=None,
+    request: HttpRequest | None = None,
     title: str,
     phase: str,
     visibility: str = "",
     description: str = "",
     owner: str | None = None,
     team: UUID | None = None,
-    due_at=None,
+    due_at: datetime | None = None,
     **_: Any,
 ) -> Task:
     default = Visibility.INTERNAL
@@ -70,7 +73,9 @@ def _add_task(
     )
 
 
-def _edit_task(task: Task, /, *, actor: User, access: Access, request=None, **fields: Any) -> Task:
+def _edit_task(
+    task: Task, /, *, actor: User, access: Access, request: HttpRequest | None = None, **fields: Any
+) -> Task:
     changes: dict[str, Any] = {
         name: fields[name] for name in ("title", "description", "phase", "due_at") if name in fields
     }
@@ -94,7 +99,9 @@ def _edit_task(task: Task, /, *, actor: User, access: Access, request=None, **fi
     return services.task_update(task, actor=actor, request=request, **changes)
 
 
-def _set_status(task: Task, /, *, actor: User, status: str, request=None, **_: Any) -> Task:
+def _set_status(
+    task: Task, /, *, actor: User, status: str, request: HttpRequest | None = None, **_: Any
+) -> Task:
     return services.task_set_status(task, status, actor=actor, request=request)
 
 
@@ -150,7 +157,7 @@ def _template_fields(template: CaseTemplate, fields: dict[str, Any]) -> None:
 
 
 def _create_template(
-    tenant: Tenant | None, /, *, actor: User, request=None, **fields: Any
+    tenant: Tenant | None, /, *, actor: User, request: HttpRequest | None = None, **fields: Any
 ) -> CaseTemplate:
     fields.pop("tenant", None)
     template = CaseTemplate(tenant=tenant, created_by=actor)
@@ -160,23 +167,31 @@ def _create_template(
 
 
 def _update_template(
-    template: CaseTemplate, /, *, actor: User, request=None, **fields: Any
+    template: CaseTemplate, /, *, actor: User, request: HttpRequest | None = None, **fields: Any
 ) -> CaseTemplate:
-    if "tenant" in fields and (fields["tenant"] or None) != (
-        template.tenant.slug if template.tenant_id else None
-    ):
+    current = template.tenant.slug if template.tenant is not None else None
+    if "tenant" in fields and (fields["tenant"] or None) != current:
         raise Invalid({"tenant": ["A template stays with its customer (or the library)."]})
     _template_fields(template, fields)
     services.template_save(template, actor=actor, created=False, request=request)
     return template
 
 
-def _delete_template(template: CaseTemplate, /, *, actor: User, request=None, **_: Any) -> None:
+def _delete_template(
+    template: CaseTemplate, /, *, actor: User, request: HttpRequest | None = None, **_: Any
+) -> None:
     services.template_delete(template, actor=actor, request=request)
 
 
 def _apply(
-    incident: Incident, /, *, actor: User, access: Access, request=None, template: UUID, **_: Any
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    template: UUID,
+    **_: Any,
 ) -> list[Task]:
     found = (
         CaseTemplate.objects.dangerously_unscoped("the library or this customer's own")

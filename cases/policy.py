@@ -99,7 +99,7 @@ def task_owner(incident: Incident, username: str | None, visibility: str) -> Use
     return user
 
 
-def task_team(incident: Incident, team_id, visibility: str) -> Team | None:
+def task_team(incident: Incident, team_id: object, visibility: str) -> Team | None:
     """The team named to own a task: an MSSP team, or this tenant's own (an internal task
     never goes to the customer's)."""
     if not team_id:
@@ -119,12 +119,13 @@ def task_team(incident: Incident, team_id, visibility: str) -> Team | None:
 
 def in_house_team(tenant_id: int) -> Team | None:
     """The customer's in-house team, which a template's customer-side task goes to."""
-    return (
+    team: Team | None = (
         Team.objects.for_tenant(tenant_id)
         .filter(kind=Team.Kind.IN_HOUSE)
         .order_by("created_at")
         .first()
     )
+    return team
 
 
 # --- templates -------------------------------------------------------------------------------
