@@ -14,6 +14,9 @@ Correctness before speed:
   from a transaction that may yet roll back.
 - **Only with a shared cache.** Without REDIS_URL (the embedded mode) nothing is cached: the
   generation could not cross processes.
+- **Redis down.** Nothing is remembered or used while the generation cannot be read, and a
+  change whose new generation cannot be written empties this process's memory; every entry is
+  also dropped after MAX_AGE whatever happens, which bounds what an outage could leave stale.
 - **Marked seen.** An intake source's `last_seen_at` is written at most every 30 s
   (alerts.ingest); the remembered copy is moved on when a request's alerts are stored, or
   every request would write it again.
@@ -22,7 +25,9 @@ Correctness before speed:
 from __future__ import annotations
 
 import copy
+import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +43,9 @@ from ..models import CorrelationRule, IntakeSource, SuppressionRule
 
 GENERATION_KEY = "intake-lookups:generation"
 MAX_ENTRIES = 20_000  # each kind; past it the memory starts afresh
+MAX_AGE = 60.0  # seconds an entry is used at most, even with no change seen
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 
@@ -46,6 +54,7 @@ _lock = threading.Lock()
 class _Source:
     generation: str
     source: IntakeSource  # never handed out: callers get a copy
+    loaded: float = 0.0  # time.monotonic()
 
 
 @dataclass
@@ -53,6 +62,7 @@ class _Rules:
     generation: str
     suppression: list[SuppressionRule]  # in force when loaded; expiry checked per request
     correlation: list[CorrelationRule]
+    loaded: float = 0.0
 
 
 _sources: dict[str, _Source] = {}
@@ -64,21 +74,39 @@ def enabled() -> bool:
 
 
 def generation() -> str:
-    """The current generation; a fresh one when the cache has none (a flush, a restart)."""
-    value = cache.get(GENERATION_KEY)
-    if value is None:
-        value = uuid.uuid4().hex
-        if not cache.add(GENERATION_KEY, value, timeout=None):
-            value = cache.get(GENERATION_KEY) or value
+    """The current generation; a fresh one when the cache has none (a flush, a restart); ""
+    (nothing remembered, nothing used) when the cache cannot be read."""
+    try:
+        value = cache.get(GENERATION_KEY)
+        if value is None:
+            value = uuid.uuid4().hex
+            if not cache.add(GENERATION_KEY, value, timeout=None):
+                value = cache.get(GENERATION_KEY) or value
+    except Exception:  # Redis unreachable: look everything up, as without a cache
+        logger.warning("intake lookups: cannot read the generation; not remembering")
+        forget()
+        return ""
     return str(value)
+
+
+def _fresh(generation_: str, current: str, loaded: float) -> bool:
+    return bool(current) and generation_ == current and time.monotonic() - loaded < MAX_AGE
 
 
 def changed(**_signal: Any) -> None:
     """Something cached has changed: a new generation now, and again once it commits."""
     if not enabled():
         return
-    cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    transaction.on_commit(lambda: cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None))
+    _new_generation()
+    transaction.on_commit(_new_generation)
+
+
+def _new_generation() -> None:
+    try:
+        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception:  # the others drop theirs within MAX_AGE; this process at once
+        logger.warning("intake lookups: cannot write a new generation")
+        forget()
 
 
 def connect() -> None:
@@ -100,7 +128,7 @@ def source(digest: str) -> tuple[str, IntakeSource | None]:
         return "", None
     current = generation()
     entry = _sources.get(digest)
-    if entry is None or entry.generation != current:
+    if entry is None or not _fresh(entry.generation, current, entry.loaded):
         return current, None
     return current, copy.copy(entry.source)
 
@@ -115,7 +143,7 @@ def remember_source(digest: str, current: str, found: IntakeSource) -> None:
         with _lock:
             if len(_sources) >= MAX_ENTRIES:
                 _sources.clear()
-            _sources[digest] = _Source(current, kept)
+            _sources[digest] = _Source(current, kept, time.monotonic())
 
     transaction.on_commit(keep)
 
@@ -148,7 +176,7 @@ def rules(
         return "", None
     current = generation()
     entry = _rules.get(tenant_id)
-    if entry is None or entry.generation != current:
+    if entry is None or not _fresh(entry.generation, current, entry.loaded):
         return current, None
     now = timezone.now()  # a rule that has expired since it was loaded is out
     in_force = [rule for rule in entry.suppression if rule.expires_at > now]
@@ -164,9 +192,9 @@ def remember_rules(
     """Keep a tenant's rules (loaded under `current`) once the transaction commits."""
     if not current:
         return
-    kept = _Rules(current, list(suppression), list(correlation))
 
     def keep() -> None:
+        kept = _Rules(current, list(suppression), list(correlation), time.monotonic())
         with _lock:
             if len(_rules) >= MAX_ENTRIES:
                 _rules.clear()

@@ -156,3 +156,22 @@ def test_nothing_is_remembered_without_a_shared_cache(world, settings):
     assert post(key, alert(1)).status_code == 202
     assert lookups.source(IntakeSource.digest_of(key)) == ("", None)
     assert lookups._sources == {} and lookups._rules == {}
+
+
+@pytest.mark.services
+def test_an_unreadable_generation_or_an_old_entry_means_looking_up(world, monkeypatch):
+    _, _, key = world
+    statements(key, 1)
+    remembered = len(statements(key, 2))
+    monkeypatch.setattr(lookups, "MAX_AGE", 0.0)  # every entry is too old
+    assert len(statements(key, 3)) == remembered + 4
+    monkeypatch.setattr(lookups, "MAX_AGE", 60.0)
+    statements(key, 4)
+    assert len(statements(key, 5)) == remembered
+
+    def unreachable(*_args, **_kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(lookups.cache, "get", unreachable)
+    assert len(statements(key, 6)) == remembered + 4  # answered all the same, looked up
+    assert lookups._sources == {} and lookups._rules == {}
