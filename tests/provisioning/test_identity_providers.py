@@ -20,9 +20,15 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def client(live_server, raw, content_type):
+    # One connection a request: a kept-alive one would outlive the test in the live server's
+    # thread, and close its database connection after the test's is gone.
     return httpx.Client(
         base_url=f"{live_server.url}/scim/v2",
-        headers={"Authorization": f"Bearer {raw}", "Content-Type": content_type},
+        headers={
+            "Authorization": f"Bearer {raw}",
+            "Content-Type": content_type,
+            "Connection": "close",
+        },
         timeout=30,
     )
 
