@@ -99,6 +99,11 @@ INSTALLED_APPS = [
     "axes",
     "channels",
     "django_htmx",
+    # Sign-in (allauth.account: /login/) and the second factor (allauth.mfa: TOTP, recovery
+    # codes); single sign-on joins through allauth.socialaccount.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "tenants",
     "alerts",
     "sla",
@@ -127,8 +132,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # allauth's login stages and reauthentication (a step-up redirects through it and back).
+    "allauth.account.middleware.AccountMiddleware",
     # A signed-in request's session: ended, timed out (signed out here) or seen (tenants.sessions).
     "tenants.middleware.SessionActivityMiddleware",
+    # An account that must have a second factor and whose session has not given one reaches
+    # enrolment (or the second-factor check) and nothing else (tenants.mfa).
+    "tenants.middleware.SecondFactorMiddleware",
     # Last, so that it sees the authenticated user and answers lockouts itself.
     "axes.middleware.AxesMiddleware",
 ]
@@ -349,6 +359,29 @@ LOGOUT_REDIRECT_URL = "/login/"
 GUARDIAN_USER_OBJ_PERMS_MODEL = "tenants.TenantUserObjectPermission"
 GUARDIAN_GROUP_OBJ_PERMS_MODEL = "tenants.TenantGroupObjectPermission"
 ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous callers get nothing
+# django-allauth: the login page (username and password), then the second factor when the
+# account has one. No self sign-up: accounts are made by admins (and by SSO and SCIM).
+ACCOUNT_ADAPTER = "tenants.identity.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = True  # the session lasts SESSION_COOKIE_AGE, as before allauth
+ACCOUNT_FORMS = {"login": "tenants.identity.LoginForm"}
+# Wrong passwords are axes' to count (the lockout below); allauth's own limit catches wrong
+# second-factor codes (5 per account in 5 minutes), which axes counts as failures too.
+ACCOUNT_RATE_LIMITS = {"login_failed": "30/m/ip,5/5m/key"}
+# Step-up: a dangerous action (minting tokens, rotating intake keys, members, channels,
+# exports) needs the second factor (or, without one, the password) given this recently.
+STEP_UP_MINUTES = env_int("STEP_UP_MINUTES", 10)
+ACCOUNT_REAUTHENTICATION_TIMEOUT = STEP_UP_MINUTES * 60
+ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa")  # no e-mailed codes
+MFA_ADAPTER = "tenants.identity.MFAAdapter"  # TOTP secrets sealed at rest (tenants.sealed)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_FORMS = {"activate_totp": "tenants.identity.ActivateTOTPForm"}  # marks the session
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "MSSP portal")
+MFA_TOTP_TOLERANCE = 1  # one 30-second step either side: clocks of phones drift
+MFA_TOTP_PERIOD = 30
+MFA_PASSKEY_LOGIN_ENABLED = False
 
 # Lockout: after AXES_FAILURE_LIMIT failures for one username from one address, refuse logins
 # for AXES_COOLOFF_TIME. Applies to the login page and to POST /api/v1/auth/token/.

@@ -1,9 +1,11 @@
+from allauth.account import views as allauth_views
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from notifications.answers import answer
 from notifications.slack import interactions as slack_interactions
+from tenants import identity
 from tenants import views as portal
 
 from . import views
@@ -13,7 +15,15 @@ from .health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", views.home, name="home"),
-    path("login/", portal.LoginView.as_view(), name="login"),
+    path("login/", identity.LoginView.as_view(), name="login"),
+    # allauth (tenants.identity): its login answers at /login/ too; the second factor's pages
+    # (enrolment, the code at login, recovery codes) under accounts/2fa/. No sign-up, and the
+    # password pages stay the portal's own.
+    path("accounts/login/", identity.LoginView.as_view(), name="account_login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="account_logout"),
+    path("accounts/inactive/", allauth_views.account_inactive, name="account_inactive"),
+    path("accounts/reauthenticate/", allauth_views.reauthenticate, name="account_reauthenticate"),
+    path("accounts/2fa/", include("allauth.mfa.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", portal.PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -26,6 +26,7 @@ from .api.serializers import (
     DeviceNoticeSerializer,
     MemberCreateSerializer,
     MemberUpdateSerializer,
+    SecondFactorPolicySerializer,
     SessionLimitsSerializer,
     StaffWriteSerializer,
     TokenCreateSerializer,
@@ -464,6 +465,39 @@ def set_device_notices(
     *,
     actor: User,
     access: Access,
+def set_mfa_required(
+    tenant: Tenant, *, actor: User, access: Access, request: HttpRequest | None, mfa_required: bool
+) -> Tenant:
+    """From now on (true) every user of the tenant must have a second factor: a member
+    without one is taken to enrolment at their next request (tenants.mfa)."""
+    before = tenant.mfa_required
+    tenant.mfa_required = mfa_required
+    tenant.save(update_fields=["mfa_required", "updated_at"])
+    audit.record(
+        "tenant.mfa_required",
+        tenant=tenant,
+        obj=tenant,
+        request=request,
+        summary=f"second factor {'required' if mfa_required else 'optional'} for {tenant.slug}",
+        data={"mfa_required": {"from": before, "to": mfa_required}},
+    )
+    return tenant
+
+
+MFA_REQUIRED_SET = Action(
+    "tenant.mfa_required",
+    do=set_mfa_required,
+    check=check_session_limits,  # the same people: its customer admins and MSSP admins
+    serializer=SecondFactorPolicySerializer,
+    changes_target=True,
+    done=lambda tenant: (
+        "Every member now needs a second factor."
+        if tenant.mfa_required
+        else "A second factor is now optional for members."
+    ),
+)
+
+
     request: HttpRequest | None,
     notify_new_device: bool,
 ) -> User:

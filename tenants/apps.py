@@ -9,7 +9,7 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import rls, signals  # noqa: F401  (audit receivers)
+        from . import identity, rls, signals  # noqa: F401  (audit and allauth receivers)
         from .api import schema  # noqa: F401  (OpenAPI auth extensions)
 
         # After every migrate: row-level security on each tenant-owned table and the app

@@ -43,7 +43,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from rest_framework.exceptions import AuthenticationFailed
 
-from . import events, sessions
+from . import events, mfa, sessions
 from .access import NO_ACCESS, Access, access_for
 from .auth import BearerTokenAuthentication, token_is_live
 from .events import ALL_TENANTS_GROUP, tenant_group, user_group
@@ -105,10 +105,13 @@ def _session_expiry(session_key: str, user: User) -> datetime | None:
         expiry = store.get_expiry_date(expiry=data.get("_session_expiry"))
     record_id = data.get(sessions.SESSION_RECORD)
     if record_id is None or expiry is None:  # signed in before sessions had records
-        return expiry
+        return None if expiry is None or mfa.must_have(user) else expiry
     # Ended from the sessions page or by an admin, or past its idle or absolute limit.
     record = UserSession.objects.filter(pk=record_id, user_id=user.pk).first()
     if record is None or not sessions.is_live(record):
+        return None
+    # An account that must have a second factor: not before its session has given it.
+    if record.second_factor_at is None and mfa.must_have(user):
         return None
     return min(expiry, sessions.deadline(record))
 

@@ -118,6 +118,8 @@ class Tenant(models.Model):
     # SESSION_ABSOLUTE_MINUTES); empty means the MSSP's. Never looser (tenants.sessions).
     session_idle_minutes = models.PositiveIntegerField(null=True, blank=True)
     session_absolute_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # Every user of this tenant must have a second factor (tenants.mfa); MSSP staff always do.
+    mfa_required = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -502,7 +504,7 @@ class UserSession(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     device = models.CharField(max_length=100, blank=True)
-    # How it signed in, and when a second factor was given (none yet: issue 13's later parts).
+    # How it signed in, and when this session last gave a second factor (tenants.mfa).
     auth_method = models.CharField(
         max_length=20, choices=AuthMethod.choices, default=AuthMethod.PASSWORD
     )

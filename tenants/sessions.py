@@ -33,7 +33,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from . import audit, events, mail, network
+from . import audit, events, mail, mfa, network
 from .jobs import enqueue
 from .models import KnownDevice, Membership, Tenant, User, UserSession
 from .rls import rls_bypass
@@ -162,6 +162,8 @@ def started(
         device=describe(agent),
         idle_minutes=tenant.session_idle_minutes if tenant else None,
         absolute_minutes=tenant.session_absolute_minutes if tenant else None,
+        # allauth's second-factor stage ran before this login (tenants.mfa)
+        second_factor_at=now if mfa.passed_at_login(request, user) else None,
     )
     session[SESSION_RECORD] = str(record.pk)
     if recognise_device and _new_device(request, user, record):
@@ -196,6 +198,7 @@ def check_request(request: HttpRequest) -> str:
         started(request, user, recognise_device=False)  # type: ignore[arg-type]  # a User
         return ""
     record = record_of(request)
+    setattr(request, mfa.RECORD_ATTR, record)  # the second-factor check reads it (tenants.mfa)
     now = timezone.now()
     if record is None:
         return UserSession.EndReason.USER

@@ -22,6 +22,7 @@ urlpatterns = [
         name="settings-member-sessions-end",
     ),
     path("settings/sessions/", views.settings_sessions, name="settings-sessions"),
+    path("settings/second-factor/", views.settings_second_factor, name="settings-second-factor"),
     path("account/sessions/", views.account_sessions, name="account-sessions"),
     path(
         "account/sessions/others/end/",

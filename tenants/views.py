@@ -38,6 +38,7 @@ from .administration import (
     MEMBER_ADD,
     MEMBER_REMOVE,
     MEMBER_SET_ROLE,
+    MFA_REQUIRED_SET,
     SESSION_END,
     SESSION_LIMITS_SET,
     SESSIONS_END_OTHERS,
@@ -45,7 +46,6 @@ from .administration import (
     TOKEN_REVOKE,
     USER_SESSIONS_END,
 )
-from .auth import login_throttled
 from .forms import (
     AuditFilterForm,
     ContactEditForm,
@@ -89,14 +89,6 @@ def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             rls.deactivate()
 
     return wrapper
-
-
-class LoginView(auth_views.LoginView):
-    template_name = "registration/login.html"
-    redirect_authenticated_user = True
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return login_throttled(request) or super().post(request, *args, **kwargs)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -575,6 +567,17 @@ def settings_member_sessions_end(
     membership = _member_or_404(scope, member_id)
     page_perform(request, USER_SESSIONS_END, access=access, target=membership, data={})
     return redirect(scope.url("settings-members"))
+
+
+@require_POST
+@tenant_settings_view
+def settings_second_factor(
+    request: HttpRequest, access: Access, scope: SettingsScope
+) -> HttpResponse:
+    """Whether every member must have a second factor (the form on the sessions page)."""
+    data = {"mfa_required": request.POST.get("mfa_required") == "on"}
+    page_perform(request, MFA_REQUIRED_SET, access=access, target=scope.tenant, data=data)
+    return redirect(scope.url("settings-sessions"))
 
 
 @tenant_settings_view

@@ -86,6 +86,25 @@ def fresh_cache():
     ratelimit.limiter().storage.reset()
 
 
+@pytest.fixture(autouse=True)
+def second_factor_sessions(request, monkeypatch):
+    """A test client signed in with force_login/login has given its second factor, unless the
+    test is marked password_only (tests/mfa.py says why)."""
+    if request.node.get_closest_marker("password_only"):
+        return
+    from django.test import Client
+
+    from tests.mfa import mark_passed
+
+    original = Client._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        mark_passed(self)
+
+    monkeypatch.setattr(Client, "_login", _login)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker):
     """Create and migrate the test database as the schema owner, then run every test as the

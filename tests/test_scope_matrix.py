@@ -70,6 +70,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/me/sessions/others/": {"DELETE": A},
     "api/v1/tenants/{tenant_slug}/members/{pk}/sessions/": {"GET": R, "DELETE": A},
     "api/v1/tenants/{slug}/session-limits/": {"GET": R, "PATCH": A},
+    "api/v1/tenants/{slug}/second-factor/": {"GET": R, "PATCH": A},
     # SCIM provisioning's administration: credentials and access, reading included
     "api/v1/tenants/{tenant_slug}/scim-tokens/": {"GET": A, "POST": A},
     "api/v1/tenants/{tenant_slug}/scim-tokens/{pk}/": {"GET": A, "DELETE": A},

@@ -183,6 +183,13 @@ class TokenCreatedSerializer(TokenSerializer):
 class LoginSerializer(serializers.Serializer[Any]):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    otp = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The current code of the account's authenticator app, or one of its unused "
+        "recovery codes (spent by this). Required when the account has a second factor.",
+    )
 
 
 class LoginTokenSerializer(serializers.Serializer[Any]):
@@ -355,6 +362,16 @@ class SessionSerializer(serializers.ModelSerializer[UserSession]):
         from ..sessions import deadline
 
         return serializers.DateTimeField().to_representation(deadline(record))
+
+
+class SecondFactorPolicySerializer(serializers.ModelSerializer[Tenant]):
+    """Whether every user of the tenant must have a second factor (MSSP staff always do)."""
+
+    mfa_required = serializers.BooleanField(required=True)
+
+    class Meta:
+        model = Tenant
+        fields = ["mfa_required"]
 
 
 class SessionLimitsSerializer(serializers.ModelSerializer[Tenant]):

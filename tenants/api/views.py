@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from allauth.mfa.models import Authenticator
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from django.db import models
 from django.db.models import Q
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from guardian.utils import get_user_obj_perms_model
 from rest_framework import mixins, serializers, status
@@ -19,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from .. import audit, policy, services, sessions
+from .. import audit, mfa, policy, services, sessions
 from ..access import Access
 from ..administration import (
     CHANGE_REFUSED,
@@ -29,6 +31,7 @@ from ..administration import (
     MEMBER_ADD,
     MEMBER_REMOVE,
     MEMBER_SET_ROLE,
+    MFA_REQUIRED_SET,
     SESSION_END,
     SESSION_LIMITS_SET,
     SESSIONS_END_OTHERS,
@@ -67,6 +70,7 @@ from .serializers import (
     MemberCreateSerializer,
     MemberSerializer,
     MemberUpdateSerializer,
+    SecondFactorPolicySerializer,
     SessionLimitsSerializer,
     SessionSerializer,
     StaffSerializer,
@@ -102,6 +106,7 @@ class AuthTokenView(ScopedGenericAPIView):
             django_request, credentials={"username": credentials["username"]}
         ):
             return lockout_response(django_request)
+        otp = credentials.pop("otp", "")
         try:
             user = authenticate(django_request, **credentials)
         except AxesBackendPermissionDenied:
@@ -112,6 +117,9 @@ class AuthTokenView(ScopedGenericAPIView):
             return error_response(
                 400, "Unknown username or wrong password.", code="invalid_credentials"
             )
+        refused = self.second_factor_refusal(django_request, user, otp)
+        if refused is not None:
+            return refused
         raw, token = services.token_issue(user, name="login", request=django_request)
         audit.record(
             "auth.login",
@@ -122,6 +130,49 @@ class AuthTokenView(ScopedGenericAPIView):
             summary=f"{user.username} got an API token",
         )
         return Response({"token": raw, "expires_at": token.expires_at}, status=201)
+
+    @staticmethod
+    def second_factor_refusal(request: HttpRequest, user: User, otp: str) -> HttpResponse | None:
+        """The answer when the password is not enough (tenants.mfa): an account with a second
+        factor sends its code as `otp`, a wrong or missing one counting towards the lockout
+        like a wrong password; an account that must enrol does so in the browser first."""
+        if mfa.has_factor(user):
+            authenticator = mfa.verify_code(user, otp) if otp else None
+            if authenticator is not None:
+                authenticator.record_usage()
+                if authenticator.type == Authenticator.Type.RECOVERY_CODES:
+                    audit.record(
+                        "auth.recovery_code_used",
+                        actor=user,
+                        obj=user,
+                        request=request,
+                        tenant=services.tenant_id_of(user),
+                        summary=f"{user.username} used a recovery code",
+                    )
+                return None
+            user_login_failed.send(
+                sender=__name__, credentials={"username": user.username}, request=request
+            )
+            if getattr(request, "axes_locked_out", False):
+                return lockout_response(request)
+            if not otp:
+                return error_response(
+                    400,
+                    "This account has a second factor: send the current code of its "
+                    'authenticator app (or a recovery code) as "otp".',
+                    code="otp_required",
+                )
+            return error_response(
+                400, "The second-factor code is wrong or was used already.", code="invalid_otp"
+            )
+        if mfa.must_have(user):
+            return error_response(
+                403,
+                f"{mfa.why_must(user)}: sign in at /login/ in a browser and set one up, "
+                "then ask for a token with its code.",
+                code="second_factor_enrolment_required",
+            )
+        return None
 
 
 class MeView(ScopedGenericAPIView):
@@ -251,6 +302,21 @@ class TenantViewSet(
         if request.method == "PATCH":
             tenant = api_perform(self, SESSION_LIMITS_SET, tenant)
         return Response(SessionLimitsSerializer(tenant).data)
+
+    @extend_schema(request=SecondFactorPolicySerializer, responses=SecondFactorPolicySerializer)
+    @action(
+        detail=True,
+        methods=["get", "patch"],
+        url_path="second-factor",
+        permission_classes=CallerScopedViewSet.permission_classes,
+    )
+    def second_factor(self, request: Request, slug: str | None = None) -> Response:
+        """Whether every user of the tenant must have a second factor: whoever sees the
+        tenant reads it; its customer admins and MSSP admins set it (audited)."""
+        tenant = cast(Tenant, self.get_object())
+        if request.method == "PATCH":
+            tenant = api_perform(self, MFA_REQUIRED_SET, tenant)
+        return Response(SecondFactorPolicySerializer(tenant).data)
 
 
 if TYPE_CHECKING:  # the views it is mixed into; at run time a plain mixin

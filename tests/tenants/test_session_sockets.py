@@ -17,6 +17,7 @@ from tenants import consumers
 from tenants.models import Membership, UserSession
 from tenants.rls import rls_bypass
 from tests.factories import MembershipFactory, StaffFactory, TenantFactory
+from tests.mfa import log_in
 from tests.tenants.test_stream import closed_with
 from tests.tenants.test_stream_lifetime import hang_up, run, session_socket, still_open
 
@@ -38,7 +39,7 @@ def world():
 
 def browser(user, agent: str = "Firefox/128.0") -> Client:
     client = Client(HTTP_USER_AGENT=agent)
-    response = client.post("/login/", {"username": user.username, "password": PASSWORD})
+    response = log_in(client, user, PASSWORD)  # with the second factor when it has one
     assert response.status_code == 302
     return client
 

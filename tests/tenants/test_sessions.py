@@ -17,6 +17,7 @@ from tenants.models import AuditEvent, KnownDevice, Membership, User, UserSessio
 from tenants.rls import rls_bypass
 from tenants.useragent import describe
 from tests.factories import StaffFactory
+from tests.mfa import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def browser(user: User, agent: str = FIREFOX, *, device_of: Client | None = None
     client = Client(HTTP_USER_AGENT=agent)
     if device_of is not None and "mssp_device" in device_of.cookies:
         client.cookies["mssp_device"] = device_of.cookies["mssp_device"].value
-    response = client.post("/login/", {"username": user.username, "password": PASSWORD})
+    response = log_in(client, user, PASSWORD)  # with the second factor when it has one
     assert response.status_code == 302, response.content[:500]
     return client
 

@@ -38,6 +38,9 @@ TIER_MEMBERS = {
 }
 MSSP_ZONE = "Europe/London"
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105  (printed demo logins; refused when DEBUG is off)
+# MSSP staff must sign in with a second factor (tenants.mfa): the demo's staff share one
+# authenticator secret, printed with the logins (DEBUG only, like the password).
+DEMO_TOTP_SECRET = "MSSPDEMOPORTALTOTPSECRETFORSTAFF"  # noqa: S105  (base32, printed)
 
 TENANTS = [
     ("acme", "Acme Retail", Tenant.ServiceModel.OUTSOURCED, "Europe/London"),
@@ -93,7 +96,46 @@ class Command(BaseCommand):
         if fresh:
             with transaction.atomic():
                 seed_activity({t.slug: t for t in Tenant.objects.all()})
+        with transaction.atomic():
+            enrolled = self._second_factors() if settings.DEBUG else False
         self._print(fresh, keys)
+        self._print_second_factor(enrolled)
+
+    def _second_factors(self) -> bool:
+        """Every demo staff account gets the printed authenticator secret (once: a demo staff
+        member who enrolled their own app keeps it)."""
+        from allauth.mfa.models import Authenticator
+        from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+        from allauth.mfa.utils import encrypt
+
+        for user in User.objects.filter(username__in=[u for u, *_ in STAFF]):
+            if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                continue
+            Authenticator.objects.create(
+                user=user,
+                type=Authenticator.Type.TOTP,
+                data={"secret": encrypt(DEMO_TOTP_SECRET)},
+            )
+            if not Authenticator.objects.filter(
+                user=user, type=Authenticator.Type.RECOVERY_CODES
+            ).exists():
+                RecoveryCodes.activate(user)
+        return True
+
+    def _print_second_factor(self, enrolled: bool) -> None:
+        out = self.stdout.write
+        if not enrolled:
+            out(
+                "\nMSSP staff must set up a second factor at their first sign-in "
+                "(DEBUG is off: no demo authenticator secret)."
+            )
+            return
+        out(
+            "\nMSSP staff sign in with a second factor. Add this secret to an authenticator "
+            f"app (or run `oathtool --totp -b {DEMO_TOTP_SECRET}`) and enter its code "
+            f"after the password:\n  {DEMO_TOTP_SECRET}"
+        )
+        out("Customer logins need no second factor unless their admin requires one.")
 
     def _seed(self) -> dict[str, str]:
         tenants = {}
