@@ -76,6 +76,7 @@ CREATE_SOURCE = Action(
     check=check_administers,
     serializer=IntakeSourceSerializer,
     done=lambda made: f"'{made.source.name}' created: its key is shown below, this once.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 UPDATE_SOURCE = Action(
     "intake_source.update",
@@ -90,6 +91,7 @@ ROTATE_SOURCE_KEY = Action(
     do=rotate_source_key,
     check=check_administers,
     done=lambda made: f"'{made.source.name}' has a new key: it is shown below, this once.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 REVOKE_SOURCE = Action(
     "intake_source.revoke",

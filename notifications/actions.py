@@ -183,6 +183,7 @@ CHANNEL_CREATE = Action(
     check=check_manage,
     serializer=ChannelInputSerializer,
     done=lambda made: f"Channel '{made[0].name}' added.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 CHANNEL_UPDATE = Action(
     "channel.update",
@@ -191,12 +192,14 @@ CHANNEL_UPDATE = Action(
     serializer=ChannelInputSerializer,
     changes_target=True,
     done=lambda channel: f"Channel '{channel.name}' saved.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 CHANNEL_DELETE = Action(
     "channel.delete",
     do=delete_channel,
     check=check_manage,
     done=lambda channel: f"Channel '{channel.name}' removed.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 CHANNEL_TEST = Action(
     "channel.test",
@@ -406,6 +409,7 @@ TEAM_CHANNEL_CREATE = Action(
     check=check_manage_team,
     serializer=TeamChannelInputSerializer,
     done=lambda made: f"Channel '{made[0].name}' added.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 TEAM_CHANNEL_UPDATE = Action(
     "team_channel.update",
@@ -414,12 +418,14 @@ TEAM_CHANNEL_UPDATE = Action(
     serializer=TeamChannelInputSerializer,
     changes_target=True,
     done=lambda channel: f"Channel '{channel.name}' saved.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 TEAM_CHANNEL_DELETE = Action(
     "team_channel.delete",
     do=delete_team_channel,
     check=check_manage_team,
     done=lambda channel: f"Channel '{channel.name}' removed.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 TEAM_CHANNEL_TEST = Action(
     "team_channel.test",

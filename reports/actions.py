@@ -41,4 +41,5 @@ REPORT_REQUEST = Action(
     serializer=ReportRequestSerializer,
     do=_request_report,
     done="Report requested: it is being generated.",
+    step_up=True,  # an export of the tenant's data: a recent second factor (tenants.mfa)
 )

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from allauth.core.exceptions import ReauthenticationRequired
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -56,6 +57,15 @@ class Refused(ActionError):
     status_code = 403
 
 
+class StepUpRequired(Refused):
+    """A dangerous action in a session whose last second factor is too old (Action.step_up)."""
+
+    def __init__(self) -> None:
+        from .mfa import step_up_message
+
+        super().__init__(step_up_message())
+
+
 class Invalid(ActionError):
     """The input, or the target's state, does not allow it."""
 
@@ -71,6 +81,11 @@ class Action:
     # The input changes the target (the API's PATCH): the serializer gets the target as its
     # instance, and only the fields given are validated; the others keep their values.
     changes_target: bool = False
+    # Dangerous (API tokens, intake keys, members and roles, channels and webhooks, exports):
+    # inside a session it needs the second factor given within STEP_UP_MINUTES (tenants.mfa);
+    # pages go through allauth's reauthentication and back, the API answers 403. A request
+    # with an API token is not a session: its token's scopes govern it.
+    step_up: bool = False
 
     def done_message(self, result: Any) -> str:
         return self.done(result) if callable(self.done) else self.done
@@ -105,6 +120,11 @@ def perform(
     """Check, validate, do: the only way an action runs, from a page, the API or a task."""
     if action.check is not None:
         action.check(access, target)
+    if action.step_up and request is not None:
+        from .mfa import is_session_request, stepped_up
+
+        if is_session_request(request) and not stepped_up(request):
+            raise StepUpRequired()
     validated = action.validate(data, {"access": access, "target": target, **(context or {})})
     with transaction.atomic():
         return action.do(target, actor=actor, access=access, request=request, **validated)
@@ -144,6 +164,9 @@ def page_perform(
             request=request,
             context=context,
         )
+    except StepUpRequired:
+        # allauth's middleware keeps this POST, asks for the second factor, then replays it
+        raise ReauthenticationRequired() from None
     except Refused as exc:
         raise PermissionDenied(error_sentence(exc.detail)) from None
     except Invalid as exc:

@@ -85,6 +85,7 @@ MEMBER_ADD = Action(
     check=check_manage_members,
     serializer=MemberCreateSerializer,
     done=member_added,
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 
 
@@ -115,6 +116,7 @@ MEMBER_SET_ROLE = Action(
     check=check_manage_members,
     serializer=MemberUpdateSerializer,
     done=role_changed,
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 
 
@@ -137,6 +139,7 @@ MEMBER_REMOVE = Action(
     done=lambda membership: (
         f"{membership.user.username} removed: their account is closed and their API tokens revoked."
     ),
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 
 
@@ -176,6 +179,7 @@ TOKEN_ISSUE = Action(
     do=issue_token,
     serializer=TokenCreateSerializer,
     done=lambda issued: f"Token '{issued.token.name}' created.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 
 
@@ -350,6 +354,7 @@ STAFF_UPDATE = Action(
     serializer=StaffWriteSerializer,
     changes_target=True,
     done=_staff_changed,
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 
 

@@ -8,7 +8,15 @@ from typing import Any
 
 from rest_framework import exceptions
 
-from ..actions import Action, ActionError, Invalid, Refused, error_sentence, perform
+from ..actions import (
+    Action,
+    ActionError,
+    Invalid,
+    Refused,
+    StepUpRequired,
+    error_sentence,
+    perform,
+)
 from .errors import CODES
 
 
@@ -19,6 +27,19 @@ class ActionFailed(exceptions.APIException):
         self.status_code = error.status_code
         self.error_code = CODES.get(error.status_code, "error")
         super().__init__(error_sentence(error.detail))
+
+
+class StepUpNeeded(exceptions.PermissionDenied):
+    """A dangerous action in a session whose second factor is too old: 403 naming the page
+    that asks for it again (tenants.actions.Action.step_up)."""
+
+    error_code = "step_up_required"
+
+    def __init__(self, detail: str) -> None:
+        from django.urls import reverse
+
+        super().__init__(detail)
+        self.extra = {"reauthenticate": reverse("account_reauthenticate")}
 
 
 def api_perform(
@@ -48,6 +69,8 @@ def api_perform(
             request=request._request,
             context=context,
         )
+    except StepUpRequired as exc:
+        raise StepUpNeeded(error_sentence(exc.detail)) from None
     except Refused as exc:
         if exc.status_code == 403:
             raise exceptions.PermissionDenied(error_sentence(exc.detail)) from None
@@ -57,3 +80,11 @@ def api_perform(
             raise ActionFailed(exc) from None
         detail = exc.detail if isinstance(exc.detail, dict | list) else {"detail": exc.detail}
         raise exceptions.ValidationError(detail) from None
+
+
+def require_step_up(request: Any) -> None:
+    """The step-up rule of Action.step_up for a view that is not an action (webhooks)."""
+    from ..mfa import is_session_request, stepped_up
+
+    if is_session_request(request) and not stepped_up(request):
+        raise StepUpNeeded(error_sentence(StepUpRequired().detail))

@@ -53,7 +53,7 @@ from ..models import (
     Webhook,
 )
 from ..permissions import ADMIN, ADMIN_TO_CHANGE, IsMsspAdminOrReadOnly, StaffPermission
-from .actions import api_perform
+from .actions import api_perform, require_step_up
 from .base import (
     CallerScopedViewSet,
     ScopedGenericAPIView,
@@ -584,6 +584,13 @@ class WebhookViewSet(TenantSettingViewSet):
     scoped_model = Webhook
     serializer_class = WebhookSerializer
     audit_name = "webhook"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Adding, changing or removing a webhook needs a recent second factor in a session,
+        like the actions marked step_up (tenants.actions)."""
+        super().initial(request, *args, **kwargs)
+        if request.method not in SAFE_METHODS:
+            require_step_up(request)
 
     @extend_schema(request=WebhookSerializer, responses={201: WebhookCreatedSerializer})
     def create(self, request: Request, tenant_slug: str | None = None) -> Response:
