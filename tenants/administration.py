@@ -465,11 +465,6 @@ SESSION_LIMITS_SET = Action(
 )
 
 
-def set_device_notices(
-    user: User,
-    *,
-    actor: User,
-    access: Access,
 def set_mfa_required(
     tenant: Tenant, *, actor: User, access: Access, request: HttpRequest | None, mfa_required: bool
 ) -> Tenant:
@@ -503,6 +498,11 @@ MFA_REQUIRED_SET = Action(
 )
 
 
+def set_device_notices(
+    user: User,
+    *,
+    actor: User,
+    access: Access,
     request: HttpRequest | None,
     notify_new_device: bool,
 ) -> User:
