@@ -356,9 +356,6 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
-GUARDIAN_USER_OBJ_PERMS_MODEL = "tenants.TenantUserObjectPermission"
-GUARDIAN_GROUP_OBJ_PERMS_MODEL = "tenants.TenantGroupObjectPermission"
-ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous callers get nothing
 # django-allauth: the login page (username and password), then the second factor when the
 # account has one. No self sign-up: accounts are made by admins (and by SSO and SCIM).
 ACCOUNT_ADAPTER = "tenants.identity.AccountAdapter"
@@ -382,6 +379,9 @@ MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "MSSP portal")
 MFA_TOTP_TOLERANCE = 1  # one 30-second step either side: clocks of phones drift
 MFA_TOTP_PERIOD = 30
 MFA_PASSKEY_LOGIN_ENABLED = False
+GUARDIAN_USER_OBJ_PERMS_MODEL = "tenants.TenantUserObjectPermission"
+GUARDIAN_GROUP_OBJ_PERMS_MODEL = "tenants.TenantGroupObjectPermission"
+ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous callers get nothing
 
 # Lockout: after AXES_FAILURE_LIMIT failures for one username from one address, refuse logins
 # for AXES_COOLOFF_TIME. Applies to the login page and to POST /api/v1/auth/token/.
