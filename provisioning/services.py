@@ -25,6 +25,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tenants import audit, sessions
+from tenants.jobs import enqueue
 from tenants.models import ApiToken, Membership, Tenant, User, UserSession, member_username
 from tenants.services import member_remove, sync_responder_permission
 
@@ -384,6 +385,10 @@ def create_user(caller: Caller, document: Any) -> Membership:
         role=role,
         active=data.active,
     )
+    if data.active and data.email:
+        # until the tenant signs in by single sign-on: a link to choose a password, as for
+        # members a customer admin adds (tenants.services.member_add)
+        enqueue("tenants.tasks.send_set_password_link", caller.tenant.pk, str(membership.pk))
     created: Membership = members(caller).get(pk=membership.pk)
     return created
 

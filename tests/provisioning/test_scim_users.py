@@ -245,3 +245,46 @@ def test_unknown_ids_and_paths_are_scim_404s(scim):
     is_scim_error(scim["a"].get("Users/not-a-uuid"), 404)
     is_scim_error(scim["a"].get("Users/0190d6a4-0000-7000-8000-000000000000"), 404)
     is_scim_error(scim["a"].get("Nonsense"), 404)
+
+
+def test_a_new_active_user_with_an_address_gets_a_set_password_link(
+    scim, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scim["a"].post("Users", user_body("mail.me@example.com")).status_code == 201
+        created = scim["a"].post("Users", user_body("asleep@example.com", active=False))
+        assert created.status_code == 201
+    assert [m.to for m in mailoutbox] == [["mail.me@example.com"]]
+    assert "/reset/" in mailoutbox[0].body
+
+
+def test_attributes_and_excluded_attributes(scim):
+    scim["a"].post("Users", user_body("kim"))
+    only = scim["a"].get('Users?filter=userName eq "kim"&attributes=userName').json()
+    assert set(only["Resources"][0]) == {"schemas", "id", "meta", "userName"}
+    without = scim["a"].get('Users?filter=userName eq "kim"&excludedAttributes=emails,name').json()
+    assert "emails" not in without["Resources"][0] and "name" not in without["Resources"][0]
+    assert without["Resources"][0]["userName"] == "kim"
+
+
+def test_filters_with_not_and_parentheses(scim):
+    scim["a"].post("Users", user_body("lee", externalId="L"))
+    scim["a"].post("Users", user_body("lou", externalId="M"))
+    response = scim["a"].get(
+        'Users?filter=(userName sw "l" and not (externalId eq "L")) or userName eq "nobody"'
+    )
+    assert [r["userName"] for r in response.json()["Resources"]] == ["lou"]
+
+
+def test_scim_changes_are_in_the_tenants_audit_log_for_its_admin(scim, two_tenants, api):
+    scim["a"].post("Users", user_body("audited"))
+    rows = (
+        api(two_tenants["a_admin"]).get("/api/v1/audit/?action__startswith=scim.").json()["results"]
+    )
+    entry = next(r for r in rows if r["action"] == "scim.user_created")
+    assert "audited" in entry["summary"]
+    assert "SCIM token" in str(entry)
+    other = (
+        api(two_tenants["b_admin"]).get("/api/v1/audit/?action__startswith=scim.").json()["results"]
+    )
+    assert not [r for r in other if r["action"] == "scim.user_created"]
