@@ -324,6 +324,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "stalled-finding-imports": {"task": "findings.tasks.resume_stalled_imports", "schedule": 60.0},
     # Indicators whose validity ended are marked expired (matching ignores them already).
     "expire-indicators": {"task": "intel.tasks.expire_indicators", "schedule": 60.0},
+    # Sessions past their limits are ended (audited, sockets closed) even if they never
+    # come back; Django's expired session rows and old session records are deleted.
+    "sessions": {"task": "tenants.tasks.sweep_sessions", "schedule": 60.0},
     # Indicator imports and retro-hunts whose task was lost go on (from their stored cursor).
     "stalled-intel": {"task": "intel.tasks.resume_stalled_jobs", "schedule": 60.0},
 }
@@ -518,6 +521,9 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 # their tenant, never looser.
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60)
 SESSION_ABSOLUTE_MINUTES = env_int("SESSION_ABSOLUTE_MINUTES", SESSION_COOKIE_AGE // 60)
+# How long the records of ended sessions stay on the sessions pages (the audit log keeps the
+# sign-ins and ends for as long as it keeps anything).
+SESSION_HISTORY_DAYS = env_int("SESSION_HISTORY_DAYS", 90)
 # The long-lived cookie that recognises a browser a user signed in from before.
 DEVICE_COOKIE_NAME = "mssp_device"
 DEVICE_COOKIE_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie

@@ -64,3 +64,14 @@ def send_new_device_notice(self: Any, tenant_id: int | None, session_id: str) ->
             logger.warning("new-device notice for session %s not sent: %s", session_id, exc)
             return False
         raise self.retry(exc=exc) from exc
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def sweep_sessions() -> dict[str, int | bool]:
+    """Each minute: sessions past their limits ended, expired and old ones cleared
+    (tenants.session_sweep)."""
+    from dataclasses import asdict
+
+    from .session_sweep import sweep
+
+    return asdict(sweep())
