@@ -411,11 +411,17 @@ def give_password(user, password_hash: str) -> None:
 def page_as(_pages, password_hash):
     """page_as(user, viewport=None) -> a page in a fresh browser context, logged in as `user`
     through the login form at /login/ (username and support.PASSWORD, which the user is given
+    first, then the code of its authenticator app: an account that must have one is enrolled
     first), on the landing page the portal chose. Any user works, personas' or one a test made
     with the factories."""
 
     def open_as(user, *, viewport: dict | None = None):
+        from tenants import mfa
+        from tests.mfa import enrol
+
         give_password(user, password_hash)
+        if mfa.must_have(user) and not mfa.has_factor(user):
+            enrol(user)  # MSSP staff sign in with their second factor (support.log_in)
         page = _pages.open(viewport)
         return support.log_in(page, user.username)
 

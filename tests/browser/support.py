@@ -44,19 +44,55 @@ def browser_missing() -> str:
 
 # --- in the page ---------------------------------------------------------------------------------
 def log_in(page, username: str, password: str = PASSWORD, *, expect_success: bool = True):
-    """Fill and submit the real login form at /login/. On success, waits until the browser has
-    left the login page (the landing page the portal chose) and returns the page."""
+    """Fill and submit the real login form at /login/, then, when the account has a second
+    factor, the code of its authenticator app (computed from its secret as the app would).
+    On success, waits until the browser has left the login pages (the landing page the portal
+    chose) and returns the page."""
     page.goto("/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     with page.expect_navigation():
         page.get_by_role("button", name="Log in").click()
+    if "/accounts/2fa/authenticate/" in page.url:
+        give_code(page, username, button="Verify")
     if expect_success:
-        if "/login/" in page.url:
+        if "/login/" in page.url or "/accounts/2fa/authenticate/" in page.url:
             errors = page.locator("ul.errors").all_inner_texts()
             raise AssertionError(f"login of {username} failed: {errors or page.url}")
         page.wait_for_load_state("load")
     return page
+
+
+_USED_CODES: set[tuple[str, int]] = set()  # a code is accepted once: (username, time step)
+
+
+def totp_code_for(username: str) -> str:
+    """A code of the user's authenticator app that this test run has not given yet: the
+    current one, or (the portal accepts one step either side) the previous or the next; when
+    all three were used, the one of the next time step, once it comes."""
+    import time
+
+    from django.conf import settings
+
+    from tenants.models import User
+    from tests.mfa import secret_of, totp_code
+
+    secret = secret_of(User.objects.get(username=username))
+    period = settings.MFA_TOTP_PERIOD
+    while True:
+        now = int(time.time())
+        for step in (now // period, now // period - 1, now // period + 1):
+            if (username, step) not in _USED_CODES:
+                _USED_CODES.add((username, step))
+                return totp_code(secret, step * period)
+        time.sleep(period - now % period + 0.5)
+
+
+def give_code(page, username: str, *, button: str) -> None:
+    """Enter the code of the user's authenticator app on a second-factor page."""
+    page.get_by_label("Code").fill(totp_code_for(username))
+    with page.expect_navigation():
+        page.get_by_role("button", name=button).click()
 
 
 def log_out(page) -> None:
