@@ -78,6 +78,7 @@ SCIM_TOKEN_MINT = Action(
     check=check_manage,
     serializer=ScimTokenInput,
     done=lambda minted: f"SCIM token '{minted.token.name}' created.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 
 
@@ -186,6 +187,7 @@ SCIM_MAPPING_ADD = Action(
     check=check_manage,
     serializer=MappingInput,
     done=lambda m: f"Members of '{m.group_name}' are now {m.role}s.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )
 
 
@@ -216,4 +218,5 @@ SCIM_MAPPING_REMOVE = Action(
     do=remove_mapping,
     check=check_manage,
     done=lambda m: f"The mapping of '{m.group_name}' was removed.",
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )

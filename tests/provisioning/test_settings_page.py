@@ -109,3 +109,37 @@ def test_nobody_else_gets_in(two_tenants):
     with rls_bypass("test"):
         assert ScimToken.objects.for_tenant(w["b"]).get(pk=b_token.pk).revoked_at is None
         assert GroupRoleMapping.objects.for_tenant(w["b"]).filter(pk=b_mapping.pk).exists()
+
+
+def test_minting_and_mapping_ask_for_the_second_factor_again(two_tenants, settings):
+    """Issue 13's step-up: a SCIM token provisions members and a mapping grants roles."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from provisioning.actions import SCIM_MAPPING_ADD, SCIM_MAPPING_REMOVE, SCIM_TOKEN_MINT
+    from tests.mfa import PASSWORD, log_in
+
+    assert SCIM_TOKEN_MINT.step_up and SCIM_MAPPING_ADD.step_up and SCIM_MAPPING_REMOVE.step_up
+    w = two_tenants
+    client = Client()
+    log_in(client, w["a_admin"])
+    later = timezone.now() + timedelta(minutes=settings.STEP_UP_MINUTES + 1)
+    with time_machine.travel(later):
+        asked = client.post("/settings/scim/tokens/", {"name": "Entra ID"})
+        assert asked.status_code == 302
+        assert asked["Location"].startswith("/accounts/reauthenticate/?next=")
+        mapped = client.post("/settings/scim/mappings/", {"group_name": "G", "role": "admin"})
+        assert mapped.status_code == 302
+        with rls_bypass("test"):
+            assert not ScimToken.objects.for_tenant(w["a"]).exists()
+            assert not GroupRoleMapping.objects.for_tenant(w["a"]).exists()
+        # the password replays the last kept POST: the mapping
+        client.post(mapped["Location"], {"password": PASSWORD})
+        with rls_bypass("test"):
+            assert GroupRoleMapping.objects.for_tenant(w["a"]).filter(group_name="G").exists()
+        # within the window now: the token is made without another ask
+        assert client.post("/settings/scim/tokens/", {"name": "Entra ID"}).status_code == 200
+        with rls_bypass("test"):
+            assert ScimToken.objects.for_tenant(w["a"]).filter(name="Entra ID").exists()
