@@ -90,8 +90,24 @@ def _assert_demo_activity() -> None:
 
     with rls_bypass("test: the demo's activity"):
         for slug, alerts in ALERTS.items():
-            incidents = Incident.objects.dangerously_unscoped("t").filter(tenant__slug=slug)
+            incidents = Incident.objects.dangerously_unscoped("t").filter(
+                tenant__slug=slug, origin="intake"
+            )
             assert incidents.count() == len(alerts), slug
+        # a customer-raised incident worked through the library's template: the customer's
+        # team has done the task it was handed, an internal one is done, the rest open
+        from cases.models import CaseTemplate, Task
+
+        assert CaseTemplate.objects.dangerously_unscoped("t").filter(tenant=None).count() == 4
+        raised = Incident.objects.dangerously_unscoped("t").get(origin="customer")
+        assert raised.tenant.slug == "globex" and raised.status == "acknowledged"
+        tasks = Task.objects.dangerously_unscoped("t").filter(incident=raised)
+        done = tasks.filter(status="done")
+        assert {(t.visibility, t.owner_team_id is not None) for t in done} == {
+            ("internal", False),
+            ("shared", True),
+        }
+        assert tasks.filter(status="open").exists()
         assert SlaClock.objects.dangerously_unscoped("t").exists()
         statuses = set(Incident.objects.dangerously_unscoped("t").values_list("status", flat=True))
         assert {"new", "acknowledged", "resolved"} <= statuses
