@@ -608,18 +608,30 @@ def _check_group_name(caller: Caller, name: str, exclude: ScimGroup | None) -> N
         raise ScimError(409, f"A group named {name!r} already exists.", "uniqueness")
 
 
+def _save_group(group: ScimGroup) -> None:
+    """Saved, or 409 when a concurrent request took the name between the check and now."""
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError:
+        raise ScimError(
+            409, f"A group named {group.display_name!r} already exists.", "uniqueness"
+        ) from None
+
+
 def create_group(caller: Caller, document: Any) -> ScimGroup:
     data = parse_group(caller, document)
     _check_group_name(caller, data.display_name, None)
     chosen = _memberships_named(caller, data.member_ids or [])
     now = timezone.now()
-    group: ScimGroup = ScimGroup.objects.create(
+    group = ScimGroup(
         tenant=caller.tenant,
         display_name=data.display_name,
         external_id=data.external_id,
         created_at=now,
         updated_at=now,
     )
+    _save_group(group)
     ScimGroupMember.objects.bulk_create(
         ScimGroupMember(tenant=caller.tenant, group=group, member=m) for m in chosen
     )
@@ -663,7 +675,7 @@ def replace_group(
     old_name = group.display_name
     group.display_name, group.external_id = data.display_name, data.external_id
     group.updated_at = timezone.now()
-    group.save()
+    _save_group(group)
     if renamed or added or removed:
         summary = f"group {data.display_name}: +{len(added)} / -{len(removed)} member(s)"
         if renamed:

@@ -206,3 +206,22 @@ def test_a_mapping_is_refused_to_a_viewer_and_to_another_tenants_admin(two_tenan
                 data={"group_name": "X", "role": "admin"},
                 actor=w[who],
             )
+
+
+def test_a_name_taken_between_the_check_and_the_save_is_a_409(scim, monkeypatch):
+    """Two identity-provider requests racing for one group name: the database's constraint
+    decides, and the loser gets a SCIM 409, not a 500."""
+    from provisioning import services
+
+    assert scim["a"].post("Groups", group_body("Raced")).status_code == 201
+    monkeypatch.setattr(services, "_check_group_name", lambda *args: None)
+    is_scim_error(scim["a"].post("Groups", group_body("raced")), 409, "uniqueness")
+    other = scim["a"].post("Groups", group_body("Other")).json()["id"]
+    is_scim_error(
+        scim["a"].patch(
+            f"Groups/{other}",
+            patch_body({"op": "replace", "path": "displayName", "value": "RACED"}),
+        ),
+        409,
+        "uniqueness",
+    )
