@@ -19,6 +19,7 @@ import asyncio
 import json
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +49,16 @@ class Layout:
     log: Path
 
     def answered_by(self, method: str, path: str) -> str:
-        """The upstream nginx's access log names for the last `method path` ("-": nginx)."""
+        """The upstream nginx's access log names for the last `method path` ("-": nginx).
+        nginx writes the line once the answer is sent, so the client may be first: wait for it
+        (10 s at most)."""
         pattern = re.compile(rf'"{method} {re.escape(path)} HTTP/1\.1" .* upstream=(\S+)$')
-        found = [m.group(1) for line in self._lines() if (m := pattern.search(line))]
+        deadline = time.monotonic() + 10
+        while True:
+            found = [m.group(1) for line in self._lines() if (m := pattern.search(line))]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert found, f"{method} {path} not in nginx's access log:\n{self._tail()}"
         return found[-1]
 
