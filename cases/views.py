@@ -11,12 +11,13 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from alerts.models import Incident, Severity, Visibility
 from tenants.actions import Invalid, error_sentence, page_perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
-from tenants.views import portal_view
+from tenants.views import error_text, portal_view
 
 from . import actions, policy
 from .models import CaseTemplate, Phase, Task
@@ -140,14 +141,20 @@ def templates(request, access):
         rows = rows.filter(tenant__isnull=True)
     elif which:
         rows = rows.filter(tenant__slug=which)
-    page = paginate_page(request, rows, "-id", page_size=TEMPLATE_PAGE_SIZE)
+    error, status = "", 200
+    try:
+        page = paginate_page(request, rows, "-id", page_size=TEMPLATE_PAGE_SIZE)
+        found, next_url = page.rows, page.next_url
+    except ApiValidationError as exc:  # a cursor this list never gave out
+        error, status, found, next_url = error_text(exc), 400, [], None
     context = {
-        "templates": page.rows,
-        "next_url": page.next_url,
+        "templates": found,
+        "next_url": next_url,
+        "error": error,
         "tenants": list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")),
         "which": which,
     }
-    return render(request, "cases/templates.html", context)
+    return render(request, "cases/templates.html", context, status=status)
 
 
 def _template_data(post) -> dict:
