@@ -146,10 +146,15 @@ def stepped_up(request: HttpRequest) -> bool:
 
 
 def is_session_request(request: Any) -> bool:
-    """Authenticated by its session, not by an API token."""
+    """Authenticated by its session (a signed-in browser), not by an API token."""
+    from django.contrib.auth import SESSION_KEY
+
     from .models import ApiToken
 
-    return not isinstance(getattr(request, "auth", None), ApiToken)
+    if isinstance(getattr(request, "auth", None), ApiToken):
+        return False
+    session = getattr(request, "session", None)
+    return session is not None and SESSION_KEY in session
 
 
 # --- codes outside the browser (the API's password login) --------------------------------------
