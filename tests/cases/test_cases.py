@@ -84,6 +84,8 @@ def test_internal_task_events_reach_staff_only(world, api, monkeypatch):
     sent = []
     monkeypatch.setattr(events, "tenant_event", lambda *args, **kwargs: sent.append((args, kwargs)))
     body = raise_incident(api, world["a_responder"])
+    created = [a for a, _ in sent if a[2] == "incident.created"]
+    assert [(a[1], a[3], a[4]) for a in created] == [("tenant-a", body["id"], {"from": "customer"})]
     task_events = [(a, k) for a, k in sent if a[2] == "incident.updated" and "task" in a[4]]
     assert task_events
     internal = {str(t.pk) for t in rows(Task, incident_id=body["id"], visibility="internal")}
