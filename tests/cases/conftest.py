@@ -10,8 +10,12 @@ from tenants.rls import rls_bypass
 
 @pytest.fixture
 def world(two_tenants):
-    """Two tenants, each with an in-house team (its admin and responder in it) and a customer
-    incident; the MSSP's phishing template in the library."""
+    return make_world(two_tenants)
+
+
+def make_world(two_tenants) -> dict:
+    """Two tenants, each with an in-house team (its admin and responder in it); the MSSP's
+    phishing template in the library."""
     w = dict(two_tenants)
     with rls_bypass("test fixture"):
         for name in ("a", "b"):
