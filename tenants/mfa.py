@@ -31,12 +31,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from . import sessions
 from .models import Membership, User, UserSession
 from .rls import rls_bypass
 
 # The kinds that are a second factor of their own (recovery codes only stand in for them).
 FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
-RECORD_ATTR = "_mssp_session_record"  # the request's UserSession, as the middleware read it
 
 
 def step_up_message() -> str:
@@ -84,16 +84,9 @@ def why_must(user: User) -> str:
 
 
 # --- the session -------------------------------------------------------------------------------
-def passed_at_login(request: HttpRequest, user: User) -> bool:
-    """The login that is being completed passed allauth's second-factor stage."""
-    return any(r.get("method") == "mfa" for r in get_authentication_records(request, user))
-
-
 def session_record(request: HttpRequest) -> UserSession | None:
-    from . import sessions
-
-    if hasattr(request, RECORD_ATTR):
-        record: UserSession | None = getattr(request, RECORD_ATTR)
+    if hasattr(request, sessions.RECORD_ATTR):
+        record: UserSession | None = getattr(request, sessions.RECORD_ATTR)
         return record
     return sessions.record_of(request)
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from allauth.account.internal.flows.login import get_authentication_records
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -33,7 +34,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from . import audit, events, mail, mfa, network
+from . import audit, events, mail, network
 from .jobs import enqueue
 from .models import KnownDevice, Membership, Tenant, User, UserSession
 from .rls import rls_bypass
@@ -42,6 +43,7 @@ from .useragent import describe
 SESSION_RECORD = "_mssp_session"  # the session data's name for its record's id
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is bookkeeping: at most one write a minute
 NEW_DEVICE_ATTR = "_mssp_new_device_cookie"  # the cookie a response must set (middleware)
+RECORD_ATTR = "_mssp_session_record"  # the request's record, as check_request read it
 
 ENDED_MESSAGES = {
     UserSession.EndReason.IDLE: "You were signed out after a period of inactivity. "
@@ -163,7 +165,7 @@ def started(
         idle_minutes=tenant.session_idle_minutes if tenant else None,
         absolute_minutes=tenant.session_absolute_minutes if tenant else None,
         # allauth's second-factor stage ran before this login (tenants.mfa)
-        second_factor_at=now if mfa.passed_at_login(request, user) else None,
+        second_factor_at=now if _passed_second_factor(request, user) else None,
     )
     session[SESSION_RECORD] = str(record.pk)
     if recognise_device and _new_device(request, user, record):
@@ -171,6 +173,12 @@ def started(
             "tenants.tasks.send_new_device_notice", tenant.pk if tenant else None, str(record.pk)
         )
     return record
+
+
+def _passed_second_factor(request: HttpRequest, user: User) -> bool:
+    """The login being completed passed allauth's second-factor stage (tenants.mfa)."""
+    records = get_authentication_records(request, user)
+    return any(record.get("method") == "mfa" for record in records)
 
 
 def record_of(request: HttpRequest) -> UserSession | None:
@@ -198,7 +206,7 @@ def check_request(request: HttpRequest) -> str:
         started(request, user, recognise_device=False)  # type: ignore[arg-type]  # a User
         return ""
     record = record_of(request)
-    setattr(request, mfa.RECORD_ATTR, record)  # the second-factor check reads it (tenants.mfa)
+    setattr(request, RECORD_ATTR, record)  # the second-factor check reads it (tenants.mfa)
     now = timezone.now()
     if record is None:
         return UserSession.EndReason.USER

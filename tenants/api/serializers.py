@@ -373,6 +373,11 @@ class SecondFactorPolicySerializer(serializers.ModelSerializer[Tenant]):
         model = Tenant
         fields = ["mfa_required"]
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "mfa_required" not in attrs:  # a PATCH is partial: it must still say which
+            raise serializers.ValidationError({"mfa_required": "Required: true or false."})
+        return attrs
+
 
 class SessionLimitsSerializer(serializers.ModelSerializer[Tenant]):
     """A tenant's own session limits, in minutes: empty for the MSSP's, never looser than

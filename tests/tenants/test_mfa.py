@@ -271,6 +271,8 @@ def test_a_customer_admin_requires_a_second_factor_for_their_own_tenant_only(two
     refused = viewer.patch(url.format("tenant-a"), {"mfa_required": False}, format="json")
     assert refused.status_code == 403
     assert Tenant.objects.get(pk=w["a"].pk).mfa_required
+    empty = admin.patch(url.format("tenant-a"), {}, format="json")
+    assert empty.status_code == 400 and "mfa_required" in empty.json()["fields"]
     bad = admin.patch(url.format("tenant-a"), {"mfa_required": "maybe"}, format="json")
     assert bad.status_code == 400 and "mfa_required" in bad.json()["detail"]
 
