@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from tests.browser.support import PASSWORD, give_code, log_in, log_out
+from tests.browser.test_csp import collect, visit, watch_csp
 from tests.mfa import enrol, recovery_codes, totp_code
 
 AUTHENTICATE = "/accounts/2fa/authenticate/"
@@ -25,7 +26,10 @@ def test_enrolment_reads_the_secret_of_the_qr_code_and_confirms_a_code(
 ):
     user = personas["a_viewer"]  # a customer whose tenant does not require one: opts in
     page = page_as(user)
-    page.goto(ACTIVATE)
+    problems: list[str] = []
+    console = watch_csp(page)
+    for path in ("/accounts/2fa/", ACTIVATE):  # the portal's CSP holds on these pages too
+        visit(page, path, problems)
     assert page.locator(".qr svg").is_visible()
     secret = page.locator("#authenticator_secret").input_value()
     assert len(secret) >= 16
@@ -36,6 +40,8 @@ def test_enrolment_reads_the_secret_of_the_qr_code_and_confirms_a_code(
     assert urlparse(page.url).path == "/accounts/2fa/recovery-codes/"
     shown = page.locator("[data-recovery-codes] code").all_inner_texts()
     assert shown and set(shown) == set(recovery_codes(user))
+    collect(page, problems)
+    assert not problems and not console, problems + console
     screenshot(page, "recovery-codes")
     log_out(page)
     # the next sign-in asks for the code of the app just set up
