@@ -53,7 +53,7 @@ def tenant_requires(user: User) -> bool:
     """The user's tenant made a second factor mandatory. Around login there is no tenant
     context: read like tenants.sessions.tenant_of reads it."""
     with rls_bypass("mfa: whether a user's tenant requires a second factor"):
-        return (
+        return bool(
             Membership.objects.dangerously_unscoped("whether a user's tenant requires mfa")
             .filter(user_id=user.pk, tenant__mfa_required=True)
             .exists()
@@ -74,7 +74,7 @@ def has_factor(user: User | AnonymousUser) -> bool:
     """The account has enrolled a second factor (TOTP or a security key)."""
     if not user.is_authenticated:
         return False
-    return Authenticator.objects.filter(user_id=user.pk, type__in=FACTOR_TYPES).exists()
+    return bool(Authenticator.objects.filter(user_id=user.pk, type__in=FACTOR_TYPES).exists())
 
 
 def why_must(user: User) -> str:
