@@ -295,6 +295,46 @@ def populate_tenant(tenant, author: User) -> None:
     populate_intel(tenant, author)
     populate_findings(tenant, author)
     populate_notifications(tenant, incident, author)
+    populate_cases(tenant, incident)
+    populate_provisioning(tenant)
+
+
+def populate_cases(tenant, incident) -> None:
+    """A case template variant and a task of `tenant`."""
+    from cases.models import CaseTemplate, Task
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([tenant.pk]):
+        CaseTemplate.objects.create(tenant=tenant, category="phishing", name="Phishing", tasks=[])
+        Task.objects.create(
+            tenant=tenant, incident=incident, title="Reset the password", phase="containment"
+        )
+
+
+def populate_provisioning(tenant) -> None:
+    """A SCIM token, a provisioned user in a group, and a group-to-role mapping of `tenant`."""
+    import secrets
+
+    from provisioning.models import (
+        GroupRoleMapping,
+        ScimGroup,
+        ScimGroupMember,
+        ScimToken,
+        ScimUser,
+    )
+    from tenants.rls import tenant_scope
+
+    membership = MembershipFactory(tenant=tenant, role="viewer")
+    with tenant_scope([tenant.pk]):
+        ScimToken.objects.create(
+            tenant=tenant, name="Entra ID", prefix="scim_test", digest=secrets.token_hex(32)
+        )
+        ScimUser.objects.create(
+            tenant=tenant, membership=membership, user_name=membership.user.username
+        )
+        group = ScimGroup.objects.create(tenant=tenant, display_name="SOC viewers")
+        ScimGroupMember.objects.create(tenant=tenant, group=group, member=membership)
+        GroupRoleMapping.objects.create(tenant=tenant, group_name="SOC viewers", role="viewer")
 
 
 def populate_oncall(team, author: User) -> None:
