@@ -32,6 +32,7 @@ from tests.factories import (
     ingest_alerts,
 )
 from tests.live import running_daphne, running_worker
+from tests.mfa import enrol
 from tests.notifications.slack_receiver import BOT_TOKEN, SIGNING_SECRET, SlackApi, click
 
 pytestmark = [
@@ -109,6 +110,7 @@ def test_a_hand_off_paged_to_slack_is_accepted_from_slack_and_the_analyst_sees_i
     User.objects.filter(pk=analyst.pk).update(
         password=hasher.encode(support.PASSWORD, hasher.salt())
     )
+    enrol(analyst)  # MSSP staff sign in with their second factor (support.log_in gives it)
     with rls_bypass("test fixture"):
         team = Team.objects.create(tenant=globex, name="Globex security", kind="in_house")
         team.members.add(responder)
