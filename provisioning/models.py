@@ -10,23 +10,21 @@ members are memberships of the same tenant, so a group can never hold another te
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from tenants.models import Membership, Tenant, TenantOwnedModel, new_public_id
+from tenants.models import Membership, MintedSecret, Tenant, TenantOwnedModel, new_public_id
 
 
-class ScimToken(TenantOwnedModel):
+class ScimToken(MintedSecret, TenantOwnedModel):
     """The bearer token an identity provider's SCIM client presents. It belongs to the tenant,
     not to the admin who minted it (it outlives them), reaches /scim/v2/ and nothing else, and
     decides the tenant of every request. Only its SHA-256 digest is stored."""
 
     PREFIX = "mssp_scim_"
+    SHOWN_CHARS = 6
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="scim_tokens")
@@ -49,16 +47,6 @@ class ScimToken(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
-
-    @staticmethod
-    def digest_of(raw: str) -> str:
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-    @classmethod
-    def generate(cls) -> tuple[str, str, str]:
-        """A new raw token, its display prefix and its digest."""
-        raw = cls.PREFIX + secrets.token_urlsafe(32)
-        return raw, raw[: len(cls.PREFIX) + 6], cls.digest_of(raw)
 
     @property
     def actor_name(self) -> str:

@@ -7,7 +7,7 @@ import secrets
 import uuid
 import zoneinfo
 from datetime import datetime, time
-from typing import Any
+from typing import Any, ClassVar
 
 import uuid_utils.compat as uuid_compat
 from django.contrib.auth.models import AbstractUser
@@ -315,7 +315,25 @@ class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
         )
 
 
-class ApiToken(models.Model):
+class MintedSecret:
+    """A bearer secret shown once when minted: only its SHA-256 digest is stored, and its
+    prefix plus a few characters tell tokens apart on the pages (ApiToken, SCIM tokens)."""
+
+    PREFIX: ClassVar[str]
+    SHOWN_CHARS: ClassVar[int] = 8  # characters after the prefix that the pages show
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> tuple[str, str, str]:
+        """A new raw token, its display prefix and its digest."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        return raw, raw[: len(cls.PREFIX) + cls.SHOWN_CHARS], cls.digest_of(raw)
+
+
+class ApiToken(MintedSecret, models.Model):
     """A bearer token for the REST API. Only its SHA-256 digest is stored.
 
     The token is 32 random bytes, so a fast digest is the right tool (a slow password hash
@@ -356,16 +374,6 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
-
-    @staticmethod
-    def digest_of(raw: str) -> str:
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-    @classmethod
-    def generate(cls) -> tuple[str, str, str]:
-        """A new raw token, its display prefix and its digest."""
-        raw = cls.PREFIX + secrets.token_urlsafe(32)
-        return raw, raw[: len(cls.PREFIX) + 8], cls.digest_of(raw)
 
     @property
     def is_usable(self) -> bool:
