@@ -376,11 +376,23 @@ STEP_UP_MINUTES = env_int("STEP_UP_MINUTES", 10)
 ACCOUNT_REAUTHENTICATION_TIMEOUT = STEP_UP_MINUTES * 60
 ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa")  # no e-mailed codes
 MFA_ADAPTER = "tenants.identity.MFAAdapter"  # TOTP secrets sealed at rest (tenants.sealed)
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_FORMS = {"activate_totp": "tenants.identity.ActivateTOTPForm"}  # marks the session
+# WebAuthn: security keys and passkeys (the fido2 package) as a second factor after the
+# password. The relying party is the host the browser asked for; browsers and fido2 accept
+# https, and http only on localhost, never an IP address. MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN
+# stays off: it would skip fido2's origin check altogether, and localhost needs no exception.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_FORMS = {  # both mark the session as having given its second factor
+    "activate_totp": "tenants.identity.ActivateTOTPForm",
+    "add_webauthn": "tenants.identity.AddWebAuthnForm",
+    # the login's page offers a key only to accounts that have one
+    "authenticate_webauthn": "tenants.identity.AuthenticateWebAuthnForm",
+}
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "MSSP portal")
 MFA_TOTP_TOLERANCE = 1  # one 30-second step either side: clocks of phones drift
 MFA_TOTP_PERIOD = 30
+# No passwordless passkey login: a key is the second factor after the password. A passkey
+# login would skip the login form, and with it the password checks (lockout, SSO-only tenants
+# that refuse password logins) that apply to every sign-in.
 MFA_PASSKEY_LOGIN_ENABLED = False
 GUARDIAN_USER_OBJ_PERMS_MODEL = "tenants.TenantUserObjectPermission"
 GUARDIAN_GROUP_OBJ_PERMS_MODEL = "tenants.TenantGroupObjectPermission"
@@ -583,12 +595,16 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
         "microphone",
         "midi",
         "payment",
-        "publickey-credentials-get",  # 'self' once a second factor uses WebAuthn
         "screen-wake-lock",
         "serial",
         "usb",
         "xr-spatial-tracking",
     )
+}
+# Security keys (WebAuthn): the portal's own pages may create and ask for credentials, no frame.
+PERMISSIONS_POLICY |= {
+    "publickey-credentials-create": ["self"],
+    "publickey-credentials-get": ["self"],
 }
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
