@@ -18,9 +18,14 @@ from allauth.mfa import signals as mfa_signals
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.forms import ActivateTOTPForm as AllauthActivateTOTPForm
+from allauth.mfa.webauthn.forms import AddWebAuthnForm as AllauthAddWebAuthnForm
+from allauth.mfa.webauthn.forms import (
+    AuthenticateWebAuthnForm as AllauthAuthenticateWebAuthnForm,
+)
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import cached_property
 
 from . import audit, mfa, sealed
 from .auth import login_throttled
@@ -44,10 +49,10 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_reauthentication_methods(self, user: Any) -> list[dict[str, Any]]:
         """The second factor when the account has one; the password otherwise."""
         methods = super().get_reauthentication_methods(user)
-        if any(method["id"] == "mfa_reauthenticate" for method in methods):
-            # an account with a second factor steps up with it, never with the password alone
-            return [method for method in methods if method["id"] == "mfa_reauthenticate"]
-        return methods
+        second = [m for m in methods if str(m["id"]).startswith("mfa_reauthenticate")]
+        # an account with a second factor steps up with it (a code, or a security key: allauth
+        # names that one "mfa_reauthenticate:webauthn"), never with the password alone
+        return second or methods
 
 
 class MFAAdapter(DefaultMFAAdapter):
@@ -91,6 +96,31 @@ class ActivateTOTPForm(AllauthActivateTOTPForm):
         record_authentication(request, self.user, "mfa", type="totp", enrolled=True)
         mfa.mark_session(request)
         return code
+
+
+class AddWebAuthnForm(AllauthAddWebAuthnForm):
+    """Enrolling a security key: the key that signed the registration was used now, so it is
+    this session's second factor (as ActivateTOTPForm for an app)."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.errors and cleaned.get("credential"):
+            request = context.request
+            record_authentication(request, self.user, "mfa", type="webauthn", enrolled=True)
+            mfa.mark_session(request)
+        return cleaned
+
+
+class AuthenticateWebAuthnForm(AllauthAuthenticateWebAuthnForm):
+    """The login's second-factor page offers a security key only to an account that has one."""
+
+    @cached_property
+    def has_keys(self) -> bool:
+        return bool(
+            Authenticator.objects.filter(
+                user_id=self.user.pk, type=Authenticator.Type.WEBAUTHN
+            ).exists()
+        )
 
 
 class LoginView(AllauthLoginView):

@@ -106,16 +106,32 @@ def mark_session(request: HttpRequest) -> None:
     record.second_factor_at = now
 
 
+def confirm_page(user: User) -> str | None:
+    """Where the account confirms its second factor: the code page (an authenticator app),
+    the security-key page (keys only), or None without a factor."""
+    types = set(
+        Authenticator.objects.filter(user_id=user.pk, type__in=FACTOR_TYPES).values_list(
+            "type", flat=True
+        )
+    )
+    if Authenticator.Type.TOTP in types:
+        return reverse("mfa_reauthenticate")
+    if Authenticator.Type.WEBAUTHN in types:
+        return reverse("mfa_reauthenticate_webauthn")
+    return None
+
+
 def gate_target(user: User) -> str:
-    """Where a session that must give a second factor goes: the code page, or enrolment."""
-    return reverse("mfa_reauthenticate") if has_factor(user) else reverse("mfa_activate_totp")
+    """Where a session that must give a second factor goes: the page that confirms it, or
+    enrolment."""
+    return confirm_page(user) or reverse("mfa_activate_totp")
 
 
 def gate_message(user: User) -> str:
-    if has_factor(user):
+    page = confirm_page(user)
+    if page is not None:
         return (
-            f"{why_must(user)}: confirm yours at {reverse('mfa_reauthenticate')} in the browser "
-            "before using this session."
+            f"{why_must(user)}: confirm yours at {page} in the browser before using this session."
         )
     return (
         f"{why_must(user)}: set one up at {reverse('mfa_activate_totp')} in the browser "

@@ -76,7 +76,9 @@ class SecondFactorMiddleware:
         """What a held session may still open: enrolment, the code page, logging out."""
         return path in {
             reverse("mfa_activate_totp"),
+            reverse("mfa_add_webauthn"),
             reverse("mfa_reauthenticate"),
+            reverse("mfa_reauthenticate_webauthn"),
             reverse("mfa_view_recovery_codes"),
             reverse("logout"),
             reverse("account_logout"),
