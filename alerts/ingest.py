@@ -26,7 +26,7 @@ from django.utils import timezone
 from tenants import events
 from tenants.models import new_public_id
 
-from . import rules, signals
+from . import observables, rules, signals
 from .intake.base import NormalizedAlert, content_digest
 from .models import (
     OPEN_STATUSES,
@@ -35,6 +35,7 @@ from .models import (
     CorrelationRule,
     Incident,
     IncidentEvent,
+    IncidentObservable,
     IntakeSource,
     SuppressionRule,
     Visibility,
@@ -289,6 +290,7 @@ def _group_into_incidents(
         outcome = _upsert_incidents_postgresql(source, by_fingerprint, now)
     else:
         outcome = {}
+        found = {}
         for fingerprint, members in by_fingerprint.items():
             incident_id, created = _upsert_incident(source, fingerprint, members, now)
             Alert.objects.for_tenant(source.tenant_id).filter(
@@ -304,6 +306,9 @@ def _group_into_incidents(
                 visibility=Visibility.SHARED,
             )
             outcome[fingerprint] = (incident_id, created)
+            found[incident_id] = _tally(members)
+        # the incidents' observables: one upsert for the batch (on PostgreSQL, GROUP_SQL's)
+        observables.upsert(source.tenant_id, {i: seen for i, seen in found.items() if seen})
     for fingerprint, members in by_fingerprint.items():
         incident_id, created = outcome[fingerprint]
         for alert in members:
@@ -325,6 +330,11 @@ def _group_into_incidents(
             at=now,
             details=details,
         )
+
+
+def _tally(members: list[Alert]) -> dict[int, observables.Seen]:
+    """The observables a group of alerts brings its incident (alerts.observables)."""
+    return observables.tally((a.observables, a.observed_at or a.received_at) for a in members)
 
 
 def _event_summary(source: IntakeSource, members: list[Alert], created: bool) -> str:
@@ -417,6 +427,21 @@ logged AS (
         CASE WHEN u.id = g.proposed THEN 'created' ELSE 'alerts_added' END,
         CASE WHEN u.id = g.proposed THEN g.opened ELSE g.added END, g.data, %(visibility)s
     FROM upserted u JOIN g ON g.fingerprint = u.fingerprint
+),
+observed AS (
+    INSERT INTO {observable} AS o (id, tenant_id, incident_id, key, type, value, tag, note,
+        source, visibility, added_by_id, alert_count, first_seen, last_seen, created_at,
+        updated_at)
+    SELECT x.id, %(tenant)s, u.id, x.key, x.type, x.value, '', '', %(alert_source)s,
+        %(visibility)s, NULL, x.alerts, x.first_seen, x.last_seen, %(now)s, %(now)s
+    FROM json_to_recordset(%(observables)s::json) AS x(id uuid, fingerprint text, key bigint,
+        type text, value text, alerts integer, first_seen timestamptz, last_seen timestamptz)
+    JOIN upserted u ON u.fingerprint = x.fingerprint
+    ORDER BY u.id, x.key
+    ON CONFLICT (incident_id, key) DO UPDATE SET alert_count = o.alert_count + EXCLUDED.alert_count,
+        first_seen = LEAST(o.first_seen, EXCLUDED.first_seen),
+        last_seen = GREATEST(o.last_seen, EXCLUDED.last_seen),
+        updated_at = EXCLUDED.updated_at
 )
 SELECT u.fingerprint, u.id, u.id = g.proposed
 FROM upserted u JOIN g ON g.fingerprint = u.fingerprint
@@ -431,7 +456,7 @@ def _upsert_incidents_postgresql(
     source: IntakeSource, by_fingerprint: dict[str, list[Alert]], now: datetime
 ) -> dict[str, tuple[object, bool]]:
     """{fingerprint: (incident id, created)} for every group, in one statement."""
-    groups, members = [], []
+    groups, members, found = [], [], []
     for fingerprint, alerts in by_fingerprint.items():
         worst = max(alerts, key=lambda a: a.severity_rank)
         seen = [a.observed_at or a.received_at for a in alerts]
@@ -453,11 +478,25 @@ def _upsert_incidents_postgresql(
             }
         )
         members += [{"id": str(a.pk), "fingerprint": fingerprint} for a in alerts]
+        for key, seen in sorted(_tally(alerts).items()):
+            found.append(
+                {
+                    "id": str(new_public_id()),
+                    "fingerprint": fingerprint,
+                    "key": key,
+                    "type": seen.type,
+                    "value": seen.value,
+                    "alerts": seen.alerts,
+                    "first_seen": seen.first_seen.isoformat(),
+                    "last_seen": seen.last_seen.isoformat(),
+                }
+            )
     quote = connection.ops.quote_name
     sql = GROUP_SQL.format(
         incident=quote(Incident._meta.db_table),
         alert=quote(Alert._meta.db_table),
         event=quote(IncidentEvent._meta.db_table),
+        observable=quote(IncidentObservable._meta.db_table),
         on_open_incident=_on_open_incident(),
     )
     params = {
@@ -467,6 +506,8 @@ def _upsert_incidents_postgresql(
         "source": source.pk,
         "now": now,
         "visibility": Visibility.SHARED.value,
+        "observables": _json_text(found),
+        "alert_source": "alert",
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -494,3 +494,65 @@ class HuntRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hunt} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ObservableTag(models.TextChoices):
+    """What is known about an observable: an indicator of compromise, known not to be one, or
+    seen in the customer's environment (not yet judged)."""
+
+    NONE = "", "Untagged"
+    IOC = "ioc", "IOC"
+    NOT_IOC = "not_ioc", "Not an IOC"
+    SIGHTED = "sighted", "Sighted"
+
+
+class ObservableSource(models.TextChoices):
+    ALERT = "alert", "From an alert"
+    ANALYST = "analyst", "Added by an analyst"
+    CUSTOMER = "customer", "Added by the customer"
+
+
+class IncidentObservable(TenantOwnedModel):
+    """An observable of an incident: from its alerts (written by intake when they join it, one
+    statement per batch) or added by hand, with what is known about it (its tag and note).
+
+    One row per incident, type and value; `key` is 63 bits of BLAKE2b over "<type>\\0<value>"
+    (alerts.observables.key_of, the same as intel's sightings), so that uniqueness and every
+    lookup across the tenant's incidents (sightings, similar incidents) are bigint equality on
+    an index: leakproof under row-level security, and a value may be a 2,000-character URL."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="observables")
+    type = models.CharField(max_length=20)
+    value = models.CharField(max_length=2000)
+    key = models.BigIntegerField()
+    tag = models.CharField(max_length=10, choices=ObservableTag.choices, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+    source = models.CharField(max_length=10, choices=ObservableSource.choices)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.SHARED
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # How many of the incident's alerts carried it (0: added by hand), and when they were seen
+    # (for one added by hand: when it was added, or what the person said).
+    alert_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["type", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "key"], name="incident_observable_once"),
+        ]
+        indexes = [
+            # Sightings and similar incidents: the tenant's incidents carrying these keys.
+            models.Index(fields=["tenant", "key", "incident"], name="incident_observable_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.value}"

@@ -13,7 +13,7 @@ from tenants import audit, events
 from tenants.actions import Invalid
 from tenants.models import Team, Tenant, User, new_public_id
 
-from . import extensions, signals
+from . import extensions, observables, signals
 from .models import (
     OPEN_STATUSES,
     SEVERITY_RANK,
@@ -311,9 +311,12 @@ def incident_merge(incident: Incident, into: Incident, *, actor: User) -> Incide
     incident, into = _locked(incident), _locked(into)
     if not incident.is_open or not into.is_open:
         raise WorkflowError("Both incidents must be open to merge them.")
+    moving = list(Alert.objects.for_tenant(incident.tenant_id).filter(incident=incident))
     moved = (
         Alert.objects.for_tenant(incident.tenant_id).filter(incident=incident).update(incident=into)
     )
+    observables.add_from_alerts(into.tenant_id, into.pk, moving)
+    observables.merge_hand_added(incident, into)
     into.alert_count += incident.alert_count
     into.first_seen = min(into.first_seen, incident.first_seen)
     into.last_seen = max(into.last_seen, incident.last_seen)
@@ -370,6 +373,7 @@ def incident_open_for_alert(
     )
     alert.incident = incident
     alert.save(update_fields=["incident"])
+    observables.add_from_alerts(incident.tenant_id, incident.pk, [alert])
     _timeline(
         incident,
         actor,
@@ -512,6 +516,7 @@ def incident_promote_alerts(
     Alert.objects.for_tenant(incident.tenant_id).filter(pk__in=[a.pk for a in moving]).update(
         incident=incident
     )
+    observables.add_from_alerts(incident.tenant_id, incident.pk, moving)
     for previous in Incident.objects.for_tenant(incident.tenant_id).filter(pk__in=list(left)):
         previous.alert_count = (
             Alert.objects.for_tenant(incident.tenant_id).filter(incident=previous).count()
