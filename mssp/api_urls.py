@@ -32,6 +32,7 @@ from notifications.api.views import (
 )
 from oncall.api.views import OverrideViewSet, ScheduleViewSet
 from provisioning.api import GroupRoleViewSet, ScimTokenViewSet
+from provisioning.sso_api import IdentityProviderViewSet, SsoDomainViewSet
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -72,6 +73,7 @@ router.register("me/notification-rules", NotificationRuleViewSet, basename="noti
 router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
 router.register(f"{TENANT}/scim-tokens", ScimTokenViewSet, basename="scim-token")
 router.register(f"{TENANT}/scim-group-roles", GroupRoleViewSet, basename="scim-group-role")
+router.register(f"{TENANT}/sso-domains", SsoDomainViewSet, basename="sso-domain")
 router.register(f"{TENANT}/suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
 router.register(f"{TENANT}/correlation-rules", CorrelationRuleViewSet, basename="correlation-rule")
 router.register("staff", StaffViewSet, basename="staff")
@@ -111,5 +113,13 @@ urlpatterns = [
     path("intake/<str:source>/", IntakeView.as_view(), name="intake"),
     path("sla/summary/", SlaSummaryView.as_view(), name="sla-summary"),
     path("intel/sightings/", SightingsView.as_view(), name="intel-sightings"),
+    # one per tenant, at its own URL: read, set, change, remove
+    path(
+        "tenants/<slug:tenant_slug>/sso/",
+        IdentityProviderViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="sso-config",
+    ),
     *router.urls,
 ]

@@ -104,6 +104,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    # single sign-on: each tenant's OpenID Connect provider (provisioning.sso)
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "tenants",
     "alerts",
     "sla",
@@ -344,6 +347,8 @@ INTEL_IMPORT_MAX_RECORDS = env_int("INTEL_IMPORT_MAX_RECORDS", 100_000)
 AUTH_USER_MODEL = "tenants.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # a right password of a tenant that signs in by single sign-on only: refused, saying why
+    "provisioning.sso.SsoOnlyPasswordBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -394,6 +399,13 @@ MFA_TOTP_PERIOD = 30
 # login would skip the login form, and with it the password checks (lockout, SSO-only tenants
 # that refuse password logins) that apply to every sign-in.
 MFA_PASSKEY_LOGIN_ENABLED = False
+# Single sign-on (provisioning.sso): each tenant's provider is an app the adapter builds from
+# the tenant's configuration; a login never attaches to an account by its e-mail address, and
+# the provider's tokens are not kept.
+SOCIALACCOUNT_ADAPTER = "provisioning.sso.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 GUARDIAN_USER_OBJ_PERMS_MODEL = "tenants.TenantUserObjectPermission"
 GUARDIAN_GROUP_OBJ_PERMS_MODEL = "tenants.TenantGroupObjectPermission"
 ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous callers get nothing

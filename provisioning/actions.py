@@ -4,20 +4,24 @@ mapping. Each is audited; a new mapping re-computes the roles of the group's mem
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import serializers
 
-from tenants import audit
+from tenants import audit, sealed, webhooks
 from tenants.access import Access
 from tenants.actions import Action, Invalid, Refused
 from tenants.models import Membership, Tenant, User
 
 from . import policy
-from .models import GroupRoleMapping, ScimGroupMember, ScimToken
+from .models import GroupRoleMapping, IdentityProvider, ScimGroupMember, ScimToken, SsoDomain
 from .services import apply_group_role
 
 REFUSED = "Only this organisation's admins and the MSSP's admins configure SCIM provisioning."
@@ -219,4 +223,345 @@ SCIM_MAPPING_REMOVE = Action(
     check=check_manage,
     done=lambda m: f"The mapping of '{m.group_name}' was removed.",
     step_up=True,  # a second factor given recently (tenants.mfa)
+)
+
+
+# --- single sign-on: the tenant's identity provider -------------------------------------------
+SSO_REFUSED = "Only this organisation's admins and the MSSP's admins configure single sign-on."
+VERIFY_REFUSED = "Only the MSSP's admins verify a claim to an e-mail domain."
+DOMAIN = re.compile(r"^(?=.{4,253}\Z)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+# What the audit entry names when they change (the secret by name only, never its value).
+CONFIG_FIELDS = (
+    "kind",
+    "enabled",
+    "issuer",
+    "discovery_url",
+    "client_id",
+    "scopes",
+    "username_claim",
+    "email_claim",
+    "groups_claim",
+    "sso_only",
+    "default_role",
+)
+
+
+def check_manage_sso(access: Access, target: Tenant | IdentityProvider | SsoDomain) -> None:
+    tenant_id = target.pk if isinstance(target, Tenant) else target.tenant_id
+    if not policy.manages_sso(access, tenant_id):
+        raise Refused(SSO_REFUSED)
+
+
+def check_verify_domain(access: Access, target: SsoDomain) -> None:
+    check_manage_sso(access, target)
+    if not policy.verifies_domains(access, target.tenant_id):
+        raise Refused(VERIFY_REFUSED)
+
+
+class ClaimField(TextField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=100, trim_whitespace=True, **kwargs)
+
+
+class IdentityProviderInput(serializers.Serializer[Any]):
+    """A tenant's OpenID Connect provider. PUT gives all of it (the secret may be left out to
+    keep the stored one); PATCH any part."""
+
+    kind = serializers.ChoiceField(choices=IdentityProvider.Kind.choices, default="oidc")
+    enabled = serializers.BooleanField(default=True)
+    issuer = serializers.URLField(max_length=500)
+    discovery_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    client_id = TextField(max_length=255, trim_whitespace=True)
+    client_secret = TextField(
+        max_length=2000, required=False, allow_blank=True, write_only=True, trim_whitespace=True
+    )
+    scopes = TextField(max_length=255, default="openid profile email", trim_whitespace=True)
+    username_claim = ClaimField(default="preferred_username")
+    email_claim = ClaimField(default="email")
+    groups_claim = ClaimField(default="groups", allow_blank=True)
+    sso_only = serializers.BooleanField(default=False)
+    default_role = serializers.ChoiceField(
+        choices=Membership.Role.choices, default=Membership.Role.VIEWER
+    )
+
+    def _check_url(self, value: str) -> str:
+        if not value:
+            return value
+        if not value.startswith("https://") and not settings.WEBHOOK_ALLOW_PRIVATE:
+            raise serializers.ValidationError("Use an https:// address.")
+        try:
+            webhooks.check_destination(value)
+        except webhooks.DestinationRefused as exc:
+            raise serializers.ValidationError(f"This address cannot be used: {exc}.") from None
+        except webhooks.DeliveryFailed as exc:
+            raise serializers.ValidationError(f"This address cannot be reached: {exc}.") from None
+        return value
+
+    def validate_issuer(self, value: str) -> str:
+        return self._check_url(value)
+
+    def validate_discovery_url(self, value: str) -> str:
+        return self._check_url(value)
+
+    def validate_scopes(self, value: str) -> str:
+        scopes = value.split()
+        if "openid" not in scopes:
+            raise serializers.ValidationError("The scopes must include openid.")
+        return " ".join(dict.fromkeys(scopes))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current = self.instance if isinstance(self.instance, IdentityProvider) else None
+        target = self.context.get("target")
+        if current is None and isinstance(target, Tenant):
+            current = IdentityProvider.objects.for_tenant(target).first()
+        has_secret = bool(attrs.get("client_secret")) or bool(
+            current is not None and current.sealed_secrets
+        )
+        if not has_secret:
+            raise serializers.ValidationError({"client_secret": ["Give the client secret."]})
+        return attrs
+
+
+def _discover(config: IdentityProvider) -> None:
+    """The provider's discovery document, read through the SSRF guard: it must answer, and
+    name the configured issuer."""
+    from .sso import guarded_session
+
+    try:
+        with guarded_session() as session:
+            response = session.get(config.discovery, timeout=10)
+            document = response.json() if response.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        document = None
+    if not isinstance(document, dict) or not document.get("authorization_endpoint"):
+        raise Invalid(
+            {"discovery_url": [f"No OpenID Connect discovery document at {config.discovery}."]}
+        )
+    if document.get("issuer") != config.issuer:
+        named = document.get("issuer")
+        raise Invalid(
+            {"issuer": [f"The provider's discovery document names the issuer {named!r}."]}
+        )
+
+
+def _write_config(
+    config: IdentityProvider,
+    fields: dict[str, Any],
+    *,
+    created: bool,
+    actor: User | None,
+    request: HttpRequest | None,
+) -> IdentityProvider:
+    changed = [
+        name for name in CONFIG_FIELDS if name in fields and getattr(config, name) != fields[name]
+    ]
+    for name in changed:
+        setattr(config, name, fields[name])
+    secret = fields.get("client_secret")
+    if secret:
+        config.sealed_secrets = sealed.seal({"client_secret": secret})
+        config.secret_hint = sealed.hint(secret)
+        changed.append("client_secret")
+    if not changed and not created:
+        return config
+    if created or {"issuer", "discovery_url"} & set(changed):
+        _discover(config)
+    config.updated_at = timezone.now()
+    config.save()
+    summary = (
+        "single sign-on configured" if created else "single sign-on changed: " + ", ".join(changed)
+    )
+    if "sso_only" in changed:
+        summary += " (SSO only " + ("on" if config.sso_only else "off") + ")"
+    audit.record(
+        "sso.config_changed",
+        actor=actor,
+        tenant=config.tenant_id,
+        obj=config,
+        request=request,
+        summary=summary,
+        data={"changed": sorted(changed), "created": created, "sso_only": config.sso_only},
+    )
+    return config
+
+
+def save_config(
+    tenant: Tenant,
+    *,
+    actor: User | None,
+    access: Access,
+    request: HttpRequest | None,
+    **fields: Any,
+) -> IdentityProvider:
+    config = IdentityProvider.objects.for_tenant(tenant).first()
+    created = config is None
+    if config is None:
+        config = IdentityProvider(tenant=tenant)
+    fields.setdefault("discovery_url", "")
+    return _write_config(config, fields, created=created, actor=actor, request=request)
+
+
+SSO_SAVE = Action(
+    name="sso.config_changed",
+    do=save_config,
+    check=check_manage_sso,
+    serializer=IdentityProviderInput,
+    done="Single sign-on saved.",
+    step_up=True,  # who may sign in to the tenant (tenants.mfa)
+)
+
+
+def update_config(
+    config: IdentityProvider,
+    *,
+    actor: User | None,
+    access: Access,
+    request: HttpRequest | None,
+    **fields: Any,
+) -> IdentityProvider:
+    return _write_config(config, fields, created=False, actor=actor, request=request)
+
+
+SSO_UPDATE = Action(
+    name="sso.config_changed",
+    do=update_config,
+    check=check_manage_sso,
+    serializer=IdentityProviderInput,
+    changes_target=True,
+    done="Single sign-on saved.",
+    step_up=True,
+)
+
+
+def remove_config(
+    config: IdentityProvider, *, actor: User | None, access: Access, request: HttpRequest | None
+) -> IdentityProvider:
+    audit.record(
+        "sso.config_changed",
+        actor=actor,
+        tenant=config.tenant_id,
+        obj=config,
+        request=request,
+        summary="single sign-on removed",
+        data={"changed": ["removed"], "created": False, "sso_only": False},
+    )
+    IdentityProvider.objects.for_tenant(config.tenant_id).filter(pk=config.pk).delete()
+    return config
+
+
+SSO_REMOVE = Action(
+    name="sso.config_changed",
+    do=remove_config,
+    check=check_manage_sso,
+    done="Single sign-on removed: members sign in with their passwords.",
+    step_up=True,
+)
+
+
+# --- single sign-on: e-mail domains ------------------------------------------------------------
+class DomainInput(serializers.Serializer[Any]):
+    domain = TextField(max_length=253, trim_whitespace=True)
+
+    def validate_domain(self, value: str) -> str:
+        domain = value.strip().rstrip(".").lower()
+        if domain.startswith("@"):
+            domain = domain[1:]
+        if not DOMAIN.match(domain):
+            raise serializers.ValidationError("Give a domain name such as example.com.")
+        return domain
+
+
+def claim_domain(
+    tenant: Tenant,
+    *,
+    actor: User | None,
+    access: Access,
+    request: HttpRequest | None,
+    domain: str,
+) -> SsoDomain:
+    try:
+        with transaction.atomic():
+            claim: SsoDomain = SsoDomain.objects.create(
+                tenant=tenant, domain=domain, created_by=actor
+            )
+    except IntegrityError:
+        # never which tenant holds it: the same answer for every holder
+        raise Invalid(
+            {"domain": ["This domain cannot be claimed: it is claimed already."]}
+        ) from None
+    audit.record(
+        "sso.domain_claimed",
+        actor=actor,
+        tenant=tenant,
+        obj=claim,
+        request=request,
+        summary=f"e-mail domain {domain} claimed for single sign-on (pending verification)",
+        data={"domain": domain},
+    )
+    return claim
+
+
+SSO_DOMAIN_CLAIM = Action(
+    name="sso.domain_claimed",
+    do=claim_domain,
+    check=check_manage_sso,
+    serializer=DomainInput,
+    done=lambda d: f"{d.domain} claimed. An MSSP admin verifies it before it is used.",
+    step_up=True,
+)
+
+
+def verify_domain(
+    claim: SsoDomain, *, actor: User | None, access: Access, request: HttpRequest | None
+) -> SsoDomain:
+    if claim.verified_at is not None:
+        raise Invalid(f"{claim.domain} is verified already.", status_code=409)
+    claim.verified_at = timezone.now()
+    claim.verified_by = actor
+    SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk).update(
+        verified_at=claim.verified_at, verified_by=actor
+    )
+    audit.record(
+        "sso.domain_verified",
+        actor=actor,
+        tenant=claim.tenant_id,
+        obj=claim,
+        request=request,
+        summary=f"e-mail domain {claim.domain} verified: its users sign in with single sign-on",
+        data={"domain": claim.domain},
+    )
+    return claim
+
+
+SSO_DOMAIN_VERIFY = Action(
+    name="sso.domain_verified",
+    do=verify_domain,
+    check=check_verify_domain,
+    done=lambda d: f"{d.domain} verified.",
+    step_up=True,
+)
+
+
+def remove_domain(
+    claim: SsoDomain, *, actor: User | None, access: Access, request: HttpRequest | None
+) -> SsoDomain:
+    audit.record(
+        "sso.domain_removed",
+        actor=actor,
+        tenant=claim.tenant_id,
+        obj=claim,
+        request=request,
+        summary=f"e-mail domain {claim.domain} removed from single sign-on",
+        data={"domain": claim.domain},
+    )
+    SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk).delete()
+    return claim
+
+
+SSO_DOMAIN_REMOVE = Action(
+    name="sso.domain_removed",
+    do=remove_domain,
+    check=check_manage_sso,
+    done=lambda d: f"{d.domain} removed.",
+    step_up=True,
 )

@@ -136,3 +136,84 @@ class GroupRoleMapping(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.group_name} → {self.role}"
+
+
+# --- single sign-on ----------------------------------------------------------------------------
+class IdentityProvider(TenantOwnedModel):
+    """A tenant's single sign-on: its OpenID Connect provider (one per tenant), how to read
+    the claims of a login, and whether passwords still work for its users. The client secret
+    is sealed (tenants.sealed) and never shown again after it was given, only its last
+    characters (`secret_hint`)."""
+
+    class Kind(models.TextChoices):
+        OIDC = "oidc", "OpenID Connect"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, related_name="identity_provider"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.OIDC)
+    enabled = models.BooleanField(default=True)
+    # The issuer (the `iss` of its tokens); its discovery document is read from
+    # `discovery_url`, by default <issuer>/.well-known/openid-configuration.
+    issuer = models.URLField(max_length=500)
+    discovery_url = models.URLField(max_length=500, blank=True)
+    client_id = models.CharField(max_length=255)
+    sealed_secrets = models.TextField(blank=True, editable=False)  # {"client_secret": ...}
+    secret_hint = models.CharField(max_length=8, blank=True, editable=False)
+    scopes = models.CharField(max_length=255, default="openid profile email")
+    username_claim = models.CharField(max_length=100, default="preferred_username")
+    email_claim = models.CharField(max_length=100, default="email")
+    groups_claim = models.CharField(max_length=100, default="groups")
+    sso_only = models.BooleanField(default=False)
+    default_role = models.CharField(
+        max_length=20, choices=Membership.Role.choices, default=Membership.Role.VIEWER
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.issuer}"
+
+    @property
+    def provider_id(self) -> str:
+        """allauth's sub-provider id: a login's `sub` is stored under it, so the same subject
+        at two tenants' providers is two accounts."""
+        return f"sso-{self.pk}"
+
+    @property
+    def discovery(self) -> str:
+        if self.discovery_url:
+            return self.discovery_url
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+class SsoDomain(TenantOwnedModel):
+    """An e-mail domain a tenant claims for its single sign-on. A domain belongs to at most one
+    tenant (the database says so); it sends its users to the tenant's provider only once an
+    MSSP admin verified the claim."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sso_domains")
+    domain = models.CharField(max_length=253, unique=True)  # lower case, no trailing dot
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None

@@ -1,6 +1,7 @@
-"""Who may configure a tenant's SCIM provisioning: mint and revoke its SCIM tokens, map its
-identity provider's groups to roles, and read its SCIM activity. The tenant's customer admins
-and MSSP admins (tenants.policy.administers), like every other tenant administration."""
+"""Who may configure a tenant's SCIM provisioning (mint and revoke its SCIM tokens, map its
+identity provider's groups to roles, read its SCIM activity) and its single sign-on: the
+tenant's customer admins and MSSP admins (tenants.policy.administers), like every other tenant
+administration. Only MSSP admins verify a tenant's claim to an e-mail domain."""
 
 from __future__ import annotations
 
@@ -11,3 +12,14 @@ from tenants.models import Tenant
 
 def manages_provisioning(access: Access, tenant: Tenant | int) -> bool:
     return tenant_policy.administers(access, tenant)
+
+
+def manages_sso(access: Access, tenant: Tenant | int) -> bool:
+    """Configure the tenant's single sign-on and claim e-mail domains for it."""
+    return tenant_policy.administers(access, tenant)
+
+
+def verifies_domains(access: Access, tenant: Tenant | int) -> bool:
+    """Confirm a tenant's claim to an e-mail domain: the MSSP's admins, who checked that the
+    customer owns it (a tenant cannot vouch for itself)."""
+    return access.is_mssp_admin and tenant_policy.administers(access, tenant)

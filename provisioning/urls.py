@@ -1,8 +1,8 @@
-"""The SCIM provisioning settings pages (included from mssp/urls.py)."""
+"""The SCIM provisioning and single sign-on pages (included from mssp/urls.py)."""
 
 from django.urls import path
 
-from . import views
+from . import sso_views, views
 
 urlpatterns = [
     path("settings/scim/", views.settings_scim, name="settings-scim"),
@@ -21,5 +21,28 @@ urlpatterns = [
         "settings/scim/mappings/<uuid:mapping_id>/remove/",
         views.settings_scim_mapping_remove,
         name="settings-scim-mapping-remove",
+    ),
+]
+
+# Single sign-on (provisioning.sso_views): signing in, the provider's return, the settings page.
+urlpatterns += [
+    path("login/sso/", sso_views.sso_start, name="sso-start"),
+    path("sso/oidc/<str:provider_id>/callback/", sso_views.sso_callback, name="sso-oidc-callback"),
+    path("settings/sso/", sso_views.settings_sso, name="settings-sso"),
+    path("settings/sso/remove/", sso_views.settings_sso_remove, name="settings-sso-remove"),
+    path(
+        "settings/sso/domains/",
+        sso_views.settings_sso_domain_claim,
+        name="settings-sso-domain-claim",
+    ),
+    path(
+        "settings/sso/domains/<uuid:domain_id>/verify/",
+        sso_views.settings_sso_domain_verify,
+        name="settings-sso-domain-verify",
+    ),
+    path(
+        "settings/sso/domains/<uuid:domain_id>/remove/",
+        sso_views.settings_sso_domain_remove,
+        name="settings-sso-domain-remove",
     ),
 ]

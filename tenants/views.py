@@ -136,6 +136,7 @@ class SettingsScope:
             ("Notifications", "settings-notifications"),
             ("Sessions", "settings-sessions"),
             ("SCIM provisioning", "settings-scim"),  # provisioning.views
+            ("Single sign-on", "settings-sso"),  # provisioning.sso_views
             ("Audit log", "settings-audit"),
         ]
         tabs = []

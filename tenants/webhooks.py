@@ -134,6 +134,14 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
 def post_for_reply(url: str, body: bytes, headers: dict[str, str], *, read_body: int = 0) -> Reply:
     """post(), answering the status and the headers too (Retry-After: when to come back), and
     with `read_body`, at most that many bytes of the answer's body (the rest is never read)."""
+    return send("POST", url, body, headers, read_body=read_body)
+
+
+def send(
+    method: str, url: str, body: bytes, headers: dict[str, str], *, read_body: int = 0
+) -> Reply:
+    """Any request to a customer-given URL under the same rules (a single-sign-on provider's
+    discovery document and keys are read with GET)."""
     destination = check_destination(url)
     parsed = destination.url
     deadline = time.monotonic() + DEADLINE
@@ -154,7 +162,7 @@ def post_for_reply(url: str, body: bytes, headers: dict[str, str], *, read_body:
             retries=0,
         ) as pool:
             with pool.stream(
-                "POST",
+                method,
                 target,
                 headers=request_headers,
                 content=body,

@@ -312,15 +312,18 @@ def populate_cases(tenant, incident) -> None:
 
 
 def populate_provisioning(tenant) -> None:
-    """A SCIM token, a provisioned user in a group, and a group-to-role mapping of `tenant`."""
+    """A SCIM token, a provisioned user in a group, a group-to-role mapping, a single-sign-on
+    provider and a claimed e-mail domain of `tenant`."""
     import secrets
 
     from provisioning.models import (
         GroupRoleMapping,
+        IdentityProvider,
         ScimGroup,
         ScimGroupMember,
         ScimToken,
         ScimUser,
+        SsoDomain,
     )
     from tenants.rls import tenant_scope
 
@@ -335,6 +338,12 @@ def populate_provisioning(tenant) -> None:
         group = ScimGroup.objects.create(tenant=tenant, display_name="SOC viewers")
         ScimGroupMember.objects.create(tenant=tenant, group=group, member=membership)
         GroupRoleMapping.objects.create(tenant=tenant, group_name="SOC viewers", role="viewer")
+        IdentityProvider.objects.create(
+            tenant=tenant,
+            issuer=f"https://login.{tenant.slug}.example",
+            client_id=f"{tenant.slug}-portal",
+        )
+        SsoDomain.objects.create(tenant=tenant, domain=f"{tenant.slug}.example")
 
 
 def populate_oncall(team, author: User) -> None:

@@ -37,7 +37,15 @@ from notifications.models import (
     TeamChannel,
 )
 from oncall.models import Layer, Override, Schedule
-from provisioning.models import GroupRoleMapping, ScimGroup, ScimGroupMember, ScimToken, ScimUser
+from provisioning.models import (
+    GroupRoleMapping,
+    IdentityProvider,
+    ScimGroup,
+    ScimGroupMember,
+    ScimToken,
+    ScimUser,
+    SsoDomain,
+)
 from reports.models import Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
@@ -109,6 +117,9 @@ B_OBJECTS = {
     # SCIM provisioning's administration: B's SCIM token and group-to-role mapping.
     ScimToken: lambda w: (w["b_scim_token"], w["b_scim_token"].pk, w["mssp_admin"]),
     GroupRoleMapping: lambda w: (w["b_group_role"], w["b_group_role"].pk, w["mssp_admin"]),
+    # Single sign-on: B's identity provider (one per tenant) and B's claimed e-mail domain.
+    IdentityProvider: lambda w: (w["b_sso"], w["b_sso"].pk, w["mssp_admin"]),
+    SsoDomain: lambda w: (w["b_sso_domain"], w["b_sso_domain"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -349,6 +360,16 @@ def world(two_tenants):
         ScimUser.objects.create(
             tenant=w["b"], membership=w["b_member"], user_name="b-secret-user", external_id="b-ext"
         )
+    with rls_bypass("test fixture"):  # B's single sign-on: its provider and a pending domain
+        from tenants import sealed
+
+        w["b_sso"] = IdentityProvider.objects.create(
+            tenant=w["b"],
+            issuer="https://login.b-secret.example",
+            client_id="b-secret-client",
+            sealed_secrets=sealed.seal({"client_secret": "b-secret-client-secret"}),
+        )
+        w["b_sso_domain"] = SsoDomain.objects.create(tenant=w["b"], domain="b-secret.example")
     return w
 
 
@@ -436,6 +457,10 @@ def b_identifiers(w) -> set[str]:
                 ids |= {str(rule.pk), rule.name}
         for token in ScimToken.objects.for_tenant(w["b"]):
             ids |= {str(token.pk), token.name, token.prefix}
+        for config in IdentityProvider.objects.for_tenant(w["b"]):
+            ids |= {str(config.pk), config.issuer, config.client_id, "b-secret-client-secret"}
+        for claim in SsoDomain.objects.for_tenant(w["b"]):
+            ids |= {str(claim.pk), claim.domain}
         for group in ScimGroup.objects.for_tenant(w["b"]):
             ids |= {str(group.pk), group.display_name}
         for mapping in GroupRoleMapping.objects.for_tenant(w["b"]):

@@ -76,6 +76,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/tenants/{tenant_slug}/scim-tokens/{pk}/": {"GET": A, "DELETE": A},
     "api/v1/tenants/{tenant_slug}/scim-group-roles/": {"GET": A, "POST": A},
     "api/v1/tenants/{tenant_slug}/scim-group-roles/{pk}/": {"GET": A, "DELETE": A},
+    # single sign-on's administration: who may sign in to the tenant, reading included
+    "api/v1/tenants/{tenant_slug}/sso/": {"DELETE": A, "GET": A, "PATCH": A, "PUT": A},
+    "api/v1/tenants/{tenant_slug}/sso-domains/": {"GET": A, "POST": A},
+    "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/": {"GET": A, "DELETE": A},
+    "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/verify/": {"POST": A},
     "api/v1/audit/": {"GET": A},
     "api/v1/audit/{pk}/": {"GET": A},
     # detection tuning is the analysts' work, not administration

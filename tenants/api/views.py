@@ -7,6 +7,7 @@ from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -111,6 +112,10 @@ class AuthTokenView(ScopedGenericAPIView):
             user = authenticate(django_request, **credentials)
         except AxesBackendPermissionDenied:
             return lockout_response(django_request)
+        except ValidationError as refusal:
+            # a right password that may not sign in here, and why (a tenant that signs in
+            # with single sign-on only: provisioning.sso.SsoOnlyPasswordBackend)
+            return error_response(403, " ".join(refusal.messages), code="password_login_refused")
         if getattr(django_request, "axes_locked_out", False):
             return lockout_response(django_request)
         if user is None:

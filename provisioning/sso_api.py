@@ -1,0 +1,167 @@
+"""The administration API of a tenant's single sign-on (the settings page's actions):
+
+- /api/v1/tenants/{slug}/sso/ — the tenant's OpenID Connect provider: read (GET), set all of
+  it (PUT), change part of it (PATCH), remove (DELETE). The client secret is write-only; the
+  answer shows its last characters (`client_secret_hint`).
+- /api/v1/tenants/{slug}/sso-domains/ — the e-mail domains it claims: list, claim, read,
+  remove; `{id}/verify/` (POST) for MSSP admins.
+
+Its customer admins and MSSP admins only (everyone else 403, another tenant 404), with a
+token only if it has the `admin` scope, reading included.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from tenants.api.actions import api_perform
+from tenants.api.base import TenantNestedViewSet
+
+from . import policy
+from .actions import (
+    SSO_DOMAIN_CLAIM,
+    SSO_DOMAIN_REMOVE,
+    SSO_DOMAIN_VERIFY,
+    SSO_REFUSED,
+    SSO_REMOVE,
+    SSO_SAVE,
+    SSO_UPDATE,
+    DomainInput,
+    IdentityProviderInput,
+)
+from .models import IdentityProvider, SsoDomain
+
+
+class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
+    client_secret_hint = serializers.CharField(source="secret_hint", read_only=True)
+    redirect_uri = serializers.SerializerMethodField(
+        help_text="The redirect URI to register at the provider."
+    )
+
+    class Meta:
+        model = IdentityProvider
+        fields = [
+            "id",
+            "kind",
+            "enabled",
+            "issuer",
+            "discovery_url",
+            "client_id",
+            "client_secret_hint",
+            "scopes",
+            "username_claim",
+            "email_claim",
+            "groups_claim",
+            "sso_only",
+            "default_role",
+            "redirect_uri",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_redirect_uri(self, config: IdentityProvider) -> str:
+        from .sso_views import callback_url
+
+        request = self.context.get("request")
+        return callback_url(request, config) if request is not None else ""
+
+
+class SsoDomainSerializer(serializers.ModelSerializer[SsoDomain]):
+    verified = serializers.BooleanField(read_only=True)
+    verified_by = serializers.CharField(source="verified_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = SsoDomain
+        fields = ["id", "domain", "verified", "verified_at", "verified_by", "created_at"]
+        read_only_fields = fields
+
+
+class SsoViewSet(TenantNestedViewSet):
+    required_scope = "admin"
+    cursor_ordering = "-created_at"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not policy.manages_sso(self.access, self.tenant):
+            raise PermissionDenied(SSO_REFUSED)
+
+
+class IdentityProviderViewSet(SsoViewSet):
+    """The tenant's single sign-on provider: one per tenant, at the collection's own URL."""
+
+    scoped_model = IdentityProvider
+    serializer_class = IdentityProviderSerializer
+    http_method_names = ["get", "put", "patch", "delete", "head", "options"]
+
+    def current(self) -> IdentityProvider:
+        config: IdentityProvider | None = IdentityProvider.objects.for_tenant(self.tenant).first()
+        if config is None:
+            raise Http404
+        return config
+
+    def answer(self, config: IdentityProvider, code: int = status.HTTP_200_OK) -> Response:
+        return Response(
+            IdentityProviderSerializer(config, context={"request": self.request}).data, status=code
+        )
+
+    @extend_schema(responses={200: IdentityProviderSerializer})
+    def retrieve(self, request: Request, tenant_slug: str | None = None) -> Response:
+        return self.answer(self.current())
+
+    @extend_schema(
+        request=IdentityProviderInput,
+        responses={200: IdentityProviderSerializer, 201: IdentityProviderSerializer},
+    )
+    def update(self, request: Request, tenant_slug: str | None = None) -> Response:
+        existed = IdentityProvider.objects.for_tenant(self.tenant).exists()
+        config = api_perform(self, SSO_SAVE, self.tenant)
+        return self.answer(config, status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+
+    @extend_schema(request=IdentityProviderInput, responses={200: IdentityProviderSerializer})
+    def partial_update(self, request: Request, tenant_slug: str | None = None) -> Response:
+        return self.answer(api_perform(self, SSO_UPDATE, self.current()))
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, tenant_slug: str | None = None) -> Response:
+        api_perform(self, SSO_REMOVE, self.current(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SsoDomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SsoViewSet):
+    """The e-mail domains the tenant claims for single sign-on."""
+
+    scoped_model = SsoDomain
+    serializer_class = SsoDomainSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def scope_queryset(self, queryset: Any) -> Any:
+        return queryset.select_related("verified_by")
+
+    @extend_schema(request=DomainInput, responses={201: SsoDomainSerializer})
+    def create(self, request: Request, tenant_slug: str | None = None) -> Response:
+        claim = api_perform(self, SSO_DOMAIN_CLAIM, self.tenant)
+        return Response(SsoDomainSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        api_perform(self, SSO_DOMAIN_REMOVE, self.get_object(), data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: SsoDomainSerializer})
+    @action(detail=True, methods=["post"])
+    def verify(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        claim = api_perform(self, SSO_DOMAIN_VERIFY, self.get_object(), data={})
+        return Response(SsoDomainSerializer(claim).data)

@@ -1,0 +1,218 @@
+"""Single sign-on's pages: "Sign in with single sign-on" (/login/sso/: an e-mail address to its
+tenant's provider), the provider's return (/sso/oidc/<provider>/callback/), and the tenant's
+settings page (/settings/sso/), whose changes are the API's own actions (provisioning.actions).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import requests
+from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from tenants.access import Access
+from tenants.actions import page_perform
+from tenants.auth import login_throttled
+from tenants.models import AuditEvent, Membership
+from tenants.views import SettingsScope, settings_render, tenant_settings_view
+
+from . import policy, sso
+from .actions import (
+    SSO_DOMAIN_CLAIM,
+    SSO_DOMAIN_REMOVE,
+    SSO_DOMAIN_VERIFY,
+    SSO_REMOVE,
+    SSO_SAVE,
+)
+from .models import IdentityProvider, SsoDomain
+
+RECENT = 20  # single sign-on entries shown on the settings page (the audit log has them all)
+
+
+# --- signing in --------------------------------------------------------------------------------
+def _start_page(
+    request: HttpRequest, *, message: str = "", error: str = "", status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "provisioning/sso_start.html",
+        {
+            "message": message,
+            "error": error,
+            "email": request.POST.get("email", "") if request.method == "POST" else "",
+            "next": request.POST.get("next", "") or request.GET.get("next", ""),
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def sso_start(request: HttpRequest) -> HttpResponse:
+    """An e-mail address of a verified domain goes to its tenant's provider; any other gets the
+    same plain answer (which tenants use single sign-on is not told)."""
+    if request.method == "GET":
+        return _start_page(request)
+    throttled = login_throttled(request)
+    if throttled is not None:
+        return throttled
+    email = request.POST.get("email", "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        return _start_page(request, error="Enter your work e-mail address.", status=400)
+    claim, config = sso.route_for_email(email)
+    if claim is None:
+        return _start_page(request, message=sso.NO_SSO)
+    tenant = claim.tenant
+    if not claim.verified:
+        sso.record_refusal(
+            request, tenant, "domain_unverified", f"{claim.domain} is not verified yet"
+        )
+        return _start_page(request, message=sso.NO_SSO)
+    if config is None or not config.enabled or config.kind != IdentityProvider.Kind.OIDC:
+        sso.record_refusal(
+            request, tenant, "sso_disabled", f"single sign-on is off for {claim.domain}"
+        )
+        return _start_page(request, message=sso.NO_SSO)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = ""
+    provider = sso.TenantOIDCProvider(request, app=sso.social_app(config))
+    try:
+        response: HttpResponse = provider.redirect(
+            request, "login", next_url or None, auth_params={"login_hint": email}
+        )
+    except (requests.RequestException, OAuth2Error, KeyError, ValueError) as exc:
+        reason, message = sso.explain(None, exc)
+        return sso.refuse(request, tenant, reason, message, status=502)
+    return response
+
+
+def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """The provider sends the browser back here (the redirect URI its admin registers)."""
+    config = sso.config_by_provider_id(provider_id)
+    if config is None:
+        raise Http404
+    if not config.enabled or config.kind != IdentityProvider.Kind.OIDC:
+        return sso.refuse(
+            request,
+            config.tenant,
+            "sso_disabled",
+            "Single sign-on is turned off for your organisation.",
+        )
+    adapter = sso.TenantOIDCAdapter(request, provider_id)
+    try:
+        response: HttpResponse = sso.CallbackView.adapter_view(adapter)(request)
+    except SocialApp.DoesNotExist:
+        raise Http404 from None
+    return response
+
+
+def callback_url(request: HttpRequest, config: IdentityProvider) -> str:
+    return request.build_absolute_uri(
+        reverse("sso-oidc-callback", kwargs={"provider_id": config.provider_id})
+    )
+
+
+# --- the settings page -------------------------------------------------------------------------
+def _page(request: HttpRequest, scope: SettingsScope, *, status: int = 200) -> HttpResponse:
+    tenant = scope.tenant
+    access: Access = request.access  # type: ignore[attr-defined]
+    config = IdentityProvider.objects.for_tenant(tenant).first()
+    context: dict[str, Any] = {
+        "config": config,
+        "callback": callback_url(request, config) if config else "",
+        "domains": list(SsoDomain.objects.for_tenant(tenant)),
+        "verifies": policy.verifies_domains(access, tenant),
+        "roles": Membership.Role.choices,
+        "posted": request.POST if request.method == "POST" else None,
+        "activity": list(
+            AuditEvent.objects.for_tenant(tenant)
+            .filter(action__regex=r"^(sso\.|auth\.sso_)")
+            .order_by("-at", "-id")[:RECENT]
+        ),
+    }
+    return settings_render(
+        request,
+        scope,
+        "provisioning/settings_sso.html",
+        context,
+        page="settings-sso",
+        status=status,
+    )
+
+
+@tenant_settings_view
+def settings_sso(request: HttpRequest, access: Access, scope: SettingsScope) -> HttpResponse:
+    if request.method != "POST":
+        return _page(request, scope)
+    data = request.POST.copy()
+    for flag in ("enabled", "sso_only"):
+        data[flag] = "true" if request.POST.get(flag) else "false"
+    done, _ = page_perform(request, SSO_SAVE, access=access, target=scope.tenant, data=data)
+    if not done:
+        return _page(request, scope, status=400)
+    return redirect(scope.url("settings-sso"))
+
+
+@tenant_settings_view
+def settings_sso_remove(request: HttpRequest, access: Access, scope: SettingsScope) -> HttpResponse:
+    config = IdentityProvider.objects.for_tenant(scope.tenant).first()
+    if config is None or request.method != "POST":
+        raise Http404
+    page_perform(request, SSO_REMOVE, access=access, target=config, data={})
+    return redirect(scope.url("settings-sso"))
+
+
+@tenant_settings_view
+def settings_sso_domain_claim(
+    request: HttpRequest, access: Access, scope: SettingsScope
+) -> HttpResponse:
+    if request.method != "POST":
+        return redirect(scope.url("settings-sso"))
+    done, _ = page_perform(request, SSO_DOMAIN_CLAIM, access=access, target=scope.tenant)
+    if not done:
+        return _page(request, scope, status=400)
+    return redirect(scope.url("settings-sso"))
+
+
+def _domain(scope: SettingsScope, domain_id: uuid.UUID) -> SsoDomain:
+    claim: SsoDomain | None = (
+        SsoDomain.objects.for_tenant(scope.tenant).filter(pk=domain_id).first()
+    )
+    if claim is None:
+        raise Http404
+    return claim
+
+
+@tenant_settings_view
+def settings_sso_domain_verify(
+    request: HttpRequest, access: Access, scope: SettingsScope, domain_id: uuid.UUID
+) -> HttpResponse:
+    claim = _domain(scope, domain_id)
+    if request.method != "POST":
+        raise Http404
+    page_perform(request, SSO_DOMAIN_VERIFY, access=access, target=claim, data={})
+    return redirect(scope.url("settings-sso"))
+
+
+@tenant_settings_view
+def settings_sso_domain_remove(
+    request: HttpRequest, access: Access, scope: SettingsScope, domain_id: uuid.UUID
+) -> HttpResponse:
+    claim = _domain(scope, domain_id)
+    if request.method != "POST":
+        raise Http404
+    page_perform(request, SSO_DOMAIN_REMOVE, access=access, target=claim, data={})
+    return redirect(scope.url("settings-sso"))
