@@ -389,8 +389,10 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_FORMS = {  # both mark the session as having given its second factor
     "activate_totp": "tenants.identity.ActivateTOTPForm",
     "add_webauthn": "tenants.identity.AddWebAuthnForm",
-    # the login's page offers a key only to accounts that have one
+    # the login's page offers a key only to accounts that have one; these two and the one
+    # above refuse a malformed key answer as a wrong one (a 200 with the error, never a 500)
     "authenticate_webauthn": "tenants.identity.AuthenticateWebAuthnForm",
+    "reauthenticate_webauthn": "tenants.identity.ReauthenticateWebAuthnForm",
 }
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "MSSP portal")
 MFA_TOTP_TOLERANCE = 1  # one 30-second step either side: clocks of phones drift
