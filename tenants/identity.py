@@ -16,13 +16,18 @@ from allauth.account.views import LoginView as AllauthLoginView
 from allauth.core import context
 from allauth.mfa import signals as mfa_signals
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.forms import ActivateTOTPForm as AllauthActivateTOTPForm
 from allauth.mfa.webauthn.forms import AddWebAuthnForm as AllauthAddWebAuthnForm
 from allauth.mfa.webauthn.forms import (
     AuthenticateWebAuthnForm as AllauthAuthenticateWebAuthnForm,
 )
+from allauth.mfa.webauthn.forms import (
+    ReauthenticateWebAuthnForm as AllauthReauthenticateWebAuthnForm,
+)
 from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import cached_property
@@ -98,12 +103,25 @@ class ActivateTOTPForm(AllauthActivateTOTPForm):
         return code
 
 
+# What fido2 raises for a credential that is not one (a field missing, bad base64 or CBOR, a
+# wrong type), where allauth catches only some: the form's "incorrect code" error, never a 500.
+MALFORMED_CREDENTIAL = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _refuse_malformed() -> ValidationError:
+    error: ValidationError = get_mfa_adapter().validation_error("incorrect_code")
+    return error
+
+
 class AddWebAuthnForm(AllauthAddWebAuthnForm):
     """Enrolling a security key: the key that signed the registration was used now, so it is
     this session's second factor (as ActivateTOTPForm for an app)."""
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        try:
+            cleaned: dict[str, Any] = super().clean()
+        except MALFORMED_CREDENTIAL:
+            raise _refuse_malformed() from None
         if not self.errors and cleaned.get("credential"):
             request = context.request
             record_authentication(request, self.user, "mfa", type="webauthn", enrolled=True)
@@ -112,7 +130,15 @@ class AddWebAuthnForm(AllauthAddWebAuthnForm):
 
 
 class AuthenticateWebAuthnForm(AllauthAuthenticateWebAuthnForm):
-    """The login's second-factor page offers a security key only to an account that has one."""
+    """A security key's answer at login. The page offers a key only to an account that has
+    one."""
+
+    def clean_credential(self) -> Authenticator:
+        try:
+            authenticator: Authenticator = super().clean_credential()
+        except MALFORMED_CREDENTIAL:
+            raise _refuse_malformed() from None
+        return authenticator
 
     @cached_property
     def has_keys(self) -> bool:
@@ -121,6 +147,17 @@ class AuthenticateWebAuthnForm(AllauthAuthenticateWebAuthnForm):
                 user_id=self.user.pk, type=Authenticator.Type.WEBAUTHN
             ).exists()
         )
+
+
+class ReauthenticateWebAuthnForm(AllauthReauthenticateWebAuthnForm):
+    """A security key's answer at step-up; a malformed one is refused like a wrong one."""
+
+    def clean_credential(self) -> Authenticator:
+        try:
+            authenticator: Authenticator = super().clean_credential()
+        except MALFORMED_CREDENTIAL:
+            raise _refuse_malformed() from None
+        return authenticator
 
 
 class LoginView(AllauthLoginView):
