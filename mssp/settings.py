@@ -484,6 +484,8 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "alerts.models.Severity",
         "ChannelKindEnum": "notifications.models.Kind",
         "TaskStatusEnum": "cases.models.TaskStatus",
+        "IdentityProviderKindEnum": "provisioning.models.IdentityProvider.Kind",
+        "RoleEnum": "tenants.models.Membership.Role",
     },
     # The enum hook is drf-spectacular's default; ours documents the JSON error of every 4xx.
     "POSTPROCESSING_HOOKS": [
