@@ -108,3 +108,104 @@ def log_in(client, user, password: str = PASSWORD, **extra):
     if response.status_code == 302 and response["Location"].startswith(reverse("mfa_authenticate")):
         response = client.post(reverse("mfa_authenticate"), {"code": fresh_code(user)}, **extra)
     return response
+
+
+# --- security keys (WebAuthn) without a browser -------------------------------------------------
+class SoftKey:
+    """A security key in software: an ES256 key pair that answers allauth's WebAuthn challenges
+    as a real key would (attestation "none", user present and verified). The pages' origin is
+    http://localhost, the relying party "localhost": send the requests with HTTP_HOST=localhost
+    (WebAuthn refuses an IP address, and fido2 takes http on localhost only)."""
+
+    ORIGIN = "http://localhost"
+    RP_ID = "localhost"
+
+    def __init__(self) -> None:
+        import secrets
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.credential_id = secrets.token_bytes(32)
+        self.counter = 0
+
+    def _rp_id_hash(self) -> bytes:
+        import hashlib
+
+        return hashlib.sha256(self.RP_ID.encode()).digest()
+
+    def registration(self, challenge: str) -> dict:
+        """The browser's answer to navigator.credentials.create() for `challenge` (websafe
+        base64, from the session's WebAuthn state), as webauthn-json posts it."""
+        from fido2.cose import ES256
+        from fido2.utils import websafe_encode
+        from fido2.webauthn import (
+            Aaguid,
+            AttestationObject,
+            AttestedCredentialData,
+            AuthenticatorData,
+            CollectedClientData,
+        )
+
+        flags = AuthenticatorData.FLAG.UP | AuthenticatorData.FLAG.UV | AuthenticatorData.FLAG.AT
+        credential = AttestedCredentialData.create(
+            Aaguid.NONE,
+            self.credential_id,
+            ES256.from_cryptography_key(self.private_key.public_key()),
+        )
+        auth_data = AuthenticatorData.create(self._rp_id_hash(), flags, 0, credential)
+        client_data = CollectedClientData.create("webauthn.create", challenge, self.ORIGIN)
+        attestation = AttestationObject.create("none", auth_data, {})
+        return {
+            "id": websafe_encode(self.credential_id),
+            "rawId": websafe_encode(self.credential_id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": websafe_encode(bytes(client_data)),
+                "attestationObject": websafe_encode(bytes(attestation)),
+            },
+            "clientExtensionResults": {"credProps": {"rk": False}},
+        }
+
+    def assertion(self, challenge: str) -> dict:
+        """The browser's answer to navigator.credentials.get() for `challenge`."""
+        import hashlib
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from fido2.utils import websafe_encode
+        from fido2.webauthn import AuthenticatorData, CollectedClientData
+
+        self.counter += 1
+        flags = AuthenticatorData.FLAG.UP | AuthenticatorData.FLAG.UV
+        auth_data = bytes(AuthenticatorData.create(self._rp_id_hash(), flags, self.counter))
+        client_data = bytes(CollectedClientData.create("webauthn.get", challenge, self.ORIGIN))
+        signature = self.private_key.sign(
+            auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
+        )
+        return {
+            "id": websafe_encode(self.credential_id),
+            "rawId": websafe_encode(self.credential_id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": websafe_encode(client_data),
+                "authenticatorData": websafe_encode(auth_data),
+                "signature": websafe_encode(signature),
+            },
+            "clientExtensionResults": {},
+        }
+
+
+def webauthn_challenge(client) -> str:
+    """The challenge of the WebAuthn ceremony the client's last page began (allauth keeps it
+    in the session)."""
+    return client.session["mfa.webauthn.state"]["challenge"]
+
+
+def add_security_key(user, name: str = "Desk key") -> SoftKey:
+    """Give `user` a security key (no recovery codes), as enrolment stores one: the key."""
+    from allauth.mfa.webauthn.internal.auth import WebAuthn
+
+    key = SoftKey()
+    WebAuthn.add(user, name, key.registration("c2V0dXA"))
+    return key
