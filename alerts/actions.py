@@ -19,7 +19,7 @@ from tenants.access import Access
 from tenants.actions import Action, ActionError, Invalid, error_sentence
 from tenants.models import Team, Tenant, User
 
-from . import policy, services
+from . import observables, policy, services
 from .api.serializers import (
     AssignSerializer,
     BulkSerializer,
@@ -27,10 +27,21 @@ from .api.serializers import (
     ContainmentSerializer,
     MergeSerializer,
     NewIncidentSerializer,
+    ObservableWriteSerializer,
     PromoteSerializer,
     TransitionSerializer,
 )
-from .models import Comment, ContainmentAction, Incident, IncidentStatus, Origin, Visibility
+from .intake.base import Observable
+from .models import (
+    Comment,
+    ContainmentAction,
+    Incident,
+    IncidentObservable,
+    IncidentStatus,
+    ObservableSource,
+    Origin,
+    Visibility,
+)
 
 # The incident is the first, positional-only parameter of each `do`: the serializers' field
 # names ("action", "target" of a containment) arrive as keywords beside it.
@@ -338,4 +349,89 @@ BULK = Action(
     do=_bulk,
     serializer=BulkSerializer,
     done=lambda result: f"{result.action.capitalize()}: {result.done} incident(s) done.",
+)
+
+# --- observables -----------------------------------------------------------------------------
+
+
+def _add_observable(
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    observable: Observable,
+    tag: str = "",
+    note: str = "",
+    visibility: str = "",
+    request: HttpRequest | None = None,
+    **_: Any,
+) -> IncidentObservable:
+    if tag:
+        policy.observable_tag(access, incident, "", tag)
+    return observables.observable_add(
+        incident,
+        actor=actor,
+        observable=observable,
+        source=ObservableSource.ANALYST if access.is_mssp_staff else ObservableSource.CUSTOMER,
+        visibility=policy.observable_visibility(access, visibility or None),
+        tag=tag,
+        note=note,
+        request=request,
+    )
+
+
+def _edit_observable(
+    row: IncidentObservable,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    **fields: Any,
+) -> IncidentObservable:
+    changes: dict[str, Any] = {}
+    if "tag" in fields:
+        changes["tag"] = policy.observable_tag(access, row.incident, row.tag, fields["tag"])
+    if "note" in fields and fields["note"] != row.note:
+        policy.observable_note(access, row)
+        changes["note"] = fields["note"]
+    if "visibility" in fields and fields["visibility"] != row.visibility:
+        if not access.is_mssp_staff:
+            raise Invalid({"visibility": ["Customers' observables are shared."]})
+        if row.source == ObservableSource.CUSTOMER:
+            raise Invalid({"visibility": ["The customer added it: it stays shared."]})
+        changes["visibility"] = fields["visibility"]
+    return observables.observable_update(row, actor=actor, request=request, **changes)
+
+
+def _remove_observable(
+    row: IncidentObservable, /, *, actor: User, request: HttpRequest | None = None, **_: Any
+) -> IncidentObservable:
+    return observables.observable_remove(row, actor=actor, request=request)
+
+
+ADD_OBSERVABLE = Action(
+    "observable.add",
+    do=_add_observable,
+    check=policy.check_add_observable,
+    serializer=ObservableWriteSerializer,
+    done=lambda row: (
+        f"Observable added: {row.type} {row.value[:80]}"
+        + (" (internal: the customer does not see it)." if row.visibility == "internal" else ".")
+    ),
+)
+EDIT_OBSERVABLE = Action(
+    "observable.edit",
+    do=_edit_observable,
+    check=policy.check_change_observable,
+    serializer=ObservableWriteSerializer,
+    changes_target=True,
+    done=lambda row: f"Observable saved: {row.type} {row.value[:80]}",
+)
+REMOVE_OBSERVABLE = Action(
+    "observable.remove",
+    do=_remove_observable,
+    check=policy.check_remove_observable,
+    done=lambda row: f"Observable removed: {row.type} {row.value[:80]}",
 )

@@ -5,11 +5,13 @@ exactly what the API allows."""
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from tenants.access import Access, access_for
 from tenants.actions import Invalid, Refused
 from tenants.models import Tenant, User
 
-from .models import Incident, Visibility
+from .models import Incident, IncidentObservable, ObservableSource, ObservableTag, Visibility
 
 READ_ONLY = "You may read this incident but not change it."
 NO_OPENING = "Your role reads incidents; your organisation's responders and admins raise them."
@@ -77,3 +79,81 @@ def check_promote(access: Access, incident: Incident) -> None:
     if not access.is_mssp_staff:
         raise Refused(STAFF_PROMOTE)
     check_work(access, incident)
+
+
+# --- observables -------------------------------------------------------------------------------
+
+NO_OBSERVABLES = "Your role reads observables; your organisation's responders and admins add them."
+NOT_YOUR_OBSERVABLE = "You may change only the observables your organisation added."
+IOC_IS_THE_SOCS = (
+    "Whether an observable is an IOC is for whoever works the incident; you may mark it sighted."
+)
+
+
+def visible_observables(
+    access: Access, rows: QuerySet[IncidentObservable]
+) -> QuerySet[IncidentObservable]:
+    """An internal observable is the MSSP's: a customer never sees one, anywhere (nor counts
+    it in sightings or similar incidents)."""
+    if access.is_mssp_staff:
+        return rows
+    return rows.filter(visibility=Visibility.SHARED)
+
+
+def can_add_observable(access: Access, incident: Incident) -> bool:
+    """MSSP staff on the incidents they see; a customer's responders and admins on their own
+    organisation's, whatever its service model (as they raise incidents)."""
+    if access.is_mssp_staff:
+        return incident.tenant_id in access.tenant_ids
+    return access.is_customer_worker and access.customer_tenant_id == incident.tenant_id
+
+
+def check_add_observable(access: Access, incident: Incident) -> None:
+    if not can_add_observable(access, incident):
+        raise Refused(NO_OBSERVABLES)
+
+
+def check_change_observable(access: Access, observable: IncidentObservable) -> None:
+    """Staff change any; a customer's responders and admins change their tenant's shared ones
+    (what exactly: observable_changes)."""
+    check_add_observable(access, observable.incident)
+    if not access.is_mssp_staff and observable.visibility != Visibility.SHARED:
+        raise Refused(NOT_YOUR_OBSERVABLE)  # never reached through a lookup: they cannot see it
+
+
+def check_remove_observable(access: Access, observable: IncidentObservable) -> None:
+    """Staff remove any; a customer only those its organisation added."""
+    check_change_observable(access, observable)
+    if not access.is_mssp_staff and observable.source != ObservableSource.CUSTOMER:
+        raise Refused(NOT_YOUR_OBSERVABLE)
+
+
+def observable_visibility(access: Access, requested: str | None) -> str:
+    """MSSP staff choose, internal by default (an analyst's lead, as their comments); a
+    customer's observables are shared, and asking for internal is refused."""
+    if access.is_mssp_staff:
+        return requested or Visibility.INTERNAL
+    if requested == Visibility.INTERNAL:
+        raise Invalid({"visibility": ["Customers add shared observables."]})
+    return Visibility.SHARED
+
+
+def observable_tag(access: Access, incident: Incident, current: str, requested: str) -> str:
+    """Who works the incident (alerts.policy.can_work: MSSP staff, the in-house team of a
+    hybrid or in-house tenant) tags as they judge. Another customer worker (an outsourced
+    tenant's) may mark an observable sighted, or take back that mark, on one nobody has
+    judged yet: IOC or not is the SOC's verdict, which a customer neither gives nor undoes."""
+    if requested == current or can_work(access, incident):
+        return requested
+    if {requested, current} <= {ObservableTag.NONE, ObservableTag.SIGHTED}:
+        return requested
+    raise Refused(IOC_IS_THE_SOCS)
+
+
+def observable_note(access: Access, observable: IncidentObservable | None) -> None:
+    """A customer writes notes on the observables its organisation added; the MSSP's notes on
+    the others are the MSSP's."""
+    if access.is_mssp_staff or observable is None:
+        return
+    if observable.source != ObservableSource.CUSTOMER:
+        raise Refused(NOT_YOUR_OBSERVABLE)

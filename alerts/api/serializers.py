@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from tenants.text import single_line
 
+from ..intake.base import OBSERVABLE_TYPES
 from ..models import (
     NO_DEADLINE,
     Alert,
@@ -15,6 +16,7 @@ from ..models import (
     Incident,
     IncidentEvent,
     IntakeSource,
+    ObservableTag,
     Origin,
     Resolution,
     Severity,
@@ -22,6 +24,7 @@ from ..models import (
     SuppressionRule,
     Visibility,
 )
+from ..observables import MAX_NOTE, parse
 
 
 class IntakeSourceSerializer(serializers.ModelSerializer):
@@ -227,7 +230,7 @@ class ContainmentSerializer(serializers.ModelSerializer):
 
 class TransitionSerializer(serializers.Serializer):
     status = serializers.CharField(max_length=30)
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    reason = serializers.CharField(max_length=MAX_NOTE, required=False, allow_blank=True)
     resolution = serializers.CharField(max_length=30, required=False, allow_blank=True)
 
 
@@ -261,7 +264,7 @@ class BulkSerializer(serializers.Serializer):
     ids = IdListField(child=serializers.UUIDField(), min_length=1, max_length=500)
     action = serializers.ChoiceField(choices=["acknowledge", "claim", "transition", "assign"])
     status = serializers.CharField(max_length=30, required=False)
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    reason = serializers.CharField(max_length=MAX_NOTE, required=False, allow_blank=True)
     resolution = serializers.CharField(max_length=30, required=False, allow_blank=True)
     owner = serializers.CharField(max_length=150, required=False, allow_null=True)
 
@@ -433,3 +436,36 @@ class PromoteSerializer(serializers.Serializer):
         max_length=100,
         help_text="Alerts of the incident's own customer to move into it.",
     )
+
+
+class ObservableWriteSerializer(serializers.Serializer):
+    """Adding: `type` and `value` (normalised as intake normalises them), optionally `tag`,
+    `note`, `visibility`. Changing (PATCH): `tag`, `note`, `visibility`; a type and value
+    never change (remove the observable and add the right one)."""
+
+    type = serializers.ChoiceField(choices=[(t, t) for t in OBSERVABLE_TYPES])
+    value = serializers.CharField(trim_whitespace=False, max_length=None)
+    tag = serializers.ChoiceField(choices=ObservableTag.choices, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=MAX_NOTE, required=False, allow_blank=True)
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices,
+        required=False,
+        help_text="internal: MSSP only; shared: the customer sees it. Customers' observables "
+        "are shared; MSSP staff default to internal.",
+    )
+
+    def validate(self, attrs):
+        if self.instance is not None:
+            if "type" in attrs or "value" in attrs:
+                raise serializers.ValidationError(
+                    {
+                        "value": "An observable's type and value do not change: remove it and add "
+                        "the right one."
+                    }
+                )
+            return attrs
+        try:
+            attrs["observable"] = parse(attrs.pop("type"), attrs.pop("value"))
+        except ValueError as exc:
+            raise serializers.ValidationError({"value": str(exc)}) from None
+        return attrs

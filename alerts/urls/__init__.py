@@ -16,6 +16,21 @@ urlpatterns = [
     path("incidents/<uuid:pk>/act/", incidents.incident_act, name="incident-act"),
     path("incidents/<uuid:pk>/comment/", incidents.incident_comment, name="incident-comment"),
     path("incidents/<uuid:pk>/contain/", incidents.incident_contain, name="incident-contain"),
+    path(
+        "incidents/<uuid:pk>/observables/",
+        incidents.observable_add,
+        name="incident-observable-add",
+    ),
+    path(
+        "incidents/<uuid:pk>/observables/<uuid:oid>/",
+        incidents.observable_edit,
+        name="incident-observable-edit",
+    ),
+    path(
+        "incidents/<uuid:pk>/observables/<uuid:oid>/remove/",
+        incidents.observable_remove,
+        name="incident-observable-remove",
+    ),
     path("alerts/", incidents.alerts, name="alerts"),
     path("alerts/<uuid:pk>/", incidents.alert_detail, name="alert"),
     path(

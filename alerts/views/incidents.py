@@ -18,21 +18,24 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from tenants.actions import page_perform
+from tenants.actions import Refused, page_perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from .. import actions, policy
+from .. import actions, policy, selectors
 from ..api.filters import AlertFilter, IncidentFilter
 from ..api.serializers import URGENCY_CHOICES
 from ..extensions import decorate_incident_rows
+from ..intake.base import OBSERVABLE_TYPES
 from ..models import (
     OPEN_STATUSES,
     Alert,
     Incident,
     IncidentEvent,
+    IncidentObservable,
     IncidentStatus,
+    ObservableTag,
     Resolution,
     Severity,
     SourceKind,
@@ -183,7 +186,7 @@ def incident_detail(request, access, pk):
     )
     for alert in alerts:
         alert.raw_text = json.dumps(alert.raw, indent=2, sort_keys=True, default=str)[:100_000]
-    observables = _observables(alerts)
+    observables = _observables(access, incident)
     timeline = IncidentEvent.objects.for_tenant(incident.tenant_id).filter(incident=incident)
     comments = incident.comments.order_by("created_at", "id")
     if not staff:
@@ -210,24 +213,91 @@ def incident_detail(request, access, pk):
         "containment_results": incident.containment.model.Result.choices,
         "is_open": incident.status in OPEN_STATUSES,
         "promotable": _promotable(incident) if staff and workable else [],
+        "may_add_observable": policy.can_add_observable(access, incident),
+        "observable_types": OBSERVABLE_TYPES,
+        "observable_tags": ObservableTag.choices,
+        "tags_for_customer": [("", "Untagged"), ("sighted", "Sighted")],
+        "similar": selectors.get_similar(access, incident),
+        "similar_elsewhere": selectors.get_similar(access, incident, elsewhere=True),
+        "similar_days": selectors.SIMILAR_DAYS,
     }
     if request.htmx and request.GET.get("fragment") == "live":
         return render(request, "alerts/_incident_live.html", context)
     return render(request, "alerts/incident_detail.html", context)
 
 
-def _observables(alerts: list[Alert]) -> list[dict]:
-    """The incident's observables, each once, with how many of its alerts carry it."""
-    seen: dict[tuple[str, str], int] = {}
-    for alert in alerts:
-        for item in alert.observables or []:
-            if isinstance(item, dict) and item.get("type") and item.get("value"):
-                key = (str(item["type"]), str(item["value"]))
-                seen[key] = seen.get(key, 0) + 1
-    return [
-        {"type": kind, "value": value, "alerts": n}
-        for (kind, value), n in sorted(seen.items(), key=lambda kv: (kv[0][0], kv[0][1]))
-    ]
+def _observables(access, incident: Incident) -> list:
+    """The incident's observables (those the caller may see) with their sightings at this
+    customer and, for MSSP staff, at the other customers they work."""
+    rows = selectors.get_observables(access, incident)
+    keys = [row.key for row in rows]
+    sightings = selectors.get_sightings(access, incident, keys)
+    elsewhere = selectors.get_sightings_elsewhere(access, incident, keys)
+    for row in rows:
+        row.sightings = sightings.get(row.key)
+        row.elsewhere = elsewhere.get(row.key)
+        row.may_change = _may(policy.check_change_observable, access, row)
+        row.may_remove = _may(policy.check_remove_observable, access, row)
+        row.may_note = row.may_change and _may(policy.observable_note, access, row)
+    return rows
+
+
+def _may(check, access, row) -> bool:
+    try:
+        check(access, row)
+    except Refused:
+        return False
+    return True
+
+
+@require_POST
+@portal_view
+def observable_add(request, access, pk):
+    """Add an observable (actions.ADD_OBSERVABLE, as POST /api/v1/incidents/{id}/observables/)."""
+    incident = _incident(access, pk)
+    data = {
+        k: request.POST[k]
+        for k in ("type", "value", "tag", "note", "visibility")
+        if k in request.POST
+    }
+    if not access.is_mssp_staff:
+        data.pop("visibility", None)  # not offered to a customer: the API refuses internal
+    page_perform(request, actions.ADD_OBSERVABLE, access=access, target=incident, data=data)
+    return _back(request, reverse("incident", args=[incident.pk]) + "#obs-h")
+
+
+def _observable(access, incident: Incident, oid) -> IncidentObservable:
+    rows = IncidentObservable.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+    row = (
+        policy.visible_observables(access, rows)
+        .select_related("incident__tenant")
+        .filter(pk=oid)
+        .first()
+    )
+    if row is None:
+        raise Http404("No such observable.")
+    return row
+
+
+@require_POST
+@portal_view
+def observable_edit(request, access, pk, oid):
+    """Tag, note or share one (actions.EDIT_OBSERVABLE, as PATCH .../observables/{oid}/): the
+    form sends only what it offers the caller."""
+    incident = _incident(access, pk)
+    row = _observable(access, incident, oid)
+    data = {k: request.POST[k] for k in ("tag", "note", "visibility") if k in request.POST}
+    page_perform(request, actions.EDIT_OBSERVABLE, access=access, target=row, data=data)
+    return _back(request, reverse("incident", args=[incident.pk]) + "#obs-h")
+
+
+@require_POST
+@portal_view
+def observable_remove(request, access, pk, oid):
+    incident = _incident(access, pk)
+    row = _observable(access, incident, oid)
+    page_perform(request, actions.REMOVE_OBSERVABLE, access=access, target=row, data={})
+    return _back(request, reverse("incident", args=[incident.pk]) + "#obs-h")
 
 
 # The incident page's and the queue's buttons post `action` to incident_act.
