@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from alerts.api.hunts import HuntViewSet
 from alerts.api.intake import IntakeView
+from alerts.api.observables import IncidentObservableViewSet
 from alerts.api.rules import CorrelationRuleViewSet, SuppressionRuleViewSet
 from alerts.api.sources import IntakeSourceViewSet
 from alerts.api.views import AlertViewSet, IncidentViewSet, QueueViewSet
@@ -85,6 +86,7 @@ router.register("hunts", HuntViewSet, basename="hunt")
 router.register("sla/policies", SlaPolicyViewSet, basename="sla-policy")
 router.register("incidents", IncidentEscalationViewSet, basename="incident-escalation")
 router.register("incidents", IncidentTaskViewSet, basename="incident-task")
+router.register("incidents", IncidentObservableViewSet, basename="incident-observable")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("case-templates", CaseTemplateViewSet, basename="case-template")
 router.register("escalations", EscalationViewSet, basename="escalation")
