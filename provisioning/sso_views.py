@@ -136,7 +136,8 @@ def _page(request: HttpRequest, scope: SettingsScope, *, status: int = 200) -> H
         "domains": list(SsoDomain.objects.for_tenant(tenant)),
         "verifies": policy.verifies_domains(access, tenant),
         "roles": Membership.Role.choices,
-        "posted": request.POST if request.method == "POST" else None,
+        "values": _form_values(request, config),
+        "posted": request.POST if request.method == "POST" else {},
         "activity": list(
             AuditEvent.objects.for_tenant(tenant)
             .filter(action__regex=r"^(sso\.|auth\.sso_)")
@@ -151,6 +152,32 @@ def _page(request: HttpRequest, scope: SettingsScope, *, status: int = 200) -> H
         page="settings-sso",
         status=status,
     )
+
+
+FORM_FIELDS = (
+    "issuer",
+    "discovery_url",
+    "client_id",
+    "scopes",
+    "username_claim",
+    "email_claim",
+    "groups_claim",
+    "default_role",
+)
+
+
+def _form_values(request: HttpRequest, config: IdentityProvider | None) -> dict[str, Any]:
+    """What the provider form shows: what was just posted, else what is stored, else the
+    defaults (never the secret)."""
+    if request.method == "POST" and "issuer" in request.POST:
+        values: dict[str, Any] = {name: request.POST.get(name, "") for name in FORM_FIELDS}
+        values["enabled"] = bool(request.POST.get("enabled"))
+        values["sso_only"] = bool(request.POST.get("sso_only"))
+        return values
+    current = config or IdentityProvider()
+    values = {name: getattr(current, name) for name in FORM_FIELDS}
+    values["enabled"], values["sso_only"] = current.enabled, current.sso_only
+    return values
 
 
 @tenant_settings_view
