@@ -16,14 +16,14 @@ from tenants.access import Access
 from tenants.actions import Action, Refused
 from tenants.models import Team, User
 
-from . import ical, policy, rotation
+from . import feeds, ical, policy, rotation
 from .api.serializers import (
     MAX_OVERRIDE,
     CalendarImportSerializer,
     OverrideInputSerializer,
     ScheduleInputSerializer,
 )
-from .models import Layer, Override, Schedule, team_people
+from .models import FeedToken, Layer, Override, Schedule, team_people
 
 
 def check_may_create(access: Access, _target: None) -> None:
@@ -159,6 +159,66 @@ SCHEDULE_DELETE = Action(
     do=delete_schedule,
     check=check_manage,
     done=lambda schedule: f"Schedule '{schedule.name}' deleted.",
+)
+
+
+# --- subscription links (oncall.feeds) ------------------------------------------------------------
+@dataclass
+class FeedLink:
+    """A subscription link just made: its raw token is in `url`'s path, shown this once."""
+
+    token: FeedToken
+    raw: str
+
+
+def check_may_read(access: Access, schedule: Schedule) -> None:
+    if not access.is_authenticated or not policy.reads_schedules_of(access, schedule.tenant_id):
+        raise Refused(policy.READ_REFUSED)
+
+
+def create_feed_link(
+    schedule: Schedule, *, actor: User, access: Access, request: HttpRequest | None
+) -> FeedLink:
+    token, raw = feeds.mint(actor, schedule)
+    _audit(
+        "feed_link.created",
+        schedule,
+        actor=actor,
+        request=request,
+        summary=f"iCalendar subscription link to {schedule.name} made ({token.prefix}…)",
+        data={"prefix": token.prefix},
+    )
+    return FeedLink(token, raw)
+
+
+def delete_feed_link(
+    schedule: Schedule, *, actor: User, access: Access, request: HttpRequest | None
+) -> int:
+    deleted, _ = FeedToken.objects.filter(user=actor, schedule=schedule).delete()
+    if deleted:
+        _audit(
+            "feed_link.revoked",
+            schedule,
+            actor=actor,
+            request=request,
+            summary=f"iCalendar subscription link to {schedule.name} revoked",
+        )
+    return deleted
+
+
+FEED_LINK_CREATE = Action(
+    "oncall.feed_link.create",
+    do=create_feed_link,
+    check=check_may_read,
+    done="Subscription link made. Copy it now: it is shown once.",
+)
+FEED_LINK_DELETE = Action(
+    "oncall.feed_link.delete",
+    do=delete_feed_link,
+    check=check_may_read,
+    done=lambda deleted: (
+        "Subscription link revoked." if deleted else "There was no link to revoke."
+    ),
 )
 
 

@@ -9,8 +9,17 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
-from tenants.models import Team, Tenant, User, new_public_id, validate_timezone
+from tenants.access import Access
+from tenants.models import (
+    MintedSecret,
+    Team,
+    Tenant,
+    User,
+    new_public_id,
+    validate_timezone,
+)
 from tenants.querysets import TenantScopedManager
 
 from .rotation import (
@@ -93,6 +102,18 @@ class Schedule(models.Model):
 
     def ordered_layers(self) -> list[Layer]:
         return sorted(self.layers.all(), key=lambda layer: layer.position)
+
+
+def schedules_for(access: Access) -> models.QuerySet[Schedule]:
+    """The schedules `access` reads: as ScheduleViewSet.get_queryset (TenantScopedViewSet,
+    include_mssp_rows) and oncall.policy.reads_schedules_of."""
+    if access.is_mssp_staff:
+        rows: models.QuerySet[Schedule] = Schedule.objects.dangerously_unscoped(
+            "MSSP staff read the MSSP tiers' schedules (oncall.policy.reads_schedules_of)"
+        ).filter(models.Q(tenant_id__in=sorted(access.tenant_ids)) | models.Q(tenant__isnull=True))
+    else:
+        rows = Schedule.objects.for_tenants(access.tenant_ids)
+    return rows.select_related("team", "tenant").prefetch_related("layers")
 
 
 class Rotation(models.TextChoices):
@@ -202,3 +223,32 @@ class Override(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         self.tenant_id = self.schedule.tenant_id
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class FeedToken(MintedSecret, models.Model):
+    """A person's secret subscription URL for one schedule's iCalendar feed (PagerDuty's and
+    Grafana OnCall's "subscribe" link): calendar apps fetch a URL and send no header, so the
+    URL is the credential. Only its digest is stored; every fetch asks again whether its
+    owner may still read the schedule, so a person who leaves the team or the tenant, or is
+    deactivated, stops the feed with them. Not tenant data, like an API token: it is the
+    person's, and it reads nothing until their access is checked."""
+
+    PREFIX = "mssp_ical_"
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="feed_tokens")
+    prefix = models.CharField(max_length=24, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # one live link per person and schedule: a new one replaces the old
+            models.UniqueConstraint(fields=["user", "schedule"], name="oncall_feedtoken_one_each")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.schedule_id})"

@@ -25,6 +25,7 @@ OVERRIDE_REFUSED = (
     "You may override only a shift of your own, or take one yourself, as a member of the "
     "schedule's team; the schedule's managers override any shift."
 )
+READ_REFUSED = "Only those who read a schedule subscribe to it."
 OVERRIDE_DELETE_REFUSED = (
     "Only the schedule's managers, the override's author and the person it names remove it."
 )

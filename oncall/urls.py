@@ -17,4 +17,12 @@ urlpatterns = [
         name="oncall-override-delete",
     ),
     path("oncall/<uuid:schedule_id>/import/", views.calendar_import, name="oncall-import"),
+    path("oncall/<uuid:schedule_id>/feed-link/", views.feed_link_create, name="oncall-feed-link"),
+    path(
+        "oncall/<uuid:schedule_id>/feed-link/delete/",
+        views.feed_link_delete,
+        name="oncall-feed-link-delete",
+    ),
+    # A calendar app's subscription: the token is the credential (oncall.feeds).
+    path("oncall/feed/<str:token>.ics", views.feed, name="oncall-feed"),
 ]

@@ -20,37 +20,24 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
-from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from tenants.access import Access
 from tenants.actions import page_perform
 from tenants.models import Team, Tenant, User
 from tenants.views import portal_view
 
-from . import actions, ical, policy, rotation
+from . import actions, feeds, ical, policy, rotation
 from .forms import CalendarImportForm, OverrideForm, ScheduleForm, manageable_teams
-from .models import Override, Schedule, team_people
+from .models import Override, Schedule, schedules_for, team_people
 
 TIMELINE_DAYS = (7, 14)
 # A palette for the people of a timeline (SVG fill attributes: no inline style under the CSP).
 COLOURS = ("#2e90fa", "#12b76a", "#f79009", "#7a5af8", "#ee46bc", "#06aed4", "#669f2a", "#dd2590")
-
-
-def schedules_for(access: Access) -> models.QuerySet[Schedule]:
-    """The schedules `access` reads: as ScheduleViewSet.get_queryset (TenantScopedViewSet,
-    include_mssp_rows) and oncall.policy.reads_schedules_of."""
-    if access.is_mssp_staff:
-        rows: models.QuerySet[Schedule] = Schedule.objects.dangerously_unscoped(
-            "MSSP staff read the MSSP tiers' schedules (oncall.policy.reads_schedules_of)"
-        ).filter(models.Q(tenant_id__in=sorted(access.tenant_ids)) | models.Q(tenant__isnull=True))
-    else:
-        rows = Schedule.objects.for_tenants(access.tenant_ids)
-    return rows.select_related("team", "tenant").prefetch_related("layers")
 
 
 def _schedule_or_404(access: Access, schedule_id: uuid.UUID) -> Schedule:
@@ -228,6 +215,7 @@ def _page(
     override_form: OverrideForm | None = None,
     import_form: CalendarImportForm | None = None,
     imported: actions.ImportResult | None = None,
+    new_feed_link: actions.FeedLink | None = None,
     status: int = 200,
 ) -> HttpResponse:
     at = timezone.now()
@@ -283,6 +271,12 @@ def _page(
         "imported": imported,
         "feed_url": request.build_absolute_uri(feed),
         "feed_path": feed,
+        "feed_link": feeds.link_of(cast(User, request.user), schedule),
+        "new_feed_url": (
+            request.build_absolute_uri(reverse("oncall-feed", args=[new_feed_link.raw]))
+            if new_feed_link is not None
+            else ""
+        ),
         "max_import_kib": ical.MAX_BYTES // 1024,
         "import_days": ical.IMPORT_HORIZON.days,
     }
@@ -441,3 +435,37 @@ def calendar_import(request: HttpRequest, access: Access, schedule_id: uuid.UUID
     if not done:
         return _page(request, access, schedule, import_form=form, status=400)
     return _page(request, access, schedule, imported=result)
+
+
+# --- subscription links --------------------------------------------------------------------------
+@require_POST
+@portal_view
+def feed_link_create(request: HttpRequest, access: Access, schedule_id: uuid.UUID) -> HttpResponse:
+    """As POST /api/v1/schedules/{id}/feed-link/: the new link is on the page this once."""
+    schedule = _schedule_or_404(access, schedule_id)
+    done, made = page_perform(
+        request, actions.FEED_LINK_CREATE, access=access, target=schedule, data={}
+    )
+    if not done:
+        return redirect("oncall-schedule", schedule_id=schedule.pk)
+    return _page(request, access, schedule, new_feed_link=made)
+
+
+@require_POST
+@portal_view
+def feed_link_delete(request: HttpRequest, access: Access, schedule_id: uuid.UUID) -> HttpResponse:
+    schedule = _schedule_or_404(access, schedule_id)
+    page_perform(request, actions.FEED_LINK_DELETE, access=access, target=schedule, data={})
+    return redirect("oncall-schedule", schedule_id=schedule.pk)
+
+
+@require_GET
+def feed(request: HttpRequest, token: str) -> HttpResponse:
+    """A calendar app's fetch of a subscription link: no session, the URL is the credential.
+    Every failure is the same 404, so a guessed or revoked link learns nothing."""
+    response = feeds.serve(token)
+    if response is None:
+        raise Http404("No such calendar.")
+    response["Cache-Control"] = "private, max-age=300"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -193,6 +193,8 @@ class MissingScopeCase(AssertionError):
 
 def scope_cases(urlpatterns=None, expected=None) -> list[tuple[Route, str, str]]:
     """(route, method, scope) for every token route of the URL conf; raises MissingScopeCase
+    # a subscription link reads the schedule: viewers (read-only tokens) subscribe too
+    "api/v1/schedules/{pk}/feed-link/": {"GET": R, "POST": R, "DELETE": R},
     naming each route or method the table lacks, and each entry naming no route."""
     expected = EXPECTED if expected is None else expected
     cases, missing, seen = [], [], set()

@@ -19,7 +19,7 @@ from tenants.access import NO_ACCESS, Access
 from tenants.models import Team, User, validate_business_hours, validate_timezone
 
 from .. import ical
-from ..models import Layer, Override, Rotation, Schedule, team_people
+from ..models import FeedToken, Layer, Override, Rotation, Schedule, team_people
 
 MAX_LAYERS = 10
 MAX_PARTICIPANTS = 100
@@ -378,3 +378,27 @@ class SkippedEventSerializer(serializers.Serializer[Any]):
 class CalendarImportResultSerializer(serializers.Serializer[Any]):
     created = OverrideSerializer(many=True)
     skipped = SkippedEventSerializer(many=True)
+
+
+class FeedLinkSerializer(serializers.Serializer[Any]):
+    """A person's subscription link to a schedule (`active` false: they have none). `url`,
+    with its secret, is only in the answer that made it."""
+
+    active = serializers.BooleanField()
+    prefix = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    url = serializers.CharField(
+        allow_null=True,
+        help_text="The subscription URL, with its secret: only in the answer to POST.",
+    )
+
+    @staticmethod
+    def of(token: FeedToken | None, url: str | None = None) -> dict[str, Any]:
+        return {
+            "active": token is not None,
+            "prefix": token.prefix if token else None,
+            "created_at": token.created_at if token else None,
+            "last_used_at": token.last_used_at if token else None,
+            "url": url,
+        }

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import django_filters
 from django.db import models
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -28,9 +29,9 @@ from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.parsers import SafeJSONParser
 from tenants.models import User
-from tenants.permissions import ADMIN
+from tenants.permissions import ADMIN, READ
 
-from .. import actions, ical, rotation
+from .. import actions, feeds, ical, rotation
 from ..models import Override, Schedule
 from .serializers import (
     EARLIEST,
@@ -39,6 +40,7 @@ from .serializers import (
     OUT_OF_RANGE,
     CalendarImportResultSerializer,
     CalendarImportSerializer,
+    FeedLinkSerializer,
     OnCallSerializer,
     OverrideInputSerializer,
     OverrideSerializer,
@@ -47,7 +49,6 @@ from .serializers import (
     ShiftsSerializer,
 )
 
-FEED_DAYS = 60
 DEFAULT_SHIFTS_DAYS = 7
 MAX_LISTED_OVERRIDES = 1000
 # A Content-Length this far above the calendar's limit is refused before anything is read
@@ -171,7 +172,14 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     # Schedules are administration (like contacts and webhooks); overrides and imported
     # overrides are work (`write`, the default for a POST).
-    required_scope = {"create": ADMIN, "partial_update": ADMIN, "destroy": ADMIN}
+    # A subscription link reads the schedule and nothing more: viewers, whose tokens never
+    # have `write`, subscribe too.
+    required_scope = {
+        "create": ADMIN,
+        "partial_update": ADMIN,
+        "destroy": ADMIN,
+        "feed_link": READ,
+    }
 
     def scope_queryset(self, queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:
         return queryset.select_related("team", "tenant").prefetch_related("layers")
@@ -307,34 +315,36 @@ class ScheduleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     def ical(self, request: Request, pk: str | None = None) -> HttpResponse:
         """The next 60 days of shifts as an iCalendar feed: one event per shift, "On call:
         <username>", each with a UID that stays the same from one fetch to the next."""
+        return feeds.calendar_response(self._schedule())
+
+    @extend_schema(
+        methods=["GET"],
+        responses=FeedLinkSerializer,
+        summary="Your subscription link to this schedule's feed",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={201: FeedLinkSerializer},
+        summary="Make your subscription link (replaces the one you had)",
+        description="A URL a calendar app subscribes to without a session or a header. Its "
+        "secret is in the URL and is answered only here, once. Every fetch checks that you "
+        "still read the schedule.",
+    )
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None})
+    @action(detail=True, methods=["get", "post", "delete"], url_path="feed-link")
+    def feed_link(self, request: Request, pk: str | None = None) -> Response:
         schedule = self._schedule()
-        now = timezone.now()
-        # From a fixed point a little in the past, so the shift under way keeps its real
-        # start (and with it its UID) from one fetch to the next.
-        since = (now - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
-        until = now + timedelta(days=FEED_DAYS)
-        found = [
-            shift
-            for shift in rotation.shifts(schedule.spec(since, until), since, until)
-            if shift.end > now
-        ]
-        names = {
-            user_id: p["username"] or p["name"]
-            for user_id, p in people(shift.user_id for shift in found).items()
-        }
-        body = ical.export(
-            schedule_id=schedule.pk,
-            name=schedule.name,
-            time_zone=schedule.time_zone,
-            shifts=found,
-            names=names,
-            stamp=now,
-        )
-        return HttpResponse(
-            body,
-            content_type="text/calendar; charset=utf-8",
-            headers={"Content-Disposition": f'inline; filename="oncall-{schedule.pk}.ics"'},
-        )
+        if request.method == "POST":
+            made = api_perform(self, actions.FEED_LINK_CREATE, schedule, data={})
+            url = request.build_absolute_uri(reverse("oncall-feed", args=[made.raw]))
+            data = FeedLinkSerializer(FeedLinkSerializer.of(made.token, url)).data
+            return Response(data, status=status.HTTP_201_CREATED)
+        if request.method == "DELETE":
+            api_perform(self, actions.FEED_LINK_DELETE, schedule, data={})
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        token = feeds.link_of(cast(User, request.user), schedule)
+        return Response(FeedLinkSerializer(FeedLinkSerializer.of(token)).data)
 
     @extend_schema(
         request={

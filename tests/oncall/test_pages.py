@@ -504,6 +504,8 @@ def test_every_schedule_page_is_in_the_isolation_matrix():
         "oncall-override-add",
         "oncall-override-delete",
         "oncall-import",
+        "oncall-feed-link",
+        "oncall-feed-link-delete",
     }, "a new on-call page: add it to the isolation cases below"
 
 
