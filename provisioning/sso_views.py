@@ -13,7 +13,7 @@ from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -96,7 +96,18 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     except (requests.RequestException, OAuth2Error, KeyError, ValueError) as exc:
         reason, message = sso.explain(None, exc)
         return sso.refuse(request, tenant, reason, message, status=502)
-    return response
+    if not isinstance(response, HttpResponseRedirect):
+        return response  # allauth's own error page (already through on_authentication_error)
+    # Not a redirect: a browser holds a form's submission to the page's CSP form-action
+    # ('self') through its redirects too. A page that moves on by itself (Refresh), with a link.
+    url = response["Location"]
+    page = render(
+        request,
+        "provisioning/sso_redirect.html",
+        {"url": url, "organisation": tenant.name},
+    )
+    page["Refresh"] = f"0;url={url}"
+    return page
 
 
 def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
