@@ -330,6 +330,11 @@ class TenantOIDCProvider(OpenIDConnectProvider):  # type: ignore[misc]  # allaut
     def get_callback_url(self) -> str:
         return reverse("sso-oidc-callback", kwargs={"provider_id": self.app.provider_id})
 
+    def serialize(self) -> dict[str, Any]:
+        """Named by its tenant's provider id, not allauth's "openid_connect": a login held for
+        its second factor is stored and read back by it (Provider.deserialize)."""
+        return {"id": self.app.provider_id, "app.client_id": self.app.client_id}
+
     def redirect(
         self,
         request: HttpRequest,

@@ -236,3 +236,28 @@ def test_a_disabled_provider_and_a_deactivated_member_are_refused(sso, idp):
     User.objects.filter(username="tenant-a/alice").update(is_active=False)
     answer, _ = sign_in(Client(), idp)
     refused(answer, sso["a"], "deactivated")
+
+
+def test_a_single_sign_on_is_the_password_factor_only(sso, idp):
+    """An account with a second factor gives its code next; a tenant that requires one holds
+    a member without one at enrolment (tenants.mfa, unchanged)."""
+    from tenants.models import Tenant
+    from tests.mfa import enrol, fresh_code
+
+    answer, _ = sign_in(Client(), idp)  # the member exists now
+    user = User.objects.get(username="tenant-a/alice")
+    enrol(user)
+    client = Client()
+    answer, _ = sign_in(client, idp)
+    assert answer.status_code == 302 and "/accounts/2fa/authenticate/" in answer["Location"]
+    assert not get_user(client).is_authenticated
+    done = client.post("/accounts/2fa/authenticate/", {"code": fresh_code(user)})
+    assert done.status_code == 302 and get_user(client).pk == user.pk
+
+    Tenant.objects.filter(pk=sso["a"].pk).update(mfa_required=True)
+    idp.add_user("bob", email="bob@acme.test")
+    client = Client()
+    answer, _ = sign_in(client, idp, user="bob")
+    assert answer.status_code == 302
+    held = client.get("/")
+    assert held.status_code == 302 and "/accounts/2fa/totp/activate/" in held["Location"]
