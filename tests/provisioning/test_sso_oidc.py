@@ -261,3 +261,16 @@ def test_a_single_sign_on_is_the_password_factor_only(sso, idp):
     assert answer.status_code == 302
     held = client.get("/")
     assert held.status_code == 302 and "/accounts/2fa/totp/activate/" in held["Location"]
+
+
+def test_an_admins_first_sign_in_links_its_member_and_never_demotes_the_last_admin(sso, idp):
+    admin = sso["a_admin"]
+    User.objects.filter(pk=admin.pk).update(username="tenant-a/root")
+    idp.add_user("root", groups=["Everyone"])  # no mapped group: viewer, were it not the last
+    client = Client()
+    answer, _ = sign_in(client, idp, user="root")
+    assert answer.status_code == 302 and get_user(client).pk == admin.pk
+    assert member_of(sso["a"], "tenant-a/root").role == "admin"
+    kept = entries(sso["a"], "sso.role_kept")
+    assert kept and kept[-1].data["mapped_role"] == "viewer"
+    assert not entries(sso["a"], "sso.member_created")
