@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 
-from alerts.models import Incident, Visibility
+from alerts.models import Comment, Incident, Visibility
 from tenants.access import Access
 from tenants.actions import Action, Invalid
 from tenants.models import Tenant, User
@@ -18,11 +19,12 @@ from tenants.models import Tenant, User
 from . import policy, services
 from .api.serializers import (
     ApplyTemplateSerializer,
+    AttachmentUploadSerializer,
     CaseTemplateSerializer,
     TaskStatusSerializer,
     TaskWriteSerializer,
 )
-from .models import CaseTemplate, Task
+from .models import Attachment, CaseTemplate, Task
 
 # --- tasks -----------------------------------------------------------------------------------
 
@@ -238,4 +240,92 @@ APPLY_TEMPLATE = Action(
     check=policy.check_apply_template,
     serializer=ApplyTemplateSerializer,
     done=lambda tasks: f"Template applied: {len(tasks)} task(s) added.",
+)
+
+
+# --- evidence --------------------------------------------------------------------------------
+
+
+def _linked(
+    incident: Incident, access: Access, comment: UUID | None, task: UUID | None
+) -> dict[str, Any]:
+    """The comment or task of this incident a file belongs to, among those the caller sees;
+    any other (another incident's, an internal one for a customer) reads as missing."""
+    found: dict[str, Any] = {"comment": None, "task": None}
+    if comment:
+        comments = Comment.objects.for_tenant(incident.tenant_id).filter(
+            pk=comment, incident=incident
+        )
+        if not access.is_mssp_staff:
+            comments = comments.filter(visibility=Visibility.SHARED)
+        found["comment"] = comments.first()
+        if found["comment"] is None:
+            raise Invalid({"comment": ["No such comment on this incident."]})
+    if task:
+        tasks = policy.visible_tasks(
+            access, Task.objects.for_tenant(incident.tenant_id).filter(pk=task, incident=incident)
+        )
+        found["task"] = tasks.first()
+        if found["task"] is None:
+            raise Invalid({"task": ["No such task on this incident."]})
+    return found
+
+
+def _add_attachment(
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    file: UploadedFile[bytes],
+    visibility: str = "",
+    comment: UUID | None = None,
+    task: UUID | None = None,
+    **_: Any,
+) -> Attachment:
+    linked = _linked(incident, access, comment, task)
+    owner = linked["comment"] or linked["task"]
+    chosen = policy.evidence_visibility(
+        access, visibility or None, owner.visibility if owner is not None else None
+    )
+    return services.attachment_add(
+        incident, file, actor=actor, visibility=chosen, request=request, **linked
+    )
+
+
+def _download_attachment(
+    attachment: Attachment, /, *, actor: User, request: HttpRequest | None = None, **_: Any
+) -> Attachment:
+    return services.attachment_downloaded(attachment, actor=actor, request=request)
+
+
+def _delete_attachment(
+    attachment: Attachment, /, *, actor: User, request: HttpRequest | None = None, **_: Any
+) -> Attachment:
+    return services.attachment_delete(attachment, actor=actor, request=request)
+
+
+ADD_ATTACHMENT = Action(
+    "evidence.add",
+    do=_add_attachment,
+    check=policy.check_add_evidence,
+    serializer=AttachmentUploadSerializer,
+    done=lambda attachment: (
+        f"Evidence added: {attachment.name}"
+        + (
+            " (internal: the customer does not see it)."
+            if attachment.visibility == "internal"
+            else "."
+        )
+    ),
+)
+DOWNLOAD_ATTACHMENT = Action(
+    "evidence.download", do=_download_attachment, check=policy.check_download_evidence
+)
+DELETE_ATTACHMENT = Action(
+    "evidence.delete",
+    do=_delete_attachment,
+    check=policy.check_delete_evidence,
+    done=lambda attachment: f"Evidence deleted: {attachment.name}. Its record and hash remain.",
 )

@@ -18,3 +18,7 @@ class CasesConfig(AppConfig):
         # The incident page's tasks card, with its "apply template" button (live: task
         # changes are incident.updated events).
         extensions.register_panel("incident.actions", "cases/_incident_tasks.html", order=50)
+        # The evidence card: files, their hashes, upload, download and delete.
+        extensions.register_panel("incident.evidence", "cases/_incident_evidence.html", order=5)
+        # A deleted tenant's evidence files go with it (the rows cascade; the files do not).
+        receivers.connect_evidence_cleanup()

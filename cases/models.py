@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from alerts.models import Incident, Severity, Visibility
+from alerts.models import Comment, Incident, Severity, Visibility
 from tenants.models import Team, Tenant, TenantOwnedModel, new_public_id
 from tenants.querysets import TenantScopedManager
 
@@ -148,3 +148,65 @@ class Task(TenantOwnedModel):
     @property
     def is_overdue(self) -> bool:
         return bool(self.due_at and not self.is_finished and self.due_at < timezone.now())
+
+
+class Attachment(TenantOwnedModel):
+    """An evidence file on an incident, optionally on one of its comments or tasks. The file
+    is stored under a random key of its tenant (`evidence/<tenant id>/<uuid>`), never under the
+    name the client gave, which is kept, cleaned, as display text only. Deleting keeps the row
+    and its hash (the chain of custody) and removes the file."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="attachments")
+    comment = models.ForeignKey(
+        Comment, on_delete=models.SET_NULL, null=True, blank=True, related_name="attachments"
+    )
+    task = models.ForeignKey(
+        Task, on_delete=models.SET_NULL, null=True, blank=True, related_name="attachments"
+    )
+    name = models.CharField(max_length=255)
+    storage_key = models.CharField(max_length=200, unique=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.INTERNAL
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    uploaded_by_name = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    deleted_by_name = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["incident", "created_at"], name="attachment_incident"),
+            models.Index(fields=["tenant", "sha256"], name="attachment_tenant_sha256"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class EvidenceLimit(TenantOwnedModel):
+    """A tenant's own evidence limits, stricter than the MSSP's (EVIDENCE_MAX_BYTES,
+    EVIDENCE_MAX_PER_INCIDENT); empty means the MSSP's. Never looser: the proxy's body limit
+    is the MSSP's."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    max_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    max_per_incident = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"evidence limits of tenant {self.tenant_id}"

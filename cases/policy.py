@@ -11,7 +11,7 @@ from tenants.access import Access, access_for
 from tenants.actions import Invalid, Refused
 from tenants.models import Membership, Team, Tenant, User
 
-from .models import CaseTemplate, Task
+from .models import Attachment, CaseTemplate, Task
 
 NO_TASKS = "You may read this incident's tasks but not change them."
 NOT_YOURS = "This task is not your team's to change."
@@ -148,3 +148,66 @@ def check_apply_template(access: Access, incident: Incident) -> None:
     if not access.is_mssp_staff:
         raise Refused(APPLY_FOR_STAFF)
     incident_policy.check_work(access, incident)
+
+
+# --- evidence --------------------------------------------------------------------------------
+
+NO_EVIDENCE = "Your role reads this incident's evidence; responders and admins add files."
+NOT_YOUR_FILE = "Only MSSP staff and the person who added a file delete it."
+EVIDENCE_GONE = "This evidence file was deleted; its record and hash remain."
+
+
+def visible_attachments(access: Access, attachments: QuerySet[Attachment]) -> QuerySet[Attachment]:
+    """Internal evidence is the MSSP's: a customer never sees, lists or downloads one."""
+    if access.is_mssp_staff:
+        return attachments
+    return attachments.filter(visibility=Visibility.SHARED)
+
+
+def can_add_evidence(access: Access, incident: Incident) -> bool:
+    """MSSP staff, and the customer's responders and admins (whatever the service model: a
+    customer hands over the phishing e-mail on an outsourced incident too). Viewers read."""
+    return incident.tenant_id in access.tenant_ids and access.works
+
+
+def check_add_evidence(access: Access, incident: Incident) -> None:
+    if not can_add_evidence(access, incident):
+        raise Refused(NO_EVIDENCE)
+
+
+def evidence_visibility(access: Access, requested: str | None, linked_to: str | None) -> str:
+    """MSSP staff choose (internal by default, as for comments); a customer's files are always
+    shared, and asking for internal is refused. A file on an internal comment or task is
+    internal: the customer could not see what it belongs to."""
+    if access.is_mssp_staff:
+        visibility = requested or linked_to or Visibility.INTERNAL
+    elif requested == Visibility.INTERNAL:
+        raise Invalid({"visibility": ["Customers add shared evidence."]})
+    else:
+        visibility = Visibility.SHARED
+    if linked_to == Visibility.INTERNAL and visibility != Visibility.INTERNAL:
+        raise Invalid({"visibility": ["A file on an internal comment or task is internal."]})
+    return visibility
+
+
+def check_download_evidence(access: Access, attachment: Attachment) -> None:
+    """Whoever sees the file (the lookup went through visible_attachments) while it exists."""
+    if attachment.tenant_id not in access.tenant_ids:
+        raise Refused(NO_EVIDENCE)  # never reached through a lookup
+    if attachment.deleted_at is not None:
+        raise Invalid(EVIDENCE_GONE, status_code=410)
+
+
+def can_delete_evidence(access: Access, attachment: Attachment) -> bool:
+    if attachment.tenant_id not in access.tenant_ids or not access.works:
+        return False
+    return access.is_mssp_staff or (
+        access.user_id is not None and attachment.uploaded_by_id == access.user_id
+    )
+
+
+def check_delete_evidence(access: Access, attachment: Attachment) -> None:
+    if not can_delete_evidence(access, attachment):
+        raise Refused(NOT_YOUR_FILE)
+    if attachment.deleted_at is not None:
+        raise Invalid(EVIDENCE_GONE, status_code=410)

@@ -36,3 +36,22 @@ def incidents_opened(sender, tenant_id, incident_ids, at, details=None, **kwargs
 def default_severity(tenant_id: int, category: str) -> str | None:
     template = services.effective_template(tenant_id, category)
     return template.default_severity or None if template else None
+
+
+def connect_evidence_cleanup() -> None:
+    """A tenant deleted (the Django admin, a shell): its evidence files are removed once the
+    deletion is committed. The rows go by the cascade; files are not rows."""
+    from django.db.models.signals import post_delete
+
+    from tenants.models import Tenant
+
+    post_delete.connect(tenant_deleted, sender=Tenant, dispatch_uid="cases-evidence-files")
+
+
+def tenant_deleted(sender, instance, **kwargs) -> None:
+    from django.db import transaction
+
+    from . import evidence
+
+    tenant_id = instance.pk
+    transaction.on_commit(lambda: evidence.remove_tenant_files(tenant_id))

@@ -8,12 +8,12 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_users_with_perms
 
-from alerts.models import Incident, Visibility
+from alerts.models import Comment, Incident, Visibility
 from tenants.access import Access
 from tenants.models import Membership, StaffRole, Team, User
 
 from . import policy
-from .models import FINISHED, CaseTemplate, Phase, Task, TaskStatus
+from .models import FINISHED, Attachment, CaseTemplate, Phase, Task, TaskStatus
 
 RELATED = ("owner", "owner_team", "template", "completed_by")
 
@@ -92,3 +92,26 @@ def inbox_tasks(access: Access, user: User) -> QuerySet[Task]:
 
 PHASES = Phase.choices
 STATUSES = TaskStatus.choices
+
+
+# --- evidence ------------------------------------------------------------------------------------
+
+ATTACHMENTS_SHOWN = 500
+COMMENTS_OFFERED = 50
+
+
+def incident_attachments(access: Access, incident: Incident) -> list[Attachment]:
+    rows = Attachment.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+    return list(
+        policy.visible_attachments(access, rows)
+        .select_related("comment", "task")
+        .order_by("created_at", "id")[:ATTACHMENTS_SHOWN]
+    )
+
+
+def attachable_comments(access: Access, incident: Incident) -> list[Comment]:
+    """The latest comments the caller sees, which a new file may belong to."""
+    rows = Comment.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+    if not access.is_mssp_staff:
+        rows = rows.filter(visibility=Visibility.SHARED)
+    return list(rows.order_by("-created_at", "-id")[:COMMENTS_OFFERED])

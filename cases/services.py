@@ -7,18 +7,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from alerts.models import Incident, IncidentEvent, Visibility
+from alerts.models import Comment, Incident, IncidentEvent, Visibility
 from tenants import audit, events
 from tenants.actions import Invalid
 from tenants.models import Team, Tenant, User
 from tenants.rls import rls_bypass
 
-from . import policy
-from .models import PHASE_ORDER, CaseTemplate, Task, TaskStatus
+from . import evidence, policy
+from .models import PHASE_ORDER, Attachment, CaseTemplate, Task, TaskStatus
 
 # --- the timeline and the stream ---------------------------------------------------------------
 
@@ -323,3 +324,160 @@ def template_delete(template: CaseTemplate, *, actor: User, request=None) -> Non
             template=template
         ).update(template=None)
     template.delete()
+
+
+# --- evidence ------------------------------------------------------------------------------------
+
+
+def _evidence_record(
+    attachment: Attachment,
+    actor: User | None,
+    action: str,
+    summary: str,
+    *,
+    request=None,
+    timeline: bool = True,
+) -> None:
+    """The chain of custody: an audit entry (who, when, from where, the hash) for every
+    addition, download and deletion; additions and deletions also on the incident's timeline
+    and stream, for the audience that may see the file."""
+    audit.record(
+        action,
+        actor=actor,
+        tenant=attachment.tenant_id,
+        obj=attachment,
+        request=request,
+        summary=summary,
+        data={
+            "incident": str(attachment.incident_id),
+            "name": attachment.name,
+            "sha256": attachment.sha256,
+            "size": attachment.size,
+            "visibility": attachment.visibility,
+        },
+    )
+    if not timeline:
+        return
+    kind = action.replace(".", "_")
+    IncidentEvent.objects.create(
+        tenant_id=attachment.tenant_id,
+        incident_id=attachment.incident_id,
+        actor=actor,
+        actor_name=getattr(actor, "username", "") or "",
+        kind=kind,
+        summary=summary[:500],
+        data={"attachment": str(attachment.pk), "sha256": attachment.sha256},
+        visibility=attachment.visibility,
+    )
+    Incident.objects.for_tenant(attachment.tenant_id).filter(pk=attachment.incident_id).update(
+        updated_at=timezone.now()
+    )
+    audience = ("staff",) if attachment.visibility == Visibility.INTERNAL else events.EVERYONE
+    tenant = Tenant.objects.only("slug").get(pk=attachment.tenant_id)
+    events.tenant_event(
+        attachment.tenant_id,
+        tenant.slug,
+        "incident.updated",
+        str(attachment.incident_id),
+        {"change": kind, "attachment": str(attachment.pk)},
+        audience=audience,
+    )
+
+
+@transaction.atomic
+def attachment_add(
+    incident: Incident,
+    upload: UploadedFile,
+    *,
+    actor: User,
+    visibility: str,
+    comment: Comment | None = None,
+    task: Task | None = None,
+    request=None,
+) -> Attachment:
+    """Store an uploaded file (hashed as it arrived: cases.evidence) as evidence on the
+    incident, within the tenant's limits; a refused file leaves no row and no stored file."""
+    max_bytes, max_count = evidence.limits(incident.tenant_id)
+    if upload.size > max_bytes:
+        raise Invalid(evidence.too_large_message(max_bytes), status_code=413)
+    # One upload at a time per incident: the count cannot be raced past.
+    Incident.objects.for_tenant(incident.tenant_id).select_for_update().filter(
+        pk=incident.pk
+    ).first()
+    live = (
+        Attachment.objects.for_tenant(incident.tenant_id)
+        .filter(incident=incident, deleted_at__isnull=True)
+        .count()
+    )
+    if live >= max_count:
+        raise Invalid(
+            f"This incident already holds {live} evidence files, the most it may have "
+            f"({max_count}); delete one that is no longer needed first."
+        )
+    key = evidence.store(incident.tenant_id, upload)
+    try:
+        attachment = Attachment.objects.create(
+            tenant_id=incident.tenant_id,
+            incident=incident,
+            comment=comment,
+            task=task,
+            name=evidence.clean_name(upload.name or ""),
+            storage_key=key,
+            size=upload.size,
+            sha256=evidence.sha256_of(upload),
+            visibility=visibility,
+            uploaded_by=actor,
+            uploaded_by_name=actor.username,
+        )
+        _evidence_record(
+            attachment,
+            actor,
+            "evidence.added",
+            f"Evidence added: {attachment.name} ({evidence.human_size(attachment.size)}, "
+            f"SHA-256 {attachment.sha256})",
+            request=request,
+        )
+    except BaseException:
+        evidence.remove(key)  # nothing stored for a row that does not exist
+        raise
+    return attachment
+
+
+def attachment_downloaded(attachment: Attachment, *, actor: User, request=None) -> Attachment:
+    _evidence_record(
+        attachment,
+        actor,
+        "evidence.downloaded",
+        f"Evidence downloaded: {attachment.name} (SHA-256 {attachment.sha256})",
+        request=request,
+        timeline=False,
+    )
+    return attachment
+
+
+@transaction.atomic
+def attachment_delete(attachment: Attachment, *, actor: User, request=None) -> Attachment:
+    """Soft delete: the row, its name and hash stay (the chain of custody); the file goes,
+    once the deletion is committed."""
+    locked = (
+        Attachment.objects.for_tenant(attachment.tenant_id)
+        .select_for_update()
+        .filter(pk=attachment.pk)
+        .first()
+    )
+    if locked is None or locked.deleted_at is not None:
+        raise Invalid("This evidence file was already deleted.")
+    locked.deleted_at = timezone.now()
+    locked.deleted_by = actor
+    locked.deleted_by_name = actor.username
+    locked.save(update_fields=["deleted_at", "deleted_by", "deleted_by_name"])
+    _evidence_record(
+        locked,
+        actor,
+        "evidence.deleted",
+        f"Evidence deleted: {locked.name} (SHA-256 {locked.sha256}; the file is removed)",
+        request=request,
+    )
+    key = locked.storage_key
+    transaction.on_commit(lambda: evidence.remove(key))
+    return locked

@@ -7,6 +7,22 @@ from . import views
 urlpatterns = [
     path("incidents/<uuid:pk>/tasks/", views.task_add, name="case-task-add"),
     path("incidents/<uuid:pk>/apply-template/", views.apply_template, name="apply-template"),
+    path("incidents/<uuid:pk>/evidence/", views.attachment_add, name="evidence-add"),
+    path(
+        "incidents/<uuid:pk>/evidence/<uuid:attachment>/",
+        views.attachment_detail,
+        name="evidence",
+    ),
+    path(
+        "incidents/<uuid:pk>/evidence/<uuid:attachment>/download/",
+        views.attachment_download,
+        name="evidence-download",
+    ),
+    path(
+        "incidents/<uuid:pk>/evidence/<uuid:attachment>/delete/",
+        views.attachment_delete,
+        name="evidence-delete",
+    ),
     path("tasks/<uuid:pk>/edit/", views.task_edit, name="case-task-edit"),
     path("tasks/<uuid:pk>/status/", views.task_status, name="case-task-status"),
     path("settings/case-templates/", views.templates, name="case-templates"),

@@ -4,23 +4,25 @@ runs the same Action as the API (cases.actions)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from alerts.models import Incident, Severity, Visibility
-from tenants.actions import Invalid, error_sentence, page_perform
+from tenants.actions import Invalid, Refused, error_sentence, page_perform, perform
 from tenants.api.pagination import paginate_page
-from tenants.models import Tenant
+from tenants.models import AuditEvent, Tenant
 from tenants.views import error_text, portal_view
 
-from . import actions, policy
-from .models import CaseTemplate, Phase, Task
+from . import actions, evidence, policy
+from .models import Attachment, CaseTemplate, Phase, Task
 
 TEMPLATE_PAGE_SIZE = 25
 BLANK_TASK_ROWS = 3
@@ -250,3 +252,104 @@ def template_delete(request, access, pk):
     template = _template(access, pk)
     page_perform(request, actions.DELETE_TEMPLATE, access=access, target=template, data={})
     return HttpResponseRedirect(reverse("case-templates"))
+
+
+# --- evidence ------------------------------------------------------------------------------------
+
+
+def _attachment(access, incident_pk, pk) -> Attachment:
+    rows = Attachment.objects.for_tenants(access.tenant_ids).filter(pk=pk, incident_id=incident_pk)
+    attachment = (
+        policy.visible_attachments(access, rows).select_related("incident", "tenant").first()
+    )
+    if attachment is None:  # another tenant's, an internal one for a customer: as missing
+        raise Http404("No such evidence file.")
+    return attachment
+
+
+def _evidence_back(incident_pk) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("incident", args=[incident_pk]) + "#evidence-h")
+
+
+@csrf_exempt  # checked below, once the upload handler is in place (Django's documented order)
+@require_POST
+def attachment_add(request, pk):
+    """The evidence panel's upload form: the API's ADD_ATTACHMENT. The file streams to a
+    temporary file, hashed as it arrives; too large is refused before more of it is kept."""
+    if evidence.declared_too_large(request):
+        # Nothing of the body is read: a message on the incident page says why.
+        messages.error(request, evidence.too_large_message(settings.EVIDENCE_MAX_BYTES))
+        return _evidence_back(pk)
+    handler = evidence.receive_with_hashing(request)
+    return _attachment_add(request, pk, handler)
+
+
+@csrf_protect
+@portal_view
+def _attachment_add(request, access, pk, handler):
+    incident = _incident(access, pk)
+    files = request.FILES.getlist("file")  # the body is read here at the latest
+    if handler.too_large:
+        messages.error(request, evidence.too_large_message(settings.EVIDENCE_MAX_BYTES))
+        return _evidence_back(incident.pk)
+    if len(files) != 1:
+        messages.error(request, "Choose one file to add.")
+        return _evidence_back(incident.pk)
+    data = {
+        name: request.POST[name]
+        for name in ("visibility", "comment", "task")
+        if request.POST.get(name)
+    }
+    data["file"] = files[0]
+    page_perform(request, actions.ADD_ATTACHMENT, access=access, target=incident, data=data)
+    return _evidence_back(incident.pk)
+
+
+@portal_view
+def attachment_detail(request, access, pk, attachment):
+    """One evidence file: its record and its chain of custody (the audit log)."""
+    found = _attachment(access, pk, attachment)
+    custody = list(
+        AuditEvent.objects.for_tenant(found.tenant_id)
+        .filter(
+            object_type="cases.attachment",
+            object_id=str(found.pk),
+            action__in=("evidence.added", "evidence.downloaded", "evidence.deleted"),
+        )
+        .order_by("at", "id")[:1000]
+    )
+    context = {
+        "attachment": found,
+        "incident": found.incident,
+        "custody": custody,
+        "staff": access.is_mssp_staff,
+        "may_delete": found.deleted_at is None and policy.can_delete_evidence(access, found),
+    }
+    return render(request, "cases/attachment.html", context)
+
+
+@portal_view
+def attachment_download(request, access, pk, attachment):
+    found = _attachment(access, pk, attachment)
+    try:
+        perform(
+            actions.DOWNLOAD_ATTACHMENT,
+            access=access,
+            target=found,
+            actor=request.user,
+            request=request,
+        )
+    except Refused as exc:
+        raise PermissionDenied(error_sentence(exc.detail)) from None
+    except Invalid as exc:
+        messages.error(request, error_sentence(exc.detail))
+        return _evidence_back(found.incident_id)
+    return evidence.download_response(found)
+
+
+@require_POST
+@portal_view
+def attachment_delete(request, access, pk, attachment):
+    found = _attachment(access, pk, attachment)
+    page_perform(request, actions.DELETE_ATTACHMENT, access=access, target=found, data={})
+    return _evidence_back(found.incident_id)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alerts.models import Severity, Visibility
 from tenants.text import single_line
 
-from ..models import CaseTemplate, Phase, Task, TaskStatus
+from ..models import Attachment, CaseTemplate, Phase, Task, TaskStatus
 
 MAX_TEMPLATE_TASKS = 50
 MAX_DUE_MINUTES = 60 * 24 * 365
@@ -184,3 +185,120 @@ class CaseTemplateSerializer(serializers.ModelSerializer):
 
 class ApplyTemplateSerializer(serializers.Serializer):
     template = serializers.UUIDField(help_text="A library template, or this customer's own.")
+
+
+# --- evidence ----------------------------------------------------------------------------------
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    """An evidence file's record. `name` is display text only (cleaned of path components and
+    control characters); the file is fetched from `download`."""
+
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    uploaded_by = serializers.CharField(
+        source="uploaded_by_name", read_only=True, help_text="Who added it."
+    )
+    deleted_by = serializers.CharField(
+        source="deleted_by_name", read_only=True, allow_null=True, default=None
+    )
+    deleted = serializers.BooleanField(source="is_deleted", read_only=True)
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = [
+            "id",
+            "tenant",
+            "incident",
+            "comment",
+            "task",
+            "name",
+            "size",
+            "sha256",
+            "visibility",
+            "uploaded_by",
+            "created_at",
+            "deleted",
+            "deleted_at",
+            "deleted_by",
+            "download",
+        ]
+        read_only_fields = fields
+
+    def get_download(self, attachment: Attachment) -> str | None:
+        """The download's path (none once deleted: the file is gone, the record stays)."""
+        if attachment.deleted_at is not None:
+            return None
+        from django.urls import reverse
+
+        return reverse(
+            "incident-attachment-download",
+            kwargs={"incident_pk": attachment.incident_id, "pk": attachment.pk},
+        )
+
+
+class CustodySerializer(serializers.Serializer):
+    """One link of an evidence file's chain of custody (from the audit log)."""
+
+    at = serializers.DateTimeField()
+    action = serializers.ChoiceField(
+        choices=["evidence.added", "evidence.downloaded", "evidence.deleted"]
+    )
+    actor = serializers.CharField(source="actor_name")
+    ip = serializers.IPAddressField(allow_null=True)
+    sha256 = serializers.CharField(allow_blank=True)
+
+
+class AttachmentDetailSerializer(AttachmentSerializer):
+    custody = serializers.SerializerMethodField()
+
+    class Meta(AttachmentSerializer.Meta):
+        fields = [*AttachmentSerializer.Meta.fields, "custody"]
+        read_only_fields = fields
+
+    @extend_schema_field(CustodySerializer(many=True))
+    def get_custody(self, attachment: Attachment) -> list[dict[str, Any]]:
+        rows = self.context.get("custody", [])
+        return [
+            CustodySerializer(
+                {
+                    "at": row.at,
+                    "action": row.action,
+                    "actor_name": row.actor_name,
+                    "ip": row.ip,
+                    "sha256": (row.data or {}).get("sha256", ""),
+                }
+            ).data
+            for row in rows
+        ]
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    """multipart/form-data: the file, and optionally who sees it and the comment or task of
+    this incident it belongs to."""
+
+    file = serializers.FileField(
+        allow_empty_file=True,
+        max_length=None,
+        help_text="The evidence file. At most EVIDENCE_MAX_BYTES (or the customer's stricter "
+        "limit): larger is 413. Stored as is: never opened, unpacked or rendered.",
+    )
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices,
+        required=False,
+        help_text="internal: MSSP only (staff's default); shared: the customer sees it. "
+        "Customers add shared files.",
+    )
+    comment = serializers.UUIDField(
+        required=False, allow_null=True, help_text="A comment of this incident."
+    )
+    task = serializers.UUIDField(
+        required=False, allow_null=True, help_text="A task of this incident."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("comment") and attrs.get("task"):
+            raise serializers.ValidationError(
+                {"task": ["A file belongs to a comment or a task, not both."]}
+            )
+        return attrs

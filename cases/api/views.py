@@ -3,23 +3,36 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
+from django.conf import settings
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, renderers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from alerts.models import Incident
 from tenants.actions import Invalid
 from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
+from tenants.api.errors import PayloadTooLarge
+from tenants.api.parsers import SafeJSONParser
+from tenants.models import AuditEvent
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import actions, policy
-from ..models import CaseTemplate, Task, TaskStatus
+from .. import actions, evidence, policy
+from ..models import Attachment, CaseTemplate, Task, TaskStatus
 from .serializers import (
     ApplyTemplateSerializer,
+    AttachmentDetailSerializer,
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
     CaseTemplateSerializer,
     TaskSerializer,
     TaskStatusSerializer,
@@ -125,8 +138,6 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
 
 
 def _uuid_param(value: str, name: str):
-    import uuid
-
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -182,3 +193,139 @@ class CaseTemplateViewSet(
     def destroy(self, request, *args, **kwargs):
         api_perform(self, actions.DELETE_TEMPLATE, self.get_object())
         return Response(status=204)
+
+
+# --- evidence ----------------------------------------------------------------------------------
+
+ATTACHMENT_RELATED = ("tenant",)
+CUSTODY_ACTIONS = ("evidence.added", "evidence.downloaded", "evidence.deleted")
+CUSTODY_SHOWN = 1000
+
+
+class DownloadRenderer(renderers.BaseRenderer):
+    """Lets a client ask for the file's own type (Accept: application/octet-stream); an error
+    in answer to such a request is still the contract's JSON."""
+
+    media_type = "application/octet-stream"
+    format = "bin"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
+        return json.dumps(data).encode()
+
+
+class IncidentAttachmentViewSet(TenantScopedViewSet):
+    """GET|POST /incidents/{id}/attachments/: an incident's evidence files (a customer reads
+    the shared ones only) and the upload (multipart/form-data)."""
+
+    scoped_model = Incident
+    serializer_class = AttachmentSerializer
+    parser_classes = [MultiPartParser, SafeJSONParser]
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("tenant")
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body (the session's CSRF check does, at authentication):
+        # the file is streamed to a temporary file and hashed as it arrives.
+        self.upload = evidence.receive_with_hashing(request) if request.method == "POST" else None
+        return super().initialize_request(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        if request.method == "POST" and evidence.declared_too_large(request):
+            raise PayloadTooLarge(evidence.too_large_message(settings.EVIDENCE_MAX_BYTES))
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(methods=["GET"], responses=AttachmentSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": AttachmentUploadSerializer},
+        responses={201: AttachmentSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None)  # a plain list
+    def attachments(self, request, pk=None):
+        """Evidence files: SHA-256 and size computed as the file arrives, stored under a
+        random key, never opened. Upload: MSSP staff and the customer's responders and admins
+        (viewers read); larger than the limit: 413 and nothing stored; more files than the
+        incident may hold: 400."""
+        incident = self.get_object()
+        if request.method == "GET":
+            rows = policy.visible_attachments(
+                self.access,
+                Attachment.objects.for_tenant(incident.tenant_id).filter(incident=incident),
+            ).select_related(*ATTACHMENT_RELATED)
+            return Response(
+                AttachmentSerializer(rows.order_by("created_at", "id")[:500], many=True).data
+            )
+        data = request.data
+        if self.upload is not None and self.upload.too_large:
+            raise PayloadTooLarge(evidence.too_large_message(settings.EVIDENCE_MAX_BYTES))
+        if hasattr(data, "getlist") and len(data.getlist("file")) > 1:
+            raise ValidationError({"file": "One file per upload."})
+        attachment = api_perform(self, actions.ADD_ATTACHMENT, incident, data=data)
+        return Response(AttachmentSerializer(attachment).data, status=201)
+
+
+class AttachmentViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """/incidents/{incident_pk}/attachments/{id}/: one evidence file with its chain of custody
+    (from the audit log); `download/` hands the file back as a download no browser renders;
+    DELETE (MSSP staff or whoever added it) removes the file and keeps its record and hash."""
+
+    scoped_model = Attachment
+    serializer_class = AttachmentDetailSerializer
+    http_method_names = ["get", "delete", "head", "options"]
+
+    def scope_queryset(self, queryset):
+        if getattr(self, "swagger_fake_view", False):  # the schema's generator: no request
+            return queryset.none()
+        try:
+            incident = uuid.UUID(str(self.kwargs.get("incident_pk", "")))
+        except ValueError:
+            raise Http404 from None
+        rows = policy.visible_attachments(self.access, queryset.filter(incident_id=incident))
+        return rows.select_related(*ATTACHMENT_RELATED)
+
+    def _detail(self, attachment: Attachment) -> Response:
+        custody = (
+            AuditEvent.objects.for_tenant(attachment.tenant_id)
+            .filter(
+                object_type="cases.attachment",
+                object_id=str(attachment.pk),
+                action__in=CUSTODY_ACTIONS,
+            )
+            .order_by("at", "id")[:CUSTODY_SHOWN]
+        )
+        rows = list(custody)
+        if not self.access.is_mssp_staff:
+            for row in rows:  # the MSSP's own addresses are its own
+                row.ip = None
+        context = {**self.get_serializer_context(), "custody": rows}
+        return Response(AttachmentDetailSerializer(attachment, context=context).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self._detail(self.get_object())
+
+    @extend_schema(responses=AttachmentDetailSerializer)
+    def destroy(self, request, *args, **kwargs):
+        """Delete an evidence file (MSSP staff, or whoever added it): the file is removed, its
+        record, name and SHA-256 stay, with the deletion in its chain of custody. Twice: 410."""
+        attachment = api_perform(self, actions.DELETE_ATTACHMENT, self.get_object(), data={})
+        return self._detail(attachment)
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            410: OpenApiResponse(description="The file was deleted; its record remains."),
+        }
+    )
+    @action(
+        detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, DownloadRenderer]
+    )
+    def download(self, request, *args, **kwargs):
+        """The file, always as a download (Content-Disposition: attachment, octet-stream,
+        nosniff, a sandbox CSP), streamed; each download is in the chain of custody."""
+        attachment = api_perform(self, actions.DOWNLOAD_ATTACHMENT, self.get_object(), data={})
+        return evidence.download_response(attachment)

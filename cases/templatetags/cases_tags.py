@@ -10,7 +10,7 @@ from django import template
 from alerts.models import Visibility
 from tenants.access import access_for
 
-from .. import policy, selectors
+from .. import evidence, policy, selectors
 from ..models import Phase, TaskStatus
 
 register = template.Library()
@@ -54,3 +54,36 @@ def inbox_tasks(context) -> dict[str, Any]:
         "tasks": rows[:INBOX_TASKS_SHOWN],
         "more": len(rows) > INBOX_TASKS_SHOWN,
     }
+
+
+@register.simple_tag(takes_context=True)
+def incident_evidence(context, incident) -> dict[str, Any]:
+    """What the incident page's evidence card shows the signed-in caller."""
+    request = context["request"]
+    access = getattr(request, "access", None) or access_for(request.user)
+    files = selectors.incident_attachments(access, incident)
+    seen: dict[str, Any] = {}
+    for attachment in files:
+        attachment.may_delete = attachment.deleted_at is None and policy.can_delete_evidence(
+            access, attachment
+        )
+        attachment.same_as = seen.get(attachment.sha256) if attachment.deleted_at is None else None
+        if attachment.deleted_at is None:
+            seen.setdefault(attachment.sha256, attachment)
+    max_bytes, max_count = evidence.limits(incident.tenant_id)
+    add = policy.can_add_evidence(access, incident)
+    return {
+        "files": files,
+        "add": add,
+        "staff": access.is_mssp_staff,
+        "max_size": evidence.human_size(max_bytes),
+        "max_count": max_count,
+        "comments": selectors.attachable_comments(access, incident) if add else [],
+        "tasks": selectors.incident_tasks(access, incident) if add else [],
+        "visibilities": Visibility.choices,
+    }
+
+
+@register.filter
+def filesize(size: int) -> str:
+    return evidence.human_size(int(size or 0))

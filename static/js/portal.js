@@ -142,7 +142,26 @@
     if (target && !target.disabled) { target.click(); e.preventDefault(); }
   }
 
+  // --- Copy buttons ------------------------------------------------------------------------
+  // <button type="button" data-copy="text" hidden>: shown once this script runs (without it,
+  // the text is on the page to select), puts the text on the clipboard.
+  function showCopyButtons() {
+    document.querySelectorAll("button[data-copy]").forEach(function (b) { b.hidden = false; });
+  }
+
+  function onCopy(e) {
+    var button = e.target.closest ? e.target.closest("button[data-copy]") : null;
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      var status = button.querySelector("[data-copy-status]");
+      if (status) status.textContent = " (copied)";
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    showCopyButtons();
+    document.addEventListener("click", onCopy);
+    document.body.addEventListener("htmx:afterSwap", showCopyButtons);
     var path = document.body.getAttribute("data-live-stream");
     if (path && "WebSocket" in window) connect(path, 1000);
     tick();

@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from tenants.admin import AllTenantsAdmin
+
+from .models import Attachment, EvidenceLimit
+
+
+@admin.register(EvidenceLimit)
+class EvidenceLimitAdmin(AllTenantsAdmin, admin.ModelAdmin):
+    """A customer's own evidence limits, stricter than the MSSP's (EVIDENCE_MAX_BYTES,
+    EVIDENCE_MAX_PER_INCIDENT); empty fields are the MSSP's, and a looser value has no
+    effect."""
+
+    list_display = ["tenant", "max_bytes", "max_per_incident", "updated_at"]
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(AllTenantsAdmin, admin.ModelAdmin):
+    """Evidence records, read only: files are added, downloaded and deleted on the incident
+    (where each step is audited), never here."""
+
+    list_display = ["name", "tenant", "incident", "size", "sha256", "created_at", "deleted_at"]
+    list_filter = ["visibility"]
+    readonly_fields = [f.name for f in Attachment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
