@@ -9,7 +9,13 @@ from alerts.api.observables import IncidentObservableViewSet
 from alerts.api.rules import CorrelationRuleViewSet, SuppressionRuleViewSet
 from alerts.api.sources import IntakeSourceViewSet
 from alerts.api.views import AlertViewSet, IncidentViewSet, QueueViewSet
-from cases.api.views import CaseTemplateViewSet, IncidentTaskViewSet, TaskViewSet
+from cases.api.views import (
+    AttachmentViewSet,
+    CaseTemplateViewSet,
+    IncidentAttachmentViewSet,
+    IncidentTaskViewSet,
+    TaskViewSet,
+)
 from findings.api.views import (
     EngagementViewSet,
     FindingViewSet,
@@ -86,6 +92,12 @@ router.register("hunts", HuntViewSet, basename="hunt")
 router.register("sla/policies", SlaPolicyViewSet, basename="sla-policy")
 router.register("incidents", IncidentEscalationViewSet, basename="incident-escalation")
 router.register("incidents", IncidentTaskViewSet, basename="incident-task")
+router.register("incidents", IncidentAttachmentViewSet, basename="incident-evidence")
+router.register(
+    r"incidents/(?P<incident_pk>[0-9a-fA-F-]{36})/attachments",
+    AttachmentViewSet,
+    basename="incident-attachment",
+)
 router.register("incidents", IncidentObservableViewSet, basename="incident-observable")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("case-templates", CaseTemplateViewSet, basename="case-template")

@@ -502,6 +502,37 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 # Scanner files (Nessus, OpenVAS, Nuclei, CSV) uploaded for import: larger ones get 413.
 FINDINGS_IMPORT_MAX_BYTES = env_int("FINDINGS_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 
+# Evidence files on incidents (cases.evidence): at most EVIDENCE_MAX_BYTES each (a tenant may
+# have a stricter limit, never a looser one; the proxy allows this much on the upload routes),
+# EVIDENCE_MAX_PER_INCIDENT per incident. Stored under MEDIA_ROOT, which no URL serves (only
+# the download views, after the incident's permission check), or in an S3-compatible bucket.
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 100 * 1024 * 1024)
+EVIDENCE_MAX_PER_INCIDENT = env_int("EVIDENCE_MAX_PER_INCIDENT", 200)
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "var" / "media")
+EVIDENCE_S3_BUCKET = env_str("EVIDENCE_S3_BUCKET")
+EVIDENCE_STORAGE = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": EVIDENCE_S3_BUCKET,
+            "endpoint_url": env_str("EVIDENCE_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("EVIDENCE_S3_REGION") or None,
+            "access_key": env_str("EVIDENCE_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("EVIDENCE_S3_SECRET_ACCESS_KEY") or None,
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+            # Never served from the bucket; should anyone fetch an object, it is a download.
+            "object_parameters": {
+                "ContentType": "application/octet-stream",
+                "ContentDisposition": "attachment",
+            },
+        },
+    }
+    if EVIDENCE_S3_BUCKET
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
+
 # --- Email -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -532,6 +563,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "evidence": EVIDENCE_STORAGE,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

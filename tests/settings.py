@@ -29,3 +29,8 @@ if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):  # noqa: F405
     import tempfile
 
     CACHES["default"]["LOCATION"] = tempfile.mkdtemp(prefix="mssp-test-cache-")  # noqa: F405
+# Evidence files (cases.evidence) of this run in a directory of its own, not the developer's var/.
+import tempfile as _tempfile  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+MEDIA_ROOT = _Path(_tempfile.mkdtemp(prefix="mssp-test-media-"))
