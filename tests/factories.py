@@ -3,6 +3,7 @@ a fixture sets up several tenants at once, which no real caller may."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import factory
@@ -300,8 +301,9 @@ def populate_tenant(tenant, author: User) -> None:
 
 
 def populate_cases(tenant, incident) -> None:
-    """A case template variant and a task of `tenant`."""
-    from cases.models import CaseTemplate, Task
+    """A case template variant, a task, an evidence file's record and evidence limits of
+    `tenant`."""
+    from cases.models import Attachment, CaseTemplate, EvidenceLimit, Task
     from tenants.rls import tenant_scope
 
     with tenant_scope([tenant.pk]):
@@ -309,6 +311,15 @@ def populate_cases(tenant, incident) -> None:
         Task.objects.create(
             tenant=tenant, incident=incident, title="Reset the password", phase="containment"
         )
+        Attachment.objects.create(
+            tenant=tenant,
+            incident=incident,
+            name="mail.eml",
+            storage_key=f"evidence/{tenant.pk}/{uuid.uuid4()}",
+            size=0,
+            sha256=hashlib.sha256(b"").hexdigest(),
+        )
+        EvidenceLimit.objects.create(tenant=tenant, max_bytes=1024 * 1024)
 
 
 def populate_provisioning(tenant) -> None:

@@ -25,7 +25,7 @@ from alerts.models import (
     IntakeSource,
     SuppressionRule,
 )
-from cases.models import CaseTemplate, Task
+from cases.models import Attachment, CaseTemplate, Task
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from notifications.models import (
@@ -114,6 +114,8 @@ B_OBJECTS = {
     # Case work: B's internal task on its incident, B's own variant of a case template.
     Task: lambda w: (w["b_task"], w["b_task"].pk, w["mssp_admin"]),
     CaseTemplate: lambda w: (w["b_template"], w["b_template"].pk, w["mssp_admin"]),
+    # Evidence: B's internal file on its incident (its routes are under the incident).
+    Attachment: lambda w: (w["b_attachment"], w["b_attachment"].pk, w["mssp_admin"]),
     # SCIM provisioning's administration: B's SCIM token and group-to-role mapping.
     ScimToken: lambda w: (w["b_scim_token"], w["b_scim_token"].pk, w["mssp_admin"]),
     GroupRoleMapping: lambda w: (w["b_group_role"], w["b_group_role"].pk, w["mssp_admin"]),
@@ -129,6 +131,8 @@ ROUTES = isolation_routes(B_OBJECTS)
 def owner_params(route, w) -> dict:
     """The path's parameters besides the tenant and the object: the MSSP team a team channel
     route is under (the NOC, whose channel hears of B)."""
+    if "incident_pk" in route.params:  # an evidence file's incident: B's, holding B's file
+        return {"incident_pk": w["b_incident"].pk}
     return {"team_id": w["noc"].pk} if "team_id" in route.params else {}
 
 
@@ -326,6 +330,18 @@ def world(two_tenants):
                 name=f"{name.upper()}'s secret template",
                 tasks=[{"title": "x", "phase": "recovery"}],
             )
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cases.services import attachment_add
+
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):  # an internal evidence file on each incident
+            w[f"{name}_attachment"] = attachment_add(
+                w[f"{name}_incident"],
+                SimpleUploadedFile(f"{name}-secret-evidence.eml", f"{name} secret".encode()),
+                actor=w["mssp_admin"],
+                visibility="internal",
+            )
     for name in ("a", "b"):  # each tenant's viewer is signed in somewhere
         w[f"{name}_session"] = UserSession.objects.create(
             user=w[f"{name}_viewer"],
@@ -452,6 +468,8 @@ def b_identifiers(w) -> set[str]:
         for task in Task.objects.for_tenant(w["b"]):
             ids |= {str(task.pk), task.title}
         ids |= {str(w["b_template"].pk), w["b_template"].name}
+        for attachment in Attachment.objects.for_tenant(w["b"]):
+            ids |= {str(attachment.pk), attachment.name, attachment.sha256, attachment.storage_key}
         for model in (SuppressionRule, CorrelationRule):
             for rule in model.objects.for_tenant(w["b"]):
                 ids |= {str(rule.pk), rule.name}
@@ -511,8 +529,8 @@ def call(client, method: str, url: str):
     response = getattr(client, method.lower())(url, data={}, format="json")
     try:
         body = response.json()
-    except ValueError:
-        body = response.content
+    except ValueError:  # a download: its bytes, streamed or not
+        body = b"".join(response.streaming_content) if response.streaming else response.content
     return response.status_code, body
 
 
@@ -667,7 +685,8 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
         request_body = operations[method.lower()].get("requestBody")
         if not request_body:
             continue
-        body_schema = request_body["content"]["application/json"]["schema"]
+        content = request_body["content"]  # an upload's fields are multipart's, sent as JSON
+        body_schema = (content.get("application/json") or next(iter(content.values())))["schema"]
         body = body_of_b_values(body_schema, schema["components"]["schemas"], b)
         status, response = call_json(client, method, route.url(**own), body)
         assert status < 500, (method, route.id, body, response)

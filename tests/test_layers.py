@@ -121,6 +121,7 @@ def test_higher_apps_panels_are_registered_on_the_incident_and_alert_pages():
     from alerts.extensions import panels_for
 
     assert [p.template for p in panels_for("incident.evidence")] == [
+        "cases/_incident_evidence.html",
         "findings/_incident_findings.html",
         "intel/_incident_intel.html",
     ]

@@ -112,6 +112,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/tasks/": {"GET": R},
     "api/v1/tasks/{pk}/": {"GET": R, "PATCH": W},
     "api/v1/tasks/{pk}/status/": {"POST": W},
+    # evidence: reading and downloading is reading, adding and deleting files is work
+    "api/v1/incidents/{pk}/attachments/": {"GET": R, "POST": W},
+    "api/v1/incidents/{incident_pk}/attachments/{pk}/": {"GET": R, "DELETE": W},
+    "api/v1/incidents/{incident_pk}/attachments/{pk}/download/": {"GET": R},
     "api/v1/case-templates/": {"GET": R, "POST": A},
     "api/v1/case-templates/{pk}/": {"GET": R, "PATCH": A, "DELETE": A},
     "api/v1/hunts/": {"GET": R, "POST": W},
@@ -255,6 +259,7 @@ def url_of(route: Route, world) -> str:
         "tenant_slug": world["a"].slug,
         "slug": world["a"].slug,
         "team_id": uuid.uuid4(),  # a team nobody has: the scope is checked first
+        "incident_pk": uuid.uuid4(),  # likewise an incident
         # an object nobody has: the scope is checked before any lookup, and nothing changes
         "pk": 987654321
         if getattr(route.view, "lookup_value_converter", "") == "int"
