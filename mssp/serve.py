@@ -148,6 +148,7 @@ def render_nginx(*, listen: str, pool: str, ws: str, prefix: Path, user: str = "
         "static_root": str(Path(settings.STATIC_ROOT).resolve()),
         "max_request_bytes": str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
         "findings_import_bytes": str(settings.FINDINGS_IMPORT_MAX_BYTES + MULTIPART_SLACK),
+        "evidence_bytes": str(settings.EVIDENCE_MAX_BYTES + MULTIPART_SLACK),
     }
     text = NGINX_TEMPLATE.read_text()
     for name, value in values.items():
