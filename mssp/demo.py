@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from alerts import services as incidents
@@ -224,6 +225,20 @@ def seed_case_templates(author: User) -> None:
         )
 
 
+# Two small evidence files of the customer-raised incident (cases.evidence): plain text.
+DEMO_HEADERS = """Return-Path: <billing@g1obex-supplies.example>
+Received: from mail.g1obex-supplies.example (203.0.113.77) by mx.globex.example
+From: "Accounts" <billing@g1obex-supplies.example>
+To: finance@globex.example
+Subject: Overdue invoice 2024-118: payment required today
+Authentication-Results: mx.globex.example; spf=fail; dkim=none; dmarc=fail
+"""
+DEMO_GATEWAY_LOG = """accepted from=billing@g1obex-supplies.example ip=203.0.113.77
+click url=hxxps://g1obex-supplies.example/pay user=j.doe@globex.example
+click url=hxxps://g1obex-supplies.example/pay user=a.smith@globex.example
+"""
+
+
 def seed_customer_raised(tenant: Tenant, responder: User, analyst: User) -> None:
     """Globex's responder reports a phishing e-mail; the library's template gives it its tasks;
     the analyst works one, and the customer's team has reset the password it was handed."""
@@ -249,6 +264,22 @@ def seed_customer_raised(tenant: Tenant, responder: User, analyst: User) -> None
     with tenant_scope([tenant.pk], user_id=responder.pk):
         reset = next(t for t in tasks if t.owner_team_id is not None)
         case_work.task_set_status(reset, "done", actor=responder)
+        # the e-mail's headers, handed over by the customer (shared: they sent it)
+        case_work.attachment_add(
+            incident,
+            SimpleUploadedFile("overdue-invoice-headers.eml", DEMO_HEADERS.encode()),
+            actor=responder,
+            visibility="shared",
+        )
+    with tenant_scope([tenant.pk], user_id=analyst.pk, staff=True):
+        # and the analyst's excerpt of the mail gateway's log, for the MSSP's eyes
+        case_work.attachment_add(
+            incident,
+            SimpleUploadedFile("mail-gateway-excerpt.log", DEMO_GATEWAY_LOG.encode()),
+            actor=analyst,
+            visibility="internal",
+            task=first,
+        )
 
 
 def source_kind_of(title: str) -> str:

@@ -108,6 +108,11 @@ def _assert_demo_activity() -> None:
             ("shared", True),
         }
         assert tasks.filter(status="open").exists()
+        # two small evidence files on it: the customer's (shared), the analyst's (internal)
+        from cases.models import Attachment
+
+        files = Attachment.objects.dangerously_unscoped("t").filter(incident=raised)
+        assert sorted(files.values_list("visibility", flat=True)) == ["internal", "shared"]
         assert SlaClock.objects.dangerously_unscoped("t").exists()
         statuses = set(Incident.objects.dangerously_unscoped("t").values_list("status", flat=True))
         assert {"new", "acknowledged", "resolved"} <= statuses
