@@ -59,6 +59,8 @@ def _audit(verb: str, obj: Channel | Subscription, request: HttpRequest | None) 
             "channel": str(obj.channel_id),
             "events": obj.events,
             "min_severity": obj.min_severity,
+            "categories": obj.categories,
+            "sources": obj.sources,
         }
     )
     audit.record(

@@ -14,11 +14,12 @@ from django import forms
 from django.http import QueryDict
 from rest_framework import serializers
 
-from alerts.models import Severity
+from alerts.models import Severity, SourceKind
 from tenants.forms import SerializerForm
 
 from .api.serializers import (
     GIVEN,
+    MAX_CATEGORY_TEXT,
     ChannelInputSerializer,
     ContactMethodInputSerializer,
     NotificationRuleSerializer,
@@ -180,6 +181,18 @@ class SubscriptionForm(NewIsActive):
         choices=[("", "Any severity"), *Severity.choices],
         required=False,
         help_text="Only messages about incidents at least this severe.",
+    )
+    categories = forms.CharField(
+        required=False,
+        max_length=MAX_CATEGORY_TEXT,
+        help_text="Only incidents of these categories, separated by commas "
+        "(phishing, ransomware). Empty: any.",
+    )
+    sources = forms.MultipleChoiceField(
+        choices=SourceKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Only incidents that came in through these kinds of source. None ticked: any.",
     )
 
     def __init__(self, *args: Any, channels: list[Channel], **kwargs: Any) -> None:

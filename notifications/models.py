@@ -131,13 +131,20 @@ class TeamChannelTenant(TenantOwnedModel):
 
 class Subscription(TenantOwnedModel):
     """Which events go to a channel: the listed ones (none listed: every one), about incidents
-    of at least `min_severity` where the event is an incident's."""
+    of at least `min_severity`, of one of `categories` and from one of `sources` (each empty:
+    any) where the event is an incident's."""
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="subscriptions")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="subscriptions")
     events = models.JSONField(default=list, blank=True)
     min_severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
+    # Incident categories, case-folded ("phishing"); an incident's category matches one
+    # exactly, ignoring case.
+    categories = models.JSONField(default=list, blank=True, db_default=[])
+    # Intake source kinds (alerts.models.SourceKind: "wazuh", "suricata"...): an incident that
+    # came through a source of one of them. An incident raised by hand has no source.
+    sources = models.JSONField(default=list, blank=True, db_default=[])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -162,7 +162,10 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
         return 0
     incident_ids = {_incident_id(e) for found in wanted.values() for e, _ in found} - {""}
     incidents = {
-        str(i.pk): i for i in Incident.objects.for_tenants(listening).filter(pk__in=incident_ids)
+        str(i.pk): i
+        for i in Incident.objects.for_tenants(listening)
+        .filter(pk__in=incident_ids)
+        .select_related("source")
     }
     clocks = _next_due(listening, incidents)
     answer_by = _answer_by(listening, wanted)
@@ -177,7 +180,7 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
             channels = {
                 sub.channel.pk: sub.channel
                 for sub in subscriptions.get(tenant_id, ())
-                if _wants(sub, name, severity)
+                if _wants(sub, name, severity, incident)
             }
             teams = [tc for tc in team_channels.get(tenant_id, ()) if _wants(tc, name, severity)]
             if not channels and not teams:
@@ -378,11 +381,19 @@ def _destination_of(row: Delivery) -> Any:
     return row.channel_id or row.team_channel_id
 
 
-def _wants(sub: Subscription | TeamChannel, name: str, severity: str) -> bool:
+def _wants(
+    sub: Subscription | TeamChannel, name: str, severity: str, incident: Incident | None = None
+) -> bool:
     """The subscription asks for this event, about something at least as severe as it asks
-    (a report has no severity: only the event decides)."""
+    (a report has no severity: only the event decides), and about an incident of a category
+    and from a source it asks for, when it names some."""
     if sub.events and name not in sub.events:
         return False
+    if isinstance(sub, Subscription) and incident is not None:
+        if sub.categories and incident.category.casefold() not in sub.categories:
+            return False
+        if sub.sources and (incident.source is None or incident.source.kind not in sub.sources):
+            return False
     if sub.min_severity and severity in SEVERITY_RANK:
         return SEVERITY_RANK[severity] >= SEVERITY_RANK[sub.min_severity]
     return True

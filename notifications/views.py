@@ -24,6 +24,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from alerts.models import SourceKind
 from tenants.access import Access
 from tenants.actions import Action, page_perform
 from tenants.api.pagination import paginate_page
@@ -111,6 +112,7 @@ def _page(
     for subscription in subscriptions:  # for the template only, not a field of the model
         labels = [EVENT_LABELS.get(e, e) for e in subscription.events]
         subscription.event_labels = labels
+        subscription.source_labels = [SourceKind(k).label for k in subscription.sources]
     try:
         page = paginate_page(
             request,

@@ -13,8 +13,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from alerts.models import Severity
+from alerts.models import Severity, SourceKind
 from tenants.models import Tenant
+from tenants.text import single_line
 from tenants.webhooks import DeliveryFailed, DestinationRefused, check_destination
 
 from .. import policy
@@ -38,6 +39,9 @@ GIVEN = ("url", "routing_key", "api_key", "webhook_secret", "bot_token", "signin
 MADE: dict[str, tuple[str, ...]] = {Kind.WEBHOOK: ("signing_secret",)}  # the portal's own
 # A Slack user as a person's slack_app contact method names them: workspace (team) id and
 # user id, "T0123ABCD/U0456EFGH" (what the interaction callback's payload says of the clicker)
+MAX_FILTER_ITEMS = 20  # categories a subscription names
+MAX_CATEGORY = 100  # as Incident.category
+MAX_CATEGORY_TEXT = MAX_FILTER_ITEMS * (MAX_CATEGORY + 2)  # a page's one comma-separated input
 SLACK_USER = re.compile(r"[TE][A-Z0-9]{2,20}/[UW][A-Z0-9]{2,20}")
 
 # Given later, if at all: a PagerDuty or Opsgenie channel's webhook secret, which verifies what
@@ -324,13 +328,50 @@ class SubscriptionSerializer(serializers.ModelSerializer[Subscription]):
         allow_blank=True,
         help_text="Only incidents at least this severe (empty: all).",
     )
+    categories = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_CATEGORY_TEXT, allow_blank=True),
+        required=False,
+        max_length=MAX_FILTER_ITEMS,
+        help_text="Only incidents of these categories, ignoring case (empty: any). An item may "
+        "list several, separated by commas.",
+    )
+    sources = serializers.ListField(
+        child=serializers.ChoiceField(choices=SourceKind.choices),
+        required=False,
+        max_length=len(SourceKind.choices),
+        help_text="Only incidents that came in through a source of these kinds (empty: any; "
+        "an incident raised by hand has none).",
+    )
 
     class Meta:
         model = Subscription
-        fields = ["id", "channel", "events", "min_severity", "is_active", "created_at"]
+        fields = [
+            "id",
+            "channel",
+            "events",
+            "min_severity",
+            "categories",
+            "sources",
+            "is_active",
+            "created_at",
+        ]
         read_only_fields = ["id", "created_at"]
 
     def validate_events(self, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    def validate_categories(self, value: list[str]) -> list[str]:
+        """Case-folded, each once; "phishing, ransomware" (a page's one input) is two."""
+        found = {
+            single_line(part).strip().casefold() for item in value for part in item.split(",")
+        } - {""}
+        if len(found) > MAX_FILTER_ITEMS:
+            raise serializers.ValidationError(f"At most {MAX_FILTER_ITEMS} categories.")
+        if any(len(name) > MAX_CATEGORY for name in found):
+            raise serializers.ValidationError(f"A category has at most {MAX_CATEGORY} characters.")
+        return sorted(found)
+
+    def validate_sources(self, value: list[str]) -> list[str]:
         return sorted(set(value))
 
 

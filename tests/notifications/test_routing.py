@@ -233,3 +233,77 @@ def test_a_finding_past_its_remediation_date_and_a_ready_report_reach_their_subs
     assert overdue.message["url"].endswith(f"/findings/{clock.finding_id}/")
     assert made["report.ready"].title.startswith("Report ready: Report ")
     assert deliveries(two_tenants["b"]) == []
+
+
+def _ingest(source, title, category):
+    """One alert of `category` through the real pipeline (generic format)."""
+    import uuid
+
+    from alerts.ingest import ingest
+    from alerts.intake.generic import parse
+    from alerts.models import IntakeSource
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([source.tenant_id]):
+        source = IntakeSource.objects.for_tenant(source.tenant_id).get(pk=source.pk)
+        record = parse(
+            {
+                "title": title,
+                "severity": "high",
+                "category": category,
+                "source_ref": uuid.uuid4().hex,
+            }
+        )
+        ingest(source, [record])
+
+
+def test_category_and_source_filters_choose_the_incidents(two_tenants):
+    """A subscription for phishing from Wazuh hears of a Wazuh phishing incident only; one for
+    Suricata hears of none of them (the tenant's source is a Wazuh); an unfiltered one hears
+    of both."""
+    a = two_tenants["a"]
+    add_channel(a, target="phish@a.example", events=["incident.opened"])
+    add_channel(a, target="ids@a.example", events=["incident.opened"])
+    add_channel(a, target="all@a.example", events=["incident.opened"])
+    with rls_bypass("test"):
+        phish, ids, _ = Subscription.objects.for_tenant(a).order_by("created_at")
+        phish.categories, phish.sources = ["phishing"], ["wazuh"]
+        phish.save()
+        ids.sources = ["suricata"]
+        ids.save()
+    _ingest(two_tenants["a_source"], "Reported phish", "Phishing")  # any case matches
+    _ingest(two_tenants["a_source"], "Port scan", "recon")
+    with rls_bypass("test"):
+        targets = dict(Channel.objects.for_tenant(a).values_list("pk", "target"))
+    sent = sorted((targets[d.channel_id], d.title) for d in deliveries(a))
+    assert [target for target, _ in sent] == ["all@a.example", "all@a.example", "phish@a.example"]
+    assert "Reported phish" in dict(sent)["phish@a.example"]
+
+
+def test_subscription_filters_through_the_api_and_bad_ones_are_400(api, two_tenants):
+    channel = add_channel(two_tenants["a"], target="x@a.example")
+    url = "/api/v1/tenants/tenant-a/subscriptions/"
+    client = api(two_tenants["a_admin"])
+    made = client.post(
+        url,
+        {
+            "channel": str(channel.pk),
+            "events": ["incident.opened"],
+            "categories": ["Phishing, Ransomware", "phishing"],
+            "sources": ["wazuh", "wazuh"],
+        },
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    assert made.json()["categories"] == ["phishing", "ransomware"]
+    assert made.json()["sources"] == ["wazuh"]
+    for bad in (
+        {"sources": ["nessus"]},
+        {"categories": "phishing"},
+        {"categories": ["x" * 101]},
+        {"categories": [f"c{n}" for n in range(21)]},
+        {"categories": [",".join(f"c{n}" for n in range(21))]},
+    ):
+        response = client.post(url, {"channel": str(channel.pk), **bad}, format="json")
+        assert response.status_code == 400, (bad, response.json())
+        assert set(response.json()) - {"error", "detail"} or response.json().get("detail")

@@ -130,6 +130,8 @@ def test_customer_admin_adds_channels_and_a_subscription_and_sees_them(world, as
             "channel": str(slack.pk),
             "events": ["sla.breached", "incident.opened"],
             "min_severity": "high",
+            "categories": "Phishing, account compromise",
+            "sources": ["wazuh", "suricata"],
         },
     )
     assert made.status_code == 302 and made["Location"] == PAGE
@@ -140,6 +142,8 @@ def test_customer_admin_adds_channels_and_a_subscription_and_sees_them(world, as
         ["incident.opened", "sla.breached"],
         "high",
     )
+    assert subscription.categories == ["account compromise", "phishing"]
+    assert subscription.sources == ["suricata", "wazuh"]
 
     page = client.get(PAGE)
     bodies += [page.content, client.get(reverse("settings-channel-edit", args=[slack.pk])).content]
@@ -148,6 +152,7 @@ def test_customer_admin_adds_channels_and_a_subscription_and_sees_them(world, as
     for shown in ("SOC mailbox", "soc@a.example", "Slack #soc", "…path", "Incident opened"):
         assert shown in text, shown
     assert "SLA breached" in text and f'id="subscription-{subscription.pk}"' in text
+    assert "of account compromise, phishing; from Suricata, Wazuh" in text
     assert "No message sent yet: add a channel and send a test." in text
     assert "B&#x27;s secret channel" not in text and "B&#x27;s secret delivery" not in text
     for body in bodies:
