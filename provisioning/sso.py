@@ -65,6 +65,10 @@ SECRET = "client_secret"  # noqa: S105 (the name of the client secret in Identit
 MAX_DOCUMENT = 1024 * 1024  # bytes read of a provider's answer (discovery, keys, tokens)
 
 NO_SSO = "There is no single sign-on for this address. Sign in with your username and password."
+UNREADABLE = (
+    "Your organisation's single sign-on cannot be used: its client secret cannot be read with "
+    "this portal's keys. Ask your admin to enter it again."
+)
 SSO_ONLY = (
     "Your organisation signs in with single sign-on only: use “Sign in with single sign-on” on "
     "the login page (/login/sso/) with your work e-mail address."

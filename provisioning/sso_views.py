@@ -23,6 +23,7 @@ from tenants.access import Access
 from tenants.actions import page_perform
 from tenants.auth import login_throttled
 from tenants.models import AuditEvent, Membership
+from tenants.sealed import SecretsUnreadable
 from tenants.views import SettingsScope, settings_render, tenant_settings_view
 
 from . import policy, sso
@@ -88,11 +89,13 @@ def sso_start(request: HttpRequest) -> HttpResponse:
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         next_url = ""
-    provider = sso.TenantOIDCProvider(request, app=sso.social_app(config))
     try:
+        provider = sso.TenantOIDCProvider(request, app=sso.social_app(config))
         response: HttpResponse = provider.redirect(
             request, "login", next_url or None, auth_params={"login_hint": email}
         )
+    except SecretsUnreadable:
+        return sso.refuse(request, tenant, "secret_unreadable", sso.UNREADABLE, status=502)
     except (requests.RequestException, OAuth2Error, KeyError, ValueError) as exc:
         reason, message = sso.explain(None, exc)
         return sso.refuse(request, tenant, reason, message, status=502)
@@ -127,6 +130,8 @@ def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
         response: HttpResponse = sso.CallbackView.adapter_view(adapter)(request)
     except SocialApp.DoesNotExist:
         raise Http404 from None
+    except SecretsUnreadable:
+        return sso.refuse(request, config.tenant, "secret_unreadable", sso.UNREADABLE, status=502)
     return response
 
 

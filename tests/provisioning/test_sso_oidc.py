@@ -274,3 +274,15 @@ def test_an_admins_first_sign_in_links_its_member_and_never_demotes_the_last_adm
     kept = entries(sso["a"], "sso.role_kept")
     assert kept and kept[-1].data["mapped_role"] == "viewer"
     assert not entries(sso["a"], "sso.member_created")
+
+
+def test_a_secret_sealed_with_a_lost_key_is_a_clear_refusal(sso, idp):
+    client = Client()
+    back = idp.sign_in(onward(start(client)), "alice")
+    with rls_bypass("test"):
+        IdentityProvider.objects.for_tenant(sso["a"]).update(sealed_secrets="gAAAAA-not-ours")
+    answer = client.get(back)
+    assert answer.status_code == 502 and b"client secret cannot be read" in answer.content
+    assert entries(sso["a"], "auth.sso_refused")[-1].data["reason"] == "secret_unreadable"
+    again = start(Client())
+    assert again.status_code == 502 and b"client secret cannot be read" in again.content
