@@ -232,3 +232,39 @@ def running_beat(log_dir: Path, *, timeout: float = 60, **env: str) -> Iterator[
 
 def tail(path: Path, chars: int = 3000) -> str:
     return _tail(path, chars)
+
+
+# --- the Content-Security-Policy, as Chromium enforces it ---------------------------------------
+# Runs before any script of each document (Playwright's init scripts are not subject to the
+# page's policy) and keeps every violation the document reports.
+LISTEN = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.cspViolations.push(
+    `${e.effectiveDirective} refused ${e.blockedURI || "inline"} (${e.sample || ""}) ` +
+    `at ${e.sourceFile || e.documentURI}:${e.lineNumber}`
+  );
+});
+"""
+
+
+def watch_csp(page) -> list[str]:
+    """From the next navigation on, violations of `page`'s documents; console messages about
+    the policy (of any level) go to the returned list at once."""
+    console: list[str] = []
+    page.context.add_init_script(LISTEN)
+    page.on(
+        "console",
+        lambda msg: (
+            console.append(f"console.{msg.type}: {msg.text} at {page.url}")
+            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
+            else None
+        ),
+    )
+    return console
+
+
+def collect_csp(page, problems: list[str]) -> None:
+    found = page.evaluate("() => window.cspViolations || null")
+    assert found is not None, f"{page.url}: the violation listener is not installed"
+    problems.extend(f"{page.url}: {v}" for v in found)

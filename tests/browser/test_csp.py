@@ -1,43 +1,15 @@
-"""The pages work under the Content-Security-Policy (mssp/settings.py), in Chromium: every page
-each persona is offered, the login page, the incident page, the API docs (Swagger UI) and the
-Django admin load with no `securitypolicyviolation` event and no CSP message in the console, and
-what depends on script still works: htmx swaps a live refresh in, the websocket connects
-(connect-src), Swagger UI renders the schema."""
+"""The pages work under the Content-Security-Policy (mssp/settings.py), in Chromium: the login
+page, the incident page, the API docs (Swagger UI) and the Django admin load with no
+`securitypolicyviolation` event and no CSP message in the console, and what depends on script
+still works: htmx swaps a live refresh in, the websocket connects (connect-src), Swagger UI
+renders the schema. Every page each persona is offered is checked the same way by the tour
+(test_scenarios.test_every_offered_page_renders_for_each_persona), which visits them anyway."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.browser.support import expected_nav, wait_live
+from tests.browser.support import collect_csp as collect
+from tests.browser.support import wait_live, watch_csp
 from tests.browser.test_scenarios import LIVE_MS, _post_alert
-
-# Runs before any script of each document (Playwright's init scripts are not subject to the
-# page's policy) and keeps every violation the document reports.
-LISTEN = """
-window.cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.cspViolations.push(
-    `${e.effectiveDirective} refused ${e.blockedURI || "inline"} (${e.sample || ""}) ` +
-    `at ${e.sourceFile || e.documentURI}:${e.lineNumber}`
-  );
-});
-"""
-
-
-def watch_csp(page) -> list[str]:
-    """From the next navigation on, violations of `page`'s documents; console messages about
-    the policy (of any level) go to the returned list at once."""
-    console: list[str] = []
-    page.context.add_init_script(LISTEN)
-    page.on(
-        "console",
-        lambda msg: (
-            console.append(f"console.{msg.type}: {msg.text} at {page.url}")
-            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
-            else None
-        ),
-    )
-    return console
 
 
 def visit(page, path: str, problems: list[str]) -> None:
@@ -50,12 +22,6 @@ def visit(page, path: str, problems: list[str]) -> None:
     collect(page, problems)
 
 
-def collect(page, problems: list[str]) -> None:
-    found = page.evaluate("() => window.cspViolations || null")
-    assert found is not None, f"{page.url}: the violation listener is not installed"
-    problems.extend(f"{page.url}: {v}" for v in found)
-
-
 def test_login_page_works_under_the_policy(new_page, screenshot):
     page = new_page("/login/")
     console = watch_csp(page)
@@ -63,22 +29,6 @@ def test_login_page_works_under_the_policy(new_page, screenshot):
     visit(page, "/login/", problems)
     assert page.evaluate("() => typeof window.htmx") == "object"
     screenshot(page, "login")
-    assert not problems + console, "\n".join(problems + console)
-
-
-@pytest.mark.parametrize("persona", ["analyst_a", "manager", "a_admin", "a_viewer"])
-def test_every_offered_page_works_under_the_policy(
-    persona, personas, page_as, screenshot, live_portal
-):
-    user = personas[persona]
-    page = page_as(user)
-    console = watch_csp(page)
-    problems: list[str] = []
-    nav = expected_nav(user)
-    for entry in nav["main"] + nav["settings"]:
-        visit(page, entry["url"], problems)
-    visit(page, "/password/", problems)
-    screenshot(page, "password")
     assert not problems + console, "\n".join(problems + console)
 
 

@@ -13,11 +13,13 @@ import httpx
 import pytest
 
 from tests.browser.support import (
+    collect_csp,
     expected_nav,
     record_stream_events,
     stream_events,
     wait_for_stream_event,
     wait_live,
+    watch_csp,
 )
 
 LIVE_MS = 15_000  # the longest a live change may take to show (it takes well under a second)
@@ -209,7 +211,8 @@ TOUR = ["analyst_a", "lead", "manager", "mssp_admin", "a_admin", "a_responder", 
 def test_every_offered_page_renders_for_each_persona(
     persona, personas, page_as, screenshot, live_portal
 ):
-    """Console errors, page errors and 5xx on any of these pages fail the test (conftest)."""
+    """Console errors, page errors and 5xx on any of these pages fail the test (conftest), and
+    so does any Content-Security-Policy violation (the listener of support.watch_csp)."""
     # A title with a long unbreakable word, as real detections have ("Alertmanager:
     # HighRequestLatency ..."): short words hid that the dashboard's incidents table made the
     # page 447 px wide on a 390 px phone.
@@ -221,14 +224,19 @@ def test_every_offered_page_renders_for_each_persona(
     )
     user = personas[persona]
     page = page_as(user)
+    csp_console = watch_csp(page)
     nav = expected_nav(user)
     problems: list[str] = []
-    for entry in nav["main"] + nav["settings"]:
+    csp: list[str] = []
+    for entry in [*nav["main"], *nav["settings"], {"url": "/password/", "label": "password"}]:
         response = page.goto(entry["url"])
         assert response is not None and response.status == 200, entry["url"]
+        assert "default-src 'none'" in response.headers.get("content-security-policy", "")
         assert page.locator("h1").count() >= 1, entry["url"]
         screenshot(page, entry["label"])
         problems.extend(f"{entry['url']}: {p}" for p in _accessibility_problems(page))
+        collect_csp(page, csp)
+    assert not csp + csp_console, "Content-Security-Policy:\n" + "\n".join(csp + csp_console)
     phone = page_as(user, viewport=PHONE)
     for entry in nav["main"]:
         phone.goto(entry["url"])
