@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -138,6 +139,11 @@ def similar_answer(access: Access, incident: Incident) -> dict[str, Any]:
     return answer
 
 
+OID = OpenApiParameter(
+    "oid", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The observable."
+)
+
+
 class IncidentObservableViewSet(TenantScopedViewSet):
     """GET|POST /incidents/{id}/observables/, PATCH|DELETE /incidents/{id}/observables/{oid}/,
     GET /incidents/{id}/similar/. Another tenant's incident, or an observable of another
@@ -182,9 +188,12 @@ class IncidentObservableViewSet(TenantScopedViewSet):
         return self._answer(incident, row, 201)
 
     @extend_schema(
-        methods=["PATCH"], request=ObservableWriteSerializer, responses=ObservableSerializer
+        methods=["PATCH"],
+        request=ObservableWriteSerializer,
+        responses=ObservableSerializer,
+        parameters=[OID],
     )
-    @extend_schema(methods=["DELETE"], request=None, responses={204: None})
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None}, parameters=[OID])
     @action(detail=True, methods=["patch", "delete"], url_path=r"observables/(?P<oid>[^/.]+)")
     def observable(self, request, pk=None, oid=None):
         """Tag, note or share one observable, or remove it. A customer may mark one sighted
