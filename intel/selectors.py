@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from alerts.models import Alert, Incident
+from alerts.models import Incident, IncidentObservable, ObservableTag
 from tenants.access import Access
 from tenants.models import Tenant
 
@@ -63,19 +63,16 @@ def get_matches(access: Access) -> QuerySet:
 
 
 def incident_observables(incident: Incident, limit: int = 100) -> list[tuple[str, str]]:
-    """The distinct (type, value) observables of the incident's latest alerts."""
-    seen: dict[tuple[str, str], None] = {}
+    """The incident's observables (alerts.IncidentObservable: its alerts' and those added by
+    hand), but those tagged not an IOC: nothing to look for at other customers."""
     rows = (
-        Alert.objects.for_tenant(incident.tenant_id)
+        IncidentObservable.objects.for_tenant(incident.tenant_id)
         .filter(incident=incident)
-        .order_by("-id")
-        .values_list("observables", flat=True)[:limit]
+        .exclude(tag=ObservableTag.NOT_IOC)
+        .order_by("type", "value")
+        .values_list("type", "value")[:limit]
     )
-    for observables in rows:
-        for item in observables or ():
-            if isinstance(item, dict) and item.get("type") and isinstance(item.get("value"), str):
-                seen.setdefault((str(item["type"]), item["value"]), None)
-    return list(seen)
+    return list(rows)
 
 
 def get_sightings(access: Access, incident: Incident, days: int | None = None) -> list[dict]:

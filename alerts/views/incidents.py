@@ -186,7 +186,9 @@ def incident_detail(request, access, pk):
     )
     for alert in alerts:
         alert.raw_text = json.dumps(alert.raw, indent=2, sort_keys=True, default=str)[:100_000]
-    observables = _observables(access, incident)
+    live = bool(request.htmx) and request.GET.get("fragment") == "live"
+    # the live part (refreshed on every event of the incident) shows none of these
+    observables = [] if live else _observables(access, incident)
     timeline = IncidentEvent.objects.for_tenant(incident.tenant_id).filter(incident=incident)
     comments = incident.comments.order_by("created_at", "id")
     if not staff:
@@ -217,11 +219,13 @@ def incident_detail(request, access, pk):
         "observable_types": OBSERVABLE_TYPES,
         "observable_tags": ObservableTag.choices,
         "tags_for_customer": [("", "Untagged"), ("sighted", "Sighted")],
-        "similar": selectors.get_similar(access, incident),
-        "similar_elsewhere": selectors.get_similar(access, incident, elsewhere=True),
+        "similar": [] if live else selectors.get_similar(access, incident),
+        "similar_elsewhere": []
+        if live
+        else selectors.get_similar(access, incident, elsewhere=True),
         "similar_days": selectors.SIMILAR_DAYS,
     }
-    if request.htmx and request.GET.get("fragment") == "live":
+    if live:
         return render(request, "alerts/_incident_live.html", context)
     return render(request, "alerts/incident_detail.html", context)
 

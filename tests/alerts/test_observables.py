@@ -387,3 +387,16 @@ def test_incident_page_shows_tags_sightings_and_similar_per_audience(w, client):
     client.force_login(w["b_admin"])
     assert client.get(page).status_code == 404
     assert client.post(page + "observables/", {"type": "user", "value": "x"}).status_code == 404
+
+
+def test_intel_looks_for_hand_added_observables_at_other_customers_but_not_for_not_iocs(w, api):
+    staff = api(w["mssp_admin"])
+    send(w["b_source"], record("B's login", ("user", "svc-x"), fingerprint="fx"))
+    staff.post(url(w["a1"]), {"type": "user", "value": "svc-x"}, format="json")
+    found = staff.get(f"/api/v1/intel/sightings/?incident={w['a1'].pk}").json()
+    seen = {(s["type"], s["value"]): s["tenants"] for s in found}
+    assert seen[("user", "svc-x")] == 1 and seen[("ip", "203.0.113.7")] == 1
+    ip_row = rows(incident=w["a1"], type="ip")[0]
+    staff.patch(url(w["a1"], ip_row.pk), {"tag": "not_ioc"}, format="json")
+    found = staff.get(f"/api/v1/intel/sightings/?incident={w['a1'].pk}").json()
+    assert ("ip", "203.0.113.7") not in {(s["type"], s["value"]) for s in found}
