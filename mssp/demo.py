@@ -14,7 +14,8 @@ from django.utils import timezone
 from alerts import services as incidents
 from alerts.ingest import ingest
 from alerts.intake.generic import parse
-from alerts.models import Incident, IntakeSource, Origin
+from alerts.models import Incident, IncidentObservable, IntakeSource, Origin
+from alerts.observables import observable_update
 from cases import services as case_work
 from cases.models import CaseTemplate, Task
 from findings.imports import import_request
@@ -347,6 +348,15 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
         incidents.incident_contain(
             first, actor=analyst, action="block IP", target=TOR_EXIT, result="succeeded"
         )
+        tor = (  # the analyst's verdict on the address: an IOC (similar incidents rank it high)
+            IncidentObservable.objects.for_tenant(first.tenant_id)
+            .filter(incident=first, type="ip", value=TOR_EXIT)
+            .first()
+        )
+        if tor is not None:
+            observable_update(
+                tor, actor=analyst, tag="ioc", note="Tor exit node; blocked at the edge."
+            )
         incidents.incident_transition(
             second, "resolved", actor=analyst, resolution="benign", reason="Inventory scanner."
         )
