@@ -267,7 +267,9 @@ def ingest_alerts(
 def populate_tenant(tenant, author: User) -> None:
     """One row in every tenant-owned table of this tenant (for tests that must see rows)."""
 
+    from alerts.intake.base import Observable
     from alerts.models import Incident
+    from alerts.observables import observable_add
     from alerts.services import incident_comment, incident_contain
     from sla.escalation import escalation_request
     from tenants import audit
@@ -279,6 +281,14 @@ def populate_tenant(tenant, author: User) -> None:
         incident = Incident.objects.for_tenant(tenant).first()
         incident_comment(incident, author=author, body="note", visibility="internal")
         incident_contain(incident, actor=author, action="isolate host", target="ws-1")
+        observable_add(
+            incident,
+            actor=author,
+            observable=Observable("user", "svc-backup"),
+            source="analyst",
+            visibility="internal",
+            tag="ioc",
+        )
         team = TeamFactory(tenant=tenant, name=f"{tenant.slug} team")
         populate_oncall(team, author)
         audit.record("test.event", tenant=tenant)

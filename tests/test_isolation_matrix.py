@@ -22,6 +22,7 @@ from alerts.models import (
     CorrelationRule,
     Hunt,
     Incident,
+    IncidentObservable,
     IntakeSource,
     SuppressionRule,
 )
@@ -133,7 +134,10 @@ def owner_params(route, w) -> dict:
     route is under (the NOC, whose channel hears of B)."""
     if "incident_pk" in route.params:  # an evidence file's incident: B's, holding B's file
         return {"incident_pk": w["b_incident"].pk}
-    return {"team_id": w["noc"].pk} if "team_id" in route.params else {}
+    params = {"team_id": w["noc"].pk} if "team_id" in route.params else {}
+    if "oid" in route.params:  # an observable's routes: B's observable
+        params["oid"] = w["b_observable"].pk
+    return params
 
 
 @pytest.fixture
@@ -201,6 +205,11 @@ def world(two_tenants):
         w[f"{name}_alert"], w[f"{name}_incident"] = ingest_one(
             w[f"{name}_source"], f"{name.upper()}'s secret alert"
         )
+    with rls_bypass("test fixture"):  # intake wrote each incident's observable (10.9.9.9)
+        for name in ("a", "b"):
+            w[f"{name}_observable"] = IncidentObservable.objects.for_tenant(w[name]).get(
+                incident=w[f"{name}_incident"]
+            )
     with rls_bypass("test fixture"):
         for name in ("a", "b"):
             w[f"{name}_match"] = IndicatorMatch.objects.for_tenant(w[name]).get()
@@ -465,6 +474,8 @@ def b_identifiers(w) -> set[str]:
         for model in (Indicator, IndicatorImport, RetroHunt, IndicatorMatch):
             ids |= {str(pk) for pk in model.objects.for_tenant(w["b"]).values_list("pk", flat=True)}
         ids.add("B's secret feed")
+        observables = IncidentObservable.objects.for_tenant(w["b"])
+        ids |= {str(pk) for pk in observables.values_list("pk", flat=True)}
         for task in Task.objects.for_tenant(w["b"]):
             ids |= {str(task.pk), task.title}
         ids |= {str(w["b_template"].pk), w["b_template"].name}

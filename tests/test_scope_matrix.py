@@ -108,6 +108,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     # case work: opening an incident, promoting alerts, tasks are work; templates are policy
     "api/v1/incidents/{pk}/promote/": {"POST": W},
     "api/v1/incidents/{pk}/tasks/": {"GET": R, "POST": W},
+    # observables are case work: reading them (and similar incidents) reads, the rest writes
+    "api/v1/incidents/{pk}/observables/": {"GET": R, "POST": W},
+    "api/v1/incidents/{pk}/observables/{oid}/": {"PATCH": W, "DELETE": W},
+    "api/v1/incidents/{pk}/similar/": {"GET": R},
     "api/v1/incidents/{pk}/apply-template/": {"POST": W},
     "api/v1/tasks/": {"GET": R},
     "api/v1/tasks/{pk}/": {"GET": R, "PATCH": W},
@@ -259,6 +263,7 @@ def url_of(route: Route, world) -> str:
         "tenant_slug": world["a"].slug,
         "slug": world["a"].slug,
         "team_id": uuid.uuid4(),  # a team nobody has: the scope is checked first
+        "oid": uuid.uuid4(),  # an observable nobody has, likewise
         "incident_pk": uuid.uuid4(),  # likewise an incident
         # an object nobody has: the scope is checked before any lookup, and nothing changes
         "pk": 987654321
