@@ -445,3 +445,34 @@ def test_evidence_in_an_s3_compatible_bucket(
         api(ev["analyst_a"]).delete(created["download"].removesuffix("download/"))
     listed = s3_bucket.list_objects_v2(Bucket="evidence-test")
     assert listed["KeyCount"] == 0
+
+
+def test_internal_evidence_events_and_timeline_reach_staff_only(ev, api, monkeypatch):
+    from alerts.models import IncidentEvent
+    from tenants import events
+
+    sent = []
+    monkeypatch.setattr(events, "tenant_event", lambda *a, **k: sent.append((a, k)))
+    upload(api, ev["analyst_a"], ev["a_incident"], b"internal")
+    upload(api, ev["a_responder"], ev["a_incident"], b"shared")
+    audiences = [k["audience"] for a, k in sent if a[4].get("change") == "evidence_added"]
+    assert audiences == [("staff",), events.EVERYONE]
+    assert all(a[0] == ev["a"].pk for a, _ in sent)  # A's events, on A's stream only
+    kinds = rows(IncidentEvent, incident=ev["a_incident"], kind="evidence_added")
+    assert sorted(e.visibility for e in kinds) == ["internal", "shared"]
+    timeline = api(ev["a_viewer"]).get(f"/api/v1/incidents/{ev['a_incident'].pk}/timeline/")
+    assert [e["kind"] for e in timeline.json()].count("evidence_added") == 1  # the shared one
+
+
+def test_one_file_per_upload(ev, api):
+    response = api(ev["analyst_a"]).post(
+        f"/api/v1/incidents/{ev['a_incident'].pk}/attachments/",
+        {"file": [SimpleUploadedFile("a.txt", b"a"), SimpleUploadedFile("b.txt", b"b")]},
+        format="multipart",
+    )
+    assert response.status_code == 400 and response.json()["fields"]["file"]
+    missing = api(ev["analyst_a"]).post(
+        f"/api/v1/incidents/{ev['a_incident'].pk}/attachments/", {}, format="json"
+    )
+    assert missing.status_code == 400 and "file" in missing.json()["fields"]
+    assert rows(Attachment, tenant=ev["a"]) == [] and not (ev["media"] / "evidence").exists()
