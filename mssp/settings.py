@@ -274,6 +274,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # Embedded mode only (`make run` sets it for daphne): a requested report is generated in a
 # thread beside the server, so its page shows the progress instead of waiting for it.
 REPORTS_BACKGROUND_THREAD = env_bool("REPORTS_BACKGROUND_THREAD", False)
+# Where the PDFs' fonts are looked for (reports.fonts): Debian's fonts-dejavu-core,
+# fonts-noto-core and fonts-droid-fallback install them under the first.
+REPORT_FONT_DIRS = env_list("REPORT_FONT_DIRS", "/usr/share/fonts/truetype")
 # Embedded mode: notifications (mail, webhooks) are sent on a delivery thread of their own, so
 # that a slow receiver never holds up the SLA sweep that fired them (sla.delivery_thread).
 NOTIFICATIONS_BACKGROUND_THREAD = env_bool("NOTIFICATIONS_BACKGROUND_THREAD", True)

@@ -26,6 +26,7 @@ from sla.models import Escalation, Target
 from tenants.format import duration, percent
 
 from .figures import SEVERITIES
+from .fonts import fonts, markup, needs_fallback
 
 TARGET_LABELS = {t.value: t.label for t in Target}
 
@@ -58,26 +59,52 @@ HEAD = colors.HexColor("#eef2ff")
 
 
 def _table(rows: list[list], widths=None, header: bool = True) -> Table:
+    chosen = fonts()
+    cell = ParagraphStyle("cell", fontName=chosen.regular, fontSize=9, leading=11)
+    rows = [
+        [
+            Paragraph(markup(value), cell)
+            if isinstance(value, str) and needs_fallback(value)
+            else value
+            for value in row
+        ]
+        for row in rows
+    ]
     table = Table(rows, colWidths=widths, hAlign="LEFT", repeatRows=1 if header else 0)
     style = [
-        ("FONT", (0, 0), (-1, -1), "Helvetica", 9),
+        ("FONT", (0, 0), (-1, -1), chosen.regular, 9),
         ("LINEBELOW", (0, 0), (-1, -1), 0.5, GRID),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
     ]
     if header:
         style += [
-            ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 9),
+            ("FONT", (0, 0), (-1, 0), chosen.bold, 9),
             ("BACKGROUND", (0, 0), (-1, 0), HEAD),
         ]
     table.setStyle(TableStyle(style))
     return table
 
 
+def pdf_styles() -> dict[str, ParagraphStyle]:
+    """reportlab's sample styles in the PDFs' fonts (reports.fonts), plus "small"."""
+    chosen = fonts()
+    sample = getSampleStyleSheet()
+    styles = {
+        name: ParagraphStyle(
+            f"{name}-report",
+            parent=sample[name],
+            fontName=chosen.bold if sample[name].fontName.endswith("Bold") else chosen.regular,
+        )
+        for name in ("BodyText", "Title", "Heading2", "Heading3")
+    }
+    styles["small"] = ParagraphStyle("small", parent=styles["BodyText"], fontSize=8, leading=10)
+    return styles
+
+
 def render_pdf(figures: dict) -> bytes:
-    styles = getSampleStyleSheet()
-    body = styles["BodyText"]
-    small = ParagraphStyle("small", parent=body, fontSize=8, leading=10)
+    styles = pdf_styles()
+    body, small = styles["BodyText"], styles["small"]
     h1, h2 = styles["Title"], styles["Heading2"]
     tenant, period = figures["tenant"], figures["period"]
     head, alerts, incidents = figures["headline"], figures["alerts"], figures["incidents"]
@@ -86,12 +113,12 @@ def render_pdf(figures: dict) -> bytes:
 
     def text(value) -> Paragraph:
         # Tenant data (titles, rule names) is text, never reportlab markup.
-        return Paragraph(escape(str(value)), small)
+        return Paragraph(markup(value), small)
 
     story: list = [
-        Paragraph(f"Security report: {escape(tenant['name'])}", h1),
+        Paragraph(f"Security report: {markup(tenant['name'])}", h1),
         Paragraph(
-            f"{escape(period['label'])} ({escape(tenant['timezone'])}). "
+            f"{markup(period['label'])} ({escape(tenant['timezone'])}). "
             f"Generated {escape(figures['generated_at'][:16].replace('T', ' '))} UTC.",
             body,
         ),
