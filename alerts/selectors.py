@@ -12,7 +12,7 @@ from tenants.access import Access
 from tenants.models import Tenant, User
 
 from . import policy
-from .models import Incident, IncidentObservable, ObservableTag
+from .models import Comment, Incident, IncidentEvent, IncidentObservable, ObservableTag, Visibility
 
 # Least SLA time left first (respond_by, written by the SLA app), then severity, then age.
 URGENCY = ("respond_by", "-severity_rank", "created_at", "id")
@@ -39,6 +39,26 @@ def pin_list_filters(params, user, queryset):
         owner_id = User.objects.filter(username=owner).order_by().values("pk")[:1]
         queryset = queryset.filter(owner_id=Subquery(owner_id))
     return queryset
+
+
+# --- the incident's story: timeline and comments ------------------------------------------------
+
+
+def get_timeline(access: Access, incident: Incident):
+    """The incident's timeline entries the caller may see: a customer the shared ones only
+    (an internal entry, an internal comment's or task's, is the MSSP's)."""
+    rows = IncidentEvent.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+    if not access.is_mssp_staff:
+        rows = rows.filter(visibility=Visibility.SHARED)
+    return rows
+
+
+def get_comments(access: Access, incident: Incident):
+    """The incident's comments the caller may see: a customer the shared ones only."""
+    rows = Comment.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+    if not access.is_mssp_staff:
+        rows = rows.filter(visibility=Visibility.SHARED)
+    return rows.order_by("created_at", "id")
 
 
 # --- observables: sightings and similar incidents ----------------------------------------------

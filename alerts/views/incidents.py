@@ -32,14 +32,12 @@ from ..models import (
     OPEN_STATUSES,
     Alert,
     Incident,
-    IncidentEvent,
     IncidentObservable,
     IncidentStatus,
     ObservableTag,
     Resolution,
     Severity,
     SourceKind,
-    Visibility,
 )
 from ..selectors import QUEUE_COUNT_CAP, URGENCY, pin_list_filters
 from ..services import TRANSITIONS
@@ -189,11 +187,9 @@ def incident_detail(request, access, pk):
     live = bool(request.htmx) and request.GET.get("fragment") == "live"
     # the live part (refreshed on every event of the incident) shows none of these
     observables = [] if live else _observables(access, incident)
-    timeline = IncidentEvent.objects.for_tenant(incident.tenant_id).filter(incident=incident)
-    comments = incident.comments.order_by("created_at", "id")
-    if not staff:
-        timeline = timeline.filter(visibility=Visibility.SHARED)
-        comments = comments.filter(visibility=Visibility.SHARED)
+    # The same reads as the post-incident report's customer-facing facts (reports).
+    timeline = selectors.get_timeline(access, incident)
+    comments = selectors.get_comments(access, incident)
     workable = policy.can_work(access, incident)
     context = {
         "incident": incident,
