@@ -333,7 +333,8 @@ def _evidence_record(
     attachment: Attachment,
     actor: User | None,
     action: str,
-    summary: str,
+    verb: str,
+    note: str = "",
     *,
     request=None,
     timeline: bool = True,
@@ -341,20 +342,30 @@ def _evidence_record(
     """The chain of custody: an audit entry (who, when, from where, the hash) for every
     addition, download and deletion; additions and deletions also on the incident's timeline
     and stream, for the audience that may see the file."""
+    summary = f"Evidence {verb}: {attachment.name} (SHA-256 {attachment.sha256}{note})"
+    # The timeline wraps on a phone: the hash's short form there, in full in the audit log.
+    short = f"Evidence {verb}: {attachment.name} (SHA-256 {attachment.sha256[:12]}…{note})"
+    data = {
+        "incident": str(attachment.incident_id),
+        "name": attachment.name,
+        "sha256": attachment.sha256,
+        "size": attachment.size,
+        "visibility": attachment.visibility,
+    }
+    audit_summary = summary
+    if attachment.visibility == Visibility.INTERNAL:
+        # A customer's admins read their tenant's audit log: an internal file's name stays the
+        # MSSP's there (its hash and who handled it are the custody).
+        audit_summary = f"Internal evidence {verb} (SHA-256 {attachment.sha256}{note})"
+        del data["name"]
     audit.record(
         action,
         actor=actor,
         tenant=attachment.tenant_id,
         obj=attachment,
         request=request,
-        summary=summary,
-        data={
-            "incident": str(attachment.incident_id),
-            "name": attachment.name,
-            "sha256": attachment.sha256,
-            "size": attachment.size,
-            "visibility": attachment.visibility,
-        },
+        summary=audit_summary,
+        data=data,
     )
     if not timeline:
         return
@@ -365,7 +376,7 @@ def _evidence_record(
         actor=actor,
         actor_name=getattr(actor, "username", "") or "",
         kind=kind,
-        summary=summary[:500],
+        summary=short[:500],
         data={"attachment": str(attachment.pk), "sha256": attachment.sha256},
         visibility=attachment.visibility,
     )
@@ -433,8 +444,8 @@ def attachment_add(
             attachment,
             actor,
             "evidence.added",
-            f"Evidence added: {attachment.name} ({evidence.human_size(attachment.size)}, "
-            f"SHA-256 {attachment.sha256})",
+            "added",
+            f", {evidence.human_size(attachment.size)}",
             request=request,
         )
     except BaseException:
@@ -448,7 +459,7 @@ def attachment_downloaded(attachment: Attachment, *, actor: User, request=None) 
         attachment,
         actor,
         "evidence.downloaded",
-        f"Evidence downloaded: {attachment.name} (SHA-256 {attachment.sha256})",
+        "downloaded",
         request=request,
         timeline=False,
     )
@@ -475,7 +486,8 @@ def attachment_delete(attachment: Attachment, *, actor: User, request=None) -> A
         locked,
         actor,
         "evidence.deleted",
-        f"Evidence deleted: {locked.name} (SHA-256 {locked.sha256}; the file is removed)",
+        "deleted",
+        "; the file is removed",
         request=request,
     )
     key = locked.storage_key

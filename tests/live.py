@@ -75,6 +75,8 @@ def process_env(**overrides: str) -> dict[str, str]:
         # production settings keep at WARNING.
         CELERY_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
+        # Evidence files (cases.evidence) in the test run's directory, as the test process has
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
     )
     env.update(overrides)
     return env

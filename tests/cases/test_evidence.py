@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from alerts.models import Incident
@@ -92,6 +93,9 @@ def test_a_download_is_never_rendered(ev, api):
     detail = api(ev["analyst_a"]).get(url.removesuffix("download/")).json()
     assert [c["action"] for c in detail["custody"]] == ["evidence.added", "evidence.downloaded"]
     assert all(c["sha256"] == detail["sha256"] for c in detail["custody"])
+    # the customer's admins read their audit log: an internal file's name is not in it
+    entries = rows(AuditEvent, object_id=detail["id"])
+    assert entries and all("cat" not in e.summary and "name" not in e.data for e in entries)
 
 
 def test_a_zip_bomb_is_stored_as_its_bytes_and_never_expanded(ev, api):
@@ -227,6 +231,14 @@ def test_tenant_b_cannot_reach_tenant_a_evidence(ev, api):
     (row,) = rows(Attachment, pk=a_file["id"])
     assert row.deleted_at is None and len(stored_files(ev["media"])) == 1
     assert not rows(AuditEvent, action="evidence.downloaded")
+    client = Client()  # nor through the pages
+    client.force_login(ev["b_admin"])
+    for name in ("evidence", "evidence-download"):
+        url = reverse(name, args=[ev["a_incident"].pk, a_file["id"]])
+        assert client.get(url).status_code == 404
+    url = reverse("evidence-delete", args=[ev["a_incident"].pk, a_file["id"]])
+    assert client.post(url).status_code == 404
+    assert client.post(reverse("evidence-add", args=[ev["a_incident"].pk]), {}).status_code == 404
 
 
 def test_customers_never_see_internal_files_and_viewers_only_read(ev, api, client):
