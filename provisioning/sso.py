@@ -30,6 +30,7 @@ from typing import Any
 
 import jwt
 import requests
+from allauth.account.internal.flows.login import record_authentication
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.internal import jwtkit
@@ -430,6 +431,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
             with tenant_scope([tenant.pk]), transaction.atomic():
                 membership, created = _member_for(request, config, sociallogin, claims)
                 role = _apply_role(request, config, membership, claims, created)
+                # The password factor (tenants.mfa): the session records the sign-in as one,
+                # so that an account without a second factor enrols one and steps up as it
+                # would after a password; one with a second factor still gives its code.
+                record_authentication(
+                    request, membership.user, "password", via="sso", provider=config.provider_id
+                )
                 audit.record(
                     "auth.sso_login",
                     actor=membership.user,
@@ -514,7 +521,9 @@ def _member_for(
     )
     user.set_unusable_password()
     sociallogin.user = user
-    sociallogin.save(request)
+    # connect=True: no allauth e-mail address records (the account's e-mail is User.email; an
+    # unverified record would keep it from enrolling a second factor).
+    sociallogin.save(request, connect=True)
     mapped = roles.role_for_groups(tenant, _groups(config, claims))
     membership = Membership.objects.create(
         tenant=tenant, user=user, role=mapped or config.default_role

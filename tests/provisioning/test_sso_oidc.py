@@ -9,6 +9,7 @@ import html
 import time
 
 import pytest
+from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user
 from django.test import Client
@@ -261,6 +262,10 @@ def test_a_single_sign_on_is_the_password_factor_only(sso, idp):
     assert answer.status_code == 302
     held = client.get("/")
     assert held.status_code == 302 and "/accounts/2fa/totp/activate/" in held["Location"]
+    # and enrols there: the sign-in was its password factor, given just now
+    enrolment = client.get("/accounts/2fa/totp/activate/")
+    assert enrolment.status_code == 200, enrolment.get("Location")
+    assert not EmailAddress.objects.filter(user__username="tenant-a/bob").exists()
 
 
 def test_an_admins_first_sign_in_links_its_member_and_never_demotes_the_last_admin(sso, idp):
@@ -274,6 +279,11 @@ def test_an_admins_first_sign_in_links_its_member_and_never_demotes_the_last_adm
     kept = entries(sso["a"], "sso.role_kept")
     assert kept and kept[-1].data["mapped_role"] == "viewer"
     assert not entries(sso["a"], "sso.member_created")
+    # its sign-in is its password factor: a dangerous change (step-up) goes through now
+    changed = client.patch(
+        "/api/v1/tenants/tenant-a/sso/", {"sso_only": True}, content_type="application/json"
+    )
+    assert changed.status_code == 200, changed.content
 
 
 def test_a_secret_sealed_with_a_lost_key_is_a_clear_refusal(sso, idp):
