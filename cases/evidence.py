@@ -197,10 +197,17 @@ def remove_tenant_files(tenant_id: int) -> None:
         remove(f"{prefix}/{name}")
 
 
+MISSING = "The file is missing from the evidence store; its record and hash remain."
+UNAVAILABLE = "The evidence store cannot be reached; nothing was stored. Try again shortly."
+
+
 def download_response(attachment: Attachment) -> FileResponse:
     """The file as a download that nothing renders: octet-stream, nosniff, a sandbox CSP,
-    streamed from storage."""
-    handle = storage().open(attachment.storage_key, "rb")
+    streamed from storage. FileNotFoundError when the store no longer has it."""
+    store = storage()
+    if not store.exists(attachment.storage_key):  # removed behind the portal's back
+        raise FileNotFoundError(attachment.storage_key)
+    handle = store.open(attachment.storage_key, "rb")
     response = FileResponse(handle, content_type="application/octet-stream")
     response["Content-Disposition"] = content_disposition(attachment.name)
     response["Content-Length"] = str(attachment.size)

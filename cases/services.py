@@ -425,7 +425,11 @@ def attachment_add(
             f"This incident already holds {live} evidence files, the most it may have "
             f"({max_count}); delete one that is no longer needed first."
         )
-    key = evidence.store(incident.tenant_id, upload)
+    try:
+        key = evidence.store(incident.tenant_id, upload)
+    except Exception as exc:  # the bucket or disk refused: a clear answer, not a 500
+        evidence.logger.exception("evidence store failed for incident %s", incident.pk)
+        raise Invalid(evidence.UNAVAILABLE, status_code=503) from exc
     try:
         attachment = Attachment.objects.create(
             tenant_id=incident.tenant_id,

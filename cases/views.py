@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -344,7 +345,12 @@ def attachment_download(request, access, pk, attachment):
     except Invalid as exc:
         messages.error(request, error_sentence(exc.detail))
         return _evidence_back(found.incident_id)
-    return evidence.download_response(found)
+    try:
+        return evidence.download_response(found)
+    except FileNotFoundError:
+        transaction.set_rollback(True)  # no download happened: none in the custody
+        messages.error(request, evidence.MISSING)
+        return _evidence_back(found.incident_id)
 
 
 @require_POST

@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
@@ -217,6 +217,12 @@ class DownloadRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
+class EvidenceMissing(APIException):
+    status_code = 410
+    default_detail = evidence.MISSING
+    default_code = "gone"
+
+
 class IncidentAttachmentViewSet(TenantScopedViewSet):
     """GET|POST /incidents/{id}/attachments/: an incident's evidence files (a customer reads
     the shared ones only) and the upload (multipart/form-data)."""
@@ -328,4 +334,7 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
         """The file, always as a download (Content-Disposition: attachment, octet-stream,
         nosniff, a sandbox CSP), streamed; each download is in the chain of custody."""
         attachment = api_perform(self, actions.DOWNLOAD_ATTACHMENT, self.get_object(), data={})
-        return evidence.download_response(attachment)
+        try:
+            return evidence.download_response(attachment)
+        except FileNotFoundError:
+            raise EvidenceMissing() from None  # a handled error: the audit entry rolls back

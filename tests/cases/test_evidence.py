@@ -488,3 +488,23 @@ def test_one_file_per_upload(ev, api):
     )
     assert missing.status_code == 400 and "file" in missing.json()["fields"]
     assert rows(Attachment, tenant=ev["a"]) == [] and not (ev["media"] / "evidence").exists()
+
+
+def test_a_store_that_fails_or_lost_a_file_answers_clearly(ev, api, monkeypatch):
+    created = upload(api, ev["analyst_a"], ev["a_incident"], b"kept").json()
+    (path,) = stored_files(ev["media"])
+    path.unlink()  # removed behind the portal's back
+    response = api(ev["analyst_a"]).get(created["download"])
+    assert (
+        response.status_code == 410
+        and "missing from the evidence store" in response.json()["detail"]
+    )
+    assert not rows(AuditEvent, action="evidence.downloaded")  # no download, no custody entry
+
+    def refuse(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(evidence.storage()), "save", refuse)
+    response = upload(api, ev["analyst_a"], ev["a_incident"], b"new")
+    assert response.status_code == 503 and "nothing was stored" in response.json()["detail"]
+    assert len(rows(Attachment, tenant=ev["a"])) == 1
