@@ -54,9 +54,19 @@ def body_of(response) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def test_a_file_is_hashed_as_it_streams_and_stored_under_a_random_key(ev, api):
-    content = b"Received: from evil.example\r\n" * 5000  # larger than a memory upload
+def test_a_file_is_hashed_as_it_streams_and_stored_under_a_random_key(
+    ev, api, settings, monkeypatch
+):
+    # A file is not "request data": MAX_REQUEST_BYTES (DATA_UPLOAD_MAX_MEMORY_SIZE) does not
+    # apply to it, and it goes to a temporary file whatever FILE_UPLOAD_MAX_MEMORY_SIZE says.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+    content = b"Received: from evil.example\r\n" * 5000
+    received = []
+    store = evidence.store
+    monkeypatch.setattr(evidence, "store", lambda t, f: received.append(f) or store(t, f))
     response = upload(api, ev["a_responder"], ev["a_incident"], content, "../../etc/passwd")
+    assert [type(f).__name__ for f in received] == ["TemporaryUploadedFile"]
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["sha256"] == hashlib.sha256(content).hexdigest()
