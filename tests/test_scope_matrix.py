@@ -189,6 +189,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/schedules/{pk}/oncall/": {"GET": R},
     "api/v1/schedules/{pk}/shifts/": {"GET": R},
     "api/v1/schedules/{pk}/ical/": {"GET": R},
+    # a subscription link reads the schedule: viewers (read-only tokens) subscribe too
+    "api/v1/schedules/{pk}/feed-link/": {"GET": R, "POST": R, "DELETE": R},
     "api/v1/schedules/{pk}/overrides/": {"GET": R, "POST": W},
     "api/v1/schedules/{pk}/import-ical/": {"POST": W},
     "api/v1/schedules/overrides/{pk}/": {"GET": R, "DELETE": W},
@@ -201,8 +203,6 @@ class MissingScopeCase(AssertionError):
 
 def scope_cases(urlpatterns=None, expected=None) -> list[tuple[Route, str, str]]:
     """(route, method, scope) for every token route of the URL conf; raises MissingScopeCase
-    # a subscription link reads the schedule: viewers (read-only tokens) subscribe too
-    "api/v1/schedules/{pk}/feed-link/": {"GET": R, "POST": R, "DELETE": R},
     naming each route or method the table lacks, and each entry naming no route."""
     expected = EXPECTED if expected is None else expected
     cases, missing, seen = [], [], set()
