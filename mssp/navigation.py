@@ -14,7 +14,7 @@ from intel.policy import may_use_intel
 from notifications.policy import manages_team_channels
 from oncall.policy import may_open_schedules
 from tenants.access import Access
-from tenants.policy import opens_tenant_settings
+from tenants.policy import opens_tenant_settings, reads_staff_sessions
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ role = attrgetter
 # policy page `is_customer_worker` (sla.views), SLA health `is_supervisor`, the settings pages
 # tenants.policy.opens_tenant_settings (tenants.views.tenant_settings_view), the intel pages
 # intel.policy.may_use_intel (intel.views), on call oncall.policy.may_open_schedules, team
-# channels notifications.policy.manages_team_channels (notifications.team_views).
+# channels notifications.policy.manages_team_channels (notifications.team_views), staff
+# sessions tenants.policy.reads_staff_sessions (tenants.views.staff_admin_view).
 PAGES: list[Page] = [
     Page("Queue", "console", role("is_mssp_staff")),
     Page("Dashboard", "dashboard", role("is_authenticated")),  # staff pick one of their customers
@@ -55,6 +56,7 @@ PAGES: list[Page] = [
     Page("Case templates", "case-templates", role("is_supervisor"), "settings"),
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
+    Page("Staff sessions", "mssp-staff-sessions", reads_staff_sessions, "settings"),
     Page("API tokens", "settings-tokens", role("is_authenticated"), "settings"),
     Page("Sessions", "account-sessions", role("is_authenticated"), "settings"),
     Page("My notifications", "my-notifications", role("is_authenticated"), "settings"),

@@ -5,7 +5,9 @@ rule (tenants.policy) and validated by one serializer.
 
 Members: add, change role, remove. API tokens: issue, revoke (every user their own).
 Contacts: create, update, delete. Staff: change (the SLA health page changes which tenants
-each works and leads; the staff API also their account). Webhooks and tenants have no settings
+each works and leads; the staff API also their account). Sessions: every user their own,
+admins their members' and MSSP admins the staff's. The second factor: an admin resets a
+member's (a lost phone), an MSSP admin a staff member's. Webhooks and tenants have no settings
 page; their rules are tenants.policy's, their writes the API's alone.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from allauth.mfa.models import Authenticator
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
@@ -423,6 +426,28 @@ def end_user_sessions(
     return sessions.end_all(user.pk, UserSession.EndReason.ADMIN, actor=actor, request=request)
 
 
+def check_end_staff_session(access: Access, target: UserSession) -> None:
+    if not policy.may_end_staff_sessions(access, target.user):
+        raise Refused("Only MSSP admins end the sessions of MSSP staff.")
+
+
+def end_staff_session(
+    record: UserSession, *, actor: User, access: Access, request: HttpRequest | None
+) -> UserSession:
+    """One session of an MSSP staff member (an MSSP admin's; the staff sessions page)."""
+    if not sessions.end(record, UserSession.EndReason.ADMIN, actor=actor, request=request):
+        raise Invalid("That session has ended already.", status_code=409)
+    return record
+
+
+STAFF_SESSION_END = Action(
+    "session.end_staff",
+    do=end_staff_session,
+    check=check_end_staff_session,
+    done=lambda record: f"The session of {record.user.username} on {record.device} was ended.",
+)
+
+
 USER_SESSIONS_END = Action(
     "session.end_user",
     do=end_user_sessions,
@@ -526,4 +551,64 @@ DEVICE_NOTICES_SET = Action(
     check=check_own_sessions,
     serializer=DeviceNoticeSerializer,
     done=lambda user: "New-device e-mails are " + ("on." if user.notify_new_device else "off."),
+)
+
+
+# --- the second factor: an admin's reset (a lost phone) -----------------------------------------
+class SecondFactorReset(NamedTuple):
+    user: User
+    removed: list[str]  # the kinds removed: "recovery_codes", "totp", "webauthn"
+    sessions_ended: int
+
+
+def check_reset_second_factor(access: Access, target: Membership | User) -> None:
+    if isinstance(target, Membership):
+        if not policy.may_reset_member_second_factor(access, target):
+            raise Refused(CHANGE_REFUSED)
+    elif not policy.may_reset_staff_second_factor(access, target):
+        raise Refused("Only MSSP admins reset the second factor of MSSP staff.")
+
+
+def reset_second_factor(
+    target: Membership | User, *, actor: User, access: Access, request: HttpRequest | None
+) -> SecondFactorReset:
+    """Delete every authenticator of the member (app, security keys, recovery codes) and end
+    their sessions (their sockets close): where a second factor is mandatory for them, their
+    next login takes them to enrolment (tenants.mfa). Audited in the member's tenant."""
+    user = target.user if isinstance(target, Membership) else target
+    if user.pk == actor.pk:
+        raise Invalid(
+            "You cannot reset your own second factor: change it on your Second factor page."
+        )
+    authenticators = Authenticator.objects.filter(user_id=user.pk)
+    removed = sorted(set(authenticators.values_list("type", flat=True)))
+    authenticators.delete()
+    ended = sessions.end_all(user.pk, UserSession.EndReason.ADMIN, actor=actor, request=request)
+    audit.record(
+        "auth.mfa_reset",
+        actor=actor,
+        tenant=target.tenant_id if isinstance(target, Membership) else None,
+        obj=user,
+        request=request,
+        summary=f"{actor.username} reset the second factor of {user.username}",
+        data={"removed": removed, "sessions_ended": ended},
+    )
+    return SecondFactorReset(user, removed, ended)
+
+
+def _second_factor_reset(reset: SecondFactorReset) -> str:
+    if not reset.removed:
+        return f"{reset.user.username} had no second factor; their sessions were ended."
+    return (
+        f"The second factor of {reset.user.username} was reset and their sessions ended: "
+        "they set up a new one at their next login."
+    )
+
+
+SECOND_FACTOR_RESET = Action(
+    "second_factor.reset",
+    do=reset_second_factor,
+    check=check_reset_second_factor,
+    done=_second_factor_reset,
+    step_up=True,  # a second factor given recently (tenants.mfa)
 )

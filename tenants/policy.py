@@ -120,3 +120,20 @@ def may_end_staff_sessions(access: Access, user: User) -> bool:
 def may_set_session_limits(access: Access, tenant: Tenant | int) -> bool:
     """A tenant's stricter session limits: its customer admins and MSSP admins."""
     return administers(access, tenant)
+
+
+# --- the second factor -------------------------------------------------------------------------
+def may_reset_member_second_factor(access: Access, membership: Membership) -> bool:
+    """A member who lost their device: the tenant's own customer admins and MSSP admins; never
+    another tenant's admin, never a viewer or responder."""
+    return administers(access, membership.tenant_id)
+
+
+def may_reset_staff_second_factor(access: Access, user: User) -> bool:
+    """An MSSP staff member's second factor: MSSP admins only."""
+    return access.is_mssp_admin and user.is_mssp_staff
+
+
+def reads_staff_sessions(access: Access) -> bool:
+    """The staff sessions page: MSSP admins (who alone end staff sessions)."""
+    return access.is_mssp_admin

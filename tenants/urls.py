@@ -21,6 +21,11 @@ urlpatterns = [
         views.settings_member_sessions_end,
         name="settings-member-sessions-end",
     ),
+    path(
+        "settings/members/<uuid:member_id>/second-factor/reset/",
+        views.settings_member_second_factor_reset,
+        name="settings-member-second-factor-reset",
+    ),
     path("settings/sessions/", views.settings_sessions, name="settings-sessions"),
     path("settings/second-factor/", views.settings_second_factor, name="settings-second-factor"),
     path("account/sessions/", views.account_sessions, name="account-sessions"),
@@ -33,6 +38,18 @@ urlpatterns = [
         "account/sessions/<uuid:session_id>/end/",
         views.account_session_end,
         name="account-session-end",
+    ),
+    path("staff/sessions/", views.staff_sessions, name="mssp-staff-sessions"),
+    path("staff/<int:pk>/sessions/end/", views.staff_sessions_end, name="mssp-staff-sessions-end"),
+    path(
+        "staff/<int:pk>/sessions/<uuid:session_id>/end/",
+        views.staff_session_end,
+        name="mssp-staff-session-end",
+    ),
+    path(
+        "staff/<int:pk>/second-factor/reset/",
+        views.staff_second_factor_reset,
+        name="mssp-staff-second-factor-reset",
     ),
     path("settings/tokens/", views.settings_tokens, name="settings-tokens"),
     path(

@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any, cast
 from urllib.parse import urlencode
 
+from allauth.mfa.models import Authenticator
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -27,7 +28,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from . import audit, policy, rls, sessions
+from . import audit, mfa, policy, rls, sessions
 from .access import Access, access_for
 from .actions import page_perform
 from .administration import (
@@ -39,9 +40,11 @@ from .administration import (
     MEMBER_REMOVE,
     MEMBER_SET_ROLE,
     MFA_REQUIRED_SET,
+    SECOND_FACTOR_RESET,
     SESSION_END,
     SESSION_LIMITS_SET,
     SESSIONS_END_OTHERS,
+    STAFF_SESSION_END,
     TOKEN_ISSUE,
     TOKEN_REVOKE,
     USER_SESSIONS_END,
@@ -55,6 +58,7 @@ from .forms import (
     TokenCreateForm,
 )
 from .models import ApiToken, AuditEvent, Contact, Membership, Tenant, User, UserSession
+from .selectors import get_staff_accounts
 from .useragent import describe
 
 
@@ -238,7 +242,13 @@ def _members_page(
     if not scope.by_mssp:  # a customer admin's new members get the tenant's prefix
         login = f"{scope.tenant.slug}/<username>"
         form.fields["username"].help_text = f"Letters, digits and @ . + - _ only: {login}."
+    with_factor = set(
+        Authenticator.objects.filter(
+            user_id__in=[m.user_id for m in members], type__in=mfa.FACTOR_TYPES
+        ).values_list("user_id", flat=True)
+    )
     for member in members:
+        member.has_second_factor = member.user_id in with_factor
         member.role_form = MemberRoleForm(
             initial={"role": member.role}, auto_id=f"id_{member.pk}_%s"
         )
@@ -572,6 +582,17 @@ def settings_member_sessions_end(
 
 @require_POST
 @tenant_settings_view
+def settings_member_second_factor_reset(
+    request: HttpRequest, access: Access, scope: SettingsScope, member_id: uuid.UUID
+) -> HttpResponse:
+    """A member lost their device: their second factor is deleted, their sessions ended."""
+    membership = _member_or_404(scope, member_id)
+    page_perform(request, SECOND_FACTOR_RESET, access=access, target=membership, data={})
+    return redirect(scope.url("settings-members"))
+
+
+@require_POST
+@tenant_settings_view
 def settings_second_factor(
     request: HttpRequest, access: Access, scope: SettingsScope
 ) -> HttpResponse:
@@ -603,3 +624,92 @@ def settings_sessions(request: HttpRequest, access: Access, scope: SettingsScope
         page="settings-sessions",
         status=status,
     )
+
+
+# --- MSSP staff sessions (MSSP admins) -----------------------------------------------------------
+STAFF_SESSIONS_REFUSED = "Only MSSP admins see and end the sessions of MSSP staff."
+
+
+def staff_admin_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page of the MSSP admins' staff administration; everyone else gets the page saying
+    why (customers never see it in the navigation either)."""
+
+    @portal_view
+    @wraps(view)
+    def wrapper(request: HttpRequest, access: Access, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not policy.reads_staff_sessions(access):
+            return forbidden_page(request, STAFF_SESSIONS_REFUSED)
+        return view(request, access, *args, **kwargs)
+
+    return wrapper
+
+
+def _staff_member_or_404(pk: int) -> User:
+    member = get_staff_accounts().filter(pk=pk).first()
+    if member is None:
+        raise Http404
+    return member
+
+
+@staff_admin_view
+def staff_sessions(request: HttpRequest, access: Access) -> HttpResponse:
+    """Each staff member's live sessions (device, address, signed in, last seen), to end one or
+    all; and their second factor, to reset. The staff API's actions do each change."""
+    staff = list(get_staff_accounts().order_by("username"))
+    live = sessions.live_sessions_of([member.pk for member in staff])
+    with_factor = set(
+        Authenticator.objects.filter(
+            user_id__in=[member.pk for member in staff], type__in=mfa.FACTOR_TYPES
+        ).values_list("user_id", flat=True)
+    )
+    current = str(request.session.get(sessions.SESSION_RECORD, ""))
+    rows = []
+    for member in staff:
+        member_sessions = live.get(member.pk, [])
+        for row in member_sessions:
+            row.is_current = str(row.pk) == current  # type: ignore[attr-defined]
+        rows.append(
+            {
+                "user": member,
+                "sessions": member_sessions,
+                "has_second_factor": member.pk in with_factor,
+                "is_self": member.pk == request.user.pk,
+            }
+        )
+    return render(
+        request,
+        "tenants/staff_sessions.html",
+        {
+            "signed_in": [row for row in rows if row["sessions"]],
+            "signed_out": [row for row in rows if not row["sessions"]],
+        },
+    )
+
+
+@require_POST
+@staff_admin_view
+def staff_session_end(
+    request: HttpRequest, access: Access, pk: int, session_id: uuid.UUID
+) -> HttpResponse:
+    member = _staff_member_or_404(pk)
+    record = next((r for r in sessions.live_sessions(member.pk) if r.pk == session_id), None)
+    if record is None:
+        raise Http404
+    page_perform(request, STAFF_SESSION_END, access=access, target=record, data={})
+    return redirect("mssp-staff-sessions")
+
+
+@require_POST
+@staff_admin_view
+def staff_sessions_end(request: HttpRequest, access: Access, pk: int) -> HttpResponse:
+    member = _staff_member_or_404(pk)
+    page_perform(request, USER_SESSIONS_END, access=access, target=member, data={})
+    return redirect("mssp-staff-sessions")
+
+
+@require_POST
+@staff_admin_view
+def staff_second_factor_reset(request: HttpRequest, access: Access, pk: int) -> HttpResponse:
+    member = _staff_member_or_404(pk)
+    page_perform(request, SECOND_FACTOR_RESET, access=access, target=member, data={})
+    return redirect("mssp-staff-sessions")

@@ -9,14 +9,13 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from guardian.utils import get_user_obj_perms_model
 from rest_framework import mixins, serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,9 +32,11 @@ from ..administration import (
     MEMBER_REMOVE,
     MEMBER_SET_ROLE,
     MFA_REQUIRED_SET,
+    SECOND_FACTOR_RESET,
     SESSION_END,
     SESSION_LIMITS_SET,
     SESSIONS_END_OTHERS,
+    STAFF_SESSION_END,
     STAFF_UPDATE,
     TOKEN_ISSUE,
     TOKEN_REVOKE,
@@ -54,6 +55,7 @@ from ..models import (
     Webhook,
 )
 from ..permissions import ADMIN, ADMIN_TO_CHANGE, IsMsspAdminOrReadOnly, StaffPermission
+from ..selectors import get_staff_accounts
 from .actions import api_perform, require_step_up
 from .base import (
     CallerScopedViewSet,
@@ -87,6 +89,13 @@ from .serializers import (
 
 # what ending several sessions answers: how many ended
 ENDED = inline_serializer("SessionsEnded", {"ended": serializers.IntegerField()})
+RESET = inline_serializer(
+    "SecondFactorReset",
+    {
+        "removed": serializers.ListField(child=serializers.CharField()),
+        "sessions_ended": serializers.IntegerField(),
+    },
+)
 
 
 class AuthTokenView(ScopedGenericAPIView):
@@ -389,6 +398,22 @@ class MemberViewSet(
         membership = cast(Membership, self.get_object())
         return user_sessions_response(self, membership, membership.user_id)
 
+    @extend_schema(request=None, responses={200: RESET})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="second-factor/reset",
+        url_name="second-factor-reset",
+    )
+    def reset_second_factor(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        """Delete the member's second factor (authenticator app, security keys, recovery
+        codes) and end their sessions: a lost phone. The tenant's customer admins and MSSP
+        admins; a step-up in a browser session. Where a second factor is mandatory for the
+        member, their next login takes them to enrolment."""
+        return second_factor_reset_response(self, cast(Membership, self.get_object()))
+
 
 class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScopedViewSet):
     """MSSP staff and the tenants each one works (read: leads, managers, admins; write: admins;
@@ -405,7 +430,7 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
     def rows_for(self, access: Access) -> models.QuerySet[User]:
         if not policy.reads_staff_list(access):
             raise PermissionDenied("Only MSSP leads, managers and admins see the staff list.")
-        return User.objects.filter(Q(staff_role__gt="") | Q(is_superuser=True))
+        return get_staff_accounts()
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
@@ -444,6 +469,45 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CallerScope
         many ended, `{"ended": 2}`): MSSP admins only."""
         user = cast(User, self.get_object())
         return user_sessions_response(self, user, user.pk)
+
+    @extend_schema(operation_id="v1_staff_session_destroy", responses={204: None})
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"sessions/(?P<session_id>[0-9a-fA-F-]{36})",
+        url_name="session",
+    )
+    def end_session(
+        self, request: Request, pk: str | None = None, session_id: str | None = None
+    ) -> Response:
+        """End one live session of a staff member (MSSP admins only): its browser is signed
+        out at its next request, its sockets close now."""
+        user = cast(User, self.get_object())
+        record = next(
+            (r for r in sessions.live_sessions(user.pk) if str(r.pk) == str(session_id).lower()),
+            None,
+        )
+        if record is None:
+            raise NotFound("No such session.")
+        api_perform(self, STAFF_SESSION_END, record, data={})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: RESET})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="second-factor/reset",
+        url_name="second-factor-reset",
+    )
+    def reset_second_factor(self, request: Request, pk: str | None = None) -> Response:
+        """Delete a staff member's second factor and end their sessions (MSSP admins only):
+        their next login takes them to enrolment."""
+        return second_factor_reset_response(self, cast(User, self.get_object()))
+
+
+def second_factor_reset_response(view: Any, target: Membership | User) -> Response:
+    reset = api_perform(view, SECOND_FACTOR_RESET, target, data={})
+    return Response({"removed": reset.removed, "sessions_ended": reset.sessions_ended})
 
 
 def user_sessions_response(view: Any, target: Membership | User, user_id: int) -> Response:
