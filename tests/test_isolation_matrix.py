@@ -13,6 +13,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from allauth.mfa.models import Authenticator
+from django.db.models import Q
 from django.urls import path
 from django.utils import timezone
 from rest_framework import viewsets
@@ -71,6 +73,7 @@ from tests.isolation import (
     isolation_routes,
     string_values,
 )
+from tests.mfa import enrol
 
 # model -> (B's object, the value of its lookup in the URL, a caller that may see it)
 B_OBJECTS = {
@@ -131,10 +134,13 @@ ROUTES = isolation_routes(B_OBJECTS)
 
 def owner_params(route, w) -> dict:
     """The path's parameters besides the tenant and the object: the MSSP team a team channel
-    route is under (the NOC, whose channel hears of B)."""
+    route is under (the NOC, whose channel hears of B); a staff member's session (B's
+    analyst's)."""
     if "incident_pk" in route.params:  # an evidence file's incident: B's, holding B's file
         return {"incident_pk": w["b_incident"].pk}
     params = {"team_id": w["noc"].pk} if "team_id" in route.params else {}
+    if "session_id" in route.params:
+        params["session_id"] = w["analyst_b_session"].pk
     if "oid" in route.params:  # an observable's routes: B's observable
         params["oid"] = w["b_observable"].pk
     return params
@@ -358,6 +364,11 @@ def world(two_tenants):
             device=f"{name.upper()}'s secret device",
             ip="192.0.2.7",
         )
+    w["analyst_b_session"] = UserSession.objects.create(  # and B's analyst
+        user=w["analyst_b"], key_digest="c" * 64, device="B's analyst's device", ip="192.0.2.8"
+    )
+    for name in ("b_viewer", "b_admin", "analyst_b"):  # second factors an attack must not reset
+        enrol(w[name])
     with rls_bypass("test fixture"):  # B's SCIM provisioning: a token, a group, a mapping
         from provisioning.actions import mint_token
         from tenants.access import access_for
@@ -532,6 +543,13 @@ def snapshot_b(w) -> dict:
         )
         state["staff_b_sessions"] = list(
             UserSession.objects.filter(user=w["analyst_b"]).values("pk", "ended_at")
+        )
+        state["second_factors"] = list(
+            Authenticator.objects.filter(
+                Q(user__membership__tenant=w["b"]) | Q(user=w["analyst_b"])
+            )
+            .order_by("pk")
+            .values("pk", "user_id", "type")
         )
     return state
 

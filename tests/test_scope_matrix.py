@@ -64,6 +64,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/staff/": {"GET": R, "POST": A},
     "api/v1/staff/{pk}/": {"GET": R, "PATCH": A},
     "api/v1/staff/{pk}/sessions/": {"GET": R, "DELETE": A},
+    "api/v1/staff/{pk}/sessions/{session_id}/": {"DELETE": A},
+    # resetting a member's or a staff member's second factor (a lost phone) is administration
+    "api/v1/staff/{pk}/second-factor/reset/": {"POST": A},
+    "api/v1/tenants/{tenant_slug}/members/{pk}/second-factor/reset/": {"POST": A},
     # signed-in sessions (tenants.sessions): reading them is reading, ending them administration
     "api/v1/me/sessions/": {"GET": R},
     "api/v1/me/sessions/{pk}/": {"GET": R, "DELETE": A},
@@ -265,6 +269,7 @@ def url_of(route: Route, world) -> str:
         "team_id": uuid.uuid4(),  # a team nobody has: the scope is checked first
         "oid": uuid.uuid4(),  # an observable nobody has, likewise
         "incident_pk": uuid.uuid4(),  # likewise an incident
+        "session_id": uuid.uuid4(),  # a session nobody has, likewise
         # an object nobody has: the scope is checked before any lookup, and nothing changes
         "pk": 987654321
         if getattr(route.view, "lookup_value_converter", "") == "int"
