@@ -262,6 +262,20 @@ def add_rows(route, world, n: int) -> None:
                     name="t",
                     tasks=[{"title": "t", "phase": "recovery"}],
                 )
+    elif name in ("IdentityProviderViewSet", "SsoDomainViewSet"):  # a tenant's single sign-on
+        from provisioning.models import IdentityProvider, SsoDomain
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            # one provider a tenant (the route answers it alone); domains as many as asked
+            IdentityProvider.objects.for_tenant(world["a"]).get_or_create(
+                tenant=world["a"], defaults={"issuer": "https://idp.a.example", "client_id": "a"}
+            )
+            start = SsoDomain.objects.for_tenant(world["a"]).count()
+            for i in range(start, start + n):
+                SsoDomain.objects.create(
+                    tenant=world["a"], domain=f"d{i}.a.example", verified_by=world["mssp_admin"]
+                )
     else:
         raise AssertionError(f"{name}: add a row maker here to pin its query count")
 
