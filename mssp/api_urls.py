@@ -40,6 +40,7 @@ from notifications.api.views import (
 from oncall.api.views import OverrideViewSet, ScheduleViewSet
 from provisioning.api import GroupRoleViewSet, ScimTokenViewSet
 from provisioning.sso_api import IdentityProviderViewSet, SsoDomainViewSet
+from reports.api.incident import IncidentReportViewSet
 from reports.api.views import ReportViewSet
 from sla.api.escalations import (
     EscalationPolicyViewSet,
@@ -99,6 +100,7 @@ router.register(
     basename="incident-attachment",
 )
 router.register("incidents", IncidentObservableViewSet, basename="incident-observable")
+router.register("incidents", IncidentReportViewSet, basename="incident-report")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("case-templates", CaseTemplateViewSet, basename="case-template")
 router.register("escalations", EscalationViewSet, basename="escalation")

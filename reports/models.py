@@ -98,3 +98,58 @@ class ReportSchedule(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.frequency} reports of {self.tenant_id}"
+
+
+class IncidentReport(TenantOwnedModel):
+    """The post-incident report of one incident, in the customer's name: four sections the
+    analysts write and `facts`, a snapshot of the incident as its customer sees it
+    (reports.incident_reports.incident_facts), taken when drafted and on "refresh facts".
+    Drafted, approved by a supervisor other than its last editor (four eyes), then shared
+    with the customer, who sees nothing of it before."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        SHARED = "shared", "Shared with the customer"
+
+    SECTIONS = ("summary", "root_cause", "lessons_learned", "recommendations")
+    SECTION_MAX = 20_000  # characters per section (the API's serializer states it once)
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    incident = models.OneToOneField(
+        "alerts.Incident", on_delete=models.CASCADE, related_name="post_incident_report"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    summary = models.TextField(blank=True)
+    root_cause = models.TextField(blank=True)
+    lessons_learned = models.TextField(blank=True)
+    recommendations = models.TextField(blank=True)
+    facts = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    facts_at = models.DateTimeField(help_text="When the facts were taken from the incident.")
+    drafted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    drafted_at = models.DateTimeField()
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        help_text="Who last changed it (drafted, edited, refreshed): not its approver.",
+    )
+    edited_at = models.DateTimeField()
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    shared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    shared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "status"], name="incident_report_status")]
+
+    def __str__(self) -> str:
+        return f"post-incident report of {self.incident_id} ({self.status})"

@@ -10,7 +10,10 @@ open question for the product owners.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tenants.access import Access
+from tenants.actions import Refused
 
 # The token scope that requesting a report needs (POST /api/v1/reports/).
 REQUEST_SCOPE = "read"
@@ -25,3 +28,38 @@ def may_email_contacts(access: Access, tenant_id: int) -> bool:
     """Who may have a report e-mailed to the tenant's report contacts: today, whoever may
     request it (see the module docstring)."""
     return may_request_report(access, tenant_id)
+
+
+# --- post-incident reports (reports.incident_reports) ------------------------------------------
+
+NOT_STAFF = "MSSP staff who work this customer write its post-incident reports."
+NOT_SUPERVISOR = "A lead, manager or MSSP admin approves, shares and reopens post-incident reports."
+
+
+def works_incident_report(access: Access, tenant_id: int) -> bool:
+    """Drafting, editing and refreshing: MSSP staff who work the tenant (analysts and up)."""
+    return access.is_mssp_staff and tenant_id in access.tenant_ids
+
+
+def supervises_incident_report(access: Access, tenant_id: int) -> bool:
+    """Approving, sharing and reopening: a lead, manager or MSSP admin who sees the tenant."""
+    return works_incident_report(access, tenant_id) and access.is_supervisor
+
+
+def may_read_incident_report(access: Access, tenant_id: int, status: str) -> bool:
+    """Staff see every state; the customer only a shared report (nothing before)."""
+    if tenant_id not in access.tenant_ids:
+        return False
+    return access.is_mssp_staff or status == "shared"
+
+
+def check_work_incident_report(access: Access, target: Any) -> None:
+    if not works_incident_report(access, target.tenant_id):
+        raise Refused(NOT_STAFF)
+
+
+def check_supervise_incident_report(access: Access, target: Any) -> None:
+    if not supervises_incident_report(access, target.tenant_id):
+        raise Refused(
+            NOT_SUPERVISOR if works_incident_report(access, target.tenant_id) else NOT_STAFF
+        )

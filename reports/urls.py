@@ -27,3 +27,14 @@ urlpatterns = [
         name="report-download",
     ),
 ]
+
+urlpatterns += [
+    # an incident's post-incident report (reports.incident_reports)
+    path("incidents/<uuid:pk>/report/", views.incident_report, name="incident-report"),
+    path("incidents/<uuid:pk>/report.pdf", views.incident_report_pdf, name="incident-report-pdf"),
+    path(
+        "incidents/<uuid:pk>/report/<slug:step>/",
+        views.incident_report_step,
+        name="incident-report-step",
+    ),
+]

@@ -14,17 +14,22 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from alerts.models import Incident
 from tenants.access import Access
 from tenants.actions import page_perform
 from tenants.models import Tenant
 from tenants.views import portal_view
 
 from . import actions
+from . import policy as incident_policy
+from .api.incident import pdf_response
 from .figures import SEVERITIES
 from .forms import ReportRequestForm
-from .models import Report
+from .incident_render import view as incident_view
+from .models import IncidentReport, Report
 from .render import TARGET_LABELS, ordered_targets, report_charts
 from .render import duration as fmt_duration
 from .render import percent as fmt_percent
@@ -194,3 +199,93 @@ def report_download(request, access: Access, pk, fmt: str):
         content_type=content_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+# --- post-incident reports (reports.incident_reports) -----------------------------------------
+
+INCIDENT_REPORT_STEPS = {
+    "draft": actions.DRAFT_INCIDENT_REPORT,
+    "edit": actions.EDIT_INCIDENT_REPORT,
+    "approve": actions.APPROVE_INCIDENT_REPORT,
+    "share": actions.SHARE_INCIDENT_REPORT,
+    "reopen": actions.REOPEN_INCIDENT_REPORT,
+}
+
+
+def _incident_or_404(access: Access, pk) -> Incident:
+    incident = Incident.objects.for_tenants(access.tenant_ids).select_related("tenant")
+    found = incident.filter(pk=pk).first()
+    if found is None:
+        raise Http404("No such incident.")
+    return found
+
+
+def _incident_report_or_404(access: Access, incident: Incident) -> IncidentReport:
+    """The incident's report as the caller may read it: a customer's only once shared."""
+    report = (
+        IncidentReport.objects.for_tenant(incident.tenant_id)
+        .filter(incident=incident)
+        .select_related("drafted_by", "edited_by", "approved_by", "shared_by")
+        .first()
+    )
+    if report is None or not incident_policy.may_read_incident_report(
+        access, report.tenant_id, report.status
+    ):
+        raise Http404("No post-incident report here.")
+    report.incident = incident
+    report.tenant = incident.tenant
+    return report
+
+
+@portal_view
+def incident_report(request, access: Access, pk):
+    """The report's page: staff see every state (a draft under a banner) and the workflow's
+    buttons; the customer sees a shared report only."""
+    incident = _incident_or_404(access, pk)
+    report = _incident_report_or_404(access, incident)
+    tenant_id = incident.tenant_id
+    may_work = incident_policy.works_incident_report(access, tenant_id)
+    supervises = incident_policy.supervises_incident_report(access, tenant_id)
+    return render(
+        request,
+        "reports/incident_report.html",
+        {
+            "incident": incident,
+            "report": report,
+            "shown": incident_view(report),
+            "staff": access.is_mssp_staff,
+            "may_edit": may_work and report.status == IncidentReport.Status.DRAFT,
+            "may_approve": supervises
+            and report.status == IncidentReport.Status.DRAFT
+            and report.edited_by_id != access.user_id,
+            "four_eyes": supervises
+            and report.status == IncidentReport.Status.DRAFT
+            and report.edited_by_id == access.user_id,
+            "may_share": supervises and report.status == IncidentReport.Status.APPROVED,
+            "may_reopen": supervises and report.status != IncidentReport.Status.DRAFT,
+            "section_max": IncidentReport.SECTION_MAX,
+        },
+    )
+
+
+@portal_view
+def incident_report_pdf(request, access: Access, pk):
+    incident = _incident_or_404(access, pk)
+    return pdf_response(_incident_report_or_404(access, incident))
+
+
+@require_POST
+@portal_view
+def incident_report_step(request, access: Access, pk, step: str):
+    """Draft, edit, approve, share or reopen (reports.actions, as the API's routes)."""
+    action = INCIDENT_REPORT_STEPS.get(step)
+    if action is None:
+        raise Http404("No such step.")
+    incident = _incident_or_404(access, pk)
+    target = incident if step == "draft" else _incident_report_or_404(access, incident)
+    # Only an edit carries input (the sections, "refresh facts"); a draft starts empty.
+    data = request.POST if step == "edit" else {}
+    done, _ = page_perform(request, action, access=access, target=target, data=data)
+    if done or step != "draft":
+        return redirect("incident-report", pk=incident.pk)
+    return redirect("incident", pk=incident.pk)

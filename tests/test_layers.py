@@ -102,6 +102,7 @@ TAG_LIBRARIES = {
     "findings_tags": "findings",
     "intel": "intel",
     "cases_tags": "cases",
+    "reports_tags": "reports",
 }
 
 
@@ -128,6 +129,7 @@ def test_higher_apps_panels_are_registered_on_the_incident_and_alert_pages():
     assert [p.template for p in panels_for("incident.actions")] == [
         "cases/_incident_tasks.html",
         "sla/_incident_escalate.html",
+        "reports/_incident_report.html",
     ]
     assert [p.template for p in panels_for("incident.live")] == ["sla/_incident_sla.html"]
     assert [p.template for p in panels_for("alert.detail")] == ["intel/_alert_intel.html"]

@@ -14,6 +14,7 @@ from tenants.api.filters import to_utc
 from tenants.models import Tenant
 
 from .. import services
+from ..models import IncidentReport
 
 
 def parse_moment(value: str, name: str) -> date | datetime:
@@ -91,3 +92,26 @@ class ReportRequestSerializer(serializers.Serializer):
         except services.ReportError as exc:
             raise ValidationError(exc.detail) from None
         return {"tenant": tenant, "period": period, "email_contacts": data["email_contacts"]}
+
+
+class IncidentReportWriteSerializer(serializers.Serializer):
+    """A post-incident report's sections as the analysts write them (POST drafts, PATCH
+    edits a draft); each is plain text of at most IncidentReport.SECTION_MAX characters."""
+
+    summary = serializers.CharField(
+        max_length=IncidentReport.SECTION_MAX, allow_blank=True, required=False
+    )
+    root_cause = serializers.CharField(
+        max_length=IncidentReport.SECTION_MAX, allow_blank=True, required=False
+    )
+    lessons_learned = serializers.CharField(
+        max_length=IncidentReport.SECTION_MAX, allow_blank=True, required=False
+    )
+    recommendations = serializers.CharField(
+        max_length=IncidentReport.SECTION_MAX, allow_blank=True, required=False
+    )
+    refresh_facts = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Take the incident's facts again (a draft only).",
+    )
