@@ -49,7 +49,7 @@ from provisioning.models import (
     ScimUser,
     SsoDomain,
 )
-from reports.models import Report
+from reports.models import IncidentReport, Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
@@ -357,6 +357,12 @@ def world(two_tenants):
                 actor=w["mssp_admin"],
                 visibility="internal",
             )
+    from reports.incident_reports import report_draft
+
+    with rls_bypass("test fixture"):  # B's post-incident report, drafted
+        w["b_incident_report"] = report_draft(
+            w["b_incident"], actor=w["analyst_b"], summary="B's secret post-incident summary"
+        )
     for name in ("a", "b"):  # each tenant's viewer is signed in somewhere
         w[f"{name}_session"] = UserSession.objects.create(
             user=w[f"{name}_viewer"],
@@ -490,6 +496,8 @@ def b_identifiers(w) -> set[str]:
         for task in Task.objects.for_tenant(w["b"]):
             ids |= {str(task.pk), task.title}
         ids |= {str(w["b_template"].pk), w["b_template"].name}
+        for pir in IncidentReport.objects.for_tenant(w["b"]):
+            ids |= {str(pir.pk), pir.summary}
         for attachment in Attachment.objects.for_tenant(w["b"]):
             ids |= {str(attachment.pk), attachment.name, attachment.sha256, attachment.storage_key}
         for model in (SuppressionRule, CorrelationRule):

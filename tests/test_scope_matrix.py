@@ -160,6 +160,12 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/reports/{pk}/": {"GET": R},
     "api/v1/reports/{pk}/csv/": {"GET": R},
     "api/v1/reports/{pk}/pdf/": {"GET": R},
+    # an incident's post-incident report: writing, approving, sharing and reopening it is work
+    "api/v1/incidents/{pk}/report/": {"GET": R, "POST": W, "PATCH": W},
+    "api/v1/incidents/{pk}/report/approve/": {"POST": W},
+    "api/v1/incidents/{pk}/report/share/": {"POST": W},
+    "api/v1/incidents/{pk}/report/reopen/": {"POST": W},
+    "api/v1/incidents/{pk}/report/pdf/": {"GET": R},
     # findings: remediation targets are policies (administration), the rest is work
     "api/v1/findings/": {"GET": R},
     "api/v1/findings/{pk}/": {"GET": R},
