@@ -308,6 +308,16 @@ def populate_tenant(tenant, author: User) -> None:
     populate_notifications(tenant, incident, author)
     populate_cases(tenant, incident)
     populate_provisioning(tenant)
+    populate_incident_report(tenant, incident, author)
+
+
+def populate_incident_report(tenant, incident, author) -> None:
+    """A drafted post-incident report of `incident`."""
+    from reports.incident_reports import report_draft
+    from tenants.rls import tenant_scope
+
+    with tenant_scope([tenant.pk]):
+        report_draft(incident, actor=author, summary="A drafted summary")
 
 
 def populate_cases(tenant, incident) -> None:
