@@ -20,6 +20,7 @@ from cases import services as case_work
 from cases.models import CaseTemplate, Task
 from findings.imports import import_request
 from intel.services import indicator_create
+from reports import incident_reports as post_incident
 from reports.services import Period, report_request
 from sla import escalation
 from tenants.access import access_for
@@ -240,9 +241,25 @@ click url=hxxps://g1obex-supplies.example/pay user=a.smith@globex.example
 """
 
 
-def seed_customer_raised(tenant: Tenant, responder: User, analyst: User) -> None:
+# The analyst's sections of that incident's post-incident report.
+DEMO_REPORT = {
+    "summary": "A phishing e-mail posing as an overdue invoice from a look-alike supplier "
+    "domain reached Globex's finance team. Two people clicked its link and one entered a "
+    "password, which the in-house team reset within the hour.",
+    "root_cause": "The look-alike domain (g1obex-supplies.example) failed SPF and DMARC, but "
+    "the mail gateway delivered messages failing DMARC with a warning banner only.",
+    "lessons_learned": "The finance team reported the e-mail quickly; the password reset was "
+    "done by the customer's team as soon as it was handed to them.",
+    "recommendations": "Quarantine messages that fail DMARC. Require a second factor for "
+    "webmail. Repeat the invoice-fraud awareness session for the finance team.",
+}
+
+
+def seed_customer_raised(tenant: Tenant, responder: User, analyst: User, lead: User) -> None:
     """Globex's responder reports a phishing e-mail; the library's template gives it its tasks;
-    the analyst works one, and the customer's team has reset the password it was handed."""
+    the analyst works one, and the customer's team has reset the password it was handed. The
+    analyst contains and resolves it and drafts the post-incident report; the lead approves it
+    and shares it with Globex."""
     with tenant_scope([tenant.pk], user_id=responder.pk):
         incident = incidents.incident_open(
             tenant,
@@ -281,6 +298,34 @@ def seed_customer_raised(tenant: Tenant, responder: User, analyst: User) -> None
             visibility="internal",
             task=first,
         )
+        incidents.incident_comment(
+            incident,
+            author=analyst,
+            body="The sender domain is blocked at the mail gateway and the message is pulled "
+            "from every mailbox. No other account entered a password.",
+            visibility="shared",
+        )
+        incidents.incident_contain(
+            incident,
+            actor=analyst,
+            action="block sender domain",
+            target="g1obex-supplies.example",
+            result="succeeded",
+        )
+        incidents.incident_transition(
+            incident, "contained", actor=analyst, reason="Sender blocked, mail pulled."
+        )
+        incidents.incident_transition(
+            incident,
+            "resolved",
+            actor=analyst,
+            resolution="true_positive",
+            reason="Password reset, no further sign-ins.",
+        )
+        report = post_incident.report_draft(incident, actor=analyst, **DEMO_REPORT)
+    with tenant_scope([tenant.pk], user_id=lead.pk, staff=True):
+        post_incident.report_approve(report, actor=lead)
+        post_incident.report_share(report, actor=lead)
 
 
 def source_kind_of(title: str) -> str:
@@ -383,7 +428,7 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
             note="Credential dumping on an OT gateway: please confirm the maintenance window.",
         )
 
-    seed_customer_raised(globex, users["globex-responder"], analyst)
+    seed_customer_raised(globex, users["globex-responder"], analyst, users["lead"])
 
     initech = tenants["initech"]
     with tenant_scope([initech.pk], user_id=responder.pk):

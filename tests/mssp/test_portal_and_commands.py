@@ -100,7 +100,7 @@ def _assert_demo_activity() -> None:
 
         assert CaseTemplate.objects.dangerously_unscoped("t").filter(tenant=None).count() == 4
         raised = Incident.objects.dangerously_unscoped("t").get(origin="customer")
-        assert raised.tenant.slug == "globex" and raised.status == "acknowledged"
+        assert raised.tenant.slug == "globex" and raised.status == "resolved"
         tasks = Task.objects.dangerously_unscoped("t").filter(incident=raised)
         done = tasks.filter(status="done")
         assert {(t.visibility, t.owner_team_id is not None) for t in done} == {
@@ -113,6 +113,14 @@ def _assert_demo_activity() -> None:
 
         files = Attachment.objects.dangerously_unscoped("t").filter(incident=raised)
         assert sorted(files.values_list("visibility", flat=True)) == ["internal", "shared"]
+        # and its post-incident report, approved by the lead and shared with Globex: the
+        # customer's file is in it, the analyst's internal one is not
+        from reports.models import IncidentReport
+
+        report = IncidentReport.objects.dangerously_unscoped("t").get(incident=raised)
+        assert report.status == "shared" and report.approved_by.username == "lead"
+        evidence = [f["name"] for f in report.facts["evidence"]]
+        assert evidence == ["overdue-invoice-headers.eml"]
         assert SlaClock.objects.dangerously_unscoped("t").exists()
         statuses = set(Incident.objects.dangerously_unscoped("t").values_list("status", flat=True))
         assert {"new", "acknowledged", "resolved"} <= statuses
