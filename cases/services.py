@@ -24,6 +24,13 @@ from .models import PHASE_ORDER, Attachment, CaseTemplate, Task, TaskStatus
 # --- the timeline and the stream ---------------------------------------------------------------
 
 
+INTERNAL_AUDIT_SUMMARY = {
+    "task_created": "an internal task was added",
+    "task_updated": "an internal task was changed",
+    "task_status": "an internal task's status changed",
+}
+
+
 def _record(
     task: Task,
     actor: User | None,
@@ -44,13 +51,16 @@ def _record(
         data={"task": str(task.pk), "status": task.status, **(data or {})},
         visibility=task.visibility,
     )
+    # The customer's admins read their tenant's audit log: an internal task's entry says what
+    # happened to a task, never its title (the staff-only timeline entry keeps the sentence).
+    shared = task.visibility == Visibility.SHARED
     audit.record(
         kind.replace("_", ".", 1),
         actor=actor,
         tenant=task.tenant_id,
         obj=task,
         request=request,
-        summary=summary,
+        summary=summary if shared else INTERNAL_AUDIT_SUMMARY.get(kind, "an internal task changed"),
         data={"incident": str(task.incident_id), "visibility": task.visibility, **(data or {})},
     )
     Incident.objects.for_tenant(task.tenant_id).filter(pk=task.incident_id).update(

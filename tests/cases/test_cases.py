@@ -76,6 +76,10 @@ def test_the_customer_sees_only_shared_tasks_everywhere(world, api, client):
     assert "<script>alert(1)</script>" not in page  # the report's text is escaped
     staff = api(world["analyst_a"]).get(f"/api/v1/incidents/{body['id']}/tasks/").json()
     assert len(staff) == 3
+    # the tenant's audit log, which its admins read, names no internal task either
+    audit = api(world["a_admin"]).get("/api/v1/audit/?page_size=100").json()
+    assert "Pull the e-mail" not in str(audit) and "mail gateway" not in str(audit)
+    assert any(e["summary"] == "an internal task was added" for e in audit["results"])
 
 
 def test_internal_task_events_reach_staff_only(world, api, monkeypatch):
