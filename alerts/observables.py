@@ -283,13 +283,16 @@ def _record(
         data={"observable": str(observable.pk), **data},
         visibility=observable.visibility,
     )
+    # The customer's admins read their tenant's audit log: an internal observable's entry says
+    # what happened, never its value (the staff-only timeline entry keeps the sentence).
+    shared = observable.visibility == Visibility.SHARED
     audit.record(
         f"observable.{change}",
         actor=actor,
         tenant=observable.tenant_id,
         obj=observable,
         request=request,
-        summary=summary[:300],
+        summary=summary[:300] if shared else f"an internal observable: {change}",
         data={"incident": str(observable.incident_id), "visibility": observable.visibility, **data},
     )
     audience = (events.STAFF,) if observable.visibility == Visibility.INTERNAL else events.EVERYONE
