@@ -229,3 +229,24 @@ def test_the_pages_draft_edit_approve_and_share(pir, client):
     client.force_login(pir["a_admin"])
     shown = client.get(reverse("incident-report", args=[incident])).content.decode()
     assert "From the page" in shown and "data-banner" not in shown
+
+
+def test_only_sharing_reaches_the_customers_stream_and_only_on_its_tenant(pir, api, monkeypatch):
+    from tenants import events
+
+    sent = []
+    monkeypatch.setattr(events, "tenant_event", lambda *a, **k: sent.append((a, k)))
+    url = pir["url"]
+    api(pir["analyst_a"]).post(url, {}, format="json")
+    api(pir["mssp_admin"]).post(url + "approve/")
+    api(pir["lead_a"]).post(url + "share/")
+    api(pir["analyst_b"]).post(url + "reopen/")  # B's analyst: 404, and nothing published
+    mine = [
+        (a[4]["change"], k["audience"]) for a, k in sent if a[4].get("change", "")[:6] == "report"
+    ]
+    assert mine == [
+        ("report", ("staff",)),
+        ("report", ("staff",)),
+        ("report_shared", events.EVERYONE),
+    ]
+    assert all(a[0] == pir["a"].pk and a[3] == str(pir["a_incident"].pk) for a, _ in sent)
