@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import django_filters
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -101,6 +102,25 @@ class ChannelViewSet(
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
+# Foreign keys are filtered by their id, never through django-filter's default choice filter:
+# its queryset is every tenant's rows, which the tenant-scoped managers refuse (a 500).
+class SubscriptionFilter(django_filters.FilterSet):  # type: ignore[misc]
+    channel = django_filters.UUIDFilter(field_name="channel_id")
+
+    class Meta:
+        model = Subscription
+        fields = ["is_active"]
+
+
+class DeliveryFilter(django_filters.FilterSet):  # type: ignore[misc]
+    channel = django_filters.UUIDFilter(field_name="channel_id")
+    incident = django_filters.UUIDFilter(field_name="incident_id")
+
+    class Meta:
+        model = Delivery
+        fields = ["status", "event_type", "kind"]
+
+
 class SubscriptionViewSet(
     TenantAdministeredMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNestedViewSet
 ):
@@ -109,7 +129,7 @@ class SubscriptionViewSet(
     scoped_model = Subscription
     serializer_class = SubscriptionSerializer
     cursor_ordering = "-created_at"
-    filterset_fields = ["channel", "is_active"]
+    filterset_class = SubscriptionFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -143,7 +163,7 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantNe
     scoped_model = Delivery
     serializer_class = DeliverySerializer
     cursor_ordering = "-created_at"
-    filterset_fields = ["status", "channel", "event_type", "kind", "incident"]
+    filterset_class = DeliveryFilter
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

@@ -129,6 +129,26 @@ def test_another_tenants_channels_subscriptions_and_deliveries_are_out_of_reach(
         assert Channel.objects.for_tenant(two_tenants["a"]).filter(pk=mine["id"]).exists()
 
 
+def test_subscriptions_and_deliveries_filter_by_channel_and_incident_ids(api, two_tenants):
+    """By id, within the tenant: another tenant's channel id or any unknown id finds nothing
+    (it was a 500: django-filter's choice filter read every tenant's channels)."""
+    import uuid
+
+    admin = api(two_tenants["a_admin"])
+    mine = make_channel(admin)
+    theirs = make_channel(api(two_tenants["b_admin"]), base=B, target="soc@b.example")
+    made = admin.post(f"{A}/subscriptions/", {"channel": mine["id"]}, format="json")
+    assert made.status_code == 201
+    listed = admin.get(f"{A}/subscriptions/", {"channel": mine["id"]}).json()["results"]
+    assert [s["id"] for s in listed] == [made.json()["id"]]
+    for other in (theirs["id"], str(uuid.uuid4())):
+        assert admin.get(f"{A}/subscriptions/", {"channel": other}).json()["results"] == []
+        for field in ("channel", "incident"):
+            answer = admin.get(f"{A}/deliveries/", {field: other})
+            assert answer.status_code == 200 and answer.json()["results"] == []
+    assert admin.get(f"{A}/deliveries/", {"incident": "not-an-id"}).status_code == 400
+
+
 def test_subscriptions_name_known_events_and_severities(api, two_tenants):
     admin = api(two_tenants["a_admin"])
     channel = make_channel(admin)
