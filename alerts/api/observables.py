@@ -45,10 +45,26 @@ class ElsewhereSerializer(serializers.Serializer):
     seen = SeenAtSerializer(many=True)
 
 
+@extend_schema_field(ElsewhereSerializer(allow_null=True))
+class ElsewhereField(serializers.Field):
+    """Sightings at the other customers the caller works. Not read-only on purpose: the schema
+    then lists it as optional, as it is (absent for customers); it is never written (the
+    serializer is for answers only)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", required=False, allow_null=True, **kwargs)
+
+    def to_representation(self, row: IncidentObservable) -> dict | None:
+        found = self.parent.context.get("elsewhere", {}).get(row.key)
+        return ElsewhereSerializer(found).data if found else None
+
+
 class ObservableSerializer(serializers.ModelSerializer):
-    added_by = serializers.CharField(source="added_by.username", default=None, read_only=True)
+    added_by = serializers.CharField(
+        source="added_by.username", default=None, allow_null=True, read_only=True
+    )
     sightings = serializers.SerializerMethodField()
-    other_tenants = serializers.SerializerMethodField(
+    other_tenants = ElsewhereField(
         help_text="MSSP staff only (absent for customers): the other customers you work whose "
         "incidents carry it."
     )
@@ -85,11 +101,6 @@ class ObservableSerializer(serializers.ModelSerializer):
     def get_sightings(self, row: IncidentObservable) -> dict | None:
         found = self.context.get("sightings", {}).get(row.key)
         return SightingsSerializer(found).data if found else None
-
-    @extend_schema_field(ElsewhereSerializer(allow_null=True))
-    def get_other_tenants(self, row: IncidentObservable) -> dict | None:
-        found = self.context.get("elsewhere", {}).get(row.key)
-        return ElsewhereSerializer(found).data if found else None
 
 
 class SimilarIncidentSerializer(serializers.Serializer):
