@@ -11,14 +11,24 @@ from .assets import asset_names, open_incident_ids_on_assets
 from .models import OPEN_FINDING_STATUSES, Asset, Finding, FindingStatus, Scanner
 
 
+def _pairs(observables) -> set[tuple[str, str]]:
+    """(type, value) of each observable: an alert's {"type", "value"} or an incident's
+    observable row (alerts.models.IncidentObservable)."""
+    pairs = set()
+    for item in observables or []:
+        if isinstance(item, dict):
+            kind, value = item.get("type"), item.get("value")
+        else:
+            kind, value = getattr(item, "type", None), getattr(item, "value", None)
+        if kind and value:
+            pairs.add((str(kind), str(value)))
+    return pairs
+
+
 def assets_for_observables(tenant_id: int, observables) -> list[Asset]:
     """The tenant's assets that ip/hostname/domain observables name."""
-    wanted = set()
-    for item in observables or []:
-        if isinstance(item, dict) and item.get("type") in ("ip", "hostname", "domain"):
-            value = str(item.get("value") or "")[:255]
-            if value:
-                wanted.add(value)
+    names = _pairs(observables)
+    wanted = {value[:255] for kind, value in names if kind in ("ip", "hostname", "domain")}
     if not wanted:
         return []
     candidates = Asset.objects.for_tenant(tenant_id).filter(
@@ -28,7 +38,6 @@ def assets_for_observables(tenant_id: int, observables) -> list[Asset]:
         | Q(fqdn__in=wanted)
     )
     found = []
-    names = {(i.get("type"), i.get("value")) for i in observables if isinstance(i, dict)}
     for asset in candidates:
         asset_keys = set(asset_names([asset]))
         if asset_keys & names:
