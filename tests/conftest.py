@@ -18,6 +18,34 @@ from tests.factories import (
 pytest_plugins: list[str] = []
 
 
+def _flush_retrying_deadlocks() -> None:
+    """A transactional test ends by truncating every table. The browser tests' live portal
+    (daphne, a Celery worker, beat) may still be inside a transaction that holds one table and
+    wants another that TRUNCATE already holds: PostgreSQL then cancels the flush as a deadlock
+    victim, the test errors at teardown and the next one finds the last one's rows. The other
+    transaction finishes in milliseconds; the flush is tried again after it."""
+    import time
+
+    from django.db import OperationalError
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    flush = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for attempt in range(1, 6):
+            try:
+                return flush(self, sql_list)
+            except OperationalError as exc:
+                if "deadlock detected" not in str(exc) or attempt == 5:
+                    raise
+                time.sleep(0.2 * attempt)
+
+    BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
+_flush_retrying_deadlocks()
+
+
 def pytest_report_header(config):
     lines = []
     for name, why in services.AVAILABLE.items():

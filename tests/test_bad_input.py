@@ -96,6 +96,7 @@ def _url(route, world, bad_id=None):
         "source": "generic",
         "incident_pk": "01a2523d-0000-7000-8000-000000000000",  # an evidence file's: none
         "oid": "01a2523d-0000-7000-8000-000000000001",  # an observable's: none
+        "session_id": "01a2523d-0000-7000-8000-000000000002",  # a staff session: none
     }
     if "team_id" in route.params:  # an MSSP team's channels: a real team, so bodies are read
         from tenants.models import Team
