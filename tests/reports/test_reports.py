@@ -582,9 +582,13 @@ def test_bad_periods_are_400_with_a_message(two_tenants, api, body, message):
 
 
 def test_a_period_ending_today_ends_now(two_tenants):
+    from zoneinfo import ZoneInfo
+
     now = timezone.now()
     a = two_tenants["a"]
-    today = timezone.localdate(now, timezone.get_fixed_timezone(0))
+    # "today" is the tenant's (Berlin's): in UTC it was yesterday between 22:00 or 23:00 and
+    # midnight UTC, and the period then ended at the tenant's midnight, before now
+    today = timezone.localdate(now, ZoneInfo(a.timezone))
     period = services.report_period(a, today - timedelta(days=2), today, now=now)
     assert period.end == now
     whole = services.report_period(
