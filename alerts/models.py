@@ -175,6 +175,27 @@ class Origin(models.TextChoices):
     ANALYST = "analyst", "Opened by an analyst"
 
 
+class Tlp(models.TextChoices):
+    """Traffic Light Protocol 2.0: who may receive a piece of information (alerts.tlp says what
+    each level means in this product)."""
+
+    CLEAR = "clear", "TLP:CLEAR"
+    GREEN = "green", "TLP:GREEN"
+    AMBER = "amber", "TLP:AMBER"
+    AMBER_STRICT = "amber+strict", "TLP:AMBER+STRICT"
+    RED = "red", "TLP:RED"
+
+
+class Pap(models.TextChoices):
+    """Permissible Actions Protocol: what may be done with a piece of information (RED: only
+    what cannot be detected, AMBER: passive look-ups, GREEN: active steps, CLEAR: anything)."""
+
+    CLEAR = "clear", "PAP:CLEAR"
+    GREEN = "green", "PAP:GREEN"
+    AMBER = "amber", "PAP:AMBER"
+    RED = "red", "PAP:RED"
+
+
 class Incident(TenantOwnedModel):
     """The unit of work: alerts of one tenant grouped by fingerprint (and correlation)."""
 
@@ -216,6 +237,16 @@ class Incident(TenantOwnedModel):
     description = models.TextField(blank=True, default="", db_default="")
     affected_assets = models.JSONField(default=list, db_default=[], blank=True)
     affected_people = models.JSONField(default=list, db_default=[], blank=True)
+    # Who may receive it (alerts.tlp); GREEN by default: every member of the customer.
+    tlp = models.CharField(
+        max_length=15, choices=Tlp.choices, default=Tlp.GREEN, db_default=Tlp.GREEN
+    )
+    pap = models.CharField(
+        max_length=10, choices=Pap.choices, default=Pap.GREEN, db_default=Pap.GREEN
+    )
+    # The tenant's own fields (cases.CustomField), by field key; validated on every write by
+    # cases.custom_fields, never by the database.
+    custom_fields = models.JSONField(default=dict, db_default={}, blank=True)
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -312,6 +343,10 @@ class IncidentEvent(TenantOwnedModel):
     visibility = models.CharField(
         max_length=10, choices=Visibility.choices, default=Visibility.SHARED
     )
+    # Who may receive it (alerts.tlp); GREEN by default: every member of the customer.
+    tlp = models.CharField(
+        max_length=15, choices=Tlp.choices, default=Tlp.GREEN, db_default=Tlp.GREEN
+    )
 
     class Meta:
         ordering = ["at", "id"]
@@ -328,6 +363,10 @@ class Comment(TenantOwnedModel):
     author_name = models.CharField(max_length=150, blank=True)
     body = models.TextField()
     visibility = models.CharField(max_length=10, choices=Visibility.choices)
+    # Who may receive it (alerts.tlp); GREEN by default: every member of the customer.
+    tlp = models.CharField(
+        max_length=15, choices=Tlp.choices, default=Tlp.GREEN, db_default=Tlp.GREEN
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -532,6 +571,13 @@ class IncidentObservable(TenantOwnedModel):
     source = models.CharField(max_length=10, choices=ObservableSource.choices)
     visibility = models.CharField(
         max_length=10, choices=Visibility.choices, default=Visibility.SHARED
+    )
+    # Who may receive it (alerts.tlp); GREEN by default: every member of the customer.
+    tlp = models.CharField(
+        max_length=15, choices=Tlp.choices, default=Tlp.GREEN, db_default=Tlp.GREEN
+    )
+    pap = models.CharField(
+        max_length=10, choices=Pap.choices, default=Pap.GREEN, db_default=Pap.GREEN
     )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

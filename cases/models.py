@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from alerts.models import Comment, Incident, Severity, Visibility
+from alerts.models import Comment, Incident, Severity, Tlp, Visibility
 from tenants.models import Team, Tenant, TenantOwnedModel, new_public_id
 from tenants.querysets import TenantScopedManager
 
@@ -99,6 +99,10 @@ class Task(TenantOwnedModel):
     visibility = models.CharField(
         max_length=10, choices=Visibility.choices, default=Visibility.INTERNAL
     )
+    # Who may receive it (alerts.tlp); GREEN by default: every member of the customer.
+    tlp = models.CharField(
+        max_length=15, choices=Tlp.choices, default=Tlp.GREEN, db_default=Tlp.GREEN
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -171,6 +175,10 @@ class Attachment(TenantOwnedModel):
     sha256 = models.CharField(max_length=64)
     visibility = models.CharField(
         max_length=10, choices=Visibility.choices, default=Visibility.INTERNAL
+    )
+    # Who may receive it (alerts.tlp); GREEN by default: every member of the customer.
+    tlp = models.CharField(
+        max_length=15, choices=Tlp.choices, default=Tlp.GREEN, db_default=Tlp.GREEN
     )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from alerts.models import Alert, Incident, Severity
+from alerts.models import Alert, Incident, Severity, Tlp
 from tenants.jobs import TrackedJob
 from tenants.models import Tenant, TenantOwnedModel, new_public_id
 from tenants.querysets import TenantScopedManager
@@ -22,16 +22,6 @@ class IndicatorType(models.TextChoices):
     SHA1 = "sha1", "SHA-1"
     SHA256 = "sha256", "SHA-256"
     EMAIL = "email", "Email address"
-
-
-class Tlp(models.TextChoices):
-    """Traffic Light Protocol 2.0."""
-
-    CLEAR = "clear", "TLP:CLEAR"
-    GREEN = "green", "TLP:GREEN"
-    AMBER = "amber", "TLP:AMBER"
-    AMBER_STRICT = "amber+strict", "TLP:AMBER+STRICT"
-    RED = "red", "TLP:RED"
 
 
 # Global rows (no tenant) that only MSSP staff transactions may see (row-level security).
