@@ -218,3 +218,49 @@ class EvidenceLimit(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"evidence limits of tenant {self.tenant_id}"
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    CHOICE = "choice", "Choice"
+    DATE = "date", "Date"
+    USER = "user", "User"
+
+
+class CustomField(TenantOwnedModel):
+    """One of a tenant's own fields on its incidents ("Business impact", "Root cause"). The
+    values live on the incident (Incident.custom_fields, by `key`) and are validated on every
+    write by cases.custom_fields. The key never changes once an incident holds a value; an
+    archived field is offered nowhere but its stored values stay readable. `customer_visible`
+    off makes it the MSSP's alone: no customer page, API answer, export or report shows it."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    key = models.SlugField(max_length=50)
+    label = models.CharField(max_length=100)
+    help_text = models.CharField(max_length=300, blank=True)
+    type = models.CharField(max_length=10, choices=FieldType.choices)
+    # For a choice field: the values offered, in the order shown and sorted by.
+    choices = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    is_archived = models.BooleanField(default=False)
+    customer_visible = models.BooleanField(default=True)
+    # Must have a value when an incident of one of these categories opens, or before an
+    # incident moves to one of these statuses (e.g. "resolved": the root cause).
+    required_for_categories = models.JSONField(default=list, blank=True)
+    required_for_statuses = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "label", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="customfield_key_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
