@@ -602,3 +602,31 @@ class IncidentObservable(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.type}:{self.value}"
+
+
+class IntakeLogEntry(TenantOwnedModel):
+    """One accepted intake request whose alerts the pipeline has not run on yet (the durable
+    intake log, alerts.intake.log). Appended in one statement before the 202; taken by a drain
+    (oldest first, FOR UPDATE SKIP LOCKED), run through alerts.ingest and deleted in the
+    drain's transaction. Rows that stay are the backlog (/healthz, the manager's view)."""
+
+    id = models.BigAutoField(primary_key=True)  # the log's order: oldest first
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(IntakeSource, on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField(default=timezone.now)
+    # [{"id": the alert id the sender was given, "alert": the parsed record}], in batch order
+    alerts = models.JSONField()
+    # A row the pipeline failed on, alone, is set aside (kept, counted, never dropped).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], name="intake_log_pending", condition=models.Q(failed_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"intake log {self.pk} ({len(self.alerts)} alerts)"
