@@ -140,13 +140,18 @@ class GroupRoleMapping(TenantOwnedModel):
 
 # --- single sign-on ----------------------------------------------------------------------------
 class IdentityProvider(TenantOwnedModel):
-    """A tenant's single sign-on: its OpenID Connect provider (one per tenant), how to read
-    the claims of a login, and whether passwords still work for its users. The client secret
-    is sealed (tenants.sealed) and never shown again after it was given, only its last
-    characters (`secret_hint`)."""
+    """A tenant's single sign-on: its OpenID Connect provider or SAML 2.0 identity provider
+    (one per tenant), how to read the claims (attributes) of a login, and whether passwords
+    still work for its users. The client secret is sealed (tenants.sealed) and never shown
+    again after it was given, only its last characters (`secret_hint`).
+
+    SAML: `issuer` is the IdP's entity id, read with its single sign-on address and signing
+    certificates from its metadata (`metadata_xml`: uploaded, or fetched from `metadata_url`
+    when saved); `client_id` and the secret are unused."""
 
     class Kind(models.TextChoices):
         OIDC = "oidc", "OpenID Connect"
+        SAML = "saml", "SAML 2.0"
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.OneToOneField(
@@ -158,7 +163,10 @@ class IdentityProvider(TenantOwnedModel):
     # `discovery_url`, by default <issuer>/.well-known/openid-configuration.
     issuer = models.URLField(max_length=500)
     discovery_url = models.URLField(max_length=500, blank=True)
-    client_id = models.CharField(max_length=255)
+    client_id = models.CharField(max_length=255, blank=True)
+    metadata_url = models.URLField(max_length=500, blank=True)
+    metadata_xml = models.TextField(blank=True)
+    metadata_read_at = models.DateTimeField(null=True, blank=True)
     sealed_secrets = models.TextField(blank=True, editable=False)  # {"client_secret": ...}
     secret_hint = models.CharField(max_length=8, blank=True, editable=False)
     scopes = models.CharField(max_length=255, default="openid profile email")
@@ -189,6 +197,28 @@ class IdentityProvider(TenantOwnedModel):
         if self.discovery_url:
             return self.discovery_url
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+class SeenAssertion(TenantOwnedModel):
+    """A SAML assertion the portal accepted, kept until it expires so that the same assertion
+    (its ID) is never accepted twice."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="+")
+    assertion_id = models.CharField(max_length=255)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["expires_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "assertion_id"], name="seenassertion_unique_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.assertion_id
 
 
 class SsoDomain(TenantOwnedModel):
