@@ -1,7 +1,8 @@
 """A tenant's starting subscriptions, by service model (what a new customer hears before it
 has chosen): an outsourced customer hears of high and critical incidents, every shared comment
 and its SLA at risk or breached; a hybrid or in-house customer's team also hears of every
-hand-off and what becomes of it, whatever the severity."""
+hand-off and what becomes of it, whatever the severity. Every customer hears of a
+post-incident report shared with it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ BY_SERVICE_MODEL: dict[str, list[tuple[list[str], str]]] = {
     # (events, min severity) subscriptions of the tenant's first channel
     Tenant.ServiceModel.OUTSOURCED: [
         ([Event.INCIDENT_OPENED], "high"),
-        ([Event.INCIDENT_COMMENT, Event.SLA_AT_RISK, Event.SLA_BREACHED], ""),
+        (
+            [
+                Event.INCIDENT_COMMENT,
+                Event.SLA_AT_RISK,
+                Event.SLA_BREACHED,
+                Event.INCIDENT_REPORT_SHARED,
+            ],
+            "",
+        ),
     ],
     Tenant.ServiceModel.HYBRID: [
         ([Event.INCIDENT_OPENED], "high"),
@@ -23,13 +32,22 @@ BY_SERVICE_MODEL: dict[str, list[tuple[list[str], str]]] = {
                 Event.ESCALATION_REQUESTED,
                 Event.ESCALATION_EXPIRED,
                 Event.SLA_BREACHED,
+                Event.INCIDENT_REPORT_SHARED,
             ],
             "",
         ),
     ],
     Tenant.ServiceModel.IN_HOUSE: [
         ([Event.INCIDENT_OPENED], "medium"),
-        ([Event.ESCALATION_REQUESTED, Event.ESCALATION_EXPIRED, Event.SLA_BREACHED], ""),
+        (
+            [
+                Event.ESCALATION_REQUESTED,
+                Event.ESCALATION_EXPIRED,
+                Event.SLA_BREACHED,
+                Event.INCIDENT_REPORT_SHARED,
+            ],
+            "",
+        ),
     ],
 }
 

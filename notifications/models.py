@@ -34,6 +34,7 @@ class Event(models.TextChoices):
     INCIDENT_COMMENT = "incident.comment", "Shared comment"
     INCIDENT_STATUS = "incident.status", "Incident status changed"
     INCIDENT_CONTAINMENT = "incident.containment", "Containment recorded"
+    INCIDENT_REPORT_SHARED = "incident.report_shared", "Post-incident report shared"
     SLA_AT_RISK = "sla.at_risk", "SLA at risk"
     SLA_BREACHED = "sla.breached", "SLA breached"
     ESCALATION_REQUESTED = "escalation.requested", "Escalation offered"

@@ -48,6 +48,8 @@ _CHANGES = {
     "comment": Event.INCIDENT_COMMENT,
     "status": Event.INCIDENT_STATUS,
     "containment": Event.INCIDENT_CONTAINMENT,
+    # reports.incident_reports: shared with the customer (a withdrawal is "report": nothing)
+    "report_shared": Event.INCIDENT_REPORT_SHARED,
 }
 _DIRECT = {e.value for e in Event} - {
     Event.INCIDENT_OPENED,
@@ -461,6 +463,7 @@ _HEADLINES = {
     Event.INCIDENT_COMMENT: "New comment from the SOC",
     Event.INCIDENT_STATUS: "Incident {status}",
     Event.INCIDENT_CONTAINMENT: "Containment recorded",
+    Event.INCIDENT_REPORT_SHARED: "Post-incident report shared",
     Event.SLA_AT_RISK: "SLA {target} at risk",
     Event.SLA_BREACHED: "SLA {target} breached",
     Event.ESCALATION_REQUESTED: "Hand-off offered",
@@ -514,14 +517,21 @@ def build(
                 f"({_left(clock.due_at, timezone.now())})"
             )
     incident_id = str(incident.pk) if incident else ""
+    subject_key = f"incident:{incident_id}" if incident_id else f"{name}:{event['id']}"
+    url = msg.incident_url(incident_id) if incident_id else settings.PORTAL_BASE_URL
+    if name == Event.INCIDENT_REPORT_SHARED and incident_id:
+        # The link is the report (page, and its PDF from there); a paging vendor gets an alert
+        # of its own, never a trigger that would reopen the resolved incident's.
+        subject_key, url = f"incident_report:{incident_id}", url + "report/"
+        lines.append("Read the post-incident report in the portal, or download its PDF there.")
     return msg.Message(
         event_type=name,
-        subject_key=f"incident:{incident_id}" if incident_id else f"{name}:{event['id']}",
+        subject_key=subject_key,
         tenant_name=tenant_name,
         title=title,
         text="\n".join(lines),
         severity=incident.severity if incident else "",
-        url=msg.incident_url(incident_id) if incident_id else settings.PORTAL_BASE_URL,
+        url=url,
         action=paging_action(name, incident),
         occurred_at=event.get("at") or timezone.now().isoformat(),
         data={
