@@ -19,7 +19,7 @@ from tenants.access import Access
 from tenants.actions import Action, ActionError, Invalid, error_sentence
 from tenants.models import Team, Tenant, User
 
-from . import observables, policy, services
+from . import extensions, observables, policy, services
 from .api.serializers import (
     AssignSerializer,
     BulkSerializer,
@@ -27,6 +27,7 @@ from .api.serializers import (
     ContainmentSerializer,
     MergeSerializer,
     NewIncidentSerializer,
+    NewIncidentWithFilesSerializer,
     ObservableWriteSerializer,
     PromoteSerializer,
     TransitionSerializer,
@@ -273,6 +274,49 @@ PROMOTE = Action(
     serializer=PromoteSerializer,
     done=lambda incident: f"Alerts added to: {incident.title}",
 )
+
+
+def _open_with_files(
+    tenant: Tenant,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    attachments: list[Any] | None = None,
+    attachment_visibility: str = "",
+    **fields: Any,
+) -> Incident:
+    """The raise form: the incident and its files, in one transaction. The files are checked
+    against the customer's limits before anything is opened, and kept by the evidence path
+    (alerts.extensions.incident_files): one refused, nothing is opened and nothing stored."""
+    files = list(attachments or [])
+    keeper = extensions.incident_files()
+    if files and keeper is None:
+        raise Invalid({"attachments": ["This portal keeps no files."]})
+    if keeper is not None and files:
+        keeper.check(access, tenant.pk, files)
+    incident = _open(tenant, actor=actor, access=access, request=request, **fields)
+    if keeper is not None and files:
+        keeper.attach(
+            incident,
+            files,
+            actor=actor,
+            access=access,
+            request=request,
+            visibility=attachment_visibility,
+        )
+    return incident
+
+
+OPEN_INCIDENT_WITH_FILES = Action(
+    "open_incident",
+    do=_open_with_files,
+    check=policy.check_open_incident,
+    serializer=NewIncidentWithFilesSerializer,
+    done=lambda incident: f"Incident opened: {incident.title}",
+)
+
 
 # --- many incidents at once ------------------------------------------------------------------
 

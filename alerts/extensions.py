@@ -61,6 +61,49 @@ def decorate_incident_rows(incidents: Iterable) -> None:
             hook(rows)
 
 
+# --- files given when an incident is opened ---------------------------------------------------
+# A customer raising an incident attaches the phishing e-mail or a screenshot with it. The
+# files are evidence, which cases keeps (cases.opening_files): how a body of files is received,
+# limited and stored is decided there; the alerts app's raise form and open action only ask the
+# provider registered here. Without one, the form offers no file input and files are refused.
+
+
+class IncidentFiles:
+    """What the registered provider does (cases.opening_files.EvidenceOnOpen)."""
+
+    def before_body(self, request) -> str:
+        """Before the body is read: why it is refused unread, or "" (and receive its files)."""
+        raise NotImplementedError
+
+    def cut_short(self, request) -> str:
+        """Once the body is read: why a file in it was refused as it arrived, or ""."""
+        raise NotImplementedError
+
+    def check(self, access, tenant_id: int, files: list) -> None:
+        """Before anything is opened: Invalid when the files are over the tenant's limits."""
+        raise NotImplementedError
+
+    def attach(self, incident, files: list, *, actor, access, request, visibility: str) -> list:
+        """Keep the files on the new incident, in its transaction; none kept when one fails."""
+        raise NotImplementedError
+
+    def hint(self) -> str:
+        """What the form says of the limits."""
+        raise NotImplementedError
+
+
+_incident_files: IncidentFiles | None = None
+
+
+def register_incident_files(provider: IncidentFiles) -> None:
+    global _incident_files
+    _incident_files = provider
+
+
+def incident_files() -> IncidentFiles | None:
+    return _incident_files
+
+
 def register_default_severity(hook: Callable[[int, str], str | None]) -> None:
     """`hook(tenant_id, category)` names the severity an incident of that category opened by
     hand without one gets, or None when it has no opinion."""

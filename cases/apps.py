@@ -15,6 +15,10 @@ class CasesConfig(AppConfig):
         # After sla (INSTALLED_APPS order): the clocks start first, then the template's tasks.
         incidents_opened.connect(receivers.incidents_opened, dispatch_uid="cases-apply-template")
         extensions.register_default_severity(receivers.default_severity)
+        # Files given with an incident as it is raised: kept as its evidence, all or nothing.
+        from .opening_files import PROVIDER as files_on_open
+
+        extensions.register_incident_files(files_on_open)
         # The incident page's tasks card, with its "apply template" button (live: task
         # changes are incident.updated events).
         extensions.register_panel("incident.actions", "cases/_incident_tasks.html", order=50)

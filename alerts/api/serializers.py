@@ -469,3 +469,27 @@ class ObservableWriteSerializer(serializers.Serializer):
         except ValueError as exc:
             raise serializers.ValidationError({"value": str(exc)}) from None
         return attrs
+
+
+RAISE_MAX_FILES = 10  # files raised with an incident at once; more go on its page afterwards
+
+
+class NewIncidentWithFilesSerializer(NewIncidentSerializer):
+    """The raise form (/incidents/new/): an incident and the files that come with it, kept as
+    its evidence (alerts.extensions.incident_files). The API opens with JSON and then uploads
+    each file to the incident's attachments: one file and one answer at a time."""
+
+    attachments = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, max_length=None),
+        required=False,
+        max_length=RAISE_MAX_FILES,
+        error_messages={
+            "max_length": "Attach at most {max_length} files when raising an incident; add "
+            "more on its page once it is raised."
+        },
+    )
+    attachment_visibility = serializers.ChoiceField(
+        choices=Visibility.choices,
+        required=False,
+        help_text="MSSP staff: who sees the files (internal by default). Customers' are shared.",
+    )

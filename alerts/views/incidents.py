@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
@@ -26,7 +27,7 @@ from tenants.views import error_text, portal_view
 from .. import actions, policy, selectors
 from ..api.filters import AlertFilter, IncidentFilter
 from ..api.serializers import URGENCY_CHOICES
-from ..extensions import decorate_incident_rows
+from ..extensions import decorate_incident_rows, incident_files
 from ..intake.base import OBSERVABLE_TYPES
 from ..models import (
     OPEN_STATUSES,
@@ -377,8 +378,22 @@ NEW_FIELDS = (
 )
 
 
+@csrf_exempt  # checked in _incident_new, once the files' upload handler is in place
+def incident_new(request):
+    """Raise an incident, with files (kept as its evidence) if any are chosen. A body declared
+    larger than the files may be is refused before it is read: nothing raised, the form again."""
+    keeper = incident_files()
+    if request.method == "POST" and keeper is not None:
+        refused = keeper.before_body(request)
+        if refused:
+            messages.error(request, refused)
+            return HttpResponseRedirect(reverse("incident-new"))
+    return _incident_new(request)
+
+
+@csrf_protect
 @portal_view
-def incident_new(request, access):
+def _incident_new(request, access):
     """Raise an incident (a customer's responders and admins) or open one by hand (MSSP staff
     for a tenant they work): actions.OPEN_INCIDENT, as POST /api/v1/incidents/."""
     if not access.is_mssp_staff and not access.is_customer_worker:
@@ -395,12 +410,23 @@ def incident_new(request, access):
             messages.error(request, actions.error_sentence(exc.detail))
             status = 400
         else:
-            done, incident = page_perform(
-                request, actions.OPEN_INCIDENT, access=access, target=tenant, data=data
-            )
-            if done:
-                return HttpResponseRedirect(reverse("incident", args=[incident.pk]))
-            status = 400
+            data |= _attachments(request, access)
+            keeper = incident_files()
+            cut_short = keeper.cut_short(request) if keeper is not None else ""
+            if cut_short:
+                messages.error(request, cut_short)
+                status = 413
+            else:
+                done, incident = page_perform(
+                    request,
+                    actions.OPEN_INCIDENT_WITH_FILES,
+                    access=access,
+                    target=tenant,
+                    data=data,
+                )
+                if done:
+                    return HttpResponseRedirect(reverse("incident", args=[incident.pk]))
+                status = 400
     context = {
         "tenants": tenants,
         "staff": access.is_mssp_staff,
@@ -408,8 +434,20 @@ def incident_new(request, access):
         "urgencies": URGENCY_CHOICES,
         "severities": Severity.choices,
         "categories": CATEGORY_SUGGESTIONS,
+        "files_hint": keeper.hint() if (keeper := incident_files()) is not None else "",
     }
     return render(request, "alerts/incident_new.html", context, status=status)
+
+
+def _attachments(request, access) -> dict:
+    """The raise form's files (and, for MSSP staff, who sees them), as the action takes them."""
+    files = request.FILES.getlist("attachments")  # the body is read here at the latest
+    if not files:
+        return {}
+    found: dict = {"attachments": files}
+    if access.is_mssp_staff and request.POST.get("attachment_visibility"):
+        found["attachment_visibility"] = request.POST["attachment_visibility"]
+    return found
 
 
 # What the new-incident form suggests (any category is taken; a case template matches it).
