@@ -11,6 +11,7 @@ upserted against a partial unique index (one open incident per tenant and finger
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -60,9 +61,17 @@ def dedup_key_of(alert: NormalizedAlert) -> str:
 
 
 def ingest(
-    source: IntakeSource, alerts: list[NormalizedAlert], *, mark_seen: bool = True
+    source: IntakeSource,
+    alerts: list[NormalizedAlert],
+    *,
+    mark_seen: bool = True,
+    ids: list[str] | None = None,
+    received_at: datetime | None = None,
 ) -> IngestResult:
-    now = timezone.now()
+    """`ids`: the id each new alert is stored with, in the order of `alerts` (the intake log
+    gives the sender its alerts' ids before the pipeline runs); new ones when None.
+    `received_at`: when the portal accepted them (the log's append), if not now."""
+    now = received_at or timezone.now()
     result = IngestResult()
     firing: list[tuple[int, NormalizedAlert]] = []
     for index, alert in enumerate(alerts):
@@ -74,7 +83,8 @@ def ingest(
                 continue
         firing.append((index, alert))
     suppression, correlation = rules.active_rules(source.tenant_id)
-    inserted = _insert(source, [a for _, a in firing], now, result, suppression)
+    given = [ids[index] for index, _ in firing] if ids is not None else None
+    inserted = _insert(source, [a for _, a in firing], now, result, suppression, given)
     if inserted:
         _group_into_incidents(source, inserted, now, result, correlation)
     if mark_seen:  # alerts the portal raises about a source (silence) are not signs of life
@@ -124,18 +134,19 @@ def _insert(
     now: datetime,
     result: IngestResult,
     suppression: list[SuppressionRule],
+    ids: list[str] | None = None,
 ) -> list[Alert]:
     source_id = str(source.pk)
     rows: list[Alert] = []
     by_key: dict[str, Alert] = {}
     order: list[str] = []
-    for alert in alerts:
+    for index, alert in enumerate(alerts):
         key = dedup_key_of(alert)
         order.append(key)
         if key in by_key:
             continue  # the same alert twice in one batch
         row = Alert(
-            id=new_public_id(),
+            id=new_public_id() if ids is None else uuid.UUID(ids[index]),
             tenant_id=source.tenant_id,
             source_id=source.pk,
             dedup_key=key,
@@ -166,10 +177,20 @@ def _insert(
         rows.append(row)
     if not rows:
         return []
+    known: set[str] = set()  # SQLite, ids given: stored before (one writer: no race)
     if connection.vendor == "postgresql":
         stored = _insert_postgresql(rows)  # {dedup_key: id} of the rows that are new
+        new = set(stored)
     else:
-        Alert.objects.bulk_create(rows, ignore_conflicts=True)
+        if ids is not None:  # a given id may be the stored alert's own (a redelivery)
+            known = set(
+                Alert.objects.for_tenant(source.tenant_id)
+                .filter(source=source, dedup_key__in=list(by_key))
+                .values_list("dedup_key", flat=True)
+            )
+        Alert.objects.bulk_create(
+            [row for row in rows if row.dedup_key not in known], ignore_conflicts=True
+        )
         stored = {}
     missing = [key for key in by_key if key not in stored]
     if missing:  # redeliveries (or SQLite): the id each alert was stored with
@@ -178,7 +199,9 @@ def _insert(
             .filter(source=source, dedup_key__in=missing)
             .values_list("dedup_key", "pk")
         )
-    inserted = [row for row in rows if stored.get(row.dedup_key) == row.pk]
+    if connection.vendor != "postgresql":
+        new = {k for k, row in by_key.items() if k not in known and stored.get(k) == row.pk}
+    inserted = [row for row in rows if row.dedup_key in new]
     _count_suppression_hits(source, inserted, now)
     result.created = len(inserted)
     result.duplicates = len(order) - len(inserted)

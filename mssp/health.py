@@ -1,7 +1,13 @@
 """GET /healthz: each dependency's state, no authentication, no tenant data.
 
 `scheduler` is the pulse of the SLA sweep (sla.heartbeat): when it stops, breaches stop firing,
-so the portal is not healthy even though every server still answers."""
+so the portal is not healthy even though every server still answers.
+
+`intake_log` is the backlog of the durable intake log (alerts.intake.log): requests accepted
+and not yet through the pipeline, their alerts, the oldest one's age and the rows set aside.
+Older than INTAKE_LOG_DEGRADED_SECONDS, or any set aside, it is "degraded": the answer stays
+200 (every part is up and nothing accepted is lost; the drains are behind, or stopped), with
+"status": "degraded", for a monitor to alert on."""
 
 from __future__ import annotations
 
@@ -79,6 +85,15 @@ def healthz(request):
             logger.warning("healthz: %s is down: %s", name, exc)
             body[name] = "down"
     healthy = all(value == "ok" for value in body.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "down", **body}, status=200 if healthy else 503
-    )
+    status = "ok" if healthy else "down"
+    extra: dict[str, object] = {}
+    if healthy or body["database"] == "ok":
+        try:
+            from alerts.intake import log
+
+            extra["intake_log"] = backlog = log.backlog().as_dict()
+            if healthy and backlog["status"] == "degraded":
+                status = "degraded"
+        except Exception as exc:  # a health check reports every failure, whatever it is
+            logger.warning("healthz: the intake log's backlog is unreadable: %s", exc)
+    return JsonResponse({"status": status, **body, **extra}, status=200 if healthy else 503)

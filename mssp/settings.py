@@ -237,6 +237,19 @@ else:
 INTAKE_MAX_BATCH = env_int("INTAKE_MAX_BATCH", 5000)
 INTAKE_QUOTA_PER_MINUTE = env_int("INTAKE_QUOTA_PER_MINUTE", 120_000)
 INTAKE_SIGNATURE_MAX_AGE = env_int("INTAKE_SIGNATURE_MAX_AGE", 300)
+# "log": a request's alerts are appended to the durable intake log and answered 202 at once;
+# drain workers (manage.py drain_intake; a thread of the server in the embedded mode) run the
+# pipeline on them in batches (alerts.intake.log). "direct": the pipeline runs inside the
+# request. Default: log on PostgreSQL, direct on SQLite (one writer: there the log only adds
+# a write and a hop; docs/PERFORMANCE.md, "Durable intake log").
+INTAKE_MODE = env_str(
+    "INTAKE_MODE", "direct" if _default["ENGINE"] == "django.db.backends.sqlite3" else "log"
+)
+INTAKE_DRAIN_BATCH = env_int("INTAKE_DRAIN_BATCH", 200)  # log rows (requests) a drain takes
+INTAKE_LOG_DEGRADED_SECONDS = env_int("INTAKE_LOG_DEGRADED_SECONDS", 60)  # /healthz: degraded
+# Seconds a drain waits between running the pipeline and committing: a test's hook to kill it
+# mid-batch (tests/intake/test_intake_log_processes.py). 0 everywhere else.
+INTAKE_DRAIN_PAUSE_SECONDS = float(env_str("INTAKE_DRAIN_PAUSE_SECONDS", "0") or 0)
 # Customer webhooks may not target private or loopback addresses (SSRF) unless this is set
 # (a lab, or the test suite's local receiver).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)

@@ -77,6 +77,9 @@ def process_env(**overrides: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         # Evidence files (cases.evidence) in the test run's directory, as the test process has
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        # The pipeline inside the request, as in the test process (tests.settings): a test
+        # that wants the intake log and its drain process says so.
+        INTAKE_MODE="direct",
     )
     env.update(overrides)
     return env

@@ -20,6 +20,9 @@ CELERY_TASK_ALWAYS_EAGER = True
 # ... and deliver notifications at once, on the test's thread (tests of the embedded mode's
 # delivery thread turn it on).
 NOTIFICATIONS_BACKGROUND_THREAD = False
+# ... and run the intake pipeline inside the request, so that a test reads the incident its
+# post opened at once; the intake log's own tests (tests/intake/test_intake_log*.py) set "log".
+INTAKE_MODE = "direct"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # This run's own test database (tests.services.claim_slot), beside any other run's.
 if os.environ.get("MSSP_TEST_SLOT"):

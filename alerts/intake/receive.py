@@ -16,14 +16,17 @@ The steps, in order (each refusal is an IntakeRefused carrying its HTTP status):
     the customer's quota has room for every record (guard)               413 / 429
     each record is parsed; bad ones are rejected, named by index
     at least one record is an alert                                      400 invalid
-    the alerts are stored, deduplicated and grouped (alerts.ingest)
+    INTAKE_MODE "direct": the alerts are stored, deduplicated and grouped (alerts.ingest)
+    INTAKE_MODE "log": the alerts get their ids and are appended to the intake log in one
+        statement; a drain runs alerts.ingest on them after the 202 (alerts.intake.log)
 
 The key alone decides the tenant: row-level security admits the key's source, then its
 tenant, for the rest of the transaction (tenants.rls), whatever the body says.
 
-Stored before the sender is told: the steps run in one transaction. Called on its own,
-receive() commits before it returns; inside a transaction (an HTTP request's, with
-ATOMIC_REQUESTS) it joins it, and the request answers 202 only after that commits.
+Durable before the sender is told (stored, or in the log): the steps run in one transaction.
+Called on its own, receive() commits before it returns; inside a transaction (an HTTP
+request's, with ATOMIC_REQUESTS) it joins it, and the request answers 202 only after that
+commits.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from tenants.access import Access
 from .. import ingest
 from ..models import IntakeSource
 from . import FORMATS, lookups
+from . import log as intake_log
 from .base import BodyError, IntakeRefused, NormalizedAlert, RecordError, SourceFormat
 from .guard import source_for_key, take_quota, verify_signature
 
@@ -63,8 +67,8 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What was done with an accepted request: every alert is stored (committed, see the
-    module docstring) by the time the caller holds this."""
+    """What was done with an accepted request: every alert is stored, or appended to the
+    intake log (committed, see the module docstring), by the time the caller holds this."""
 
     source: IntakeSource
     accepted: int  # records that are alerts, duplicates included
@@ -124,6 +128,15 @@ def _receive(
             "invalid",
             "No record in the body could be accepted.",
             extra={"accepted": 0, "rejected": [rejection.as_dict() for rejection in rejected]},
+        )
+    if intake_log.enabled():
+        appended = intake_log.append(source, alerts)
+        return Receipt(
+            source=source,
+            accepted=len(alerts),
+            alert_ids=appended.alert_ids,
+            duplicates=appended.duplicates,
+            rejected=rejected,
         )
     result = ingest.ingest(source, alerts)
     lookups.seen(source, timezone.now(), ingest.LAST_SEEN_RESOLUTION)

@@ -12,7 +12,9 @@ from tests.factories import IntakeSourceFactory, MembershipFactory, TenantFactor
 
 pytestmark = pytest.mark.django_db
 
-PARTS = {"status", "database", "channel_layer", "broker", "scheduler"}
+PARTS = {"status", "database", "channel_layer", "broker", "scheduler", "intake_log"}
+# The intake log's backlog (alerts.intake.log) when nothing waits: counts, no tenant's data.
+IDLE_LOG = {"status": "ok", "backlog": 0, "backlog_alerts": 0, "oldest_seconds": 0, "set_aside": 0}
 
 
 @pytest.fixture
@@ -53,6 +55,7 @@ def test_healthz_answers_anonymous_callers_without_tenant_data(client):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == PARTS
+    assert body.pop("intake_log") == IDLE_LOG
     assert set(body.values()) == {"ok"}
     text = response.content.decode()
     for secret in ("healthz-secret", "Healthz Secret", str(tenant.pk)):
@@ -75,6 +78,7 @@ def test_healthz_names_the_broker_when_it_is_unreachable(client, broker_at, clos
         "channel_layer": "ok",
         "broker": "down",
         "scheduler": "ok",
+        "intake_log": IDLE_LOG,
     }
     assert str(closed_port) not in response.content.decode()  # says what, not where or why
 
@@ -99,6 +103,7 @@ def test_healthz_names_the_channel_layer_when_it_is_down(client, settings, close
         "channel_layer": "down",
         "broker": "ok",
         "scheduler": "ok",
+        "intake_log": IDLE_LOG,
     }
     assert str(closed_port) not in response.content.decode()
 
