@@ -9,21 +9,26 @@ import uuid
 from datetime import timedelta
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import F
 from django.utils import timezone
 
+from alerts import actions as incident_actions
 from alerts import services as incidents
 from alerts.ingest import ingest
 from alerts.intake.generic import parse
-from alerts.models import Incident, IncidentObservable, IntakeSource, Origin
+from alerts.models import Incident, IncidentObservable, IntakeSource
 from alerts.observables import observable_update
 from cases import services as case_work
 from cases.models import CaseTemplate, Task
 from findings.imports import import_request
 from intel.services import indicator_create
+from notifications import delivery as notification_delivery
+from notifications.models import Delivery
 from reports import incident_reports as post_incident
 from reports.services import Period, report_request
 from sla import escalation
 from tenants.access import access_for
+from tenants.actions import perform
 from tenants.models import Tenant, User
 from tenants.rls import tenant_scope
 
@@ -256,23 +261,32 @@ DEMO_REPORT = {
 
 
 def seed_customer_raised(tenant: Tenant, responder: User, analyst: User, lead: User) -> None:
-    """Globex's responder reports a phishing e-mail; the library's template gives it its tasks;
-    the analyst works one, and the customer's team has reset the password it was handed. The
-    analyst contains and resolves it and drafts the post-incident report; the lead approves it
-    and shares it with Globex."""
+    """Globex's responder raises a phishing incident through the raise form's own action, with
+    the e-mail's headers attached (shared: they sent them); the library's template gives it its
+    tasks; the analyst works one, and the customer's team has reset the password it was handed.
+    The analyst contains and resolves it and drafts the post-incident report; the lead approves
+    it and shares it with Globex, whose security mailbox is told (the console, in the demo)."""
+    raiser = access_for(responder)  # before any scope is entered: it reads with its own
     with tenant_scope([tenant.pk], user_id=responder.pk):
-        incident = incidents.incident_open(
-            tenant,
+        incident = perform(
+            incident_actions.OPEN_INCIDENT_WITH_FILES,
+            access=raiser,
+            target=tenant,
             actor=responder,
-            origin=Origin.CUSTOMER,
-            title="Suspicious invoice e-mail: two people clicked the link",
-            description="An 'overdue invoice' from a look-alike supplier domain reached the "
-            "finance team this morning. Two people clicked the link; one entered a password.",
-            severity="high",
-            category="phishing",
-            occurred_at=timezone.now() - timedelta(hours=2),
-            affected_assets=["fin-laptop-07", "mail gateway"],
-            affected_people=["j.doe@globex.example", "a.smith@globex.example"],
+            data={
+                "title": "Suspicious invoice e-mail: two people clicked the link",
+                "description": "An 'overdue invoice' from a look-alike supplier domain reached "
+                "the finance team this morning. Two people clicked the link; one entered a "
+                "password.",
+                "urgency": "urgent",
+                "category": "phishing",
+                "occurred_at": timezone.now() - timedelta(hours=2),
+                "affected_assets": ["fin-laptop-07", "mail gateway"],
+                "affected_people": ["j.doe@globex.example", "a.smith@globex.example"],
+                "attachments": [
+                    SimpleUploadedFile("overdue-invoice-headers.eml", DEMO_HEADERS.encode())
+                ],
+            },
         )
     with tenant_scope([tenant.pk], user_id=analyst.pk, staff=True):
         incidents.incident_acknowledge(incident, actor=analyst)
@@ -282,13 +296,6 @@ def seed_customer_raised(tenant: Tenant, responder: User, analyst: User, lead: U
     with tenant_scope([tenant.pk], user_id=responder.pk):
         reset = next(t for t in tasks if t.owner_team_id is not None)
         case_work.task_set_status(reset, "done", actor=responder)
-        # the e-mail's headers, handed over by the customer (shared: they sent it)
-        case_work.attachment_add(
-            incident,
-            SimpleUploadedFile("overdue-invoice-headers.eml", DEMO_HEADERS.encode()),
-            actor=responder,
-            visibility="shared",
-        )
     with tenant_scope([tenant.pk], user_id=analyst.pk, staff=True):
         # and the analyst's excerpt of the mail gateway's log, for the MSSP's eyes
         case_work.attachment_add(
@@ -326,6 +333,26 @@ def seed_customer_raised(tenant: Tenant, responder: User, analyst: User, lead: U
     with tenant_scope([tenant.pk], user_id=lead.pk, staff=True):
         post_incident.report_approve(report, actor=lead)
         post_incident.report_share(report, actor=lead)
+    with tenant_scope([tenant.pk]):
+        _deliver_now(tenant, "incident.report_shared")
+
+
+def _deliver_now(tenant: Tenant, event_type: str) -> None:
+    """Send this tenant's waiting messages of one event through the notifications outbox
+    (claimed, sent to the channel, recorded) now, not when `make run`'s worker comes by."""
+    now = timezone.now()
+    waiting = Delivery.objects.for_tenant(tenant).filter(
+        event_type=event_type, status=Delivery.Status.PENDING
+    )
+    for row in waiting.select_related(*notification_delivery.OUTBOX.related):
+        notification_delivery.OUTBOX.due().filter(pk=row.pk).update(attempts=F("attempts") + 1)
+        row.attempts += 1
+        try:
+            answer = notification_delivery.send(row)
+        except Exception as exc:  # recorded as the outbox records any failure: retried later
+            notification_delivery.OUTBOX.record(row, now, exc)
+        else:
+            notification_delivery.OUTBOX.record(row, now, None, answer)
 
 
 def source_kind_of(title: str) -> str:

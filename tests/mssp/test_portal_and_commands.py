@@ -113,6 +113,10 @@ def _assert_demo_activity() -> None:
 
         files = Attachment.objects.dangerously_unscoped("t").filter(incident=raised)
         assert sorted(files.values_list("visibility", flat=True)) == ["internal", "shared"]
+        # the customer's was raised with the incident, by its responder, before anyone acted
+        sent = files.get(visibility="shared")
+        assert sent.uploaded_by.username == "globex-responder"
+        assert sent.created_at < raised.acknowledged_at
         # and its post-incident report, approved by the lead and shared with Globex: the
         # customer's file is in it, the analyst's internal one is not
         from reports.models import IncidentReport
@@ -121,6 +125,15 @@ def _assert_demo_activity() -> None:
         assert report.status == "shared" and report.approved_by.username == "lead"
         evidence = [f["name"] for f in report.facts["evidence"]]
         assert evidence == ["overdue-invoice-headers.eml"]
+        # and Globex's security mailbox was told, with the link to the report
+        from notifications.models import Delivery
+
+        (told,) = Delivery.objects.dangerously_unscoped("t").filter(
+            tenant=raised.tenant, event_type="incident.report_shared"
+        )
+        assert told.status == "sent" and told.message["url"].endswith(
+            f"/incidents/{raised.pk}/report/"
+        )
         assert SlaClock.objects.dangerously_unscoped("t").exists()
         statuses = set(Incident.objects.dangerously_unscoped("t").values_list("status", flat=True))
         assert {"new", "acknowledged", "resolved"} <= statuses
