@@ -20,6 +20,7 @@ from tenants.actions import Action, ActionError, Invalid, error_sentence
 from tenants.models import Team, Tenant, User
 
 from . import extensions, observables, policy, services
+from . import tlp as classification
 from .api.serializers import (
     AssignSerializer,
     BulkSerializer,
@@ -164,13 +165,22 @@ MERGE = Action(
 
 
 def _comment(
-    incident: Incident, /, *, actor: User, access: Access, body: str, visibility: str = "", **_: Any
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    body: str,
+    visibility: str = "",
+    tlp: str = "",
+    **_: Any,
 ) -> Comment:
     return services.incident_comment(
         incident,
         author=actor,
         body=body,
         visibility=policy.comment_visibility(access, visibility or None),
+        tlp=classification.check_tlp(access, tlp or None),
     )
 
 
@@ -235,6 +245,8 @@ def _open(
     **fields: Any,
 ) -> Incident:
     fields.pop("tenant", None)
+    fields["tlp"] = classification.check_tlp(access, fields.pop("tlp", None))
+    fields["pap"] = classification.check_pap(access, fields.pop("pap", None))
     return services.incident_open(
         tenant,
         actor=actor,
@@ -408,6 +420,8 @@ def _add_observable(
     tag: str = "",
     note: str = "",
     visibility: str = "",
+    tlp: str = "",
+    pap: str = "",
     request: HttpRequest | None = None,
     **_: Any,
 ) -> IncidentObservable:
@@ -421,6 +435,8 @@ def _add_observable(
         visibility=policy.observable_visibility(access, visibility or None),
         tag=tag,
         note=note,
+        tlp=classification.check_tlp(access, tlp or None),
+        pap=classification.check_pap(access, pap or None),
         request=request,
     )
 
@@ -434,6 +450,7 @@ def _edit_observable(
     request: HttpRequest | None = None,
     **fields: Any,
 ) -> IncidentObservable:
+    observable_incident = row.incident
     changes: dict[str, Any] = {}
     if "tag" in fields:
         changes["tag"] = policy.observable_tag(access, row.incident, row.tag, fields["tag"])
@@ -446,7 +463,26 @@ def _edit_observable(
         if row.source == ObservableSource.CUSTOMER:
             raise Invalid({"visibility": ["The customer added it: it stays shared."]})
         changes["visibility"] = fields["visibility"]
-    return observables.observable_update(row, actor=actor, request=request, **changes)
+    row = observables.observable_update(row, actor=actor, request=request, **changes)
+    if fields.get("tlp") or fields.get("pap"):
+        # A customer classifies only what its organisation added (alerts.tlp).
+        mssp = row.source != ObservableSource.CUSTOMER
+        new_tlp = fields.get("tlp") or None
+        new_pap = fields.get("pap") or None
+        row.incident = observable_incident
+        row = services.item_classify(
+            row,
+            incident=observable_incident,
+            actor=actor,
+            tlp=classification.check_tlp(access, new_tlp, current=row.tlp, mssp_authored=mssp)
+            if new_tlp
+            else None,
+            pap=classification.check_pap(access, new_pap, current=row.pap, mssp_authored=mssp)
+            if new_pap
+            else None,
+            request=request,
+        )
+    return row
 
 
 def _remove_observable(

@@ -11,3 +11,10 @@ class AlertsConfig(AppConfig):
         from .intake import lookups
 
         lookups.connect()
+        # Every stream event about a classified incident or item reaches only who may read it.
+        from tenants import events
+
+        from . import tlp
+
+        events.on_build(tlp.shape_events)
+        tlp.narrow_api_views()

@@ -30,6 +30,7 @@ from tenants import audit, events
 from tenants.actions import Invalid
 from tenants.models import Tenant, User, new_public_id
 
+from . import tlp as classification
 from .intake.base import MAX_FIELD, OBSERVABLE_TYPES, Observable, normalise_observable
 from .models import (
     Incident,
@@ -37,6 +38,8 @@ from .models import (
     IncidentObservable,
     ObservableSource,
     ObservableTag,
+    Pap,
+    Tlp,
     Visibility,
 )
 
@@ -234,7 +237,17 @@ def merge_hand_added(incident: Incident, into: Incident) -> None:
                 incident=into,
                 **{
                     name: getattr(row, name)
-                    for name in ("type", "value", "key", "tag", "note", "source", "visibility")
+                    for name in (
+                        "type",
+                        "value",
+                        "key",
+                        "tag",
+                        "note",
+                        "source",
+                        "visibility",
+                        "tlp",
+                        "pap",
+                    )
                 },
                 added_by_id=row.added_by_id,
                 first_seen=row.first_seen,
@@ -281,19 +294,27 @@ def _record(
         kind=f"observable_{change}",
         summary=summary[:500],
         data={"observable": str(observable.pk), **data},
-        visibility=observable.visibility,
+        visibility=Visibility.INTERNAL if observable.tlp == Tlp.RED else observable.visibility,
+        tlp=observable.tlp,
     )
-    # The customer's admins read their tenant's audit log: an internal observable's entry says
-    # what happened, never its value (the staff-only timeline entry keeps the sentence).
-    shared = observable.visibility == Visibility.SHARED
+    # The customer's admins read their tenant's audit log: an internal (or RED) observable's
+    # entry says what happened, never its value (the staff-only timeline entry keeps it).
+    shared = observable.visibility == Visibility.SHARED and classification.audit_may_carry(
+        observable.tlp
+    )
     audit.record(
         f"observable.{change}",
         actor=actor,
-        tenant=observable.tenant_id,
+        tenant=classification.audit_tenant(observable.tlp, observable.tenant_id),
         obj=observable,
         request=request,
         summary=summary[:300] if shared else f"an internal observable: {change}",
-        data={"incident": str(observable.incident_id), "visibility": observable.visibility, **data},
+        data={
+            "incident": str(observable.incident_id),
+            "visibility": observable.visibility,
+            **classification.audit_data(observable.tlp, observable.tenant_id),
+            **data,
+        },
     )
     audience = (events.STAFF,) if observable.visibility == Visibility.INTERNAL else events.EVERYONE
     events.tenant_event(
@@ -303,6 +324,7 @@ def _record(
         str(observable.pk),
         {"incident": str(observable.incident_id), "change": change, "tag": observable.tag},
         audience=audience,
+        tlp=observable.tlp,
     )
 
 
@@ -316,10 +338,14 @@ def observable_add(
     visibility: str,
     tag: str = "",
     note: str = "",
+    tlp: str = Tlp.GREEN,
+    pap: str = Pap.GREEN,
     request: Any = None,
 ) -> IncidentObservable:
     now = timezone.now()
     row = IncidentObservable(
+        tlp=tlp,
+        pap=pap,
         tenant_id=incident.tenant_id,
         incident=incident,
         type=observable.type,

@@ -11,6 +11,7 @@ from tenants.access import Access, access_for
 from tenants.actions import Invalid, Refused
 from tenants.models import Tenant, User
 
+from . import tlp
 from .models import Incident, IncidentObservable, ObservableSource, ObservableTag, Visibility
 
 READ_ONLY = "You may read this incident but not change it."
@@ -94,10 +95,11 @@ def visible_observables(
     access: Access, rows: QuerySet[IncidentObservable]
 ) -> QuerySet[IncidentObservable]:
     """An internal observable is the MSSP's: a customer never sees one, anywhere (nor counts
-    it in sightings or similar incidents)."""
+    it in sightings or similar incidents); nor one its TLP, or its incident's, keeps from them
+    (alerts.tlp)."""
     if access.is_mssp_staff:
         return rows
-    return rows.filter(visibility=Visibility.SHARED)
+    return tlp.visible(access, rows.filter(visibility=Visibility.SHARED))
 
 
 def can_add_observable(access: Access, incident: Incident) -> bool:

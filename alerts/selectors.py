@@ -11,7 +11,7 @@ from django.utils import timezone
 from tenants.access import Access
 from tenants.models import Tenant, User
 
-from . import policy
+from . import policy, tlp
 from .models import Comment, Incident, IncidentEvent, IncidentObservable, ObservableTag, Visibility
 
 # Least SLA time left first (respond_by, written by the SLA app), then severity, then age.
@@ -41,23 +41,31 @@ def pin_list_filters(params, user, queryset):
     return queryset
 
 
+def get_incidents(access: Access):
+    """The incidents the caller may see: of its tenants, and (a customer) those their TLP
+    allows them (alerts.tlp: a RED incident is gone from a customer's lists, pages and counts,
+    an AMBER one from a viewer's)."""
+    return tlp.visible_incidents(access, Incident.objects.for_tenants(access.tenant_ids))
+
+
 # --- the incident's story: timeline and comments ------------------------------------------------
 
 
 def get_timeline(access: Access, incident: Incident):
     """The incident's timeline entries the caller may see: a customer the shared ones only
-    (an internal entry, an internal comment's or task's, is the MSSP's)."""
+    (an internal entry, an internal comment's or task's, is the MSSP's) that their TLP allows
+    them (alerts.tlp)."""
     rows = IncidentEvent.objects.for_tenant(incident.tenant_id).filter(incident=incident)
     if not access.is_mssp_staff:
-        rows = rows.filter(visibility=Visibility.SHARED)
+        rows = tlp.visible(access, rows.filter(visibility=Visibility.SHARED))
     return rows
 
 
 def get_comments(access: Access, incident: Incident):
-    """The incident's comments the caller may see: a customer the shared ones only."""
+    """The incident's comments the caller may see: a customer the shared ones its TLP allows."""
     rows = Comment.objects.for_tenant(incident.tenant_id).filter(incident=incident)
     if not access.is_mssp_staff:
-        rows = rows.filter(visibility=Visibility.SHARED)
+        rows = tlp.visible(access, rows.filter(visibility=Visibility.SHARED))
     return rows.order_by("created_at", "id")
 
 
@@ -106,11 +114,14 @@ def get_sightings(access: Access, incident: Incident, keys: list[int]) -> dict[i
 
 def get_sightings_elsewhere(access: Access, incident: Incident, keys: list[int]) -> dict[int, dict]:
     """MSSP staff only: for each key, the other customers (among those the caller works) whose
-    incidents carry it, and how many. Anyone else gets nothing, not even a count."""
+    incidents carry it, and how many. Anyone else gets nothing, not even a count. Callers pass
+    the keys of observables whose PAP allows comparing them across customers (alerts.tlp), and
+    the other customers' PAP:RED ones are never counted."""
     others = sorted(access.tenant_ids - {incident.tenant_id})
     if not access.is_mssp_staff or not others or not keys:
         return {}
     rows = _live(IncidentObservable.objects.for_tenants(others).filter(key__in=keys))
+    rows = rows.exclude(pap__in=tlp.pap_barred(tlp.Use.CROSS_CUSTOMER))
     found = (
         rows.order_by()
         .values("key", "tenant_id")
@@ -150,6 +161,8 @@ def get_similar(
     mine = policy.visible_observables(
         access, IncidentObservable.objects.for_tenant(incident.tenant_id).filter(incident=incident)
     ).exclude(tag=ObservableTag.NOT_IOC)
+    if elsewhere:  # PAP:RED stays with its customer (alerts.tlp)
+        mine = mine.exclude(pap__in=tlp.pap_barred(tlp.Use.CROSS_CUSTOMER))
     pairs = list(mine.order_by("-tag", "key").values_list("key", "tag")[:SIMILAR_KEYS])
     keys = [key for key, _ in pairs]
     if not keys:
@@ -163,6 +176,8 @@ def get_similar(
     )
     rows = _live(policy.visible_observables(access, rows)).exclude(incident_id=incident.pk)
     rows = rows.exclude(tag=ObservableTag.NOT_IOC)
+    if elsewhere:
+        rows = rows.exclude(pap__in=tlp.pap_barred(tlp.Use.CROSS_CUSTOMER))
     ranked = list(
         rows.order_by()
         .values("incident_id")

@@ -25,9 +25,12 @@ from .models import (
     IncidentStatus,
     IntakeSource,
     Origin,
+    Pap,
     Resolution,
+    Tlp,
     Visibility,
 )
+from .tlp import audit_data, audit_tenant
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     IncidentStatus.NEW: frozenset(
@@ -108,7 +111,10 @@ def _timeline(
     summary: str,
     data: dict | None = None,
     visibility: str = Visibility.SHARED,
+    tlp: str = Tlp.GREEN,
 ) -> IncidentEvent:
+    """One timeline entry; an entry about an item carries the item's TLP (alerts.tlp), and a
+    RED one is internal too."""
     return IncidentEvent.objects.create(
         tenant_id=incident.tenant_id,
         incident=incident,
@@ -117,11 +123,14 @@ def _timeline(
         kind=kind,
         summary=summary[:500],
         data=data or {},
-        visibility=visibility,
+        visibility=Visibility.INTERNAL if tlp == Tlp.RED else visibility,
+        tlp=tlp,
     )
 
 
-def _publish(incident: Incident, change: str, visibility: str = Visibility.SHARED) -> None:
+def _publish(
+    incident: Incident, change: str, visibility: str = Visibility.SHARED, tlp: str | None = None
+) -> None:
     audience = ("staff",) if visibility == Visibility.INTERNAL else events.EVERYONE
     events.tenant_event(
         incident.tenant_id,
@@ -130,6 +139,7 @@ def _publish(incident: Incident, change: str, visibility: str = Visibility.SHARE
         str(incident.pk),
         {"change": change, "status": incident.status},
         audience=audience,
+        tlp=tlp,
     )
 
 
@@ -241,7 +251,9 @@ def incident_assign(
 
 
 @transaction.atomic
-def incident_comment(incident: Incident, *, author: User, body: str, visibility: str) -> Comment:
+def incident_comment(
+    incident: Incident, *, author: User, body: str, visibility: str, tlp: str = Tlp.GREEN
+) -> Comment:
     body = body.strip()
     if not body:
         raise WorkflowError("A comment needs some text.")
@@ -252,16 +264,23 @@ def incident_comment(incident: Incident, *, author: User, body: str, visibility:
         author_name=author.username,
         body=body,
         visibility=visibility,
+        tlp=tlp,
     )
     _timeline(
-        incident, author, "comment", body[:200], {"comment": str(comment.pk)}, visibility=visibility
+        incident,
+        author,
+        "comment",
+        body[:200],
+        {"comment": str(comment.pk)},
+        visibility=visibility,
+        tlp=tlp,
     )
     now = timezone.now()
     Incident.objects.for_tenant(incident.tenant_id).filter(pk=incident.pk).update(updated_at=now)
-    if visibility == Visibility.SHARED and author.is_mssp_staff:
-        # the MSSP told the customer: the "notify" target is met
+    if visibility == Visibility.SHARED and author.is_mssp_staff and tlp != Tlp.RED:
+        # the MSSP told the customer: the "notify" target is met (a RED comment tells nobody)
         _announce(incident, "customer_notified", at=now, actor=author)
-    _publish(incident, "comment", visibility)
+    _publish(incident, "comment", visibility, tlp=tlp)
     return comment
 
 
@@ -419,6 +438,8 @@ def incident_open(
     occurred_at=None,
     affected_assets: list[str] | None = None,
     affected_people: list[str] | None = None,
+    tlp: str = Tlp.GREEN,
+    pap: str = Pap.GREEN,
     request=None,
 ) -> Incident:
     """A new incident of `tenant` opened by a person (origin `customer` or `analyst`), started
@@ -450,6 +471,8 @@ def incident_open(
         opened_by=actor,
         affected_assets=list(affected_assets or []),
         affected_people=list(affected_people or []),
+        tlp=tlp,
+        pap=pap,
         alert_count=0,
         first_seen=seen,
         last_seen=seen,
@@ -466,11 +489,16 @@ def incident_open(
     audit.record(
         "incident.opened",
         actor=actor,
-        tenant=tenant,
+        tenant=audit_tenant(tlp, tenant.pk),  # a RED one's: the MSSP's own log (alerts.tlp)
         obj=incident,
         request=request,
         summary=f"incident '{title[:200]}' opened by hand ({origin})",
-        data={"origin": origin, "severity": severity, "category": category},
+        data={
+            "origin": origin,
+            "severity": severity,
+            "category": category,
+            **audit_data(tlp, tenant.pk),
+        },
     )
     signals.incidents_opened.send(
         sender=Incident,
@@ -550,11 +578,14 @@ def incident_promote_alerts(
     audit.record(
         "incident.alerts_promoted",
         actor=actor,
-        tenant=incident.tenant_id,
+        tenant=audit_tenant(incident.tlp, incident.tenant_id),
         obj=incident,
         request=request,
         summary=f"{len(moving)} alert(s) promoted into incident '{incident.title[:200]}'",
-        data={"alerts": [str(a.pk) for a in moving]},
+        data={
+            "alerts": [str(a.pk) for a in moving],
+            **audit_data(incident.tlp, incident.tenant_id),
+        },
     )
     worst = max(moving, key=lambda a: a.severity_rank)
     if worst.severity_rank > incident.severity_rank:
@@ -691,3 +722,90 @@ def incident_bulk_action(
 
 def open_statuses() -> tuple[str, ...]:
     return tuple(s.value for s in OPEN_STATUSES)
+
+
+# --- classification: TLP and PAP ------------------------------------------------------------
+
+# The key naming an item in the data of the timeline entries written about it.
+TIMELINE_KEYS = {
+    "comment": "comment",
+    "task": "task",
+    "attachment": "attachment",
+    "incidentobservable": "observable",
+}
+CLASSIFIED = {
+    "incident": "the incident",
+    "comment": "a comment",
+    "task": "a task",
+    "attachment": "an evidence file",
+    "incidentobservable": "an observable",
+}
+
+
+@transaction.atomic
+def item_classify(
+    item,
+    *,
+    incident: Incident,
+    actor: User,
+    tlp: str | None = None,
+    pap: str | None = None,
+    request=None,
+):
+    """A new TLP (and PAP, on incidents and observables) for the incident or one item of it,
+    already checked (alerts.tlp.check_tlp). On the timeline and in the audit log; both carry
+    the stricter of the old and new TLP, so the change leaks neither (a RED one's entries are
+    the MSSP's only: an internal timeline entry, the MSSP's own audit log)."""
+    from . import tlp as classification
+
+    model = type(item)
+    row = model.objects.for_tenant(item.tenant_id).select_for_update().get(pk=item.pk)
+    before = {"tlp": row.tlp, "pap": getattr(row, "pap", None)}
+    changed = []
+    if tlp and tlp != row.tlp:
+        row.tlp = tlp
+        changed.append("tlp")
+    if pap and hasattr(row, "pap") and pap != row.pap:
+        row.pap = pap
+        changed.append("pap")
+    if not changed:
+        return row
+    row.save(update_fields=changed)
+    kind = model._meta.model_name
+    what = CLASSIFIED.get(kind, kind)
+    key = TIMELINE_KEYS.get(kind)
+    if key and "tlp" in changed:
+        # The entries written about the item follow it (a RED one's become internal too).
+        about = IncidentEvent.objects.for_tenant(incident.tenant_id).filter(
+            incident_id=incident.pk, **{f"data__{key}": str(row.pk)}
+        )
+        about.update(tlp=row.tlp)
+        if row.tlp == Tlp.RED:
+            about.update(visibility=Visibility.INTERNAL)
+    level = classification.stricter(before["tlp"], row.tlp)
+    words = [
+        f"{name.upper()} of {what} changed from {before[name].upper()} to "
+        f"{getattr(row, name).upper()}"
+        for name in changed
+    ]
+    summary = "; ".join(words)
+    data = {"item": kind, "id": str(row.pk)}
+    for name in changed:
+        data[f"{name}_from"], data[f"{name}_to"] = before[name], getattr(row, name)
+    visibility = getattr(row, "visibility", Visibility.SHARED)
+    _timeline(incident, actor, "classified", summary, data, visibility=visibility, tlp=level)
+    audit.record(
+        "tlp.changed" if "tlp" in changed else "pap.changed",
+        actor=actor,
+        tenant=classification.audit_tenant(level, incident.tenant_id),
+        obj=row,
+        request=request,
+        summary=summary,
+        data={
+            "incident": str(incident.pk),
+            **classification.audit_data(level, incident.tenant_id),
+            **data,
+        },
+    )
+    _publish(incident, "classified", visibility, tlp=level)
+    return row

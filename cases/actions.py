@@ -11,9 +11,21 @@ from uuid import UUID
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 
-from alerts.models import Comment, Incident, Visibility
+from alerts import policy as incident_policy
+from alerts import selectors as incident_selectors
+from alerts import services as incident_services
+from alerts import tlp as classification
+from alerts.api.serializers import ClassifySerializer
+from alerts.models import (
+    Comment,
+    Incident,
+    IncidentObservable,
+    ObservableSource,
+    Origin,
+    Visibility,
+)
 from tenants.access import Access
-from tenants.actions import Action, Invalid
+from tenants.actions import Action, Invalid, Refused
 from tenants.models import Tenant, User
 
 from . import policy, services
@@ -53,6 +65,7 @@ def _add_task(
     owner: str | None = None,
     team: UUID | None = None,
     due_at: datetime | None = None,
+    tlp: str = "",
     **_: Any,
 ) -> Task:
     default = Visibility.INTERNAL
@@ -70,6 +83,7 @@ def _add_task(
         visibility=visibility,
         description=description,
         due_at=due_at,
+        classification=classification.check_tlp(access, tlp or None),
         request=request,
         **_owners(incident, visibility, owner, team),
     )
@@ -98,7 +112,10 @@ def _edit_task(
         changes |= _owners(task.incident, visibility, fields.get("owner"), fields.get("team"))
     elif visibility == Visibility.INTERNAL and policy.is_customer_side(task):
         raise Invalid({"visibility": ["A task handed to the customer cannot be internal."]})
-    return services.task_update(task, actor=actor, request=request, **changes)
+    task = services.task_update(task, actor=actor, request=request, **changes)
+    if fields.get("tlp"):
+        _classify_item(task, access=access, actor=actor, request=request, tlp=fields["tlp"])
+    return task
 
 
 def _set_status(
@@ -253,12 +270,9 @@ def _linked(
     any other (another incident's, an internal one for a customer) reads as missing."""
     found: dict[str, Any] = {"comment": None, "task": None}
     if comment:
-        comments = Comment.objects.for_tenant(incident.tenant_id).filter(
-            pk=comment, incident=incident
+        found["comment"] = (
+            incident_selectors.get_comments(access, incident).filter(pk=comment).first()
         )
-        if not access.is_mssp_staff:
-            comments = comments.filter(visibility=Visibility.SHARED)
-        found["comment"] = comments.first()
         if found["comment"] is None:
             raise Invalid({"comment": ["No such comment on this incident."]})
     if task:
@@ -282,6 +296,7 @@ def _add_attachment(
     visibility: str = "",
     comment: UUID | None = None,
     task: UUID | None = None,
+    tlp: str = "",
     **_: Any,
 ) -> Attachment:
     linked = _linked(incident, access, comment, task)
@@ -289,8 +304,17 @@ def _add_attachment(
     chosen = policy.evidence_visibility(
         access, visibility or None, owner.visibility if owner is not None else None
     )
+    level = classification.check_tlp(access, tlp or None)
+    if owner is not None:  # a file is at least as restricted as what it belongs to
+        level = classification.stricter(level, owner.tlp)
     return services.attachment_add(
-        incident, file, actor=actor, visibility=chosen, request=request, **linked
+        incident,
+        file,
+        actor=actor,
+        visibility=chosen,
+        classification=level,
+        request=request,
+        **linked,
     )
 
 
@@ -328,4 +352,106 @@ DELETE_ATTACHMENT = Action(
     do=_delete_attachment,
     check=policy.check_delete_evidence,
     done=lambda attachment: f"Evidence deleted: {attachment.name}. Its record and hash remain.",
+)
+# --- classification: TLP and PAP (alerts.tlp) --------------------------------------------------
+
+NO_CLASSIFYING = "Your role reads incidents; responders and admins classify what they write."
+ITEM_MISSING = "No such {kind} on this incident."
+
+
+def _authored_by_mssp(item: Any) -> bool:
+    """Whether the MSSP wrote it (a customer then never changes its TLP or PAP)."""
+    if isinstance(item, Incident):
+        return item.origin != Origin.CUSTOMER
+    if isinstance(item, IncidentObservable):
+        return item.source != ObservableSource.CUSTOMER
+    author = {Comment: "author", Task: "created_by", Attachment: "uploaded_by"}[type(item)]
+    person = getattr(item, author)
+    return person is None or person.is_mssp_staff
+
+
+def check_classify(access: Access, incident: Incident) -> None:
+    """MSSP staff who see the incident, and a customer's responders and admins (on what they
+    authored: _classify_item); viewers read."""
+    if not access.works or incident.tenant_id not in access.tenant_ids:
+        raise Refused(NO_CLASSIFYING)
+
+
+def _classify_item(
+    item: Any,
+    *,
+    access: Access,
+    actor: User,
+    request: HttpRequest | None = None,
+    tlp: str | None = None,
+    pap: str | None = None,
+) -> Any:
+    mssp = _authored_by_mssp(item)
+    new_tlp = (
+        classification.check_tlp(access, tlp, current=item.tlp, mssp_authored=mssp) if tlp else None
+    )
+    new_pap = (
+        classification.check_pap(access, pap, current=item.pap, mssp_authored=mssp)
+        if pap and hasattr(item, "pap")
+        else None
+    )
+    incident = item if isinstance(item, Incident) else item.incident
+    return incident_services.item_classify(
+        item, incident=incident, actor=actor, tlp=new_tlp, pap=new_pap, request=request
+    )
+
+
+def classified_item(access: Access, incident: Incident, kind: str, pk: UUID) -> Any:
+    """The comment, task, evidence file or observable of this incident the caller sees."""
+    rows: Any
+    if kind == "comment":
+        rows = incident_selectors.get_comments(access, incident)
+    elif kind == "task":
+        rows = policy.visible_tasks(
+            access, Task.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+        )
+    elif kind == "attachment":
+        rows = policy.visible_attachments(
+            access, Attachment.objects.for_tenant(incident.tenant_id).filter(incident=incident)
+        )
+    else:
+        rows = incident_policy.visible_observables(
+            access,
+            IncidentObservable.objects.for_tenant(incident.tenant_id).filter(incident=incident),
+        )
+    found = rows.filter(pk=pk).first()
+    if found is None:
+        raise Invalid({kind: [ITEM_MISSING.format(kind=kind)]})
+    found.incident = incident
+    return found
+
+
+def _classify(
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    tlp: str | None = None,
+    pap: str | None = None,
+    **items: Any,
+) -> Any:
+    item: Any = incident
+    for kind in ("comment", "task", "attachment", "observable"):
+        if items.get(kind):
+            item = classified_item(access, incident, kind, items[kind])
+    return _classify_item(item, access=access, actor=actor, request=request, tlp=tlp, pap=pap)
+
+
+CLASSIFY = Action(
+    "classify",
+    do=_classify,
+    check=check_classify,
+    serializer=ClassifySerializer,
+    done=lambda item: (
+        f"Classified: {item.get_tlp_display()}"
+        + (f", {item.get_pap_display()}" if hasattr(item, "pap") else "")
+        + "."
+    ),
 )

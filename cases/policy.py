@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from alerts import policy as incident_policy
+from alerts import tlp
 from alerts.models import Incident, Visibility
 from tenants.access import Access, access_for
 from tenants.actions import Invalid, Refused
@@ -20,10 +21,11 @@ APPLY_FOR_STAFF = "MSSP staff apply case templates."
 
 
 def visible_tasks(access: Access, tasks: QuerySet[Task]) -> QuerySet[Task]:
-    """Internal tasks are the MSSP's: a customer never sees one, anywhere."""
+    """Internal tasks are the MSSP's: a customer never sees one, anywhere; nor one its TLP, or
+    its incident's, keeps from them (alerts.tlp)."""
     if access.is_mssp_staff:
         return tasks
-    return tasks.filter(visibility=Visibility.SHARED)
+    return tlp.visible(access, tasks.filter(visibility=Visibility.SHARED))
 
 
 def can_manage_tasks(access: Access, incident: Incident) -> bool:
@@ -158,10 +160,11 @@ EVIDENCE_GONE = "This evidence file was deleted; its record and hash remain."
 
 
 def visible_attachments(access: Access, attachments: QuerySet[Attachment]) -> QuerySet[Attachment]:
-    """Internal evidence is the MSSP's: a customer never sees, lists or downloads one."""
+    """Internal evidence is the MSSP's: a customer never sees, lists or downloads one; nor one
+    its TLP, or its incident's, keeps from them (alerts.tlp)."""
     if access.is_mssp_staff:
         return attachments
-    return attachments.filter(visibility=Visibility.SHARED)
+    return tlp.visible(access, attachments.filter(visibility=Visibility.SHARED))
 
 
 def can_add_evidence(access: Access, incident: Incident) -> bool:

@@ -8,7 +8,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_users_with_perms
 
-from alerts.models import Comment, Incident, Visibility
+from alerts import selectors as incident_selectors
+from alerts.models import Comment, Incident
 from tenants.access import Access
 from tenants.models import Membership, StaffRole, Team, User
 
@@ -80,8 +81,7 @@ def inbox_tasks(access: Access, user: User) -> QuerySet[Task]:
         | Q(owner_team__tenant_id=tenant_id, owner_team__kind=Team.Kind.IN_HOUSE)
     )
     return (
-        Task.objects.for_tenant(tenant_id)
-        .filter(visibility=Visibility.SHARED)
+        policy.visible_tasks(access, Task.objects.for_tenant(tenant_id))
         .exclude(status__in=FINISHED)
         .filter(mine)
         .distinct()
@@ -111,7 +111,5 @@ def incident_attachments(access: Access, incident: Incident) -> list[Attachment]
 
 def attachable_comments(access: Access, incident: Incident) -> list[Comment]:
     """The latest comments the caller sees, which a new file may belong to."""
-    rows = Comment.objects.for_tenant(incident.tenant_id).filter(incident=incident)
-    if not access.is_mssp_staff:
-        rows = rows.filter(visibility=Visibility.SHARED)
+    rows = incident_selectors.get_comments(access, incident)
     return list(rows.order_by("-created_at", "-id")[:COMMENTS_OFFERED])

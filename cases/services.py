@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from alerts.models import Comment, Incident, IncidentEvent, Visibility
+from alerts import tlp
+from alerts.models import Comment, Incident, IncidentEvent, Tlp, Visibility
 from tenants import audit, events
 from tenants.actions import Invalid
 from tenants.models import Team, Tenant, User
@@ -49,19 +50,26 @@ def _record(
         kind=kind,
         summary=summary[:500],
         data={"task": str(task.pk), "status": task.status, **(data or {})},
-        visibility=task.visibility,
+        visibility=Visibility.INTERNAL if task.tlp == Tlp.RED else task.visibility,
+        tlp=task.tlp,
     )
     # The customer's admins read their tenant's audit log: an internal task's entry says what
-    # happened to a task, never its title (the staff-only timeline entry keeps the sentence).
+    # happened to a task, never its title (the staff-only timeline entry keeps the sentence);
+    # a RED task's goes to the MSSP's own log (alerts.tlp).
     shared = task.visibility == Visibility.SHARED
     audit.record(
         kind.replace("_", ".", 1),
         actor=actor,
-        tenant=task.tenant_id,
+        tenant=tlp.audit_tenant(task.tlp, task.tenant_id),
         obj=task,
         request=request,
         summary=summary if shared else INTERNAL_AUDIT_SUMMARY.get(kind, "an internal task changed"),
-        data={"incident": str(task.incident_id), "visibility": task.visibility, **(data or {})},
+        data={
+            "incident": str(task.incident_id),
+            "visibility": task.visibility,
+            **tlp.audit_data(task.tlp, task.tenant_id),
+            **(data or {}),
+        },
     )
     Incident.objects.for_tenant(task.tenant_id).filter(pk=task.incident_id).update(
         updated_at=timezone.now()
@@ -81,6 +89,7 @@ def _publish(task: Task, change: str) -> None:
         str(task.incident_id),
         {"change": change, "task": str(task.pk), "task_status": task.status},
         audience=audience,
+        tlp=task.tlp,
     )
 
 
@@ -117,6 +126,7 @@ def task_create(
     owner_team: Team | None = None,
     due_at: datetime | None = None,
     template: CaseTemplate | None = None,
+    classification: str = Tlp.GREEN,
     request=None,
 ) -> Task:
     if not incident.is_open:
@@ -134,6 +144,7 @@ def task_create(
         template=template,
         position=_next_position(incident),
         created_by=actor,
+        tlp=classification,
     )
     task.incident = incident
     _record(
@@ -371,11 +382,12 @@ def _evidence_record(
     audit.record(
         action,
         actor=actor,
-        tenant=attachment.tenant_id,
+        # A RED file's custody is in the MSSP's own log (alerts.tlp)
+        tenant=tlp.audit_tenant(attachment.tlp, attachment.tenant_id),
         obj=attachment,
         request=request,
         summary=audit_summary,
-        data=data,
+        data={**data, **tlp.audit_data(attachment.tlp, attachment.tenant_id)},
     )
     if not timeline:
         return
@@ -388,7 +400,8 @@ def _evidence_record(
         kind=kind,
         summary=short[:500],
         data={"attachment": str(attachment.pk), "sha256": attachment.sha256},
-        visibility=attachment.visibility,
+        visibility=Visibility.INTERNAL if attachment.tlp == Tlp.RED else attachment.visibility,
+        tlp=attachment.tlp,
     )
     Incident.objects.for_tenant(attachment.tenant_id).filter(pk=attachment.incident_id).update(
         updated_at=timezone.now()
@@ -402,6 +415,7 @@ def _evidence_record(
         str(attachment.incident_id),
         {"change": kind, "attachment": str(attachment.pk)},
         audience=audience,
+        tlp=attachment.tlp,
     )
 
 
@@ -414,6 +428,7 @@ def attachment_add(
     visibility: str,
     comment: Comment | None = None,
     task: Task | None = None,
+    classification: str = Tlp.GREEN,
     request=None,
 ) -> Attachment:
     """Store an uploaded file (hashed as it arrived: cases.evidence) as evidence on the
@@ -451,6 +466,7 @@ def attachment_add(
             size=upload.size,
             sha256=evidence.sha256_of(upload),
             visibility=visibility,
+            tlp=classification,
             uploaded_by=actor,
             uploaded_by_name=actor.username,
         )

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from alerts import selectors as incident_selectors
 from alerts.models import Incident, Severity, Visibility
 from tenants.actions import Invalid, Refused, error_sentence, page_perform, perform
 from tenants.api.pagination import paginate_page
@@ -39,7 +40,7 @@ def _back(request, default: str) -> HttpResponseRedirect:
 
 def _incident(access, pk) -> Incident:
     incident = (
-        Incident.objects.for_tenants(access.tenant_ids).select_related("tenant").filter(pk=pk)
+        incident_selectors.get_incidents(access).select_related("tenant").filter(pk=pk)
     ).first()
     if incident is None:
         raise Http404("No such incident.")

@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from alerts.models import Incident
+from alerts.selectors import get_incidents
 from sla.forms import DeclineForm
 from sla.models import Escalation
 from tenants import audit
@@ -141,7 +142,7 @@ def target_for(
     access: Access, delivery: Delivery, offered: links.Answer
 ) -> Incident | Escalation | None:
     if offered.target == "incident":
-        incidents = Incident.objects.for_tenants(access.tenant_ids)
+        incidents = get_incidents(access)
         incident: Incident | None = incidents.filter(pk=delivery.incident_id).first()
         return incident
     escalation_id = (delivery.message.get("data") or {}).get("escalation")

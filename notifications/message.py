@@ -5,7 +5,7 @@ notifications.senders."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -39,3 +39,26 @@ class Message:
 
 def incident_url(incident_id: str) -> str:
     return f"{settings.PORTAL_BASE_URL.rstrip('/')}/incidents/{incident_id}/"
+
+
+NEUTRAL_TITLE = "An incident needs attention"
+NEUTRAL_TEXT = (
+    "Open the portal to read it: what it is about is classified TLP:AMBER, for your "
+    "organisation's responders and admins, and is not shown in shared channels."
+)
+
+
+def neutral(message: Message) -> Message:
+    """The message a shared channel gets about something classified TLP:AMBER (alerts.tlp):
+    that something needs attention, and the link; no title, severity, status or text."""
+    return replace(
+        message,
+        title=NEUTRAL_TITLE,
+        text=NEUTRAL_TEXT,
+        severity="",
+        data={
+            "event": message.data.get("event", message.event_type),
+            "incident": message.data.get("incident"),
+            "tlp": "amber",
+        },
+    )

@@ -29,7 +29,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from alerts.models import SEVERITY_RANK, Incident, IncidentStatus
+from alerts import tlp
+from alerts.models import SEVERITY_RANK, Incident, IncidentStatus, Tlp
 from sla.models import ClockState, Escalation, SlaClock
 from tenants import events
 from tenants.jobs import enqueue
@@ -194,6 +195,11 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
                     name, event, incident, names[tenant_id], clocks, answer_by.get(str(event["id"]))
                 )
             digest = _event_digest(event, position)
+            # A customer's channels are shared (a Slack channel, a webhook, a contact list):
+            # about an AMBER incident or item they get the neutral form (alerts.tlp).
+            shared = message
+            if not tlp.shared_channel_may_carry(_level(event, incident)):
+                shared = msg.neutral(message)
             rows += [
                 Delivery(
                     tenant_id=tenant_id,
@@ -201,8 +207,8 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
                     kind=channel.kind,
                     event_type=name,
                     incident=incident,
-                    title=message.title[:TITLE_MAX],
-                    message=asdict(message),
+                    title=shared.title[:TITLE_MAX],
+                    message=asdict(shared),
                     key=f"{name}:{digest}:{channel.pk}",
                 )
                 for channel in channels.values()
@@ -224,6 +230,15 @@ def _write(wanted: dict[int, list[tuple[dict[str, Any], str]]]) -> int:
     rows = coalesce(rows)
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def _level(event: dict[str, Any], incident: Incident | None) -> str:
+    """The TLP a message about this event carries: its item's and its incident's, the
+    stricter (an AMBER event's clearance counts as AMBER)."""
+    level = tlp.stricter(event.get("tlp") or Tlp.GREEN, incident.tlp if incident else Tlp.GREEN)
+    if event.get("clearance") == events.CLEARANCE_WORKERS:
+        level = tlp.stricter(level, Tlp.AMBER)
+    return level
 
 
 def _team_channels_naming(tenant_ids: list[int]) -> dict[int, list[TeamChannel]]:

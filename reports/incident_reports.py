@@ -8,7 +8,13 @@ read through the same selectors the customer's own incident page and API use
 (`customer_access`). Whatever those selectors hide from that customer (internal comments and
 timeline entries, internal tasks, internal evidence, internal observables; sightings at other
 customers are never asked for) never reaches the snapshot, so no page, PDF or API answer made
-from it can show it, to staff or customer alike."""
+from it can show it, to staff or customer alike.
+
+TLP (alerts.tlp): the report is marked with its incident's TLP (`facts["tlp"]`, printed at the
+top and foot of every page) and read only by whom that marking allows. Its lens is a viewer's
+for a CLEAR or GREEN incident and a responder's for an AMBER or AMBER+STRICT one, and an item
+stricter than the marking is left out (an AMBER+STRICT comment is in an AMBER+STRICT
+incident's report only); nothing RED is ever in it."""
 
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from alerts import selectors as incident_selectors
-from alerts.models import Incident
+from alerts import tlp
+from alerts.models import Incident, Tlp
 from cases import selectors as case_selectors
 from cases.models import TaskStatus
 from sla.models import SlaClock, Target
@@ -46,28 +53,41 @@ ALREADY_SHARED = "The report is already shared with the customer."
 ALREADY_DRAFT = "The report is already a draft."
 
 
-def customer_access(tenant_id: int) -> Access:
-    """What a viewer of the tenant may see: the lens every fact of the report is read through."""
+def customer_access(tenant_id: int, marking: str = Tlp.GREEN) -> Access:
+    """What a member of the tenant who may read the report's marking sees: the lens every fact
+    of the report is read through (a viewer's, or a responder's for an AMBER report)."""
+    role = Membership.Role.VIEWER if marking in tlp.EVERY_MEMBER else Membership.Role.RESPONDER
     return Access(
         user_id=None,
         tenant_ids=frozenset({tenant_id}),
-        customer_role=Membership.Role.VIEWER,
+        customer_role=role,
         customer_tenant_id=tenant_id,
     )
+
+
+def marking(report: IncidentReport, incident: Incident | None = None) -> str:
+    """The report's TLP: the marking its facts were taken under, or its incident's now if
+    that is stricter (a report never outlives its incident's classification)."""
+    incident = incident or report.incident
+    return tlp.stricter((report.facts or {}).get("tlp") or Tlp.GREEN, incident.tlp)
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _timeline(customer: Access, incident: Incident) -> list[dict[str, Any]]:
+def _timeline(customer: Access, incident: Incident, level: str) -> list[dict[str, Any]]:
     """The shared timeline, oldest first; a shared comment's entry carries its whole text."""
     comments = {
-        str(c.pk): c for c in incident_selectors.get_comments(customer, incident)[:TIMELINE_MAX]
+        str(c.pk): c
+        for c in incident_selectors.get_comments(customer, incident)[:TIMELINE_MAX]
+        if tlp.report_may_carry(c.tlp, level)
     }
     rows = []
     entries = incident_selectors.get_timeline(customer, incident).order_by("at", "id")
     for entry in entries[:TIMELINE_MAX]:
+        if not tlp.report_may_carry(entry.tlp, level):
+            continue
         text = entry.summary
         if entry.kind == "comment":
             comment = comments.get(str((entry.data or {}).get("comment", "")))
@@ -111,16 +131,22 @@ def _sla(incident: Incident) -> list[dict[str, Any]]:
 def incident_facts(incident: Incident) -> dict[str, Any]:
     """The snapshot the report shows: see the module docstring for why it holds nothing
     internal."""
-    customer = customer_access(incident.tenant_id)
+    level = incident.tlp
+    customer = customer_access(incident.tenant_id, level)
     tenant = incident.tenant
     tasks = [
-        t for t in case_selectors.incident_tasks(customer, incident) if t.status == TaskStatus.DONE
+        t
+        for t in case_selectors.incident_tasks(customer, incident)
+        if t.status == TaskStatus.DONE and tlp.report_may_carry(t.tlp, level)
     ]
     attachments = [
-        a for a in case_selectors.incident_attachments(customer, incident) if a.deleted_at is None
+        a
+        for a in case_selectors.incident_attachments(customer, incident)
+        if a.deleted_at is None and tlp.report_may_carry(a.tlp, level)
     ]
     return {
         "version": FACTS_VERSION,
+        "tlp": level,
         "title": incident.title,
         "customer": tenant.name,
         "timezone": tenant.timezone or "UTC",
@@ -133,7 +159,7 @@ def incident_facts(incident: Incident) -> dict[str, Any]:
         "acknowledged_at": _iso(incident.acknowledged_at),
         "contained_at": _iso(incident.contained_at),
         "resolved_at": _iso(incident.resolved_at),
-        "timeline": _timeline(customer, incident),
+        "timeline": _timeline(customer, incident, level),
         "containment": [
             {
                 "at": _iso(c.at),
@@ -156,6 +182,7 @@ def incident_facts(incident: Incident) -> dict[str, Any]:
         "observables": [
             {"type": o.type, "value": o.value, "tag": o.get_tag_display() if o.tag else ""}
             for o in incident_selectors.get_observables(customer, incident)
+            if tlp.report_may_carry(o.tlp, level)
         ],
         "evidence": [
             {"name": a.name, "sha256": a.sha256, "size": a.size, "added_at": _iso(a.created_at)}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerts import tlp
+from alerts.models import Tlp
 from tenants.access import Access
 from tenants.actions import Refused
 
@@ -46,11 +48,14 @@ def supervises_incident_report(access: Access, tenant_id: int) -> bool:
     return works_incident_report(access, tenant_id) and access.is_supervisor
 
 
-def may_read_incident_report(access: Access, tenant_id: int, status: str) -> bool:
-    """Staff see every state; the customer only a shared report (nothing before)."""
+def may_read_incident_report(
+    access: Access, tenant_id: int, status: str, marking: str = Tlp.GREEN
+) -> bool:
+    """Staff see every state; the customer only a shared report (nothing before) whose TLP
+    marking they may read (alerts.tlp: an AMBER report is for its responders and admins)."""
     if tenant_id not in access.tenant_ids:
         return False
-    return access.is_mssp_staff or status == "shared"
+    return access.is_mssp_staff or (status == "shared" and tlp.may_read(access, marking))
 
 
 def check_work_incident_report(access: Access, target: Any) -> None:

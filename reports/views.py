@@ -17,13 +17,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from alerts import selectors as incident_selectors
 from alerts.models import Incident
 from tenants.access import Access
 from tenants.actions import page_perform
 from tenants.models import Tenant
 from tenants.views import portal_view
 
-from . import actions
+from . import actions, incident_reports
 from . import policy as incident_policy
 from .api.incident import pdf_response
 from .figures import SEVERITIES
@@ -213,7 +214,7 @@ INCIDENT_REPORT_STEPS = {
 
 
 def _incident_or_404(access: Access, pk) -> Incident:
-    incident = Incident.objects.for_tenants(access.tenant_ids).select_related("tenant")
+    incident = incident_selectors.get_incidents(access).select_related("tenant")
     found = incident.filter(pk=pk).first()
     if found is None:
         raise Http404("No such incident.")
@@ -229,7 +230,7 @@ def _incident_report_or_404(access: Access, incident: Incident) -> IncidentRepor
         .first()
     )
     if report is None or not incident_policy.may_read_incident_report(
-        access, report.tenant_id, report.status
+        access, report.tenant_id, report.status, incident_reports.marking(report, incident)
     ):
         raise Http404("No post-incident report here.")
     report.incident = incident

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from alerts import tlp
 from tenants.access import Access
 from tenants.actions import Refused
 from tenants.models import StaffRole, Tenant, User
@@ -25,10 +26,14 @@ class NotAllowed(Refused):
 # --- seeing --------------------------------------------------------------------------------
 def visible_escalations(access: Access, escalations: QuerySet[Escalation]) -> QuerySet[Escalation]:
     """Customers never see MSSP-internal tier escalations (direction TO_TIER): the inbox, the
-    incident page and /api/v1/escalations/ all narrow their rows with this."""
+    incident page and /api/v1/escalations/ all narrow their rows with this; nor those of an
+    incident whose TLP keeps it from them (alerts.tlp)."""
     if access.is_mssp_staff:
         return escalations
-    return escalations.exclude(direction=Escalation.Direction.TO_TIER)
+    readable = sorted(tlp.readable(access))
+    return escalations.exclude(direction=Escalation.Direction.TO_TIER).filter(
+        incident__tlp__in=readable
+    )
 
 
 def reads_escalation_policy(access: Access) -> bool:

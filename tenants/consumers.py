@@ -336,8 +336,13 @@ class StreamConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         audience = event.get("audience")
         if audience is not None and self.audience not in audience:
             return
+        # An AMBER item's event (alerts.tlp): MSSP staff and the customer's workers only.
+        if event.get("clearance") == events.CLEARANCE_WORKERS and not self.access.works:
+            return
         await self.send(
-            text_data=json.dumps({key: value for key, value in event.items() if key != "audience"})
+            text_data=json.dumps(
+                {key: value for key, value in event.items() if key not in events.PRIVATE_KEYS}
+            )
         )
 
     @property

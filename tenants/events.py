@@ -347,7 +347,30 @@ def _deliver_many(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
     )
 
 
-Items = list[tuple[str, str, dict[str, Any] | None, tuple[str, ...]]]
+# (event type, object id, data, audience), optionally with the TLP of the item it is about.
+Items = list[Any]
+# Called with (tenant id, events) as they are built, before anyone hears of them: an app whose
+# objects carry a classification narrows each event's audience or sets its `clearance` (alerts
+# registers its TLP rules, alerts.tlp: an event about a RED incident reaches MSSP staff only, an
+# AMBER one a customer's workers only). Consumers drop what the socket may not receive.
+Shaper = Callable[[int, list[dict[str, Any]]], None]
+_shapers: list[Shaper] = []
+# An event's `clearance`: beyond its audience, which of a customer's members may receive it
+# (None: every member the audience names).
+CLEARANCE_WORKERS = "workers"
+
+
+def on_build(shaper: Shaper) -> None:
+    if shaper not in _shapers:
+        _shapers.append(shaper)
+
+
+def _shape(tenant_id: int, built: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for shaper in _shapers:
+        shaper(tenant_id, built)
+    return [event for event in built if event["audience"]]
+
+
 # Called with {tenant id: events} as they are published, inside the transaction that publishes
 # them: a higher app that must act on events in that same transaction (notifications writes
 # its outbox rows there) registers here (signals go upward only: docs/architecture.md).
@@ -368,7 +391,7 @@ def _tell_listeners(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
 def tenant_events(tenant_id: int, tenant_slug: str, items: Items) -> list[dict[str, Any]]:
     """Publish [(event type, object id, data, audience), ...] of one tenant, in order, once the
     transaction commits: one log append and one channel-layer message for all of them."""
-    events = _build(tenant_slug, items)
+    events = _shape(tenant_id, _build(tenant_slug, items))
     if events:
         _tell_listeners({tenant_id: events})
         transaction.on_commit(lambda: _deliver(tenant_id, events))
@@ -383,7 +406,7 @@ def tenants_events(per_tenant: dict[int, tuple[str, Items]]) -> dict[int, list[d
     built = {
         tenant_id: events
         for tenant_id, (slug, items) in per_tenant.items()
-        if (events := _build(slug, items))
+        if (events := _shape(tenant_id, _build(slug, items)))
     }
     if built:
         _tell_listeners(built)
@@ -395,8 +418,9 @@ def _build(tenant_slug: str, items: Items) -> list[dict[str, Any]]:
     if not items:
         return []
     at = timezone.now().isoformat()
-    return [
-        {
+    built = []
+    for event_type, object_id, data, audience, *classified in items:
+        event = {
             "type": event_type,
             "event_id": "",
             "tenant": tenant_slug,
@@ -405,8 +429,14 @@ def _build(tenant_slug: str, items: Items) -> list[dict[str, Any]]:
             "data": data or {},
             "audience": list(audience),
         }
-        for event_type, object_id, data, audience in items
-    ]
+        if classified and classified[0]:
+            event["tlp"] = classified[0]  # the item's own TLP, for the shapers
+        built.append(event)
+    return built
+
+
+# Keys of an event that are for the server only: never sent to a socket.
+PRIVATE_KEYS = frozenset({"audience", "clearance", "tlp"})
 
 
 def tenant_event(
@@ -416,8 +446,15 @@ def tenant_event(
     object_id: str,
     data: dict[str, Any] | None = None,
     audience: tuple[str, ...] = EVERYONE,
-) -> dict[str, Any]:
-    return tenant_events(tenant_id, tenant_slug, [(event_type, object_id, data, audience)])[0]
+    tlp: str | None = None,
+) -> dict[str, Any] | None:
+    """One event; `tlp` is the classification of the item it is about (alerts.tlp), which the
+    shapers apply besides its incident's. None when nobody may receive it."""
+    item: Any = (event_type, object_id, data, audience)
+    if tlp is not None:
+        item = (*item, tlp)
+    published = tenant_events(tenant_id, tenant_slug, [item])
+    return published[0] if published else None
 
 
 def entitlements_changed(user_id: int) -> None:

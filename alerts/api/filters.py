@@ -11,7 +11,16 @@ from rest_framework.exceptions import ValidationError
 
 from tenants.api.filters import UTCDateTimeFilter
 
-from ..models import OPEN_STATUSES, Alert, Incident, IncidentStatus, Severity, SourceKind
+from ..models import (
+    OPEN_STATUSES,
+    Alert,
+    Incident,
+    IncidentStatus,
+    Pap,
+    Severity,
+    SourceKind,
+    Tlp,
+)
 
 
 class CommaChoices(django_filters.BaseInFilter, django_filters.ChoiceFilter):
@@ -69,6 +78,8 @@ class IncidentFilter(django_filters.FilterSet):
     since = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = django_filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=200)
+    tlp = CommaChoices(choices=Tlp.choices, help_text="Comma-separated TLP levels.")
+    pap = CommaChoices(choices=Pap.choices, help_text="Comma-separated PAP levels.")
 
     class Meta:
         model = Incident

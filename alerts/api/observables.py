@@ -15,14 +15,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from tenants.access import Access
 from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 
-from .. import actions, policy, selectors
-from ..models import Incident, IncidentObservable
+from .. import actions, policy, selectors, tlp
+from ..models import Incident, IncidentObservable, Pap
 from .serializers import ObservableWriteSerializer
 
 
@@ -80,6 +81,8 @@ class ObservableSerializer(serializers.ModelSerializer):
             "note",
             "source",
             "visibility",
+            "tlp",
+            "pap",
             "added_by",
             "alert_count",
             "first_seen",
@@ -128,10 +131,11 @@ class SimilarSerializer(serializers.Serializer):
 def observables_answer(access: Access, incident: Incident, rows: list[IncidentObservable]):
     """The rows with their sightings (and, for MSSP staff, the other customers')."""
     keys = [row.key for row in rows]
+    comparable = [row.key for row in rows if tlp.pap_allows(row.pap, tlp.Use.CROSS_CUSTOMER)]
     context = {
         "staff": access.is_mssp_staff,
         "sightings": selectors.get_sightings(access, incident, keys),
-        "elsewhere": selectors.get_sightings_elsewhere(access, incident, keys),
+        "elsewhere": selectors.get_sightings_elsewhere(access, incident, comparable),
     }
     return ObservableSerializer(rows, many=True, context=context).data
 
@@ -194,6 +198,12 @@ class IncidentObservableViewSet(TenantScopedViewSet):
         incident = self.get_object()
         if request.method == "GET":
             rows = selectors.get_observables(self.access, incident)
+            pap = request.query_params.get("pap")
+            if pap:  # ?pap=red,amber
+                wanted = set(pap.split(","))
+                if not wanted <= set(Pap.values):
+                    raise ValidationError({"pap": [tlp.UNKNOWN_PAP]})
+                rows = [row for row in rows if row.pap in wanted]
             return Response(observables_answer(self.access, incident, rows))
         row = api_perform(self, actions.ADD_OBSERVABLE, incident)
         return self._answer(incident, row, 201)

@@ -18,10 +18,12 @@ from ..models import (
     IntakeSource,
     ObservableTag,
     Origin,
+    Pap,
     Resolution,
     Severity,
     SourceKind,
     SuppressionRule,
+    Tlp,
     Visibility,
 )
 from ..observables import MAX_NOTE, parse
@@ -173,6 +175,8 @@ class IncidentSerializer(serializers.ModelSerializer):
             "description",
             "affected_assets",
             "affected_people",
+            "tlp",
+            "pap",
             "opened_by",
             "respond_by",
             "merged_into",
@@ -191,10 +195,33 @@ class IncidentSerializer(serializers.ModelSerializer):
         return serializers.DateTimeField().to_representation(incident.respond_by)
 
 
+TLP_HELP = (
+    "Traffic Light Protocol: clear, green (every member of the customer; the default), amber, "
+    "amber+strict (the customer's responders and admins only), red (MSSP staff only; customers "
+    "may not set it)."
+)
+PAP_HELP = (
+    "Permissible Actions Protocol: clear, green (the default), amber (passive checks only), "
+    "red (never compared with other customers' data, looked up outside or acted on)."
+)
+
+
+def tlp_field(**kwargs) -> serializers.ChoiceField:
+    kwargs.setdefault("help_text", TLP_HELP)
+    return serializers.ChoiceField(choices=Tlp.choices, **kwargs)
+
+
+def pap_field(**kwargs) -> serializers.ChoiceField:
+    kwargs.setdefault("help_text", PAP_HELP)
+    return serializers.ChoiceField(choices=Pap.choices, **kwargs)
+
+
 class CommentSerializer(serializers.ModelSerializer):
+    tlp = tlp_field(read_only=True)
+
     class Meta:
         model = Comment
-        fields = ["id", "author_name", "body", "visibility", "created_at"]
+        fields = ["id", "author_name", "body", "visibility", "tlp", "created_at"]
         read_only_fields = ["id", "author_name", "created_at"]
         extra_kwargs = {"body": {"max_length": 20_000}}
 
@@ -207,13 +234,41 @@ class CommentCreateSerializer(serializers.Serializer):
         help_text="internal: MSSP only; shared: the customer sees it. Customers always post "
         "shared comments; MSSP staff default to internal.",
     )
+    tlp = tlp_field(required=False)
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):
+    tlp = tlp_field(read_only=True)
+
     class Meta:
         model = IncidentEvent
-        fields = ["id", "at", "actor_name", "kind", "summary", "data", "visibility"]
+        fields = ["id", "at", "actor_name", "kind", "summary", "data", "visibility", "tlp"]
         read_only_fields = fields
+
+
+class ClassifySerializer(serializers.Serializer):
+    """A new TLP (and PAP) for the incident or one item of it (POST .../classify/)."""
+
+    tlp = tlp_field(required=False)
+    pap = pap_field(required=False, help_text="Incidents and observables only. " + PAP_HELP)
+    comment = serializers.UUIDField(required=False, help_text="One of the incident's comments.")
+    task = serializers.UUIDField(required=False, help_text="One of the incident's tasks.")
+    attachment = serializers.UUIDField(required=False, help_text="One of its evidence files.")
+    observable = serializers.UUIDField(required=False, help_text="One of its observables.")
+
+    ITEMS = ("comment", "task", "attachment", "observable")
+
+    def validate(self, attrs):
+        named = [name for name in self.ITEMS if attrs.get(name)]
+        if len(named) > 1:
+            raise serializers.ValidationError("Name one item at most: " + ", ".join(named) + ".")
+        if "tlp" not in attrs and "pap" not in attrs:
+            raise serializers.ValidationError("Give a tlp, a pap or both.")
+        if "pap" in attrs and named and named[0] != "observable":
+            raise serializers.ValidationError(
+                {"pap": ["PAP is set on incidents and observables only."]}
+            )
+        return attrs
 
 
 class ContainmentSerializer(serializers.ModelSerializer):
@@ -405,6 +460,8 @@ class NewIncidentSerializer(serializers.Serializer):
     )
     affected_assets = AffectedField(help_text="Hosts, addresses, applications.")
     affected_people = AffectedField(help_text="Users, mailboxes, people involved.")
+    tlp = tlp_field(required=False)
+    pap = pap_field(required=False)
 
     def validate_title(self, value: str) -> str:
         value = single_line(value, 500)
@@ -453,6 +510,8 @@ class ObservableWriteSerializer(serializers.Serializer):
         help_text="internal: MSSP only; shared: the customer sees it. Customers' observables "
         "are shared; MSSP staff default to internal.",
     )
+    tlp = tlp_field(required=False)
+    pap = pap_field(required=False)
 
     def validate(self, attrs):
         if self.instance is not None:
@@ -493,3 +552,14 @@ class NewIncidentWithFilesSerializer(NewIncidentSerializer):
         required=False,
         help_text="MSSP staff: who sees the files (internal by default). Customers' are shared.",
     )
+
+
+class ClassifiedSerializer(serializers.Serializer):
+    """What a classification answers: the item and its levels now."""
+
+    item = serializers.ChoiceField(
+        choices=["incident", "comment", "task", "attachment", "observable"]
+    )
+    id = serializers.UUIDField()
+    tlp = tlp_field()
+    pap = pap_field(allow_null=True, help_text="Incidents and observables; null for others.")

@@ -13,13 +13,8 @@ from tenants.api.pagination import KeysetPagination
 
 from .. import actions, policy, services
 from ..hunts import OPEN_INCIDENT_FROM_ALERT, OpenIncidentSerializer
-from ..models import (
-    Alert,
-    Incident,
-    IncidentEvent,
-    Visibility,
-)
-from ..selectors import QUEUE_COUNT_CAP, URGENCY, pin_list_filters
+from ..models import Alert, Incident
+from ..selectors import QUEUE_COUNT_CAP, URGENCY, get_comments, get_timeline, pin_list_filters
 from .filters import AlertFilter, IncidentFilter
 from .serializers import (
     AlertDetailSerializer,
@@ -152,9 +147,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     def comments(self, request, pk=None):
         incident = self.get_object()
         if request.method == "GET":
-            comments = incident.comments.order_by("created_at", "id")
-            if not self.access.is_mssp_staff:
-                comments = comments.filter(visibility=Visibility.SHARED)
+            comments = get_comments(self.access, incident)
             return Response(CommentSerializer(comments, many=True).data)
         comment = api_perform(self, actions.COMMENT, incident)
         return Response(CommentSerializer(comment).data, status=201)
@@ -163,13 +156,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     @action(detail=True, methods=["get"], pagination_class=None)  # a plain list
     def timeline(self, request, pk=None):
         incident = self.get_object()
-        entries = (
-            IncidentEvent.objects.for_tenant(incident.tenant_id)
-            .filter(incident=incident)
-            .order_by("at", "id")
-        )
-        if not self.access.is_mssp_staff:
-            entries = entries.filter(visibility=Visibility.SHARED)
+        entries = get_timeline(self.access, incident).order_by("at", "id")
         return Response(TimelineEntrySerializer(entries[:2000], many=True).data)
 
     @extend_schema(methods=["GET"], responses=ContainmentSerializer(many=True))

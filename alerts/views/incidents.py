@@ -24,7 +24,7 @@ from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from .. import actions, policy, selectors
+from .. import actions, policy, selectors, tlp
 from ..api.filters import AlertFilter, IncidentFilter
 from ..api.serializers import URGENCY_CHOICES
 from ..extensions import decorate_incident_rows, incident_files
@@ -74,7 +74,7 @@ def _incident_list(request, access, *, console: bool):
     if console and "status" not in params:
         params["status"] = "open"  # the queue: what still needs work
     tenants = list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name"))
-    queryset = Incident.objects.for_tenants(access.tenant_ids)
+    queryset = selectors.get_incidents(access)
     error = ""
     try:
         filtered = IncidentFilter(params, queryset=queryset, request=request)
@@ -139,7 +139,7 @@ def bulk(request, access):
     for name in ("status", "reason", "resolution", "owner"):  # the form sends them all, blank
         if request.POST.get(name):
             data[name] = request.POST[name]
-    visible = Incident.objects.for_tenants(access.tenant_ids).select_related("tenant")
+    visible = selectors.get_incidents(access).select_related("tenant")
     done, result = page_perform(request, actions.BULK, access=access, target=visible, data=data)
     if done:
         _bulk_failures(request, result)
@@ -163,7 +163,7 @@ def _bulk_failures(request, result: actions.BulkResult) -> None:
 
 def _incident(access, pk) -> Incident:
     incident = (
-        Incident.objects.for_tenants(access.tenant_ids)
+        selectors.get_incidents(access)
         .select_related("tenant", "owner", "owner_team", "source", "merged_into")
         .filter(pk=pk)
         .first()
@@ -233,7 +233,8 @@ def _observables(access, incident: Incident) -> list:
     rows = selectors.get_observables(access, incident)
     keys = [row.key for row in rows]
     sightings = selectors.get_sightings(access, incident, keys)
-    elsewhere = selectors.get_sightings_elsewhere(access, incident, keys)
+    comparable = [row.key for row in rows if tlp.pap_allows(row.pap, tlp.Use.CROSS_CUSTOMER)]
+    elsewhere = selectors.get_sightings_elsewhere(access, incident, comparable)
     for row in rows:
         row.sightings = sightings.get(row.key)
         row.elsewhere = elsewhere.get(row.key)

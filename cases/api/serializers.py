@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from alerts.api.serializers import tlp_field
 from alerts.models import Severity, Visibility
 from tenants.text import single_line
 
@@ -44,6 +45,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "phase",
             "status",
             "visibility",
+            "tlp",
             "owner",
             "owner_team",
             "customer_side",
@@ -84,6 +86,7 @@ class TaskWriteSerializer(serializers.Serializer):
         help_text="An MSSP team, or this customer's own in-house team.",
     )
     due_at = serializers.DateTimeField(required=False, allow_null=True)
+    tlp = tlp_field(required=False)
 
     def validate_title(self, value: str) -> str:
         value = single_line(value, 300)
@@ -216,6 +219,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
             "size",
             "sha256",
             "visibility",
+            "tlp",
             "uploaded_by",
             "created_at",
             "deleted",
@@ -295,6 +299,7 @@ class AttachmentUploadSerializer(serializers.Serializer):
     task = serializers.UUIDField(
         required=False, allow_null=True, help_text="A task of this incident."
     )
+    tlp = tlp_field(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("comment") and attrs.get("task"):

@@ -17,6 +17,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from alerts.api.serializers import ClassifiedSerializer, ClassifySerializer
 from alerts.models import Incident
 from tenants.actions import Invalid
 from tenants.api.actions import api_perform
@@ -82,6 +83,26 @@ class IncidentTaskViewSet(TenantScopedViewSet):
         rows = Task.objects.for_tenants(self.access.tenant_ids).filter(pk__in=[t.pk for t in tasks])
         return Response(
             TaskSerializer(rows.select_related(*TASK_RELATED), many=True).data, status=201
+        )
+
+    @extend_schema(request=ClassifySerializer, responses=ClassifiedSerializer)
+    @action(detail=True, methods=["post"])
+    def classify(self, request, pk=None):
+        """Set the TLP (and PAP) of the incident, or of one of its comments, tasks, evidence
+        files or observables (alerts.tlp). MSSP staff set any level; a customer's responders
+        and admins set CLEAR to AMBER+STRICT on what they wrote (RED: 400; what the MSSP wrote:
+        403). Audited and on the timeline."""
+        item = api_perform(self, actions.CLASSIFY, self.get_object())
+        kind = type(item)._meta.model_name
+        return Response(
+            ClassifiedSerializer(
+                {
+                    "item": "observable" if kind == "incidentobservable" else kind,
+                    "id": item.pk,
+                    "tlp": item.tlp,
+                    "pap": getattr(item, "pap", None),
+                }
+            ).data
         )
 
 
@@ -295,8 +316,16 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, TenantScopedViewSet):
         return rows.select_related(*ATTACHMENT_RELATED)
 
     def _detail(self, attachment: Attachment) -> Response:
+        # A RED file's entries are in the MSSP's own log (alerts.tlp), which only staff read.
+        logs = [attachment.tenant_id]
         custody = (
-            AuditEvent.objects.for_tenant(attachment.tenant_id)
+            (
+                AuditEvent.objects.dangerously_unscoped(
+                    "a file's custody: its tenant's and MSSP's"
+                ).filter(Q(tenant_id__in=logs) | Q(tenant__isnull=True))
+                if self.access.is_mssp_staff
+                else AuditEvent.objects.for_tenant(attachment.tenant_id)
+            )
             .filter(
                 object_type="cases.attachment",
                 object_id=str(attachment.pk),

@@ -21,6 +21,7 @@ from tenants.api.base import TenantScopedViewSet
 
 from .. import actions, policy
 from ..incident_render import render_incident_pdf
+from ..incident_reports import marking
 from ..models import IncidentReport
 from .serializers import IncidentReportWriteSerializer
 from .views import PdfRenderer
@@ -100,7 +101,7 @@ class IncidentReportViewSet(TenantScopedViewSet):
             .first()
         )
         if report is None or not policy.may_read_incident_report(
-            self.access, report.tenant_id, report.status
+            self.access, report.tenant_id, report.status, marking(report, incident)
         ):
             raise Http404("No post-incident report here.")
         report.incident.tenant = incident.tenant

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from alerts import tlp
 from alerts.models import OPEN_STATUSES, SEVERITY_RANK, Incident, Severity
 from tenants.access import Access
 from tenants.format import duration, percent
@@ -37,8 +38,11 @@ def _dashboard_tenant(request, access: Access) -> Tenant | None:
     return get_object_or_404(Tenant, slug=slug, pk__in=sorted(access.tenant_ids))
 
 
-def _open_incidents_context(tenant: Tenant) -> dict:
-    scoped = Incident.objects.for_tenant(tenant.pk).filter(status__in=OPEN_STATUSES)
+def _open_incidents_context(tenant: Tenant, access: Access) -> dict:
+    # A customer counts and lists only the incidents their TLP allows them (alerts.tlp).
+    scoped = tlp.visible_incidents(
+        access, Incident.objects.for_tenant(tenant.pk).filter(status__in=OPEN_STATUSES)
+    )
     by_severity = dict(
         scoped.values("severity").annotate(n=Count("id")).order_by().values_list("severity", "n")
     )
@@ -104,7 +108,7 @@ def dashboard(request, access):
     if tenant is None:  # MSSP staff choose which customer's dashboard to open
         tenants = Tenant.objects.filter(pk__in=sorted(access.tenant_ids)).order_by("name")
         return render(request, "sla/dashboard_choose.html", {"tenants": list(tenants)})
-    incidents = _open_incidents_context(tenant)
+    incidents = _open_incidents_context(tenant, access)
     if request.htmx and request.GET.get("part") == "incidents":
         return render(request, "sla/_dashboard_incidents.html", incidents)
     query = request.GET.copy()

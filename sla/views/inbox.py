@@ -13,7 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from alerts import tlp
 from alerts.models import OPEN_STATUSES, Incident
+from alerts.selectors import get_incidents
 from tenants.access import Access
 from tenants.actions import page_perform
 from tenants.models import Team, Tenant
@@ -88,7 +90,7 @@ def _inbox_context(request, access: Access, *, decline_forms=None, assistance_fo
     customer_clocks = SlaClock.objects.for_tenant(tenant.pk).filter(
         owner=SlaClock.Owner.CUSTOMER, state__in=[*LIVE_CLOCK_STATES, ClockState.PAUSED]
     )
-    owned_qs = _owned_incidents(tenant)
+    owned_qs = tlp.visible_incidents(access, _owned_incidents(tenant))
     owned = list(
         owned_qs.select_related("owner", "owner_team")
         .prefetch_related(Prefetch("sla_clocks", queryset=customer_clocks, to_attr="our_clocks"))
@@ -197,7 +199,7 @@ def inbox_assistance(request, access, pk):
     {"to": "mssp"}): actions.ASK_ASSISTANCE, on the MSSP's acknowledge clock."""
     if not access.is_customer_worker:
         return refuse(request, "Only your organisation's responders and admins ask the MSSP.")
-    incident = get_object_or_404(Incident.objects.for_tenant(access.customer_tenant_id), pk=pk)
+    incident = get_object_or_404(get_incidents(access), pk=pk)
     form = AssistanceForm(request.POST, auto_id=f"assist-{incident.pk}-%s")
     if not form.is_valid():
         messages.error(request, f"Not sent: {first_error(form)}")

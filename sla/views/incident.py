@@ -10,7 +10,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from alerts.models import Incident
+from alerts.selectors import get_incidents
 from tenants.actions import page_perform
 from tenants.views import portal_view
 
@@ -30,7 +30,7 @@ def _perform_on_incident_page(request, action, *, access, target) -> None:
 @require_POST
 @portal_view
 def incident_escalate(request, access, pk):
-    incident = Incident.objects.for_tenants(access.tenant_ids).filter(pk=pk).first()
+    incident = get_incidents(access).filter(pk=pk).first()
     if incident is None:
         raise Http404("No such incident.")
     _perform_on_incident_page(request, actions.ESCALATE, access=access, target=incident)

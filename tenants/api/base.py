@@ -11,6 +11,7 @@ object lookup, so no view can forget the tenant boundary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -76,6 +77,16 @@ def object_or_404(view: generics.GenericAPIView[Any]) -> models.Model:
     return obj
 
 
+Narrower = Callable[[Access, models.QuerySet[Any]], models.QuerySet[Any]]
+# Rules that narrow every API view of a model, whatever the view, registered by the app that
+# owns them (alerts.tlp: what a caller may read by TLP), before the view's own scope_queryset.
+_NARROWERS: dict[type[models.Model], Narrower] = {}
+
+
+def narrow_every_view(model: type[models.Model], narrower: Narrower) -> None:
+    _NARROWERS[model] = narrower
+
+
 class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet[Any]):
     """A viewset over one tenant-owned model, limited to the caller's tenants."""
 
@@ -107,6 +118,9 @@ class TenantScopedViewSet(ScopedAPIView, viewsets.GenericViewSet[Any]):
             )
         else:
             queryset = manager.for_tenants(self.tenant_ids())
+        narrower = _NARROWERS.get(self.scoped_model)
+        if narrower is not None:
+            queryset = narrower(self.access, queryset)
         return self.scope_queryset(queryset)
 
     def get_object(self) -> models.Model:
