@@ -33,8 +33,9 @@ seed: migrate
 
 # Serves http://$(HOST):$(PORT): daphne for HTTP and websockets in the embedded mode; with
 # REDIS_URL set, the production layout (nginx in front of a gunicorn pool and daphne for /ws/;
-# daphne alone, saying so, without nginx) and a Celery worker and beat (mssp/serve.py).
-# Ctrl-C stops everything it started.
+# daphne alone, saying so, without nginx) and a Celery worker and beat (mssp/serve.py); on
+# PostgreSQL also the intake log's drain (manage.py drain_intake; a thread of daphne in the
+# embedded mode). Ctrl-C stops everything it started.
 run: seed
 	$(DEMO) $(BIN)/python -m mssp.serve
 

@@ -15,8 +15,11 @@ Two layouts:
   sets X-Forwarded-For and X-Forwarded-Proto itself, and only it can reach them (127.0.0.1).
 
 With a broker both layouts also start a Celery worker and beat; without one, `manage.py
-run_periodic` runs beat's schedule in-process. `--web-only` leaves the workers out (they run on
-other machines, or a test starts what it needs). `--print-proxy-config` prints the rendered
+run_periodic` runs beat's schedule in-process. On PostgreSQL with the intake log (INTAKE_MODE
+"log", its default there) they also start `manage.py drain_intake`, which runs the pipeline on
+accepted alerts (alerts.intake.log); in the embedded mode a thread of daphne does. `--web-only`
+leaves the workers and the drain out (they run on other machines, or a test starts what it
+needs). `--print-proxy-config` prints the rendered
 nginx.conf for a deployment's own nginx (README, Deploying) and exits.
 
 Stops everything when any part exits or on Ctrl-C.
@@ -126,10 +129,23 @@ def worker_commands() -> list[list[str]]:
     ]
 
 
+def drain_commands() -> list[list[str]]:
+    """The intake log's drain, where the portal appends to the log: a server database and
+    INTAKE_MODE not "direct" (mssp.settings decides the same way). SQLite has no LISTEN and
+    the embedded mode is one process: a thread of daphne drains there (alerts.intake.log)."""
+    database = os.environ.get("DATABASE_URL", "")
+    if not database or database.startswith("sqlite:"):
+        return []
+    if os.environ.get("INTAKE_MODE", "log") == "direct":
+        return []
+    return [[sys.executable, "manage.py", "drain_intake"]]
+
+
 def commands(web_only: bool = False) -> list[list[str]]:
     """The single layout: daphne for everything, plus the workers."""
     host, port = _address()
-    return [daphne_command(host, port), *([] if web_only else worker_commands())]
+    workers = [] if web_only else [*worker_commands(), *drain_commands()]
+    return [daphne_command(host, port), *workers]
 
 
 # --- nginx ---------------------------------------------------------------------------------
@@ -275,7 +291,8 @@ def run_production(args: argparse.Namespace, env: dict[str, str], binary: str) -
         host, port = _address()
         wait_listening(f"{host}:{port}", children, timeout=15)
         if not args.web_only:
-            children += [subprocess.Popen(cmd, env=env) for cmd in worker_commands()]  # noqa: S603
+            workers = [*worker_commands(), *drain_commands()]
+            children += [subprocess.Popen(cmd, env=env) for cmd in workers]  # noqa: S603
     except BaseException:
         stop_all(children)
         raise
@@ -285,7 +302,8 @@ def run_production(args: argparse.Namespace, env: dict[str, str], binary: str) -
         f"({prefix / 'nginx.conf'}); pool gunicorn gthread "
         f"{workers[workers.index('--workers') + 1]}x{workers[workers.index('--threads') + 1]} "
         f"at {pool}; websockets daphne at {ws}"
-        f"{'' if args.web_only else '; Celery worker and beat'}]",
+        f"{'' if args.web_only else '; Celery worker and beat'}"
+        f"{'' if args.web_only or not drain_commands() else '; intake drain'}]",
         flush=True,
     )
     return supervise(children)
@@ -340,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         if _broker()
         else "embedded: in-process channel layer, tasks"
         + ("" if args.web_only else " and schedule")
-    )
+    ) + ("" if args.web_only or not drain_commands() else "; intake drain")
     print(f"Serving the portal at http://{host}:{port}/  [daphne alone; {mode}]", flush=True)
     children = [subprocess.Popen(cmd, env=env) for cmd in commands(args.web_only)]  # noqa: S603
     return supervise(children)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from guardian.shortcuts import get_objects_for_user
 from guardian.utils import get_user_obj_perms_model
 
+from alerts.intake import log as intake_log
 from alerts.models import OPEN_STATUSES, Incident
 from tenants.access import Access
 from tenants.actions import page_perform
@@ -174,6 +175,8 @@ def _health_page(request, access: Access, *, status: int = 200, staff_forms=None
         return render(request, "sla/_health_live.html", context, status=status)
     tenants = {row["tenant"].pk: row["tenant"] for row in rows}
     context["staff"] = _staff_rows(access, tenants, forms=staff_forms)
+    # What waits in the intake log (counts across every customer): managers and admins
+    context["intake_log"] = intake_log.backlog() if access.sees_all_tenants else None
     return render(request, "sla/health.html", context, status=status)
 
 

@@ -164,3 +164,37 @@ def test_embedded_mode_drains_on_a_thread_woken_after_commit(client, intake, two
         log.embedded_drain.stop()
     assert rows(IntakeLogEntry) == []
     assert rows(Incident, tenant=two_tenants["a"])[0].alert_count == 1
+
+
+def test_make_run_starts_a_drain_where_the_log_is_used(monkeypatch):
+    """On PostgreSQL `make run` (mssp.serve) starts drain_intake beside the workers; in the
+    embedded mode (SQLite) a thread of daphne drains, and in the direct mode nothing does."""
+    from mssp import serve
+
+    monkeypatch.delenv("INTAKE_MODE", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://mssp_app@127.0.0.1/mssp")
+    drains = [cmd for cmd in serve.commands() if "drain_intake" in cmd]
+    assert drains == [[serve.sys.executable, "manage.py", "drain_intake"]]
+    assert not any("drain_intake" in cmd for cmd in serve.commands(web_only=True))
+    monkeypatch.setenv("INTAKE_MODE", "direct")
+    assert not any("drain_intake" in cmd for cmd in serve.commands())
+    monkeypatch.setenv("INTAKE_MODE", "log")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///var/db.sqlite3")
+    assert not any("drain_intake" in cmd for cmd in serve.commands())
+
+
+def test_the_managers_view_shows_the_backlog_to_managers_not_to_leads(
+    client, intake, two_tenants, log_mode
+):
+    from tests.factories import StaffFactory
+
+    post(client, intake["a"], [ALERT, {**ALERT, "source_ref": "m"}])
+    client.force_login(StaffFactory(staff_role="manager"))
+    page = client.get("/manager/")
+    assert page.status_code == 200
+    assert page.context["intake_log"].requests == 1
+    assert b"2 accepted alerts in 1 request waits for the pipeline" in page.content
+    log.drain()
+    assert b"the intake log is empty" in client.get("/manager/").content
+    client.force_login(StaffFactory(staff_role="lead", tenants=[two_tenants["a"]]))
+    assert client.get("/manager/").context["intake_log"] is None
