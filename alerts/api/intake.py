@@ -1,6 +1,7 @@
 """POST /api/v1/intake/{source}/: alerts from SIEMs and sensors, authenticated by the intake
 key of one source (which decides the tenant). 202 only after the alerts are committed (the
-request's transaction, ATOMIC_REQUESTS). A thin adapter of alerts.intake.receive."""
+request's transaction, ATOMIC_REQUESTS): stored, or, with INTAKE_MODE "log", in the durable
+intake log with their ids (alerts.intake.log). A thin adapter of alerts.intake.receive."""
 
 from __future__ import annotations
 
