@@ -60,6 +60,9 @@ def configure_environment(settings_module: str = "bench.settings") -> None:
     variables win over the caller's: a benchmark must never write into a working database."""
     os.environ.update(BENCH_ENV)
     os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    # The pipeline inside the request unless a bench asks for the intake log (and runs its
+    # drain): bench/intake_single.py measures both.
+    os.environ.setdefault("INTAKE_MODE", "direct")
 
 
 def setup_django() -> None:

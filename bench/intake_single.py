@@ -16,6 +16,15 @@ never-sent source_ref, posted with the intake key of the next of 500 tenants in 
 The baseline (bench/baseline.py: a plain DRF endpoint, serializer + one ORM create()) goes
 through the same two steps, and a FLOOR endpoint (the same stack answering 202 without touching
 the database) shows what daphne, the middleware and DRF cost alone. All traffic to 127.0.0.1.
+
+3. the durable intake log (--log, issue 15): the same closed and open loops with INTAKE_MODE
+   "log" and one `manage.py drain_intake` beside the servers; the direct mode's figures above
+   are its in-run baseline. Reported: requests a second (each durable before its 202), server
+   CPU per request, the drain's CPU per alert, and how long after the load the drain has
+   processed every accepted alert (0 lost: the alerts stored equal the ids answered).
+
+`--server pool` serves with the production layout's worker pool (gunicorn gthread,
+mssp.serve.pool_command; WEB_WORKERS x WEB_THREADS, no nginx) instead of daphne.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import os
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +46,129 @@ from bench import _intel as intel  # noqa: E402
 from bench.ingest_batch import BASELINE_PATH, INTAKE_PATH, Batches  # noqa: E402
 
 FLOOR_PATH = "/bench/floor/"
+
+
+class Pool:
+    """The production layout's worker pool (mssp.serve.pool_command), one gunicorn on one
+    port; `pids` are its workers' (the master only forks and watches)."""
+
+    def __init__(self, settings_module: str, label: str):
+        self.settings_module, self.label = settings_module, label
+        self.ports: list[int] = []
+        self.procs: list = []
+
+    def __enter__(self) -> Pool:
+        import subprocess
+
+        from mssp.serve import pool_command
+
+        common.LOG_DIR.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **common.BENCH_ENV, "DJANGO_SETTINGS_MODULE": self.settings_module}
+        port = common.free_port()
+        log = open(common.LOG_DIR / f"{self.label}.log", "wb")  # noqa: SIM115
+        self.procs.append(
+            subprocess.Popen(  # noqa: S603
+                pool_command(f"{common.HOST}:{port}"),
+                cwd=common.ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        self.ports.append(port)
+        try:
+            common.wait_healthy(port, self.procs[0])
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    @property
+    def pids(self) -> list[int]:
+        master = self.procs[0].pid
+        try:
+            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        except OSError:
+            children = []
+        return [master, *(int(c) for c in children)]
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(timeout=30)
+
+
+class Drain:
+    """`manage.py drain_intake` against the bench database (the intake log's drain)."""
+
+    def __init__(self, settings_module: str, label: str = "drain"):
+        self.settings_module, self.label = settings_module, label
+        self.proc = None
+
+    def __enter__(self) -> Drain:
+        import subprocess
+
+        env = {
+            **os.environ,
+            **common.BENCH_ENV,
+            "DJANGO_SETTINGS_MODULE": self.settings_module,
+            "INTAKE_MODE": "log",
+        }
+        path = common.LOG_DIR / f"{self.label}.log"
+        log = open(path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "manage.py", "drain_intake"],
+            cwd=common.ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while b"intake drain ready" not in path.read_bytes():  # started: its CPU from here
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"drain_intake did not start; see {path}")
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+@contextmanager
+def servers(kind: str, count: int, settings_module: str, label: str, mode: str = "direct"):
+    """daphne x count, or the worker pool (count ignored: WEB_WORKERS), in this INTAKE_MODE."""
+    os.environ["INTAKE_MODE"] = mode  # read by the servers as they start
+    try:
+        server = Pool(settings_module, label) if kind == "pool" else None
+        with server or common.Daphnes(count, settings_module, label) as running:
+            yield running
+    finally:
+        os.environ["INTAKE_MODE"] = "direct"
+
+
+def cpu_seconds(pid: int) -> float:
+    return common._proc_cpu(pid)
+
+
+def backlog_alerts() -> int:
+    from alerts.intake import log
+
+    return log.backlog().alerts
+
+
+def wait_drained(timeout: float = 300) -> float:
+    """Seconds until the intake log is empty (or `timeout`)."""
+    started = time.monotonic()
+    while backlog_alerts() and time.monotonic() - started < timeout:
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def stored_alerts() -> int:
+    return common.count_rows()["alerts_alert"]
 
 
 class Singles:
@@ -52,9 +185,15 @@ class Singles:
         return tenant, body[1:-1]  # the one object, not an array of one
 
 
+ACCEPTED: list[str] = []  # every alert id answered (the log mode's 0-lost check)
+
+
 def ok(status: int, body: bytes, errors: Counter) -> bool:
-    if status == 202 and json.loads(body).get("accepted") == 1:
-        return True
+    if status == 202:
+        answer = json.loads(body)
+        if answer.get("accepted") == 1:
+            ACCEPTED.extend(answer.get("alerts", ()))
+            return True
     errors[f"HTTP {status}: {body[:160]!r}"] += 1
     return False
 
@@ -158,6 +297,73 @@ def run_in_process(singles, sources, path: str, duration: float):
     return len(latencies) / duration, latencies, errors
 
 
+def measure_log(args, server_name, count, offered, settings_module, fresh, singles, sources):
+    """The durable intake log: closed loop, then open loop at `offered`, each with one drain;
+    returns the summary's lines."""
+    lines = []
+    for phase in ("closed", "open"):
+        title = f"LOG {phase} loop: {server_name} x{count} + one drain_intake" + (
+            f", {offered:,} req/s offered" if phase == "open" else ""
+        )
+        with common.section(title):
+            fresh()
+            ACCEPTED.clear()
+            with (
+                servers(args.server, count, settings_module, f"single-log-{phase}", "log") as web,
+                Drain(settings_module, f"drain-{phase}") as drain,
+            ):
+                before = cpu_seconds(drain.proc.pid)
+                started = time.monotonic()
+                if phase == "closed":
+                    load = closed_loop(
+                        singles,
+                        sources,
+                        web.ports,
+                        INTAKE_PATH,
+                        args.conns,
+                        args.duration,
+                        args.warmup,
+                    )
+                    (rate, latencies, errors), cpu = common.measured(web.pids, load)
+                else:
+                    load = open_loop(
+                        singles,
+                        sources,
+                        web.ports,
+                        INTAKE_PATH,
+                        offered,
+                        args.open_duration,
+                        args.warmup,
+                        args.pool,
+                    )
+                    (latencies, errors, rate, _), cpu = common.measured(web.pids, load)
+                loaded = time.monotonic() - started
+                waiting = backlog_alerts()
+                behind = wait_drained()
+                drain_cpu = cpu_seconds(drain.proc.pid) - before
+            stored = stored_alerts()
+            accepted = len(set(ACCEPTED))
+            web_ms = cpu["daphne"] * loaded / max(1, len(ACCEPTED)) * 1000
+            print(f"   log {phase}: {rate:,.0f} req/s answered; {latency_line(latencies)}")
+            print(f"   {common.format_cpu(cpu)}  (server CPU per request {web_ms:.1f} ms)")
+            print(
+                f"   drain: {waiting:,} alerts waiting when the load stopped, all processed "
+                f"{behind:.1f} s later; {drain_cpu / max(1, stored) * 1000:.2f} ms CPU per alert; "
+                f"{stored:,} stored of {accepted:,} accepted "
+                f"({'0 lost' if stored == accepted else 'MISMATCH'})"
+            )
+            print_errors(errors)
+            values = sorted(latencies)
+            lines.append(
+                f"   LOG {phase} loop, {server_name} x{count}: {rate:>7,.0f} req/s, p50 "
+                f"{common.percentile(values, 50) * 1000:.1f} ms p99 "
+                f"{common.percentile(values, 99) * 1000:.1f} ms, {web_ms:.1f} ms server CPU "
+                f"per request, drain {drain_cpu / max(1, stored) * 1000:.2f} ms CPU per alert, "
+                f"drained {behind:.1f} s after the load, {stored:,}/{accepted:,} stored"
+            )
+    return lines
+
+
 def print_errors(errors: Counter) -> None:
     if errors:
         print(f"   !! {sum(errors.values())} failed requests: {dict(errors.most_common(3))}")
@@ -183,6 +389,17 @@ def main() -> int:
         help="load this many active global indicators first (COPY; kept between runs)",
     )
     parser.add_argument(
+        "--server",
+        choices=("daphne", "pool"),
+        default="daphne",
+        help="daphne processes (--workers), or the production layout's gunicorn pool",
+    )
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="also measure the durable intake log (INTAKE_MODE=log and a drain_intake)",
+    )
+    parser.add_argument(
         "--intel",
         choices=("on", "off"),
         default="on",
@@ -192,6 +409,9 @@ def main() -> int:
     if args.quick:
         args.duration, args.open_duration, args.baseline_duration, args.warmup = 4, 5, 3, 1
     workers = [int(w) for w in args.workers.split(",") if w]
+    if args.server == "pool":
+        workers = [int(os.environ.get("WEB_WORKERS", os.cpu_count() or 1))]
+    server_name = "pool" if args.server == "pool" else "daphne"
 
     common.configure_environment()
     print("Single-alert intake benchmark: " + " ".join([Path(sys.executable).name, *sys.argv]))
@@ -213,6 +433,10 @@ def main() -> int:
     ours_settings = "mssp.settings" if args.intel == "on" else "bench.settings_nointel"
 
     def fresh() -> None:
+        import psycopg
+
+        with psycopg.connect(common.OWNER_URL, autocommit=True) as conn:
+            conn.execute("TRUNCATE alerts_intakelogentry")
         common.reset_alerts([])
         intel.reset_sightings()
         singles.reset()
@@ -235,24 +459,29 @@ def main() -> int:
     best_workers, best_rate = workers[0], 0.0
     closed = {}
     for count in workers:
-        with common.section(f"OURS closed loop: daphne x{count}, {args.conns} connections each"):
+        with common.section(
+            f"OURS closed loop: {server_name} x{count}, {args.conns} connections each"
+        ):
             fresh()
-            with common.Daphnes(count, ours_settings, f"single-x{count}") as daphnes:
+            with servers(args.server, count, ours_settings, f"single-x{count}") as daphnes:
                 load = closed_load(daphnes, INTAKE_PATH, args.duration, args.warmup)
                 (rate, latencies, errors), cpu = common.measured(daphnes.pids, load)
             closed[count] = rate
             print(f"   ours x{count}: {rate:,.0f} req/s; {latency_line(latencies)}")
-            print(f"   {common.format_cpu(cpu)}")
+            print(
+                f"   {common.format_cpu(cpu)}  (server CPU per request "
+                f"{cpu['daphne'] / max(rate, 1e-9) * 1000:.1f} ms)"
+            )
             print_errors(errors)
             if rate > best_rate:
                 best_workers, best_rate = count, rate
 
     offered = args.rate or round(best_rate * args.load)
     with common.section(
-        f"BASELINE: daphne x{best_workers}, closed loop then open loop at {offered:,} req/s"
+        f"BASELINE: {server_name} x{best_workers}, closed loop then open loop at {offered:,} req/s"
     ):
         fresh()
-        with common.Daphnes(best_workers, "bench.settings", "single-baseline") as daphnes:
+        with servers(args.server, best_workers, "bench.settings", "single-baseline") as daphnes:
             load = closed_load(daphnes, BASELINE_PATH, args.baseline_duration, args.warmup)
             (b_rate, b_closed_lat, errors), cpu = common.measured(daphnes.pids, load)
             print(f"   baseline closed loop: {b_rate:,.0f} req/s; {latency_line(b_closed_lat)}")
@@ -284,9 +513,11 @@ def main() -> int:
             )
             print_errors(errors)
 
-    with common.section(f"OURS open loop: daphne x{best_workers}, {offered:,} req/s offered"):
+    with common.section(
+        f"OURS open loop: {server_name} x{best_workers}, {offered:,} req/s offered"
+    ):
         fresh()
-        with common.Daphnes(best_workers, ours_settings, "single-open") as daphnes:
+        with servers(args.server, best_workers, ours_settings, "single-open") as daphnes:
             load = open_loop(
                 singles,
                 sources,
@@ -303,6 +534,14 @@ def main() -> int:
             f"   client scheduling lag at most {lateness * 1000:.1f} ms; {common.format_cpu(cpu)}"
         )
         print_errors(errors)
+
+    log_lines = (
+        measure_log(
+            args, server_name, best_workers, offered, ours_settings, fresh, singles, sources
+        )
+        if args.log
+        else []
+    )
 
     values = sorted(lat)
     p99 = common.percentile(values, 99) * 1000 if values else float("inf")
@@ -329,6 +568,8 @@ def main() -> int:
     print(f"   p99 at {offered:,} req/s: {p99:.1f} ms (target < 25 ms: {verdict})")
     if best_rate < 1000 and not args.rate:
         print("   (70 % of the target would be 700 req/s: rerun with --rate 700 to see p99 there)")
+    for line in log_lines:
+        print(line)
     print(f"\nload after: {common.uptime()}")
     print(f"total {time.monotonic() - run_started:.0f} s")
     return 0
