@@ -18,9 +18,12 @@ incidents, comments, tasks, evidence files, observables and timeline entries; `v
   incident itself is AMBER+STRICT (the report is then marked so), and a periodic report's
   figures leave its incident out (as for RED).
 - **TLP:RED**: MSSP staff only. Never in a customer's page, API answer, export, report, stream
-  event, notification, calendar feed or audit-log entry. A RED incident is gone from the
-  customer's portal and API (lists, detail 404, counts, stream) and from the customer's
-  periodic reports and SLA figures (`REPORTED`), which count what the customer may read.
+  event, notification, calendar feed or audit-log entry (a RED item's audit entries go to the
+  MSSP's own log, `audit_tenant`). A RED incident is gone from the customer's portal and API
+  (lists, detail 404, counts, inbox, dashboard, stream) and from the incident counts of its
+  periodic reports (`REPORTED`, which also leaves AMBER+STRICT out). SLA figures (compliance,
+  MTTA/MTTR) still count its clocks: a number carries nothing of the incident, and marking an
+  incident RED must never hide a missed target from the customer it was contracted with.
 
 An incident's TLP caps everything on it: a child (comment, task, evidence, observable,
 timeline entry) is read only when both its own TLP and its incident's allow (`visible`). A

@@ -359,7 +359,7 @@ NO_CLASSIFYING = "Your role reads incidents; responders and admins classify what
 ITEM_MISSING = "No such {kind} on this incident."
 
 
-def _authored_by_mssp(item: Any) -> bool:
+def authored_by_mssp(item: Any) -> bool:
     """Whether the MSSP wrote it (a customer then never changes its TLP or PAP)."""
     if isinstance(item, Incident):
         return item.origin != Origin.CUSTOMER
@@ -386,7 +386,7 @@ def _classify_item(
     tlp: str | None = None,
     pap: str | None = None,
 ) -> Any:
-    mssp = _authored_by_mssp(item)
+    mssp = authored_by_mssp(item)
     new_tlp = (
         classification.check_tlp(access, tlp, current=item.tlp, mssp_authored=mssp) if tlp else None
     )

@@ -24,5 +24,7 @@ class CasesConfig(AppConfig):
         extensions.register_panel("incident.actions", "cases/_incident_tasks.html", order=50)
         # The evidence card: files, their hashes, upload, download and delete.
         extensions.register_panel("incident.evidence", "cases/_incident_evidence.html", order=5)
+        # TLP and PAP of the incident and its items (alerts.tlp), for those who may set them.
+        extensions.register_panel("incident.evidence", "cases/_incident_classify.html", order=8)
         # A deleted tenant's evidence files go with it (the rows cascade; the files do not).
         receivers.connect_evidence_cleanup()

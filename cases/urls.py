@@ -8,6 +8,7 @@ urlpatterns = [
     path("incidents/<uuid:pk>/tasks/", views.task_add, name="case-task-add"),
     path("incidents/<uuid:pk>/apply-template/", views.apply_template, name="apply-template"),
     path("incidents/<uuid:pk>/evidence/", views.attachment_add, name="evidence-add"),
+    path("incidents/<uuid:pk>/classify/", views.classify, name="incident-classify"),
     path(
         "incidents/<uuid:pk>/evidence/<uuid:attachment>/",
         views.attachment_detail,

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from alerts import selectors as incident_selectors
+from alerts.api.serializers import ClassifySerializer
 from alerts.models import Incident, Severity, Visibility
 from tenants.actions import Invalid, Refused, error_sentence, page_perform, perform
 from tenants.api.pagination import paginate_page
@@ -28,7 +29,7 @@ from .models import Attachment, CaseTemplate, Phase, Task
 
 TEMPLATE_PAGE_SIZE = 25
 BLANK_TASK_ROWS = 3
-TASK_FIELDS = ("title", "description", "phase", "visibility", "owner", "team", "due_at")
+TASK_FIELDS = ("title", "description", "phase", "visibility", "owner", "team", "due_at", "tlp")
 
 
 def _back(request, default: str) -> HttpResponseRedirect:
@@ -299,7 +300,7 @@ def _attachment_add(request, access, pk, handler):
         return _evidence_back(incident.pk)
     data = {
         name: request.POST[name]
-        for name in ("visibility", "comment", "task")
+        for name in ("visibility", "comment", "task", "tlp")
         if request.POST.get(name)
     }
     data["file"] = files[0]
@@ -360,3 +361,18 @@ def attachment_delete(request, access, pk, attachment):
     found = _attachment(access, pk, attachment)
     page_perform(request, actions.DELETE_ATTACHMENT, access=access, target=found, data={})
     return _evidence_back(found.incident_id)
+
+
+@require_POST
+@portal_view
+def classify(request, access, pk):
+    """The classification card (actions.CLASSIFY, as POST /api/v1/incidents/{id}/classify/):
+    `item` is "<kind>:<id>" of a comment, task, evidence file or observable, or empty for the
+    incident itself."""
+    incident = _incident(access, pk)
+    data = {name: request.POST[name] for name in ("tlp", "pap") if request.POST.get(name)}
+    kind, _, item = request.POST.get("item", "").partition(":")
+    if kind in ClassifySerializer.ITEMS and item:
+        data[kind] = item
+    page_perform(request, actions.CLASSIFY, access=access, target=incident, data=data)
+    return HttpResponseRedirect(reverse("incident", args=[incident.pk]) + "#classify-h")

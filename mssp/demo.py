@@ -420,6 +420,32 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
         incidents.incident_contain(
             first, actor=analyst, action="block IP", target=TOR_EXIT, result="succeeded"
         )
+        # Classified items (alerts.tlp): Acme's responders and admins read the AMBER ones, its
+        # viewers do not; the RED note is the MSSP's alone.
+        incidents.incident_comment(
+            first,
+            author=analyst,
+            body="The attempts used the CFO's old password from a 2024 breach list: please have "
+            "it changed everywhere it was reused.",
+            visibility="shared",
+            tlp="amber",
+        )
+        case_work.task_create(
+            first,
+            actor=analyst,
+            title="Check the CFO's accounts for password reuse",
+            phase="eradication",
+            visibility="shared",
+            classification="amber",
+        )
+        incidents.incident_comment(
+            first,
+            author=analyst,
+            body="A partner CERT's TLP:RED report ties this exit node to an ongoing campaign "
+            "against the sector; do not share it with the customer.",
+            visibility="shared",
+            tlp="red",
+        )
         tor = (  # the analyst's verdict on the address: an IOC (similar incidents rank it high)
             IncidentObservable.objects.for_tenant(first.tenant_id)
             .filter(incident=first, type="ip", value=TOR_EXIT)

@@ -21,6 +21,7 @@ from django.db.models import Case, CharField, Count, F, Max, Min, When
 from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
+from alerts import tlp
 from alerts.models import (
     OPEN_STATUSES,
     SEVERITY_RANK,
@@ -100,8 +101,10 @@ def get_alert_figures(tenant_ids, start: datetime, end: datetime) -> dict:
 
 
 def get_incident_figures(tenant_ids, start: datetime, end: datetime) -> dict:
+    # The customer's report counts the incidents it may know of (alerts.tlp.REPORTED): never
+    # a RED one, nor an AMBER+STRICT one (a report leaves the portal).
     incidents = Incident.objects.for_tenants(tenant_ids).filter(
-        created_at__gte=start, created_at__lt=end
+        created_at__gte=start, created_at__lt=end, tlp__in=sorted(tlp.REPORTED)
     )
     by_severity = _counts(incidents, "severity")
     by_status = _counts(incidents, "status")

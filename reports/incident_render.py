@@ -11,14 +11,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.utils.dateparse import parse_datetime
+from reportlab.lib.colors import HexColor, black
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from alerts import tlp
+from alerts.models import Tlp
 from tenants.format import duration
 
 from .fonts import fonts, markup
+from .incident_reports import marking
 from .models import IncidentReport
 from .render import GRID, HEAD, pdf_styles
 
@@ -74,8 +78,12 @@ def view(report: IncidentReport) -> dict[str, Any]:
                 "allowed": duration((row.get("target_minutes") or 0) * 60),
             }
         )
+    level = marking(report)
     return {
         "facts": facts,
+        "tlp": level,
+        "tlp_label": tlp.marking_label(level),
+        "tlp_meaning": tlp.MEANINGS.get(level, tlp.MEANINGS[Tlp.RED]),  # type: ignore[call-overload]
         "zone": str(zone),
         "times": [
             ("Opened", local(facts.get("opened_at"), zone)),
@@ -146,6 +154,7 @@ def render_incident_pdf(report: IncidentReport) -> bytes:
 
     sections = {name: text for name, _, text in shown["sections"]}
     story: list[Any] = [
+        para(f"{shown['tlp_label']}: {shown['tlp_meaning']}.", small),
         para(f"Post-incident report: {facts.get('title', '')}", h1),
         para(
             f"Prepared for {facts.get('customer', '')}. Severity {facts.get('severity', '')}"
@@ -244,6 +253,22 @@ def render_incident_pdf(report: IncidentReport) -> bytes:
         story += empty("No SLA clock ran for this incident.")
 
     buffer = io.BytesIO()
+    label = shown["tlp_label"]
+    colour = tlp.COLOURS.get(shown["tlp"], tlp.COLOURS[Tlp.RED])  # type: ignore[call-overload]
+
+    def mark(canvas: Any, doc: Any) -> None:
+        """TLP 2.0: the label, in its colour on black, at the top and foot of every page."""
+        canvas.saveState()
+        canvas.setFont(fonts().bold, 9)
+        width = canvas.stringWidth(label, fonts().bold, 9) + 6
+        for y in (A4[1] - 10 * mm, 6 * mm):
+            x = A4[0] - 18 * mm - width
+            canvas.setFillColor(black)
+            canvas.rect(x, y - 2, width, 12, fill=1, stroke=0)
+            canvas.setFillColor(HexColor(colour))
+            canvas.drawString(x + 3, y + 1, label)
+        canvas.restoreState()
+
     document = SimpleDocTemplate(
         buffer,
         pagesize=A4,
@@ -255,5 +280,5 @@ def render_incident_pdf(report: IncidentReport) -> bytes:
         author=str(facts.get("customer", "")),
         subject=f"Post-incident report for {facts.get('customer', '')}",
     )
-    document.build(story)
+    document.build(story, onFirstPage=mark, onLaterPages=mark)
     return buffer.getvalue()

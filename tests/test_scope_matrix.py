@@ -117,6 +117,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/incidents/{pk}/observables/{oid}/": {"PATCH": W, "DELETE": W},
     "api/v1/incidents/{pk}/similar/": {"GET": R},
     "api/v1/incidents/{pk}/apply-template/": {"POST": W},
+    # classifying (TLP, PAP) an incident or one of its items is case work
+    "api/v1/incidents/{pk}/classify/": {"POST": W},
     "api/v1/tasks/": {"GET": R},
     "api/v1/tasks/{pk}/": {"GET": R, "PATCH": W},
     "api/v1/tasks/{pk}/status/": {"POST": W},

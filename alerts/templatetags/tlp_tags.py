@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from alerts import tlp
 from alerts.models import Pap, Tlp
+from tenants.access import access_for
 
 register = template.Library()
 
@@ -32,7 +33,26 @@ def pap_badge(level: str | None) -> str:
     return format_html('<span class="pap pap-{}">{}</span>', level, label)
 
 
-@register.inclusion_tag("alerts/_tlp_select.html")
-def tlp_select(choices, name: str = "tlp", current: str = "", field_id: str = "") -> dict:
-    """A select offering only the levels the caller may set (alerts.tlp.settable)."""
-    return {"choices": choices, "name": name, "current": current or Tlp.GREEN, "id": field_id}
+@register.inclusion_tag("alerts/_tlp_select.html", takes_context=True)
+def tlp_select(
+    context, field_id: str, current: str = "", *, mssp_authored: bool = False, what: str = ""
+) -> dict:
+    """A select of the TLP levels the signed-in caller may set on an item (alerts.tlp.settable:
+    every level for MSSP staff, up to AMBER+STRICT for a customer's responders and admins on
+    what they author, none otherwise: then nothing is shown)."""
+    request = context.get("request")
+    access = getattr(request, "access", None) or access_for(getattr(request, "user", None))
+    return {
+        "choices": tlp.settable(access, mssp_authored=mssp_authored),
+        "current": current or Tlp.GREEN,
+        "id": field_id,
+        "what": what,
+    }
+
+
+@register.inclusion_tag("alerts/_pap_select.html", takes_context=True)
+def pap_select(context, field_id: str, current: str = "", *, mssp_authored: bool = False) -> dict:
+    request = context.get("request")
+    access = getattr(request, "access", None) or access_for(getattr(request, "user", None))
+    may = access.is_mssp_staff or (access.is_customer_worker and not mssp_authored)
+    return {"choices": Pap.choices if may else [], "current": current or Pap.GREEN, "id": field_id}

@@ -259,7 +259,7 @@ def observable_add(request, access, pk):
     incident = _incident(access, pk)
     data = {
         k: request.POST[k]
-        for k in ("type", "value", "tag", "note", "visibility")
+        for k in ("type", "value", "tag", "note", "visibility", "tlp", "pap")
         if k in request.POST
     }
     if not access.is_mssp_staff:
@@ -376,6 +376,8 @@ NEW_FIELDS = (
     "severity",
     "affected_assets",
     "affected_people",
+    "tlp",
+    "pap",
 )
 
 

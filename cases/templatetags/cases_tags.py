@@ -87,3 +87,59 @@ def incident_evidence(context, incident) -> dict[str, Any]:
 @register.filter
 def filesize(size: int) -> str:
     return evidence.human_size(int(size or 0))
+
+
+@register.simple_tag(takes_context=True)
+def incident_classification(context, incident) -> dict[str, Any]:
+    """The classification card (cases.actions.CLASSIFY): the items the caller may classify,
+    those of the incident it sees; a customer's responders and admins only what their
+    organisation wrote. `items` is None when the caller classifies nothing here."""
+    from alerts import selectors as incident_selectors
+    from alerts.models import Pap
+
+    from .. import actions
+
+    request = context["request"]
+    access = getattr(request, "access", None) or access_for(request.user)
+    if not access.works:
+        return {"items": None}
+    mine = access.is_mssp_staff
+
+    def offered(rows, text):
+        return [(row.pk, text(row)) for row in rows if mine or not actions.authored_by_mssp(row)]
+
+    items = [
+        (
+            "comment",
+            "Comments",
+            offered(
+                list(incident_selectors.get_comments(access, incident).select_related("author")),
+                lambda c: f"{c.author_name}: {c.body} ({c.get_tlp_display()})",
+            ),
+        ),
+        (
+            "task",
+            "Tasks",
+            offered(
+                selectors.incident_tasks(access, incident),
+                lambda t: f"{t.title} ({t.get_tlp_display()})",
+            ),
+        ),
+        (
+            "attachment",
+            "Evidence",
+            offered(
+                [a for a in selectors.incident_attachments(access, incident) if not a.deleted_at],
+                lambda a: f"{a.name} ({a.get_tlp_display()})",
+            ),
+        ),
+        (
+            "observable",
+            "Observables",
+            offered(
+                incident_selectors.get_observables(access, incident),
+                lambda o: f"{o.type} {o.value} ({o.get_tlp_display()}, {o.get_pap_display()})",
+            ),
+        ),
+    ]
+    return {"items": items, "staff": mine, "pap_levels": Pap.choices}

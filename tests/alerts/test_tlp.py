@@ -8,6 +8,8 @@ stream has its own module (test_tlp_stream)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -289,3 +291,35 @@ def test_pap_red_observables_are_never_compared_across_customers(two_tenants, ap
     only_red = admin.get(f"/api/v1/incidents/{made['tenant-a']}/observables/?pap=red").json()
     assert len(only_red) == 1
     assert admin.get(f"/api/v1/incidents/{made['tenant-a']}/observables/?pap=x").status_code == 400
+
+
+def _select(page: str, field_id: str) -> str:
+    """The options of one select of a page ("" when there is none)."""
+    found = re.search(rf'<select id="{field_id}" name="\w+">(.*?)</select>', page, re.S)
+    return found.group(1) if found else ""
+
+
+def test_pages_badge_every_item_and_offer_only_the_levels_the_caller_may_set(tw):
+    green = tw["incidents"]["green"]
+    pages = {}
+    for who in ("analyst_a", "a_responder", "a_viewer"):
+        client = Client()
+        client.force_login(tw[who])
+        pages[who] = (client, client.get(f"/incidents/{green}/").content.decode())
+    staff_page = pages["analyst_a"][1]
+    assert staff_page.count('class="tlp tlp-red"') >= 4  # comment, task, file, observable
+    assert 'title="TLP:AMBER: ' in staff_page  # said in words, not colour alone
+    assert 'value="red"' in _select(staff_page, "cm-tlp")
+    assert 'value="red"' in _select(staff_page, "cl-tlp")
+    responder_page = pages["a_responder"][1]
+    offered = _select(responder_page, "cm-tlp")
+    assert 'value="amber+strict"' in offered and 'value="red"' not in offered
+    assert _select(pages["a_viewer"][1], "cm-tlp") == ""
+    assert "tlp-red" not in responder_page and "tlp-amber" not in pages["a_viewer"][1]
+    # the classification card, through the page
+    client = pages["analyst_a"][0]
+    done = client.post(f"/incidents/{green}/classify/", {"item": "", "tlp": "red"})
+    assert done.status_code == 302
+    with rls_bypass("test"):
+        assert Incident.objects.for_tenant(tw["a"]).get(pk=green).tlp == "red"
+    assert pages["a_responder"][0].get(f"/incidents/{green}/").status_code == 404
