@@ -553,9 +553,12 @@ def main() -> int:
         f"baseline {results['baseline']:>7,.0f} req/s"
     )
     for count, rate in closed.items():
-        print(f"   closed loop, daphne x{count}: ours {rate:>7,.0f} req/s")
-    print(f"   closed loop, daphne x{best_workers}: baseline {b_rate:>7,.0f} req/s")
-    print(f"   closed loop, daphne x{best_workers}: FLOOR (no database) {floor_rate:>7,.0f} req/s")
+        print(f"   closed loop, {server_name} x{count}: ours {rate:>7,.0f} req/s")
+    print(f"   closed loop, {server_name} x{best_workers}: baseline {b_rate:>7,.0f} req/s")
+    print(
+        f"   closed loop, {server_name} x{best_workers}: FLOOR (no database) "
+        f"{floor_rate:>7,.0f} req/s"
+    )
     print(
         f"   open loop at {offered:,} req/s ({offered / best_rate:.0%} of ours' best): "
         f"ours p50 {p50:.1f} ms p99 {p99:.1f} ms; baseline p50 "
