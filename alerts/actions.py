@@ -26,6 +26,7 @@ from .api.serializers import (
     BulkSerializer,
     CommentCreateSerializer,
     ContainmentSerializer,
+    CustomFieldValuesSerializer,
     MergeSerializer,
     NewIncidentSerializer,
     NewIncidentWithFilesSerializer,
@@ -51,7 +52,17 @@ from .models import (
 # --- the status ------------------------------------------------------------------------------
 
 
-def _acknowledge(incident: Incident, /, *, actor: User, **_: Any) -> Incident:
+def _fields_required(access: Access | None, incident: Incident, status: str) -> None:
+    """The tenant's custom fields required before an incident moves to `status` are filled in
+    (cases.custom_fields, through alerts.extensions); else a 400 naming them."""
+    provider = extensions.custom_fields()
+    if provider is not None and status in IncidentStatus.values:
+        provider.check_required(access, incident.tenant_id, incident.custom_fields, status=status)
+
+
+def _acknowledge(incident: Incident, /, *, actor: User, access: Access, **_: Any) -> Incident:
+    if incident.status == IncidentStatus.NEW:
+        _fields_required(access, incident, IncidentStatus.ACKNOWLEDGED)
     return services.incident_acknowledge(incident, actor=actor)
 
 
@@ -60,14 +71,43 @@ def _transition(
     /,
     *,
     actor: User,
+    access: Access,
     status: str,
     reason: str = "",
     resolution: str = "",
+    custom_fields: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
     **_: Any,
 ) -> Incident:
+    if custom_fields:  # the fields the new status needs, given with the move (one request)
+        incident = _set_fields(
+            incident, actor=actor, access=access, custom_fields=custom_fields, request=request
+        )
+    _fields_required(access, incident, status)
     return services.incident_transition(
         incident, status, actor=actor, reason=reason, resolution=resolution
     )
+
+
+def _set_fields(
+    incident: Incident,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    custom_fields: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    **_: Any,
+) -> Incident:
+    provider = extensions.custom_fields()
+    if provider is None:
+        if custom_fields:
+            raise Invalid({"custom_fields": ["This portal has no custom fields."]})
+        return incident
+    changed: Incident = provider.set_values(
+        incident, custom_fields or {}, access=access, actor=actor, request=request
+    )
+    return changed
 
 
 ACKNOWLEDGE = Action(
@@ -82,6 +122,13 @@ TRANSITION = Action(
     check=policy.check_work,
     serializer=TransitionSerializer,
     done=lambda incident: f"Status changed to {IncidentStatus(incident.status).label}.",
+)
+SET_CUSTOM_FIELDS = Action(
+    "custom_fields",
+    do=_set_fields,
+    check=policy.check_work,
+    serializer=CustomFieldValuesSerializer,
+    done="Fields saved.",
 )
 
 # --- the owner -------------------------------------------------------------------------------
@@ -247,13 +294,32 @@ def _open(
     fields.pop("tenant", None)
     fields["tlp"] = classification.check_tlp(access, fields.pop("tlp", None))
     fields["pap"] = classification.check_pap(access, fields.pop("pap", None))
-    return services.incident_open(
+    given = fields.pop("custom_fields", None) or {}
+    provider = extensions.custom_fields()
+    if provider is not None:
+        # Validated, and what the category requires checked, before anything is opened.
+        values = provider.clean_values(access, tenant.pk, given)
+        provider.check_required(
+            access,
+            tenant.pk,
+            values,
+            status=IncidentStatus.NEW,
+            category=(fields.get("category") or "").strip().lower(),
+        )
+    elif given:
+        raise Invalid({"custom_fields": ["This portal has no custom fields."]})
+    incident = services.incident_open(
         tenant,
         actor=actor,
         origin=Origin.ANALYST if access.is_mssp_staff else Origin.CUSTOMER,
         request=request,
         **fields,
     )
+    if given:
+        incident = _set_fields(
+            incident, actor=actor, access=access, custom_fields=given, request=request
+        )
+    return incident
 
 
 def _promote(
@@ -329,7 +395,6 @@ OPEN_INCIDENT_WITH_FILES = Action(
     done=lambda incident: f"Incident opened: {incident.title}",
 )
 
-
 # --- many incidents at once ------------------------------------------------------------------
 
 NOT_FOUND = "Not found."
@@ -379,6 +444,10 @@ def _bulk(
             continue
         try:
             policy.check_work(access, outcome.incident)
+            if action == "transition":
+                _fields_required(access, outcome.incident, fields.get("status", ""))
+            elif action == "acknowledge" and outcome.incident.status == IncidentStatus.NEW:
+                _fields_required(access, outcome.incident, IncidentStatus.ACKNOWLEDGED)
             with transaction.atomic():
                 _bulk_one(outcome.incident, action, actor=actor, **fields)
         except ActionError as exc:

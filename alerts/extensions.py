@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 # Where panels go: the incident page after its workflow forms, after its observables, inside
-# its live-refreshed part; the alert page after the alert's details.
-SLOTS = frozenset({"incident.actions", "incident.evidence", "incident.live", "alert.detail"})
+# its live-refreshed part; the new-incident form after its details; the alert page after the
+# alert's details.
+SLOTS = frozenset(
+    {"incident.actions", "incident.evidence", "incident.live", "incident.new", "alert.detail"}
+)
 
 
 @dataclass(frozen=True)
@@ -117,3 +121,22 @@ def default_severity(tenant_id: int, category: str) -> str | None:
         if found:
             return found
     return None
+
+
+# --- custom fields ---------------------------------------------------------------------------
+# A tenant's own incident fields are defined and validated by cases (cases.custom_fields); the
+# alerts app stores their values (Incident.custom_fields) and asks the provider registered here
+# on every write, so that it never imports cases. Without one, an incident has no fields: any
+# value sent is refused, none is shown.
+_custom_fields: Any = None
+
+
+def register_custom_fields(provider: Any) -> None:
+    """`provider` has definitions_for, visible_values, clean_values, check_required and
+    set_values (cases.custom_fields)."""
+    global _custom_fields
+    _custom_fields = provider
+
+
+def custom_fields() -> Any:
+    return _custom_fields

@@ -28,7 +28,8 @@ from tenants.access import Access
 from tenants.actions import Action, Invalid, Refused
 from tenants.models import Tenant, User
 
-from . import policy, services
+from . import custom_fields, policy, services
+from .api.custom_fields import CustomFieldSerializer
 from .api.serializers import (
     ApplyTemplateSerializer,
     AttachmentUploadSerializer,
@@ -36,7 +37,7 @@ from .api.serializers import (
     TaskStatusSerializer,
     TaskWriteSerializer,
 )
-from .models import Attachment, CaseTemplate, Task
+from .models import Attachment, CaseTemplate, CustomField, Task
 
 # --- tasks -----------------------------------------------------------------------------------
 
@@ -353,6 +354,66 @@ DELETE_ATTACHMENT = Action(
     check=policy.check_delete_evidence,
     done=lambda attachment: f"Evidence deleted: {attachment.name}. Its record and hash remain.",
 )
+
+
+# --- custom fields ---------------------------------------------------------------------------
+
+
+def _field_changes(fields: dict[str, Any]) -> dict[str, Any]:
+    fields.pop("tenant", None)
+    return fields
+
+
+def _create_field(
+    tenant: Tenant,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    **fields: Any,
+) -> CustomField:
+    field = CustomField(tenant=tenant, created_by=actor)
+    return custom_fields.save_definition(
+        field, _field_changes(fields), access=access, actor=actor, request=request
+    )
+
+
+def _update_field(
+    field: CustomField,
+    /,
+    *,
+    actor: User,
+    access: Access,
+    request: HttpRequest | None = None,
+    **fields: Any,
+) -> CustomField:
+    if "tenant" in fields and fields["tenant"] != field.tenant.slug:
+        raise Invalid({"tenant": ["A field stays with its customer."]})
+    return custom_fields.save_definition(
+        field, _field_changes(fields), access=access, actor=actor, request=request
+    )
+
+
+CREATE_FIELD = Action(
+    "custom_field.create",
+    do=_create_field,
+    check=custom_fields.check_manage,
+    serializer=CustomFieldSerializer,
+    done=lambda field: f"Field added: {field.label}",
+)
+UPDATE_FIELD = Action(
+    "custom_field.update",
+    do=_update_field,
+    check=custom_fields.check_manage,
+    serializer=CustomFieldSerializer,
+    changes_target=True,
+    done=lambda field: (
+        f"Field archived: {field.label}" if field.is_archived else f"Field saved: {field.label}"
+    ),
+)
+
+
 # --- classification: TLP and PAP (alerts.tlp) --------------------------------------------------
 
 NO_CLASSIFYING = "Your role reads incidents; responders and admins classify what they write."

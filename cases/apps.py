@@ -10,7 +10,7 @@ class CasesConfig(AppConfig):
         from alerts import extensions
         from alerts.signals import incidents_opened
 
-        from . import receivers
+        from . import custom_fields, receivers
 
         # After sla (INSTALLED_APPS order): the clocks start first, then the template's tasks.
         incidents_opened.connect(receivers.incidents_opened, dispatch_uid="cases-apply-template")
@@ -26,5 +26,11 @@ class CasesConfig(AppConfig):
         extensions.register_panel("incident.evidence", "cases/_incident_evidence.html", order=5)
         # TLP and PAP of the incident and its items (alerts.tlp), for those who may set them.
         extensions.register_panel("incident.evidence", "cases/_incident_classify.html", order=8)
+        # A tenant's own incident fields: validated, required and shown for the alerts app.
+        extensions.register_custom_fields(custom_fields)
+        extensions.register_panel(
+            "incident.actions", "cases/_incident_custom_fields.html", order=40
+        )
+        extensions.register_panel("incident.new", "cases/_new_incident_custom_fields.html")
         # A deleted tenant's evidence files go with it (the rows cascade; the files do not).
         receivers.connect_evidence_cleanup()

@@ -9,6 +9,7 @@ from alerts.api.observables import IncidentObservableViewSet
 from alerts.api.rules import CorrelationRuleViewSet, SuppressionRuleViewSet
 from alerts.api.sources import IntakeSourceViewSet
 from alerts.api.views import AlertViewSet, IncidentViewSet, QueueViewSet
+from cases.api.custom_fields import CustomFieldViewSet
 from cases.api.views import (
     AttachmentViewSet,
     CaseTemplateViewSet,
@@ -103,6 +104,7 @@ router.register("incidents", IncidentObservableViewSet, basename="incident-obser
 router.register("incidents", IncidentReportViewSet, basename="incident-report")
 router.register("tasks", TaskViewSet, basename="task")
 router.register("case-templates", CaseTemplateViewSet, basename="case-template")
+router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("escalations", EscalationViewSet, basename="escalation")
 router.register(
     f"{TENANT}/escalation-policies", EscalationPolicyViewSet, basename="escalation-policy"

@@ -10,6 +10,7 @@ from operator import attrgetter
 
 from django.urls import NoReverseMatch, reverse
 
+from cases.custom_fields import manages_custom_fields
 from intel.policy import may_use_intel
 from notifications.policy import manages_team_channels
 from oncall.policy import may_open_schedules
@@ -54,6 +55,7 @@ PAGES: list[Page] = [
     Page("Notifications", "settings-notifications", opens_tenant_settings, "settings"),
     Page("Team channels", "settings-teams", manages_team_channels, "settings"),
     Page("Case templates", "case-templates", role("is_supervisor"), "settings"),
+    Page("Incident fields", "custom-fields", manages_custom_fields, "settings"),
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
     Page("Staff sessions", "mssp-staff-sessions", reads_staff_sessions, "settings"),

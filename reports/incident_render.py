@@ -95,6 +95,7 @@ def view(report: IncidentReport) -> dict[str, Any]:
         "containment": at(facts.get("containment", []), "at"),
         "tasks_done": at(facts.get("tasks_done", []), "completed_at"),
         "observables": facts.get("observables", []),
+        "fields": facts.get("fields", []),
         "evidence": at(facts.get("evidence", []), "added_at"),
         "sla": sla,
         "sections": [
@@ -166,6 +167,11 @@ def render_incident_pdf(report: IncidentReport) -> bytes:
         Spacer(1, 3 * mm),
         _table(
             [[label for label, _ in shown["times"]], [v for _, v in shown["times"]]], [42 * mm] * 4
+        ),
+        *(
+            [_table([["Field", "Value"]] + fields, [60 * mm, 114 * mm])]
+            if (fields := [[f["label"], f["value"]] for f in shown["fields"]])
+            else []
         ),
         *section("Summary", sections["summary"]),
         para("Timeline", h2),

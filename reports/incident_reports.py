@@ -27,6 +27,7 @@ from django.utils import timezone
 from alerts import selectors as incident_selectors
 from alerts import tlp
 from alerts.models import Incident, Tlp
+from cases import custom_fields
 from cases import selectors as case_selectors
 from cases.models import TaskStatus
 from sla.models import SlaClock, Target
@@ -189,7 +190,18 @@ def incident_facts(incident: Incident) -> dict[str, Any]:
             for a in attachments
         ],
         "sla": _sla(incident),
+        "fields": _fields(incident),
     }
+
+
+def _fields(incident: Incident) -> list[dict[str, str]]:
+    """The customer-visible custom fields that hold a value (cases.custom_fields): the MSSP's
+    internal ones are never asked for."""
+    fields = custom_fields.definitions(incident.tenant_id, staff=False)
+    return [
+        {"label": field.label, "value": custom_fields.display(value)}
+        for field, value in custom_fields.shown(fields, incident.custom_fields or {})
+    ]
 
 
 # --- the workflow ------------------------------------------------------------------------------

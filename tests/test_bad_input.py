@@ -204,6 +204,26 @@ def test_query_parameters_that_make_no_sense_are_4xx_or_ignored(api, two_tenants
                 assert_clean_4xx(response, url + query)
 
 
+def test_custom_field_filters_and_orderings_that_make_no_sense_are_4xx(api, two_tenants):
+    client = api(two_tenants["mssp_admin"])
+    for query in (
+        "?cf.=1",
+        "?cf.%00=1",
+        "?cf.x=" + "y" * 5000,
+        "?cf.a__b=1",
+        "?cf." + "k" * 5000 + "=1",
+        "&".join(f"?cf.k{n}=1" for n in range(30)),
+        "?ordering=cf.",
+        "?ordering=-cf.%00",
+        "?ordering=cf.x&ordering=cf.y",
+        "?ordering=cf.x&cursor=WyJ4Il0=",
+    ):
+        for url in ("/api/v1/incidents/", "/api/v1/queue/"):
+            response = client.get(url + query)
+            assert 400 <= response.status_code < 500, (url + query, response.content[:200])
+            assert_clean_4xx(response, url + query)
+
+
 @pytest.mark.parametrize(
     ("url", "status"),
     [

@@ -28,7 +28,7 @@ from alerts.models import (
     IntakeSource,
     SuppressionRule,
 )
-from cases.models import Attachment, CaseTemplate, Task
+from cases.models import Attachment, CaseTemplate, CustomField, Task
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from notifications.models import (
@@ -118,6 +118,8 @@ B_OBJECTS = {
     # Case work: B's internal task on its incident, B's own variant of a case template.
     Task: lambda w: (w["b_task"], w["b_task"].pk, w["mssp_admin"]),
     CaseTemplate: lambda w: (w["b_template"], w["b_template"].pk, w["mssp_admin"]),
+    # Custom incident fields: B's internal field (its definition; the values are B's incident's).
+    CustomField: lambda w: (w["b_field"], w["b_field"].pk, w["mssp_admin"]),
     # Evidence: B's internal file on its incident (its routes are under the incident).
     Attachment: lambda w: (w["b_attachment"], w["b_attachment"].pk, w["mssp_admin"]),
     # SCIM provisioning's administration: B's SCIM token and group-to-role mapping.
@@ -345,6 +347,16 @@ def world(two_tenants):
                 name=f"{name.upper()}'s secret template",
                 tasks=[{"title": "x", "phase": "recovery"}],
             )
+            w[f"{name}_field"] = CustomField.objects.create(
+                tenant=w[name],
+                key="secret_verdict",
+                label=f"{name.upper()}'s secret field",
+                type="text",
+                customer_visible=False,
+            )
+            Incident.objects.dangerously_unscoped("fixture").filter(
+                pk=w[f"{name}_incident"].pk
+            ).update(custom_fields={"secret_verdict": f"{name.upper()}'s secret value"})
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from cases.services import attachment_add
@@ -712,6 +724,7 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             NotificationRule: world["a_rule"].pk,
             Task: world["a_task"].pk,
             CaseTemplate: world["a_template"].pk,
+            CustomField: world["a_field"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")

@@ -262,6 +262,20 @@ def add_rows(route, world, n: int) -> None:
                     name="t",
                     tasks=[{"title": "t", "phase": "recovery"}],
                 )
+    elif name == "CustomFieldViewSet":  # a tenant's own incident fields
+        from uuid import uuid4
+
+        from cases.models import CustomField
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            for i in range(n):
+                CustomField.objects.dangerously_unscoped("test fixture").create(
+                    tenant=world["a"] if i % 2 else world["b"],
+                    key=f"f{uuid4().hex[:12]}",
+                    label="f",
+                    type="text",
+                )
     elif name in ("IdentityProviderViewSet", "SsoDomainViewSet"):  # a tenant's single sign-on
         from provisioning.models import IdentityProvider, SsoDomain
         from tenants.rls import rls_bypass

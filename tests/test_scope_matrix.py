@@ -128,6 +128,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/incidents/{incident_pk}/attachments/{pk}/download/": {"GET": R},
     "api/v1/case-templates/": {"GET": R, "POST": A},
     "api/v1/case-templates/{pk}/": {"GET": R, "PATCH": A, "DELETE": A},
+    # custom incident fields: their definitions are policy, setting an incident's values work
+    "api/v1/custom-fields/": {"GET": R, "POST": A},
+    "api/v1/custom-fields/{pk}/": {"GET": R, "PATCH": A},
+    "api/v1/incidents/{pk}/custom-fields/": {"POST": W},
     "api/v1/hunts/": {"GET": R, "POST": W},
     # an MSSP team's own channels: administration, like a tenant's channels
     "api/v1/teams/{team_id}/channels/": {"GET": R, "POST": A},

@@ -1,5 +1,6 @@
 import re
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -153,6 +154,10 @@ class IncidentSerializer(serializers.ModelSerializer):
     resolution = serializers.ChoiceField(
         choices=Resolution.choices, allow_blank=True, read_only=True
     )
+    custom_fields = serializers.SerializerMethodField(
+        help_text="The tenant's custom fields by key (text, number, choice, date as YYYY-MM-DD, "
+        "user as a username); a customer never sees the MSSP's internal ones."
+    )
 
     class Meta:
         model = Incident
@@ -175,6 +180,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "description",
             "affected_assets",
             "affected_people",
+            "custom_fields",
             "tlp",
             "pap",
             "opened_by",
@@ -188,6 +194,22 @@ class IncidentSerializer(serializers.ModelSerializer):
             "closed_at",
         ]
         read_only_fields = fields
+
+    def get_custom_fields(self, incident: Incident) -> dict[str, Any]:
+        """Values the caller may see. The definitions of every tenant on a page are read once
+        (kept in the context the list's rows share); without a request, customer-visible only."""
+        from ..custom_fields import values_for
+
+        cache = self.context.setdefault("_custom_fields", {})
+        if incident.pk not in cache:
+            view = self.context.get("view")
+            access = getattr(view, "access", None)
+            rows = getattr(self.parent, "instance", None) if self.parent is not None else None
+            page = list(rows) if isinstance(rows, list) else [incident]
+            if incident not in page:
+                page.append(incident)
+            cache.update(values_for(page, access))
+        return cache[incident.pk]
 
     def get_respond_by(self, incident: Incident) -> str | None:
         if incident.respond_by is None or incident.respond_by == NO_DEADLINE:
@@ -283,10 +305,28 @@ class ContainmentSerializer(serializers.ModelSerializer):
         }
 
 
+class CustomFieldValues(serializers.DictField):
+    """A partial update of an incident's custom fields, {key: value}; null or "" clears one.
+    The values are checked against the tenant's fields by cases.custom_fields."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.JSONField(allow_null=True), **kwargs)
+
+
 class TransitionSerializer(serializers.Serializer):
     status = serializers.CharField(max_length=30)
     reason = serializers.CharField(max_length=MAX_NOTE, required=False, allow_blank=True)
     resolution = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    custom_fields = CustomFieldValues(
+        required=False,
+        help_text="Custom field values to set with the move (those the status requires).",
+    )
+
+
+class CustomFieldValuesSerializer(serializers.Serializer):
+    custom_fields = CustomFieldValues(
+        help_text='{key: value}; keys not given keep their values, null or "" clears one.'
+    )
 
 
 class AssignSerializer(serializers.Serializer):
@@ -460,6 +500,11 @@ class NewIncidentSerializer(serializers.Serializer):
     )
     affected_assets = AffectedField(help_text="Hosts, addresses, applications.")
     affected_people = AffectedField(help_text="Users, mailboxes, people involved.")
+    custom_fields = CustomFieldValues(
+        required=False,
+        help_text="The customer's custom fields, {key: value}; those its category requires "
+        "must be given.",
+    )
     tlp = tlp_field(required=False)
     pap = pap_field(required=False)
 

@@ -12,6 +12,7 @@ from tenants.api.base import TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
 
 from .. import actions, policy, services
+from .. import custom_fields as custom_field_lists
 from ..hunts import OPEN_INCIDENT_FROM_ALERT, OpenIncidentSerializer
 from ..models import Alert, Incident
 from ..selectors import QUEUE_COUNT_CAP, URGENCY, get_comments, get_timeline, pin_list_filters
@@ -24,6 +25,7 @@ from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
     ContainmentSerializer,
+    CustomFieldValuesSerializer,
     IncidentSerializer,
     MergeSerializer,
     NewIncidentSerializer,
@@ -77,11 +79,16 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     def scope_queryset(self, queryset):
         if self.action == "list":
             queryset = pin_list_filters(self.request.query_params, self.request.user, queryset)
+            queryset = _custom_field_list(self, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
+
+    @extend_schema(parameters=custom_field_lists.LIST_PARAMETERS)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     def _incident(self, incident: Incident, code: int = 200) -> Response:
         incident = self.get_queryset().get(pk=incident.pk)
-        return Response(IncidentSerializer(incident).data, status=code)
+        return Response(self.get_serializer(incident).data, status=code)
 
     @extend_schema(request=NewIncidentSerializer, responses={201: IncidentSerializer})
     def create(self, request):
@@ -132,6 +139,14 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         return self._change(actions.ASSIGN)
+
+    @extend_schema(request=CustomFieldValuesSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"], url_path="custom-fields")
+    def custom_fields(self, request, pk=None):
+        """Set the incident's custom fields (those working it): keys not given keep their
+        values, null or "" clears one. Unknown keys, archived fields, a value of the wrong type
+        and clearing what the current status requires are 400s naming the field."""
+        return self._change(actions.SET_CUSTOM_FIELDS)
 
     @extend_schema(request=MergeSerializer, responses=IncidentSerializer)
     @action(detail=True, methods=["post"])
@@ -185,6 +200,19 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
         return Response({"results": [_bulk_row(outcome) for outcome in result.outcomes]})
 
 
+def _custom_field_list(view, queryset):
+    """?cf.<key>= filters and ?ordering=[-]cf.<key> (alerts.custom_fields); the list then pages
+    by the field's keyset instead of the urgency one."""
+    params = view.request.query_params
+    queryset = custom_field_lists.filter_incidents(params, queryset, view.access)
+    wanted = custom_field_lists.ordering(params, view.access)
+    if wanted is not None:
+        queryset, view.keyset_ordering = custom_field_lists.order_incidents(
+            queryset, *wanted, view.access
+        )
+    return queryset
+
+
 def _bulk_row(outcome: actions.BulkOutcome) -> dict:
     row = {"id": str(outcome.incident_id), "ok": outcome.ok}
     if not outcome.ok:
@@ -207,4 +235,9 @@ class QueueViewSet(mixins.ListModelMixin, TenantScopedViewSet):
         if "status" not in self.request.query_params:
             queryset = queryset.filter(status__in=services.open_statuses())
         queryset = pin_list_filters(self.request.query_params, self.request.user, queryset)
+        queryset = _custom_field_list(self, queryset)
         return queryset.select_related("tenant", "owner", "owner_team", "source")
+
+    @extend_schema(parameters=custom_field_lists.LIST_PARAMETERS)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)

@@ -54,12 +54,12 @@ def _back(request, default: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(target or default)
 
 
-def _page(request, queryset, *, keyset: bool, count_cap: int | None = None):
-    """One page of `queryset` by the API's pagination (the queue's urgency keyset, or the
-    newest first): (rows, next page link, (count, capped) or None)."""
+def _page(request, queryset, *, keyset: bool, count_cap: int | None = None, ordering=URGENCY):
+    """One page of `queryset` by the API's pagination (the queue's urgency keyset, a custom
+    field's, or the newest first): (rows, next page link, (count, capped) or None)."""
     if keyset:
         page = paginate_page(
-            request, queryset, URGENCY, keyset=True, page_size=QUEUE_PAGE_SIZE, count_cap=count_cap
+            request, queryset, ordering, keyset=True, page_size=QUEUE_PAGE_SIZE, count_cap=count_cap
         )
         return page.rows, page.next_url, (page.count, page.count_is_capped)
     page = paginate_page(request, queryset, "-id", page_size=QUEUE_PAGE_SIZE)
@@ -78,20 +78,24 @@ def _incident_list(request, access, *, console: bool):
     error = ""
     try:
         filtered = IncidentFilter(params, queryset=queryset, request=request)
+        ordering = URGENCY
         if not filtered.is_valid():
             error = error_text(dict(filtered.errors))
             queryset = queryset.none()
         else:
             queryset = pin_list_filters(params, request.user, filtered.qs)
+            queryset, ordering = _by_custom_fields(params, queryset, access)
         incidents, next_url, count = _page(
             request,
             queryset.select_related("tenant", "owner", "owner_team", "source"),
             keyset=True,
             count_cap=QUEUE_COUNT_CAP,
+            ordering=ordering,
         )
     except ApiValidationError as exc:
         error, incidents, next_url, count = error_text(exc), [], None, (0, False)
     decorate_incident_rows(incidents)  # what higher apps show per row (SLA countdowns)
+    field_choices, field_keys = _custom_field_columns(params, incidents, access)
     context = {
         "console": console,
         "incidents": incidents,
@@ -107,10 +111,48 @@ def _incident_list(request, access, *, console: bool):
         "may_open": access.is_mssp_staff or access.is_customer_worker,
         "bulk_statuses": [(s.value, s.label) for s in IncidentStatus if s != IncidentStatus.NEW],
         "resolutions": Resolution.choices,
+        "custom_fields": field_choices,
+        "field_columns": field_keys,
     }
     if request.htmx and request.GET.get("fragment") == "rows":
         return render(request, "alerts/_incident_rows.html", context)
     return render(request, "alerts/incident_list.html", context, status=400 if error else 200)
+
+
+def _by_custom_fields(params, queryset, access):
+    """?cf.<key>= filters and ?ordering=[-]cf.<key> as the API takes them (the filter form's
+    field and value boxes say cf.<key>=value): the queryset and the keyset ordering it pages
+    by."""
+    from .. import custom_fields as custom_field_lists
+
+    key, value = params.get("field", ""), params.get("field_value", "")
+    if key and value and not params.get(f"cf.{key}"):
+        params[f"cf.{key}"] = value
+    queryset = custom_field_lists.filter_incidents(params, queryset, access)
+    wanted = custom_field_lists.ordering(params, access)
+    if wanted is None:
+        return queryset, URGENCY
+    return custom_field_lists.order_incidents(queryset, *wanted, access)
+
+
+def _custom_field_columns(params, incidents, access) -> tuple[list, list]:
+    """The fields the caller may filter and sort by, (key, label), and the labels of those the
+    list is filtered or sorted by, shown as columns with each row's value
+    (`incident.field_values`)."""
+    from .. import custom_fields as custom_field_lists
+
+    choices = custom_field_lists.choices(access)
+    keys = [name[3:] for name in params if name.startswith("cf.")]
+    ordering = params.get("ordering", "").lstrip("-")
+    if ordering.startswith("cf.") and ordering[3:] not in keys:
+        keys.append(ordering[3:])
+    if not keys or not incidents:
+        return choices, []
+    values = custom_field_lists.values_for(incidents, access)
+    for incident in incidents:
+        incident.field_values = [values[incident.pk].get(key) for key in keys]
+    labels = dict(choices)
+    return choices, [labels.get(key, key) for key in keys]
 
 
 @portal_view
@@ -405,6 +447,7 @@ def _incident_new(request, access):
     status = 200
     if request.method == "POST":
         data = {name: request.POST[name] for name in NEW_FIELDS if request.POST.get(name)}
+        data |= _posted_custom_fields(request.POST, access)
         if not access.is_mssp_staff:
             data.pop("severity", None)  # not offered to a customer: the API refuses it
         try:
@@ -463,6 +506,19 @@ CATEGORY_SUGGESTIONS = (
     "data_leak",
     "other",
 )
+
+
+def _posted_custom_fields(post, access) -> dict:
+    """The form's custom field inputs (the panel cases registers in "incident.new"): `cf.<key>`
+    for a customer's own tenant, `cf.<slug>.<key>` for MSSP staff, who choose the customer in
+    the same form; only the chosen customer's are sent, empty ones left out."""
+    prefix = "cf." if not access.is_mssp_staff else f"cf.{post.get('tenant', '')}."
+    values = {
+        name[len(prefix) :]: post[name]
+        for name in post
+        if name.startswith(prefix) and "." not in name[len(prefix) :] and post[name].strip()
+    }
+    return {"custom_fields": values} if values else {}
 
 
 # --- alerts ----------------------------------------------------------------------------------
