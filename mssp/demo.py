@@ -18,8 +18,9 @@ from alerts.ingest import ingest
 from alerts.intake.generic import parse
 from alerts.models import Incident, IncidentObservable, IntakeSource
 from alerts.observables import observable_update
+from cases import custom_fields
 from cases import services as case_work
-from cases.models import CaseTemplate, Task
+from cases.models import CaseTemplate, CustomField, Task
 from findings.imports import import_request
 from intel.services import indicator_create
 from notifications import delivery as notification_delivery
@@ -232,6 +233,42 @@ def seed_case_templates(author: User) -> None:
         )
 
 
+# A customer's own incident fields (cases.CustomField): what the SOC and the customer record
+# on every incident beside the product's own, one of them the MSSP's alone.
+DEMO_FIELDS = [
+    {
+        "key": "business_impact",
+        "label": "Business impact",
+        "type": "choice",
+        "choices": ["none", "low", "moderate", "high", "critical"],
+        "help_text": "What it cost or could cost the business.",
+        "required_for_categories": ["ransomware"],
+    },
+    {
+        "key": "root_cause",
+        "label": "Root cause",
+        "type": "text",
+        "help_text": "Why it could happen: the gap to close.",
+        "required_for_statuses": ["resolved"],
+    },
+    {"key": "users_affected", "label": "Users affected", "type": "number"},
+    {
+        "key": "analyst_confidence",
+        "label": "Analyst confidence",
+        "type": "choice",
+        "choices": ["suspected", "likely", "confirmed"],
+        "customer_visible": False,
+    },
+]
+
+
+def seed_custom_fields(tenant: Tenant, author: User, *, keys: tuple[str, ...] = ()) -> None:
+    for position, spec in enumerate(DEMO_FIELDS, start=1):
+        if keys and spec["key"] not in keys:
+            continue
+        CustomField.objects.create(tenant=tenant, position=position, created_by=author, **spec)
+
+
 # Two small evidence files of the customer-raised incident (cases.evidence): plain text.
 DEMO_HEADERS = """Return-Path: <billing@g1obex-supplies.example>
 Received: from mail.g1obex-supplies.example (203.0.113.77) by mx.globex.example
@@ -267,6 +304,8 @@ def seed_customer_raised(tenant: Tenant, responder: User, analyst: User, lead: U
     The analyst contains and resolves it and drafts the post-incident report; the lead approves
     it and shares it with Globex, whose security mailbox is told (the console, in the demo)."""
     raiser = access_for(responder)  # before any scope is entered: it reads with its own
+    with tenant_scope([tenant.pk], user_id=lead.pk, staff=True):
+        seed_custom_fields(tenant, lead)  # "Root cause" is required to resolve at Globex
     with tenant_scope([tenant.pk], user_id=responder.pk):
         incident = perform(
             incident_actions.OPEN_INCIDENT_WITH_FILES,
@@ -283,6 +322,7 @@ def seed_customer_raised(tenant: Tenant, responder: User, analyst: User, lead: U
                 "occurred_at": timezone.now() - timedelta(hours=2),
                 "affected_assets": ["fin-laptop-07", "mail gateway"],
                 "affected_people": ["j.doe@globex.example", "a.smith@globex.example"],
+                "custom_fields": {"business_impact": "moderate", "users_affected": 2},
                 "attachments": [
                     SimpleUploadedFile("overdue-invoice-headers.eml", DEMO_HEADERS.encode())
                 ],
@@ -321,6 +361,15 @@ def seed_customer_raised(tenant: Tenant, responder: User, analyst: User, lead: U
         )
         incidents.incident_transition(
             incident, "contained", actor=analyst, reason="Sender blocked, mail pulled."
+        )
+        custom_fields.set_values(
+            incident,
+            {
+                "root_cause": "The mail gateway delivered messages failing DMARC with a banner.",
+                "analyst_confidence": "confirmed",
+            },
+            access=None,
+            actor=analyst,
         )
         incidents.incident_transition(
             incident,
@@ -409,6 +458,10 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
 
     with tenant_scope([tenants["acme"].pk], user_id=analyst.pk, staff=True):
         first, second, *_ = opened["acme"]
+        seed_custom_fields(tenants["acme"], analyst, keys=("business_impact", "users_affected"))
+        custom_fields.set_values(
+            first, {"business_impact": "low", "users_affected": 1}, access=None, actor=analyst
+        )
         incidents.incident_acknowledge(first, actor=analyst)
         incidents.incident_assign(first, actor=analyst, owner=analyst)
         incidents.incident_comment(
