@@ -148,6 +148,16 @@ def visible_incidents(access: Access, rows: QuerySet[M]) -> QuerySet[M]:
     return visible(access, rows, incident=None)
 
 
+def visible_alerts(access: Access, rows: QuerySet[M]) -> QuerySet[M]:
+    """Alerts are the customer's own telemetry, but those grouped into an incident it may not
+    read belong to that incident: a customer never sees the alerts of a RED incident (nor a
+    viewer an AMBER one's)."""
+    unreadable = sorted(EVERY_LEVEL - readable(access))
+    if not unreadable:
+        return rows
+    return rows.exclude(incident__tlp__in=unreadable)
+
+
 def narrow_api_views() -> None:
     """Every API view of a classified model reads through `visible` (tenants.api.base), so no
     view can forget it; the views' own rules (internal visibility) come on top."""
@@ -156,6 +166,7 @@ def narrow_api_views() -> None:
     from tenants.api.base import narrow_every_view
 
     narrow_every_view(apps.get_model("alerts", "Incident"), visible_incidents)
+    narrow_every_view(apps.get_model("alerts", "Alert"), visible_alerts)
     for label, name in (
         ("alerts", "Comment"),
         ("alerts", "IncidentEvent"),

@@ -7,6 +7,8 @@ from datetime import datetime
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
+from tenants.access import Access
+
 from .assets import asset_names, open_incident_ids_on_assets
 from .models import OPEN_FINDING_STATUSES, Asset, Finding, FindingStatus, Scanner
 
@@ -68,19 +70,19 @@ def get_open_findings_for_observables(tenant_id: int, observables, limit: int = 
     )
 
 
-def get_open_incidents_on_asset(finding: Finding, limit: int = 20) -> list:
-    """The open incidents whose observables name the finding's host, most urgent first."""
+def get_open_incidents_on_asset(finding: Finding, access: Access, limit: int = 20) -> list:
+    """The open incidents whose observables name the finding's host, most urgent first: those
+    the caller may read (alerts.tlp: never a RED one for a customer, an AMBER one for a
+    viewer)."""
+    from alerts import tlp
     from alerts.models import Incident
     from alerts.selectors import URGENCY
 
     ids = open_incident_ids_on_assets(finding.tenant_id, [finding.asset])
     if not ids:
         return []
-    return list(
-        Incident.objects.for_tenant(finding.tenant_id)
-        .filter(pk__in=list(ids))
-        .order_by(*URGENCY)[:limit]
-    )
+    rows = Incident.objects.for_tenant(finding.tenant_id).filter(pk__in=list(ids))
+    return list(tlp.visible_incidents(access, rows).order_by(*URGENCY)[:limit])
 
 
 def get_remediation_summary(tenant_ids, start: datetime, end: datetime) -> dict:

@@ -113,7 +113,7 @@ def finding_detail(request, access, pk):
             "clock": clock,
             "timeline": list(timeline),
             "actions": allowed_actions(access, finding),
-            "incidents": get_open_incidents_on_asset(finding) if finding.is_open else [],
+            "incidents": get_open_incidents_on_asset(finding, access) if finding.is_open else [],
             "staff": access.is_mssp_staff,
         },
     )

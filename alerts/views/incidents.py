@@ -526,7 +526,7 @@ def _posted_custom_fields(post, access) -> dict:
 
 @portal_view
 def alerts(request, access):
-    queryset = Alert.objects.for_tenants(access.tenant_ids)
+    queryset = tlp.visible_alerts(access, Alert.objects.for_tenants(access.tenant_ids))
     error = ""
     try:
         filtered = AlertFilter(request.GET, queryset=queryset, request=request)
@@ -557,7 +557,7 @@ def alerts(request, access):
 @portal_view
 def alert_detail(request, access, pk):
     alert = (
-        Alert.objects.for_tenants(access.tenant_ids)
+        tlp.visible_alerts(access, Alert.objects.for_tenants(access.tenant_ids))
         .select_related("tenant", "source", "incident")
         .filter(pk=pk)
         .first()

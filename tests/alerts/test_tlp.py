@@ -19,6 +19,7 @@ from alerts.models import Comment, Incident, IncidentEvent
 from notifications.models import Channel, Delivery, Subscription
 from tenants.models import AuditEvent
 from tenants.rls import rls_bypass
+from tests.factories import ingest_alerts
 
 pytestmark = pytest.mark.django_db
 
@@ -323,3 +324,30 @@ def test_pages_badge_every_item_and_offer_only_the_levels_the_caller_may_set(tw)
     with rls_bypass("test"):
         assert Incident.objects.for_tenant(tw["a"]).get(pk=green).tlp == "red"
     assert pages["a_responder"][0].get(f"/incidents/{green}/").status_code == 404
+
+
+def test_the_alerts_of_a_red_incident_are_the_mssps_too(two_tenants, api):
+    w = two_tenants
+    ingest_alerts(w["a_source"], 1, title="alert-of-a-soon-red-incident")
+    with rls_bypass("test"):
+        incident = Incident.objects.for_tenant(w["a"]).get()
+    viewer = api(w["a_viewer"])
+    assert "alert-of-a-soon-red-incident" in viewer.get("/api/v1/alerts/").content.decode()
+    answer = api(w["analyst_a"]).post(
+        f"/api/v1/incidents/{incident.pk}/classify/", {"tlp": "red"}, format="json"
+    )
+    assert answer.status_code == 200
+    for who in ("a_viewer", "a_admin"):
+        assert (
+            "alert-of-a-soon-red-incident"
+            not in api(w[who]).get("/api/v1/alerts/").content.decode()
+        )
+        client = Client()
+        client.force_login(w[who])
+        page = client.get("/alerts/")
+        assert page.status_code == 200
+        assert "alert-of-a-soon-red-incident" not in page.content.decode()
+    assert (
+        "alert-of-a-soon-red-incident"
+        in api(w["analyst_a"]).get("/api/v1/alerts/").content.decode()
+    )
