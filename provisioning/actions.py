@@ -8,6 +8,7 @@ import re
 from typing import Any, NamedTuple
 
 import requests
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -25,6 +26,7 @@ from .models import GroupRoleMapping, IdentityProvider, ScimGroupMember, ScimTok
 from .services import apply_group_role
 
 REFUSED = "Only this organisation's admins and the MSSP's admins configure SCIM provisioning."
+MAX_METADATA_CHARS = 1024 * 1024  # an uploaded SAML metadata document
 
 
 def check_manage(access: Access, target: Tenant | ScimToken | GroupRoleMapping) -> None:
@@ -237,6 +239,8 @@ CONFIG_FIELDS = (
     "issuer",
     "discovery_url",
     "client_id",
+    "metadata_url",
+    "metadata_xml",
     "scopes",
     "username_claim",
     "email_claim",
@@ -264,14 +268,22 @@ class ClaimField(TextField):
 
 
 class IdentityProviderInput(serializers.Serializer[Any]):
-    """A tenant's OpenID Connect provider. PUT gives all of it (the secret may be left out to
-    keep the stored one); PATCH any part."""
+    """A tenant's OpenID Connect provider or SAML 2.0 identity provider. PUT gives all of it
+    (the secret may be left out to keep the stored one); PATCH any part.
+
+    OpenID Connect: issuer, client id and secret. SAML: the IdP's metadata, by URL (read now,
+    through the SSRF guard, and again whenever the configuration is saved with it) or as the
+    document itself; the issuer is then the metadata's entity id."""
 
     kind = serializers.ChoiceField(choices=IdentityProvider.Kind.choices, default="oidc")
     enabled = serializers.BooleanField(default=True)
-    issuer = serializers.URLField(max_length=500)
+    issuer = serializers.URLField(max_length=500, required=False, allow_blank=True)
     discovery_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
-    client_id = TextField(max_length=255, trim_whitespace=True)
+    client_id = TextField(max_length=255, trim_whitespace=True, required=False, allow_blank=True)
+    metadata_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    metadata_xml = TextField(
+        max_length=MAX_METADATA_CHARS, required=False, allow_blank=True, trim_whitespace=True
+    )
     client_secret = TextField(
         max_length=2000, required=False, allow_blank=True, write_only=True, trim_whitespace=True
     )
@@ -303,6 +315,19 @@ class IdentityProviderInput(serializers.Serializer[Any]):
     def validate_discovery_url(self, value: str) -> str:
         return self._check_url(value)
 
+    def validate_metadata_url(self, value: str) -> str:
+        return self._check_url(value)
+
+    def validate_metadata_xml(self, value: str) -> str:
+        if value:
+            from .saml import MetadataError, parse_metadata
+
+            try:
+                parse_metadata(value)
+            except MetadataError as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        return value
+
     def validate_scopes(self, value: str) -> str:
         scopes = value.split()
         if "openid" not in scopes:
@@ -314,11 +339,38 @@ class IdentityProviderInput(serializers.Serializer[Any]):
         target = self.context.get("target")
         if current is None and isinstance(target, Tenant):
             current = IdentityProvider.objects.for_tenant(target).first()
+        kind = attrs.get("kind") or (current.kind if current else IdentityProvider.Kind.OIDC)
+        if kind == IdentityProvider.Kind.SAML:
+            return self._validate_saml(attrs, current)
+        same_kind = current is not None and current.kind == kind
+        for name, says in (("issuer", "Give the issuer."), ("client_id", "Give the client ID.")):
+            if not attrs.get(name, getattr(current, name, "") if same_kind else ""):
+                raise serializers.ValidationError({name: [says]})
         has_secret = bool(attrs.get("client_secret")) or bool(
             current is not None and current.sealed_secrets
         )
         if not has_secret:
             raise serializers.ValidationError({"client_secret": ["Give the client secret."]})
+        return attrs
+
+    def _validate_saml(
+        self, attrs: dict[str, Any], current: IdentityProvider | None
+    ) -> dict[str, Any]:
+        same_kind = current is not None and current.kind == IdentityProvider.Kind.SAML
+        if attrs.get("metadata_url") and attrs.get("metadata_xml"):
+            raise serializers.ValidationError(
+                {"metadata_xml": ["Give the metadata's URL or the metadata, not both."]}
+            )
+        if not (
+            attrs.get("metadata_url")
+            or attrs.get("metadata_xml")
+            or (same_kind and current is not None and current.metadata_xml)
+        ):
+            raise serializers.ValidationError(
+                {"metadata_url": ["Give the identity provider's metadata URL or its metadata."]}
+            )
+        for unused in ("client_secret", "discovery_url"):
+            attrs.pop(unused, None)
         return attrs
 
 
@@ -344,6 +396,26 @@ def _discover(config: IdentityProvider) -> None:
         )
 
 
+def _read_metadata(config: IdentityProvider, fields: dict[str, Any]) -> None:
+    """A SAML IdP's metadata: the uploaded document, or the one its URL gives now (read
+    through the SSRF guard on every save that names it); its entity id is the issuer."""
+    from .saml import MetadataError, fetch_metadata, parse_metadata
+
+    if fields.get("metadata_xml"):
+        fields["metadata_url"] = ""
+    elif fields.get("metadata_url"):
+        try:
+            document = fetch_metadata(fields["metadata_url"])
+            parse_metadata(document)
+        except MetadataError as exc:
+            raise Invalid({"metadata_url": [str(exc)]}) from None
+        fields["metadata_xml"] = document
+    else:
+        return
+    fields["issuer"] = parse_metadata(fields["metadata_xml"])["idp"]["entityId"][:500]
+    config.metadata_read_at = timezone.now()
+
+
 def _write_config(
     config: IdentityProvider,
     fields: dict[str, Any],
@@ -352,6 +424,9 @@ def _write_config(
     actor: User | None,
     request: HttpRequest | None,
 ) -> IdentityProvider:
+    if fields.get("kind", config.kind) == IdentityProvider.Kind.SAML:
+        _read_metadata(config, fields)
+    kind_changed = not created and "kind" in fields and fields["kind"] != config.kind
     changed = [
         name for name in CONFIG_FIELDS if name in fields and getattr(config, name) != fields[name]
     ]
@@ -364,10 +439,19 @@ def _write_config(
         changed.append("client_secret")
     if not changed and not created:
         return config
-    if created or {"issuer", "discovery_url"} & set(changed):
+    if config.kind == IdentityProvider.Kind.OIDC and (
+        created or {"kind", "issuer", "discovery_url"} & set(changed)
+    ):
         _discover(config)
     config.updated_at = timezone.now()
     config.save()
+    if kind_changed and config.kind == IdentityProvider.Kind.SAML:
+        config.sealed_secrets, config.secret_hint = "", ""
+        config.save(update_fields=["sealed_secrets", "secret_hint"])
+    if kind_changed:
+        # Another kind of provider names its subjects differently (sub, NameID): the members'
+        # old identities are unlinked, and each is linked again by its name at its next sign-in.
+        SocialAccount.objects.filter(provider=config.provider_id).delete()
     summary = (
         "single sign-on configured" if created else "single sign-on changed: " + ", ".join(changed)
     )
@@ -398,6 +482,10 @@ def save_config(
     if config is None:
         config = IdentityProvider(tenant=tenant)
     fields.setdefault("discovery_url", "")
+    if fields.get("kind") == IdentityProvider.Kind.SAML:
+        fields.setdefault("client_id", "")
+    else:
+        fields.update(metadata_url="", metadata_xml="")
     return _write_config(config, fields, created=created, actor=actor, request=request)
 
 

@@ -1,5 +1,7 @@
 """Single sign-on: a tenant's users sign in through the tenant's own OpenID Connect provider
-(django-allauth's socialaccount and its `openid_connect` provider; this module is its glue).
+(django-allauth's socialaccount and its `openid_connect` provider; this module is its glue) or
+its SAML 2.0 identity provider (provisioning.saml, which ends in this module's adapter too:
+everything below about members, roles, SSO only and refusals holds for both).
 
 - Each tenant's IdentityProvider is an allauth app built here (never stored as allauth's
   SocialApp, so the client secret stays sealed): its provider id is `sso-<config id>`, and a
@@ -375,9 +377,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
     ) -> list[SocialApp]:
         """Only tenants' providers, one at a time, by its provider id; none when switched off."""
         config = config_by_provider_id(provider) if isinstance(provider, str) else None
-        if config is None or not config.enabled or config.kind != IdentityProvider.Kind.OIDC:
+        if config is None or not config.enabled:
             return []
-        app = social_app(config)
+        if config.kind == IdentityProvider.Kind.SAML:
+            from .saml import saml_app
+
+            app = saml_app(config)
+        else:
+            app = social_app(config)
         if client_id and client_id != app.client_id:
             return []
         return [app]
@@ -387,6 +394,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
     ) -> Any:
         if isinstance(provider, str) and provider.startswith(PROVIDER_PREFIX):
             app = self.get_app(request, provider=provider, client_id=client_id)
+            if app.provider == "saml":
+                from .saml import TenantSAMLProvider
+
+                config = config_by_provider_id(provider)
+                return TenantSAMLProvider(request, app, config)
             return TenantOIDCProvider(request, app=app)
         return super().get_provider(request, provider, client_id)
 
@@ -421,7 +433,12 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
                 refuse(request, None, "unknown_provider", "This identity provider is not known.")
             )
         tenant = config.tenant
-        claims = dict(sociallogin.account.extra_data.get("id_token") or {})
+        if config.kind == IdentityProvider.Kind.SAML:
+            from .saml import saml_claims
+
+            claims = saml_claims(config, sociallogin.account.extra_data)
+        else:
+            claims = dict(sociallogin.account.extra_data.get("id_token") or {})
         subject = str(sociallogin.account.uid)
         try:
             if not config.enabled:

@@ -1,8 +1,10 @@
 """The administration API of a tenant's single sign-on (the settings page's actions):
 
-- /api/v1/tenants/{slug}/sso/ — the tenant's OpenID Connect provider: read (GET), set all of
-  it (PUT), change part of it (PATCH), remove (DELETE). The client secret is write-only; the
-  answer shows its last characters (`client_secret_hint`).
+- /api/v1/tenants/{slug}/sso/ — the tenant's OpenID Connect provider or SAML 2.0 identity
+  provider: read (GET), set all of it (PUT), change part of it (PATCH), remove (DELETE). The
+  client secret is write-only; the answer shows its last characters (`client_secret_hint`).
+  SAML's metadata is given by `metadata_url` or `metadata_xml` (write-only); the answer names
+  the portal's side to register (`sp_entity_id`, `acs_url`).
 - /api/v1/tenants/{slug}/sso-domains/ — the e-mail domains it claims: list, claim, read,
   remove; `{id}/verify/` (POST) for MSSP admins.
 
@@ -43,7 +45,14 @@ from .models import IdentityProvider, SsoDomain
 class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
     client_secret_hint = serializers.CharField(source="secret_hint", read_only=True)
     redirect_uri = serializers.SerializerMethodField(
-        help_text="The redirect URI to register at the provider."
+        help_text="OpenID Connect: the redirect URI to register at the provider."
+    )
+    sp_entity_id = serializers.SerializerMethodField(
+        help_text="SAML: the portal's entity id (audience) for this tenant, to register at the "
+        "identity provider; its metadata is published at this address."
+    )
+    acs_url = serializers.SerializerMethodField(
+        help_text="SAML: the assertion consumer service (HTTP-POST binding) to register."
     )
 
     class Meta:
@@ -56,6 +65,8 @@ class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
             "discovery_url",
             "client_id",
             "client_secret_hint",
+            "metadata_url",
+            "metadata_read_at",
             "scopes",
             "username_claim",
             "email_claim",
@@ -63,6 +74,8 @@ class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
             "sso_only",
             "default_role",
             "redirect_uri",
+            "sp_entity_id",
+            "acs_url",
             "created_at",
             "updated_at",
         ]
@@ -72,7 +85,23 @@ class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
         from .sso_views import callback_url
 
         request = self.context.get("request")
-        return callback_url(request, config) if request is not None else ""
+        if request is None or config.kind != IdentityProvider.Kind.OIDC:
+            return ""
+        return callback_url(request, config)
+
+    def _sp(self, config: IdentityProvider, name: str) -> str:
+        from .saml import sp_urls
+
+        request = self.context.get("request")
+        if request is None or config.kind != IdentityProvider.Kind.SAML:
+            return ""
+        return sp_urls(request, config)[name]
+
+    def get_sp_entity_id(self, config: IdentityProvider) -> str:
+        return self._sp(config, "entity_id")
+
+    def get_acs_url(self, config: IdentityProvider) -> str:
+        return self._sp(config, "acs_url")
 
 
 class SsoDomainSerializer(serializers.ModelSerializer[SsoDomain]):

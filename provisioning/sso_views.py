@@ -1,6 +1,8 @@
 """Single sign-on's pages: "Sign in with single sign-on" (/login/sso/: an e-mail address to its
-tenant's provider), the provider's return (/sso/oidc/<provider>/callback/), and the tenant's
-settings page (/settings/sso/), whose changes are the API's own actions (provisioning.actions).
+tenant's provider), the provider's return (/sso/oidc/<provider>/callback/; SAML's assertion
+consumer service /sso/saml/<provider>/acs/ and the SP metadata /sso/saml/<provider>/metadata/),
+and the tenant's settings page (/settings/sso/), whose changes are the API's own actions
+(provisioning.actions).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from tenants.access import Access
@@ -26,8 +29,9 @@ from tenants.models import AuditEvent, Membership
 from tenants.sealed import SecretsUnreadable
 from tenants.views import SettingsScope, settings_render, tenant_settings_view
 
-from . import policy, sso
+from . import policy, saml, sso
 from .actions import (
+    MAX_METADATA_CHARS,
     SSO_DOMAIN_CLAIM,
     SSO_DOMAIN_REMOVE,
     SSO_DOMAIN_VERIFY,
@@ -79,7 +83,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
             request, tenant, "domain_unverified", f"{claim.domain} is not verified yet"
         )
         return _start_page(request, message=sso.NO_SSO)
-    if config is None or not config.enabled or config.kind != IdentityProvider.Kind.OIDC:
+    if config is None or not config.enabled:
         sso.record_refusal(
             request, tenant, "sso_disabled", f"single sign-on is off for {claim.domain}"
         )
@@ -90,10 +94,15 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     ):
         next_url = ""
     try:
-        provider = sso.TenantOIDCProvider(request, app=sso.social_app(config))
-        response: HttpResponse = provider.redirect(
-            request, "login", next_url or None, auth_params={"login_hint": email}
-        )
+        if config.kind == IdentityProvider.Kind.SAML:
+            response: HttpResponse = saml.TenantSAMLProvider(
+                request, saml.saml_app(config), config
+            ).redirect(request, "login", next_url or None)
+        else:
+            provider = sso.TenantOIDCProvider(request, app=sso.social_app(config))
+            response = provider.redirect(
+                request, "login", next_url or None, auth_params={"login_hint": email}
+            )
     except SecretsUnreadable:
         return sso.refuse(request, tenant, "secret_unreadable", sso.UNREADABLE, status=502)
     except (requests.RequestException, OAuth2Error, KeyError, ValueError) as exc:
@@ -135,6 +144,42 @@ def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
     return response
 
 
+def _saml_config(provider_id: str) -> IdentityProvider:
+    config = sso.config_by_provider_id(provider_id)
+    if config is None or config.kind != IdentityProvider.Kind.SAML:
+        raise Http404
+    return config
+
+
+@csrf_exempt  # the IdP's POST (HTTP-POST binding): the signed response is its own proof
+@require_http_methods(["POST"])
+def saml_acs(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """The assertion consumer service: the IdP's response is handed over to saml_finish."""
+    return saml.hand_over(request, _saml_config(provider_id))
+
+
+@require_http_methods(["GET"])
+def saml_finish(request: HttpRequest, provider_id: str) -> HttpResponse:
+    config = _saml_config(provider_id)
+    if not config.enabled:
+        return sso.refuse(
+            request,
+            config.tenant,
+            "sso_disabled",
+            "Single sign-on is turned off for your organisation.",
+        )
+    return saml.finish(request, config)
+
+
+@require_http_methods(["GET"])
+def saml_metadata(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """The tenant's SP metadata, for its IdP's admin (public, like any SP's)."""
+    config = _saml_config(provider_id)
+    return HttpResponse(
+        saml.sp_metadata(request, config), content_type="application/samlmetadata+xml"
+    )
+
+
 def callback_url(request: HttpRequest, config: IdentityProvider) -> str:
     return request.build_absolute_uri(
         reverse("sso-oidc-callback", kwargs={"provider_id": config.provider_id})
@@ -146,9 +191,13 @@ def _page(request: HttpRequest, scope: SettingsScope, *, status: int = 200) -> H
     tenant = scope.tenant
     access: Access = request.access  # type: ignore[attr-defined]
     config = IdentityProvider.objects.for_tenant(tenant).first()
+    is_saml = config is not None and config.kind == IdentityProvider.Kind.SAML
     context: dict[str, Any] = {
         "config": config,
-        "callback": callback_url(request, config) if config else "",
+        "is_saml": is_saml,
+        "callback": callback_url(request, config) if config and not is_saml else "",
+        "sp": saml.sp_urls(request, config) if is_saml else {},
+        "saml_values": _saml_values(request, config),
         "domains": list(SsoDomain.objects.for_tenant(tenant)),
         "verifies": policy.verifies_domains(access, tenant),
         "roles": Membership.Role.choices,
@@ -174,6 +223,7 @@ FORM_FIELDS = (
     "issuer",
     "discovery_url",
     "client_id",
+    "metadata_url",
     "scopes",
     "username_claim",
     "email_claim",
@@ -182,15 +232,38 @@ FORM_FIELDS = (
 )
 
 
+SAML_DEFAULTS = {"username_claim": "uid", "email_claim": "email", "groups_claim": "groups"}
+
+
+def _saml_values(request: HttpRequest, config: IdentityProvider | None) -> dict[str, Any]:
+    """What the SAML form shows: what was just posted to it, else the stored SAML provider,
+    else the defaults."""
+    if request.method == "POST" and request.POST.get("kind") == IdentityProvider.Kind.SAML:
+        values: dict[str, Any] = {name: request.POST.get(name, "") for name in FORM_FIELDS}
+        values["metadata_xml"] = request.POST.get("metadata_xml", "")
+        values["enabled"] = bool(request.POST.get("enabled"))
+        values["sso_only"] = bool(request.POST.get("sso_only"))
+        return values
+    if config is not None and config.kind == IdentityProvider.Kind.SAML:
+        values = {name: getattr(config, name) for name in FORM_FIELDS}
+        values["enabled"], values["sso_only"] = config.enabled, config.sso_only
+        values["metadata_xml"] = "" if config.metadata_url else config.metadata_xml
+        return values
+    values = {name: getattr(IdentityProvider(), name) for name in FORM_FIELDS}
+    values.update(SAML_DEFAULTS, enabled=True, sso_only=False, metadata_xml="")
+    return values
+
+
 def _form_values(request: HttpRequest, config: IdentityProvider | None) -> dict[str, Any]:
-    """What the provider form shows: what was just posted, else what is stored, else the
+    """What the OpenID Connect form shows: what was just posted, else what is stored, else the
     defaults (never the secret)."""
     if request.method == "POST" and "issuer" in request.POST:
         values: dict[str, Any] = {name: request.POST.get(name, "") for name in FORM_FIELDS}
         values["enabled"] = bool(request.POST.get("enabled"))
         values["sso_only"] = bool(request.POST.get("sso_only"))
         return values
-    current = config or IdentityProvider()
+    current = config if config and config.kind == IdentityProvider.Kind.OIDC else None
+    current = current or IdentityProvider()
     values = {name: getattr(current, name) for name in FORM_FIELDS}
     values["enabled"], values["sso_only"] = current.enabled, current.sso_only
     return values
@@ -203,6 +276,11 @@ def settings_sso(request: HttpRequest, access: Access, scope: SettingsScope) -> 
     data = request.POST.copy()
     for flag in ("enabled", "sso_only"):
         data[flag] = "true" if request.POST.get(flag) else "false"
+    upload = request.FILES.get("metadata_file")
+    if upload is not None:
+        # an uploaded metadata file is the metadata (the serializer bounds and checks it)
+        data["metadata_xml"] = upload.read(MAX_METADATA_CHARS + 1).decode("utf-8", "replace")
+        data["metadata_url"] = ""
     done, _ = page_perform(request, SSO_SAVE, access=access, target=scope.tenant, data=data)
     if not done:
         return _page(request, scope, status=400)

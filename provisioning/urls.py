@@ -28,6 +28,9 @@ urlpatterns = [
 urlpatterns += [
     path("login/sso/", sso_views.sso_start, name="sso-start"),
     path("sso/oidc/<str:provider_id>/callback/", sso_views.sso_callback, name="sso-oidc-callback"),
+    path("sso/saml/<str:provider_id>/acs/", sso_views.saml_acs, name="sso-saml-acs"),
+    path("sso/saml/<str:provider_id>/acs/finish/", sso_views.saml_finish, name="sso-saml-finish"),
+    path("sso/saml/<str:provider_id>/metadata/", sso_views.saml_metadata, name="sso-saml-metadata"),
     path("settings/sso/", sso_views.settings_sso, name="settings-sso"),
     path("settings/sso/remove/", sso_views.settings_sso_remove, name="settings-sso-remove"),
     path(

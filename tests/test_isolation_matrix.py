@@ -47,6 +47,7 @@ from provisioning.models import (
     ScimGroupMember,
     ScimToken,
     ScimUser,
+    SeenAssertion,
     SsoDomain,
 )
 from reports.models import IncidentReport, Report
@@ -424,6 +425,12 @@ def world(two_tenants):
             sealed_secrets=sealed.seal({"client_secret": "b-secret-client-secret"}),
         )
         w["b_sso_domain"] = SsoDomain.objects.create(tenant=w["b"], domain="b-secret.example")
+        SeenAssertion.objects.create(  # a SAML assertion B's provider gave, kept against replay
+            tenant=w["b"],
+            provider=w["b_sso"],
+            assertion_id="_b-secret-assertion",
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
     return w
 
 
