@@ -10,6 +10,8 @@ members are memberships of the same tenant, so a group can never hold another te
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
@@ -221,10 +223,14 @@ class SeenAssertion(TenantOwnedModel):
         return self.assertion_id
 
 
+def verification_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 class SsoDomain(TenantOwnedModel):
     """An e-mail domain a tenant claims for its single sign-on. A domain belongs to at most one
-    tenant (the database says so); it sends its users to the tenant's provider only once an
-    MSSP admin verified the claim."""
+    tenant (the database says so); it sends its users to the tenant's provider only once the
+    claim is verified: by the tenant's TXT record in the domain's DNS, or by an MSSP admin."""
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sso_domains")
@@ -237,6 +243,13 @@ class SsoDomain(TenantOwnedModel):
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Proof of ownership by DNS (provisioning.dns_verify): the TXT record
+    # `_mssp-verify.<domain>` holds `mssp-verify=<verification_token>`.
+    verification_token = models.CharField(max_length=64, default=verification_token)
+    verified_method = models.CharField(
+        max_length=10, blank=True, choices=[("dns", "DNS record"), ("manual", "MSSP admin")]
+    )
+    dns_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["domain"]
