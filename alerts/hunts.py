@@ -11,7 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from rest_framework import serializers
@@ -22,7 +22,8 @@ from tenants.actions import Action, Refused
 from tenants.models import Tenant
 from tenants.rls import tenant_scope
 
-from .models import Alert, Hunt, HuntRun, Severity, SourceKind
+from . import tlp
+from .models import Alert, Hunt, HuntRun, IncidentObservable, Severity, SourceKind
 
 logger = logging.getLogger("mssp.hunts")
 
@@ -135,6 +136,23 @@ def hunt_alerts(access: Access, query: dict, lookback_days: int, now: datetime |
         if query.get("observable_type"):
             wanted["type"] = query["observable_type"]
         alerts = _json_contains(alerts, "observables", [wanted], value)
+    if len(tenant_ids) > 1:
+        alerts = _comparable_across_customers(alerts, sorted(tenant_ids), query)
+    return alerts
+
+
+def _comparable_across_customers(alerts: QuerySet, tenant_ids: list[int], query: dict):
+    """A hunt over several customers compares their data: it leaves out what PAP keeps with
+    its customer (alerts.tlp, Use.CROSS_CUSTOMER): the alerts of a PAP:RED incident, and, when
+    it looks for a value, those of an incident where that value is a PAP:RED observable."""
+    barred = tlp.pap_barred(tlp.Use.CROSS_CUSTOMER)
+    alerts = alerts.exclude(incident__pap__in=barred)
+    value = (query.get("observable_value") or "").strip()
+    if value:
+        red = IncidentObservable.objects.for_tenants(tenant_ids).filter(
+            incident_id=OuterRef("incident_id"), value=value, pap__in=barred
+        )
+        alerts = alerts.exclude(Exists(red))
     return alerts
 
 

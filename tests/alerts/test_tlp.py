@@ -15,11 +15,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from alerts import tlp
-from alerts.models import Comment, Incident, IncidentEvent
+from alerts.ingest import ingest
+from alerts.intake.generic import parse
+from alerts.models import Comment, Incident, IncidentEvent, IntakeSource
 from notifications.models import Channel, Delivery, Subscription
 from tenants.models import AuditEvent
-from tenants.rls import rls_bypass
-from tests.factories import ingest_alerts
+from tenants.rls import rls_bypass, tenant_scope
+from tests.factories import StaffFactory, ingest_alerts
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +34,15 @@ READS = {
     "a_admin": {"green", "amber"},
     "analyst_a": {"green", "amber", "red"},
 }
+
+
+def ingest_one(source, title: str, ip: str) -> None:
+    record = parse(
+        {"title": title, "severity": "high", "observables": [{"type": "ip", "value": ip}]}
+    )
+    with tenant_scope([source.tenant_id]):
+        rows = IntakeSource.objects.for_tenant(source.tenant_id).select_related("tenant")
+        ingest(rows.get(pk=source.pk), [record])
 
 
 def markers(level: str) -> list[str]:
@@ -351,3 +362,32 @@ def test_the_alerts_of_a_red_incident_are_the_mssps_too(two_tenants, api):
         "alert-of-a-soon-red-incident"
         in api(w["analyst_a"]).get("/api/v1/alerts/").content.decode()
     )
+
+
+def test_a_hunt_across_customers_leaves_out_what_pap_red_keeps_with_its_customer(two_tenants, api):
+    w = two_tenants
+    hunter = StaffFactory(staff_role="analyst_l2", tenants=[w["a"], w["b"]])
+    for name in ("a", "b"):
+        ingest_one(w[f"{name}_source"], f"VPN login from Tor at {name}", "198.51.100.77")
+    with rls_bypass("test"):
+        a_incident = Incident.objects.for_tenant(w["a"]).get()
+    staff = api(hunter)
+
+    def hits(query) -> int:
+        hunt = staff.post(
+            "/api/v1/hunts/", {"name": "h", "query": query, "lookback_days": 7}, format="json"
+        ).json()
+        return staff.post(f"/api/v1/hunts/{hunt['id']}/run/").json()["hits"]
+
+    by_value = {"observable_type": "ip", "observable_value": "198.51.100.77"}
+    assert hits(by_value) == 2
+    rows = staff.get(f"/api/v1/incidents/{a_incident.pk}/observables/").json()
+    staff.post(
+        f"/api/v1/incidents/{a_incident.pk}/classify/",
+        {"observable": rows[0]["id"], "pap": "red"},
+        format="json",
+    )
+    assert hits(by_value) == 1  # A's is PAP:RED there: not compared with B's
+    assert hits({**by_value, "tenants": ["tenant-a"]}) == 1  # A alone: its own data
+    staff.post(f"/api/v1/incidents/{a_incident.pk}/classify/", {"pap": "red"}, format="json")
+    assert hits({"q": "VPN login"}) == 1
