@@ -46,8 +46,8 @@ information (`pap_allows`, `Use`):
   services (enrichment), comparing it across the MSSP's customers; nothing the adversary
   could notice.
 - **PAP:RED**: only what cannot be detected and stays with this customer: it is never compared
-  with other customers' data (sightings at other customers, similar incidents elsewhere), sent
-  to an outside service or acted on.
+  with other customers' data (sightings at other customers, similar incidents elsewhere, hunts
+  over several customers: alerts.hunts), sent to an outside service or acted on.
 
 Connectors and response actions (issue 16) must ask `pap_allows(observable.pap, Use.ACTIVE)` or
 `Use.LOOKUP` before acting on or sending out an observable, as the selectors here do for
