@@ -29,7 +29,7 @@ from tenants.actions import Action, Invalid, Refused
 from tenants.models import Tenant, User
 
 from . import custom_fields, policy, services
-from .api.custom_fields import CustomFieldSerializer
+from .api.field_serializers import CustomFieldSerializer
 from .api.serializers import (
     ApplyTemplateSerializer,
     AttachmentUploadSerializer,

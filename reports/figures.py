@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case, CharField, Count, F, Max, Min, When
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -31,6 +32,7 @@ from alerts.models import (
     Resolution,
     Severity,
 )
+from cases.custom_fields import definitions_for
 from findings.selectors import get_remediation_summary
 from sla.models import Escalation, SlaClock
 from sla.selectors import get_sla_summary, get_sla_trend
@@ -119,7 +121,35 @@ def get_incident_figures(tenant_ids, start: datetime, end: datetime) -> dict:
         ],
         "by_status": {s.value: by_status.get(s.value, 0) for s in IncidentStatus},
         "by_resolution": {r.value: by_resolution.get(r.value, 0) for r in Resolution},
+        "by_field": _by_field(tenant_ids, incidents),
     }
+
+
+def _by_field(tenant_ids, incidents) -> list[dict]:
+    """The period's incidents counted by each customer-visible choice field (cases.CustomField:
+    "Business impact"), in the field's order of choices; the MSSP's internal fields are never
+    read. One query a field."""
+    found = []
+    for fields in definitions_for(tenant_ids, staff=False).values():
+        for field in fields:
+            if field.type != "choice" or field.is_archived:
+                continue
+            counts = dict(
+                incidents.filter(**{f"custom_fields__{field.key}__isnull": False})
+                .order_by()
+                .values_list(KeyTextTransform(field.key, "custom_fields"))
+                .annotate(n=Count("id"))
+            )
+            found.append(
+                {
+                    "key": field.key,
+                    "label": field.label,
+                    "counts": [
+                        {"value": value, "count": counts.get(value, 0)} for value in field.choices
+                    ],
+                }
+            )
+    return found
 
 
 def get_sla_figures(tenant_ids, start: datetime, end: datetime) -> dict:

@@ -203,6 +203,18 @@ def render_pdf(figures: dict) -> bytes:
         KeepTogether([charts["alert_severity"]]),
         KeepTogether([charts["alert_category"]]),
         KeepTogether([charts["alert_source"]]),
+        *[
+            KeepTogether(
+                [
+                    Paragraph(f"Incidents by {field['label'].lower()}", small),
+                    _table(
+                        [["Value", "Incidents"]]
+                        + [[row["value"], row["count"]] for row in field["counts"]]
+                    ),
+                ]
+            )
+            for field in incidents.get("by_field", [])
+        ],
         Paragraph("Escalations and their outcomes", h2),
         _table(
             [
@@ -358,6 +370,9 @@ def render_csv(figures: dict) -> bytes:
         add(["incidents_by_severity", severity, "incidents", n])
     for row in incidents["by_category"]:
         add(["incidents_by_category", row["category"], "incidents", row["count"]])
+    for field in incidents.get("by_field", []):
+        for row in field["counts"]:
+            add([f"incidents_by_field:{field['key']}", row["value"], "incidents", row["count"]])
     for status in IncidentStatus.values:
         add(["incidents_by_status", status, "incidents", incidents["by_status"].get(status, 0)])
     for resolution in Resolution.values:

@@ -123,13 +123,18 @@ def test_higher_apps_panels_are_registered_on_the_incident_and_alert_pages():
 
     assert [p.template for p in panels_for("incident.evidence")] == [
         "cases/_incident_evidence.html",
+        "cases/_incident_classify.html",
         "findings/_incident_findings.html",
         "intel/_incident_intel.html",
     ]
     assert [p.template for p in panels_for("incident.actions")] == [
+        "cases/_incident_custom_fields.html",
         "cases/_incident_tasks.html",
         "sla/_incident_escalate.html",
         "reports/_incident_report.html",
     ]
     assert [p.template for p in panels_for("incident.live")] == ["sla/_incident_sla.html"]
+    assert [p.template for p in panels_for("incident.new")] == [
+        "cases/_new_incident_custom_fields.html"
+    ]
     assert [p.template for p in panels_for("alert.detail")] == ["intel/_alert_intel.html"]

@@ -372,3 +372,52 @@ def test_bad_filters_and_orderings_are_400s(fields, api):
     ):
         response = client.get(f"/api/v1/incidents/?{query}")
         assert response.status_code == 400, (query, response.content)
+
+
+# --- reports -----------------------------------------------------------------------------
+
+
+def test_reports_carry_the_customer_visible_fields_only(fields, api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reports.figures import get_incident_figures
+    from reports.incident_reports import incident_facts
+    from reports.render import render_csv
+
+    incident_id = open_incident(api, fields["analyst_a"], tenant="tenant-a").json()["id"]
+    set_fields(
+        api,
+        fields["analyst_a"],
+        incident_id,
+        {"business_impact": "high", "root_cause": "Reused password", "soc_notes": "APT-x"},
+    )
+    with rls_bypass("test"):
+        incident = (
+            Incident.objects.dangerously_unscoped("t").select_related("tenant").get(pk=incident_id)
+        )
+        facts = incident_facts(incident)
+        now = timezone.now()
+        figures = get_incident_figures([fields["a"].pk], now - timedelta(days=1), now)
+    assert {"label": "Root cause", "value": "Reused password"} in facts["fields"]
+    assert "APT-x" not in str(facts) and "SOC verdict" not in str(facts)
+    (impact,) = figures["by_field"]
+    assert impact["label"] == "Business impact"
+    assert {"value": "high", "count": 1} in impact["counts"]
+    csv = render_csv(
+        {
+            "tenant": {"slug": "a", "name": "A", "timezone": "UTC"},
+            "period": {"from": "x", "to": "y"},
+            "generated_at": "z",
+            "headline": {},
+            "alerts": {"suppressed": 0, "by_severity": {}, "by_source": [], "by_category": []},
+            "incidents": {"open": 0, "merged": 0, "by_severity": {}, "by_category": []}
+            | {"by_status": {}, "by_resolution": {}, "by_field": figures["by_field"]},
+            "sla": {"summary": {"targets": {}}, "customer": None, "trend": []},
+            "escalations": {"by_direction": []},
+            "top_detections": [],
+        }
+    ).decode()
+    assert "incidents_by_field:business_impact,high,incidents,1" in csv
+    assert "soc_notes" not in csv
