@@ -261,6 +261,13 @@ def test_embedded_mode_serves_a_healthy_portal(tmp_path):
             "channel_layer": "ok",
             "broker": "ok",
             "scheduler": "ok",
+            "intake_log": {  # nothing waits in the intake log (the embedded mode: direct)
+                "status": "ok",
+                "backlog": 0,
+                "backlog_alerts": 0,
+                "oldest_seconds": 0,
+                "set_aside": 0,
+            },
         }
     finally:
         server.terminate()

@@ -359,7 +359,9 @@ def test_sla_health_query_count_does_not_grow_with_tenants_or_staff(client, worl
         StaffFactory(staff_role="analyst_l2", tenants=[tenant, world["a"]])
     incidents_of(world, "b", 3)
     many = count_queries(client, "/manager/")
-    assert many == few <= 14, f"{few} queries for a few tenants, {many} for more"
+    # 14, and 6 for the intake log's backlog that managers see (alerts.intake.log: one
+    # aggregate under rls_bypass: its savepoint, the context read, set and reset)
+    assert many == few <= 20, f"{few} queries for a few tenants, {many} for more"
 
 
 def test_a_manager_changes_the_tenants_an_analyst_works_audited(client, world):
