@@ -167,6 +167,20 @@ def test_hostile_values_are_a_400_naming_the_field(fields, api):
     assert incident_of(fields["a"], pk=incident["id"]).custom_fields == {}
 
 
+def test_lone_surrogates_are_never_a_500(fields, api):
+    incident = open_incident(api, fields["analyst_a"], tenant="tenant-a").json()
+    url = f"/api/v1/incidents/{incident['id']}/custom-fields/"
+    for raw in (
+        '{"custom_fields": {"root_cause": "a\\ud800b"}}',
+        '{"custom_fields": {"\\udfff": "x"}}',
+        '{"custom_fields": {"handler": "\\ud800"}}',
+    ):
+        response = api(fields["analyst_a"]).post(url, raw, content_type="application/json")
+        assert response.status_code < 500, raw
+    stored = incident_of(fields["a"], pk=incident["id"]).custom_fields
+    assert stored.get("root_cause") in (None, "a\ufffdb")
+
+
 def test_nan_and_infinity_in_json_bodies_are_refused(fields, api):
     incident = open_incident(api, fields["analyst_a"], tenant="tenant-a").json()
     for raw in (
