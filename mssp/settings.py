@@ -253,6 +253,9 @@ INTAKE_DRAIN_PAUSE_SECONDS = float(env_str("INTAKE_DRAIN_PAUSE_SECONDS", "0") or
 # Customer webhooks may not target private or loopback addresses (SSRF) unless this is set
 # (a lab, or the test suite's local receiver).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# The resolvers asked for the TXT record that proves a tenant owns an e-mail domain it claims
+# for single sign-on (`host` or `host:port`, comma-separated); empty: the system's.
+SSO_DNS_NAMESERVERS = os.environ.get("SSO_DNS_NAMESERVERS", "")
 # Where notification channels reach the paging and SMS vendors (notifications.senders): their
 # public APIs, or another region (Opsgenie's EU accounts: https://api.eu.opsgenie.com) or a
 # lab. The SSRF guard above applies to them as well.
@@ -348,6 +351,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sessions": {"task": "tenants.tasks.sweep_sessions", "schedule": 60.0},
     # Indicator imports and retro-hunts whose task was lost go on (from their stored cursor).
     "stalled-intel": {"task": "intel.tasks.resume_stalled_jobs", "schedule": 60.0},
+    # E-mail domains claimed for single sign-on whose DNS record may have appeared.
+    "sso-domain-dns": {"task": "provisioning.tasks.recheck_pending_domains", "schedule": 900.0},
 }
 
 # --- Threat intelligence ----------------------------------------------------------------------

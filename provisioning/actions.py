@@ -594,7 +594,10 @@ SSO_DOMAIN_CLAIM = Action(
     do=claim_domain,
     check=check_manage_sso,
     serializer=DomainInput,
-    done=lambda d: f"{d.domain} claimed. An MSSP admin verifies it before it is used.",
+    done=lambda d: (
+        f"{d.domain} claimed. Publish its TXT record and check it (or ask an MSSP "
+        "admin to verify it) before it is used."
+    ),
     step_up=True,
 )
 
@@ -606,8 +609,9 @@ def verify_domain(
         raise Invalid(f"{claim.domain} is verified already.", status_code=409)
     claim.verified_at = timezone.now()
     claim.verified_by = actor
+    claim.verified_method = "manual"
     SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk).update(
-        verified_at=claim.verified_at, verified_by=actor
+        verified_at=claim.verified_at, verified_by=actor, verified_method="manual"
     )
     audit.record(
         "sso.domain_verified",
@@ -616,9 +620,93 @@ def verify_domain(
         obj=claim,
         request=request,
         summary=f"e-mail domain {claim.domain} verified: its users sign in with single sign-on",
-        data={"domain": claim.domain},
+        data={"domain": claim.domain, "method": "manual"},
     )
     return claim
+
+
+def _dns_verified(claim: SsoDomain, *, actor: User | None, request: HttpRequest | None) -> bool:
+    """Look the claim's TXT record up; verify the claim when it holds the token."""
+    from . import dns_verify
+
+    published = dns_verify.published(claim.domain, claim.verification_token)
+    now = timezone.now()
+    rows = SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk)
+    if not published:
+        rows.update(dns_checked_at=now)
+        return False
+    # only a claim still pending (a concurrent check or an MSSP admin may have been first)
+    if not rows.filter(verified_at__isnull=True).update(
+        verified_at=now, verified_by=actor, verified_method="dns", dns_checked_at=now
+    ):
+        return False
+    claim.verified_at, claim.verified_by, claim.verified_method = now, actor, "dns"
+    audit.record(
+        "sso.domain_verified",
+        actor=actor,
+        tenant=claim.tenant_id,
+        obj=claim,
+        request=request,
+        summary=f"e-mail domain {claim.domain} verified by its DNS record: its users sign in "
+        "with single sign-on",
+        data={"domain": claim.domain, "method": "dns"},
+    )
+    return True
+
+
+def check_domain_dns(
+    claim: SsoDomain, *, actor: User | None, access: Access, request: HttpRequest | None
+) -> SsoDomain:
+    from . import dns_verify
+
+    if claim.verified_at is not None:
+        raise Invalid(f"{claim.domain} is verified already.", status_code=409)
+    try:
+        verified = _dns_verified(claim, actor=actor, request=request)
+    except dns_verify.DnsUnavailable:
+        raise Invalid(
+            f"DNS could not be asked about {claim.domain} just now. Try again in a minute.",
+            status_code=503,
+        ) from None
+    if not verified:
+        raise Invalid(
+            f"No TXT record {dns_verify.record_name(claim.domain)} holding "
+            f"{dns_verify.record_value(claim.verification_token)} was found. DNS changes can "
+            "take a while to be seen; the portal also checks again every 15 minutes."
+        )
+    return claim
+
+
+SSO_DOMAIN_CHECK = Action(
+    name="sso.domain_verified",
+    do=check_domain_dns,
+    check=check_manage_sso,
+    done=lambda d: f"{d.domain} verified by its DNS record.",
+    step_up=True,
+)
+
+
+def recheck_pending_domains() -> int:
+    """Every tenant's pending claims, looked up in DNS again (the periodic task); the number
+    verified."""
+    from tenants.rls import rls_bypass, tenant_scope
+
+    from . import dns_verify
+
+    with rls_bypass("sso: pending e-mail domain claims, checked in DNS"):
+        pending = list(
+            SsoDomain.objects.dangerously_unscoped("pending claims of every tenant")
+            .filter(verified_at__isnull=True)
+            .order_by("dns_checked_at", "created_at")[:500]
+        )
+    verified = 0
+    for claim in pending:
+        try:
+            with tenant_scope([claim.tenant_id]), transaction.atomic():
+                verified += _dns_verified(claim, actor=None, request=None)
+        except dns_verify.DnsUnavailable:
+            continue
+    return verified
 
 
 SSO_DOMAIN_VERIFY = Action(

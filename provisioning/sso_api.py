@@ -6,7 +6,8 @@
   SAML's metadata is given by `metadata_url` or `metadata_xml` (write-only); the answer names
   the portal's side to register (`sp_entity_id`, `acs_url`).
 - /api/v1/tenants/{slug}/sso-domains/ — the e-mail domains it claims: list, claim, read,
-  remove; `{id}/verify/` (POST) for MSSP admins.
+  remove; `{id}/check/` (POST) looks its TXT record up in DNS and verifies it when it holds
+  the claim's token; `{id}/verify/` (POST) for MSSP admins, who may verify without DNS.
 
 Its customer admins and MSSP admins only (everyone else 403, another tenant 404), with a
 token only if it has the `admin` scope, reading included.
@@ -27,8 +28,9 @@ from rest_framework.response import Response
 from tenants.api.actions import api_perform
 from tenants.api.base import TenantNestedViewSet
 
-from . import policy
+from . import dns_verify, policy
 from .actions import (
+    SSO_DOMAIN_CHECK,
     SSO_DOMAIN_CLAIM,
     SSO_DOMAIN_REMOVE,
     SSO_DOMAIN_VERIFY,
@@ -107,11 +109,34 @@ class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
 class SsoDomainSerializer(serializers.ModelSerializer[SsoDomain]):
     verified = serializers.BooleanField(read_only=True)
     verified_by = serializers.CharField(source="verified_by.username", default=None, read_only=True)
+    verification_record = serializers.SerializerMethodField(
+        help_text="The TXT record's name to publish in the domain's DNS."
+    )
+    verification_value = serializers.SerializerMethodField(
+        help_text="The TXT record's value that proves the claim."
+    )
 
     class Meta:
         model = SsoDomain
-        fields = ["id", "domain", "verified", "verified_at", "verified_by", "created_at"]
+        fields = [
+            "id",
+            "domain",
+            "verified",
+            "verified_at",
+            "verified_by",
+            "verified_method",
+            "verification_record",
+            "verification_value",
+            "dns_checked_at",
+            "created_at",
+        ]
         read_only_fields = fields
+
+    def get_verification_record(self, claim: SsoDomain) -> str:
+        return dns_verify.record_name(claim.domain)
+
+    def get_verification_value(self, claim: SsoDomain) -> str:
+        return dns_verify.record_value(claim.verification_token)
 
 
 class SsoViewSet(TenantNestedViewSet):
@@ -186,6 +211,15 @@ class SsoDomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SsoView
     ) -> Response:
         api_perform(self, SSO_DOMAIN_REMOVE, self.get_object(), data={})
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: SsoDomainSerializer})
+    @action(detail=True, methods=["post"])
+    def check(
+        self, request: Request, tenant_slug: str | None = None, pk: str | None = None
+    ) -> Response:
+        """Look the claim's TXT record up in DNS now; verified when it holds the token."""
+        claim = api_perform(self, SSO_DOMAIN_CHECK, self.get_object(), data={})
+        return Response(SsoDomainSerializer(claim).data)
 
     @extend_schema(request=None, responses={200: SsoDomainSerializer})
     @action(detail=True, methods=["post"])

@@ -32,6 +32,7 @@ from tenants.views import SettingsScope, settings_render, tenant_settings_view
 from . import policy, saml, sso
 from .actions import (
     MAX_METADATA_CHARS,
+    SSO_DOMAIN_CHECK,
     SSO_DOMAIN_CLAIM,
     SSO_DOMAIN_REMOVE,
     SSO_DOMAIN_VERIFY,
@@ -325,6 +326,17 @@ def settings_sso_domain_verify(
     if request.method != "POST":
         raise Http404
     page_perform(request, SSO_DOMAIN_VERIFY, access=access, target=claim, data={})
+    return redirect(scope.url("settings-sso"))
+
+
+@tenant_settings_view
+def settings_sso_domain_check(
+    request: HttpRequest, access: Access, scope: SettingsScope, domain_id: uuid.UUID
+) -> HttpResponse:
+    claim = _domain(scope, domain_id)
+    if request.method != "POST":
+        raise Http404
+    page_perform(request, SSO_DOMAIN_CHECK, access=access, target=claim, data={})
     return redirect(scope.url("settings-sso"))
 
 

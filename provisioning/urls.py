@@ -44,6 +44,11 @@ urlpatterns += [
         name="settings-sso-domain-verify",
     ),
     path(
+        "settings/sso/domains/<uuid:domain_id>/check/",
+        sso_views.settings_sso_domain_check,
+        name="settings-sso-domain-check",
+    ),
+    path(
         "settings/sso/domains/<uuid:domain_id>/remove/",
         sso_views.settings_sso_domain_remove,
         name="settings-sso-domain-remove",

@@ -84,6 +84,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/tenants/{tenant_slug}/sso/": {"DELETE": A, "GET": A, "PATCH": A, "PUT": A},
     "api/v1/tenants/{tenant_slug}/sso-domains/": {"GET": A, "POST": A},
     "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/": {"GET": A, "DELETE": A},
+    "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/check/": {"POST": A},
     "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/verify/": {"POST": A},
     "api/v1/audit/": {"GET": A},
     "api/v1/audit/{pk}/": {"GET": A},
