@@ -31,6 +31,9 @@ commits.
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +55,7 @@ from .guard import source_for_key, take_quota, verify_signature
 
 # The API's own wording for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (tenants.api.errors).
 TOO_LARGE = "The request body is larger than this endpoint accepts."
+logger = logging.getLogger("mssp.intake")
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def _receive(
     data = _read(body)
     verify_signature(source, data, signature=signature, timestamp=timestamp)
     records = _records(source_format, data, media_type)
-    take_quota(source, len(records))
+    _take_quota(source, len(records))
     alerts, rejected = parse_records(source_format, records)
     if not alerts:
         raise IntakeRefused(
@@ -147,6 +151,49 @@ def _receive(
         duplicates=result.duplicates,
         rejected=rejected,
     )
+
+
+def _take_quota(source: IntakeSource, records: int) -> None:
+    """guard.take_quota. Should its shared count (Redis) be unreachable, this process counts
+    the same quota in its own memory meanwhile: an outage of Redis neither refuses alerts nor
+    lifts the quota (each process still holds a customer to it)."""
+    try:
+        take_quota(source, records)
+    except IntakeRefused:
+        raise
+    except Exception as exc:
+        if not isinstance(exc, OSError) and not type(exc).__module__.startswith(
+            ("redis", "limits")
+        ):
+            raise
+        logger.warning("intake quota: the shared count is unreachable (%s); counting locally", exc)
+        _take_quota_locally(source, records)
+
+
+def _take_quota_locally(source: IntakeSource, records: int) -> None:
+    from limits import RateLimitItemPerMinute
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    global _local_limiter
+    if _local_limiter is None:
+        _local_limiter = FixedWindowRateLimiter(storage_from_string("memory://"))
+    per_minute = source.tenant.intake_quota_per_minute or settings.INTAKE_QUOTA_PER_MINUTE
+    item, key = RateLimitItemPerMinute(per_minute), str(source.tenant_id)
+    if _local_limiter.hit(item, "intake", key, cost=max(records, 1)):
+        return
+    reset_at = _local_limiter.get_window_stats(item, "intake", key).reset_time
+    retry = max(1, math.ceil(reset_at - time.time()))
+    raise IntakeRefused(
+        429,
+        "quota_exceeded",
+        f"This customer's intake quota of {per_minute} alerts a minute is used up; "
+        f"retry after {retry} s.",
+        headers={"Retry-After": str(retry)},
+    )
+
+
+_local_limiter: Any = None
 
 
 def _source(kind: str, key: str) -> IntakeSource:

@@ -198,3 +198,31 @@ def test_the_managers_view_shows_the_backlog_to_managers_not_to_leads(
     assert b"the intake log is empty" in client.get("/manager/").content
     client.force_login(StaffFactory(staff_role="lead", tenants=[two_tenants["a"]]))
     assert client.get("/manager/").context["intake_log"] is None
+
+
+def test_with_redis_unreachable_intake_still_appends_counts_the_quota_and_drains(
+    client, intake, two_tenants, log_mode, settings, monkeypatch
+):
+    """The quota's shared count lives in Redis: while Redis is down each process counts it
+    itself, so alerts are neither refused nor let in beyond the quota."""
+    import socket
+
+    from alerts.intake import receive
+    from tenants import ratelimit
+
+    with socket.socket() as closed:  # a port that refuses connections
+        closed.bind(("127.0.0.1", 0))
+        settings.RATE_LIMIT_STORAGE = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+        settings.INTAKE_QUOTA_PER_MINUTE = 3
+        ratelimit._make_limiter.cache_clear()
+        monkeypatch.setattr(receive, "_local_limiter", None)
+        try:
+            answer = post(client, intake["a"], [ALERT, {**ALERT, "source_ref": "r2"}])
+            assert answer.status_code == 202, answer.content
+            refused = post(client, intake["a"], [{**ALERT, "source_ref": f"r{n}"} for n in (3, 4)])
+            assert refused.status_code == 429 and refused["Retry-After"]
+        finally:
+            ratelimit._make_limiter.cache_clear()
+    log.drain()
+    stored = {str(a.pk) for a in rows(Alert, tenant=two_tenants["a"])}
+    assert stored == set(answer.json()["alerts"])
