@@ -262,3 +262,13 @@ def test_a_disabled_saml_provider_refuses_and_sso_only_refuses_passwords(sso, id
         "/login/", {"username": sso["a_admin"].username, "password": "correct-horse-battery"}
     )
     assert "single sign-on only" in page.content.decode()
+
+
+def test_an_idp_initiated_response_is_refused_as_unsolicited(sso, idp):
+    client = Client()
+    url = onward(client.post("/login/sso/", {"email": "alice@acme.test"}))
+    idp.tamper = {"in_response_to": None}  # validly signed, but answering no request of ours
+    acs, fields = idp.sign_in(url, "alice")
+    says = refused(post_to_acs(client, acs, fields), sso["a"], "unsolicited")
+    assert "not started on the portal" in says
+    assert not get_user(client).is_authenticated
