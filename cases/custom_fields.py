@@ -379,8 +379,10 @@ def check_required(
     if not missing:
         return
     labels = ", ".join(field.label for field in missing)
-    if category is not None and status == IncidentStatus.NEW:
-        sentence = f"Fill in {labels}: required for incidents of this category."
+    if status == IncidentStatus.NEW:  # opening: for its category, or for any new incident
+        sentence = f"Fill in {labels}: required to open an incident" + (
+            f" of category {category}." if category else "."
+        )
     else:
         sentence = f"Fill in {labels} before moving the incident to {status}."
     raise Invalid({"custom_fields": {field.key: [sentence] for field in missing}})
