@@ -175,7 +175,14 @@ def test_the_listening_connection_is_the_drains_own(keys):
     """LISTEN holds a session: never one of the pool's, which would carry it to a request."""
     listener = log._listen_connection()
     try:
-        assert listener.autocommit and not listener.closed
-        assert isinstance(listener, psycopg.Connection)
+        assert isinstance(listener, psycopg.Connection) and listener.autocommit
+        channels = listener.execute("SELECT pg_listening_channels()").fetchall()
+        assert channels == [(log.CHANNEL,)]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            django_pid = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM pg_listening_channels()")
+            assert cursor.fetchone()[0] == 0  # Django's own connection listens to nothing
+        assert listener.info.backend_pid != django_pid
     finally:
         listener.close()
