@@ -166,13 +166,16 @@ def template_tenant(access: Access, slug: str | None) -> Tenant | None:
 
 
 def _template_fields(template: CaseTemplate, fields: dict[str, Any]) -> None:
-    for name in ("category", "name", "description", "default_severity", "tasks", "is_active"):
+    names = ("category", "name", "description", "default_severity", "tasks", "is_active")
+    for name in (*names, "custom_fields"):
         if name in fields:
             value = fields[name]
             if name == "tasks":
                 value = [
                     {k: v for k, v in dict(spec).items() if v not in (None, "")} for spec in value
                 ]
+            elif name == "custom_fields":
+                value = value or {}  # checked against the customer's fields by template_save
             setattr(template, name, value if value is not None else "")
 
 

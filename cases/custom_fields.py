@@ -539,6 +539,69 @@ def set_values(
     return incident
 
 
+# --- case templates' values ---------------------------------------------------------------------
+
+
+def clean_template_values(tenant_id: int | None, incoming: Any) -> dict[str, Any]:
+    """What a case template may set: for a customer's own template, values its fields take
+    (validated as on an incident); for the library, which serves customers whose fields differ,
+    well-formed keys and plain values, each checked against a customer's field when applied."""
+    if incoming is None:
+        return {}
+    if not isinstance(incoming, Mapping):
+        raise Invalid({"custom_fields": ["An object of field keys and values."]})
+    if len(incoming) > MAX_FIELDS:
+        raise Invalid({"custom_fields": [f"At most {MAX_FIELDS} fields."]})
+    if tenant_id is not None:
+        return clean_values(None, tenant_id, incoming)
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for key, value in incoming.items():
+        if not isinstance(key, str) or not KEY_RE.match(key) or len(key) > 50:
+            errors[str(key)[:60]] = [KEY_RULE]
+        elif value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        elif isinstance(value, str) and len(value) <= MAX_TEXT:
+            cleaned[key] = value.replace("\x00", "").strip()
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                cleaned[key] = _number(value)
+            except (ValueError, OverflowError):
+                errors[key] = [f"A finite number within +/- {MAX_NUMBER:.0e}."]
+        else:
+            errors[key] = [f"A text of at most {MAX_TEXT} characters, or a number."]
+    if errors:
+        raise Invalid({"custom_fields": errors})
+    return cleaned
+
+
+def apply_template_values(
+    incident: Incident, values: Mapping[str, Any], *, actor: User | None, request=None
+) -> list[str]:
+    """A template's values on the incident, for the fields it has no value in yet: a value a
+    person gave is never overwritten. A library value that the customer's field does not take
+    (another type, a choice it lacks), an archived field or one the customer does not define is
+    passed over. The keys set."""
+    if not values:
+        return []
+    current = incident.custom_fields or {}
+    fields = {f.key: f for f in definitions(incident.tenant_id, staff=True, archived=False)}
+    wanted: dict[str, Any] = {}
+    for key, value in values.items():
+        field = fields.get(key)
+        if field is None or current.get(key) not in (None, ""):
+            continue
+        try:
+            cleaned = clean_value(field, value, incident.tenant_id)
+        except Invalid:
+            continue
+        if cleaned is not None:
+            wanted[key] = cleaned
+    if wanted:
+        set_values(incident, wanted, access=None, actor=actor, request=request)
+    return sorted(wanted)
+
+
 def manages_custom_fields(access: Access) -> bool:
     """Opens Settings → Incident fields (the page then lists the customers it may manage)."""
     return bool(access.tenant_ids) and (access.is_supervisor or access.is_customer_admin)

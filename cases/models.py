@@ -38,8 +38,9 @@ FINISHED = (TaskStatus.DONE, TaskStatus.CANCELLED)
 
 class CaseTemplate(models.Model):
     """What an incident of one category gets: tasks (phase, visibility, due after so many
-    minutes, handed to the customer's team or not) and a default severity. The MSSP's library
-    has no tenant; a tenant's own variant of a category replaces the library's for it."""
+    minutes, handed to the customer's team or not), a default severity and custom field
+    values. The MSSP's library has no tenant; a tenant's own variant of a category replaces the
+    library's for it."""
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     tenant = models.ForeignKey(
@@ -52,6 +53,10 @@ class CaseTemplate(models.Model):
     # [{"title", "description", "phase", "visibility", "due_minutes", "customer_side"}]
     # (cases.api.serializers.TemplateTaskSerializer)
     tasks = models.JSONField(default=list)
+    # Custom field values (cases.custom_fields) it sets on an incident where the incident has
+    # none yet, by field key; a library template names keys that each customer may or may not
+    # define, and only those a customer defines apply to its incidents.
+    custom_fields = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -19,7 +19,7 @@ from tenants.actions import Invalid
 from tenants.models import Team, Tenant, User
 from tenants.rls import rls_bypass
 
-from . import evidence, policy
+from . import custom_fields, evidence, policy
 from .models import PHASE_ORDER, Attachment, CaseTemplate, Task, TaskStatus
 
 # --- the timeline and the stream ---------------------------------------------------------------
@@ -287,6 +287,9 @@ def template_apply(
                 request=request,
             )
         )
+    custom_fields.apply_template_values(
+        incident, template.custom_fields or {}, actor=actor, request=request
+    )
     IncidentEvent.objects.create(
         tenant_id=incident.tenant_id,
         incident=incident,
@@ -310,6 +313,9 @@ def template_apply(
 
 
 def template_save(template: CaseTemplate, *, actor: User, created: bool, request=None) -> None:
+    template.custom_fields = custom_fields.clean_template_values(
+        template.tenant_id, template.custom_fields
+    )
     try:
         with transaction.atomic():
             template.save()

@@ -24,10 +24,11 @@ from tenants.api.pagination import paginate_page
 from tenants.models import AuditEvent, Tenant
 from tenants.views import error_text, portal_view
 
-from . import actions, evidence, policy
+from . import actions, custom_fields, evidence, policy
 from .models import Attachment, CaseTemplate, Phase, Task
 
 TEMPLATE_PAGE_SIZE = 25
+BLANK_FIELD_ROWS = 2
 BLANK_TASK_ROWS = 3
 TASK_FIELDS = ("title", "description", "phase", "visibility", "owner", "team", "due_at", "tlp")
 
@@ -189,16 +190,41 @@ def _template_data(post) -> dict:
             spec["due_minutes"] = due
         tasks.append(spec)
     data["tasks"] = tasks
+    values = {}
+    rows = post.get("field_rows", "")
+    for n in range(min(int(rows) if str(rows).isdigit() else 0, custom_fields.MAX_FIELDS)):
+        key = post.get(f"field-{n}-key", "").strip()
+        if key and not post.get(f"field-{n}-delete"):
+            values[key] = post.get(f"field-{n}-value", "")
+    data["custom_fields"] = values
     return data
+
+
+def _template_field_keys(access, template: CaseTemplate | None) -> list[tuple[str, str]]:
+    """(key, label) of the fields a template's values may name: its customer's, or for the
+    library those of every customer the caller works."""
+    if template is not None and template.tenant_id is not None:
+        fields = custom_fields.definitions(template.tenant_id, staff=True, archived=False)
+    else:
+        per_tenant = custom_fields.definitions_for(access.tenant_ids, staff=True)
+        fields = [f for found in per_tenant.values() for f in found if not f.is_archived]
+    labels: dict[str, set[str]] = {}
+    for field in fields:
+        labels.setdefault(field.key, set()).add(field.label)
+    return [(key, " / ".join(sorted(names))) for key, names in sorted(labels.items())]
 
 
 def _template_form(request, access, template: CaseTemplate | None, status: int = 200, values=None):
     specs = list(values["tasks"]) if values else list(template.tasks if template else [])
     rows = specs + [{} for _ in range(BLANK_TASK_ROWS)]
+    given = values["custom_fields"] if values else (template.custom_fields if template else {})
+    field_rows = [{"key": k, "value": v} for k, v in (given or {}).items()]
     context = {
         "template": template,
         "values": values or {},
         "task_rows": rows,
+        "field_rows": field_rows + [{} for _ in range(BLANK_FIELD_ROWS)],
+        "field_keys": _template_field_keys(access, template),
         "tenants": list(Tenant.objects.filter(pk__in=access.tenant_ids).order_by("name")),
         "phases": Phase.choices,
         "severities": Severity.choices,

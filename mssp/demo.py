@@ -212,6 +212,10 @@ TEMPLATES = [
 ]
 
 
+# Field values the library's templates set where a customer defines that field (DEMO_FIELDS).
+TEMPLATE_FIELD_VALUES = {"ransomware": {"business_impact": "high"}}
+
+
 def seed_case_templates(author: User) -> None:
     for category, name, severity, tasks in TEMPLATES:
         CaseTemplate.objects.create(
@@ -220,6 +224,7 @@ def seed_case_templates(author: User) -> None:
             name=name,
             default_severity=severity,
             created_by=author,
+            custom_fields=TEMPLATE_FIELD_VALUES.get(category, {}),
             tasks=[
                 {
                     "phase": phase,

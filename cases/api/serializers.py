@@ -147,6 +147,14 @@ class CaseTemplateSerializer(serializers.ModelSerializer):
     default_severity = serializers.ChoiceField(
         choices=Severity.choices, required=False, allow_blank=True
     )
+    custom_fields = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        allow_empty=True,
+        help_text="Custom field values set on an incident that has none yet, by field key. A "
+        "customer's own template is checked against its fields; the library's values apply to "
+        "each customer whose field of that key takes them.",
+    )
 
     class Meta:
         model = CaseTemplate
@@ -158,6 +166,7 @@ class CaseTemplateSerializer(serializers.ModelSerializer):
             "description",
             "default_severity",
             "tasks",
+            "custom_fields",
             "is_active",
             "created_at",
             "updated_at",
