@@ -74,8 +74,8 @@ EVERY_MEMBER = frozenset({Tlp.CLEAR.value, Tlp.GREEN.value})
 WORKERS = EVERY_MEMBER | {Tlp.AMBER.value, Tlp.AMBER_STRICT.value}
 EVERY_LEVEL = WORKERS | {Tlp.RED.value}
 CUSTOMER_SETS = WORKERS  # what a customer may set on what it authors
-# What a customer's periodic report and SLA figures count: RED and AMBER+STRICT incidents are
-# left out (they never leave the MSSP, or never leave the portal).
+# The incidents a customer's periodic report counts: RED and AMBER+STRICT ones are left out
+# (they never leave the MSSP, or never leave the portal). SLA figures count every clock.
 REPORTED = EVERY_MEMBER | {Tlp.AMBER.value}
 
 # The stream's clearance of an event (tenants.events): who at the customer may receive it.
