@@ -42,6 +42,7 @@ from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_Validatio
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from tenants.rls import tenant_scope
 
@@ -271,6 +272,8 @@ class TenantSAMLProvider(SAMLProvider):  # type: ignore[misc]  # allauth.sociala
             "name_id_format": data.get_nameid_format(),
             "attributes": data.get_attributes(),
             "authn_contexts": data.get_last_authn_contexts(),
+            # when the IdP signed the person in (a re-authentication must be newer: sso)
+            "authn_instant": getattr(data, "authn_instant", None),
         }
 
     def extract_common_fields(self, data: OneLogin_Saml2_Auth) -> dict[str, Any]:
@@ -333,6 +336,19 @@ def _remember(config: IdentityProvider, response: OneLogin_Saml2_Response) -> bo
     return True
 
 
+def authn_instant(response: OneLogin_Saml2_Response) -> int | None:
+    """The assertion's AuthnInstant (when the IdP signed the person in), in epoch seconds."""
+    # python3-saml reads its other AuthnStatement values (SessionIndex) with this same query
+    for statement in response._query_assertion("/saml:AuthnStatement[@AuthnInstant]"):
+        value = statement.get("AuthnInstant")
+        if value:
+            try:
+                return int(OneLogin_Saml2_Utils.parse_SAML_to_time(value))
+            except ValueError:
+                return None
+    return None
+
+
 def finish(request: HttpRequest, config: IdentityProvider) -> HttpResponse:
     """Check the IdP's response (kept by hand_over), then sign the member in (provisioning.sso)."""
     tenant = config.tenant
@@ -361,6 +377,7 @@ def finish(request: HttpRequest, config: IdentityProvider) -> HttpResponse:
         return sso.refuse(request, tenant, *REPLAYED, assertion_id=response.get_assertion_id())
     auth = OneLogin_Saml2_Auth(data, saml_settings)
     auth.store_valid_response(response)
+    auth.authn_instant = authn_instant(response)
     provider = TenantSAMLProvider(request, saml_app(config), config)
     state_id = auth.get_last_response_in_response_to()
     if not state_id:

@@ -20,6 +20,15 @@ everything below about members, roles, SSO only and refusals holds for both).
   for tenant admins; an MSSP admin lifts SSO only when the provider is broken.
 - A single-sign-on login is the password factor only: a second factor the account has or its
   tenant requires is asked afterwards by the portal's usual flow (tenants.mfa).
+- Step-up of an account without a second factor that signed in here (tenants.mfa): the member
+  signs in again at the same provider (/login/sso/reauthenticate/, `start_reauthentication`),
+  which is told to ask for the login again (OIDC `prompt=login`, `max_age=0`; SAML
+  `ForceAuthn`). The answer must be for the same subject of the same tenant and say that the
+  login happened after the re-authentication was started (the ID token's `auth_time`, the
+  assertion's AuthnInstant): a provider that reused its session, or another person's login, is
+  refused and the session stays as it was. Nothing else of a login happens (no role change, no
+  new session); the session gains an IdP authentication record and the member is sent back
+  where they were (allauth's suspended request is replayed, as after its own reauthentication).
 Every refusal is a page that says why and an `auth.sso_refused` entry in the tenant's audit log.
 """
 
@@ -27,17 +36,20 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from typing import Any
 
 import jwt
 import requests
 from allauth.account.internal.flows.login import record_authentication
+from allauth.account.internal.flows.reauthentication import STATE_SESSION_KEY
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.core.internal import httpkit
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialAccount, SocialApp, SocialLogin
-from allauth.socialaccount.providers.base.constants import AuthError
+from allauth.socialaccount.providers.base.constants import AuthError, AuthProcess
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
@@ -46,9 +58,9 @@ from allauth.utils import build_absolute_uri
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import resolve, reverse
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -71,6 +83,15 @@ NO_SSO = "There is no single sign-on for this address. Sign in with your usernam
 UNREADABLE = (
     "Your organisation's single sign-on cannot be used: its client secret cannot be read with "
     "this portal's keys. Ask your admin to enter it again."
+)
+REAUTH = "sso_reauthenticate"  # the key of a re-authentication's data in allauth's login state
+STALE = (
+    "Your identity provider did not ask you to sign in again (it reused an earlier sign-in), so "
+    "this does not confirm it is you. Sign out at your identity provider, then try again."
+)
+OTHER_SUBJECT = (
+    "Your identity provider signed in another account than yours. You are still signed in as "
+    "before; sign in at your provider as yourself to confirm it is you."
 )
 SSO_ONLY = (
     "Your organisation signs in with single sign-on only: use “Sign in with single sign-on” on "
@@ -440,10 +461,15 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
         else:
             claims = dict(sociallogin.account.extra_data.get("id_token") or {})
         subject = str(sociallogin.account.uid)
+        reauth = (sociallogin.state.get("data") or {}).get(REAUTH)
         try:
             if not config.enabled:
                 raise SsoRefused(
                     "sso_disabled", "Single sign-on is turned off for your organisation."
+                )
+            if isinstance(reauth, dict):
+                raise ImmediateHttpResponse(
+                    _reauthenticated(request, config, sociallogin, claims, reauth)
                 )
             with tenant_scope([tenant.pk]), transaction.atomic():
                 membership, created = _member_for(request, config, sociallogin, claims)
@@ -474,6 +500,132 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
                     **refusal.data,
                 )
             ) from None
+
+
+# --- re-authentication (step-up) at the provider ------------------------------------------------
+def reauthentication_config(user: User) -> IdentityProvider | None:
+    """The enabled provider of the user's tenant that the user has signed in through (its
+    subject is linked to the account), if any: where the user re-authenticates."""
+    if user.is_mssp_staff or user.is_staff or user.is_superuser:
+        return None
+    providers = SocialAccount.objects.filter(
+        user_id=user.pk, provider__startswith=PROVIDER_PREFIX
+    ).values_list("provider", flat=True)
+    ids = []
+    for provider in providers:
+        try:
+            ids.append(uuid.UUID(provider[len(PROVIDER_PREFIX) :]))
+        except ValueError:
+            continue
+    if not ids:
+        return None
+    with rls_bypass("sso: the provider a signed-in member re-authenticates at"):
+        config: IdentityProvider | None = (
+            IdentityProvider.objects.dangerously_unscoped("the provider of a member's tenant")
+            .select_related("tenant")
+            .filter(pk__in=ids, tenant__memberships__user_id=user.pk, enabled=True)
+            .first()
+        )
+    return config
+
+
+def start_reauthentication(
+    request: HttpRequest, config: IdentityProvider, next_url: str
+) -> HttpResponse:
+    """Send the signed-in member to the provider, which must ask for the login again; its
+    answer comes back to the usual callback (or ACS) and is checked by _reauthenticated."""
+    data = {
+        REAUTH: {
+            "user": request.user.pk,
+            "tenant": str(config.tenant_id),
+            "started": int(time.time()),
+            "next": next_url,
+        }
+    }
+    if config.kind == IdentityProvider.Kind.SAML:
+        from .saml import TenantSAMLProvider, saml_app
+
+        response: HttpResponse = TenantSAMLProvider(request, saml_app(config), config).redirect(
+            request, AuthProcess.REDIRECT, next_url or None, data, force_authn=True
+        )
+        return response
+    provider = TenantOIDCProvider(request, app=social_app(config))
+    params = {"prompt": "login", "max_age": "0"}
+    email = getattr(request.user, "email", "")
+    if email:
+        params["login_hint"] = email
+    response = provider.redirect(
+        request, AuthProcess.REDIRECT, next_url or None, data, auth_params=params
+    )
+    return response
+
+
+def _instant(config: IdentityProvider, sociallogin: SocialLogin, claims: dict[str, Any]) -> Any:
+    """When the provider says the person signed in: the ID token's auth_time, the assertion's
+    AuthnInstant (seconds since the epoch)."""
+    if config.kind == IdentityProvider.Kind.SAML:
+        return sociallogin.account.extra_data.get("authn_instant")
+    return claims.get("auth_time")
+
+
+def _reauthenticated(
+    request: HttpRequest,
+    config: IdentityProvider,
+    sociallogin: SocialLogin,
+    claims: dict[str, Any],
+    reauth: dict[str, Any],
+) -> HttpResponse:
+    """The provider's answer to a re-authentication: the same account of the same tenant,
+    signed in again after it was asked. Success records an authentication that step-up
+    accepts (tenants.mfa.stepped_up) and resumes where the member was; anything else is a
+    refusal that leaves the session as it was."""
+    user = request.user
+    subject = str(sociallogin.account.uid)
+    if (
+        not user.is_authenticated
+        or user.pk != reauth.get("user")
+        or str(config.tenant_id) != reauth.get("tenant")
+    ):
+        raise SsoRefused("reauth_session", "This confirmation belongs to another sign-in.")
+    assert isinstance(user, User)  # noqa: S101 (AUTH_USER_MODEL)
+    with tenant_scope([config.tenant_id]):
+        member = Membership.objects.for_tenant(config.tenant).filter(user_id=user.pk).exists()
+    if not member or user.is_mssp_staff or user.is_staff or user.is_superuser:
+        raise SsoRefused("other_tenant", "This identity provider cannot sign in to that account.")
+    if not sociallogin.is_existing or sociallogin.user.pk != user.pk:
+        raise SsoRefused("reauth_other_subject", OTHER_SUBJECT)
+    instant = _instant(config, sociallogin, claims)
+    started = int(reauth.get("started") or 0)
+    if not isinstance(instant, int | float) or isinstance(instant, bool) or instant < started:
+        raise SsoRefused("reauth_stale", STALE, auth_time=instant, started=started)
+    record_authentication(
+        request, user, "password", via="sso", provider=config.provider_id, reauthenticated=True
+    )
+    with tenant_scope([config.tenant_id]):
+        audit.record(
+            "auth.sso_reauthenticated",
+            actor=user,
+            tenant=config.tenant,
+            obj=user,
+            request=request,
+            summary=f"{user.username} confirmed their sign-in at the identity provider",
+            data={"subject": subject},
+        )
+    return resume(request, str(reauth.get("next") or ""))
+
+
+def resume(request: HttpRequest, next_url: str) -> HttpResponse:
+    """Back where the member was: the POST that asked for the step-up (kept by allauth's
+    middleware) is replayed when `next` is its page, as allauth's reauthentication does;
+    otherwise a redirect to `next` (checked same-site when the re-authentication started)."""
+    state = request.session.pop(STATE_SESSION_KEY, None)
+    if isinstance(state, dict) and "request" in state and next_url:
+        suspended = httpkit.deserialize_request(state["request"], request)
+        if suspended.path == next_url:
+            match = resolve(suspended.path)
+            response: HttpResponse = match.func(suspended, *match.args, **match.kwargs)
+            return response
+    return HttpResponseRedirect(next_url or "/")
 
 
 def _claim_text(claims: dict[str, Any], name: str) -> str:

@@ -1,5 +1,7 @@
 """Single sign-on's pages: "Sign in with single sign-on" (/login/sso/: an e-mail address to its
-tenant's provider), the provider's return (/sso/oidc/<provider>/callback/; SAML's assertion
+tenant's provider), "Confirm it is you" at the provider for a step-up
+(/login/sso/reauthenticate/: the signed-in member to their own tenant's provider), the provider's
+return (/sso/oidc/<provider>/callback/; SAML's assertion
 consumer service /sso/saml/<provider>/acs/ and the SP metadata /sso/saml/<provider>/metadata/),
 and the tenant's settings page (/settings/sso/), whose changes are the API's own actions
 (provisioning.actions).
@@ -13,6 +15,7 @@ from typing import Any
 import requests
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from tenants import mfa
 from tenants.access import Access
 from tenants.actions import page_perform
 from tenants.auth import login_throttled
@@ -121,6 +125,58 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     )
     page["Refresh"] = f"0;url={url}"
     return page
+
+
+def _same_site(request: HttpRequest, next_url: str) -> str:
+    """`next` when it is a path of this site, else nothing."""
+    if not next_url.startswith("/") or next_url.startswith(("//", "/\\")):
+        return ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return ""
+    return next_url
+
+
+def _reauth_page(request: HttpRequest, message: str, page: str = "") -> HttpResponse:
+    return render(
+        request,
+        "provisioning/sso_reauthenticate.html",
+        {"message": message, "page": page},
+        status=403,
+    )
+
+
+@require_http_methods(["GET"])
+def sso_reauthenticate(request: HttpRequest) -> HttpResponse:
+    """A step-up for a member without a second factor who signs in through their tenant's
+    provider: to that provider (never one the request names), forced to ask for the login
+    again (provisioning.sso.start_reauthentication)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    user = request.user
+    next_url = _same_site(request, request.GET.get("next", ""))
+    page = mfa.confirm_page(user)
+    if page is not None:
+        return _reauth_page(
+            request, "Your account has a second factor: confirm it is you with it.", page
+        )
+    config = sso.reauthentication_config(user)
+    if config is None:
+        return _reauth_page(
+            request,
+            "Your account does not sign in with single sign-on: confirm it is you with your "
+            "password.",
+            reverse("account_reauthenticate"),
+        )
+    try:
+        response = sso.start_reauthentication(request, config, next_url)
+    except SecretsUnreadable:
+        return sso.refuse(request, config.tenant, "secret_unreadable", sso.UNREADABLE, status=502)
+    except (requests.RequestException, OAuth2Error, KeyError, ValueError) as exc:
+        reason, message = sso.explain(None, exc)
+        return sso.refuse(request, config.tenant, reason, message, status=502)
+    return response
 
 
 def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:

@@ -27,6 +27,7 @@ urlpatterns = [
 # Single sign-on (provisioning.sso_views): signing in, the provider's return, the settings page.
 urlpatterns += [
     path("login/sso/", sso_views.sso_start, name="sso-start"),
+    path("login/sso/reauthenticate/", sso_views.sso_reauthenticate, name="sso-reauthenticate"),
     path("sso/oidc/<str:provider_id>/callback/", sso_views.sso_callback, name="sso-oidc-callback"),
     path("sso/saml/<str:provider_id>/acs/", sso_views.saml_acs, name="sso-saml-acs"),
     path("sso/saml/<str:provider_id>/acs/finish/", sso_views.saml_finish, name="sso-saml-finish"),

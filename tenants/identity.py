@@ -30,6 +30,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.functional import cached_property
 
 from . import audit, mfa, sealed
@@ -52,7 +53,17 @@ class AccountAdapter(DefaultAccountAdapter):
         return request is None or not mfa.stepped_up(request)
 
     def get_reauthentication_methods(self, user: Any) -> list[dict[str, Any]]:
-        """The second factor when the account has one; the password otherwise."""
+        """The second factor when the account has one; the password otherwise; the identity
+        provider for an account without a factor that signs in there (tenants.mfa)."""
+        request = context.request
+        if request is not None and request.user == user and mfa.reauthenticates_at_idp(request):
+            return [
+                {
+                    "id": "sso_reauthenticate",
+                    "description": "Sign in again at your identity provider",
+                    "url": reverse("sso-reauthenticate"),
+                }
+            ]
         methods = super().get_reauthentication_methods(user)
         second = [m for m in methods if str(m["id"]).startswith("mfa_reauthenticate")]
         # an account with a second factor steps up with it (a code, or a security key: allauth

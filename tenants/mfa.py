@@ -12,8 +12,10 @@ tenants.middleware.SecondFactorMiddleware: no page, no API call and no socket re
 Step-up: an Action with `step_up = True` (tenants.actions) needs, inside a session, a second
 factor (or, for an account without one, the password) given within STEP_UP_MINUTES. allauth
 keeps each authentication of the session in the session's own data; the login counts, and
-allauth's reauthentication page adds one. Token requests are not sessions: their token's scopes
-govern them (the API contract says so).
+allauth's reauthentication page adds one. An account without a second factor that signs in
+through its tenant's identity provider has no password to give: its sign-in at the provider
+counts instead, and it steps up by signing in there again (/login/sso/reauthenticate/).
+Token requests are not sessions: their token's scopes govern them (the API contract says so).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from typing import Any
 
 from allauth.account.internal.flows.login import get_authentication_records
+from allauth.core import context
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP
@@ -40,12 +43,37 @@ FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 
 
 def step_up_message() -> str:
+    request = context.request
+    if request is not None and reauthenticates_at_idp(request):
+        url = reverse("sso-reauthenticate")
+        return (
+            "This action needs you to sign in at your identity provider again (your last "
+            f"sign-in was more than {settings.STEP_UP_MINUTES} minutes ago). Confirm it at "
+            f"{url} in the browser, then repeat the request."
+        )
     url = reverse("account_reauthenticate")
     return (
         "This action needs your second factor again (it was given more than "
         f"{settings.STEP_UP_MINUTES} minutes ago). Confirm it at {url} in the browser, then "
         "repeat the request."
     )
+
+
+def reauthenticates_at_idp(request: HttpRequest) -> bool:
+    """The session's account steps up at its tenant's identity provider
+    (/login/sso/reauthenticate/): it has no second factor, and it signed in through single
+    sign-on in this session or has no password to give."""
+    from allauth.socialaccount.models import SocialAccount
+
+    user = request.user
+    if not user.is_authenticated or has_factor(user):
+        return False
+    assert isinstance(user, User)  # noqa: S101 (AUTH_USER_MODEL)
+    if not SocialAccount.objects.filter(user_id=user.pk).exists():
+        return False
+    if not user.has_usable_password():
+        return True
+    return any(r.get("via") == "sso" for r in get_authentication_records(request, user))
 
 
 # --- who must ----------------------------------------------------------------------------------
@@ -141,7 +169,11 @@ def gate_message(user: User) -> str:
 
 def stepped_up(request: HttpRequest) -> bool:
     """The session gave its strongest factor within the step-up window: the second factor if
-    the account has one, else its password (the login counts; so does reauthentication)."""
+    the account has one, else its password (the login counts; so does reauthentication).
+    For an account without a second factor that signs in through its tenant's identity
+    provider, a sign-in there is that password: provisioning.sso records the login and each
+    re-authentication at the provider (/login/sso/reauthenticate/, checked to be fresh and the
+    same subject) as a "password" record with via="sso"."""
     user = request.user
     if not user.is_authenticated:
         return False
