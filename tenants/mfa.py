@@ -42,6 +42,15 @@ from .rls import rls_bypass
 FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 
 
+def step_up_page() -> str:
+    """Where this request's account steps up: its identity provider (an account without a
+    second factor that signs in there), else allauth's reauthentication page."""
+    request = context.request
+    if request is not None and reauthenticates_at_idp(request):
+        return reverse("sso-reauthenticate")
+    return reverse("account_reauthenticate")
+
+
 def step_up_message() -> str:
     request = context.request
     if request is not None and reauthenticates_at_idp(request):

@@ -36,10 +36,10 @@ class StepUpNeeded(exceptions.PermissionDenied):
     error_code = "step_up_required"
 
     def __init__(self, detail: str) -> None:
-        from django.urls import reverse
+        from ..mfa import step_up_page
 
         super().__init__(detail)
-        self.extra = {"reauthenticate": reverse("account_reauthenticate")}
+        self.extra = {"reauthenticate": step_up_page()}
 
 
 def api_perform(

@@ -75,6 +75,7 @@ def test_past_the_window_a_member_without_a_factor_confirms_at_the_provider(worl
     with later(settings):
         refused = dangerous(client)
         assert refused.status_code == 403 and ROUTE in refused.json()["detail"], refused.content
+        assert refused.json()["reauthenticate"] == ROUTE
         # a page's POST goes to the provider's confirmation (not the password page) and back
         asked = client.post(
             "/settings/tokens/", {"name": "soar", "scopes": ["read"], "expires_in_days": "30"}
@@ -125,6 +126,7 @@ def test_a_member_with_a_factor_still_gives_the_factor(world, idp, settings):
     with later(settings):
         refused = dangerous(client)
         assert refused.status_code == 403 and ROUTE not in refused.json()["detail"]
+        assert refused.json()["reauthenticate"] == "/accounts/reauthenticate/"
         page = client.get(ROUTE)
         assert page.status_code == 403 and b"/accounts/2fa/reauthenticate/" in page.content
         asked = client.post(
