@@ -187,3 +187,14 @@ def test_saml_forces_the_login_and_refuses_an_old_authn_instant(two_tenants, set
             assert done.status_code == 302 and done["Location"] == "/"
             assert get_user(client).pk == admin.pk
             assert dangerous(client).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [("%ED%A0%80", 302), ("%00", 400), ("/" + "a" * 5000, 302), ("javascript:alert(1)", 302)],
+)
+def test_hostile_next_values_are_never_a_500(world, idp, target, status):
+    sent = world["client"].get(f"{ROUTE}?next={target}")
+    assert sent.status_code == status  # a NUL is the portal's plain 400 (mssp.middleware)
+    if status == 302:
+        assert sent["Location"].startswith(idp.issuer)
