@@ -267,8 +267,10 @@ def ingest_alerts(
 def populate_tenant(tenant, author: User) -> None:
     """One row in every tenant-owned table of this tenant (for tests that must see rows)."""
 
+    from django.utils import timezone
+
     from alerts.intake.base import Observable
-    from alerts.models import Incident
+    from alerts.models import Incident, IntakeLogEntry
     from alerts.observables import observable_add
     from alerts.services import incident_comment, incident_contain
     from sla.escalation import escalation_request
@@ -302,6 +304,10 @@ def populate_tenant(tenant, author: User) -> None:
         EscalationRunFactory(tenant=tenant, incident=incident)
         escalation_request(incident, direction="to_tier", actor=author)
         ReportScheduleFactory(tenant=tenant)
+        # a request waiting in the durable intake log (set aside: no drain takes it)
+        IntakeLogEntry.objects.create(
+            tenant=tenant, source=source, alerts=[], attempts=5, failed_at=timezone.now()
+        )
     generated_report(tenant, author)
     populate_intel(tenant, author)
     populate_findings(tenant, author)
@@ -321,13 +327,14 @@ def populate_incident_report(tenant, incident, author) -> None:
 
 
 def populate_cases(tenant, incident) -> None:
-    """A case template variant, a task, an evidence file's record and evidence limits of
-    `tenant`."""
-    from cases.models import Attachment, CaseTemplate, EvidenceLimit, Task
+    """A case template variant, a custom field, a task, an evidence file's record and evidence
+    limits of `tenant`."""
+    from cases.models import Attachment, CaseTemplate, CustomField, EvidenceLimit, Task
     from tenants.rls import tenant_scope
 
     with tenant_scope([tenant.pk]):
         CaseTemplate.objects.create(tenant=tenant, category="phishing", name="Phishing", tasks=[])
+        CustomField.objects.create(tenant=tenant, key="root_cause", label="Root cause", type="text")
         Task.objects.create(
             tenant=tenant, incident=incident, title="Reset the password", phase="containment"
         )
@@ -344,8 +351,11 @@ def populate_cases(tenant, incident) -> None:
 
 def populate_provisioning(tenant) -> None:
     """A SCIM token, a provisioned user in a group, a group-to-role mapping, a single-sign-on
-    provider and a claimed e-mail domain of `tenant`."""
+    provider, an assertion it gave and a claimed e-mail domain of `tenant`."""
     import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
 
     from provisioning.models import (
         GroupRoleMapping,
@@ -354,6 +364,7 @@ def populate_provisioning(tenant) -> None:
         ScimGroupMember,
         ScimToken,
         ScimUser,
+        SeenAssertion,
         SsoDomain,
     )
     from tenants.rls import tenant_scope
@@ -369,12 +380,18 @@ def populate_provisioning(tenant) -> None:
         group = ScimGroup.objects.create(tenant=tenant, display_name="SOC viewers")
         ScimGroupMember.objects.create(tenant=tenant, group=group, member=membership)
         GroupRoleMapping.objects.create(tenant=tenant, group_name="SOC viewers", role="viewer")
-        IdentityProvider.objects.create(
+        provider = IdentityProvider.objects.create(
             tenant=tenant,
             issuer=f"https://login.{tenant.slug}.example",
             client_id=f"{tenant.slug}-portal",
         )
         SsoDomain.objects.create(tenant=tenant, domain=f"{tenant.slug}.example")
+        SeenAssertion.objects.create(
+            tenant=tenant,
+            provider=provider,
+            assertion_id=f"_{tenant.slug}-assertion",
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
 
 
 def populate_oncall(team, author: User) -> None:
