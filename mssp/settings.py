@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "oncall",
     "notifications",
     "provisioning",  # SCIM 2.0 provisioning per tenant (/scim/v2/)
+    "connectors",  # the customers' own tools (response) and enrichment services
     "mssp",  # the project's own commands (seed_demo: demo data across every app)
 ]
 
@@ -523,6 +524,12 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 # Scanner files (Nessus, OpenVAS, Nuclei, CSV) uploaded for import: larger ones get 413.
 FINDINGS_IMPORT_MAX_BYTES = env_int("FINDINGS_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+
+# The incident export (alerts.exports, CSV and JSON): an export that would hold more incidents
+# than this is refused (400 naming the count) rather than cut short; rows are read and sent
+# INCIDENT_EXPORT_CHUNK at a time, so memory does not grow with the export.
+INCIDENT_EXPORT_MAX_ROWS = env_int("INCIDENT_EXPORT_MAX_ROWS", 50_000)
+INCIDENT_EXPORT_CHUNK = env_int("INCIDENT_EXPORT_CHUNK", 500)
 
 # Evidence files on incidents (cases.evidence): at most EVIDENCE_MAX_BYTES each (a tenant may
 # have a stricter limit, never a looser one; the proxy allows this much on the upload routes),

@@ -314,6 +314,7 @@ def populate_tenant(tenant, author: User) -> None:
     populate_notifications(tenant, incident, author)
     populate_cases(tenant, incident)
     populate_provisioning(tenant)
+    populate_connectors(tenant)
     populate_incident_report(tenant, incident, author)
 
 
@@ -391,6 +392,23 @@ def populate_provisioning(tenant) -> None:
             provider=provider,
             assertion_id=f"_{tenant.slug}-assertion",
             expires_at=timezone.now() + timedelta(hours=1),
+        )
+
+
+def populate_connectors(tenant) -> None:
+    """A response connector of `tenant` (its secrets sealed as a page would seal them)."""
+    from connectors.models import Connector
+    from tenants.rls import tenant_scope
+    from tenants.sealed import seal
+
+    with tenant_scope([tenant.pk]):
+        Connector.objects.create(
+            tenant=tenant,
+            kind=Connector.Kind.WEBHOOK,
+            name="Firewall webhook",
+            base_url=f"https://soar.{tenant.slug}.example/hooks/block",
+            sealed_secrets=seal({"signing_secret": "whsec_test"}),
+            secret_hint="test",
         )
 
 

@@ -16,6 +16,7 @@ APPS = (
     "reports",
     "oncall",
     "notifications",
+    "connectors",
     "mssp",
 )
 # app -> the apps it must never import, directly or through another module. Notifications
@@ -30,9 +31,19 @@ HIGHER = {
         "reports",
         "oncall",
         "notifications",
+        "connectors",
         "mssp",
     ),
-    "alerts": ("sla", "cases", "intel", "findings", "reports", "notifications", "mssp"),
+    "alerts": (
+        "sla",
+        "cases",
+        "intel",
+        "findings",
+        "reports",
+        "notifications",
+        "connectors",
+        "mssp",
+    ),
     "sla": ("intel", "findings", "reports", "notifications", "mssp"),
     "intel": ("sla", "findings", "reports", "notifications", "mssp"),
     "findings": ("reports", "notifications", "mssp"),
@@ -40,6 +51,8 @@ HIGHER = {
     # Case work sits on alerts; the SLA inbox shows its tasks (sla above it).
     "cases": ("sla", "intel", "findings", "reports", "notifications", "mssp"),
     "notifications": ("mssp",),
+    # Connectors act on and ask about what alerts and intel hold; nothing below calls out.
+    "connectors": ("sla", "cases", "findings", "reports", "oncall", "notifications", "mssp"),
     # On-call schedules sit on tenants alone; notifications (above) pages their on-call.
     "oncall": ("alerts", "sla", "cases", "intel", "findings", "reports", "notifications", "mssp"),
 }
