@@ -19,7 +19,7 @@ from tenants.access import Access
 from tenants.actions import Action, ActionError, Invalid, error_sentence
 from tenants.models import Team, Tenant, User
 
-from . import extensions, observables, policy, services
+from . import exports, extensions, observables, policy, services
 from . import tlp as classification
 from .api.serializers import (
     AssignSerializer,
@@ -583,4 +583,15 @@ REMOVE_OBSERVABLE = Action(
     do=_remove_observable,
     check=policy.check_remove_observable,
     done=lambda row: f"Observable removed: {row.type} {row.value[:80]}",
+)
+
+
+# --- the incident export (alerts.exports) ------------------------------------------------------
+
+EXPORT_INCIDENTS = Action(
+    "incidents.export",
+    do=exports.export_plan,
+    check=exports.check_export,
+    serializer=exports.IncidentExportSerializer,
+    step_up=True,  # an export of the tenant's data: a recent second factor (tenants.mfa)
 )

@@ -140,3 +140,28 @@ def register_custom_fields(provider: Any) -> None:
 
 def custom_fields() -> Any:
     return _custom_fields
+
+
+# --- incident exports --------------------------------------------------------------------------
+# What a higher app adds to each row of the incident export (alerts.exports): the SLA state
+# (sla). `values(incidents)` answers {incident pk: {column: value}} for one chunk of rows in one
+# query, so an export's queries grow with its chunks, never with its rows.
+
+
+@dataclass(frozen=True)
+class ExportColumns:
+    columns: tuple[str, ...]
+    values: Callable[[list], dict[Any, dict[str, Any]]]
+
+
+_export_columns: list[ExportColumns] = []
+
+
+def register_export_columns(columns: tuple[str, ...], values: Callable[[list], dict]) -> None:
+    entry = ExportColumns(tuple(columns), values)
+    if entry not in _export_columns:  # ready() may run twice (tests); register once
+        _export_columns.append(entry)
+
+
+def export_columns() -> list[ExportColumns]:
+    return list(_export_columns)

@@ -310,6 +310,13 @@ def report_may_carry(level: str, marking: str) -> bool:
     return level != Tlp.RED and at_most(level, marking)
 
 
+def files_may_carry(access: Access) -> list[str]:
+    """The incident TLP levels a file made to leave the portal (an incident export) may carry
+    for this caller: what they read, less RED and AMBER+STRICT (REPORTED), for MSSP staff too:
+    a file outlives the portal's checks, so what may not leave the portal stays in it."""
+    return sorted(readable(access) & REPORTED)
+
+
 def marking_label(level: str) -> str:
     return str(Tlp(level).label) if level in RANK else str(Tlp.RED.label)
 

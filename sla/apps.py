@@ -19,3 +19,5 @@ class SlaConfig(AppConfig):
         extensions.register_panel("incident.actions", "sla/_incident_escalate.html")
         extensions.register_panel("incident.live", "sla/_incident_sla.html")
         extensions.register_incident_rows(selectors.attach_next_clocks)
+        # The incident export's SLA columns (alerts.exports).
+        extensions.register_export_columns(selectors.EXPORT_COLUMNS, selectors.export_sla_states)

@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from tenants.actions import Action
@@ -11,8 +18,9 @@ from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.api.pagination import KeysetPagination
 
-from .. import actions, policy, services
+from .. import actions, exports, policy, services
 from .. import custom_fields as custom_field_lists
+from ..exports import ExportedIncidentSerializer
 from ..hunts import OPEN_INCIDENT_FROM_ALERT, OpenIncidentSerializer
 from ..models import Alert, Incident
 from ..selectors import QUEUE_COUNT_CAP, URGENCY, get_comments, get_timeline, pin_list_filters
@@ -33,6 +41,14 @@ from .serializers import (
     TimelineEntrySerializer,
     TransitionSerializer,
 )
+
+
+class ErrorsAsJson(BaseContentNegotiation):
+    """The export chooses its file's type by `?format=` itself (csv or json, else a 400 that
+    says so); whatever DRF would make of that parameter, its errors are the contract's JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -185,6 +201,42 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantSc
             return Response(ContainmentSerializer(incident.containment.all(), many=True).data)
         record = api_perform(self, actions.CONTAIN, self.get_object())
         return Response(ContainmentSerializer(record).data, status=201)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format", str, enum=sorted(exports.FORMATS), description="csv (default) or json."
+            ),
+            *custom_field_lists.LIST_PARAMETERS,
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/json"): ExportedIncidentSerializer(many=True),
+            400: OpenApiResponse(
+                description="A bad filter or format, or more incidents than "
+                "INCIDENT_EXPORT_MAX_ROWS; `detail` says which."
+            ),
+            403: OpenApiResponse(
+                description="A session whose second factor is too old (`step_up_required`), "
+                "or a token without `read`."
+            ),
+            404: OpenApiResponse(description="`?tenant=` names no tenant of the caller's."),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        pagination_class=None,
+        filterset_class=None,
+        content_negotiation_class=ErrorsAsJson,
+    )
+    def export(self, request):
+        """The incident list as a file (alerts.exports): the same filters and order as this
+        list, CSV (a `cf.<key>` column per custom field) or JSON, streamed as an attachment.
+        Never TLP:RED or AMBER+STRICT incidents; at most INCIDENT_EXPORT_MAX_ROWS (more is a
+        400). Audited (`incident.exported`); a session needs a recent second factor."""
+        plan = api_perform(self, actions.EXPORT_INCIDENTS, None, data=request.query_params)
+        return exports.response(plan, request._request)
 
     @extend_schema(
         request=BulkSerializer,

@@ -8,6 +8,7 @@ urlpatterns = [
     path("console/", incidents.console, name="console"),
     path("console/bulk/", incidents.bulk, name="console-bulk"),
     path("incidents/", incidents.incidents, name="incidents"),
+    path("incidents/export/", incidents.incidents_export, name="incidents-export"),
     path("incidents/new/", incidents.incident_new, name="incident-new"),
     path("incidents/<uuid:pk>/", incidents.incident_detail, name="incident"),
     path(

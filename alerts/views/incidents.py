@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from allauth.core.exceptions import ReauthenticationRequired
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
@@ -19,12 +20,12 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
-from tenants.actions import Refused, page_perform
+from tenants.actions import Invalid, Refused, StepUpRequired, error_sentence, page_perform, perform
 from tenants.api.pagination import paginate_page
 from tenants.models import Tenant
 from tenants.views import error_text, portal_view
 
-from .. import actions, policy, selectors, tlp
+from .. import actions, exports, policy, selectors, tlp
 from ..api.filters import AlertFilter, IncidentFilter
 from ..api.serializers import URGENCY_CHOICES
 from ..extensions import decorate_incident_rows, incident_files
@@ -165,6 +166,34 @@ def console(request, access):
 @portal_view
 def incidents(request, access):
     return _incident_list(request, access, console=False)
+
+
+@portal_view
+def incidents_export(request, access):
+    """The list as a file (actions.EXPORT_INCIDENTS, as the export API): the list's filters
+    from the query string and `format` csv or json. Step-up: allauth asks for the second
+    factor and comes back here; a bad filter is the list again, with why (400)."""
+    try:
+        plan = perform(
+            actions.EXPORT_INCIDENTS,
+            access=access,
+            target=None,
+            data=request.GET,
+            actor=request.user,
+            request=request,
+        )
+    except StepUpRequired:
+        raise ReauthenticationRequired() from None
+    except Refused as exc:
+        raise PermissionDenied(error_sentence(exc.detail)) from None
+    except Invalid as exc:
+        if exc.status_code == 404:
+            raise Http404(error_sentence(exc.detail)) from None
+        messages.error(request, f"Not exported: {error_sentence(exc.detail)}")
+        page = _incident_list(request, access, console=access.is_mssp_staff)
+        page.status_code = 400
+        return page
+    return exports.response(plan, request)
 
 
 @require_POST
