@@ -254,6 +254,18 @@ INTAKE_DRAIN_PAUSE_SECONDS = float(env_str("INTAKE_DRAIN_PAUSE_SECONDS", "0") or
 # Customer webhooks may not target private or loopback addresses (SSRF) unless this is set
 # (a lab, or the test suite's local receiver).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# Connectors (connectors.http) reach public addresses over https only; a customer's tool on a
+# private network (a FortiGate or Wazuh manager behind the MSSP's VPN) is reachable only when
+# its network is listed here (CIDRs, comma-separated: "10.20.0.0/16,192.168.50.0/24"; http
+# allowed there too). Loopback for the test suite is set per test, never by default.
+CONNECTOR_PRIVATE_NETWORKS = env_list("CONNECTOR_PRIVATE_NETWORKS", "")
+CONNECTOR_CONNECT_TIMEOUT = float(env_str("CONNECTOR_CONNECT_TIMEOUT", "5") or 5)  # seconds
+CONNECTOR_TIMEOUT = float(env_str("CONNECTOR_TIMEOUT", "10") or 10)  # each read or write
+CONNECTOR_DEADLINE = float(env_str("CONNECTOR_DEADLINE", "30") or 30)  # one whole attempt
+CONNECTOR_ATTEMPTS = env_int("CONNECTOR_ATTEMPTS", 3)  # 5xx / timeouts, idempotent requests
+CONNECTOR_BACKOFF = float(env_str("CONNECTOR_BACKOFF", "0.5") or 0.5)  # seconds, doubling
+CONNECTOR_RETRY_AFTER_MAX = env_int("CONNECTOR_RETRY_AFTER_MAX", 30)  # longer 429s: reported
+CONNECTOR_MAX_ANSWER_BYTES = env_int("CONNECTOR_MAX_ANSWER_BYTES", 2 * 1024 * 1024)
 # The resolvers asked for the TXT record that proves a tenant owns an e-mail domain it claims
 # for single sign-on (`host` or `host:port`, comma-separated); empty: the system's.
 SSO_DNS_NAMESERVERS = os.environ.get("SSO_DNS_NAMESERVERS", "")
