@@ -88,6 +88,7 @@ STANDARD = (
     "respond_by",
 )
 FIELD_PREFIX = "cf."
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 # Parameters that are no filter: the page's paging and live refresh, the format itself.
 NOT_FILTERS = frozenset({"format", "cursor", "page_size", "fragment", "field", "field_value"})
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -234,7 +235,9 @@ def _tenant(access: Access, params: Mapping[str, str]) -> Tenant | None:
     slug = params.get("tenant", "")
     if not slug:
         return None
-    tenant = Tenant.objects.filter(slug=slug[:100], pk__in=sorted(access.tenant_ids)).first()
+    tenant = None
+    if SLUG_RE.fullmatch(slug):  # a NUL or stray character is no slug of anyone's
+        tenant = Tenant.objects.filter(slug=slug, pk__in=sorted(access.tenant_ids)).first()
     if tenant is None:
         raise Invalid(NO_TENANT, status_code=404)
     return tenant

@@ -99,6 +99,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/alerts/{pk}/open-incident/": {"POST": W},
     "api/v1/incidents/": {"GET": R, "POST": W},
     "api/v1/incidents/bulk/": {"POST": W},
+    # exporting the list reads it (step-up is a session's; a token goes by its scopes)
+    "api/v1/incidents/export/": {"GET": R},
     "api/v1/incidents/{pk}/": {"GET": R},
     "api/v1/incidents/{pk}/acknowledge/": {"POST": W},
     "api/v1/incidents/{pk}/assign/": {"POST": W},
