@@ -40,6 +40,11 @@ from notifications.api.views import (
 )
 from oncall.api.views import OverrideViewSet, ScheduleViewSet
 from provisioning.api import GroupRoleViewSet, ScimTokenViewSet
+from provisioning.mssp_sso_api import (
+    MsspGroupRoleViewSet,
+    MsspIdentityProviderViewSet,
+    MsspSsoDomainViewSet,
+)
 from provisioning.sso_api import IdentityProviderViewSet, SsoDomainViewSet
 from reports.api.incident import IncidentReportViewSet
 from reports.api.views import ReportViewSet
@@ -83,6 +88,9 @@ router.register(f"{TENANT}/sources", IntakeSourceViewSet, basename="source")
 router.register(f"{TENANT}/scim-tokens", ScimTokenViewSet, basename="scim-token")
 router.register(f"{TENANT}/scim-group-roles", GroupRoleViewSet, basename="scim-group-role")
 router.register(f"{TENANT}/sso-domains", SsoDomainViewSet, basename="sso-domain")
+# the MSSP's own single sign-on (its staff's): MSSP admins only
+router.register("mssp/sso-domains", MsspSsoDomainViewSet, basename="mssp-sso-domain")
+router.register("mssp/sso-group-roles", MsspGroupRoleViewSet, basename="mssp-sso-group-role")
 router.register(f"{TENANT}/suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
 router.register(f"{TENANT}/correlation-rules", CorrelationRuleViewSet, basename="correlation-rule")
 router.register("staff", StaffViewSet, basename="staff")
@@ -138,6 +146,13 @@ urlpatterns = [
             {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
         ),
         name="sso-config",
+    ),
+    path(
+        "mssp/sso/",
+        MsspIdentityProviderViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+        ),
+        name="mssp-sso-config",
     ),
     *router.urls,
 ]

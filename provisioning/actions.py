@@ -19,10 +19,17 @@ from rest_framework import serializers
 from tenants import audit, sealed, webhooks
 from tenants.access import Access
 from tenants.actions import Action, Invalid, Refused
-from tenants.models import Membership, Tenant, User
+from tenants.models import Membership, StaffRole, Tenant, User
 
 from . import policy
-from .models import GroupRoleMapping, IdentityProvider, ScimGroupMember, ScimToken, SsoDomain
+from .models import (
+    GroupRoleMapping,
+    IdentityProvider,
+    ScimGroupMember,
+    ScimToken,
+    SsoDomain,
+    StaffGroupRoleMapping,
+)
 from .services import apply_group_role
 
 REFUSED = "Only this organisation's admins and the MSSP's admins configure SCIM provisioning."
@@ -247,18 +254,19 @@ CONFIG_FIELDS = (
     "groups_claim",
     "sso_only",
     "default_role",
+    "staff_second_factor",
 )
 
 
 def check_manage_sso(access: Access, target: Tenant | IdentityProvider | SsoDomain) -> None:
     tenant_id = target.pk if isinstance(target, Tenant) else target.tenant_id
-    if not policy.manages_sso(access, tenant_id):
+    if tenant_id is None or not policy.manages_sso(access, tenant_id):  # None: the MSSP's
         raise Refused(SSO_REFUSED)
 
 
 def check_verify_domain(access: Access, target: SsoDomain) -> None:
     check_manage_sso(access, target)
-    if not policy.verifies_domains(access, target.tenant_id):
+    if target.tenant_id is None or not policy.verifies_domains(access, target.tenant_id):
         raise Refused(VERIFY_REFUSED)
 
 
@@ -339,6 +347,8 @@ class IdentityProviderInput(serializers.Serializer[Any]):
         target = self.context.get("target")
         if current is None and isinstance(target, Tenant):
             current = IdentityProvider.objects.for_tenant(target).first()
+        if current is None and isinstance(target, IdentityProvider):
+            current = None if target._state.adding else target  # the MSSP's, when it exists
         kind = attrs.get("kind") or (current.kind if current else IdentityProvider.Kind.OIDC)
         if kind == IdentityProvider.Kind.SAML:
             return self._validate_saml(attrs, current)
@@ -560,7 +570,7 @@ class DomainInput(serializers.Serializer[Any]):
 
 
 def claim_domain(
-    tenant: Tenant,
+    tenant: Tenant | None,  # None: one of the MSSP's own domains
     *,
     actor: User | None,
     access: Access,
@@ -602,6 +612,15 @@ SSO_DOMAIN_CLAIM = Action(
 )
 
 
+def _claim_rows(claim: SsoDomain) -> Any:
+    """The claim's row, in its tenant's scope; one of the MSSP's own is a row of no tenant."""
+    if claim.tenant_id is None:
+        return SsoDomain.objects.dangerously_unscoped("one of the MSSP's domains").filter(
+            tenant__isnull=True, pk=claim.pk
+        )
+    return SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk)
+
+
 def verify_domain(
     claim: SsoDomain, *, actor: User | None, access: Access, request: HttpRequest | None
 ) -> SsoDomain:
@@ -610,7 +629,7 @@ def verify_domain(
     claim.verified_at = timezone.now()
     claim.verified_by = actor
     claim.verified_method = "manual"
-    SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk).update(
+    _claim_rows(claim).update(
         verified_at=claim.verified_at, verified_by=actor, verified_method="manual"
     )
     audit.record(
@@ -631,7 +650,7 @@ def _dns_verified(claim: SsoDomain, *, actor: User | None, request: HttpRequest 
 
     published = dns_verify.published(claim.domain, claim.verification_token)
     now = timezone.now()
-    rows = SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk)
+    rows = _claim_rows(claim)
     if not published:
         rows.update(dns_checked_at=now)
         return False
@@ -701,8 +720,13 @@ def recheck_pending_domains() -> int:
         )
     verified = 0
     for claim in pending:
+        scope: Any = (
+            tenant_scope([claim.tenant_id])
+            if claim.tenant_id is not None
+            else rls_bypass("sso: one of the MSSP's pending domains, checked in DNS")
+        )
         try:
-            with tenant_scope([claim.tenant_id]), transaction.atomic():
+            with scope, transaction.atomic():
                 verified += _dns_verified(claim, actor=None, request=None)
         except dns_verify.DnsUnavailable:
             continue
@@ -730,7 +754,7 @@ def remove_domain(
         summary=f"e-mail domain {claim.domain} removed from single sign-on",
         data={"domain": claim.domain},
     )
-    SsoDomain.objects.for_tenant(claim.tenant_id).filter(pk=claim.pk).delete()
+    _claim_rows(claim).delete()
     return claim
 
 
@@ -739,5 +763,199 @@ SSO_DOMAIN_REMOVE = Action(
     do=remove_domain,
     check=check_manage_sso,
     done=lambda d: f"{d.domain} removed.",
+    step_up=True,
+)
+
+
+# --- the MSSP's own single sign-on (its staff's identity provider) ------------------------------
+MSSP_SSO_REFUSED = "Only the MSSP's admins configure the MSSP's own single sign-on."
+
+
+def check_manage_mssp_sso(access: Access, target: Any) -> None:
+    if not policy.manages_mssp_sso(access):
+        raise Refused(MSSP_SSO_REFUSED)
+
+
+class MsspIdentityProviderInput(IdentityProviderInput):
+    """The MSSP's own provider: a tenant's options (its default_role is unused: a staff login's
+    role comes from its groups only), and what counts as a staff login's second factor."""
+
+    staff_second_factor = serializers.ChoiceField(
+        choices=IdentityProvider.StaffSecondFactor.choices,
+        default=IdentityProvider.StaffSecondFactor.PORTAL,
+        help_text="portal: staff give the portal's own second factor after the IdP (the "
+        "default); idp: the IdP's multi-factor sign-in counts, when its ID token's amr or its "
+        "assertion's AuthnContextClassRef proves it.",
+    )
+
+
+def save_mssp_config(
+    config: IdentityProvider,
+    *,
+    actor: User | None,
+    access: Access,
+    request: HttpRequest | None,
+    **fields: Any,
+) -> IdentityProvider:
+    """Set all of the MSSP's provider (`config`: the stored one, or a new one of no tenant)."""
+    created = config._state.adding
+    fields.setdefault("discovery_url", "")
+    if fields.get("kind") == IdentityProvider.Kind.SAML:
+        fields.setdefault("client_id", "")
+    else:
+        fields.update(metadata_url="", metadata_xml="")
+    try:
+        with transaction.atomic():
+            return _write_config(config, fields, created=created, actor=actor, request=request)
+    except IntegrityError:  # another admin configured it at the same moment
+        raise Invalid(
+            "The MSSP's single sign-on was configured meanwhile.", status_code=409
+        ) from None
+
+
+MSSP_SSO_SAVE = Action(
+    name="sso.config_changed",
+    do=save_mssp_config,
+    check=check_manage_mssp_sso,
+    serializer=MsspIdentityProviderInput,
+    done="The MSSP's single sign-on saved.",
+    step_up=True,  # who becomes MSSP staff
+)
+MSSP_SSO_UPDATE = Action(
+    name="sso.config_changed",
+    do=update_config,
+    check=check_manage_mssp_sso,
+    serializer=MsspIdentityProviderInput,
+    changes_target=True,
+    done="The MSSP's single sign-on saved.",
+    step_up=True,
+)
+
+
+def remove_mssp_config(
+    config: IdentityProvider, *, actor: User | None, access: Access, request: HttpRequest | None
+) -> IdentityProvider:
+    audit.record(
+        "sso.config_changed",
+        actor=actor,
+        obj=config,
+        request=request,
+        summary="the MSSP's single sign-on removed: staff sign in with their passwords",
+        data={"changed": ["removed"], "created": False, "sso_only": False, "mssp": True},
+    )
+    IdentityProvider.objects.dangerously_unscoped("the MSSP's provider").filter(
+        tenant__isnull=True, pk=config.pk
+    ).delete()
+    return config
+
+
+MSSP_SSO_REMOVE = Action(
+    name="sso.config_changed",
+    do=remove_mssp_config,
+    check=check_manage_mssp_sso,
+    done="The MSSP's single sign-on removed: staff sign in with their passwords.",
+    step_up=True,
+)
+
+# The MSSP's e-mail domains: claimed (target None: the MSSP's), proved by their DNS TXT record
+# like a tenant's (no manual verification: nobody above the MSSP vouches for it), removed.
+MSSP_DOMAIN_CLAIM = Action(
+    name="sso.domain_claimed",
+    do=claim_domain,
+    check=check_manage_mssp_sso,
+    serializer=DomainInput,
+    done=lambda d: f"{d.domain} claimed. Publish its TXT record and check it before it is used.",
+    step_up=True,
+)
+MSSP_DOMAIN_CHECK = Action(
+    name="sso.domain_verified",
+    do=check_domain_dns,
+    check=check_manage_mssp_sso,
+    done=lambda d: f"{d.domain} verified by its DNS record.",
+    step_up=True,
+)
+MSSP_DOMAIN_REMOVE = Action(
+    name="sso.domain_removed",
+    do=remove_domain,
+    check=check_manage_mssp_sso,
+    done=lambda d: f"{d.domain} removed.",
+    step_up=True,
+)
+
+
+class StaffMappingInput(serializers.Serializer[Any]):
+    group_name = TextField(max_length=255, trim_whitespace=True)
+    role = serializers.ChoiceField(choices=StaffRole.choices)
+
+    def validate_group_name(self, value: str) -> str:
+        if not value:
+            raise serializers.ValidationError("Give the group's name.")
+        return value
+
+
+def add_staff_mapping(
+    target: Any,
+    *,
+    actor: User | None,
+    access: Access,
+    request: HttpRequest | None,
+    group_name: str,
+    role: str,
+) -> StaffGroupRoleMapping:
+    try:
+        with transaction.atomic():
+            mapping = StaffGroupRoleMapping.objects.create(
+                group_name=group_name, role=role, created_by=actor
+            )
+    except IntegrityError:
+        raise Invalid(
+            {"group_name": [f"The group {group_name!r} is mapped already."]}, status_code=409
+        ) from None
+    audit.record(
+        "sso.staff_mapping_added",
+        actor=actor,
+        obj=mapping,
+        request=request,
+        summary=f"the MSSP's group {group_name!r} gives the staff role {role}",
+        data={"group_name": group_name, "role": role},
+    )
+    return mapping
+
+
+MSSP_GROUP_ROLE_ADD = Action(
+    name="sso.staff_mapping_added",
+    do=add_staff_mapping,
+    check=check_manage_mssp_sso,
+    serializer=StaffMappingInput,
+    done=lambda m: f"Members of {m.group_name} sign in as {m.get_role_display()}.",
+    step_up=True,
+)
+
+
+def remove_staff_mapping(
+    mapping: StaffGroupRoleMapping,
+    *,
+    actor: User | None,
+    access: Access,
+    request: HttpRequest | None,
+) -> StaffGroupRoleMapping:
+    audit.record(
+        "sso.staff_mapping_removed",
+        actor=actor,
+        obj=mapping,
+        request=request,
+        summary=f"the MSSP's group {mapping.group_name!r} no longer gives a staff role "
+        "(its members lose it at their next sign-in)",
+        data={"group_name": mapping.group_name, "role": mapping.role},
+    )
+    StaffGroupRoleMapping.objects.filter(pk=mapping.pk).delete()
+    return mapping
+
+
+MSSP_GROUP_ROLE_REMOVE = Action(
+    name="sso.staff_mapping_removed",
+    do=remove_staff_mapping,
+    check=check_manage_mssp_sso,
+    done=lambda m: f"{m.group_name} no longer gives a staff role.",
     step_up=True,
 )

@@ -14,10 +14,30 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
-from tenants.models import Membership, MintedSecret, Tenant, TenantOwnedModel, new_public_id
+from tenants.models import (
+    Membership,
+    MintedSecret,
+    StaffRole,
+    Tenant,
+    TenantOwnedModel,
+    new_public_id,
+)
+
+# The MSSP's own single sign-on (its staff's identity provider, its e-mail domains, the
+# assertions its IdP sent) lives in the tenants' tables as the rows of no tenant (tenant NULL),
+# rather than in look-alike tables of its own: the protocol code (provisioning.sso, .saml) and
+# its callbacks serve both unchanged, and a domain's one unique column keeps an e-mail domain
+# from being both the MSSP's and a customer's, which two tables could only check in code.
+# Row-level security: the policy admits such a row only to MSSP staff's transactions (or the
+# sign-in's logged rls_bypass), never to a customer's; the API and pages further limit it to
+# MSSP admins (provisioning.policy.manages_mssp_sso).
+MSSP_ROW_REASON = "The MSSP's own single sign-on (its staff's) belongs to no customer."
+MSSP_ROW_FOR_STAFF = (
+    "(tenant_id IS NULL AND coalesce(current_setting('mssp.staff', true), '') = 'on')"
+)
 
 
 class ScimToken(MintedSecret, TenantOwnedModel):
@@ -155,9 +175,18 @@ class IdentityProvider(TenantOwnedModel):
         OIDC = "oidc", "OpenID Connect"
         SAML = "saml", "SAML 2.0"
 
+    class StaffSecondFactor(models.TextChoices):
+        PORTAL = "portal", "The portal's own second factor, after the IdP"
+        IDP = "idp", "The IdP's multi-factor sign-in, when its assertion proves it"
+
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
-    tenant = models.OneToOneField(
-        Tenant, on_delete=models.CASCADE, related_name="identity_provider"
+    # None: the MSSP's own identity provider, which signs in MSSP staff and nobody else.
+    tenant = models.OneToOneField(  # type: ignore[assignment]  # nullable: the MSSP's
+        Tenant,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="identity_provider",
     )
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.OIDC)
     enabled = models.BooleanField(default=True)
@@ -179,14 +208,37 @@ class IdentityProvider(TenantOwnedModel):
     default_role = models.CharField(
         max_length=20, choices=Membership.Role.choices, default=Membership.Role.VIEWER
     )
+    # The MSSP's provider only (provisioning.sso.staff_second_factor): what is a staff
+    # sign-in's second factor. The portal's own unless set otherwise.
+    staff_second_factor = models.CharField(
+        max_length=10, choices=StaffSecondFactor.choices, default=StaffSecondFactor.PORTAL
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    tenant_nullable_reason = MSSP_ROW_REASON
+    rls_also_visible_when = MSSP_ROW_FOR_STAFF
+
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            # one per tenant (the one-to-one), and one of the MSSP's (tenant ids start at 1)
+            models.UniqueConstraint(
+                Coalesce("tenant", models.Value(0)), name="identityprovider_one_of_the_mssp"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.issuer}"
+
+    @property
+    def is_mssp(self) -> bool:
+        """The MSSP's own provider: it signs in MSSP staff, never a tenant's member."""
+        return self.tenant_id is None
+
+    @property
+    def organisation(self) -> str:
+        return self.tenant.name if self.tenant is not None else "MSSP staff"
 
     @property
     def provider_id(self) -> str:
@@ -206,10 +258,16 @@ class SeenAssertion(TenantOwnedModel):
     (its ID) is never accepted twice."""
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # None: an assertion of the MSSP's own identity provider
+    tenant = models.ForeignKey(  # type: ignore[assignment]  # nullable: the MSSP's
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     provider = models.ForeignKey(IdentityProvider, on_delete=models.CASCADE, related_name="+")
     assertion_id = models.CharField(max_length=255)
     expires_at = models.DateTimeField(db_index=True)
+
+    tenant_nullable_reason = MSSP_ROW_REASON
+    rls_also_visible_when = MSSP_ROW_FOR_STAFF
 
     class Meta:
         ordering = ["expires_at"]
@@ -233,7 +291,11 @@ class SsoDomain(TenantOwnedModel):
     claim is verified: by the tenant's TXT record in the domain's DNS, or by an MSSP admin."""
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sso_domains")
+    # None: one of the MSSP's own domains, whose users are sent to the MSSP's provider (staff)
+    tenant = models.ForeignKey(  # type: ignore[assignment]  # nullable: the MSSP's
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="sso_domains"
+    )
+    # Unique over the MSSP's and every tenant's: a domain is never both.
     domain = models.CharField(max_length=253, unique=True)  # lower case, no trailing dot
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -251,6 +313,9 @@ class SsoDomain(TenantOwnedModel):
     )
     dns_checked_at = models.DateTimeField(null=True, blank=True)
 
+    tenant_nullable_reason = MSSP_ROW_REASON
+    rls_also_visible_when = MSSP_ROW_FOR_STAFF
+
     class Meta:
         ordering = ["domain"]
 
@@ -260,3 +325,27 @@ class SsoDomain(TenantOwnedModel):
     @property
     def verified(self) -> bool:
         return self.verified_at is not None
+
+
+class StaffGroupRoleMapping(models.Model):
+    """A group of the MSSP's own identity provider (by its name, case-insensitive) and the
+    staff role its members get when they sign in (provisioning.sso): the MSSP's counterpart
+    of a tenant's GroupRoleMapping. Not tenant-owned: it grants staff roles and nothing of a
+    tenant. A staff sign-in whose groups map to no role is refused."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    group_name = models.CharField(max_length=255)
+    role = models.CharField(max_length=20, choices=StaffRole.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["group_name"]
+        constraints = [
+            models.UniqueConstraint(Lower("group_name"), name="staffgrouprolemapping_unique_group")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_name} → {self.role}"

@@ -23,3 +23,10 @@ def verifies_domains(access: Access, tenant: Tenant | int) -> bool:
     """Confirm a tenant's claim to an e-mail domain: the MSSP's admins, who checked that the
     customer owns it (a tenant cannot vouch for itself)."""
     return access.is_mssp_admin and tenant_policy.administers(access, tenant)
+
+
+def manages_mssp_sso(access: Access) -> bool:
+    """Configure the MSSP's own single sign-on (its staff's identity provider, its e-mail
+    domains, its group-to-staff-role mappings): MSSP admins only. It decides who becomes MSSP
+    staff, so no customer, token of a customer or other staff role ever sees or changes it."""
+    return access.is_mssp_admin

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, StaffRole, Tenant
 
-from .models import GroupRoleMapping
+from .models import GroupRoleMapping, StaffGroupRoleMapping
 
 # Least to most: the order in which a higher mapped role wins.
 ROLE_RANK: dict[str, int] = {
@@ -37,3 +37,29 @@ def role_for_groups(tenant: Tenant | int, group_names: Iterable[str]) -> str | N
         return None
     roles = [table[name.casefold()] for name in group_names if name.casefold() in table]
     return max(roles, key=lambda role: ROLE_RANK[role], default=LEAST_ROLE)
+
+
+# --- the MSSP's own identity provider: staff roles --------------------------------------------
+# Least to most. Unlike a tenant's, there is no least role to fall back on: a staff sign-in
+# whose groups map to no staff role is refused (provisioning.sso).
+STAFF_ROLE_RANK: dict[str, int] = {
+    StaffRole.ANALYST_L1: 0,
+    StaffRole.ANALYST_L2: 1,
+    StaffRole.ANALYST_L3: 2,
+    StaffRole.LEAD: 3,
+    StaffRole.MANAGER: 4,
+    StaffRole.ADMIN: 5,
+}
+
+
+def staff_mappings() -> dict[str, str]:
+    """The MSSP's mappings: lower-cased group name -> staff role."""
+    rows = StaffGroupRoleMapping.objects.values_list("group_name", "role")
+    return {name.casefold(): role for name, role in rows}
+
+
+def staff_role_for_groups(group_names: Iterable[str]) -> str | None:
+    """The highest staff role these groups of the MSSP's provider give, or None."""
+    table = staff_mappings()
+    roles = [table[name.casefold()] for name in group_names if name.casefold() in table]
+    return max(roles, key=lambda role: STAFF_ROLE_RANK[role], default=None)

@@ -44,7 +44,7 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from tenants.rls import tenant_scope
+from tenants.rls import rls_bypass, tenant_scope
 
 from . import sso
 from .models import IdentityProvider, SeenAssertion
@@ -223,7 +223,7 @@ def saml_app(config: IdentityProvider) -> SocialApp:
     return SocialApp(
         provider=SAMLProvider.id,
         provider_id=config.provider_id,
-        name=config.tenant.name,
+        name=config.organisation,
         client_id=config.provider_id,
         settings={},
     )
@@ -321,8 +321,18 @@ def _remember(config: IdentityProvider, response: OneLogin_Saml2_Response) -> bo
         if not_after
         else now + REMEMBER_DEFAULT
     )
-    with tenant_scope([config.tenant_id]):
-        SeenAssertion.objects.for_tenant(config.tenant_id).filter(expires_at__lt=now).delete()
+    if config.tenant_id is None:
+        # the MSSP's own provider: its assertions are rows of no tenant, read under a logged
+        # bypass like the provider itself at sign-in (provisioning.sso.mssp_config)
+        scope: Any = rls_bypass("saml: the MSSP provider's seen assertions")
+        rows = SeenAssertion.objects.dangerously_unscoped("the MSSP's assertions").filter(
+            tenant__isnull=True, provider=config
+        )
+    else:
+        scope = tenant_scope([config.tenant_id])
+        rows = SeenAssertion.objects.for_tenant(config.tenant_id)
+    with scope:
+        rows.filter(expires_at__lt=now).delete()
         try:
             with transaction.atomic():
                 SeenAssertion.objects.create(
@@ -351,7 +361,7 @@ def authn_instant(response: OneLogin_Saml2_Response) -> int | None:
 
 def finish(request: HttpRequest, config: IdentityProvider) -> HttpResponse:
     """Check the IdP's response (kept by hand_over), then sign the member in (provisioning.sso)."""
-    tenant = config.tenant
+    tenant = config  # whose refusals: the tenant's, or the MSSP's for its own provider
     acs_session = LoginSession(request, *ACS_SESSION)
     kept = acs_session.store.get("request")
     acs_session.delete()

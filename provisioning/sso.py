@@ -30,6 +30,28 @@ everything below about members, roles, SSO only and refusals holds for both).
   new session); the session gains an IdP authentication record and the member is sent back
   where they were (allauth's suspended request is replayed, as after its own reauthentication).
 Every refusal is a page that says why and an `auth.sso_refused` entry in the tenant's audit log.
+
+The MSSP's own identity provider (an IdentityProvider of no tenant; configured by MSSP admins,
+provisioning.mssp_sso) goes through the same protocol code and signs in MSSP staff only:
+- A login's groups map to a staff role (StaffGroupRoleMapping, provisioning.roles): a new
+  subject becomes a staff account with that role (just-in-time; a plain login name, never a
+  tenant's `<slug>/<name>`), and the role follows the groups on every login. Groups that map
+  to no staff role refuse the login; an account that had one is deactivated and its sessions
+  end at once. It never makes or touches a tenant membership, and never signs in a superuser
+  (the break-glass accounts made with `manage.py createsuperuser` keep their password and
+  second factor) or a customer's account.
+- A tenant's provider never signs in or makes MSSP staff: a linked subject or a same-named
+  account that is staff is refused, and so is a new member whose e-mail is a staff account's
+  or in one of the MSSP's domains. Its groups never grant a staff role (they map to the
+  tenant's roles only); groups named like the MSSP's staff groups are noted in the audit log.
+- The second factor of a staff login (`staff_second_factor`): by default the portal's own,
+  asked after the IdP (tenants.mfa holds the session at the code or enrolment page). Set to
+  `idp`, the IdP's multi-factor sign-in counts instead, but only when the login proves it:
+  the ID token's `amr` names a second factor (MFA_AMR), or the assertion's
+  AuthnContextClassRef is a multi-factor class (MFA_AUTHN_CONTEXTS). A login that does not
+  prove it still gives the portal's factor.
+- SSO only: staff passwords are refused (superusers excepted, the break-glass).
+Its refusals and sign-ins are MSSP-level audit entries (no tenant), read by MSSP staff.
 """
 
 from __future__ import annotations
@@ -93,6 +115,30 @@ OTHER_SUBJECT = (
     "Your identity provider signed in another account than yours. You are still signed in as "
     "before; sign in at your provider as yourself to confirm it is you."
 )
+# RFC 8176 authentication method references that are a second factor or prove several.
+MFA_AMR = frozenset({"mfa", "otp", "hwk", "sc"})
+# SAML AuthnContextClassRefs of a multi-factor sign-in (OASIS classes, REFEDS, Entra ID).
+MFA_AUTHN_CONTEXTS = frozenset(
+    {
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorUnregistered",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:Smartcard",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:SmartcardPKI",
+        "https://refeds.org/profile/mfa",
+        "http://schemas.microsoft.com/claims/multipleauthn",
+    }
+)
+NO_STAFF_ROLE = (
+    "Your groups at the MSSP's identity provider give you no role in the portal. Ask an MSSP "
+    "admin to map one of your groups to a staff role."
+)
+NOT_STAFF = "The MSSP's identity provider signs in MSSP staff only, not this account."
+STAFF_IDENTITY = "This identity provider cannot sign in an MSSP staff account."
+SSO_ONLY_STAFF = (
+    "MSSP staff sign in with the MSSP's single sign-on only: use “Sign in with single sign-on” "
+    "on the login page (/login/sso/) with your work e-mail address."
+)
 SSO_ONLY = (
     "Your organisation signs in with single sign-on only: use “Sign in with single sign-on” on "
     "the login page (/login/sso/) with your work e-mail address."
@@ -128,7 +174,7 @@ def social_app(config: IdentityProvider) -> SocialApp:
     return SocialApp(
         provider=OpenIDConnectProvider.id,
         provider_id=config.provider_id,
-        name=config.tenant.name,
+        name=config.organisation,
         client_id=config.client_id,
         secret=client_secret(config),
         settings={
@@ -158,7 +204,9 @@ def route_for_email(email: str) -> tuple[SsoDomain | None, IdentityProvider | No
             .first()
         )
         config: IdentityProvider | None = None
-        if claim is not None:
+        if claim is not None and claim.tenant_id is None:
+            config = mssp_config()  # one of the MSSP's domains: its staff's provider
+        elif claim is not None:
             config = (
                 IdentityProvider.objects.dangerously_unscoped("the provider of a domain's tenant")
                 .select_related("tenant")
@@ -168,9 +216,32 @@ def route_for_email(email: str) -> tuple[SsoDomain | None, IdentityProvider | No
     return claim, config
 
 
+def mssp_config() -> IdentityProvider | None:
+    """The MSSP's own identity provider (its staff's), if one is configured."""
+    with rls_bypass("sso: the MSSP's own identity provider"):
+        config: IdentityProvider | None = (
+            IdentityProvider.objects.dangerously_unscoped("the MSSP's provider")
+            .filter(tenant__isnull=True)
+            .first()
+        )
+    return config
+
+
+def signs_in_with_password(user: User) -> bool:
+    """The break-glass: superusers (made with `manage.py createsuperuser`) keep their password
+    and second factor whatever the MSSP's single sign-on says, and no provider signs them in."""
+    return bool(user.is_superuser)
+
+
 def sso_only_config(user: User) -> IdentityProvider | None:
-    """The provider of the user's tenant when it signs in by single sign-on only."""
-    if user.is_mssp_staff or user.is_staff or user.is_superuser:
+    """The provider of the user's tenant when it signs in by single sign-on only; for MSSP
+    staff, the MSSP's (superusers, the break-glass, never)."""
+    if user.is_superuser:
+        return None
+    if user.staff_role:
+        mssp = mssp_config()
+        return mssp if mssp is not None and mssp.enabled and mssp.sso_only else None
+    if user.is_staff:
         return None
     with rls_bypass("sso: whether a signing-in user's tenant is SSO only"):
         config: IdentityProvider | None = (
@@ -183,29 +254,54 @@ def sso_only_config(user: User) -> IdentityProvider | None:
 
 
 # --- refusals ----------------------------------------------------------------------------------
+# Whose sign-in was refused: a tenant's, the provider's (the MSSP's own has no tenant), or
+# MSSP ("the MSSP's", e.g. one of its domains before its provider is configured).
+MSSP = "mssp"
+Where = Tenant | IdentityProvider | str | None
+
+
+def _organisation(where: Where) -> str:
+    if isinstance(where, IdentityProvider):
+        return where.organisation
+    if isinstance(where, Tenant):
+        return where.name
+    return "MSSP staff" if where == MSSP else ""
+
+
 def refuse(
     request: HttpRequest,
-    tenant: Tenant | None,
+    tenant: Where,
     reason: str,
     message: str,
     *,
     status: int = 403,
     **data: Any,
 ) -> HttpResponse:
-    """The refusal page, and its audit entry in the tenant concerned (none when no tenant is)."""
+    """The refusal page, and its audit entry in the tenant concerned (the MSSP's log for its
+    own provider; none when nobody is)."""
     record_refusal(request, tenant, reason, message, **data)
     return render(
         request,
         "provisioning/sso_refused.html",
-        {"message": message, "organisation": tenant.name if tenant else ""},
+        {"message": message, "organisation": _organisation(tenant)},
         status=status,
     )
 
 
 def record_refusal(
-    request: HttpRequest | None, tenant: Tenant | None, reason: str, message: str, **data: Any
+    request: HttpRequest | None, tenant: Where, reason: str, message: str, **data: Any
 ) -> None:
-    if tenant is None:
+    if isinstance(tenant, IdentityProvider):
+        tenant = tenant.tenant if tenant.tenant_id is not None else MSSP
+    if tenant == MSSP:
+        audit.record(
+            "auth.sso_refused",
+            request=request,
+            summary=f"MSSP single sign-on refused: {message}",
+            data={"reason": reason, "mssp": True, **data},
+        )
+        return
+    if not isinstance(tenant, Tenant):
         logger.info("single sign-on refused (%s): %s", reason, message)
         return
     with tenant_scope([tenant.pk]):
@@ -443,9 +539,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
         app = getattr(provider, "app", None)
         config = config_by_provider_id(app.provider_id) if app is not None else None
         reason, message = explain(error, exception)
-        raise ImmediateHttpResponse(
-            refuse(request, config.tenant if config else None, reason, message)
-        )
+        raise ImmediateHttpResponse(refuse(request, config, reason, message))
 
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         config = config_by_provider_id(sociallogin.account.provider)
@@ -471,9 +565,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
                 raise ImmediateHttpResponse(
                     _reauthenticated(request, config, sociallogin, claims, reauth)
                 )
+            if config.is_mssp:
+                _staff_login(request, config, sociallogin, claims)
+                return
+            assert tenant is not None  # noqa: S101 (a tenant's provider)
             with tenant_scope([tenant.pk]), transaction.atomic():
                 membership, created = _member_for(request, config, sociallogin, claims)
                 role = _apply_role(request, config, membership, claims, created)
+                _note_staff_groups(request, config, membership, claims)
                 # The password factor (tenants.mfa): the session records the sign-in as one,
                 # so that an account without a second factor enrols one and steps up as it
                 # would after a password; one with a second factor still gives its code.
@@ -493,7 +592,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
             raise ImmediateHttpResponse(
                 refuse(
                     request,
-                    tenant,
+                    config,
                     refusal.reason,
                     refusal.message,
                     subject=subject,
@@ -505,8 +604,20 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):  # type: ignore[misc]  
 # --- re-authentication (step-up) at the provider ------------------------------------------------
 def reauthentication_config(user: User) -> IdentityProvider | None:
     """The enabled provider of the user's tenant that the user has signed in through (its
-    subject is linked to the account), if any: where the user re-authenticates."""
-    if user.is_mssp_staff or user.is_staff or user.is_superuser:
+    subject is linked to the account), if any: where the user re-authenticates. For MSSP
+    staff, the MSSP's provider when they sign in there."""
+    if user.is_superuser:
+        return None
+    if user.staff_role:
+        mssp = mssp_config()
+        if (
+            mssp is not None
+            and mssp.enabled
+            and SocialAccount.objects.filter(user_id=user.pk, provider=mssp.provider_id).exists()
+        ):
+            return mssp
+        return None
+    if user.is_staff:
         return None
     providers = SocialAccount.objects.filter(
         user_id=user.pk, provider__startswith=PROVIDER_PREFIX
@@ -537,7 +648,7 @@ def start_reauthentication(
     data = {
         REAUTH: {
             "user": request.user.pk,
-            "tenant": str(config.tenant_id),
+            "tenant": str(config.tenant_id or MSSP),
             "started": int(time.time()),
             "next": next_url,
         }
@@ -584,14 +695,21 @@ def _reauthenticated(
     if (
         not user.is_authenticated
         or user.pk != reauth.get("user")
-        or str(config.tenant_id) != reauth.get("tenant")
+        or str(config.tenant_id or MSSP) != reauth.get("tenant")
     ):
         raise SsoRefused("reauth_session", "This confirmation belongs to another sign-in.")
     assert isinstance(user, User)  # noqa: S101 (AUTH_USER_MODEL)
-    with tenant_scope([config.tenant_id]):
-        member = Membership.objects.for_tenant(config.tenant).filter(user_id=user.pk).exists()
-    if not member or user.is_mssp_staff or user.is_staff or user.is_superuser:
-        raise SsoRefused("other_tenant", "This identity provider cannot sign in to that account.")
+    if config.is_mssp:
+        if not user.staff_role or user.is_superuser or _has_membership(user):
+            raise SsoRefused("not_staff", NOT_STAFF)
+    else:
+        assert config.tenant_id is not None  # noqa: S101 (a tenant's provider)
+        with tenant_scope([config.tenant_id]):
+            member = Membership.objects.for_tenant(config.tenant).filter(user_id=user.pk).exists()
+        if not member or user.is_mssp_staff or user.is_staff or user.is_superuser:
+            raise SsoRefused(
+                "other_tenant", "This identity provider cannot sign in to that account."
+            )
     if not sociallogin.is_existing or sociallogin.user.pk != user.pk:
         raise SsoRefused("reauth_other_subject", OTHER_SUBJECT)
     instant = _instant(config, sociallogin, claims)
@@ -601,7 +719,9 @@ def _reauthenticated(
     record_authentication(
         request, user, "password", via="sso", provider=config.provider_id, reauthenticated=True
     )
-    with tenant_scope([config.tenant_id]):
+    if config.is_mssp and idp_second_factor(config, sociallogin, claims):
+        record_authentication(request, user, "mfa", via="sso", provider=config.provider_id)
+    with tenant_scope([config.tenant_id] if config.tenant_id else []):
         audit.record(
             "auth.sso_reauthenticated",
             actor=user,
@@ -643,6 +763,7 @@ def _member_for(
     the tenant's member of the same name (first sign-in of a member made by an admin or SCIM),
     or a new one (just-in-time). Anything else is refused."""
     tenant = config.tenant
+    assert tenant is not None  # noqa: S101 (a tenant's provider; the MSSP's: _staff_login)
     if sociallogin.is_existing:
         user = sociallogin.user
         membership = Membership.objects.for_tenant(tenant).filter(user_id=user.pk).first()
@@ -682,6 +803,9 @@ def _member_for(
         sociallogin.user = existing
         sociallogin.save(request, connect=True)
         return membership, False
+    email = _claim_text(claims, config.email_claim)
+    if is_staff_identity(email):
+        raise SsoRefused("staff_identity", STAFF_IDENTITY, email=email[:254])
     user = User(
         username=login,
         email=_claim_text(claims, config.email_claim)[:254],
@@ -728,6 +852,7 @@ def _apply_role(
     """The role the login's groups give (provisioning.roles), now; the tenant's last active
     admin is never demoted by it."""
     tenant = config.tenant
+    assert tenant is not None  # noqa: S101 (a tenant's provider)
     groups = _groups(config, claims)
     role = roles.role_for_groups(tenant, groups)
     previous = membership.role
@@ -793,9 +918,201 @@ class SsoOnlyPasswordBackend(ModelBackend):
             return None
         record_refusal(
             request,
-            config.tenant,
+            config,
             "password_on_sso_only",
             f"{user.username} tried a password; the organisation signs in with SSO only",
             username=user.username,
         )
-        raise SsoOnlyRefusal(SSO_ONLY, code="sso_only")
+        raise SsoOnlyRefusal(SSO_ONLY_STAFF if config.is_mssp else SSO_ONLY, code="sso_only")
+
+
+# --- the MSSP's own identity provider: staff -------------------------------------------------
+def _has_membership(user: User) -> bool:
+    with rls_bypass("sso: whether an account is a customer's member"):
+        return bool(
+            Membership.objects.dangerously_unscoped("whether an account is a member")
+            .filter(user_id=user.pk)
+            .exists()
+        )
+
+
+def is_staff_identity(email: str) -> bool:
+    """An e-mail address that is an MSSP staff account's, or in one of the MSSP's own domains:
+    no tenant's provider may make an account with it."""
+    if not email or "@" not in email:
+        return False
+    if User.objects.filter(email__iexact=email).exclude(staff_role="", is_superuser=False).exists():
+        return True
+    with rls_bypass("sso: whether an e-mail domain is the MSSP's"):
+        return bool(
+            SsoDomain.objects.dangerously_unscoped("the MSSP's domains")
+            .filter(tenant__isnull=True, domain=email_domain(email))
+            .exists()
+        )
+
+
+def _note_staff_groups(
+    request: HttpRequest, config: IdentityProvider, membership: Membership, claims: dict[str, Any]
+) -> None:
+    """A tenant's login whose groups are named like the MSSP's staff groups (or staff roles)
+    gets nothing from them; the tenant's audit log says so."""
+    groups = {group.casefold() for group in _groups(config, claims)}
+    staff_names = set(roles.staff_mappings()) | {
+        role.casefold() for role in roles.STAFF_ROLE_RANK if role != "admin"
+    }
+    named = sorted(groups & staff_names)
+    if named:
+        audit.record(
+            "sso.staff_groups_ignored",
+            tenant=config.tenant,
+            obj=membership.user,
+            request=request,
+            summary=f"{membership.user.username}: staff-like groups from the tenant's provider "
+            "grant nothing",
+            data={"groups": named},
+        )
+
+
+def idp_second_factor(
+    config: IdentityProvider, sociallogin: SocialLogin, claims: dict[str, Any]
+) -> bool:
+    """The MSSP's provider counts as the staff login's second factor: it is configured to
+    (`staff_second_factor` = idp) and this login proves a multi-factor sign-in."""
+    if config.staff_second_factor != IdentityProvider.StaffSecondFactor.IDP:
+        return False
+    if config.kind == IdentityProvider.Kind.SAML:
+        contexts = sociallogin.account.extra_data.get("authn_contexts") or []
+        return isinstance(contexts, list) and any(
+            isinstance(c, str) and c.strip() in MFA_AUTHN_CONTEXTS for c in contexts
+        )
+    amr = claims.get("amr")
+    return isinstance(amr, list) and any(isinstance(m, str) and m in MFA_AMR for m in amr)
+
+
+def _staff_account(
+    config: IdentityProvider, sociallogin: SocialLogin, claims: dict[str, Any]
+) -> tuple[User | None, str]:
+    """The staff account of the login (the one its subject signed in as before, or the staff
+    account of the same name on its first sign-in), or None and the name a new one gets.
+    Anything that is not a plain staff account is refused."""
+    if sociallogin.is_existing:
+        user: User = sociallogin.user
+        if not user.staff_role or signs_in_with_password(user) or _has_membership(user):
+            raise SsoRefused("not_staff", NOT_STAFF)
+        return user, user.username
+    name = _claim_text(claims, config.username_claim) or _claim_text(claims, config.email_claim)
+    if not name:
+        raise SsoRefused(
+            "no_username",
+            f"The identity provider sent no {config.username_claim} (or {config.email_claim}) "
+            "to name you by.",
+        )
+    if not USER_NAME.match(name):
+        raise SsoRefused(
+            "bad_username",
+            "The identity provider's user name is not one the portal can use (letters, digits "
+            "and @ . + - _, at most 100).",
+        )
+    existing = User.objects.filter(username__iexact=name).first()
+    if existing is None:
+        return None, name
+    if not existing.staff_role or signs_in_with_password(existing) or _has_membership(existing):
+        raise SsoRefused("name_taken", NOT_STAFF, username=name)
+    if SocialAccount.objects.filter(user=existing, provider=config.provider_id).exists():
+        raise SsoRefused(
+            "subject_changed",
+            "Your account is linked to another identity at the provider. Ask an MSSP admin.",
+        )
+    return existing, name
+
+
+def _staff_deactivated(request: HttpRequest, user: User, groups: list[str]) -> None:
+    """A staff account whose groups no longer give a role: deactivated, its sessions (and
+    their sockets) ended now, in its own transaction so that the refusal does not undo it."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        from tenants import sessions
+
+        ended = sessions.end_all(user.pk, "admin", actor=None, request=request)
+        audit.record(
+            "sso.staff_deactivated",
+            obj=user,
+            request=request,
+            summary=f"{user.username} deactivated: their groups at the MSSP's identity provider "
+            "give no staff role",
+            data={"groups": groups, "role": user.staff_role, "sessions_ended": ended},
+        )
+
+
+def _staff_login(
+    request: HttpRequest, config: IdentityProvider, sociallogin: SocialLogin, claims: dict[str, Any]
+) -> None:
+    """A sign-in through the MSSP's provider: a staff account with the role its groups map to
+    (made on its first sign-in), or a refusal (SsoRefused). Never a tenant's member."""
+    subject = str(sociallogin.account.uid)
+    groups = _groups(config, claims)
+    user, name = _staff_account(config, sociallogin, claims)
+    role = roles.staff_role_for_groups(groups)
+    if role is None:
+        if user is not None and user.is_active:
+            _staff_deactivated(request, user, groups)
+        raise SsoRefused("no_staff_role", NO_STAFF_ROLE, groups=groups[:20], username=name)
+    if user is not None and not user.is_active:
+        raise SsoRefused(
+            "deactivated", "Your staff account is deactivated. Ask an MSSP admin.", username=name
+        )
+    created = user is None
+    with transaction.atomic():
+        if user is None:
+            user = User(
+                username=name,
+                email=_claim_text(claims, config.email_claim)[:254],
+                first_name=_claim_text(claims, "given_name")[:150],
+                last_name=_claim_text(claims, "family_name")[:150],
+                staff_role=role,
+            )
+            user.set_unusable_password()
+            sociallogin.user = user
+            sociallogin.save(request, connect=True)  # no allauth e-mail records (see above)
+            audit.record(
+                "sso.staff_created",
+                obj=user,
+                request=request,
+                summary=f"{name} joined the MSSP's staff by single sign-on as {role}",
+                data={"role": role, "subject": subject, "groups": groups[:20]},
+            )
+        elif not sociallogin.is_existing:
+            sociallogin.user = user
+            sociallogin.save(request, connect=True)
+        previous = user.staff_role
+        if previous != role:
+            User.objects.filter(pk=user.pk).update(staff_role=role)
+            user.staff_role = role
+            audit.record(
+                "sso.staff_role_changed",
+                obj=user,
+                request=request,
+                summary=f"{user.username}: {previous} → {role} (groups at sign-in)",
+                data={"from": previous, "to": role, "groups": groups[:20]},
+            )
+        record_authentication(request, user, "password", via="sso", provider=config.provider_id)
+        by_idp = idp_second_factor(config, sociallogin, claims)
+        if by_idp:
+            # tenants.sessions reads it: the session starts with its second factor given
+            record_authentication(
+                request, user, "mfa", type="idp", via="sso", provider=config.provider_id
+            )
+        audit.record(
+            "auth.sso_login",
+            actor=user,
+            obj=user,
+            request=request,
+            summary=f"{user.username} signed in with the MSSP's single sign-on",
+            data={
+                "subject": subject,
+                "new_staff": created,
+                "role": role,
+                "second_factor": "idp" if by_idp else "portal",
+            },
+        )

@@ -82,7 +82,8 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     claim, config = sso.route_for_email(email)
     if claim is None:
         return _start_page(request, message=sso.NO_SSO)
-    tenant = claim.tenant
+    # whose log hears of it: the tenant's, or the MSSP's for one of its own domains
+    tenant: sso.Where = claim.tenant if claim.tenant_id is not None else sso.MSSP
     if not claim.verified:
         sso.record_refusal(
             request, tenant, "domain_unverified", f"{claim.domain} is not verified yet"
@@ -109,10 +110,10 @@ def sso_start(request: HttpRequest) -> HttpResponse:
                 request, "login", next_url or None, auth_params={"login_hint": email}
             )
     except SecretsUnreadable:
-        return sso.refuse(request, tenant, "secret_unreadable", sso.UNREADABLE, status=502)
+        return sso.refuse(request, config, "secret_unreadable", sso.UNREADABLE, status=502)
     except (requests.RequestException, OAuth2Error, KeyError, ValueError) as exc:
         reason, message = sso.explain(None, exc)
-        return sso.refuse(request, tenant, reason, message, status=502)
+        return sso.refuse(request, config, reason, message, status=502)
     if not isinstance(response, HttpResponseRedirect):
         return response  # allauth's own error page (already through on_authentication_error)
     # Not a redirect: a browser holds a form's submission to the page's CSP form-action
@@ -121,7 +122,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     page = render(
         request,
         "provisioning/sso_redirect.html",
-        {"url": url, "organisation": tenant.name},
+        {"url": url, "organisation": config.organisation},
     )
     page["Refresh"] = f"0;url={url}"
     return page
@@ -172,10 +173,10 @@ def sso_reauthenticate(request: HttpRequest) -> HttpResponse:
     try:
         response = sso.start_reauthentication(request, config, next_url)
     except SecretsUnreadable:
-        return sso.refuse(request, config.tenant, "secret_unreadable", sso.UNREADABLE, status=502)
+        return sso.refuse(request, config, "secret_unreadable", sso.UNREADABLE, status=502)
     except (requests.RequestException, OAuth2Error, KeyError, ValueError) as exc:
         reason, message = sso.explain(None, exc)
-        return sso.refuse(request, config.tenant, reason, message, status=502)
+        return sso.refuse(request, config, reason, message, status=502)
     return response
 
 
@@ -187,7 +188,7 @@ def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
     if not config.enabled or config.kind != IdentityProvider.Kind.OIDC:
         return sso.refuse(
             request,
-            config.tenant,
+            config,
             "sso_disabled",
             "Single sign-on is turned off for your organisation.",
         )
@@ -197,7 +198,7 @@ def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
     except SocialApp.DoesNotExist:
         raise Http404 from None
     except SecretsUnreadable:
-        return sso.refuse(request, config.tenant, "secret_unreadable", sso.UNREADABLE, status=502)
+        return sso.refuse(request, config, "secret_unreadable", sso.UNREADABLE, status=502)
     return response
 
 
@@ -221,7 +222,7 @@ def saml_finish(request: HttpRequest, provider_id: str) -> HttpResponse:
     if not config.enabled:
         return sso.refuse(
             request,
-            config.tenant,
+            config,
             "sso_disabled",
             "Single sign-on is turned off for your organisation.",
         )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import sso_views, views
+from . import mssp_sso_views, sso_views, views
 
 urlpatterns = [
     path("settings/scim/", views.settings_scim, name="settings-scim"),
@@ -53,5 +53,32 @@ urlpatterns += [
         "settings/sso/domains/<uuid:domain_id>/remove/",
         sso_views.settings_sso_domain_remove,
         name="settings-sso-domain-remove",
+    ),
+]
+
+# The MSSP's own single sign-on (provisioning.mssp_sso_views): MSSP admins only.
+urlpatterns += [
+    path("staff/sso/", mssp_sso_views.staff_sso, name="mssp-staff-sso"),
+    path("staff/sso/remove/", mssp_sso_views.staff_sso_remove, name="mssp-staff-sso-remove"),
+    path(
+        "staff/sso/domains/",
+        mssp_sso_views.staff_sso_domain_claim,
+        name="mssp-staff-sso-domain-claim",
+    ),
+    path(
+        "staff/sso/domains/<uuid:domain_id>/check/",
+        mssp_sso_views.staff_sso_domain_check,
+        name="mssp-staff-sso-domain-check",
+    ),
+    path(
+        "staff/sso/domains/<uuid:domain_id>/remove/",
+        mssp_sso_views.staff_sso_domain_remove,
+        name="mssp-staff-sso-domain-remove",
+    ),
+    path("staff/sso/groups/", mssp_sso_views.staff_sso_group_add, name="mssp-staff-sso-group-add"),
+    path(
+        "staff/sso/groups/<uuid:mapping_id>/remove/",
+        mssp_sso_views.staff_sso_group_remove,
+        name="mssp-staff-sso-group-remove",
     ),
 ]
