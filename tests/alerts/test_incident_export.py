@@ -329,3 +329,40 @@ def test_answers_are_as_documented(ex, api, export_schema, query):
         response_schema_conformance,
     ]
     case.validate_response(answer, checks=checks)
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+
+def test_the_body_is_sent_a_chunk_at_a_time(ex, api, settings):
+    settings.INCIDENT_EXPORT_CHUNK = 2
+    response = api(ex["analyst_a"]).get(API)
+    parts = list(response.streaming_content)
+    assert len(parts) == 1 + 2  # the header, then 4 rows two by two
+    assert parts[0].startswith(b"\xef\xbb\xbfid,title,tenant,")
+
+
+def test_under_asgi_the_body_is_read_lazily_and_closed(ex):
+    """Under daphne a synchronous body would be read whole first: the ASGI body asks for one
+    chunk at a time, and closing it early closes the reader (its transaction ends)."""
+    from asgiref.sync import async_to_sync
+
+    from alerts import exports
+
+    closed = []
+
+    def body():
+        try:
+            for n in range(3):
+                yield str(n).encode()
+        finally:
+            closed.append(True)
+
+    async def first_then_close() -> bytes:
+        stream = exports._async_body(body())
+        first = await stream.__anext__()
+        await stream.aclose()
+        return first
+
+    assert async_to_sync(first_then_close)() == b"0"
+    assert closed == [True]

@@ -30,6 +30,7 @@ def tokens_of(user) -> int:
 
 
 def test_the_dangerous_actions_are_marked():
+    from alerts.actions import EXPORT_INCIDENTS
     from alerts.sources import CREATE_SOURCE, ROTATE_SOURCE_KEY
     from notifications.actions import (
         CHANNEL_CREATE,
@@ -57,6 +58,7 @@ def test_the_dangerous_actions_are_marked():
         TEAM_CHANNEL_UPDATE,
         TEAM_CHANNEL_DELETE,
         REPORT_REQUEST,
+        EXPORT_INCIDENTS,
     ]
     assert all(action.step_up for action in dangerous)
 
