@@ -204,16 +204,15 @@ def export_plan(
             f"This export would hold {total:,} incidents, more than the {cap:,} an export may "
             "hold: narrow it (a tenant, a status, a time range with since and until)."
         )
-    defined = _definitions(access)
     # Columns for the fields of the tenant asked for, else of the tenants the rows are of.
     scope = {tenant.pk} if tenant is not None else (set(per_tenant) or set(access.tenant_ids))
-    internal = {f.key for f in defined if not f.customer_visible}
-    _audit(access, actor, request, format, params, internal, per_tenant, tenant)
+    defined = _definitions(access, scope)
+    _audit(access, actor, request, format, params, defined, per_tenant, tenant)
     return Export(
         access=access,
         format=format,
         queryset=ordered,
-        fields=[f for f in defined if f.tenant_id in scope],
+        fields=defined,
         rows=total,
         filename=_filename(access, tenant, format),
         extra=extensions.export_columns(),
@@ -266,13 +265,13 @@ def _rows(
     return queryset, ordered.order_by(*ordering)
 
 
-def _definitions(access: Access) -> list[Any]:
-    """The caller's view of its tenants' custom fields (cases.custom_fields.definitions_for:
+def _definitions(access: Access, tenant_ids: set[int]) -> list[Any]:
+    """The caller's view of these tenants' custom fields (cases.custom_fields.definitions_for:
     a customer's leaves internal ones out), archived ones included, in their order."""
     provider = extensions.custom_fields()
     if provider is None:
         return []
-    defined = provider.definitions_for(access.tenant_ids, staff=access.is_mssp_staff)
+    defined = provider.definitions_for(tenant_ids & access.tenant_ids, staff=access.is_mssp_staff)
     fields = [f for tenant_fields in defined.values() for f in tenant_fields]
     return sorted(fields, key=lambda f: (f.position, f.label.lower(), f.key))
 
@@ -283,21 +282,38 @@ def _audit(
     request: HttpRequest | None,
     format: str,
     params: Mapping[str, str],
-    internal: set[str],
+    fields: list[Any],
     per_tenant: dict[int, int],
     tenant: Tenant | None,
 ) -> None:
     """One `incident.exported` entry in each exported tenant's log (its own row count: a
     customer's admins never read of another customer's), sharing an export id; an export of
     nothing is written where it was asked (the tenant named, the customer's own, else the
-    MSSP's log)."""
-    filters = {
-        name: value[:200]
-        for name, value in sorted(params.items())
-        if name not in NOT_FILTERS
-        and not (name.startswith(FIELD_PREFIX) and name[len(FIELD_PREFIX) :] in internal)
-        and not (name == "ordering" and value.lstrip("-")[len(FIELD_PREFIX) :] in internal)
-    }
+    MSSP's log). A tenant's entry names only the custom fields its admins see (an internal
+    field's filter is left out, as its audit entries never name it)."""
+    shown: dict[int, set[str]] = {}
+    for definition in fields:
+        if definition.customer_visible:
+            shown.setdefault(definition.tenant_id, set()).add(definition.key)
+
+    def filters_for(tenant_id: int | None) -> dict[str, str]:
+        keys = shown.get(tenant_id or 0, set())
+
+        def named(key: str) -> bool:
+            return tenant_id is None or key in keys
+
+        return {
+            name: value[:200]
+            for name, value in sorted(params.items())
+            if name not in NOT_FILTERS
+            and not (name.startswith(FIELD_PREFIX) and not named(name[len(FIELD_PREFIX) :]))
+            and not (
+                name == "ordering"
+                and value.lstrip("-").startswith(FIELD_PREFIX)
+                and not named(value.lstrip("-")[len(FIELD_PREFIX) :])
+            )
+        }
+
     export_id = str(uuid.uuid4())
     where: dict[int | None, int] = dict(per_tenant)
     if not where:
@@ -309,7 +325,12 @@ def _audit(
             actor=actor,
             tenant=tenant_id,
             summary=f"Exported {rows} incident{'' if rows == 1 else 's'} as {label}",
-            data={"format": format, "rows": rows, "filters": filters, "export": export_id},
+            data={
+                "format": format,
+                "rows": rows,
+                "filters": filters_for(tenant_id),
+                "export": export_id,
+            },
             request=request,
         )
         for tenant_id, rows in sorted(where.items(), key=lambda item: item[0] or 0)

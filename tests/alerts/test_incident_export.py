@@ -255,8 +255,11 @@ def test_every_export_is_audited_in_each_exported_tenants_log(ex, api):
     assert entry.data["format"] == "json" and entry.data["rows"] == 3
     # a filter on the MSSP's internal field is left out of the customer's log
     assert entry.data["filters"] == {"severity": "medium,high"}
-    api(ex["mssp_admin"]).get(API)
+    api(ex["mssp_admin"]).get(API + "?ordering=-cf.suspect")
     assert {e.tenant_id for e in exports_audited()[1:]} == {ex["a"].pk, ex["b"].pk}
+    assert all(e.data["filters"] == {} for e in exports_audited()[1:])
+    api(ex["mssp_admin"]).get(API + f"?cf.impact=high&tenant={ex['a'].slug}")
+    assert exports_audited()[-1].data["filters"] == {"cf.impact": "high", "tenant": "tenant-a"}
 
 
 def test_the_page_asks_for_the_second_factor_then_downloads(ex, settings):
