@@ -17,6 +17,7 @@ from cases.api.views import (
     IncidentTaskViewSet,
     TaskViewSet,
 )
+from connectors.api.views import ConnectorViewSet, IncidentEnrichmentViewSet
 from findings.api.views import (
     EngagementViewSet,
     FindingViewSet,
@@ -110,7 +111,9 @@ router.register(
 )
 router.register("incidents", IncidentObservableViewSet, basename="incident-observable")
 router.register("incidents", IncidentReportViewSet, basename="incident-report")
+router.register("incidents", IncidentEnrichmentViewSet, basename="incident-enrichment")
 router.register("tasks", TaskViewSet, basename="task")
+router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("case-templates", CaseTemplateViewSet, basename="case-template")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("escalations", EscalationViewSet, basename="escalation")

@@ -138,6 +138,7 @@ class SettingsScope:
             ("Intake sources", "settings-sources"),
             ("Contacts", "settings-contacts"),
             ("Notifications", "settings-notifications"),
+            ("Connectors", "settings-connectors"),  # connectors.views
             ("Sessions", "settings-sessions"),
             ("SCIM provisioning", "settings-scim"),  # provisioning.views
             ("Single sign-on", "settings-sso"),  # provisioning.sso_views

@@ -314,7 +314,7 @@ def populate_tenant(tenant, author: User) -> None:
     populate_notifications(tenant, incident, author)
     populate_cases(tenant, incident)
     populate_provisioning(tenant)
-    populate_connectors(tenant)
+    populate_connectors(tenant, incident)
     populate_incident_report(tenant, incident, author)
 
 
@@ -395,14 +395,18 @@ def populate_provisioning(tenant) -> None:
         )
 
 
-def populate_connectors(tenant) -> None:
-    """A response connector of `tenant` (its secrets sealed as a page would seal them)."""
-    from connectors.models import Connector
+def populate_connectors(tenant, incident=None) -> None:
+    """A response connector of `tenant` (its secrets sealed as a page would seal them), and
+    with `incident`, a call through it and an enrichment of one of its observables."""
+    from django.utils import timezone
+
+    from alerts.models import IncidentObservable
+    from connectors.models import Connector, ConnectorCall, Enrichment
     from tenants.rls import tenant_scope
     from tenants.sealed import seal
 
     with tenant_scope([tenant.pk]):
-        Connector.objects.create(
+        connector = Connector.objects.create(
             tenant=tenant,
             kind=Connector.Kind.WEBHOOK,
             name="Firewall webhook",
@@ -410,6 +414,26 @@ def populate_connectors(tenant) -> None:
             sealed_secrets=seal({"signing_secret": "whsec_test"}),
             secret_hint="test",
         )
+        if incident is not None:
+            ConnectorCall.objects.create(
+                tenant=tenant,
+                connector=connector,
+                connector_name=connector.name,
+                incident=incident,
+                purpose="test",
+                method="POST",
+                url=connector.base_url,
+                status=200,
+            )
+            observable = IncidentObservable.objects.for_tenant(tenant).filter(incident=incident)
+            Enrichment.objects.create(
+                tenant=tenant,
+                observable=observable.first(),
+                source=Enrichment.Source.INTEL,
+                source_name="Portal intel",
+                summary="No indicator names it.",
+                expires_at=timezone.now(),
+            )
 
 
 def populate_oncall(team, author: User) -> None:
