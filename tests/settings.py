@@ -23,6 +23,8 @@ NOTIFICATIONS_BACKGROUND_THREAD = False
 # ... and run the intake pipeline inside the request, so that a test reads the incident its
 # post opened at once; the intake log's own tests (tests/intake/test_intake_log*.py) set "log".
 INTAKE_MODE = "direct"
+# ... and enrich observables without asking the machine's resolver (tests/connectors turn it on).
+ENRICHMENT_DNS = False
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # This run's own test database (tests.services.claim_slot), beside any other run's.
 if os.environ.get("MSSP_TEST_SLOT"):

@@ -29,6 +29,7 @@ from alerts.models import (
     SuppressionRule,
 )
 from cases.models import Attachment, CaseTemplate, CustomField, Task
+from connectors.models import Connector
 from findings.models import Engagement, Finding, RemediationPolicy, ScanImport
 from intel.models import Indicator, IndicatorImport, IndicatorMatch, RetroHunt
 from notifications.models import (
@@ -129,6 +130,8 @@ B_OBJECTS = {
     # Single sign-on: B's identity provider (one per tenant) and B's claimed e-mail domain.
     IdentityProvider: lambda w: (w["b_sso"], w["b_sso"].pk, w["mssp_admin"]),
     SsoDomain: lambda w: (w["b_sso_domain"], w["b_sso_domain"].pk, w["mssp_admin"]),
+    # Connectors: B's enrichment service (its calls and results are B's incident's).
+    Connector: lambda w: (w["b_connector"], w["b_connector"].pk, w["mssp_admin"]),
 }
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
@@ -431,7 +434,46 @@ def world(two_tenants):
             assertion_id="_b-secret-assertion",
             expires_at=timezone.now() + timedelta(hours=1),
         )
+    add_connector_rows(w)
     return w
+
+
+def add_connector_rows(w) -> None:
+    """Each tenant's VirusTotal connector; B's call through it on B's incident and what it
+    said of B's observable."""
+    from connectors.models import ConnectorCall, Enrichment
+    from tenants import sealed
+
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):
+            w[f"{name}_connector"] = Connector.objects.create(
+                tenant=w[name],
+                kind="virustotal",
+                name=f"{name.upper()}'s secret VirusTotal",
+                base_url=f"https://vt.{name}-secret.example/api/v3",
+                sealed_secrets=sealed.seal({"api_key": f"{name}-secret-vt-key"}),
+                secret_hint="…-key",
+            )
+        ConnectorCall.objects.create(
+            tenant=w["b"],
+            connector=w["b_connector"],
+            connector_name=w["b_connector"].name,
+            incident=w["b_incident"],
+            purpose="enrich",
+            method="GET",
+            url="https://vt.b-secret.example/api/v3/ip_addresses/10.9.9.9",
+            status=200,
+            response_excerpt="B's secret answer",
+        )
+        Enrichment.objects.create(
+            tenant=w["b"],
+            observable=w["b_observable"],
+            source="connector",
+            connector=w["b_connector"],
+            source_name="B's secret VirusTotal",
+            summary="B's secret verdict",
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
 
 
 def ingest_one(source, title):
@@ -533,6 +575,8 @@ def b_identifiers(w) -> set[str]:
         for mapping in GroupRoleMapping.objects.for_tenant(w["b"]):
             ids |= {str(mapping.pk), mapping.group_name}
         ids |= {"b-secret-user", "b-ext"}
+        ids |= {str(w["b_connector"].pk), w["b_connector"].name, w["b_connector"].base_url}
+        ids |= {"b-secret-vt-key", "B's secret answer", "B's secret verdict"}
     ids.add(w["analyst_b"].username)
     ids |= {str(w["b_session"].pk), w["b_session"].device}
     ids |= {str(w["b_team_channel"].pk), w["b_team_channel"].name, "B's secret team delivery"}
@@ -732,6 +776,7 @@ def test_foreign_keys_in_a_body_never_reach_tenant_b(route, attacker, world, api
             Task: world["a_task"].pk,
             CaseTemplate: world["a_template"].pk,
             CustomField: world["a_field"].pk,
+            Connector: world["a_connector"].pk,
         }.get(route.model)
         if a_object is None:
             pytest.skip(f"{route.model.__name__}: no object of A to write through this route")
