@@ -127,6 +127,14 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/tasks/{pk}/status/": {"POST": W},
     # evidence: reading and downloading is reading, adding and deleting files is work
     "api/v1/incidents/{pk}/attachments/": {"GET": R, "POST": W},
+    # connectors: a customer's tools and their credentials are administration; testing one is
+    # work. Enrichment: reading what is known is reading, asking the sources is work.
+    "api/v1/connectors/": {"GET": R, "POST": A},
+    "api/v1/connectors/{pk}/": {"GET": R, "PATCH": A, "DELETE": A},
+    "api/v1/connectors/{pk}/test/": {"POST": W},
+    "api/v1/connectors/{pk}/calls/": {"GET": R},
+    "api/v1/incidents/{pk}/enrichments/": {"GET": R},
+    "api/v1/incidents/{pk}/observables/{oid}/enrich/": {"POST": W},
     "api/v1/incidents/{incident_pk}/attachments/{pk}/": {"GET": R, "DELETE": W},
     "api/v1/incidents/{incident_pk}/attachments/{pk}/download/": {"GET": R},
     "api/v1/case-templates/": {"GET": R, "POST": A},
