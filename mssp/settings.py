@@ -520,6 +520,7 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "cases.models.TaskStatus",
         "IdentityProviderKindEnum": "provisioning.models.IdentityProvider.Kind",
         "RoleEnum": "tenants.models.Membership.Role",
+        "StaffRoleEnum": "tenants.models.StaffRole",
         "ObservableTypeEnum": "alerts.intake.base.OBSERVABLE_TYPES",
     },
     # The enum hook is drf-spectacular's default; ours documents the JSON error of every 4xx.

@@ -46,6 +46,9 @@ from .models import IdentityProvider, SsoDomain
 
 class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
     client_secret_hint = serializers.CharField(source="secret_hint", read_only=True)
+    # Empty when not given: plain strings, not the model's URLField ("" is no "uri").
+    discovery_url = serializers.CharField(read_only=True)
+    metadata_url = serializers.CharField(read_only=True)
     redirect_uri = serializers.SerializerMethodField(
         help_text="OpenID Connect: the redirect URI to register at the provider."
     )
@@ -108,7 +111,12 @@ class IdentityProviderSerializer(serializers.ModelSerializer[IdentityProvider]):
 
 class SsoDomainSerializer(serializers.ModelSerializer[SsoDomain]):
     verified = serializers.BooleanField(read_only=True)
-    verified_by = serializers.CharField(source="verified_by.username", default=None, read_only=True)
+    verified_by = serializers.CharField(
+        source="verified_by.username", default=None, read_only=True, allow_null=True
+    )
+    verified_method = serializers.CharField(
+        read_only=True, help_text="dns (its TXT record), manual (an MSSP admin), or empty: pending"
+    )
     verification_record = serializers.SerializerMethodField(
         help_text="The TXT record's name to publish in the domain's DNS."
     )

@@ -50,6 +50,7 @@ from provisioning.models import (
     ScimUser,
     SeenAssertion,
     SsoDomain,
+    StaffGroupRoleMapping,
 )
 from reports.models import IncidentReport, Report
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
@@ -132,7 +133,26 @@ B_OBJECTS = {
     SsoDomain: lambda w: (w["b_sso_domain"], w["b_sso_domain"].pk, w["mssp_admin"]),
     # Connectors: B's enrichment service (its calls and results are B's incident's).
     Connector: lambda w: (w["b_connector"], w["b_connector"].pk, w["mssp_admin"]),
+    # The MSSP's own single sign-on: a group of its provider and the staff role it gives.
+    StaffGroupRoleMapping: lambda w: (
+        w["mssp_group_role"],
+        w["mssp_group_role"].pk,
+        w["mssp_admin"],
+    ),
 }
+# Routes of the MSSP's own single sign-on (api/v1/mssp/): their rows belong to no tenant, so
+# the object an attacker must not tell from a missing one is the MSSP's (served to its admins).
+MSSP_OBJECTS = {
+    SsoDomain: lambda w: (w["mssp_sso_domain"], w["mssp_sso_domain"].pk, w["mssp_admin"]),
+}
+
+
+def objects_of(route):
+    if route.id.startswith("api/v1/mssp/"):
+        return MSSP_OBJECTS.get(route.model) or B_OBJECTS[route.model]
+    return B_OBJECTS[route.model]
+
+
 MISSING = {Tenant: "no-such-tenant", User: 987654321}
 ATTACKERS = ["a_admin", "analyst_a"]
 ROUTES = isolation_routes(B_OBJECTS)
@@ -434,6 +454,11 @@ def world(two_tenants):
             assertion_id="_b-secret-assertion",
             expires_at=timezone.now() + timedelta(hours=1),
         )
+        # the MSSP's own single sign-on: a pending domain and a group-to-staff-role mapping
+        w["mssp_sso_domain"] = SsoDomain.objects.create(tenant=None, domain="mssp-secret.example")
+    w["mssp_group_role"] = StaffGroupRoleMapping.objects.create(
+        group_name="MSSP's secret group", role="analyst_l1"
+    )
     add_connector_rows(w)
     return w
 
@@ -658,7 +683,7 @@ def test_tenant_a_caller_cannot_reach_tenant_b(route, attacker, world, api):
     client = api(world[attacker])
     model = route.model
     if route.object_param:
-        b_object, b_key, b_viewer = B_OBJECTS[model](world)
+        b_object, b_key, b_viewer = objects_of(route)(world)
         # B's object exists and this very URL serves it to someone entitled: a real target.
         if "GET" in route.methods:
             control = api(b_viewer)

@@ -190,3 +190,31 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(out))
     assert "/api/v1/incidents/{id}/:" in out.read_text()
+
+
+def test_the_mssps_own_single_sign_on_is_as_documented(world, api, api_schema):  # noqa: F811
+    """The MSSP's provider (null where a tenant's has values: no metadata read), its domains
+    and its group-to-staff-role mappings, and the 403 everyone but its admins gets."""
+    from provisioning.models import IdentityProvider
+    from tenants.rls import rls_bypass
+
+    with rls_bypass("test fixture"):
+        IdentityProvider.objects.create(
+            tenant=None, issuer="https://login.mssp.example", client_id="portal"
+        )
+    admin = api(world["mssp_admin"])
+    for template in (
+        "/api/v1/mssp/sso/",
+        "/api/v1/mssp/sso-domains/",
+        "/api/v1/mssp/sso-group-roles/",
+    ):
+        response = admin.get(template)
+        assert response.status_code == 200, response.content
+        assert_documented(api_schema, "GET", template, response)
+        refused = api(world["analyst_a"]).get(template)
+        assert refused.status_code == 403
+        assert_documented(api_schema, "GET", template, refused)
+    template = "/api/v1/mssp/sso-domains/{id}/"
+    response = admin.get(template.replace("{id}", str(world["mssp_sso_domain"].pk)))
+    assert response.status_code == 200 and response.json()["domain"] == "mssp-secret.example"
+    assert_documented(api_schema, "GET", template, response)

@@ -86,6 +86,13 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/": {"GET": A, "DELETE": A},
     "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/check/": {"POST": A},
     "api/v1/tenants/{tenant_slug}/sso-domains/{pk}/verify/": {"POST": A},
+    # the MSSP's own single sign-on: who becomes MSSP staff, reading included
+    "api/v1/mssp/sso/": {"DELETE": A, "GET": A, "PATCH": A, "PUT": A},
+    "api/v1/mssp/sso-domains/": {"GET": A, "POST": A},
+    "api/v1/mssp/sso-domains/{pk}/": {"GET": A, "DELETE": A},
+    "api/v1/mssp/sso-domains/{pk}/check/": {"POST": A},
+    "api/v1/mssp/sso-group-roles/": {"GET": A, "POST": A},
+    "api/v1/mssp/sso-group-roles/{pk}/": {"GET": A, "DELETE": A},
     "api/v1/audit/": {"GET": A},
     "api/v1/audit/{pk}/": {"GET": A},
     # detection tuning is the analysts' work, not administration
