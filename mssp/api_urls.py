@@ -49,6 +49,11 @@ from provisioning.mssp_sso_api import (
 from provisioning.sso_api import IdentityProviderViewSet, SsoDomainViewSet
 from reports.api.incident import IncidentReportViewSet
 from reports.api.views import ReportViewSet
+from response.api.views import (
+    ActionPolicyViewSet,
+    IncidentResponseViewSet,
+    ResponseActionViewSet,
+)
 from sla.api.escalations import (
     EscalationPolicyViewSet,
     EscalationViewSet,
@@ -112,7 +117,10 @@ router.register(
 router.register("incidents", IncidentObservableViewSet, basename="incident-observable")
 router.register("incidents", IncidentReportViewSet, basename="incident-report")
 router.register("incidents", IncidentEnrichmentViewSet, basename="incident-enrichment")
+router.register("incidents", IncidentResponseViewSet, basename="incident-response")
 router.register("tasks", TaskViewSet, basename="task")
+router.register("actions", ResponseActionViewSet, basename="response-action")
+router.register("action-policies", ActionPolicyViewSet, basename="action-policy")
 router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("case-templates", CaseTemplateViewSet, basename="case-template")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")

@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "notifications",
     "provisioning",  # SCIM 2.0 provisioning per tenant (/scim/v2/)
     "connectors",  # the customers' own tools (response) and enrichment services
+    "response",  # response actions on those tools, under approvals by contract
     "mssp",  # the project's own commands (seed_demo: demo data across every app)
 ]
 

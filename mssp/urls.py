@@ -49,6 +49,7 @@ urlpatterns = [
     path("", include("intel.urls")),
     path("", include("alerts.urls")),
     path("", include("cases.urls")),
+    path("", include("response.urls")),
     path("", include("connectors.urls")),
     path("", include("sla.urls.incident")),
     path("", include("tenants.urls")),

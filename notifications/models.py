@@ -43,6 +43,9 @@ class Event(models.TextChoices):
     ESCALATION_EXPIRED = "escalation.expired", "Escalation expired"
     FINDING_OVERDUE = "finding.overdue", "Finding past its remediation date"
     REPORT_READY = "report.ready", "Report ready"
+    # response actions on the customer's own tools (response.services)
+    ACTION_APPROVAL_REQUESTED = "action.approval_requested", "Response action awaiting approval"
+    ACTION_COMPLETED = "action.completed", "Response action finished"
 
 
 class Destination(models.Model):

@@ -143,7 +143,7 @@ def _page(tenant_id: int, found: list[dict[str, Any]]) -> None:
 
 
 def _incident_id(event: dict[str, Any]) -> str:
-    if event["type"].startswith("escalation."):
+    if event["type"].startswith(("escalation.", "action.")):
         return str((event.get("data") or {}).get("incident") or "")
     if event["type"] == "report.ready" or (event.get("data") or {}).get("target") == "remediate":
         return ""  # a report's, a finding's: no incident (notifications.others says what)
@@ -485,6 +485,8 @@ _HEADLINES = {
     Event.ESCALATION_ACCEPTED: "Hand-off accepted",
     Event.ESCALATION_DECLINED: "Hand-off declined",
     Event.ESCALATION_EXPIRED: "Hand-off expired: nobody answered in time",
+    Event.ACTION_APPROVAL_REQUESTED: "Your approval is needed: response action on {target}",
+    Event.ACTION_COMPLETED: "Response action on {target} finished",
 }
 
 

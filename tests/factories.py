@@ -315,6 +315,7 @@ def populate_tenant(tenant, author: User) -> None:
     populate_cases(tenant, incident)
     populate_provisioning(tenant)
     populate_connectors(tenant, incident)
+    populate_response(tenant, incident, author)
     populate_incident_report(tenant, incident, author)
 
 
@@ -434,6 +435,34 @@ def populate_connectors(tenant, incident=None) -> None:
                 summary="No indicator names it.",
                 expires_at=timezone.now(),
             )
+
+
+def populate_response(tenant, incident, author: User) -> None:
+    """A contract for one response action of `tenant` and an action on `incident` awaiting the
+    customer's approval (through a webhook connector of its own)."""
+    from connectors.models import Connector
+    from response.models import ActionPolicy
+    from response.services import action_request
+    from tenants.rls import tenant_scope
+    from tenants.sealed import seal
+
+    with tenant_scope([tenant.pk]):
+        connector = Connector.objects.create(
+            tenant=tenant,
+            kind=Connector.Kind.WEBHOOK,
+            name="SOAR webhook",
+            base_url=f"https://soar.{tenant.slug}.example/hooks/act",
+            sealed_secrets=seal({"signing_secret": "whsec_test"}),
+        )
+        ActionPolicy.objects.create(tenant=tenant, action="isolate_host", mode="pre_approved")
+        action_request(
+            incident,
+            actor=author,
+            by_customer=False,
+            connector=connector,
+            action="block_address",
+            target="203.0.113.50",
+        )
 
 
 def populate_oncall(team, author: User) -> None:

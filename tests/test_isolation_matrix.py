@@ -53,6 +53,7 @@ from provisioning.models import (
     StaffGroupRoleMapping,
 )
 from reports.models import IncidentReport, Report
+from response.models import ActionPolicy, ResponseAction
 from sla.models import Escalation, EscalationPolicy, SlaPolicy
 from tenants import audit
 from tenants.api.base import TenantScopedViewSet
@@ -133,6 +134,9 @@ B_OBJECTS = {
     SsoDomain: lambda w: (w["b_sso_domain"], w["b_sso_domain"].pk, w["mssp_admin"]),
     # Connectors: B's enrichment service (its calls and results are B's incident's).
     Connector: lambda w: (w["b_connector"], w["b_connector"].pk, w["mssp_admin"]),
+    # Response actions: B's action awaiting approval on its incident, B's contract for one.
+    ResponseAction: lambda w: (w["b_response"], w["b_response"].pk, w["mssp_admin"]),
+    ActionPolicy: lambda w: (w["b_action_policy"], w["b_action_policy"].pk, w["mssp_admin"]),
     # The MSSP's own single sign-on: a group of its provider and the staff role it gives.
     StaffGroupRoleMapping: lambda w: (
         w["mssp_group_role"],
@@ -459,8 +463,39 @@ def world(two_tenants):
     w["mssp_group_role"] = StaffGroupRoleMapping.objects.create(
         group_name="MSSP's secret group", role="analyst_l1"
     )
+    add_response_actions(w)
     add_connector_rows(w)
     return w
+
+
+def add_response_actions(w) -> None:
+    """Each tenant's webhook connector, a contract for one action and an action awaiting
+    approval on its incident (nothing runs: it waits for the customer)."""
+    from connectors.models import Connector
+    from response.services import action_request
+    from tenants import sealed
+
+    with rls_bypass("test fixture"):
+        for name in ("a", "b"):
+            connector = Connector.objects.create(
+                tenant=w[name],
+                kind="webhook",
+                name=f"{name.upper()}'s secret SOAR",
+                base_url=f"https://soar.{name}-secret.example/act",
+                sealed_secrets=sealed.seal({"signing_secret": "whsec_c2VjcmV0"}),
+            )
+            w[f"{name}_action_policy"] = ActionPolicy.objects.create(
+                tenant=w[name], action="block_domain", mode="needs_approval", approve_minutes=42
+            )
+            w[f"{name}_response"] = action_request(
+                w[f"{name}_incident"],
+                actor=w["mssp_admin"],
+                by_customer=False,
+                connector=connector,
+                action="block_domain",
+                target=f"{name}-secret-c2.example",
+                reason=f"{name.upper()}'s secret reason",
+            )
 
 
 def add_connector_rows(w) -> None:
@@ -602,6 +637,9 @@ def b_identifiers(w) -> set[str]:
         ids |= {"b-secret-user", "b-ext"}
         ids |= {str(w["b_connector"].pk), w["b_connector"].name, w["b_connector"].base_url}
         ids |= {"b-secret-vt-key", "B's secret answer", "B's secret verdict"}
+        for action in ResponseAction.objects.for_tenant(w["b"]):
+            ids |= {str(action.pk), action.target, action.reason, action.connector_name}
+        ids |= {str(p.pk) for p in ActionPolicy.objects.for_tenant(w["b"])}
     ids.add(w["analyst_b"].username)
     ids |= {str(w["b_session"].pk), w["b_session"].device}
     ids |= {str(w["b_team_channel"].pk), w["b_team_channel"].name, "B's secret team delivery"}

@@ -17,6 +17,7 @@ APPS = (
     "oncall",
     "notifications",
     "connectors",
+    "response",
     "mssp",
 )
 # app -> the apps it must never import, directly or through another module. Notifications
@@ -32,6 +33,7 @@ HIGHER = {
         "oncall",
         "notifications",
         "connectors",
+        "response",
         "mssp",
     ),
     "alerts": (
@@ -42,19 +44,42 @@ HIGHER = {
         "reports",
         "notifications",
         "connectors",
+        "response",
         "mssp",
     ),
-    "sla": ("intel", "findings", "reports", "notifications", "mssp"),
-    "intel": ("sla", "findings", "reports", "notifications", "mssp"),
-    "findings": ("reports", "notifications", "mssp"),
-    "reports": ("notifications", "mssp"),
+    "sla": ("intel", "findings", "reports", "notifications", "response", "mssp"),
+    "intel": ("sla", "findings", "reports", "notifications", "response", "mssp"),
+    "findings": ("reports", "notifications", "response", "mssp"),
+    "reports": ("notifications", "response", "mssp"),
     # Case work sits on alerts; the SLA inbox shows its tasks (sla above it).
-    "cases": ("sla", "intel", "findings", "reports", "notifications", "mssp"),
+    "cases": ("sla", "intel", "findings", "reports", "notifications", "response", "mssp"),
     "notifications": ("mssp",),
+    # Response actions sit on connectors and the incident, SLA sweep and on-call they use;
+    # notifications hears their events (above), mssp wires them.
+    "response": ("notifications", "mssp"),
     # Connectors act on and ask about what alerts and intel hold; nothing below calls out.
-    "connectors": ("sla", "cases", "findings", "reports", "oncall", "notifications", "mssp"),
+    "connectors": (
+        "sla",
+        "cases",
+        "findings",
+        "reports",
+        "oncall",
+        "notifications",
+        "response",
+        "mssp",
+    ),
     # On-call schedules sit on tenants alone; notifications (above) pages their on-call.
-    "oncall": ("alerts", "sla", "cases", "intel", "findings", "reports", "notifications", "mssp"),
+    "oncall": (
+        "alerts",
+        "sla",
+        "cases",
+        "intel",
+        "findings",
+        "reports",
+        "notifications",
+        "response",
+        "mssp",
+    ),
 }
 
 
@@ -116,6 +141,7 @@ TAG_LIBRARIES = {
     "intel": "intel",
     "cases_tags": "cases",
     "reports_tags": "reports",
+    "response_tags": "response",
 }
 
 
@@ -142,6 +168,7 @@ def test_higher_apps_panels_are_registered_on_the_incident_and_alert_pages():
     ]
     assert [p.template for p in panels_for("incident.actions")] == [
         "cases/_incident_custom_fields.html",
+        "response/_incident_respond.html",
         "cases/_incident_tasks.html",
         "sla/_incident_escalate.html",
         "reports/_incident_report.html",

@@ -218,3 +218,26 @@ def test_the_mssps_own_single_sign_on_is_as_documented(world, api, api_schema): 
     response = admin.get(template.replace("{id}", str(world["mssp_sso_domain"].pk)))
     assert response.status_code == 200 and response.json()["domain"] == "mssp-secret.example"
     assert_documented(api_schema, "GET", template, response)
+
+
+def test_a_response_action_awaiting_approval_is_as_documented(world, api, api_schema):  # noqa: F811
+    """Unanswered and not run: decided_at, started_at, finished_at, respond_by's clock set,
+    lifted_at null; the incident's list, the contract, and a viewer's refused approval."""
+    admin = api(world["a_admin"])
+    action = world["a_response"]
+    response = admin.get(f"/api/v1/actions/{action.pk}/")
+    assert response.status_code == 200 and response.json()["decided_at"] is None
+    assert_documented(api_schema, "GET", "/api/v1/actions/{id}/", response)
+    response = admin.get(f"/api/v1/incidents/{world['a_incident'].pk}/actions/")
+    assert response.status_code == 200 and response.json()[0]["status"] == "awaiting_approval"
+    assert_documented(api_schema, "GET", "/api/v1/incidents/{id}/actions/", response)
+    response = admin.get("/api/v1/actions/?status=awaiting_approval")
+    assert_documented(api_schema, "GET", "/api/v1/actions/", response)
+    response = admin.get("/api/v1/action-policies/")
+    assert response.status_code == 200 and response.json()["results"][0]["updated_by"] is None
+    assert_documented(api_schema, "GET", "/api/v1/action-policies/", response)
+    refused = api(world["a_viewer"]).post(
+        f"/api/v1/actions/{action.pk}/approve/", {}, format="json"
+    )
+    assert refused.status_code == 403
+    assert_documented(api_schema, "POST", "/api/v1/actions/{id}/approve/", refused)

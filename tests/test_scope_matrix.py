@@ -142,6 +142,16 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/connectors/{pk}/calls/": {"GET": R},
     "api/v1/incidents/{pk}/enrichments/": {"GET": R},
     "api/v1/incidents/{pk}/observables/{oid}/enrich/": {"POST": W},
+    # response actions: asking, approving, rejecting and reversing are work; the contract
+    # (which actions need the customer's approval) is administration
+    "api/v1/incidents/{pk}/actions/": {"GET": R, "POST": W},
+    "api/v1/actions/": {"GET": R},
+    "api/v1/actions/{pk}/": {"GET": R},
+    "api/v1/actions/{pk}/approve/": {"POST": W},
+    "api/v1/actions/{pk}/reject/": {"POST": W},
+    "api/v1/actions/{pk}/reverse/": {"POST": W},
+    "api/v1/action-policies/": {"GET": R, "POST": A},
+    "api/v1/action-policies/{pk}/": {"GET": R, "PATCH": A},
     "api/v1/incidents/{incident_pk}/attachments/{pk}/": {"GET": R, "DELETE": W},
     "api/v1/incidents/{incident_pk}/attachments/{pk}/download/": {"GET": R},
     "api/v1/case-templates/": {"GET": R, "POST": A},
