@@ -523,6 +523,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "tenants.models.Membership.Role",
         "StaffRoleEnum": "tenants.models.StaffRole",
         "ObservableTypeEnum": "alerts.intake.base.OBSERVABLE_TYPES",
+        "ConnectorKindEnum": "connectors.models.Connector.Kind",
+        "EnrichmentSourceEnum": "connectors.models.Enrichment.Source",
     },
     # The enum hook is drf-spectacular's default; ours documents the JSON error of every 4xx.
     "POSTPROCESSING_HOOKS": [

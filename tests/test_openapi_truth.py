@@ -192,6 +192,31 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path):
     assert "/api/v1/incidents/{id}/:" in out.read_text()
 
 
+def test_connectors_and_enrichment_are_as_documented(world, api, api_schema):  # noqa: F811
+    """A connector never tested (last_test_* null), its empty call log, and an enrichment run
+    on a private address (intel only: nothing leaves), with its null score and kind."""
+    admin = api(world["a_admin"])
+    connector = world["a_connector"]
+    response = admin.get(f"/api/v1/connectors/{connector.pk}/")
+    assert response.status_code == 200 and response.json()["last_test_ok"] is None
+    assert_documented(api_schema, "GET", "/api/v1/connectors/{id}/", response)
+    response = admin.get("/api/v1/connectors/?purpose=enrichment")
+    assert_documented(api_schema, "GET", "/api/v1/connectors/", response)
+    response = admin.get(f"/api/v1/connectors/{connector.pk}/calls/")
+    assert_documented(api_schema, "GET", "/api/v1/connectors/{id}/calls/", response)
+    incident, observable = world["a_incident"], world["a_observable"]
+    template = "/api/v1/incidents/{id}/observables/{oid}/enrich/"
+    response = api(world["analyst_a"]).post(
+        f"/api/v1/incidents/{incident.pk}/observables/{observable.pk}/enrich/", {}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["skipped"]
+    assert response.json()["enrichments"][0]["kind"] is None
+    assert_documented(api_schema, "POST", template, response)
+    response = admin.get(f"/api/v1/incidents/{incident.pk}/enrichments/")
+    assert response.status_code == 200 and response.json()[0]["score"] is None
+    assert_documented(api_schema, "GET", "/api/v1/incidents/{id}/enrichments/", response)
+
+
 def test_the_mssps_own_single_sign_on_is_as_documented(world, api, api_schema):  # noqa: F811
     """The MSSP's provider (null where a tenant's has values: no metadata read), its domains
     and its group-to-staff-role mappings, and the 403 everyone but its admins gets."""

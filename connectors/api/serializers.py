@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenants.text import single_line
@@ -243,6 +244,7 @@ class EnrichmentSerializer(serializers.ModelSerializer[Enrichment]):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_kind(self, row: Enrichment) -> str | None:
         connector = row.connector if row.connector_id else None
         return connector.kind if connector is not None else None
