@@ -14,6 +14,7 @@ from cases.custom_fields import manages_custom_fields
 from intel.policy import may_use_intel
 from notifications.policy import manages_team_channels
 from oncall.policy import may_open_schedules
+from provisioning.policy import manages_mssp_sso
 from tenants.access import Access
 from tenants.policy import opens_tenant_settings, reads_staff_sessions
 
@@ -36,7 +37,8 @@ role = attrgetter
 # tenants.policy.opens_tenant_settings (tenants.views.tenant_settings_view), the intel pages
 # intel.policy.may_use_intel (intel.views), on call oncall.policy.may_open_schedules, team
 # channels notifications.policy.manages_team_channels (notifications.team_views), staff
-# sessions tenants.policy.reads_staff_sessions (tenants.views.staff_admin_view).
+# sessions tenants.policy.reads_staff_sessions (tenants.views.staff_admin_view), the MSSP's
+# single sign-on provisioning.policy.manages_mssp_sso (provisioning.mssp_sso_views).
 PAGES: list[Page] = [
     Page("Queue", "console", role("is_mssp_staff")),
     Page("Dashboard", "dashboard", role("is_authenticated")),  # staff pick one of their customers
@@ -59,6 +61,7 @@ PAGES: list[Page] = [
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
     Page("Staff sessions", "mssp-staff-sessions", reads_staff_sessions, "settings"),
+    Page("Staff single sign-on", "mssp-staff-sso", manages_mssp_sso, "settings"),
     Page("API tokens", "settings-tokens", role("is_authenticated"), "settings"),
     Page("Sessions", "account-sessions", role("is_authenticated"), "settings"),
     Page("My notifications", "my-notifications", role("is_authenticated"), "settings"),

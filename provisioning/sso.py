@@ -133,6 +133,10 @@ NO_STAFF_ROLE = (
     "Your groups at the MSSP's identity provider give you no role in the portal. Ask an MSSP "
     "admin to map one of your groups to a staff role."
 )
+REAUTH_NO_MFA = (
+    "The MSSP's identity provider did not confirm a second factor for this sign-in, so it does "
+    "not confirm it is you. Sign in there again with your second factor."
+)
 NOT_STAFF = "The MSSP's identity provider signs in MSSP staff only, not this account."
 STAFF_IDENTITY = "This identity provider cannot sign in an MSSP staff account."
 SSO_ONLY_STAFF = (
@@ -716,10 +720,13 @@ def _reauthenticated(
     started = int(reauth.get("started") or 0)
     if not isinstance(instant, int | float) or isinstance(instant, bool) or instant < started:
         raise SsoRefused("reauth_stale", STALE, auth_time=instant, started=started)
+    if config.is_mssp and not idp_second_factor(config, sociallogin, claims):
+        # staff without the portal's factor step up here only by the IdP's multi-factor
+        raise SsoRefused("reauth_no_mfa", REAUTH_NO_MFA)
     record_authentication(
         request, user, "password", via="sso", provider=config.provider_id, reauthenticated=True
     )
-    if config.is_mssp and idp_second_factor(config, sociallogin, claims):
+    if config.is_mssp:
         record_authentication(request, user, "mfa", via="sso", provider=config.provider_id)
     with tenant_scope([config.tenant_id] if config.tenant_id else []):
         audit.record(

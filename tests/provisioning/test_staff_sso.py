@@ -389,3 +389,47 @@ def test_hostile_and_oversized_metadata_is_a_clear_400(staff_sso, api):
     upload = SimpleUploadedFile("idp.xml", b"<" * (1024 * 1024 + 10), "application/xml")
     page = admin.post("/staff/sso/", {"kind": "saml", "metadata_file": upload})
     assert page.status_code == 400
+
+
+def test_staff_trusting_the_idps_factor_step_up_there_with_it(staff_sso, idp, settings):
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    from .oidc_idp import authorize_query
+
+    with rls_bypass("test"):
+        IdentityProvider.objects.dangerously_unscoped("test").filter(tenant=None).update(
+            staff_second_factor="idp"
+        )
+    idp.users["bob"].update(groups=["SOC Admins"], amr=["pwd", "hwk"])
+    client = Client()
+    sign_in(client, idp)
+
+    def dangerous():
+        return client.patch("/api/v1/mssp/sso/", {"sso_only": True}, "application/json")
+
+    assert dangerous().status_code == 200  # the sign-in's factor is fresh
+    step = settings.STEP_UP_MINUTES + 1
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=step)):
+        refused = dangerous()
+        assert refused.status_code == 403
+        assert refused.json()["reauthenticate"] == "/login/sso/reauthenticate/"
+        sent = client.get("/login/sso/reauthenticate/")
+        assert sent.status_code == 302 and sent["Location"].startswith(idp.issuer)
+        assert authorize_query(sent["Location"])["prompt"] == "login"
+        idp.users["bob"]["amr"] = ["pwd"]  # a password alone confirms nothing
+        answer = client.get(idp.sign_in(sent["Location"], "bob"))
+        refused_reauth(answer)
+        assert dangerous().status_code == 403
+        idp.users["bob"]["amr"] = ["pwd", "hwk"]
+        sent = client.get("/login/sso/reauthenticate/")
+        assert client.get(idp.sign_in(sent["Location"], "bob")).status_code == 302
+        assert dangerous().status_code == 200
+
+
+def refused_reauth(answer):
+    assert answer.status_code == 403, answer.content
+    reasons = [e.data["reason"] for e in mssp_entries("auth.sso_refused")]
+    assert "reauth_no_mfa" in reasons
