@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from tenants.admin import AllTenantsAdmin
 
-from .models import Attachment, EvidenceLimit
+from .models import Attachment, EvidenceLimit, LibraryField
 
 
 @admin.register(EvidenceLimit)
@@ -31,3 +31,37 @@ class AttachmentAdmin(AllTenantsAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(LibraryField)
+class LibraryFieldAdmin(admin.ModelAdmin):
+    """The MSSP's field library (cases.LibraryField): customers' admins adopt these into their
+    own fields (Settings → Incident fields). Changing one here changes no adopted field. Each
+    change is in the MSSP's audit log."""
+
+    list_display = ["label", "key", "type", "updated_at"]
+    search_fields = ["label", "key"]
+
+    def save_model(self, request, obj, form, change):
+        from tenants import audit
+
+        super().save_model(request, obj, form, change)
+        what = "changed" if change else "added"
+        audit.record(
+            "field_library.saved",
+            obj=obj,
+            request=request,
+            summary=f"Library field '{obj.label}' ({obj.key}) {what}",
+            data={"changed": sorted(form.changed_data)},
+        )
+
+    def delete_model(self, request, obj):
+        from tenants import audit
+
+        audit.record(
+            "field_library.deleted",
+            obj=obj,
+            request=request,
+            summary=f"Library field '{obj.label}' ({obj.key}) removed",
+        )
+        super().delete_model(request, obj)

@@ -24,6 +24,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -34,7 +35,7 @@ from tenants.actions import Invalid, Refused
 from tenants.models import Membership, Tenant, User
 from tenants.text import single_line
 
-from .models import CustomField, FieldType
+from .models import CustomField, FieldType, LibraryField
 
 MAX_TEXT = 5_000
 MAX_NUMBER = 1e15
@@ -386,6 +387,59 @@ def check_required(
     else:
         sentence = f"Fill in {labels} before moving the incident to {status}."
     raise Invalid({"custom_fields": {field.key: [sentence] for field in missing}})
+
+
+# --- the MSSP's field library ----------------------------------------------------------------
+
+NOT_IN_LIBRARY = "No such field in the MSSP's library."
+# What the adopter may set beside the library's definition (the rest is the library's).
+ADOPTER_SETS = ("tenant", "position", "customer_visible")
+
+
+def library_entry(value: Any) -> LibraryField:
+    try:
+        entry = LibraryField.objects.filter(pk=str(value)).first()
+    except (ValueError, TypeError, DjangoValidationError):
+        entry = None
+    if entry is None:
+        raise Invalid({"from_library": [NOT_IN_LIBRARY]})
+    return entry
+
+
+def adoption_body(entry: LibraryField, given: Mapping[str, Any]) -> dict[str, Any]:
+    """A new field's body (the API's, CustomFieldSerializer) made from a library entry: its
+    key, label, help text, type, choices and requirements, with the adopter's tenant (and
+    position, and for MSSP staff whether it is internal). It is then validated and saved as
+    any new field is (cases.actions.CREATE_FIELD): a key the customer has is a 400."""
+    body: dict[str, Any] = {
+        "key": entry.key,
+        "label": entry.label,
+        "help_text": entry.help_text,
+        "type": entry.type,
+        "choices": list(entry.choices or []),
+        "required_for_categories": list(entry.required_for_categories or []),
+        "required_for_statuses": list(entry.required_for_statuses or []),
+    }
+    body.update({name: given[name] for name in ADOPTER_SETS if name in given})
+    return body
+
+
+def adoption_check(entry: LibraryField) -> None:
+    """Invalid (by field) when a customer could not adopt this entry as it stands."""
+    from .api.field_serializers import CustomFieldSerializer
+
+    serializer = CustomFieldSerializer(data=adoption_body(entry, {}))
+    if not serializer.is_valid():
+        errors = serializer.errors.items()
+        raise Invalid({name: [str(m) for m in found] for name, found in errors})
+    if entry.type == FieldType.CHOICE and not serializer.validated_data.get("choices"):
+        raise Invalid({"choices": ["A choice field needs at least one choice."]})
+
+
+def library_for(tenant_id: int) -> list[LibraryField]:
+    """The library's fields this customer has not adopted (no field of its own by that key)."""
+    taken = CustomField.objects.for_tenant(tenant_id).values_list("key", flat=True)
+    return list(LibraryField.objects.exclude(key__in=list(taken)).order_by("label", "key"))
 
 
 # --- showing ---------------------------------------------------------------------------------

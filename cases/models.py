@@ -269,3 +269,40 @@ class CustomField(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.label
+
+
+class LibraryField(models.Model):
+    """A custom incident field the MSSP keeps in its library ("Business impact" with its
+    usual choices): a definition, not a field of anyone's. A customer's admin (or MSSP staff
+    for a customer they manage) adopts it, which makes the customer's own CustomField from it
+    through the same validation and audit as any new field; later changes to the library do
+    not reach fields already adopted. No tenant: MSSP admins keep it (the Django admin)."""
+
+    id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
+    key = models.SlugField(max_length=50, unique=True)
+    label = models.CharField(max_length=100)
+    help_text = models.CharField(max_length=300, blank=True)
+    type = models.CharField(max_length=10, choices=FieldType.choices)
+    choices = models.JSONField(default=list, blank=True)
+    required_for_categories = models.JSONField(default=list, blank=True)
+    required_for_statuses = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["label", "key"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def clean(self) -> None:
+        """The rules a customer's field is held to when adopted (cases.custom_fields), said
+        when the MSSP saves the entry rather than when a customer adopts it."""
+        from django.core.exceptions import ValidationError
+
+        from . import custom_fields
+
+        try:
+            custom_fields.adoption_check(self)
+        except custom_fields.Invalid as exc:
+            raise ValidationError(exc.detail) from None

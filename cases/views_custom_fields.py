@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from alerts import actions as incident_actions
 from alerts.models import IncidentStatus
-from tenants.actions import page_perform
+from tenants.actions import Invalid, page_perform
 from tenants.models import Tenant
 from tenants.views import portal_view
 
@@ -70,7 +70,14 @@ def fields_page(request, access):
     values: Any = {}
     if request.method == "POST":
         chosen = next((t for t in tenants if t.slug == request.POST.get("tenant")), None) or chosen
-        data = _form_data(request.POST, staff=access.is_mssp_staff)
+        if request.POST.get("from_library"):  # adopting a field of the MSSP's library
+            try:
+                entry = custom_fields.library_entry(request.POST["from_library"])
+            except Invalid:
+                raise Http404(custom_fields.NOT_IN_LIBRARY) from None
+            data = custom_fields.adoption_body(entry, {})
+        else:
+            data = _form_data(request.POST, staff=access.is_mssp_staff)
         done, _field_made = page_perform(
             request, actions.CREATE_FIELD, access=access, target=chosen, data=data
         )
@@ -81,6 +88,7 @@ def fields_page(request, access):
         "tenants": tenants,
         "tenant": chosen,
         "fields": custom_fields.definitions(chosen.pk, staff=access.is_mssp_staff),
+        "library": custom_fields.library_for(chosen.pk),
         "types": FieldType.choices,
         "statuses": IncidentStatus.choices,
         "staff": access.is_mssp_staff,

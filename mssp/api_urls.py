@@ -10,6 +10,7 @@ from alerts.api.rules import CorrelationRuleViewSet, SuppressionRuleViewSet
 from alerts.api.sources import IntakeSourceViewSet
 from alerts.api.views import AlertViewSet, IncidentViewSet, QueueViewSet
 from cases.api.custom_fields import CustomFieldViewSet
+from cases.api.field_library import LibraryFieldViewSet
 from cases.api.views import (
     AttachmentViewSet,
     CaseTemplateViewSet,
@@ -124,6 +125,7 @@ router.register("action-policies", ActionPolicyViewSet, basename="action-policy"
 router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("case-templates", CaseTemplateViewSet, basename="case-template")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
+router.register("custom-field-library", LibraryFieldViewSet, basename="custom-field-library")
 router.register("escalations", EscalationViewSet, basename="escalation")
 router.register(
     f"{TENANT}/escalation-policies", EscalationPolicyViewSet, basename="escalation-policy"

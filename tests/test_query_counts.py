@@ -276,6 +276,13 @@ def add_rows(route, world, n: int) -> None:
                     label="f",
                     type="text",
                 )
+    elif name == "LibraryFieldViewSet":  # the MSSP's field library
+        from uuid import uuid4
+
+        from cases.models import LibraryField
+
+        for _ in range(n):
+            LibraryField.objects.create(key=f"f{uuid4().hex[:12]}", label="f", type="text")
     elif name in ("IdentityProviderViewSet", "SsoDomainViewSet"):  # a tenant's single sign-on
         from provisioning.models import IdentityProvider, SsoDomain
         from tenants.rls import rls_bypass

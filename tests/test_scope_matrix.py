@@ -159,6 +159,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     # custom incident fields: their definitions are policy, setting an incident's values work
     "api/v1/custom-fields/": {"GET": R, "POST": A},
     "api/v1/custom-fields/{pk}/": {"GET": R, "PATCH": A},
+    # the MSSP's field library: read; adopting one is POST custom-fields/ (admin)
+    "api/v1/custom-field-library/": {"GET": R},
     "api/v1/incidents/{pk}/custom-fields/": {"POST": W},
     "api/v1/hunts/": {"GET": R, "POST": W},
     # an MSSP team's own channels: administration, like a tenant's channels

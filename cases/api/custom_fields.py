@@ -8,12 +8,13 @@ from rest_framework import mixins
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from tenants.actions import Invalid
 from tenants.api.actions import api_perform
 from tenants.api.base import TenantScopedViewSet
 from tenants.models import Tenant
 from tenants.permissions import ADMIN_TO_CHANGE
 
-from .. import actions
+from .. import actions, custom_fields
 from ..models import CustomField
 from .field_serializers import CustomFieldSerializer
 
@@ -48,7 +49,15 @@ class CustomFieldViewSet(
         data = request.data
         slug = data.get("tenant") if isinstance(data, dict) else None
         tenant = field_tenant(self.access, slug if isinstance(slug, str) else None)
-        field = api_perform(self, actions.CREATE_FIELD, tenant)
+        body = None
+        if isinstance(data, dict) and "from_library" in data:
+            # Adopting a field of the MSSP's library: its definition, validated as any other.
+            try:
+                entry = custom_fields.library_entry(data["from_library"])
+            except Invalid as exc:
+                raise ValidationError(exc.detail) from None
+            body = custom_fields.adoption_body(entry, data)
+        field = api_perform(self, actions.CREATE_FIELD, tenant, data=body)
         return Response(CustomFieldSerializer(field).data, status=201)
 
     def partial_update(self, request, *args, **kwargs):
