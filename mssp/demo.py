@@ -20,7 +20,7 @@ from alerts.models import Incident, IncidentObservable, IntakeSource
 from alerts.observables import observable_update
 from cases import custom_fields
 from cases import services as case_work
-from cases.models import CaseTemplate, CustomField, Task
+from cases.models import CaseTemplate, CustomField, LibraryField, Task
 from findings.imports import import_request
 from intel.services import indicator_create
 from notifications import delivery as notification_delivery
@@ -274,6 +274,14 @@ def seed_custom_fields(tenant: Tenant, author: User, *, keys: tuple[str, ...] = 
         CustomField.objects.create(tenant=tenant, position=position, created_by=author, **spec)
 
 
+def seed_field_library() -> None:
+    """The MSSP's field library (cases.LibraryField): the customer-visible demo fields, ready
+    for a customer that has none (Initech adopts them on Settings → Incident fields)."""
+    for spec in DEMO_FIELDS:
+        if spec.get("customer_visible", True):
+            LibraryField.objects.get_or_create(key=spec["key"], defaults=spec)
+
+
 # Two small evidence files of the customer-raised incident (cases.evidence): plain text.
 DEMO_HEADERS = """Return-Path: <billing@g1obex-supplies.example>
 Received: from mail.g1obex-supplies.example (203.0.113.77) by mx.globex.example
@@ -428,6 +436,7 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
     # The case template library, so that the incidents below get their tasks.
     with tenant_scope([], user_id=admin.pk, staff=True):
         seed_case_templates(admin)
+        seed_field_library()
     # The MSSP's intelligence first, so that intake matches the alerts that carry it.
     with tenant_scope([], user_id=admin.pk, staff=True):
         indicator_create(
