@@ -25,7 +25,7 @@ from tenants import sealed
 from tenants.models import AuditEvent, Membership, User, UserSession
 from tenants.rls import rls_bypass
 from tests.factories import MembershipFactory, StaffFactory, UserFactory
-from tests.mfa import mark_passed
+from tests.mfa import enrol, mark_passed
 
 from .oidc_idp import TestProvider
 from .saml_idp import TestSamlProvider, needs_xmlsec1
@@ -281,6 +281,10 @@ def test_the_idps_multi_factor_counts_only_when_configured_and_proven(staff_sso,
     sign_in(client, idp)
     assert client.get("/api/v1/me/").status_code == 200
     assert mssp_entries("auth.sso_login")[-1].data["second_factor"] == "idp"
+    # an account that has the portal's factor still gives it
+    enrol(User.objects.get(username="bob"))
+    answer = sign_in(Client(), idp)
+    assert answer.status_code == 302 and "/accounts/2fa/authenticate/" in answer["Location"]
 
 
 @needs_xmlsec1
@@ -367,6 +371,12 @@ def test_only_mssp_admins_see_or_change_the_mssps_single_sign_on(staff_sso, idp,
     removed = mssp_api.delete("/api/v1/mssp/sso/")
     assert removed.status_code == 204
     assert mssp_api.get("/api/v1/mssp/sso/").status_code == 404
+    body = {"issuer": idp.issuer, "client_id": "portal", "client_secret": idp.client.client_secret}
+    created = mssp_api.put("/api/v1/mssp/sso/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["client_secret_hint"] and "client_secret" not in created.json()
+    with rls_bypass("test"):
+        assert IdentityProvider.objects.dangerously_unscoped("test").get(tenant=None).is_mssp
 
 
 def test_hostile_and_oversized_metadata_is_a_clear_400(staff_sso, api):
@@ -433,3 +443,19 @@ def refused_reauth(answer):
     assert answer.status_code == 403, answer.content
     reasons = [e.data["reason"] for e in mssp_entries("auth.sso_refused")]
     assert "reauth_no_mfa" in reasons
+
+
+def test_the_mssps_pending_domains_are_checked_in_dns_with_the_tenants(staff_sso, monkeypatch):
+    from provisioning import dns_verify
+    from provisioning.actions import recheck_pending_domains
+
+    with rls_bypass("test"):
+        mine = SsoDomain.objects.create(tenant=None, domain="soc.mssp.test")
+        theirs = SsoDomain.objects.create(tenant=staff_sso["b"], domain="beta.test")
+    published = {(mine.domain, mine.verification_token)}
+    monkeypatch.setattr(dns_verify, "published", lambda d, t: (d, t) in published)
+    assert recheck_pending_domains() == 1
+    with rls_bypass("test"):
+        rows = SsoDomain.objects.dangerously_unscoped("test").in_bulk([mine.pk, theirs.pk])
+    assert rows[mine.pk].verified_method == "dns" and not rows[theirs.pk].verified
+    assert mssp_entries("sso.domain_verified")[-1].data["domain"] == "soc.mssp.test"
