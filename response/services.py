@@ -563,16 +563,43 @@ def run_action(tenant_id: int, action_id: str) -> str:
             else None
         )
         _tell(row, "response.run", f"{_label(row)} running through {row.connector_name}")
+    sent_from = timezone.now()
     if connector is None or connector.tenant_id != row.tenant_id or not connector.is_enabled:
         outcome = clients.Outcome(False, "The connector is gone or turned off; nothing was sent.")
     else:
         outcome = clients.perform(connector, row)
     with tenant_scope([tenant_id]):
-        _record(row, outcome)
+        _record(row, outcome, _calls(row, sent_from))
     return str(row.status)
 
 
-def _record(row: ResponseAction, outcome: clients.Outcome) -> None:
+def _calls(row: ResponseAction, since: datetime) -> list[dict[str, Any]]:
+    """The requests the run sent (connectors.http's log, already redacted), for the timeline."""
+    from connectors.models import ConnectorCall
+
+    if row.connector_id is None:
+        return []
+    calls = (
+        ConnectorCall.objects.for_tenant(row.tenant_id)
+        .filter(connector_id=row.connector_id, incident_id=row.incident_id, at__gte=since)
+        .order_by("at", "attempt")[:20]
+    )
+    return [
+        {
+            "call": str(call.pk),
+            "method": call.method,
+            "url": call.url[:300],
+            "status": call.status,
+            "error": call.error[:200],
+            "ms": call.duration_ms,
+        }
+        for call in calls
+    ]
+
+
+def _record(
+    row: ResponseAction, outcome: clients.Outcome, calls: list[dict[str, Any]] | None = None
+) -> None:
     now = timezone.now()
     row.status = ActionStatus.SUCCEEDED if outcome.ok else ActionStatus.FAILED
     row.finished_at = now
@@ -591,12 +618,17 @@ def _record(row: ResponseAction, outcome: clients.Outcome) -> None:
             lifted_at__isnull=True,
         )
         lifted.update(lifted_at=now)
+    sent = "; ".join(
+        f"{c['method']} {c['url'].split('?')[0][-60:]} → {c['status'] or c['error'][:40]}"
+        for c in calls or []
+    )
     _tell(
         row,
         "response.succeeded" if outcome.ok else "response.failed",
-        f"{_label(row)} {'succeeded' if outcome.ok else 'failed'}: {outcome.message[:300]}",
+        f"{_label(row)} {'succeeded' if outcome.ok else 'failed'}: {outcome.message[:250]}"
+        + (f" [{sent}]" if sent else ""),
         event="action.completed",
-        data={"result": outcome.message[:300]},
+        data={"result": outcome.message[:300], "calls": calls or []},
     )
     _containment(row, outcome)
 

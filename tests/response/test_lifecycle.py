@@ -6,6 +6,7 @@ garbage."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from tenants.models import AuditEvent
 from tenants.rls import rls_bypass
 
 from .conftest import rows, set_mode
-from .receivers import MACHINE
+from .receivers import CLIENT_SECRET, MACHINE
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,14 @@ def test_pre_approved_isolation_runs_at_once_and_is_in_force(
         )
         assert record.result == "succeeded" and record.target == HOST
         assert timeline.count() == 4
+        # every request of the run is on the timeline (connectors.http's log, redacted)
+        calls = timeline.order_by("at").last().data["calls"]
+        assert [(c["method"], c["status"]) for c in calls] == [
+            ("POST", 200),
+            ("GET", 200),
+            ("POST", 201),
+        ]
+        assert not any(CLIENT_SECRET in json.dumps(e.data) for e in timeline)
     listed = api(w["a_viewer"]).get(f"/api/v1/incidents/{w['a_incident'].pk}/actions/").json()
     assert [(r["action"], r["in_force"], r["in_force_words"]) for r in listed] == [
         ("isolate_host", True, "host isolated")
