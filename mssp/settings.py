@@ -525,6 +525,7 @@ SPECTACULAR_SETTINGS = {
         "ObservableTypeEnum": "alerts.intake.base.OBSERVABLE_TYPES",
         "ConnectorKindEnum": "connectors.models.Connector.Kind",
         "EnrichmentSourceEnum": "connectors.models.Enrichment.Source",
+        "CustomFieldTypeEnum": "cases.models.FieldType",
     },
     # The enum hook is drf-spectacular's default; ours documents the JSON error of every 4xx.
     "POSTPROCESSING_HOOKS": [
