@@ -1062,7 +1062,9 @@ def _staff_login(
     user, name = _staff_account(config, sociallogin, claims)
     role = roles.staff_role_for_groups(groups)
     if role is None:
-        if user is not None and user.is_active:
+        # only an account this provider manages (signed in through it before) is deactivated;
+        # a staff account that merely has the name is refused and left as it is
+        if user is not None and user.is_active and sociallogin.is_existing:
             _staff_deactivated(request, user, groups)
         raise SsoRefused("no_staff_role", NO_STAFF_ROLE, groups=groups[:20], username=name)
     if user is not None and not user.is_active:

@@ -136,6 +136,12 @@ def test_groups_that_map_to_no_staff_role_refuse_and_deactivate_the_account(staf
     idp.add_user("eve", email="eve@mssp.test", groups=["Marketing"])
     refused(sign_in(Client(), idp, "eve", "eve@mssp.test"), "no_staff_role")
     assert not User.objects.filter(username="eve").exists()
+    # a staff account of that name this provider never signed in: refused, left as it is
+    erin = StaffFactory(username="erin")
+    idp.add_user("erin", email="erin@mssp.test", groups=["Marketing"])
+    refused(sign_in(Client(), idp, "erin", "erin@mssp.test"), "no_staff_role")
+    erin.refresh_from_db()
+    assert erin.is_active and not SocialAccount.objects.filter(user=erin).exists()
 
     signed_in = Client()
     assert sign_in(signed_in, idp).status_code == 302
