@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from connectors import kinds
 from connectors.http import ConnectorClient, ConnectorError
 
-from . import defender, entra, fortigate, webhook
+from . import defender, entra, fortigate, okta, sentinelone, webhook
 from .base import ActionHook, Outcome
 
 if TYPE_CHECKING:
@@ -62,6 +62,6 @@ def perform(connector: Connector, row: ResponseAction) -> Outcome:
 
 def register_all() -> None:
     """Add the action hooks and connection tests to the response kinds (idempotent)."""
-    for module in (defender, entra, fortigate, webhook):
+    for module in (defender, entra, fortigate, okta, sentinelone, webhook):
         current = kinds.spec(module.KIND)
         kinds.register(replace(current, test=module.test, actions=dict(module.ACTIONS)))

@@ -233,3 +233,72 @@ class FortiGate(Receiver):
 class WebhookReceiver(Receiver):
     def answer(self, seen: Seen) -> Answer:
         return 202, {"message": "queued in the SOAR"}
+
+
+OKTA_TOKEN = "00okta-api-token-0123456789abcdef"
+S1_TOKEN = "s1-service-user-api-token-0123456789"
+
+
+@dataclass
+class Okta(Receiver):
+    """Users API: `Authorization: SSWS <token>`, GET /api/v1/users/{login|id}, POST
+    /api/v1/users/{id}/lifecycle/suspend|unsuspend (200 {}), DELETE /api/v1/users/{id}/sessions
+    (204)."""
+
+    users: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "00u1abcd": {"id": "00u1abcd", "status": "ACTIVE", "login": "jdoe@contoso.com"}
+        }
+    )
+    cleared: list[str] = field(default_factory=list)
+
+    def answer(self, seen: Seen) -> Answer:
+        if seen.headers.get("authorization") != f"SSWS {OKTA_TOKEN}":
+            return 401, {"errorCode": "E0000011", "errorSummary": "Invalid token provided"}
+        parts = seen.path.strip("/").split("/")
+        if seen.method == "GET" and parts == ["api", "v1", "users"]:
+            return 200, list(self.users.values())[:1]
+        if len(parts) < 4 or parts[:3] != ["api", "v1", "users"]:
+            return 404, {"errorCode": "E0000022"}
+        user = self.users.get(parts[3]) or next(
+            (u for u in self.users.values() if u["login"] == parts[3]), None
+        )
+        if user is None:
+            return 404, {"errorCode": "E0000007", "errorSummary": "Not found"}
+        if seen.method == "GET" and len(parts) == 4:
+            return 200, user
+        if seen.method == "POST" and parts[4:] in (
+            ["lifecycle", "suspend"],
+            ["lifecycle", "unsuspend"],
+        ):
+            if parts[3] != user["id"]:
+                return 404, {"errorCode": "E0000007"}
+            user["status"] = "SUSPENDED" if parts[5] == "suspend" else "ACTIVE"
+            return 200, {}
+        if seen.method == "DELETE" and parts[4:] == ["sessions"]:
+            self.cleared.append(user["id"])
+            return 204, b""
+        return 404, {"errorCode": "E0000022"}
+
+
+@dataclass
+class SentinelOne(Receiver):
+    """`Authorization: ApiToken <token>`, POST /web/api/v2.1/agents/actions/disconnect|connect
+    {"filter": {...}} → {"data": {"affected": n}}, GET /web/api/v2.1/agents."""
+
+    agents: dict[str, bool] = field(default_factory=lambda: {"ws-042": True})  # name → online
+
+    def answer(self, seen: Seen) -> Answer:
+        if seen.headers.get("authorization") != f"ApiToken {S1_TOKEN}":
+            return 401, {"errors": [{"code": 4010010, "title": "Authentication Failed"}]}
+        if seen.method == "GET" and seen.path == "/web/api/v2.1/agents":
+            return 200, {"data": [{"computerName": n} for n in self.agents], "pagination": {}}
+        prefix = "/web/api/v2.1/agents/actions/"
+        verb = seen.path[len(prefix) :] if seen.path.startswith(prefix) else ""
+        if seen.method == "POST" and verb in ("connect", "disconnect"):
+            name = seen.json()["filter"].get("computerName")
+            if name not in self.agents:
+                return 200, {"data": {"affected": 0}}
+            self.agents[name] = verb == "connect"
+            return 200, {"data": {"affected": 1}}
+        return 404, {"errors": [{"code": 4040010, "title": "Not found"}]}

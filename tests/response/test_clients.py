@@ -14,7 +14,16 @@ from connectors import kinds
 from connectors.http import ConnectorClient
 
 from .conftest import WEBHOOK_SECRET, make_connector, microsoft, rows, set_mode
-from .receivers import FORTI_KEY, FortiGate, Graph, WebhookReceiver
+from .receivers import (
+    FORTI_KEY,
+    OKTA_TOKEN,
+    S1_TOKEN,
+    FortiGate,
+    Graph,
+    Okta,
+    SentinelOne,
+    WebhookReceiver,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +102,37 @@ def test_the_webhook_action_is_signed_as_standard_webhooks_sign(
     assert payload["data"]["action_id"] == str(row.pk)
     assert json.loads(seen.body)["data"]["target"] == "restart the mail relay"
     assert "queued in the SOAR" in row.result_message
+
+
+def test_okta_suspends_unsuspends_and_clears_sessions(
+    world, api, django_capture_on_commit_callbacks
+):
+    with Okta() as okta:
+        connector = make_connector(world["a"], "okta", okta.base, {"api_token": OKTA_TOKEN})
+        user = "jdoe@contoso.com"
+        act(api, world, connector, "disable_user", user, django_capture_on_commit_callbacks)
+        assert okta.users["00u1abcd"]["status"] == "SUSPENDED"
+        act(api, world, connector, "revoke_sessions", user, django_capture_on_commit_callbacks)
+        act(api, world, connector, "enable_user", user, django_capture_on_commit_callbacks)
+        assert okta.users["00u1abcd"]["status"] == "ACTIVE" and okta.cleared == ["00u1abcd"]
+        assert "accepted" in kinds.spec("okta").test(ConnectorClient(connector))
+
+
+def test_sentinelone_disconnects_and_reconnects_and_names_an_unknown_agent(
+    world, api, django_capture_on_commit_callbacks
+):
+    with SentinelOne() as s1:
+        connector = make_connector(world["a"], "sentinelone", s1.base, {"api_token": S1_TOKEN})
+        act(api, world, connector, "isolate_host", "ws-042", django_capture_on_commit_callbacks)
+        assert s1.agents["ws-042"] is False
+        act(api, world, connector, "release_host", "ws-042", django_capture_on_commit_callbacks)
+        assert s1.agents["ws-042"] is True
+        set_mode(world["a"], "isolate_host", "pre_approved")
+        with django_capture_on_commit_callbacks(execute=True):
+            api(world["analyst_a"]).post(
+                f"/api/v1/incidents/{world['a_incident'].pk}/actions/",
+                {"connector": str(connector.pk), "action": "isolate_host", "target": "ws-999"},
+                format="json",
+            )
+    failed = rows(tenant=world["a"], target="ws-999")[0]
+    assert failed.status == "failed" and "no agent named ws-999" in failed.result_message

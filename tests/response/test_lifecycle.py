@@ -246,3 +246,35 @@ def test_a_vendor_that_hangs_fails_or_answers_garbage_fails_the_action_clearly(
     assert not row.in_force and audit_actions(w["a"])[-1] == "response.failed"
     with rls_bypass("test assertion"):
         assert not ContainmentAction.objects.dangerously_unscoped("t").filter(tenant=w["a"])
+
+
+def test_the_customers_channels_hear_of_the_approval_asked_and_the_result(
+    world, api, django_capture_on_commit_callbacks
+):
+    from notifications.models import Channel, Delivery, Subscription
+
+    w = world
+    with rls_bypass("test fixture"):
+        channel = Channel.objects.create(
+            tenant=w["a"], name="SOC mailbox", kind="email", target="soc@a.example"
+        )
+        Subscription.objects.create(
+            tenant=w["a"],
+            channel=channel,
+            events=["action.approval_requested", "action.completed"],
+        )
+    first = request_isolation(api, w["analyst_a"], w).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        api(w["a_admin"]).post(
+            f"/api/v1/actions/{first['id']}/reject/", {"reason": "not that one"}, format="json"
+        )
+    with rls_bypass("test assertion"):
+        told = list(
+            Delivery.objects.dangerously_unscoped("t")
+            .filter(tenant=w["a"])
+            .order_by("created_at")
+            .values_list("event_type", "title")
+        )
+    assert [event for event, _ in told] == ["action.approval_requested", "action.completed"]
+    assert told[0][1].startswith(f"Your approval is needed: response action on {HOST[:20]}")
+    assert w["a_incident"].title in told[0][1]
