@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from tenants.admin import AllTenantsAdmin
@@ -33,12 +34,49 @@ class AttachmentAdmin(AllTenantsAdmin, admin.ModelAdmin):
         return False
 
 
+class LibraryFieldForm(forms.ModelForm):
+    """A library entry is held to the rules of the customer's field it becomes when adopted
+    (the API's CustomFieldSerializer), so that it is refused when saved, not when adopted."""
+
+    class Meta:
+        model = LibraryField
+        fields = [
+            "key",
+            "label",
+            "help_text",
+            "type",
+            "choices",
+            "required_for_categories",
+            "required_for_statuses",
+        ]
+
+    def clean(self):
+        from . import custom_fields
+        from .api.field_serializers import CustomFieldSerializer
+
+        cleaned = super().clean()
+        entry = LibraryField(**{name: cleaned.get(name) for name in self.Meta.fields})
+        body = custom_fields.adoption_body(entry, {})
+        serializer = CustomFieldSerializer(data=body)
+        if not serializer.is_valid():
+            raise forms.ValidationError(
+                {
+                    name if name in self.fields else None: [str(m) for m in messages]
+                    for name, messages in serializer.errors.items()
+                }
+            )
+        if entry.type == "choice" and not serializer.validated_data.get("choices"):
+            raise forms.ValidationError({"choices": "A choice field needs at least one choice."})
+        return cleaned
+
+
 @admin.register(LibraryField)
 class LibraryFieldAdmin(admin.ModelAdmin):
     """The MSSP's field library (cases.LibraryField): customers' admins adopt these into their
     own fields (Settings → Incident fields). Changing one here changes no adopted field. Each
     change is in the MSSP's audit log."""
 
+    form = LibraryFieldForm
     list_display = ["label", "key", "type", "updated_at"]
     search_fields = ["label", "key"]
 

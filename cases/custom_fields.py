@@ -424,18 +424,6 @@ def adoption_body(entry: LibraryField, given: Mapping[str, Any]) -> dict[str, An
     return body
 
 
-def adoption_check(entry: LibraryField) -> None:
-    """Invalid (by field) when a customer could not adopt this entry as it stands."""
-    from .api.field_serializers import CustomFieldSerializer
-
-    serializer = CustomFieldSerializer(data=adoption_body(entry, {}))
-    if not serializer.is_valid():
-        errors = serializer.errors.items()
-        raise Invalid({name: [str(m) for m in found] for name, found in errors})
-    if entry.type == FieldType.CHOICE and not serializer.validated_data.get("choices"):
-        raise Invalid({"choices": ["A choice field needs at least one choice."]})
-
-
 def library_for(tenant_id: int) -> list[LibraryField]:
     """The library's fields this customer has not adopted (no field of its own by that key)."""
     taken = CustomField.objects.for_tenant(tenant_id).values_list("key", flat=True)

@@ -276,7 +276,8 @@ class LibraryField(models.Model):
     usual choices): a definition, not a field of anyone's. A customer's admin (or MSSP staff
     for a customer they manage) adopts it, which makes the customer's own CustomField from it
     through the same validation and audit as any new field; later changes to the library do
-    not reach fields already adopted. No tenant: MSSP admins keep it (the Django admin)."""
+    not reach fields already adopted. No tenant: MSSP admins keep it (the Django admin, whose
+    form holds an entry to the rules of a customer's field: cases.admin)."""
 
     id = models.UUIDField(primary_key=True, default=new_public_id, editable=False)
     key = models.SlugField(max_length=50, unique=True)
@@ -294,15 +295,3 @@ class LibraryField(models.Model):
 
     def __str__(self) -> str:
         return self.label
-
-    def clean(self) -> None:
-        """The rules a customer's field is held to when adopted (cases.custom_fields), said
-        when the MSSP saves the entry rather than when a customer adopts it."""
-        from django.core.exceptions import ValidationError
-
-        from . import custom_fields
-
-        try:
-            custom_fields.adoption_check(self)
-        except custom_fields.Invalid as exc:
-            raise ValidationError(exc.detail) from None
