@@ -192,6 +192,17 @@ class ResponseAction(TenantOwnedModel):
                 condition=models.Q(status="awaiting_approval"),
             ),
             models.Index(fields=["incident", "-requested_at"], name="response_action_incident"),
+            # the sweep's: approved but never run, running for too long
+            models.Index(
+                fields=["decided_at"],
+                name="response_action_approved",
+                condition=models.Q(status="approved"),
+            ),
+            models.Index(
+                fields=["started_at"],
+                name="response_action_running",
+                condition=models.Q(status="running"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -54,6 +54,10 @@ from .models import (
 logger = logging.getLogger("mssp.response")
 
 RUN_TASK = "response.tasks.run_action"
+# An approved action not yet running after this is sent to a worker again; one running for
+# longer than a run can take (connectors.http's deadline, attempts and backoff) is failed.
+RESEND_AFTER = timedelta(minutes=1)
+GIVE_UP_AFTER = timedelta(minutes=10)
 NEVER = "This customer's contract never allows this action through the portal."
 KEY_REUSED = "This idempotency key was used for another request."
 CLOSED = "A {status} incident takes no more response actions."
@@ -537,7 +541,41 @@ def sweep(now: datetime | None = None, batch: int = 200) -> int:
                     f"Nobody answered: {_label(row)} expired, not run",
                     event="action.completed",
                 )
-    return len(due)
+    return len(due) + _resume_or_give_up(now, batch)
+
+
+def _resume_or_give_up(now: datetime, batch: int) -> int:
+    """A task is a nudge: an approved action whose task was lost is sent again (the run's
+    claim keeps it to one run); one left running by a worker that died is failed, saying so
+    (whether the tool acted is then for a person to check, never guessed)."""
+    with transaction.atomic(), rls_bypass("response sweep: approved actions never run"):
+        lost = list(
+            ResponseAction.objects.dangerously_unscoped("response sweep")
+            .filter(status=ActionStatus.APPROVED, decided_at__lte=now - RESEND_AFTER)
+            .select_for_update(skip_locked=True)
+            .values_list("tenant_id", "pk")[:batch]
+        )
+        for tenant_id, pk in lost:
+            ResponseAction.objects.dangerously_unscoped("response sweep").filter(pk=pk).update(
+                decided_at=now
+            )
+            enqueue(RUN_TASK, tenant_id, str(pk))
+        stuck = list(
+            ResponseAction.objects.dangerously_unscoped("response sweep")
+            .filter(status=ActionStatus.RUNNING, started_at__lte=now - GIVE_UP_AFTER)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("incident")[:batch]
+        )
+        for row in stuck:
+            _record(
+                row,
+                clients.Outcome(
+                    False,
+                    "The run stopped before the tool's answer was recorded; check the tool "
+                    "before asking again.",
+                ),
+            )
+    return len(lost) + len(stuck)
 
 
 # --- running -------------------------------------------------------------------------------------

@@ -278,3 +278,28 @@ def test_the_customers_channels_hear_of_the_approval_asked_and_the_result(
     assert [event for event, _ in told] == ["action.approval_requested", "action.completed"]
     assert told[0][1].startswith(f"Your approval is needed: response action on {HOST[:20]}")
     assert w["a_incident"].title in told[0][1]
+
+
+def test_a_lost_task_is_sent_again_and_a_dead_run_is_failed_never_run_twice(
+    world, api, django_capture_on_commit_callbacks
+):
+    w = world
+    set_mode(w["a"], "isolate_host", "pre_approved")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        first = request_isolation(api, w["analyst_a"], w).json()  # its task never ran (lost)
+    assert rows(tenant=w["a"])[0].status == "approved"
+    with time_machine.travel(start + timedelta(minutes=2), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.sweep()
+    assert rows(tenant=w["a"])[0].status == "succeeded"
+    assert services.run_action(w["a"].pk, first["id"]) == "not approved"  # a duplicate task
+    assert len(isolations(w["defender"])) == 1
+    with rls_bypass("test fixture"):  # a worker died mid-run
+        rows(tenant=w["a"])[0].__class__.objects.dangerously_unscoped("t").filter(
+            pk=first["id"]
+        ).update(status="running", started_at=start)
+    with time_machine.travel(start + timedelta(minutes=11), tick=False):
+        services.sweep()
+    (row,) = rows(tenant=w["a"])
+    assert row.status == "failed" and "check the tool" in row.result_message
