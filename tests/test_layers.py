@@ -142,6 +142,7 @@ TAG_LIBRARIES = {
     "cases_tags": "cases",
     "reports_tags": "reports",
     "response_tags": "response",
+    "connector_tags": "connectors",
 }
 
 
@@ -164,6 +165,7 @@ def test_higher_apps_panels_are_registered_on_the_incident_and_alert_pages():
         "cases/_incident_evidence.html",
         "cases/_incident_classify.html",
         "findings/_incident_findings.html",
+        "connectors/_incident_enrichment.html",
         "intel/_incident_intel.html",
     ]
     assert [p.template for p in panels_for("incident.actions")] == [
