@@ -364,6 +364,7 @@ DELETE_ATTACHMENT = Action(
 
 def _field_changes(fields: dict[str, Any]) -> dict[str, Any]:
     fields.pop("tenant", None)
+    fields.pop("from_library", None)  # read by the adapters (cases.custom_fields.adoption_body)
     return fields
 
 

@@ -42,6 +42,13 @@ class CustomFieldSerializer(serializers.ModelSerializer):
         help_text="false: the MSSP's internal field, never shown to the customer (MSSP staff "
         "only).",
     )
+    from_library = serializers.UUIDField(
+        required=False,
+        write_only=True,
+        help_text="On create: adopt this field of the MSSP's library "
+        "(/api/v1/custom-field-library/); its definition replaces key, label, help_text, type, "
+        "choices and the requirements, which need not be given.",
+    )
 
     class Meta:
         model = CustomField
@@ -58,6 +65,7 @@ class CustomFieldSerializer(serializers.ModelSerializer):
             "customer_visible",
             "required_for_categories",
             "required_for_statuses",
+            "from_library",
             "created_at",
             "updated_at",
         ]
