@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,8 @@ from tenants import audit
 from . import kinds
 from .http import ConnectorClient, ConnectorError
 from .models import Connector, Enrichment
+
+logger = logging.getLogger("mssp.connectors")
 
 RAW_LIMIT = 16 * 1024  # characters of a source's answer kept (JSON)
 FAILED_TTL = timedelta(minutes=10)  # a failed look-up is not repeated on every click
@@ -249,6 +252,9 @@ def enrich(
             finding, error = lookup(), ""
         except ConnectorError as exc:
             finding, error = None, exc.message
+        except Exception:  # a client's bug or an answer it misread: a failed row, not a 500
+            logger.exception("enrichment of %s by %s failed", observable.pk, name)
+            finding, error = None, "The portal could not read the service's answer."
         enrichments.append(_store(observable, source, connector, name, finding, ttl, actor, error))
         asked.append(name)
 

@@ -27,6 +27,7 @@ Interface (stable; the `response` app builds on it):
 - Rate: each connector has a per-minute budget (its kind's `rate_per_minute`, or its
   options' `rate_per_minute`), shared by every process (tenants.ratelimit); over it,
   `ConnectorRateLimited` (nothing is sent).
+- A disabled connector sends nothing (`ConnectorRefused`), except for purpose "test".
 - Failures raise `ConnectorError` subclasses carrying a human `message` (never a secret):
   `ConnectorRefused` (configuration or destination: retrying cannot help),
   `ConnectorUnavailable` (timeouts, connection errors, 5xx after the retries),
@@ -410,6 +411,9 @@ class ConnectorClient:
         """Send one request (with its retries); the answer when its status is 2xx or in
         `accept` (a 404 meaning "not known" to a reputation service), else ConnectorError."""
         method = method.upper()
+        if not self.connector.is_enabled and self.purpose != "test":
+            # the tenant turned it off: nothing is sent through it but a connection test
+            raise ConnectorRefused(f"{self.connector.name} is disabled.")
         url = self.url(path)
         if idempotent is None:
             idempotent = method in IDEMPOTENT

@@ -175,6 +175,10 @@ def test_the_incident_page_shows_the_card_and_its_button_enriches(client, world,
     assert len(virustotal.seen) == 1
     page = client.get(f"/incidents/{world['incident'].pk}/")
     assert b"7 of 70 engines malicious" in page.content
+    assert b'id="connector-calls"' in page.content and VT_KEY.encode() not in page.content
+    client.force_login(world["a_viewer"])  # the customer's viewer: no calls, no button
+    page = client.get(f"/incidents/{world['incident'].pk}/")
+    assert page.status_code == 200 and b'id="connector-calls"' not in page.content
     client.force_login(world["b_admin"])
     other = client.post(f"/incidents/{world['incident'].pk}/observables/{world['row'].pk}/enrich/")
     assert other.status_code == 404

@@ -194,3 +194,20 @@ def test_an_oauth_token_is_fetched_once_and_refreshed_on_demand(make_tenant, loo
             wrong.oauth_token(
                 f"{idp.base}/contoso/oauth2/v2.0/token", client_id="app-id", client_secret="no"
             )
+
+
+def test_a_disabled_connector_sends_nothing_but_a_connection_test(
+    make_tenant, loopback, virustotal
+):
+    tenant = make_tenant()
+    virustotal.known["8.8.8.8"] = {"harmless": 60}
+    connector = make_connector(
+        tenant, "virustotal", f"{virustotal.base}/api/v3", {"api_key": VT_KEY}, is_enabled=False
+    )
+    with pytest.raises(ConnectorRefused):
+        ConnectorClient(connector, purpose="enrich").get("ip_addresses/8.8.8.8")
+    assert virustotal.seen == []
+    ConnectorClient(connector, purpose="test").get(
+        "ip_addresses/8.8.8.8", headers={"x-apikey": VT_KEY}
+    )
+    assert len(virustotal.seen) == 1
