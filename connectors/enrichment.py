@@ -229,6 +229,7 @@ def enrich(
     connector_ids: list[Any] | None = None,
     refresh: bool = False,
     request: Any = None,
+    dns: bool = True,
 ) -> Run:
     """Ask every source that may be asked (see the module's rules); a fresh answer already
     held is kept unless `refresh`. Never raises for a source's failure: its row says why."""
@@ -265,7 +266,7 @@ def enrich(
         INTEL_TTL,
         lambda: intel_finding(observable),
     )
-    if observable.type in DNS_TYPES and getattr(settings, "ENRICHMENT_DNS", True):
+    if dns and observable.type in DNS_TYPES and getattr(settings, "ENRICHMENT_DNS", True):
         reason = may_leave(observable, classification.Use.ACTIVE)
         if reason:
             skipped.append(Skipped("DNS", reason))

@@ -522,6 +522,11 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
             observable_update(
                 tor, actor=analyst, tag="ioc", note="Tor exit node; blocked at the edge."
             )
+            # what the portal's own intel says of it, on the incident's Enrichment card (no
+            # demo tenant has an enrichment service; nothing is looked up on the network)
+            from connectors.enrichment import enrich
+
+            enrich(tor, actor=analyst, connector_ids=[], dns=False)
         incidents.incident_transition(
             second, "resolved", actor=analyst, resolution="benign", reason="Inventory scanner."
         )

@@ -65,6 +65,9 @@ def test_seed_demo_creates_every_role_once_and_prints_logins(
         roles = set(Membership.objects.dangerously_unscoped("test").values_list("role", flat=True))
         assert roles == {"viewer", "responder", "admin"}
         assert AuditEvent.objects.dangerously_unscoped("test").filter(action="rls.bypass").exists()
+        from connectors.models import Enrichment  # an Acme incident's Tor address, enriched
+
+        assert Enrichment.objects.dangerously_unscoped("test").filter(source="intel").exists()
     _assert_demo_activity()
     _assert_demo_schedules()
     again = io.StringIO()
