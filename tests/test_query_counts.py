@@ -297,6 +297,17 @@ def add_rows(route, world, n: int) -> None:
                 SsoDomain.objects.create(
                     tenant=world["a"], domain=f"d{i}.a.example", verified_by=world["mssp_admin"]
                 )
+    elif name == "ConnectorViewSet":
+        from uuid import uuid4
+
+        from connectors.models import Connector
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            for _ in range(n):
+                Connector.objects.create(
+                    tenant=world["a"], kind="virustotal", name=f"VT {uuid4().hex[:8]}"
+                )
     else:
         raise AssertionError(f"{name}: add a row maker here to pin its query count")
 
