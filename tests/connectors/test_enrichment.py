@@ -193,3 +193,15 @@ def test_the_task_enriches_by_id_and_skips_a_removed_observable(world, virustota
     assert enrich_observable(a.pk, "01a2539b-6679-73df-963e-e91d517d1947") == 0
     with tenant_scope([a.pk]):
         assert Enrichment.objects.for_tenant(a).filter(observable=world["row"]).count() == 3
+
+
+def test_with_a_broker_enrichment_is_a_task_after_commit(
+    api, world, virustotal, settings, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        answer = api(world["analyst_a"]).post(
+            enrich_url(world["incident"], world["row"]), {}, format="json"
+        )
+    assert answer.status_code == 202 and answer.json()["status"] == "queued"
+    assert len(queued) == 1 and virustotal.seen == []  # sent to the broker once committed
