@@ -565,3 +565,26 @@ def seed_activity(tenants: dict[str, Tenant]) -> None:
             actor=responder,
             note="Could you check whether other mailboxes forward to this domain?",
         )
+
+    seed_response_contracts(tenants, admin)
+
+
+# What each demo customer's contract says of response actions (issue 16). No demo tenant has
+# a tool the portal could reach, so no action is run here: the contracts show on
+# /settings/response-actions/ and decide what the Respond card would do with a connector.
+RESPONSE_CONTRACTS = {
+    # outsourced: the MSSP contains at once, the customer's yes for accounts
+    "acme": {"isolate_host": "pre_approved", "block_address": "pre_approved"},
+    # hybrid: the customer's on-call answers within 10 minutes, never a domain block
+    "globex": {"isolate_host": "needs_approval", "block_domain": "never"},
+}
+
+
+def seed_response_contracts(tenants: dict[str, Tenant], admin: User) -> None:
+    from response.services import contract_set
+
+    for slug, actions in RESPONSE_CONTRACTS.items():
+        tenant = tenants[slug]
+        with tenant_scope([tenant.pk], user_id=admin.pk, staff=True):
+            for action, mode in actions.items():
+                contract_set(tenant.pk, action, actor=admin, mode=mode, approve_minutes=10)

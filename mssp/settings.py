@@ -501,6 +501,7 @@ SPECTACULAR_SETTINGS = {
     # a strict content security policy.
     "ENUM_NAME_OVERRIDES": {
         "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "ResponseActionKindEnum": "response.models.ActionKind",
         "IntakeSourceStatusEnum": "alerts.models.IntakeSource.Status",
         "AlertStatusEnum": "alerts.models.Alert.Status",
         "IncidentStatusEnum": "alerts.models.IncidentStatus",
