@@ -81,6 +81,13 @@ def people_for(event: dict[str, Any], tenant_id: int) -> tuple[list[User], str]:
     return [], ""
 
 
+def approvers_for(tenant_id: int, user_ids: Iterable[Any]) -> list[User]:
+    """The people a response action's approval step names (response.services.approvers),
+    those of them who may still open the tenant's incident."""
+    ids = [i for i in user_ids if isinstance(i, int) and not isinstance(i, bool)][:100]
+    return _may_see(User.objects.filter(pk__in=ids, is_active=True), tenant_id)
+
+
 def _may_see(users: Iterable[User], tenant_id: int) -> list[User]:
     """Those of `users` who may open the tenant's incident (tenants.access, as on every
     request): an MSSP tier's member who does not work this customer is not woken for it."""

@@ -86,7 +86,8 @@ def pages_on(event: dict[str, Any]) -> bool:
     kind = str(event["type"])
     if kind == "incident.updated":
         return bool((event.get("data") or {}).get("change") == "status")
-    return kind.startswith("escalation.")
+    # a response action asks the customer's on-call (then every responder) for approval
+    return kind.startswith(("escalation.", "action."))
 
 
 def route(per_tenant: dict[int, list[dict[str, Any]]]) -> None:
@@ -138,6 +139,18 @@ def _page(tenant_id: int, found: list[dict[str, Any]]) -> None:
             if users and incident is not None:
                 about = {"id": str(event["id"]), "direction": data.get("direction")}
                 paging.start(tenant_id, incident, about, users, reason)
+        elif event["type"] == "action.approval_requested":  # each step asks its approvers
+            users = paging.approvers_for(tenant_id, data.get("approvers") or [])
+            incident = (
+                Incident.objects.for_tenant(tenant_id).filter(pk=data.get("incident")).first()
+            )
+            if users and incident is not None:
+                about = {"id": str(event["id"]), "direction": "approval"}
+                reason = "A response action on your systems waits for your approval"
+                paging.start(tenant_id, incident, about, users, reason)
+        elif event["type"].startswith("action."):  # approved, run, rejected, expired
+            if data.get("status") != "awaiting_approval":
+                paging.answer(tenant_id, escalation_ids=[event["id"]])
         else:  # accepted, declined, withdrawn, expired: that hand-off is answered
             paging.answer(tenant_id, escalation_ids=[event["id"]])
 

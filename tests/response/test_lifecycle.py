@@ -303,3 +303,20 @@ def test_a_lost_task_is_sent_again_and_a_dead_run_is_failed_never_run_twice(
         services.sweep()
     (row,) = rows(tenant=w["a"])
     assert row.status == "failed" and "check the tool" in row.result_message
+
+
+def test_the_approvers_are_paged_until_one_answers(world, api, django_capture_on_commit_callbacks):
+    from notifications.models import Page
+
+    w = world
+    first = request_isolation(api, w["analyst_a"], w).json()
+    with rls_bypass("test assertion"):
+        pages = Page.objects.dangerously_unscoped("t").filter(tenant=w["a"])
+        # no one on call: every responder and admin of the customer, never its viewer or staff
+        assert {p.user for p in pages} == {w["a_responder"], w["a_admin"]}
+        # each told at once by their first rule (here the fallback: one e-mail, then done)
+        assert {p.status for p in pages} <= {"paging", "exhausted"} and pages.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        api(w["a_responder"]).post(f"/api/v1/actions/{first['id']}/approve/", {}, format="json")
+    with rls_bypass("test assertion"):
+        assert {p.status for p in pages.all()} == {"answered"}
