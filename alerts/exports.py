@@ -5,7 +5,8 @@ action (alerts.actions.EXPORT_INCIDENTS): the same filters as the lists, the sam
 - Rows: the incidents the caller's lists show (their tenants, alerts.selectors.get_incidents),
   narrowed to what a file may carry (alerts.tlp.files_may_carry: never RED nor AMBER+STRICT,
   for MSSP staff too), filtered and ordered as the list is (IncidentFilter, `?cf.<key>=`,
-  `?ordering=[-]cf.<key>`, else the urgency order). `?tenant=<slug>` must name one of the
+  `?ordering=[-]cf.<key>`, else the urgency order); the answer counts those the reader sees
+  but the file leaves in the portal (X-Export-Withheld). `?tenant=<slug>` must name one of the
   caller's tenants: anything else is a 404, exactly like a tenant that does not exist.
 - Columns: the incident's own (STANDARD), the SLA state a higher app adds
   (alerts.extensions.register_export_columns), then one `cf.<key>` column per custom field the
@@ -160,6 +161,7 @@ class Export:
     fields: list[Any]  # the custom field definitions whose columns the file has, in order
     rows: int
     filename: str
+    withheld: int = 0  # rows of the list a file may not carry (TLP), left in the portal
     extra: list[extensions.ExportColumns] = field(default_factory=list)
 
     @property
@@ -192,11 +194,17 @@ def export_plan(
     """The export this caller asked for, audited; refused (400) above the row cap."""
     params = _list_params(params)
     tenant = _tenant(access, params)
-    filtered, ordered = _rows(access, params, request)
-    per_tenant = {
-        row["tenant_id"]: row["n"]
-        for row in filtered.order_by().values("tenant_id").annotate(n=Count("id"))
-    }
+    listed, ordered = _rows(access, params, request)
+    # One count of the list's rows by tenant and level: those a file carries, and those it
+    # leaves in the portal (the reader sees them there; the file says how many, not which).
+    carried = set(tlp.files_may_carry(access))
+    per_tenant: dict[int, int] = {}
+    withheld = 0
+    for row in listed.order_by().values("tenant_id", "tlp").annotate(n=Count("id")):
+        if row["tlp"] in carried:
+            per_tenant[row["tenant_id"]] = per_tenant.get(row["tenant_id"], 0) + row["n"]
+        else:
+            withheld += row["n"]
     total = sum(per_tenant.values())
     cap = settings.INCIDENT_EXPORT_MAX_ROWS
     if total > cap:
@@ -214,6 +222,7 @@ def export_plan(
         queryset=ordered,
         fields=defined,
         rows=total,
+        withheld=withheld,
         filename=_filename(access, tenant, format),
         extra=extensions.export_columns(),
     )
@@ -245,9 +254,9 @@ def _tenant(access: Access, params: Mapping[str, str]) -> Tenant | None:
 def _rows(
     access: Access, params: dict[str, str], request: HttpRequest | None
 ) -> tuple[QuerySet[Any], QuerySet[Any]]:
-    """The list's rows a file may carry, filtered as the list is; and the same ordered as the
-    list is, with what each row shows."""
-    queryset = selectors.get_incidents(access).filter(tlp__in=tlp.files_may_carry(access))
+    """The list's rows, filtered as the list is (what the reader sees in the portal); and
+    those a file may carry, ordered as the list is, with what each row shows."""
+    queryset = selectors.get_incidents(access)
     try:
         filtered = IncidentFilter(params, queryset=queryset, request=request)
         if not filtered.is_valid():
@@ -256,9 +265,10 @@ def _rows(
         queryset = selectors.pin_list_filters(params, user, filtered.qs)
         queryset = custom_field_lists.filter_incidents(params, queryset, access)
         wanted = custom_field_lists.ordering(params, access)
-        ordered, ordering = queryset, selectors.URGENCY
+        ordered = queryset.filter(tlp__in=tlp.files_may_carry(access))
+        ordering: tuple[str, ...] = selectors.URGENCY
         if wanted is not None:
-            ordered, ordering = custom_field_lists.order_incidents(queryset, *wanted, access)
+            ordered, ordering = custom_field_lists.order_incidents(ordered, *wanted, access)
     except ApiValidationError as exc:
         raise Invalid(exc.detail) from None  # type: ignore[arg-type]
     ordered = ordered.select_related("tenant", "owner", "owner_team", "source", "opened_by")
@@ -484,4 +494,5 @@ def response(plan: Export, request: HttpRequest) -> StreamingHttpResponse:
     answer["X-Content-Type-Options"] = "nosniff"
     answer["Cache-Control"] = "no-store"
     answer["X-Export-Rows"] = str(plan.rows)
+    answer["X-Export-Withheld"] = str(plan.withheld)
     return answer

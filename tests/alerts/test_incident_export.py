@@ -97,16 +97,19 @@ def exports_audited() -> list[AuditEvent]:
 
 
 @pytest.mark.parametrize(
-    "reader, levels",
+    "reader, levels, withheld",
     [
-        ("a_viewer", {"clear", "green"}),
-        ("a_responder", {"clear", "green", "amber"}),
-        ("analyst_a", {"clear", "green", "amber"}),  # staff too: RED and AMBER+STRICT stay in
+        ("a_viewer", {"clear", "green"}, "0"),  # AMBER is not the viewer's to know of
+        ("a_responder", {"clear", "green", "amber"}, "1"),  # AMBER+STRICT stays in the portal
+        ("analyst_a", {"clear", "green", "amber"}, "2"),  # staff too: RED and AMBER+STRICT
     ],
 )
-def test_files_carry_only_the_levels_a_file_may_carry_for_the_reader(ex, api, reader, levels):
+def test_files_carry_only_the_levels_a_file_may_carry_for_the_reader(
+    ex, api, reader, levels, withheld
+):
     response = api(ex[reader]).get(API)
     assert response.status_code == 200
+    assert response["X-Export-Withheld"] == withheld
     rows = csv_rows(response)
     got = {row["tlp"] for row in rows if row["title"].startswith("A ")}
     assert got == levels
