@@ -107,7 +107,7 @@ class ConnectorInputSerializer(serializers.Serializer[Any]):
             options = attrs.get("options", {})
             if options is None:
                 options = {}
-            problem, options = _clean_options(spec, options, creating=instance is None)
+            problem, options = _clean_options(spec, options)
             if problem:
                 errors["options"] = [problem]
             attrs["options"] = options
@@ -152,9 +152,7 @@ def _address_problem(url: str) -> str:
     return ""
 
 
-def _clean_options(
-    spec: kinds.KindSpec, given: Any, *, creating: bool
-) -> tuple[str, dict[str, Any]]:
+def _clean_options(spec: kinds.KindSpec, given: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(given, dict):
         return "Options are a JSON object of the kind's option names.", {}
     if len(json.dumps(given, default=str)) > MAX_OPTIONS_BYTES:
@@ -188,10 +186,10 @@ def _clean_options(
         if len(text) > fields[name].max_length:
             return f"{name} is at most {fields[name].max_length} characters.", {}
         cleaned[name] = text
-    if creating:
-        missing = [f.name for f in spec.options if f.required and f.name not in cleaned]
-        if missing:
-            return f"Give {', '.join(missing)}.", {}
+    # the options given replace the connector's: the kind's required ones are always among them
+    missing = [f.name for f in spec.options if f.required and f.name not in cleaned]
+    if missing:
+        return f"Give {', '.join(missing)}.", {}
     return "", cleaned
 
 

@@ -191,3 +191,20 @@ def test_the_settings_page_adds_tests_and_removes_a_connector(
     assert removed.status_code == 302
     with tenant_scope([two_tenants["a"].pk]):
         assert not Connector.objects.for_tenant(two_tenants["a"]).filter(name="VT").exists()
+
+
+def test_a_response_kinds_required_options_stay_required(api, two_tenants):
+    admin = api(two_tenants["a_admin"])
+    body = {
+        "kind": "entra",
+        "name": "Entra",
+        "options": {"tenant_id": "contoso-guid", "client_id": "app-id"},
+        "secrets": {"client_secret": "entra-secret-1234"},
+    }
+    assert (
+        admin.post(URL, {**body, "options": {"tenant_id": "x"}}, format="json").status_code == 400
+    )
+    made = admin.post(URL, body, format="json")
+    assert made.status_code == 201 and made.json()["base_url"] == ""
+    cleared = admin.patch(f"{URL}{made.json()['id']}/", {"options": {}}, format="json")
+    assert cleared.status_code == 400 and "client_id" in cleared.content.decode()
