@@ -4,6 +4,8 @@ customer's admins and the MSSP's supervisors only, audited."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from response.models import ActionPolicy
@@ -127,3 +129,19 @@ def test_hostile_targets_and_unknown_actions_are_400(world, api):
         )
         assert answer.status_code == 400, (body, answer.content)
     assert rows() == []
+
+
+def test_changing_the_contract_in_a_session_needs_a_recent_second_factor(world, client, settings):
+    import time_machine
+    from django.utils import timezone
+
+    client.force_login(world["a_admin"])
+    form = {"tenant": "tenant-a", "action": "isolate_host", "mode": "pre_approved"}
+    later = timezone.now() + timedelta(minutes=settings.STEP_UP_MINUTES + 1)
+    with time_machine.travel(later):
+        refused = client.post("/api/v1/action-policies/", form, content_type="application/json")
+        assert refused.status_code == 403 and refused.json()["error"] == "step_up_required"
+        asked = client.post("/settings/response-actions/", form)
+        assert asked.status_code == 302 and "reauthenticate" in asked["Location"]
+    with rls_bypass("test"):
+        assert not ActionPolicy.objects.dangerously_unscoped("t").filter(tenant=world["a"])

@@ -271,7 +271,7 @@ def test_the_customers_channels_hear_of_the_approval_asked_and_the_result(
     with rls_bypass("test assertion"):
         told = list(
             Delivery.objects.dangerously_unscoped("t")
-            .filter(tenant=w["a"])
+            .filter(tenant=w["a"], channel=channel)
             .order_by("created_at")
             .values_list("event_type", "title")
         )
@@ -320,3 +320,34 @@ def test_the_approvers_are_paged_until_one_answers(world, api, django_capture_on
         api(w["a_responder"]).post(f"/api/v1/actions/{first['id']}/approve/", {}, format="json")
     with rls_bypass("test assertion"):
         assert {p.status for p in pages.all()} == {"answered"}
+
+
+def test_the_customers_on_call_is_asked_first_then_every_responder(world, api):
+    from oncall.models import Layer, Schedule
+    from tenants.models import Team
+
+    w = world
+    with rls_bypass("test fixture"):  # A's in-house team: its responder on call, every day
+        team = Team.objects.dangerously_unscoped("t").get(tenant=w["a"], kind="in_house")
+        schedule = Schedule.objects.create(team=team, name="A on call", time_zone="UTC")
+        Layer.objects.create(
+            schedule=schedule,
+            position=0,
+            participants=[w["a_responder"].pk],
+            rotation="daily",
+            rotation_start=timezone.now() - timedelta(days=2),
+        )
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        request_isolation(api, w["analyst_a"], w)
+    with time_machine.travel(start + timedelta(minutes=16), tick=False):
+        services.sweep()
+    with rls_bypass("test assertion"):
+        asked = [
+            e.data["approvers"]
+            for e in IncidentEvent.objects.dangerously_unscoped("t")
+            .filter(incident=w["a_incident"], kind="response_action", data__has_key="approvers")
+            .order_by("at")
+        ]
+    assert asked[0] == [w["a_responder"].pk]  # on call now
+    assert set(asked[1]) == {w["a_responder"].pk, w["a_admin"].pk}  # unanswered: everyone
