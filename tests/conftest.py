@@ -211,6 +211,11 @@ def ensure_default_contract() -> None:
 def two_tenants(db):
     """Tenant A and tenant B, each with admin/responder/viewer users and a source, plus an
     analyst who works only A and an outsider with no tenant at all."""
+    return make_two_tenants()
+
+
+def make_two_tenants() -> dict:
+    """What `two_tenants` gives, for a fixture of a wider scope (tests/test_isolation_matrix)."""
     ensure_default_contract()
     a = TenantFactory(slug="tenant-a", name="Tenant A")
     b = TenantFactory(slug="tenant-b", name="Tenant B")

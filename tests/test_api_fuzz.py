@@ -57,7 +57,7 @@ from tenants import audit
 from tenants.models import ApiToken, Tenant, User
 from tenants.rls import rls_bypass, tenant_related_models
 from tests.factories import issue_token
-from tests.test_isolation_matrix import world  # noqa: F401  (the two populated tenants)
+from tests.test_isolation_matrix import world, world_once  # noqa: F401  (the two populated tenants)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
