@@ -9,9 +9,13 @@ class ResponseConfig(AppConfig):
     def ready(self) -> None:
         from alerts import extensions
         from sla import services as sla_services
+        from tenants.api.base import narrow_every_view
 
-        from . import clients, services
+        from . import clients, policy, services
+        from .models import ResponseAction
 
+        # Every API view of actions reads through the incident's TLP (alerts.tlp).
+        narrow_every_view(ResponseAction, policy.visible_actions)
         # The kinds' action hooks and connection tests (connectors.kinds).
         clients.register_all()
         # Unanswered approvals escalate, then expire, in the SLA clocks' sweep (every second).

@@ -13,7 +13,10 @@ questions (through response.actions), so a page offers exactly what the API allo
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from alerts import policy as incident_policy
+from alerts import tlp
 from alerts.models import Incident
 from tenants.access import Access
 from tenants.actions import Refused
@@ -65,3 +68,12 @@ def can_set_contract(access: Access, tenant_id: int) -> bool:
 def check_set_contract(access: Access, tenant_id: int) -> None:
     if not can_set_contract(access, tenant_id):
         raise Refused(NO_CONTRACT)
+
+
+def visible_actions(access: Access, rows: QuerySet[ResponseAction]) -> QuerySet[ResponseAction]:
+    """An action belongs to its incident: a customer never sees those of an incident its TLP
+    keeps from it (a RED one's; a viewer, an AMBER one's), in lists, by id or on a page."""
+    unreadable = sorted(tlp.EVERY_LEVEL - tlp.readable(access))
+    if not unreadable:
+        return rows
+    return rows.exclude(incident__tlp__in=unreadable)

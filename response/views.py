@@ -30,7 +30,7 @@ def _incident(access, pk) -> Incident:
 
 def _action(access, pk) -> ResponseAction:
     row = (
-        ResponseAction.objects.for_tenants(access.tenant_ids)
+        policy.visible_actions(access, ResponseAction.objects.for_tenants(access.tenant_ids))
         .select_related("incident", "incident__tenant")
         .filter(pk=pk)
         .first()

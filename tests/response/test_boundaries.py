@@ -145,3 +145,22 @@ def test_changing_the_contract_in_a_session_needs_a_recent_second_factor(world, 
         assert asked.status_code == 302 and "reauthenticate" in asked["Location"]
     with rls_bypass("test"):
         assert not ActionPolicy.objects.dangerously_unscoped("t").filter(tenant=world["a"])
+
+
+def test_a_customer_never_sees_the_actions_of_an_incident_its_tlp_keeps_from_it(world, api):
+    from alerts.models import Incident
+
+    w = world
+    made = api(w["analyst_a"]).post(
+        incident_actions(w),
+        {"connector": str(w["a_webhook"].pk), "action": "block_address", "target": "192.0.2.9"},
+        format="json",
+    )
+    assert made.status_code == 201
+    with rls_bypass("test fixture"):
+        Incident.objects.dangerously_unscoped("t").filter(pk=w["a_incident"].pk).update(tlp="red")
+    admin = api(w["a_admin"])
+    assert admin.get(f"/api/v1/actions/{made.json()['id']}/").status_code == 404
+    assert admin.post(f"/api/v1/actions/{made.json()['id']}/approve/", {}).status_code == 404
+    assert admin.get("/api/v1/actions/").json()["results"] == []
+    assert api(w["analyst_a"]).get("/api/v1/actions/").json()["results"]  # the MSSP's own
