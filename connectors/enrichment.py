@@ -119,18 +119,40 @@ def _bounded(raw: Any) -> Any:
 def _fresh(
     observable: IncidentObservable, source: str, connector: Connector | None
 ) -> Enrichment | None:
+    """A fresh answer of this source about this value: this observable's own, or one another
+    incident of the same tenant got (copied here, keeping its times: the service is not asked
+    twice about one value within its TTL). A failure is this observable's alone."""
+    rows = Enrichment.objects.for_tenant(observable.tenant_id).filter(
+        source=source, connector=connector, expires_at__gt=timezone.now()
+    )
+    own: Enrichment | None = rows.filter(observable=observable).order_by("-fetched_at").first()
+    if own is not None:
+        return own
     found: Enrichment | None = (
-        Enrichment.objects.for_tenant(observable.tenant_id)
-        .filter(
-            observable=observable,
-            source=source,
-            connector=connector,
-            expires_at__gt=timezone.now(),
-        )
+        rows.filter(observable__key=observable.key, observable__type=observable.type, error="")
         .order_by("-fetched_at")
         .first()
     )
-    return found
+    if found is None:
+        return None
+    Enrichment.objects.for_tenant(observable.tenant_id).filter(
+        observable=observable, source=source, connector=connector
+    ).delete()
+    copy: Enrichment = Enrichment.objects.create(
+        tenant_id=observable.tenant_id,
+        observable=observable,
+        source=source,
+        connector=connector,
+        source_name=found.source_name,
+        verdict=found.verdict,
+        score=found.score,
+        summary=found.summary,
+        raw=found.raw,
+        fetched_at=found.fetched_at,
+        expires_at=found.expires_at,
+        requested_by=found.requested_by,
+    )
+    return copy
 
 
 def _store(

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.django_db
 PUBLIC_IP = "185.220.101.7"
 
 
-def incident_with(tenant, source, author, value=PUBLIC_IP, **classified):
+def incident_with(tenant, source, author, value=PUBLIC_IP, title="Suspicious login", **classified):
     """An incident of `tenant` and one shared observable on it (ip `value`)."""
-    ingest_alerts(source, 1)
+    ingest_alerts(source, 1, title=title)
     with tenant_scope([tenant.pk]):
         incident = Incident.objects.for_tenant(tenant).order_by("-first_seen").first()
         row = observable_add(
@@ -205,3 +205,14 @@ def test_with_a_broker_enrichment_is_a_task_after_commit(
         )
     assert answer.status_code == 202 and answer.json()["status"] == "queued"
     assert len(queued) == 1 and virustotal.seen == []  # sent to the broker once committed
+
+
+def test_the_same_value_on_another_incident_is_not_asked_again(api, world, virustotal):
+    analyst = api(world["analyst_a"])
+    first = analyst.post(enrich_url(world["incident"], world["row"]), {}, format="json")
+    assert first.status_code == 200
+    other, row = incident_with(world["a"], world["a_source"], world["analyst_a"], title="Beacon")
+    answer = analyst.post(enrich_url(other, row), {}, format="json")
+    assert answer.status_code == 200
+    assert {e["observable"] for e in answer.json()["enrichments"]} == {str(row.pk)}
+    assert len(virustotal.seen) == 1
