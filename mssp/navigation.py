@@ -15,6 +15,7 @@ from intel.policy import may_use_intel
 from notifications.policy import manages_team_channels
 from oncall.policy import may_open_schedules
 from provisioning.policy import manages_mssp_sso
+from response.policy import reads_contracts
 from tenants.access import Access
 from tenants.policy import opens_tenant_settings, reads_staff_sessions
 
@@ -38,7 +39,8 @@ role = attrgetter
 # intel.policy.may_use_intel (intel.views), on call oncall.policy.may_open_schedules, team
 # channels notifications.policy.manages_team_channels (notifications.team_views), staff
 # sessions tenants.policy.reads_staff_sessions (tenants.views.staff_admin_view), the MSSP's
-# single sign-on provisioning.policy.manages_mssp_sso (provisioning.mssp_sso_views).
+# single sign-on provisioning.policy.manages_mssp_sso (provisioning.mssp_sso_views), the
+# response contract response.policy.reads_contracts (response.views).
 PAGES: list[Page] = [
     Page("Queue", "console", role("is_mssp_staff")),
     Page("Dashboard", "dashboard", role("is_authenticated")),  # staff pick one of their customers
@@ -59,6 +61,7 @@ PAGES: list[Page] = [
     Page("Case templates", "case-templates", role("is_supervisor"), "settings"),
     Page("Incident fields", "custom-fields", manages_custom_fields, "settings"),
     Page("Escalation policy", "settings-escalation", role("is_customer_worker"), "settings"),
+    Page("Response actions", "response-contract", reads_contracts, "settings"),
     Page("Audit log", "settings-audit", opens_tenant_settings, "settings"),
     Page("Staff sessions", "mssp-staff-sessions", reads_staff_sessions, "settings"),
     Page("Staff single sign-on", "mssp-staff-sso", manages_mssp_sso, "settings"),

@@ -57,6 +57,11 @@ def check_reverse(access: Access, action: ResponseAction) -> None:
     check_request(access, action.incident)
 
 
+def reads_contracts(access: Access) -> bool:
+    """The contract page (response.views.contract_page): whoever sees a tenant reads its."""
+    return bool(access.tenant_ids)
+
+
 def can_set_contract(access: Access, tenant_id: int) -> bool:
     if tenant_id not in access.tenant_ids:
         return False
