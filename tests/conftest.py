@@ -214,6 +214,20 @@ def two_tenants(db):
     return make_two_tenants()
 
 
+@pytest.fixture(scope="module")
+def two_tenants_of_module(django_db_setup, django_db_blocker):
+    """`two_tenants` built once for a whole module, for matrices of hundreds of tests that only
+    read them: in a transaction rolled back at the module's end, each test in a savepoint of
+    it (with `db`), so what a test writes is undone before the next, as with `two_tenants`.
+    Only for tests that never change the returned objects in memory (a later test would see
+    the change) and in modules where no test asks for `two_tenants` itself (tenant A twice)."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield make_two_tenants()
+        transaction.set_rollback(True)
+
+
 def make_two_tenants() -> dict:
     """What `two_tenants` gives, for a fixture of a wider scope (tests/test_isolation_matrix)."""
     ensure_default_contract()

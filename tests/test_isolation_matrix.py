@@ -177,19 +177,14 @@ def owner_params(route, w) -> dict:
 
 
 @pytest.fixture(scope="module")
-def world_once(django_db_setup, django_db_blocker):
+def world_once(two_tenants_of_module):
     """The two populated tenants, built once per module: built for each test, they were most
-    of the matrix's time (over a second a test, in hundreds of tests). They live in a
-    transaction that is rolled back when the module ends; each test runs in a savepoint of it
-    (pytest-django's `db`, as Django's TestCase.setUpTestData does), so whatever a test
-    writes, or an attack that should have failed wrote, is undone before the next test."""
-    from django.db import transaction
-
-    from tests.conftest import make_two_tenants
-
-    with django_db_blocker.unblock(), transaction.atomic():
-        yield build_world(make_two_tenants())
-        transaction.set_rollback(True)
+    of the matrix's time (over a second a test, in hundreds of tests). They live in the
+    module's transaction (tests.conftest.two_tenants_of_module), rolled back when the module
+    ends; each test runs in a savepoint of it (pytest-django's `db`, as Django's
+    TestCase.setUpTestData does), so whatever a test writes, or an attack that should have
+    failed wrote, is undone before the next test."""
+    return build_world(two_tenants_of_module)
 
 
 @pytest.fixture

@@ -338,8 +338,9 @@ def send(world, route: Route, method: str, scopes: frozenset[str]):
 @pytest.mark.parametrize(
     "route,method,scope", CASES, ids=[f"{m} {r.id} needs {s}" for r, m, s in CASES]
 )
-def test_a_token_needs_the_routes_scope(route, method, scope, two_tenants):
+def test_a_token_needs_the_routes_scope(route, method, scope, two_tenants_of_module, db):
     # The MSSP admin's role allows every scope: only the token can be the reason to refuse.
+    two_tenants = two_tenants_of_module
     status, body = send(two_tenants, route, method, ALL_SCOPES - {scope})
     assert status == 403, (status, body)
     assert body["error"] == "insufficient_scope"
@@ -371,9 +372,10 @@ def test_the_openapi_schema_states_each_operations_scope():
 # /scim/v2/ is outside /api/v1/: no user token of any scope is a SCIM token. Every route that
 # needs one (tests/test_isolation_matrix.py classifies them) answers a user token 401.
 @pytest.mark.django_db
-def test_no_user_token_opens_a_scim_route(two_tenants):
+def test_no_user_token_opens_a_scim_route(two_tenants_of_module):
     from rest_framework.test import APIClient
 
+    two_tenants = two_tenants_of_module
     from tests.test_isolation_matrix import scim_routes
 
     raw = issue_token(two_tenants["mssp_admin"], scopes=ALL_SCOPES)
