@@ -308,6 +308,43 @@ def add_rows(route, world, n: int) -> None:
                 Connector.objects.create(
                     tenant=world["a"], kind="virustotal", name=f"VT {uuid4().hex[:8]}"
                 )
+    elif name == "ResponseActionViewSet":
+        from uuid import uuid4
+
+        from alerts.models import Incident
+        from connectors.models import Connector
+        from response.models import ResponseAction
+        from tenants.rls import rls_bypass
+        from tests.factories import ingest_alerts
+
+        with rls_bypass("test fixture"):
+            incident = Incident.objects.for_tenant(world["a"]).first()
+            if incident is None:
+                ingest_alerts(world["a_source"], 1)
+                incident = Incident.objects.for_tenant(world["a"]).get()
+            connector, _ = Connector.objects.for_tenant(world["a"]).get_or_create(
+                tenant=world["a"], kind="webhook", name="SOAR"
+            )
+            for _ in range(n):
+                ResponseAction.objects.create(
+                    tenant=world["a"],
+                    incident=incident,
+                    connector=connector,
+                    action="block_address",
+                    target="192.0.2.1",
+                    mode="pre_approved",
+                    idempotency_key=uuid4().hex,
+                )
+    elif name == "ActionPolicyViewSet":
+        from response.models import ActionPolicy
+        from tenants.rls import rls_bypass
+        from tests.factories import TenantFactory
+
+        with rls_bypass("test fixture"):
+            for _ in range(n):  # one action a tenant (unique per tenant and action)
+                ActionPolicy.objects.create(
+                    tenant=TenantFactory(), action="isolate_host", mode="never"
+                )
     else:
         raise AssertionError(f"{name}: add a row maker here to pin its query count")
 
