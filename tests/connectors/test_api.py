@@ -208,3 +208,26 @@ def test_a_response_kinds_required_options_stay_required(api, two_tenants):
     assert made.status_code == 201 and made.json()["base_url"] == ""
     cleared = admin.patch(f"{URL}{made.json()['id']}/", {"options": {}}, format="json")
     assert cleared.status_code == 400 and "client_id" in cleared.content.decode()
+
+
+def test_changing_a_connector_in_a_session_needs_a_recent_second_factor(two_tenants, settings):
+    from datetime import timedelta
+
+    import time_machine
+    from django.test import Client
+    from django.utils import timezone
+
+    from connectors.actions import CONNECTOR_CREATE, CONNECTOR_DELETE, CONNECTOR_UPDATE
+    from tests.mfa import enrol, log_in
+
+    assert all(a.step_up for a in (CONNECTOR_CREATE, CONNECTOR_UPDATE, CONNECTOR_DELETE))
+    admin = two_tenants["a_admin"]
+    enrol(admin)
+    client = Client()
+    log_in(client, admin)
+    body = {"kind": "abuseipdb", "name": "Abuse", "secrets": {"api_key": "k-123456789"}}
+    later = timezone.now() + timedelta(minutes=settings.STEP_UP_MINUTES + 1)
+    with time_machine.travel(later):
+        refused = client.post(URL, body, content_type="application/json")
+        assert refused.status_code == 403 and refused.json()["error"] == "step_up_required"
+        assert client.get(URL).status_code == 200  # reading is not dangerous
