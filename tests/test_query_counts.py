@@ -345,6 +345,21 @@ def add_rows(route, world, n: int) -> None:
                 ActionPolicy.objects.create(
                     tenant=TenantFactory(), action="isolate_host", mode="never"
                 )
+    elif name in ("MsspIdentityProviderViewSet", "MsspSsoDomainViewSet", "MsspGroupRoleViewSet"):
+        # the MSSP's own single sign-on: its one provider, its domains, its staff-role groups
+        from provisioning.models import IdentityProvider, SsoDomain, StaffGroupRoleMapping
+        from tenants.rls import rls_bypass
+
+        with rls_bypass("test fixture"):
+            IdentityProvider.objects.dangerously_unscoped("fixture").get_or_create(
+                tenant=None, defaults={"issuer": "https://idp.mssp.example", "client_id": "m"}
+            )
+            start = StaffGroupRoleMapping.objects.count()
+            for i in range(start, start + n):
+                SsoDomain.objects.create(
+                    tenant=None, domain=f"d{i}.mssp.example", verified_by=world["mssp_admin"]
+                )
+                StaffGroupRoleMapping.objects.create(group_name=f"g{i}", role="analyst_l1")
     else:
         raise AssertionError(f"{name}: add a row maker here to pin its query count")
 
