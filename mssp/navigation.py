@@ -57,6 +57,7 @@ PAGES: list[Page] = [
     Page("Intake sources", "settings-sources", opens_tenant_settings, "settings"),
     Page("Contacts", "settings-contacts", opens_tenant_settings, "settings"),
     Page("Notifications", "settings-notifications", opens_tenant_settings, "settings"),
+    Page("Connectors", "settings-connectors", opens_tenant_settings, "settings"),
     Page("Team channels", "settings-teams", manages_team_channels, "settings"),
     Page("Case templates", "case-templates", role("is_supervisor"), "settings"),
     Page("Incident fields", "custom-fields", manages_custom_fields, "settings"),
