@@ -231,3 +231,18 @@ def test_changing_a_connector_in_a_session_needs_a_recent_second_factor(two_tena
         refused = client.post(URL, body, content_type="application/json")
         assert refused.status_code == 403 and refused.json()["error"] == "step_up_required"
         assert client.get(URL).status_code == 200  # reading is not dangerous
+
+
+def test_an_mssp_admin_adds_a_customers_connector_on_its_settings_page(client, two_tenants):
+    client.force_login(two_tenants["mssp_admin"])
+    form = client.get("/settings/connectors/new/?kind=abuseipdb&tenant=tenant-b")
+    assert form.status_code == 200
+    assert b'action="/settings/connectors/new/?kind=abuseipdb&amp;tenant=tenant-b"' in form.content
+    added = client.post(
+        "/settings/connectors/new/?kind=abuseipdb&tenant=tenant-b",
+        {"name": "B's AbuseIPDB", "secret_api_key": "b-abuse-key-123", "is_enabled": "on"},
+    )
+    assert added.status_code == 302 and added["Location"].endswith("?tenant=tenant-b")
+    with tenant_scope([two_tenants["b"].pk]):
+        assert Connector.objects.for_tenant(two_tenants["b"]).filter(kind="abuseipdb").exists()
+    assert client.get("/settings/connectors/new/?kind=telnet&tenant=tenant-b").status_code == 404
