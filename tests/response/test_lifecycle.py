@@ -96,6 +96,12 @@ def test_pre_approved_isolation_runs_at_once_and_is_in_force(
             ("POST", 201),
         ]
         assert not any(CLIENT_SECRET in json.dumps(e.data) for e in timeline)
+    # the kind's "test connection" (connectors.kinds), through the same client
+    from connectors import kinds
+    from connectors.http import ConnectorClient
+
+    said = kinds.spec("defender").test(ConnectorClient(w["a_defender"], purpose="test"))
+    assert said.startswith("Signed in")
     listed = api(w["a_viewer"]).get(f"/api/v1/incidents/{w['a_incident'].pk}/actions/").json()
     assert [(r["action"], r["in_force"], r["in_force_words"]) for r in listed] == [
         ("isolate_host", True, "host isolated")
