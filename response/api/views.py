@@ -3,11 +3,15 @@ reverse) and /api/v1/action-policies/: thin adapters over response.actions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alerts.models import Incident
@@ -49,7 +53,7 @@ class IncidentResponseViewSet(TenantScopedViewSet):
     scoped_model = Incident
     serializer_class = ResponseActionSerializer
 
-    def scope_queryset(self, queryset):
+    def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.select_related("tenant")
 
     @extend_schema(methods=["GET"], responses=ResponseActionSerializer(many=True))
@@ -69,8 +73,8 @@ class IncidentResponseViewSet(TenantScopedViewSet):
         ],
     )
     @action(detail=True, methods=["get", "post"], pagination_class=None)  # a plain list
-    def actions(self, request, pk=None):
-        incident = self.get_object()
+    def actions(self, request: Request, pk: str | None = None) -> Response:
+        incident: Incident = self.get_object()  # type: ignore[assignment]
         if request.method == "GET":
             rows = (
                 ResponseAction.objects.for_tenant(incident.tenant_id)
@@ -84,7 +88,7 @@ class IncidentResponseViewSet(TenantScopedViewSet):
         return Response(ResponseActionSerializer(_fresh(row)).data, status=201 if created else 200)
 
 
-class ResponseActionFilter(django_filters.FilterSet):
+class ResponseActionFilter(django_filters.FilterSet):  # type: ignore[misc]
     # By id: the rows are scoped already, so another tenant's incident matches nothing.
     incident = django_filters.UUIDFilter(field_name="incident_id")
     status = django_filters.ChoiceFilter(choices=ActionStatus.choices)
@@ -104,7 +108,7 @@ class ResponseActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     cursor_ordering = "-requested_at"
     filterset_class = ResponseActionFilter
 
-    def scope_queryset(self, queryset):
+    def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.select_related(*RELATED)
 
     def _answer(self, row: ResponseAction, status: int = 200) -> Response:
@@ -112,14 +116,14 @@ class ResponseActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
 
     @extend_schema(request=DecisionSerializer, responses=ResponseActionSerializer)
     @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
+    def approve(self, request: Request, pk: str | None = None) -> Response:
         """Approve an action awaiting approval: it runs at once. 409 when it is no longer
         awaiting (answered, expired)."""
         return self._answer(api_perform(self, actions.APPROVE, self.get_object()))
 
     @extend_schema(request=RejectSerializer, responses=ResponseActionSerializer)
     @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
+    def reject(self, request: Request, pk: str | None = None) -> Response:
         """Reject an action awaiting approval (a reason is required): it never runs."""
         return self._answer(api_perform(self, actions.REJECT, self.get_object()))
 
@@ -128,7 +132,7 @@ class ResponseActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         responses={200: ResponseActionSerializer, 201: ResponseActionSerializer},
     )
     @action(detail=True, methods=["post"])
-    def reverse(self, request, pk=None):
+    def reverse(self, request: Request, pk: str | None = None) -> Response:
         """Ask for the action that undoes this one (release the host, enable the user,
         unblock the address or domain), under that action's contract. 409 when this action
         is not in force."""
@@ -149,7 +153,7 @@ class ActionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     http_method_names = ["get", "post", "patch", "head", "options"]
     required_scope = ADMIN_TO_CHANGE
 
-    def scope_queryset(self, queryset):
+    def scope_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         slug = self.request.query_params.get("tenant")
         if slug:
             queryset = queryset.filter(tenant__slug=str(slug)[:63])
@@ -158,7 +162,7 @@ class ActionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
     @extend_schema(
         parameters=[OpenApiParameter("tenant", str, description="Only this tenant's (slug).")]
     )
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
     def _tenant(self) -> Tenant:
@@ -179,7 +183,7 @@ class ActionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         request=ActionPolicySetSerializer,
         responses={200: ActionPolicySerializer, 201: ActionPolicySerializer},
     )
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         tenant = self._tenant()
         existed = False
         data = request.data
@@ -192,7 +196,7 @@ class ActionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         return Response(ActionPolicySerializer(row).data, status=200 if existed else 201)
 
     @extend_schema(request=ActionPolicyChangeSerializer, responses=ActionPolicySerializer)
-    def partial_update(self, request, *args, **kwargs):
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         row = api_perform(self, actions.CHANGE_POLICY, self.get_object())
         row = ActionPolicy.objects.for_tenant(row.tenant_id).select_related("tenant").get(pk=row.pk)
         return Response(ActionPolicySerializer(row).data)
