@@ -36,3 +36,27 @@ def enrich_observable(
     return len(
         enrich(observable, actor=actor, connector_ids=connector_ids, refresh=refresh).enrichments
     )
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def sweep_connector_calls() -> int:
+    """Hourly (beat): connector calls older than CONNECTOR_CALL_RETENTION_DAYS are deleted
+    (the audit log keeps what was done; a call's excerpt is for diagnosing). Returns how many."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from tenants.rls import rls_bypass
+
+    from .models import ConnectorCall
+
+    days = int(getattr(settings, "CONNECTOR_CALL_RETENTION_DAYS", 90))
+    cutoff = timezone.now() - timedelta(days=days)
+    with rls_bypass("sweep: old connector calls of every tenant"):
+        deleted, _ = (
+            ConnectorCall.objects.dangerously_unscoped("retention sweep")
+            .filter(at__lt=cutoff)
+            .delete()
+        )
+    return int(deleted)

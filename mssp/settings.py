@@ -267,6 +267,7 @@ CONNECTOR_ATTEMPTS = env_int("CONNECTOR_ATTEMPTS", 3)  # 5xx / timeouts, idempot
 CONNECTOR_BACKOFF = float(env_str("CONNECTOR_BACKOFF", "0.5") or 0.5)  # seconds, doubling
 CONNECTOR_RETRY_AFTER_MAX = env_int("CONNECTOR_RETRY_AFTER_MAX", 30)  # longer 429s: reported
 CONNECTOR_MAX_ANSWER_BYTES = env_int("CONNECTOR_MAX_ANSWER_BYTES", 2 * 1024 * 1024)
+CONNECTOR_CALL_RETENTION_DAYS = env_int("CONNECTOR_CALL_RETENTION_DAYS", 90)  # the call log
 # The resolvers asked for the TXT record that proves a tenant owns an e-mail domain it claims
 # for single sign-on (`host` or `host:port`, comma-separated); empty: the system's.
 SSO_DNS_NAMESERVERS = os.environ.get("SSO_DNS_NAMESERVERS", "")
@@ -367,6 +368,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "stalled-intel": {"task": "intel.tasks.resume_stalled_jobs", "schedule": 60.0},
     # E-mail domains claimed for single sign-on whose DNS record may have appeared.
     "sso-domain-dns": {"task": "provisioning.tasks.recheck_pending_domains", "schedule": 900.0},
+    # Connector calls past CONNECTOR_CALL_RETENTION_DAYS are deleted.
+    "connector-calls": {"task": "connectors.tasks.sweep_connector_calls", "schedule": 3600.0},
 }
 
 # --- Threat intelligence ----------------------------------------------------------------------

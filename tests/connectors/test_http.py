@@ -211,3 +211,22 @@ def test_a_disabled_connector_sends_nothing_but_a_connection_test(
         "ip_addresses/8.8.8.8", headers={"x-apikey": VT_KEY}
     )
     assert len(virustotal.seen) == 1
+
+
+def test_old_calls_are_swept_by_the_periodic_task(make_tenant, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mssp.celery import app
+
+    tenant = make_tenant()
+    entry = settings.CELERY_BEAT_SCHEDULE["connector-calls"]
+    with tenant_scope([tenant.pk]):
+        for days in (1, settings.CONNECTOR_CALL_RETENTION_DAYS + 1):
+            ConnectorCall.objects.create(
+                tenant=tenant, method="GET", url="https://x", at=timezone.now() - timedelta(days)
+            )
+    app.loader.import_default_modules()  # the apps' tasks modules, as run_periodic does
+    assert app.tasks[entry["task"]].apply().get() == 1
+    assert len(calls(tenant)) == 1
