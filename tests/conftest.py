@@ -46,6 +46,46 @@ def _flush_retrying_deadlocks() -> None:
 _flush_retrying_deadlocks()
 
 
+def _flush_by_deleting_rows() -> None:
+    """On PostgreSQL a transactional test's flush deletes the rows instead of truncating
+    every table: TRUNCATE of the ~100 tables took 2.5-4 s a test here (each table gets new
+    files), DELETE of a test's few rows 0.1-0.2 s. One transaction, as the app role with
+    row-level security bypassed (every tenant's rows) and the foreign keys checked at its end
+    (Django makes them deferrable), so the order does not matter. A table the app role may not
+    delete from (the audit log: append-only, tenants.rls) is still truncated, first, before any
+    deletion queues a foreign-key check on it. Resetting sequences keeps Django's own flush."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    django_flush = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or not tables:
+            return django_flush(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relname FROM pg_class WHERE relname = ANY(%s) AND relkind = 'r' "
+                "AND NOT has_table_privilege(oid, 'DELETE')",
+                [list(tables)],
+            )
+            kept = {row[0] for row in cursor.fetchall()}
+        name = self.quote_name
+        statements = [
+            "SELECT set_config('mssp.bypass', 'on', true)",
+            "SET CONSTRAINTS ALL DEFERRED",
+        ]
+        if kept:
+            statements.append(f"TRUNCATE {', '.join(name(table) for table in sorted(kept))}")
+        statements += [f"DELETE FROM {name(table)}" for table in tables if table not in kept]
+        return statements
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
+_flush_by_deleting_rows()
+
+
 def pytest_report_header(config):
     lines = []
     for name, why in services.AVAILABLE.items():
@@ -150,6 +190,11 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
                 with connection.cursor() as cursor:
                     # Test runs only: transactional tests empty the tables between tests.
                     cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {role}")
+                    # A throwaway database: a commit need not wait for its WAL to reach the
+                    # disk (only a crash of the server itself could lose the last commits;
+                    # the tests stop backends and Redis, never the PostgreSQL server).
+                    database = connection.ops.quote_name(connection.settings_dict["NAME"])
+                    cursor.execute(f"ALTER DATABASE {database} SET synchronous_commit TO off")
     yield
     with django_db_blocker.unblock():
         with owner_connection():
