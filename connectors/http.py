@@ -49,6 +49,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -217,14 +218,29 @@ class _PinnedTransport(httpx.HTTPTransport):
     """httpx's transport, connecting only to the checked addresses (tenants.webhooks'
     backend), within the attempt's deadline."""
 
-    def __init__(self, destination: Destination, deadline: float):
+    def __init__(self, destination: Destination, deadline: float, trusted: str = ""):
         super().__init__(retries=0)
+        tls = None
+        if destination.url.scheme == "https":
+            tls = trusted_context(trusted) if trusted else ssl_context()
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context() if destination.url.scheme == "https" else None,
+            ssl_context=tls,
             network_backend=_PinnedBackend(destination.addresses, deadline),
             max_connections=1,
             retries=0,
         )
+
+
+def trusted_context(pem: str) -> ssl.SSLContext:
+    """TLS that trusts only the certificate(s) a connector's `ca_certificate` option gives (a
+    tool with a certificate of its own), still checking the host name; ConnectorRefused for
+    one that is not a PEM certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # certificate and host name checked
+    try:
+        context.load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise ConnectorRefused("The trusted certificate is not a PEM certificate.") from None
+    return context
 
 
 # --- redaction ---------------------------------------------------------------------------------
@@ -506,7 +522,7 @@ class ConnectorClient:
         name = self.connector.name
         try:
             with httpx.Client(
-                transport=_PinnedTransport(destination, deadline),
+                transport=_PinnedTransport(destination, deadline, self.option("ca_certificate")),
                 timeout=timeout,
                 follow_redirects=False,
                 trust_env=False,

@@ -150,10 +150,18 @@ _RATE = Field(
     required=False,
     max_length=6,
 )
+_CA = Field(
+    "ca_certificate",
+    "Trusted certificate (PEM)",
+    "Only for a tool with a certificate of its own (a self-signed Wazuh manager or FortiGate): "
+    "the CA or server certificate to trust for it, instead of the public authorities.",
+    required=False,
+    max_length=8000,
+)
 _API_KEY = Field("api_key", "API key")
 
 # What every kind may carry besides its own options.
-COMMON_OPTIONS = (_RATE,)
+COMMON_OPTIONS = (_RATE, _CA)
 
 
 def _base(*options: Field) -> tuple[Field, ...]:

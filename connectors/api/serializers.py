@@ -13,10 +13,16 @@ from rest_framework import serializers
 from tenants.text import single_line
 
 from .. import kinds
-from ..http import ConnectorRefused, ConnectorUnavailable, check_destination, check_url
+from ..http import (
+    ConnectorRefused,
+    ConnectorUnavailable,
+    check_destination,
+    check_url,
+    trusted_context,
+)
 from ..models import Connector, ConnectorCall, Enrichment
 
-MAX_OPTIONS_BYTES = 4096  # a connector's options, as JSON
+MAX_OPTIONS_BYTES = 12 * 1024  # a connector's options, as JSON (a PEM certificate fits)
 MAX_SECRET = 4096  # characters of one secret (a PEM key fits)
 MAX_RATE = 10_000
 
@@ -182,6 +188,16 @@ def _clean_options(spec: kinds.KindSpec, given: Any) -> tuple[str, dict[str, Any
             continue
         if not isinstance(value, str):
             return f"{name} is text.", {}
+        if name == "ca_certificate":  # PEM: its line breaks are its format
+            pem = value.strip()
+            if len(pem) > fields[name].max_length:
+                return f"{name} is at most {fields[name].max_length} characters.", {}
+            try:
+                trusted_context(pem)
+            except ConnectorRefused as exc:
+                return exc.message, {}
+            cleaned[name] = pem
+            continue
         text = single_line(value, fields[name].max_length + 1)
         if len(text) > fields[name].max_length:
             return f"{name} is at most {fields[name].max_length} characters.", {}

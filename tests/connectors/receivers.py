@@ -15,6 +15,7 @@ An OAuth 2.0 token endpoint (client credentials, form-encoded) answers at any pa
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +52,7 @@ class Receiver:
     clients: dict[str, str] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     base: str = ""
+    tls: tuple[str, str] | None = None  # (certificate file, key file): answer over https
 
     def start(self) -> Receiver:
         receiver = self
@@ -89,10 +91,16 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        scheme = "http"
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         ).start()
-        self.base = f"http://127.0.0.1:{self._server.server_port}"
+        self.base = f"{scheme}://127.0.0.1:{self._server.server_port}"
         return self
 
     def stop(self) -> None:
@@ -305,3 +313,46 @@ class OpenCti(Receiver):
         node = self.observables.get(value)
         edges = [{"node": {"observable_value": value, **node}}] if node else []
         return 200, {"data": {"stixCyberObservables": {"edges": edges}}}, {}
+
+
+def self_signed(directory) -> tuple[str, str, str]:
+    """A certificate of its own for 127.0.0.1 (as a Wazuh manager or FortiGate has): the
+    certificate file, the key file and the certificate's PEM."""
+    import datetime
+    import ipaddress
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wazuh-manager")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    cert_file, key_file = Path(directory) / "cert.pem", Path(directory) / "key.pem"
+    cert_file.write_text(pem)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file), pem

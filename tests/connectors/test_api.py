@@ -129,6 +129,7 @@ def test_who_sees_and_who_changes_connectors(api, two_tenants, make_user):
         ({"options": {"rate_per_minute": "x" * 5000}}, "options"),
         ({"options": {"rate_per_minute": 0}}, "options"),
         ({"options": ["not", "an", "object"]}, "options"),
+        ({"options": {"ca_certificate": "-----BEGIN CERTIFICATE-----\nnope"}}, "options"),
         ({"secrets": {"password": "x"}}, "secrets"),
         ({"secrets": {}}, "secrets"),
         ({"name": "   "}, "name"),

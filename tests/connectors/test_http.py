@@ -230,3 +230,19 @@ def test_old_calls_are_swept_by_the_periodic_task(make_tenant, settings):
     app.loader.import_default_modules()  # the apps' tasks modules, as run_periodic does
     assert app.tasks[entry["task"]].apply().get() == 1
     assert len(calls(tenant)) == 1
+
+
+def test_a_tool_with_a_certificate_of_its_own_is_trusted_only_when_given(
+    make_tenant, loopback, tmp_path
+):
+    from .receivers import VirusTotal, self_signed
+
+    tenant = make_tenant()
+    cert_file, key_file, pem = self_signed(tmp_path)
+    with VirusTotal(keys={VT_KEY}, tls=(cert_file, key_file)) as tool:
+        tool.known["8.8.8.8"] = {"harmless": 60}
+        untrusted = vt_client(tenant, tool)
+        with pytest.raises(ConnectorUnavailable):
+            vt_get(untrusted, "8.8.8.8")
+        trusted = vt_client(tenant, tool, name="pinned", ca_certificate=pem)
+        assert vt_get(trusted, "8.8.8.8").status == 200
