@@ -204,6 +204,8 @@ def test_connectors_and_enrichment_are_as_documented(world, api, api_schema):  #
     assert_documented(api_schema, "GET", "/api/v1/connectors/", response)
     response = admin.get(f"/api/v1/connectors/{connector.pk}/calls/")
     assert_documented(api_schema, "GET", "/api/v1/connectors/{id}/calls/", response)
+    response = admin.get("/api/v1/connectors/kinds/")
+    assert_documented(api_schema, "GET", "/api/v1/connectors/kinds/", response)
     incident, observable = world["a_incident"], world["a_observable"]
     template = "/api/v1/incidents/{id}/observables/{oid}/enrich/"
     response = api(world["analyst_a"]).post(

@@ -140,6 +140,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/v1/connectors/{pk}/": {"GET": R, "PATCH": A, "DELETE": A},
     "api/v1/connectors/{pk}/test/": {"POST": W},
     "api/v1/connectors/{pk}/calls/": {"GET": R},
+    "api/v1/connectors/kinds/": {"GET": R},
     "api/v1/incidents/{pk}/enrichments/": {"GET": R},
     "api/v1/incidents/{pk}/observables/{oid}/enrich/": {"POST": W},
     # response actions: asking, approving, rejecting and reversing are work; the contract

@@ -286,3 +286,39 @@ class EnrichAnswerSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["done", "queued"])
     enrichments = EnrichmentSerializer(many=True)
     skipped = SkippedSerializer(many=True)
+
+
+class KindFieldSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    help = serializers.CharField()
+    required = serializers.BooleanField()  # type: ignore[assignment]
+    max_length = serializers.IntegerField()
+
+
+class KindSerializer(serializers.Serializer[Any]):
+    kind = serializers.CharField()
+    purpose = serializers.CharField(help_text="response or enrichment")
+    label = serializers.CharField()  # type: ignore[assignment]
+    default_base_url = serializers.CharField(help_text="Blank: the connector needs its address.")
+    options = KindFieldSerializer(many=True)
+    secrets = KindFieldSerializer(many=True)
+    docs_url = serializers.CharField()
+    has_test = serializers.SerializerMethodField()
+    observable_types = serializers.SerializerMethodField(
+        help_text="Enrichment kinds: the observable types they look up."
+    )
+    actions = serializers.SerializerMethodField(help_text="Response kinds: what they can do.")
+
+    def get_has_test(self, spec: kinds.KindSpec) -> bool:
+        return spec.test is not None
+
+    def get_observable_types(self, spec: kinds.KindSpec) -> list[str]:
+        return sorted(spec.observable_types)
+
+    def get_actions(self, spec: kinds.KindSpec) -> list[str]:
+        return sorted(spec.actions)
+
+
+class KindsSerializer(serializers.Serializer[Any]):
+    kinds = KindSerializer(many=True)

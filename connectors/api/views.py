@@ -32,6 +32,7 @@ from .serializers import (
     EnrichAnswerSerializer,
     EnrichmentSerializer,
     EnrichRequestSerializer,
+    KindsSerializer,
 )
 
 CALLS_LISTED = 100
@@ -115,6 +116,16 @@ class ConnectorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantS
         credentials; `last_test_ok` and `last_test_message` say what it answered."""
         connector = api_perform(self, actions.CONNECTOR_TEST, self.get_object(), data={})
         return Response(ConnectorSerializer(connector).data)
+
+    @extend_schema(responses=KindsSerializer)
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def kinds(self, request: Request) -> Response:
+        """Every kind of connector: what it is for, the options and secrets it reads (their
+        labels and help), its documented address, whether it has a connection test, and what
+        it looks up or can do."""
+        from .. import kinds
+
+        return Response(KindsSerializer({"kinds": kinds.specs()}).data)
 
     @extend_schema(responses=ConnectorCallSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None)

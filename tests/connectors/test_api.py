@@ -247,3 +247,14 @@ def test_an_mssp_admin_adds_a_customers_connector_on_its_settings_page(client, t
     with tenant_scope([two_tenants["b"].pk]):
         assert Connector.objects.for_tenant(two_tenants["b"]).filter(kind="abuseipdb").exists()
     assert client.get("/settings/connectors/new/?kind=telnet&tenant=tenant-b").status_code == 404
+
+
+def test_the_kinds_say_what_each_connector_needs(api, two_tenants):
+    listed = api(two_tenants["a_viewer"]).get(f"{URL}kinds/")
+    assert listed.status_code == 200
+    kinds = {k["kind"]: k for k in listed.json()["kinds"]}
+    assert set(kinds) == set(Connector.Kind.values)
+    vt = kinds["virustotal"]
+    assert vt["purpose"] == "enrichment" and vt["has_test"] is True
+    assert [s["name"] for s in vt["secrets"]] == ["api_key"] and "ip" in vt["observable_types"]
+    assert {"tenant_id", "client_id"} <= {o["name"] for o in kinds["entra"]["options"]}
