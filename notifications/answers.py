@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from alerts.models import Incident
 from alerts.selectors import get_incidents
-from sla.forms import DeclineForm
+from response import policy as response_policy
+from response.models import ActionStatus, ResponseAction
 from sla.models import Escalation
 from tenants import audit
 from tenants.access import Access
@@ -54,7 +55,10 @@ def answer(request: HttpRequest, access: Access, token: str) -> HttpResponse:
     context = {"delivery": delivery, "offered": offered, "target": target}
     if delivery.acted_at is not None:
         return _page(request, 409, used=True, **context)
-    form = DeclineForm(request.POST or None) if offered.verb == "decline" else None
+    settled = settled_sentence(target)
+    if settled:
+        return _page(request, 409, problem=settled)
+    form = offered.form(request.POST or None) if offered.form is not None else None
     if request.method != "POST":
         return _page(request, 200, form=form, **context)
     if form is not None and not form.is_valid():
@@ -90,7 +94,7 @@ class AlreadyAnswered(Exception):
 def perform_answer(
     delivery: Delivery,
     offered: links.Answer,
-    target: Incident | Escalation,
+    target: Incident | Escalation | ResponseAction,
     *,
     user: User,
     access: Access,
@@ -138,9 +142,36 @@ def delivery_for(access: Access, delivery_id: uuid.UUID) -> Delivery | None:
     return found
 
 
+def settled_sentence(target: Incident | Escalation | ResponseAction) -> str:
+    """Why a response action can no longer be answered ("" while it awaits approval): it was
+    approved or rejected (in the portal, another message), or its clock ran out."""
+    if not isinstance(target, ResponseAction) or target.status == ActionStatus.AWAITING_APPROVAL:
+        return ""
+    who = f" by {target.decided_by_name}" if target.decided_by_name else ""
+    status = ActionStatus(target.status).label.lower()
+    if target.status == ActionStatus.EXPIRED:
+        return "Nobody answered in time: this response action expired and will not run."
+    if target.status in (ActionStatus.APPROVED, ActionStatus.REJECTED):
+        return f"This response action was {status}{who} already: nothing more to answer."
+    return f"This response action is {status}: it no longer awaits approval."
+
+
 def target_for(
     access: Access, delivery: Delivery, offered: links.Answer
-) -> Incident | Escalation | None:
+) -> Incident | Escalation | ResponseAction | None:
+    if offered.target == "response_action":
+        action_id = links.response_action_of(delivery)
+        action: ResponseAction | None = (
+            response_policy.visible_actions(
+                access, ResponseAction.objects.for_tenants(access.tenant_ids)
+            )
+            .select_related("incident")
+            .filter(pk=action_id)
+            .first()
+            if action_id
+            else None
+        )
+        return action
     if offered.target == "incident":
         incidents = get_incidents(access)
         incident: Incident | None = incidents.filter(pk=delivery.incident_id).first()

@@ -1,13 +1,14 @@
-"""One-click answers from a message: acknowledge an incident, accept or decline a hand-off.
+"""One-click answers from a message: acknowledge an incident, accept or decline a hand-off,
+approve or reject a response action awaiting the customer's approval.
 
 A link is signed (django.core.signing, its own salt) and names one delivery and one answer;
 it expires (NOTIFICATION_LINK_MAX_AGE) and works once. It is made when the message is sent and
 never stored, so the database holds nothing a reader could click. Clicking it only opens a
 confirmation page: that needs the recipient's own session (the login page comes first), and
 the answer is the portal's own action (alerts.actions.ACKNOWLEDGE, sla.actions.ACCEPT /
-DECLINE) with every check it makes, so a link forwarded to someone who may not answer is
-refused like their click in the portal would be. Who answered, and through which channel, is
-on the delivery and in the audit log."""
+DECLINE, response.actions.APPROVE / REJECT) with every check it makes, so a link forwarded
+to someone who may not answer is refused like their click in the portal would be. Who
+answered, and through which channel, is on the delivery and in the audit log."""
 
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ from django.core import signing
 from django.urls import reverse
 
 from alerts import actions as incident_actions
+from response import actions as response_actions
+from response.forms import RejectForm
 from sla import actions as escalation_actions
+from sla.forms import DeclineForm
 from tenants.actions import Action
+from tenants.forms import SerializerForm
 
 from .models import Delivery, Event
 
@@ -33,13 +38,18 @@ class Answer:
     verb: str
     label: str  # the button's words
     action: Action
-    target: str  # "incident" or "escalation": what the action is done to
+    # what the action is done to: "incident", "escalation" or "response_action"
+    target: str
+    # the inputs the confirmation page asks for (the action's serializer decides), or None
+    form: type[SerializerForm] | None = None
 
 
 ANSWERS = {
     "acknowledge": Answer("acknowledge", "Acknowledge", incident_actions.ACKNOWLEDGE, "incident"),
     "accept": Answer("accept", "Accept the hand-off", escalation_actions.ACCEPT, "escalation"),
-    "decline": Answer("decline", "Decline…", escalation_actions.DECLINE, "escalation"),
+    "decline": Answer("decline", "Decline…", escalation_actions.DECLINE, "escalation", DeclineForm),
+    "approve": Answer("approve", "Approve the action", response_actions.APPROVE, "response_action"),
+    "reject": Answer("reject", "Reject…", response_actions.REJECT, "response_action", RejectForm),
 }
 # Which answers a message about each event offers.
 OFFERED = {
@@ -47,8 +57,11 @@ OFFERED = {
     Event.SLA_AT_RISK: ("acknowledge",),
     Event.SLA_BREACHED: ("acknowledge",),
     Event.ESCALATION_REQUESTED: ("accept", "decline"),
-    # a person paged: a hand-off to their team is answered, anything else acknowledged
-    "page": ("acknowledge", "accept", "decline"),
+    # the customer's on-call approves or rejects a response action on its systems
+    Event.ACTION_APPROVAL_REQUESTED: ("approve", "reject"),
+    # a person paged: a hand-off to their team or an approval is answered, anything else
+    # acknowledged
+    "page": ("acknowledge", "accept", "decline", "approve", "reject"),
 }
 
 
@@ -105,11 +118,28 @@ def links_for(delivery: Delivery) -> list[list[str]]:
             base + reverse("notification-answer", args=[token(str(delivery.pk), verb)]),
         ]
         for verb in verbs
-        if (ANSWERS[verb].target == "incident") != _hand_off_to_the_customer(delivery)
+        if ANSWERS[verb].target == _answers_about(delivery)
     ]
 
 
-def _hand_off_to_the_customer(delivery: Delivery) -> bool:
-    """A tenant's channel answers only the hand-offs made to its own team."""
+def _answers_about(delivery: Delivery) -> str:
+    """What the delivery's answers are done to: a response action awaiting the customer's
+    approval (never from an MSSP team's message: approval is the customer's yes), a hand-off
+    made to the customer's own team, else the incident."""
+    if response_action_of(delivery):
+        return "" if delivery.staff_only else "response_action"
     data = delivery.message.get("data") or {}
-    return bool(data.get("escalation")) and data.get("direction") == "to_customer"
+    if data.get("escalation") and data.get("direction") == "to_customer":
+        return "escalation"
+    return "incident"
+
+
+def response_action_of(delivery: Delivery) -> str:
+    """The id of the response action a delivery asks to approve ("" for none): the
+    approval request's message names it, a page about it names it as what it is about."""
+    data = delivery.message.get("data") or {}
+    if data.get("response_action"):
+        return str(data["response_action"])
+    if data.get("direction") == "approval" and data.get("escalation"):
+        return str(data["escalation"])
+    return ""

@@ -273,7 +273,13 @@ class Delivery(OutboxRow):
     acted = models.CharField(
         max_length=20,
         blank=True,
-        choices=[("acknowledge", "Acknowledged"), ("accept", "Accepted"), ("decline", "Declined")],
+        choices=[
+            ("acknowledge", "Acknowledged"),
+            ("accept", "Accepted"),
+            ("decline", "Declined"),
+            ("approve", "Approved"),
+            ("reject", "Rejected"),
+        ],
     )
     acted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

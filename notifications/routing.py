@@ -575,6 +575,8 @@ def build(
                 if name.startswith("escalation.")
                 else {}
             ),
+            # the approval request's one-click answers are done to this response action
+            **({"response_action": event["id"]} if name == Event.ACTION_APPROVAL_REQUESTED else {}),
         },
     )
 

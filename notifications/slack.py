@@ -49,7 +49,7 @@ from tenants.rls import access_scope, rls_bypass
 from tenants.sealed import SecretsUnreadable, unseal
 
 from . import links
-from .answers import AlreadyAnswered, delivery_for, perform_answer, target_for
+from .answers import AlreadyAnswered, delivery_for, perform_answer, settled_sentence, target_for
 from .models import Channel, ContactMethod, Delivery, Kind, TeamChannel
 from .senders.base import JSON_HEADERS, SendFailure, post
 from .senders.chat import mrkdwn
@@ -248,6 +248,9 @@ def _answer(click: Click) -> dict[str, Any] | None:
             return _ephemeral("There is nothing here for you to answer.")
         if delivery.acted_at is not None:
             return _ephemeral(_answered(delivery))
+        settled = settled_sentence(target)
+        if settled:
+            return _ephemeral(settled)
         try:
             result = perform_answer(
                 delivery, offered, target, user=user, access=access, data={}, via="slack"

@@ -3,8 +3,8 @@ token posts Block Kit to a Slack channel id, with interactive buttons for the me
 one-click answers. A button's `value` is the answer's signed token (notifications.links);
 Slack sends the click to the portal's interaction callback (notifications.slack), which
 verifies it with the channel's signing secret and performs the answer for the Slack user's
-portal account. "Decline" stays a link button: declining needs a reason, which the portal's
-confirmation page asks for.
+portal account. "Decline" and "Reject" stay link buttons: they need a reason, which the
+portal's confirmation page asks for.
 
 Slack's Web API answers HTTP 200 with {"ok": false, "error": "..."} for most errors, and 429
 with Retry-After when rate limiting: both are judged here like the other senders' statuses."""
@@ -41,8 +41,9 @@ ANSWER_MAX = 16_384  # bytes of chat.postMessage's answer read: "ok", "error", "
 # Slack's errors that retrying cannot mend (the rest: retried with backoff)
 _TEMPORARY = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 _RATE = {"ratelimited", "rate_limited", "message_limit_exceeded"}
-# the verbs answered in Slack itself; any other one (decline: it needs a reason) is a link
-IN_SLACK = ("acknowledge", "accept")
+# the verbs answered in Slack itself; any other one (decline, reject: they need a reason) is
+# a link
+IN_SLACK = ("acknowledge", "accept", "approve")
 
 
 def api_url(method: str) -> str:
