@@ -4,13 +4,14 @@ the API (response.actions)."""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from alerts import selectors as incident_selectors
 from alerts.models import Incident
+from tenants.access import Access
 from tenants.actions import page_perform
 from tenants.models import Tenant
 from tenants.views import portal_view
@@ -19,8 +20,8 @@ from . import actions, policy, services
 from .models import ActionKind, ApprovalMode, ResponseAction
 
 
-def _incident(access, pk) -> Incident:
-    incident = (
+def _incident(access: Access, pk: object) -> Incident:
+    incident: Incident | None = (
         incident_selectors.get_incidents(access).select_related("tenant").filter(pk=pk).first()
     )
     if incident is None:
@@ -28,7 +29,7 @@ def _incident(access, pk) -> Incident:
     return incident
 
 
-def _action(access, pk) -> ResponseAction:
+def _action(access: Access, pk: str) -> ResponseAction:
     row = (
         policy.visible_actions(access, ResponseAction.objects.for_tenants(access.tenant_ids))
         .select_related("incident", "incident__tenant")
@@ -40,13 +41,13 @@ def _action(access, pk) -> ResponseAction:
     return row
 
 
-def _to_incident(incident_id) -> HttpResponseRedirect:
+def _to_incident(incident_id: object) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("incident", args=[incident_id]) + "#respond")
 
 
 @require_POST
 @portal_view
-def request_action(request, access, pk):
+def request_action(request: HttpRequest, access: Access, pk: str) -> HttpResponse:
     incident = _incident(access, pk)
     data = {
         name: request.POST.get(name, "")
@@ -58,7 +59,7 @@ def request_action(request, access, pk):
 
 @require_POST
 @portal_view
-def approve(request, access, pk):
+def approve(request: HttpRequest, access: Access, pk: str) -> HttpResponse:
     row = _action(access, pk)
     page_perform(request, actions.APPROVE, access=access, target=row)
     return _to_incident(row.incident_id)
@@ -66,7 +67,7 @@ def approve(request, access, pk):
 
 @require_POST
 @portal_view
-def reject(request, access, pk):
+def reject(request: HttpRequest, access: Access, pk: str) -> HttpResponse:
     row = _action(access, pk)
     page_perform(request, actions.REJECT, access=access, target=row)
     return _to_incident(row.incident_id)
@@ -74,14 +75,14 @@ def reject(request, access, pk):
 
 @require_POST
 @portal_view
-def reverse_action(request, access, pk):
+def reverse_action(request: HttpRequest, access: Access, pk: str) -> HttpResponse:
     row = _action(access, pk)
     page_perform(request, actions.REVERSE, access=access, target=row, data={})
     return _to_incident(row.incident_id)
 
 
 @portal_view
-def contract_page(request, access):
+def contract_page(request: HttpRequest, access: Access) -> HttpResponse:
     """The contract's word per action, for one tenant (`?tenant=` for MSSP staff): shown to
     everyone who sees the tenant, set by its admins and the MSSP's supervisors."""
     tenants = Tenant.objects.filter(pk__in=sorted(access.tenant_ids)).order_by("name")

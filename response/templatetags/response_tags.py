@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.template.context import Context
 
 from alerts import policy as incident_policy
-from alerts.models import IncidentObservable
+from alerts.models import Incident, IncidentObservable
 from connectors.models import Connector
 from tenants.access import access_for
 
@@ -23,7 +24,7 @@ PREFILL_TYPES = {"hostname", "user", "ip", "domain"}
 
 
 @register.simple_tag(takes_context=True)
-def incident_response(context, incident) -> dict[str, Any]:
+def incident_response(context: Context, incident: Incident) -> dict[str, Any]:
     request = context["request"]
     access = getattr(request, "access", None) or access_for(request.user)
     rows = list(
