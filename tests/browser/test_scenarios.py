@@ -147,8 +147,11 @@ def test_the_queue_works_from_the_keyboard(personas, page_as, screenshot, live_p
     page.keyboard.press("a")  # acknowledge
     page.locator(".message.success", has_text="Acknowledged").wait_for(timeout=LIVE_MS)
     assert "Acknowledged" in page.locator("tr[data-row]", has_text=title).inner_text()
+    # Acknowledging reloaded the page: under load the key could arrive before portal.js
+    # listens (CI saw it once), so wait for the page, then for the list of shortcuts.
+    page.wait_for_load_state("load")
     page.keyboard.press("?")
-    assert page.locator("#shortcuts").is_visible()
+    page.locator("#shortcuts").wait_for(state="visible", timeout=LIVE_MS)
     screenshot(page, "queue-keyboard")
 
 
